@@ -1,0 +1,30 @@
+# omni: `make run` and `make test` work on a fresh machine (Python 3.11+, gcc, cmake).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# llama-cpp-python builds from source here; a portable build, cached by pip as a wheel
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup run test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar off -e '.[dev]'
+	$(PY) launch.py prepare
+	touch $@
+
+run: setup
+	$(PY) launch.py desktop --audio-in assets/conversation.wav --audio-out out/reply.wav --metrics out/turns.jsonl
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/voice_loop.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,113 @@
+"""`python launch.py PIPELINE [options]`: argument parsing and the run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from omni.app.run import FileRunOptions, run_files
+from omni.app.view import ConsoleView
+from omni.config import load_pipeline
+from omni.config.loader import PIPELINES_DIR
+from omni.errors import ConfigError, InputError, OmniError
+
+log = logging.getLogger("omni")
+
+EPILOG = """examples:
+  python launch.py desktop --audio-in assets/conversation.wav --audio-out out/reply.wav --metrics out/turns.jsonl
+  python launch.py desktop --audio-in question.mp3 --audio-out reply.wav --fast --set stt.model=base
+  python launch.py prepare          assemble the bundled models into the cache once
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    pipelines = sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml"))
+    ap = argparse.ArgumentParser(
+        prog="launch.py", description="omni: a local-first, real-time voice assistant pipeline.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in pipelines:
+        p = sub.add_parser(name, help=f"run the {name} pipeline (pipelines/{name}.yaml)",
+                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+        io = p.add_argument_group("audio in and out")
+        io.add_argument("--audio-in", type=Path, metavar="FILE",
+                        help="input audio file (wav, flac, mp3, ogg; any rate, mono or stereo) "
+                             "instead of the microphone")
+        io.add_argument("--audio-out", type=Path, metavar="FILE.wav",
+                        help="write the assistant's audio here, on the input's timeline")
+        io.add_argument("--metrics", type=Path, metavar="TURNS.jsonl",
+                        help="write one JSON object per turn (transcript, reply, v2v_ms, stages)")
+        io.add_argument("--fast", action="store_true",
+                        help="feed the input as fast as the pipeline takes it (default: real time)")
+        io.add_argument("--out-rate", type=int, metavar="HZ",
+                        help="sample rate of --audio-out (default: the input's rate)")
+        cfg = p.add_argument_group("configuration")
+        cfg.add_argument("--pipeline-file", type=Path, metavar="FILE.yaml",
+                         help=f"use this pipeline file instead of pipelines/{name}.yaml")
+        cfg.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                         help="override the pipeline file, e.g. --set stt.model=base "
+                              "--set llm.budget_ms=300 (repeatable)")
+        cfg.add_argument("--stt-model", metavar="NAME|PATH|HUB_ID", help="shortcut for --set stt.model=...")
+        cfg.add_argument("--llm-model", metavar="NAME|PATH|HUB_ID", help="shortcut for --set llm.model=...")
+        cfg.add_argument("--voice", metavar="NAME|PATH", help="shortcut for --set tts.voice=...")
+        out = p.add_argument_group("output")
+        out.add_argument("--log-level", default=os.environ.get("OMNI_LOG_LEVEL", "warning"),
+                         choices=["debug", "info", "warning", "error"])
+        out.add_argument("--quiet", action="store_true", help="print only the summary")
+    sub.add_parser("prepare", help="assemble the bundled models into the cache (run by make setup)")
+    return ap
+
+
+def overrides(args: argparse.Namespace) -> list[str]:
+    extra = []
+    for flag, key in (("stt_model", "stt.model"), ("llm_model", "llm.model"), ("voice", "tts.voice")):
+        val = getattr(args, flag)
+        if val:
+            extra.append(f"{key}={val}")
+    return [*args.set, *extra]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = getattr(args, "log_level", "warning").upper()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        if args.command == "prepare":
+            from omni.app.prepare import prepare
+            return prepare()
+        return run_pipeline_command(args)
+    except (ConfigError, InputError) as e:
+        print(f"omni: {e}", file=sys.stderr)
+        return 2
+    except OmniError as e:
+        print(f"omni: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("omni: interrupted", file=sys.stderr)
+        return 130
+
+
+def run_pipeline_command(args: argparse.Namespace) -> int:
+    cfg = load_pipeline(str(args.pipeline_file or args.command), overrides(args))
+    if args.audio_in is None:
+        raise ConfigError("live microphone input is not available in this version",
+                          hint="run on a file: --audio-in FILE.wav --audio-out OUT.wav")
+    audio_out = args.audio_out or Path("out") / "reply.wav"
+    view = ConsoleView(quiet=args.quiet)
+    opts = FileRunOptions(audio_in=args.audio_in, audio_out=audio_out, metrics=args.metrics,
+                          realtime=not args.fast, out_rate=args.out_rate)
+    result = asyncio.run(run_files(cfg, opts, view))
+    extra = {"input": f"{result.input_s:.1f} s in {result.run_s:.1f} s",
+             "peak memory": f"{result.peak_rss_mb:.0f} MB",
+             "overruns": len(result.recorder.overruns),
+             "errors": len(result.recorder.errors), **result.extra}
+    view.summary(result.records, v2v_budget_ms=cfg.v2v_budget_ms, load_s=result.load_s, extra=extra)
+    wrote = [str(audio_out)] + ([str(args.metrics)] if args.metrics else [])
+    view.console.print("wrote " + ", ".join(wrote))
+    if not result.records:
+        view.console.print("[yellow]no speech was detected in the input[/]")
+    return 0

@@ -1,0 +1,65 @@
+"""The typed settings tree of a pipeline file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from omni.runtime.channel import Overflow
+
+
+class QueueConfig(BaseModel):
+    """A stage's input channel: how many frames it holds and what happens when full."""
+
+    model_config = ConfigDict(extra="forbid")
+    size: int = Field(ge=1, le=100_000)
+    overflow: Overflow = Overflow.BLOCK
+
+
+class StageConfig(BaseModel):
+    """One stage of a pipeline file."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """Unique name, used in metrics and overrides (e.g. `stt`)."""
+    kind: str
+    """Which implementation (see omni.stages.registry), e.g. `stt.whisper`."""
+    budget_ms: float | None = Field(default=None, gt=0)
+    """Latency budget of this stage per turn; an overrun is logged and counted."""
+    queue: QueueConfig | None = None
+    """Override of the stage's default input queue."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Options of the implementation, validated by its own Options model."""
+
+
+class PipelineConfig(BaseModel):
+    """A whole pipeline file."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    sample_rate: int = Field(default=16000, ge=8000, le=48000)
+    """Rate of the pipeline's input timeline; input audio is converted to it."""
+    chunk_ms: int = Field(default=32, ge=10, le=200)
+    """Size of the input audio chunks fed to the first stage."""
+    v2v_budget_ms: float | None = Field(default=None, gt=0)
+    """Budget of the whole turn, last user speech sample to first reply sample."""
+    stages: list[StageConfig]
+
+    @field_validator("stages")
+    @classmethod
+    def _unique(cls, stages: list[StageConfig]) -> list[StageConfig]:
+        names = [s.name for s in stages]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"stage names must be unique, repeated: {sorted(dup)}")
+        if not stages:
+            raise ValueError("a pipeline needs at least one stage")
+        return stages
+
+    def stage(self, name: str) -> StageConfig:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(name)

@@ -1,0 +1,139 @@
+"""A local chat model through llama-cpp-python, streaming, with its prompt prefix kept in KV cache.
+
+The chat template from the GGUF renders the messages; the prompt tokens are compared with what
+the context already holds, so only the new suffix (the latest user turn) is evaluated: the
+system prompt and the history stay cached between turns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from omni.errors import ModelNotFoundError, ServiceError
+from omni.models import hub_error, resolve
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+
+
+@dataclass
+class LlamaSettings:
+    model: str = "qwen2.5-coder-0.5b"
+    n_ctx: int = 2048
+    threads: int = 2
+    max_tokens: int = 80
+    temperature: float = 0.2
+    top_p: float = 0.9
+    seed: int = 7
+
+
+@dataclass
+class GenerationStats:
+    """What one generation cost."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = ""
+
+
+class LlamaChat:
+    """Blocking API; call it from the engine's worker thread only."""
+
+    streaming = True
+
+    def __init__(self, settings: LlamaSettings) -> None:
+        self.settings = settings
+        self.llm: Any = None
+        self._format: Any = None
+        self.last = GenerationStats()
+
+    def load(self, progress: Any) -> None:
+        from llama_cpp import Llama
+
+        s = self.settings
+        res = resolve("llm", s.model, progress)
+        progress(f"loading LLM {res.spec}", None)
+        kw = dict(n_ctx=s.n_ctx, n_threads=s.threads, n_threads_batch=s.threads, seed=s.seed,
+                  verbose=False)
+        try:
+            if res.kind == "hub":
+                repo, _, file = res.location.rpartition("/")
+                if not file.endswith(".gguf"):
+                    raise ModelNotFoundError(f"hub id for a GGUF must end with the file: {res.spec}",
+                                             hint="e.g. Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf")
+                try:
+                    self.llm = Llama.from_pretrained(repo_id=repo, filename=file, **kw)
+                except Exception as e:
+                    raise hub_error("llm", res.spec, e) from e
+            else:
+                self.llm = Llama(model_path=res.location, **kw)
+        except (ValueError, RuntimeError) as e:
+            raise ModelNotFoundError(f"cannot load GGUF model {res.location}: {e}") from e
+        self._format = self._formatter()
+
+    def _formatter(self) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        meta = self.llm.metadata
+        template = meta.get("tokenizer.chat_template")
+        if not template:
+            raise ModelNotFoundError("the GGUF has no chat template (tokenizer.chat_template)",
+                                     hint="use an instruct/chat model")
+        def tok(key: str) -> str:
+            i = meta.get(key)
+            return self.llm.detokenize([int(i)], special=True).decode("utf-8", "ignore") if i else ""
+        return Jinja2ChatFormatter(template=template, eos_token=tok("tokenizer.ggml.eos_token_id"),
+                                   bos_token=tok("tokenizer.ggml.bos_token_id"))
+
+    def tokens(self, messages: Sequence[Message]) -> list[int]:
+        rendered = self._format(messages=list(messages))
+        self._stop = rendered.stop
+        return self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def cached_prefix(self, tokens: Sequence[int]) -> int:
+        """How many leading tokens of `tokens` the context already holds."""
+        held = self.llm.n_tokens
+        n = 0
+        for a, b in zip(self.llm._input_ids[:held], tokens):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def prime(self, messages: Sequence[Message]) -> int:
+        """Evaluate a prompt prefix now (at load) so the first turn finds it cached."""
+        toks = self.tokens(messages)
+        self.llm.reset()
+        self.llm.eval(toks)
+        return len(toks)
+
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+        """Yield the reply text piece by piece."""
+        s = self.settings
+        toks = self.tokens(messages)
+        if len(toks) + s.max_tokens > s.n_ctx:
+            raise ServiceError(f"prompt of {len(toks)} tokens does not fit the context of {s.n_ctx}",
+                               hint="shorten the history or raise n_ctx")
+        stats = GenerationStats(prompt_tokens=len(toks), cached_tokens=self.cached_prefix(toks))
+        self.last = stats
+        stop = self._stop if isinstance(self._stop, list) else ([self._stop] if self._stop else [])
+        it = self.llm.create_completion(prompt=toks, max_tokens=s.max_tokens, temperature=s.temperature,
+                                        top_p=s.top_p, stop=stop, stream=True, seed=s.seed)
+        try:
+            for chunk in it:
+                choice = chunk["choices"][0]
+                if choice.get("finish_reason"):
+                    stats.finish_reason = choice["finish_reason"]
+                text = choice.get("text", "")
+                if text:
+                    stats.completion_tokens += 1
+                    yield text
+        finally:
+            close = getattr(it, "close", None)
+            if close:
+                close()

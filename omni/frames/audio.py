@@ -1,0 +1,71 @@
+"""Audio frames: the user's audio in, the user's utterances, the assistant's audio out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from omni.frames.base import Frame, Tier, Turn
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class InputAudio(Frame):
+    """A chunk of the user's audio as it entered the pipeline (t = when its last sample arrived)."""
+
+    samples: np.ndarray
+    """Mono float32 samples in [-1, 1] at `sample_rate`."""
+    sample_rate: int
+    """Samples per second."""
+    start: int
+    """Index of the first sample on the input timeline."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SpeechStarted(Frame):
+    """The VAD heard the user start speaking (t = entry time of the onset chunk)."""
+
+    tier = Tier.SYSTEM
+    start: int
+    """Index of the first speech sample on the input timeline."""
+    sample_rate: int
+    """Rate of the input timeline."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SpeechStopped(Frame):
+    """The VAD decided the user stopped speaking; an Utterance follows unless `dropped`."""
+
+    tier = Tier.SYSTEM
+    end: int
+    """Index just past the last speech sample on the input timeline."""
+    dropped: bool = False
+    """True when the speech was too short to count as an utterance."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Utterance(Frame):
+    """One complete user utterance, cut by the VAD (with padding), that starts a turn."""
+
+    turn: Turn
+    """The turn this utterance starts."""
+    samples: np.ndarray
+    """Mono float32 samples of the utterance, padded on both sides."""
+    sample_rate: int
+    """Samples per second."""
+    truncated: bool = False
+    """True when the utterance hit the maximum length and was cut; speech continues after it."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ReplyAudio(Frame):
+    """A chunk of the assistant's synthesized speech (t = when it left TTS)."""
+
+    turn: Turn
+    """The turn this reply answers."""
+    samples: np.ndarray
+    """Mono float32 samples in [-1, 1]."""
+    sample_rate: int
+    """Samples per second (the voice's own rate)."""
+    sentence: int
+    """Index of the sentence within the reply, from 0."""

@@ -1,0 +1,54 @@
+"""Text frames: transcripts and the assistant's reply as tokens, sentences and a whole."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omni.frames.base import Frame, Tier, Turn
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Transcript(Frame):
+    """The final transcript of a user utterance."""
+
+    turn: Turn
+    """The turn it belongs to."""
+    text: str
+    """The words heard; empty when nothing intelligible was said."""
+    language: str | None = None
+    """Language code reported by the recognizer, when known."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ReplyToken(Frame):
+    """A piece of the reply text as the model streams it."""
+
+    turn: Turn
+    """The turn it answers."""
+    text: str
+    """The new text (one or more tokens)."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ReplySentence(Frame):
+    """A speakable piece of the reply (a sentence or a long clause)."""
+
+    turn: Turn
+    """The turn it answers."""
+    text: str
+    """Text to speak."""
+    index: int
+    """Position within the reply, from 0."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ReplyDone(Frame):
+    """The reply of a turn is complete upstream of the stage that emits it."""
+
+    tier = Tier.CONTROL
+    turn: Turn
+    """The turn it ends."""
+    text: str
+    """The whole reply text (empty when there was nothing to answer)."""
+    reason: str = "complete"
+    """Why the reply ended: complete, empty (nothing heard), error."""

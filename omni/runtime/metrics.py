@@ -1,0 +1,194 @@
+"""Latency is data: per-turn stage times against budgets, V2V, overrun events."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omni.frames import (ErrorEvent, Frame, ReplyAudio, ReplyDone, Transcript, Turn,
+                         Utterance)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageTime:
+    """One stage's time for one turn."""
+
+    ms: float
+    budget_ms: float | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.budget_ms is None or self.ms <= self.budget_ms
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ms": round(self.ms, 1), "budget_ms": self.budget_ms, "ok": self.ok,
+                **self.extra}
+
+
+@dataclass
+class TurnRecord:
+    """Everything measured about one turn; `as_dict()` is its JSONL line."""
+
+    turn: Turn
+    transcript: str = ""
+    reply: str = ""
+    reason: str = ""
+    v2v_ms: float | None = None
+    reply_start_s: float | None = None
+    stages: dict[str, StageTime] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def overruns(self) -> list[str]:
+        return [name for name, st in self.stages.items() if not st.ok]
+
+    def as_dict(self) -> dict[str, Any]:
+        sr = self.turn.sample_rate
+        return {
+            "turn": self.turn.id,
+            "speech_start_s": round(self.turn.speech_start / sr, 3),
+            "speech_end_s": round(self.turn.speech_end / sr, 3),
+            "transcript": self.transcript,
+            "reply": self.reply,
+            "reason": self.reason,
+            "v2v_ms": None if self.v2v_ms is None else round(self.v2v_ms, 1),
+            "stages": {name: st.as_dict() for name, st in self.stages.items()},
+            "overruns": self.overruns,
+            "errors": self.errors,
+            "truncated": self.truncated,
+        }
+
+
+@dataclass(frozen=True)
+class BudgetOverrun:
+    """An event: a stage took longer than its budget on a turn."""
+
+    stage: str
+    turn: int
+    ms: float
+    budget_ms: float
+
+
+class TurnRecorder:
+    """Observer and reporter that assembles one TurnRecord per turn.
+
+    A turn opens with its Utterance, learns its transcript, its reply, its stage times and its
+    first reply audio sample (V2V: the `t` of the first ReplyAudio, stamped when it left TTS),
+    and closes when `done_stage` (the audio sink) passes its ReplyDone.
+    """
+
+    def __init__(self, budgets: Mapping[str, float | None], *, done_stage: str,
+                 v2v_budget_ms: float | None = None) -> None:
+        self.budgets = dict(budgets)
+        self.done_stage = done_stage
+        self.v2v_budget_ms = v2v_budget_ms
+        self.open: dict[int, TurnRecord] = {}
+        self._done: set[int] = set()
+        self.finished: list[TurnRecord] = []
+        self.overruns: list[BudgetOverrun] = []
+        self.errors: list[ErrorEvent] = []
+        self.listeners: list[Callable[[str, Any], None]] = []
+        """listener(kind, payload) with kind in: turn, overrun, error."""
+
+    # reporter --------------------------------------------------------------------------
+    def report(self, stage: str, turn: Turn, ms: float, extra: dict[str, Any]) -> None:
+        st = StageTime(ms=ms, budget_ms=self.budgets.get(stage), extra=extra)
+        self._record(turn).stages[stage] = st
+        self._check(stage, turn.id, ms, st.budget_ms)
+
+    def _check(self, stage: str, turn_id: int, ms: float, budget_ms: float | None) -> None:
+        if budget_ms is None or ms <= budget_ms:
+            return
+        ev = BudgetOverrun(stage=stage, turn=turn_id, ms=ms, budget_ms=budget_ms)
+        self.overruns.append(ev)
+        log.warning("turn %d: %s took %.0f ms, over its %.0f ms budget", turn_id, stage, ms,
+                    budget_ms, extra={"stage": stage, "turn": turn_id, "latency_ms": ms})
+        self._emit("overrun", ev)
+
+    # observer --------------------------------------------------------------------------
+    def on_frame(self, stage: str, frame: Frame) -> None:
+        if isinstance(frame, Utterance):
+            self._record(frame.turn).truncated = frame.truncated
+        elif isinstance(frame, Transcript):
+            self._record(frame.turn).transcript = frame.text
+        elif isinstance(frame, ReplyAudio):
+            rec = self._record(frame.turn)
+            if rec.v2v_ms is None:
+                rec.v2v_ms = (frame.t - frame.turn.t_speech_end) * 1000.0
+        elif isinstance(frame, ReplyDone) and stage == self.done_stage:
+            if frame.turn.id in self._done:
+                log.warning("turn %d ended twice; ignoring the second end", frame.turn.id)
+                return
+            rec = self._record(frame.turn)
+            rec.reply, rec.reason = frame.text, frame.reason
+            self._finish(frame.turn.id)
+        elif isinstance(frame, ErrorEvent):
+            self.errors.append(frame)
+            if frame.turn is not None:
+                self._record(frame.turn).errors.append(f"{frame.stage}: {frame.message}")
+            self._emit("error", frame)
+
+    def set_reply_start(self, turn: Turn, seconds: float) -> None:
+        """Where the reply starts on the output timeline (set by the audio sink)."""
+        rec = self._record(turn)
+        if rec.reply_start_s is None:
+            rec.reply_start_s = seconds
+
+    def _record(self, turn: Turn) -> TurnRecord:
+        if turn.id in self._done:  # a late frame of a finished turn changes nothing
+            return TurnRecord(turn=turn)
+        rec = self.open.get(turn.id)
+        if rec is None:
+            rec = self.open[turn.id] = TurnRecord(turn=turn)
+        return rec
+
+    def _finish(self, turn_id: int) -> None:
+        rec = self.open.pop(turn_id)
+        self._done.add(turn_id)
+        if rec.v2v_ms is not None:
+            self._check("v2v", turn_id, rec.v2v_ms, self.v2v_budget_ms)
+        self.finished.append(rec)
+        self._emit("turn", rec)
+
+    def _emit(self, kind: str, payload: Any) -> None:
+        for fn in self.listeners:
+            try:
+                fn(kind, payload)
+            except Exception:
+                log.exception("metrics listener failed")
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """q in [0, 100]; linear interpolation; None for no values."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, round(q) - 1))]
+
+
+def summarize(records: list[TurnRecord]) -> dict[str, Any]:
+    """Medians and p95 of V2V and of each stage over finished turns, with budget hit rates."""
+    v2v = [r.v2v_ms for r in records if r.v2v_ms is not None]
+    stages: dict[str, list[StageTime]] = {}
+    for r in records:
+        for name, st in r.stages.items():
+            stages.setdefault(name, []).append(st)
+    return {
+        "turns": len(records),
+        "v2v_ms": {"p50": percentile(v2v, 50), "p95": percentile(v2v, 95), "n": len(v2v)},
+        "stages": {
+            name: {"p50": percentile([s.ms for s in sts], 50),
+                   "p95": percentile([s.ms for s in sts], 95),
+                   "budget_ms": sts[0].budget_ms,
+                   "hit_rate": sum(s.ok for s in sts) / len(sts)}
+            for name, sts in stages.items()
+        },
+    }

@@ -1,0 +1,94 @@
+"""A pipeline wires stages with bounded channels and owns their tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from typing import Protocol
+
+from omni.frames import ErrorEvent, Frame
+from omni.runtime.channel import Channel, ChannelClosed
+from omni.runtime.stage import ProgressFn, Reporter, Stage
+
+log = logging.getLogger(__name__)
+
+
+class Observer(Protocol):
+    """Sees every frame a stage emits (cheap, synchronous; for metrics and views)."""
+
+    def on_frame(self, stage: str, frame: Frame) -> None: ...
+
+
+class Pipeline:
+    """Stages in a line: source -> stage 1 -> ... -> stage n.
+
+    Each stage reads its own bounded input channel (size and overflow policy from the stage's
+    `input_queue`, overridable per pipeline file). Every frame a stage emits is shown to the
+    observers; ErrorEvents go to the observers only.
+    """
+
+    def __init__(self, stages: Sequence[Stage], observers: Sequence[Observer] = (),
+                 reporter: Reporter | None = None) -> None:
+        if not stages:
+            raise ValueError("a pipeline needs at least one stage")
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique: {names}")
+        self.stages = list(stages)
+        self.observers = list(observers)
+        self.channels: list[Channel] = []
+        if reporter is not None:
+            for s in self.stages:
+                s.bind_reporter(reporter)
+
+    async def load(self, progress: ProgressFn) -> None:
+        for stage in self.stages:
+            await stage.load(progress)
+
+    async def aclose(self) -> None:
+        for stage in self.stages:
+            await stage.aclose()
+
+    async def run(self, source: AsyncIterable[Frame]) -> None:
+        """Run until the source ends and every stage has drained, or until cancelled."""
+        self.channels = [Channel(f"{s.name}.in", s.input_queue) for s in self.stages]
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._pump(source, self.channels[0]), name="pipeline:source")
+            for i, stage in enumerate(self.stages):
+                out = self.channels[i + 1] if i + 1 < len(self.stages) else None
+                tg.create_task(self._drive(stage, self.channels[i], out), name=f"stage:{stage.name}")
+
+    async def _pump(self, source: AsyncIterable[Frame], first: Channel) -> None:
+        try:
+            async for frame in source:
+                self._observe("source", frame)
+                if not isinstance(frame, ErrorEvent):
+                    await first.put(frame)
+        finally:
+            await first.close()
+
+    async def _drive(self, stage: Stage, inp: Channel, out: Channel | None) -> None:
+        try:
+            async for frame in stage.run(_channel_iter(inp)):
+                self._observe(stage.name, frame)
+                if out is not None and not isinstance(frame, ErrorEvent):
+                    await out.put(frame)
+        finally:
+            if out is not None:
+                await out.close()
+
+    def _observe(self, stage: str, frame: Frame) -> None:
+        for obs in self.observers:
+            try:
+                obs.on_frame(stage, frame)
+            except Exception:
+                log.exception("observer %r failed on %s", obs, type(frame).__name__)
+
+
+async def _channel_iter(ch: Channel) -> AsyncIterator[Frame]:
+    while True:
+        try:
+            yield await ch.get()
+        except ChannelClosed:
+            return

@@ -1,0 +1,120 @@
+"""Stages: async iterator transformers that know only their input and output frames."""
+
+from __future__ import annotations
+
+import abc
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from omni.errors import OmniError
+from omni.frames import EndOfStream, ErrorEvent, Frame, Turn
+from omni.runtime.channel import QueueSpec
+
+log = logging.getLogger(__name__)
+
+Reporter = Callable[[str, Turn, float, dict[str, Any]], None]
+"""reporter(stage_name, turn, ms, extra): a stage's time for one turn, handed to the metrics."""
+
+ProgressFn = Callable[[str, float | None], None]
+"""progress(description, fraction or None): what loading is doing now."""
+
+
+class StageOptions(BaseModel):
+    """Base of every stage's options; unknown keys are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Stage(abc.ABC):
+    """One step of a pipeline.
+
+    The constructor only stores options; `load()` does the slow work before the pipeline runs;
+    `run()` turns an async iterator of frames into another one.
+    """
+
+    Options: ClassVar[type[StageOptions]] = StageOptions
+    input_queue: ClassVar[QueueSpec] = QueueSpec()
+
+    def __init__(self, name: str, options: StageOptions | None = None,
+                 budget_ms: float | None = None) -> None:
+        self.name = name
+        self.options = options if options is not None else self.Options()
+        self.budget_ms = budget_ms
+        self._reporter: Reporter | None = None
+
+    def bind_reporter(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+
+    def report(self, turn: Turn, ms: float, **extra: Any) -> None:
+        """Record this stage's latency contribution for a turn."""
+        if self._reporter is not None:
+            self._reporter(self.name, turn, ms, extra)
+
+    async def load(self, progress: ProgressFn) -> None:  # noqa: B027 - optional hook
+        """Load models; called once before the pipeline starts."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release what load() took."""
+
+    @abc.abstractmethod
+    def run(self, inp: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+        """Consume input frames, yield output frames."""
+
+
+class Processor(Stage):
+    """A stage that handles some frame types and passes every other frame on unchanged.
+
+    Subclasses set `handles` and implement `process(frame)`; `finish()` runs at end of stream.
+    An exception while processing one frame becomes an ErrorEvent; the stage keeps going.
+    """
+
+    handles: ClassVar[tuple[type[Frame], ...]] = ()
+
+    async def run(self, inp: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+        async for frame in inp:
+            if isinstance(frame, EndOfStream):
+                async for out in self.finish(frame):
+                    yield out
+                yield frame
+            elif isinstance(frame, self.handles):
+                try:
+                    async for out in self.process(frame):
+                        yield out
+                except OmniError as e:
+                    log.warning("%s: %s", self.name, e, extra={"stage": self.name})
+                    yield self.error(str(e), frame)
+                except Exception as e:  # a bug or an engine fault: report, keep serving
+                    log.exception("%s failed on %s", self.name, type(frame).__name__,
+                                  extra={"stage": self.name})
+                    yield self.error(f"{type(e).__name__}: {e}", frame)
+            else:
+                yield frame
+
+    def error(self, message: str, frame: Frame | None = None) -> ErrorEvent:
+        return ErrorEvent(stage=self.name, message=message, turn=getattr(frame, "turn", None))
+
+    @abc.abstractmethod
+    def process(self, frame: Any) -> AsyncIterator[Frame]:
+        """Handle one frame of a type in `handles`."""
+
+    async def finish(self, eos: EndOfStream) -> AsyncIterator[Frame]:
+        """Flush what the stage holds at end of stream."""
+        return
+        yield  # pragma: no cover - makes this an async generator
+
+
+class Stopwatch:
+    """Milliseconds since construction, on the monotonic clock."""
+
+    __slots__ = ("t0",)
+
+    def __init__(self, t0: float | None = None) -> None:
+        self.t0 = time.monotonic() if t0 is None else t0
+
+    @property
+    def ms(self) -> float:
+        return (time.monotonic() - self.t0) * 1000.0

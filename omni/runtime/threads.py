@@ -1,0 +1,82 @@
+"""Inference never runs on the event loop: each engine gets a worker thread.
+
+`Worker.call` runs a blocking function in the engine's own thread; `Worker.stream` consumes a
+blocking generator inside that thread and hands its items to the loop through a bounded
+buffer. Cancelling the consumer stops the generator at its next item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_DONE = object()
+
+
+class Worker:
+    """A single thread owned by one engine (models are rarely thread-safe)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def stream(self, make: Callable[[], Iterator[T]], buffer: int = 32) -> AsyncIterator[T]:
+        """Iterate `make()` in the worker thread; yields its items on the loop, in order."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        room = threading.Semaphore(buffer)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                it = make()
+                try:
+                    for item in it:
+                        while not room.acquire(timeout=0.1):
+                            if stop.is_set():
+                                return
+                        if stop.is_set():
+                            return
+                        loop.call_soon_threadsafe(queue.put_nowait, item)
+                finally:
+                    close = getattr(it, "close", None)
+                    if close is not None:
+                        close()
+            except BaseException as e:  # handed to the consumer
+                if not stop.is_set():
+                    loop.call_soon_threadsafe(queue.put_nowait, _Raised(e))
+                return
+            if not stop.is_set():
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        fut = loop.run_in_executor(self._pool, produce)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, _Raised):
+                    raise item.error
+                room.release()
+                yield item
+        finally:
+            stop.set()
+            room.release()
+            # wait for the thread to leave the generator so the engine is free again
+            await asyncio.shield(fut) if not fut.done() else None
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Raised:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error

@@ -1,0 +1,96 @@
+"""The dialogue stage: a transcript in, the reply streamed out token by token, history kept."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+from pydantic import Field
+
+from omni.engines.llama_local import LlamaChat, LlamaSettings, Message
+from omni.frames import Frame, ReplyDone, ReplyToken, Transcript
+from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
+from omni.runtime.stage import ProgressFn
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are omni, a friendly voice assistant running offline on a small device. "
+    "Your words are spoken aloud: answer in one or two short sentences, plainly, "
+    "with no lists, no markdown and no code. If you do not know, say so briefly."
+)
+
+
+class LocalLLMOptions(StageOptions):
+    model: str = "qwen2.5-coder-0.5b"
+    """Bundled name, a path to a GGUF file, or a hub id `org/repo/file.gguf`."""
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    max_tokens: int = Field(80, ge=1, le=4096)
+    temperature: float = Field(0.2, ge=0, le=2)
+    n_ctx: int = Field(2048, ge=256)
+    threads: int = Field(2, ge=1, le=64)
+    history_turns: int = Field(6, ge=0)
+    """How many past exchanges stay in the prompt (oldest dropped first)."""
+
+
+class LocalLLM(Processor):
+    """Transcript -> ReplyToken* then ReplyDone."""
+
+    Options = LocalLLMOptions
+    options: LocalLLMOptions
+    handles = (Transcript,)
+    input_queue: ClassVar[QueueSpec] = QueueSpec(size=8)
+
+    def __init__(self, name: str, options: LocalLLMOptions | None = None,
+                 budget_ms: float | None = None) -> None:
+        super().__init__(name, options, budget_ms)
+        o = self.options
+        self.engine = LlamaChat(LlamaSettings(model=o.model, n_ctx=o.n_ctx, threads=o.threads,
+                                              max_tokens=o.max_tokens, temperature=o.temperature))
+        self._worker = Worker(f"{name}-llm")
+        self.history: list[Message] = []
+
+    async def load(self, progress: ProgressFn) -> None:
+        await self._worker.call(self.engine.load, progress)
+        progress("caching the system prompt", None)
+        await self._worker.call(self.engine.prime, [self._system()])
+
+    async def aclose(self) -> None:
+        self._worker.shutdown()
+
+    def _system(self) -> Message:
+        return {"role": "system", "content": self.options.system_prompt}
+
+    def messages(self, user_text: str) -> list[Message]:
+        keep = self.history[-2 * self.options.history_turns:] if self.options.history_turns else []
+        return [self._system(), *keep, {"role": "user", "content": user_text}]
+
+    async def process(self, frame: Transcript) -> AsyncIterator[Frame]:
+        turn = frame.turn
+        if not frame.text.strip():
+            yield ReplyDone(turn=turn, text="", reason="empty")
+            return
+        sw = Stopwatch()
+        parts: list[str] = []
+        first_ms: float | None = None
+        stream = self._worker.stream(lambda: self.engine.stream(self.messages(frame.text)))
+        try:
+            async with contextlib.aclosing(stream):
+                async for piece in stream:
+                    if first_ms is None:
+                        first_ms = sw.ms
+                    parts.append(piece)
+                    yield ReplyToken(turn=turn, text=piece)
+        finally:
+            # the history keeps what was generated, even if the turn was cut short
+            reply = "".join(parts).strip()
+            self.history += [{"role": "user", "content": frame.text},
+                             {"role": "assistant", "content": reply}]
+        st = self.engine.last
+        self.report(turn, first_ms if first_ms is not None else sw.ms, total_ms=round(sw.ms, 1),
+                    prompt_tokens=st.prompt_tokens, cached_tokens=st.cached_tokens,
+                    completion_tokens=st.completion_tokens)
+        log.info("turn %d reply: %r", turn.id, reply, extra={"stage": self.name, "turn": turn.id})
+        yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")

@@ -1,0 +1,37 @@
+"""Stage kinds a pipeline file can name, and how a stage is built from its config."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from omni.config import StageConfig
+from omni.errors import ConfigError
+from omni.runtime import QueueSpec, Stage
+from omni.stages.chunker import SentenceChunker
+from omni.stages.dialogue import LocalLLM
+from omni.stages.stt import WhisperSTT
+from omni.stages.tts import PiperTTS
+from omni.stages.vad import SileroVAD
+
+KINDS: dict[str, type[Stage]] = {
+    "vad.silero": SileroVAD,
+    "stt.whisper": WhisperSTT,
+    "llm.local": LocalLLM,
+    "text.sentences": SentenceChunker,
+    "tts.piper": PiperTTS,
+}
+
+
+def build_stage(cfg: StageConfig) -> Stage:
+    cls = KINDS.get(cfg.kind)
+    if cls is None:
+        raise ConfigError(f"stage {cfg.name!r}: unknown kind {cfg.kind!r}", hint=f"known kinds: {sorted(KINDS)}")
+    try:
+        options = cls.Options.model_validate(cfg.options)
+    except ValidationError as e:
+        lines = "\n".join(f"  {cfg.name}.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"stage {cfg.name!r} ({cfg.kind}) has invalid options:\n{lines}") from e
+    stage = cls(cfg.name, options, cfg.budget_ms)  # type: ignore[call-arg]
+    if cfg.queue is not None:
+        stage.input_queue = QueueSpec(size=cfg.queue.size, overflow=cfg.queue.overflow)  # type: ignore[misc]
+    return stage

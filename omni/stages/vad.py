@@ -1,0 +1,207 @@
+"""Voice activity detection with Silero VAD (ONNX, through onnxruntime: no torch)."""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from omni.errors import ModelNotFoundError
+from omni.frames import (EndOfStream, Frame, InputAudio, SpeechStarted, SpeechStopped, Turn,
+                         Utterance)
+from omni.models import resolve
+from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
+from omni.runtime.stage import ProgressFn
+
+log = logging.getLogger(__name__)
+
+WINDOW = 512   # samples at 16 kHz per Silero step
+CONTEXT = 64   # samples of the previous window the model sees
+
+
+class SileroVADOptions(StageOptions):
+    model: str = "silero-v6"
+    """Bundled name, or a path to a Silero VAD ONNX file (v5/v6 layouts both work)."""
+    threshold: float = Field(0.5, gt=0, lt=1)
+    """Speech probability at which speech starts."""
+    neg_threshold: float | None = None
+    """Probability below which speech counts as stopped (default threshold - 0.15)."""
+    min_silence_ms: int = Field(400, ge=0)
+    """Silence that ends an utterance."""
+    min_speech_ms: int = Field(200, ge=0)
+    """Shorter speech is dropped as noise."""
+    speech_pad_ms: int = Field(120, ge=0)
+    """Audio kept before and after the speech for the recognizer."""
+    max_utterance_s: float = Field(30.0, gt=1)
+    """An utterance is cut (and a new one started) at this length."""
+
+
+class _Silero:
+    """Streaming Silero: feed 512-sample windows, get one probability each."""
+
+    def __init__(self, path: str) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.inter_op_num_threads = 1
+        opts.intra_op_num_threads = 1
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"], sess_options=opts)
+        names = {i.name for i in self.session.get_inputs()}
+        if {"input", "h", "c"} <= names:
+            self.layout = "hc"
+        elif {"input", "state", "sr"} <= names:
+            self.layout = "state"
+        else:
+            raise ModelNotFoundError(f"{path} is not a Silero VAD model (inputs {sorted(names)})")
+        self.reset()
+
+    def reset(self) -> None:
+        self.h = np.zeros((1, 1, 128), np.float32)
+        self.c = np.zeros((1, 1, 128), np.float32)
+        self.state = np.zeros((2, 1, 128), np.float32)
+        self.context = np.zeros((1, CONTEXT), np.float32)
+
+    def probs(self, windows: np.ndarray) -> np.ndarray:
+        out = np.empty(len(windows), np.float32)
+        for i, w in enumerate(windows):
+            x = np.concatenate([self.context, w[None, :]], axis=1)
+            self.context = x[:, -CONTEXT:]
+            if self.layout == "hc":
+                p, self.h, self.c = self.session.run(None, {"input": x, "h": self.h, "c": self.c})
+            else:
+                p, self.state = self.session.run(
+                    None, {"input": x, "state": self.state, "sr": np.array(16000, np.int64)})
+            out[i] = float(np.asarray(p).reshape(-1)[0])
+        return out
+
+
+class SileroVAD(Processor):
+    """InputAudio -> SpeechStarted / SpeechStopped / Utterance. Input audio is never dropped."""
+
+    Options = SileroVADOptions
+    options: SileroVADOptions
+    handles = (InputAudio,)
+    input_queue: ClassVar[QueueSpec] = QueueSpec(size=512)
+
+    def __init__(self, name: str, options: SileroVADOptions | None = None,
+                 budget_ms: float | None = None) -> None:
+        super().__init__(name, options, budget_ms)
+        self._model: _Silero | None = None
+        self._worker = Worker(f"{name}-vad")
+        o = self.options
+        self._neg = o.neg_threshold if o.neg_threshold is not None else max(0.01, o.threshold - 0.15)
+        self._pending = np.zeros(0, np.float32)   # samples not yet a full window
+        self._pending_start = 0
+        self._history: collections.deque[tuple[int, np.ndarray]] = collections.deque()
+        self._times: collections.deque[tuple[int, float]] = collections.deque()  # (chunk end, t)
+        self._speaking = False
+        self._start = 0
+        self._silence_at: int | None = None
+        self._last_voiced_end = 0
+        self._turns = 0
+        self.sample_rate = 16000
+
+    async def load(self, progress: ProgressFn) -> None:
+        res = resolve("vad", self.options.model, progress)
+        progress(f"loading VAD {res.spec}", None)
+        self._model = await self._worker.call(_Silero, res.location)
+
+    async def aclose(self) -> None:
+        self._worker.shutdown()
+
+    async def process(self, frame: InputAudio) -> AsyncIterator[Frame]:
+        if frame.sample_rate != 16000:
+            raise ValueError(f"Silero VAD needs 16 kHz audio, got {frame.sample_rate}")
+        assert self._model is not None, "load() first"
+        if not self._history and not len(self._pending):
+            self._pending_start = frame.start
+        self._history.append((frame.start, frame.samples))
+        self._times.append((frame.start + len(frame.samples), frame.t))
+        self._pending = np.concatenate([self._pending, frame.samples])
+        n = len(self._pending) // WINDOW
+        if n == 0:
+            return
+        windows = self._pending[: n * WINDOW].reshape(n, WINDOW)
+        base = self._pending_start
+        self._pending = self._pending[n * WINDOW:]
+        self._pending_start += n * WINDOW
+        probs = await self._worker.call(self._model.probs, windows)
+        for i, p in enumerate(probs):
+            async for out in self._step(base + i * WINDOW, float(p), frame.t):
+                yield out
+        self._trim()
+
+    async def _step(self, pos: int, p: float, t: float) -> AsyncIterator[Frame]:
+        o = self.options
+        sr = self.sample_rate
+        if not self._speaking:
+            if p >= o.threshold:
+                self._speaking, self._start, self._silence_at = True, pos, None
+                self._last_voiced_end = pos + WINDOW
+                yield SpeechStarted(start=pos, sample_rate=sr, t=t)
+            return
+        if p >= o.threshold:
+            self._silence_at = None
+            self._last_voiced_end = pos + WINDOW
+        elif p < self._neg and self._silence_at is None:
+            self._silence_at = pos
+        if self._silence_at is not None and pos + WINDOW - self._silence_at >= o.min_silence_ms * sr / 1000:
+            async for out in self._end(self._silence_at, truncated=False):
+                yield out
+        elif pos + WINDOW - self._start >= o.max_utterance_s * sr:
+            log.warning("utterance reached %.0f s: cutting it into a turn, listening on",
+                        o.max_utterance_s, extra={"stage": self.name})
+            async for out in self._end(pos + WINDOW, truncated=True):
+                yield out
+            self._speaking, self._start, self._silence_at = True, pos + WINDOW, None
+
+    async def _end(self, end: int, *, truncated: bool) -> AsyncIterator[Frame]:
+        o = self.options
+        sr = self.sample_rate
+        self._speaking = False
+        t_end = self._time_of(end - 1)
+        if end - self._start < o.min_speech_ms * sr / 1000:
+            yield SpeechStopped(end=end, dropped=True, t=t_end)
+            return
+        yield SpeechStopped(end=end, t=t_end)
+        pad = o.speech_pad_ms * sr // 1000
+        audio = self._slice(max(0, self._start - pad), end + (0 if truncated else pad))
+        self._turns += 1
+        turn = Turn(id=self._turns, speech_start=self._start, speech_end=end, t_speech_end=t_end,
+                    sample_rate=sr)
+        self.report(turn, Stopwatch(t_end).ms, end_of_speech_delay=True)
+        yield Utterance(turn=turn, samples=audio, sample_rate=sr, truncated=truncated)
+
+    async def finish(self, eos: EndOfStream) -> AsyncIterator[Frame]:
+        if self._speaking:
+            async for out in self._end(self._last_voiced_end, truncated=False):
+                yield out
+
+    def _time_of(self, sample: int) -> float:
+        for chunk_end, t in self._times:
+            if sample < chunk_end:
+                return t
+        return self._times[-1][1]
+
+    def _slice(self, a: int, b: int) -> np.ndarray:
+        parts = []
+        for start, x in self._history:
+            lo, hi = max(a, start), min(b, start + len(x))
+            if lo < hi:
+                parts.append(x[lo - start: hi - start])
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+    def _trim(self) -> None:
+        """Keep only the audio an utterance may still need."""
+        o = self.options
+        keep_from = (self._start if self._speaking else self._pending_start) - \
+            (o.speech_pad_ms + 2 * WINDOW * 1000 // 16000) * 16
+        while self._history and self._history[0][0] + len(self._history[0][1]) < keep_from:
+            self._history.popleft()
+        while len(self._times) > 1 and self._times[0][0] < keep_from:
+            self._times.popleft()

@@ -1,0 +1,206 @@
+"""The runtime: pipelines wire stages, errors become events, cancellation reaches every task."""
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from omni.frames import EndOfStream, ErrorEvent, Frame, ReplyDone, Transcript, Turn
+from omni.runtime import Pipeline, Processor, QueueSpec, Stage, TaskOwner, Worker, cancel_and_wait
+from omni.runtime.metrics import TurnRecorder, summarize
+
+from helpers import run_stage
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Num(Frame):
+    n: int
+
+
+class Double(Processor):
+    handles = (Num,)
+
+    async def process(self, frame: Num) -> AsyncIterator[Frame]:
+        if frame.n == 3:
+            raise RuntimeError("three is bad")
+        yield Num(n=frame.n * 2)
+
+
+class Slow(Processor):
+    """Holds each frame in a worker thread: a stand-in for inference."""
+
+    handles = (Num,)
+    input_queue = QueueSpec(size=2)
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.worker = Worker("slow")
+        self.started = asyncio.Event()
+
+    async def process(self, frame: Num) -> AsyncIterator[Frame]:
+        self.started.set()
+        await self.worker.call(time.sleep, 0.05)
+        yield frame
+
+
+def turn(i: int = 1) -> Turn:
+    return Turn(id=i, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
+
+
+async def test_pipeline_keeps_order_passes_unknown_frames_and_survives_a_failing_frame():
+    seen: list[tuple[str, Frame]] = []
+
+    class Obs:
+        def on_frame(self, stage: str, frame: Frame) -> None:
+            seen.append((stage, frame))
+
+    async def source() -> AsyncIterator[Frame]:
+        for i in range(6):
+            yield Num(n=i)
+        yield ErrorEvent(stage="src", message="not forwarded")  # events go to observers only
+        yield EndOfStream()
+
+    a, b = Double("a"), Double("b")
+    await Pipeline([a, b], observers=[Obs()]).run(source())
+    out_b = [f for s, f in seen if s == "b"]
+    nums = [f.n for f in out_b if isinstance(f, Num)]
+    # frame 3 fails in a; 2*... = 6 fails nowhere; b doubles a's output (n*2*2), except a's 6 -> 12
+    assert nums == [0, 4, 8, 16, 20]
+    errors = [f for s, f in seen if isinstance(f, ErrorEvent) and s == "a"]
+    assert len(errors) == 1 and "three is bad" in errors[0].message
+    assert isinstance(out_b[-1], EndOfStream)
+
+
+async def test_cancelling_a_running_pipeline_stops_every_stage_task():
+    slow = Slow("slow")
+
+    async def endless() -> AsyncIterator[Frame]:
+        i = 0
+        while True:
+            yield Num(n=i)
+            i += 1
+
+    task = asyncio.create_task(Pipeline([slow, Double("d")]).run(endless()))
+    await asyncio.wait_for(slow.started.wait(), 2)
+    await cancel_and_wait(task)
+    assert task.cancelled()
+    # the autouse fixture fails the test if any stage task is still alive
+    slow.worker.shutdown()
+
+
+async def test_bounded_queue_backpressures_the_source():
+    slow = Slow("slow")
+    produced = 0
+
+    async def source() -> AsyncIterator[Frame]:
+        nonlocal produced
+        for i in range(100):
+            produced += 1
+            yield Num(n=i)
+
+    task = asyncio.create_task(Pipeline([slow]).run(source()))
+    await asyncio.sleep(0.12)
+    # the slow stage took at most a few frames; its 2-frame queue held the rest back
+    assert produced < 10
+    await cancel_and_wait(task)
+    slow.worker.shutdown()
+
+
+async def test_worker_stream_runs_generator_in_its_thread_and_stops_on_cancel():
+    worker = Worker("gen")
+    threads: set[str] = set()
+    stopped = threading.Event()
+
+    def gen() -> Iterator[int]:
+        try:
+            for i in range(10_000):
+                threads.add(threading.current_thread().name)
+                time.sleep(0.005)
+                yield i
+        finally:
+            stopped.set()
+
+    got = []
+
+    async def consume() -> None:
+        async for x in worker.stream(gen, buffer=2):
+            got.append(x)
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.1)
+    await cancel_and_wait(task)
+    assert 0 < len(got) < 10_000
+    assert stopped.wait(1), "the generator must be closed when its consumer goes away"
+    assert threads and all(t.startswith("gen") for t in threads)
+    assert threading.current_thread().name not in threads
+    worker.shutdown()
+
+
+async def test_worker_stream_reraises_the_generator_error():
+    worker = Worker("err")
+
+    def gen() -> Iterator[int]:
+        yield 1
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        async for _ in worker.stream(gen):
+            pass
+    worker.shutdown()
+
+
+async def test_task_owner_cancels_and_awaits_its_tasks():
+    async with TaskOwner("o") as owner:
+        t = owner.spawn(asyncio.sleep(60), name="sleeper")
+        assert t in owner.tasks
+    assert t.cancelled()
+    assert not owner.tasks
+
+
+class Timed(Stage):
+    """Reports a scripted time for each transcript and ends the turn."""
+
+    def __init__(self, name: str, ms: float, ends_turn: bool) -> None:
+        super().__init__(name)
+        self.ms = ms
+        self.ends_turn = ends_turn
+
+    async def run(self, inp: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+        async for f in inp:
+            if isinstance(f, Transcript):
+                self.report(f.turn, self.ms)
+                yield f
+                if self.ends_turn:
+                    yield ReplyDone(turn=f.turn, text="ok")
+            else:
+                yield f
+
+
+async def test_budget_overrun_is_an_event_not_a_crash():
+    rec = TurnRecorder({"fast": 100.0, "slow": 100.0}, done_stage="slow")
+    events = []
+    rec.listeners.append(lambda kind, p: events.append((kind, p)))
+
+    async def source() -> AsyncIterator[Frame]:
+        yield Transcript(turn=turn(1), text="hello")
+        yield EndOfStream()
+
+    await Pipeline([Timed("fast", 20, False), Timed("slow", 250, True)], observers=[rec],
+                   reporter=rec.report).run(source())
+    assert [(o.stage, o.ms) for o in rec.overruns] == [("slow", 250)]
+    (r,) = rec.finished
+    line = r.as_dict()
+    assert line["stages"]["fast"] == {"ms": 20, "budget_ms": 100.0, "ok": True}
+    assert line["stages"]["slow"]["ok"] is False
+    assert line["overruns"] == ["slow"]
+    assert ("overrun", rec.overruns[0]) in events
+    assert summarize(rec.finished)["stages"]["slow"]["hit_rate"] == 0.0
+
+
+async def test_run_stage_helper_collects_outputs():
+    out = await run_stage(Double("d"), [Num(n=1), Num(n=2)])
+    assert [f.n for f in out if isinstance(f, Num)] == [2, 4]
+    assert isinstance(out[-1], EndOfStream)
