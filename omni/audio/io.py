@@ -44,7 +44,9 @@ def read_audio(path: str | Path, sample_rate: int) -> DecodedAudio:
         raise InputError(f"audio file is empty (0 bytes): {p}")
     try:
         samples, rate, channels = _read_wav(p)
-    except (wave.Error, EOFError, ValueError):
+    except InputError:
+        raise
+    except Exception:  # not a plain PCM WAV (or a broken one): let ffmpeg try, it says why
         samples, rate, channels = _read_av(p)
     if samples.size == 0:
         raise InputError(f"audio file has no samples: {p}")

@@ -1,0 +1,51 @@
+import pytest
+
+from omni.config import load_pipeline
+from omni.errors import ConfigError
+from omni.stages import build_stage
+
+
+def test_desktop_pipeline_loads_with_budgets_and_queues():
+    cfg = load_pipeline("desktop")
+    assert [s.name for s in cfg.stages] == ["vad", "stt", "llm", "sentences", "tts"]
+    assert all(s.budget_ms for s in cfg.stages)
+    stages = [build_stage(s) for s in cfg.stages]
+    assert stages[0].input_queue.overflow.value == "block"
+    assert stages[1].options.model == "tiny.en"
+
+
+def test_overrides_reach_options_budgets_and_queues():
+    cfg = load_pipeline("desktop", ["stt.model=base", "llm.budget_ms=300", "vad.queue.size=64",
+                                    "llm.max_tokens=20", "v2v_budget_ms=900"])
+    assert cfg.stage("stt").options["model"] == "base"
+    assert cfg.stage("llm").budget_ms == 300
+    assert cfg.stage("vad").queue.size == 64
+    assert cfg.v2v_budget_ms == 900
+    assert build_stage(cfg.stage("llm")).options.max_tokens == 20
+
+
+@pytest.mark.parametrize("override, message", [
+    ("nosuch.model=x", "no stage named 'nosuch'"),
+    ("stt.beam_size=0", "stt.beam_size"),
+    ("stt.modle=base", "modle"),
+    ("llm.budget_ms=-5", "budget_ms"),
+    ("novalue", "KEY=VALUE"),
+])
+def test_bad_overrides_are_clear_config_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        cfg = load_pipeline("desktop", [override])
+        for s in cfg.stages:
+            build_stage(s)
+
+
+def test_unknown_pipeline_and_kind(tmp_path):
+    with pytest.raises(ConfigError, match="known pipelines"):
+        load_pipeline("nonexistent")
+    bad = tmp_path / "p.yaml"
+    bad.write_text("name: x\nstages:\n  - {name: a, kind: stt.nope}\n")
+    cfg = load_pipeline(str(bad))
+    with pytest.raises(ConfigError, match="unknown kind"):
+        build_stage(cfg.stages[0])
+    bad.write_text("name: x\nstages: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_pipeline(str(bad))

@@ -1,0 +1,129 @@
+"""Each stage on the real bundled models and real audio."""
+
+import time
+
+import numpy as np
+import pytest
+from helpers import CONVERSATION, conversation_script, rms, run_stage, transcribe, words
+
+from omni.audio import read_audio
+from omni.frames import (InputAudio, ReplyAudio, ReplyDone, ReplySentence, ReplyToken,
+                         SpeechStarted, Transcript, Turn, Utterance)
+from omni.stages.dialogue import LocalLLM
+from omni.stages.stt import WhisperOptions, WhisperSTT
+from omni.stages.tts import PiperTTS
+from omni.stages.vad import SileroVAD, SileroVADOptions
+
+pytestmark = pytest.mark.slow
+
+
+def noop(desc: str, frac: float | None) -> None:
+    pass
+
+
+def chunks(x: np.ndarray, n: int = 512) -> list[InputAudio]:
+    return [InputAudio(samples=x[i:i + n], sample_rate=16000, start=i) for i in range(0, len(x), n)]
+
+
+def turn(i: int = 1) -> Turn:
+    return Turn(id=i, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
+
+
+@pytest.fixture(scope="module")
+def conversation() -> np.ndarray:
+    return read_audio(CONVERSATION, 16000).samples
+
+
+async def vad_run(x: np.ndarray, **opts) -> list:
+    vad = SileroVAD("vad", SileroVADOptions(**opts))
+    await vad.load(noop)
+    try:
+        return await run_stage(vad, chunks(x))
+    finally:
+        await vad.aclose()
+
+
+async def test_vad_finds_each_utterance_where_it_is(conversation):
+    out = await vad_run(conversation)
+    utts = [f for f in out if isinstance(f, Utterance)]
+    script = conversation_script()
+    assert len(utts) == len(script)
+    assert len([f for f in out if isinstance(f, SpeechStarted)]) == len(script)
+    for u, (start, end, _) in zip(utts, script):
+        assert abs(u.turn.speech_start / 16000 - start) < 0.25
+        assert abs(u.turn.speech_end / 16000 - end) < 0.25
+        # padded audio covers the speech
+        assert len(u.samples) / 16000 >= (end - start)
+    assert [u.turn.id for u in utts] == [1, 2, 3]
+
+
+async def test_vad_hears_nothing_in_silence_or_noise():
+    rng = np.random.default_rng(0)
+    quiet = np.concatenate([np.zeros(16000 * 3, np.float32),
+                            (rng.standard_normal(16000 * 3) * 0.003).astype(np.float32)])
+    out = await vad_run(quiet)
+    assert not [f for f in out if isinstance(f, (Utterance, SpeechStarted))]
+
+
+async def test_a_monologue_is_cut_into_turns_and_loses_no_speech(conversation):
+    script = conversation_script()
+    a, b = int(script[0][0] * 16000), int(script[0][1] * 16000)
+    speech = conversation[a:b]
+    mono = np.concatenate([speech] * 8)   # ~14 s without a pause
+    out = await vad_run(mono, max_utterance_s=4.0)
+    utts = [f for f in out if isinstance(f, Utterance)]
+    assert len(utts) >= 3
+    assert all(u.truncated for u in utts[:-1])
+    covered = sum(u.turn.speech_end - u.turn.speech_start for u in utts)
+    assert covered >= 0.9 * len(mono) - 16000
+
+
+async def test_stt_transcribes_the_question(conversation):
+    start, end, text = conversation_script()[0]
+    audio = conversation[int((start - 0.2) * 16000): int((end + 0.2) * 16000)]
+    stt = WhisperSTT("stt", WhisperOptions())
+    await stt.load(noop)
+    try:
+        out = await run_stage(stt, [Utterance(turn=turn(), samples=audio, sample_rate=16000)])
+    finally:
+        await stt.aclose()
+    (tr,) = [f for f in out if isinstance(f, Transcript)]
+    assert {"capital", "france"} <= words(tr.text)
+
+
+async def test_llm_streams_a_reply_and_keeps_history_and_prefix_cache():
+    llm = LocalLLM("llm")
+    await llm.load(noop)
+    try:
+        out = await run_stage(llm, [Transcript(turn=turn(1), text="What is the capital of France?")])
+        toks = [f for f in out if isinstance(f, ReplyToken)]
+        (done,) = [f for f in out if isinstance(f, ReplyDone)]
+        assert len(toks) > 2, "the reply must stream in pieces"
+        assert "paris" in done.text.lower()
+        system_tokens = len(llm.engine.tokens([llm._system()]))
+        first = llm.engine.last
+        assert first.cached_tokens >= system_tokens - 4, "system prompt primed at load"
+        out2 = await run_stage(llm, [Transcript(turn=turn(2), text="And of Italy?")])
+        (done2,) = [f for f in out2 if isinstance(f, ReplyDone)]
+        assert "rome" in done2.text.lower(), "history must carry the first exchange"
+        second = llm.engine.last
+        assert second.cached_tokens > first.prompt_tokens - 4, "history stays in KV cache"
+        assert [m["role"] for m in llm.history] == ["user", "assistant"] * 2
+        empty = await run_stage(llm, [Transcript(turn=turn(3), text="  ")])
+        assert [f.reason for f in empty if isinstance(f, ReplyDone)] == ["empty"]
+    finally:
+        await llm.aclose()
+
+
+async def test_tts_speaks_the_sentence_and_whisper_hears_it():
+    tts = PiperTTS("tts")
+    await tts.load(noop)
+    try:
+        out = await run_stage(tts, [ReplySentence(turn=turn(), text="The capital of France is Paris.", index=0)])
+    finally:
+        await tts.aclose()
+    audio = np.concatenate([f.samples for f in out if isinstance(f, ReplyAudio)])
+    assert len(audio) / tts.sample_rate > 1.0
+    assert rms(audio) > 0.02
+    heard = transcribe(audio, tts.sample_rate)
+    assert {"capital", "paris"} <= words(heard), heard

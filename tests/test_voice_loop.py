@@ -1,0 +1,135 @@
+"""The whole loop on the bundled assets, through the command line, as a user runs it."""
+
+import json
+import wave
+
+import numpy as np
+import pytest
+from helpers import CONVERSATION, conversation_script, read_wav, rms, transcribe, words
+
+from omni.app.cli import main
+from omni.audio import read_audio, write_wav
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = main(["desktop", "--audio-in", str(CONVERSATION), "--audio-out", str(out / "reply.wav"),
+                 "--metrics", str(out / "turns.jsonl"), "--fast", "--quiet"])
+    turns = [json.loads(line) for line in (out / "turns.jsonl").read_text().splitlines()]
+    audio, rate = read_wav(out / "reply.wav")
+    return code, turns, audio, rate
+
+
+def test_every_utterance_is_a_turn_with_the_right_words(run):
+    code, turns, _, _ = run
+    assert code == 0
+    script = conversation_script()
+    assert [t["turn"] for t in turns] == [1, 2, 3]
+    expected = [{"capital", "france"}, {"fact", "cats"}, {"thank", "all"}]
+    for t, want in zip(turns, expected):
+        assert want <= words(t["transcript"]), t["transcript"]
+        assert t["reply"], "every question gets a reply"
+    assert "paris" in turns[0]["reply"].lower()
+    for t, (start, end, _) in zip(turns, script):
+        assert abs(t["speech_end_s"] - end) < 0.3
+
+
+def test_metrics_lines_have_v2v_and_every_stage_against_its_budget(run):
+    _, turns, _, _ = run
+    for t in turns:
+        assert t["v2v_ms"] > 0
+        assert set(t["stages"]) == {"vad", "stt", "llm", "sentences", "tts"}
+        for st in t["stages"].values():
+            assert st["ms"] >= 0 and st["budget_ms"] > 0 and st["ok"] == (st["ms"] <= st["budget_ms"])
+        assert t["stages"]["llm"]["cached_tokens"] > 0
+
+
+def test_output_is_on_the_input_timeline_with_speech_only_where_the_assistant_speaks(run):
+    _, turns, audio, rate = run
+    src = read_audio(CONVERSATION, 16000)
+    assert rate == src.source_rate
+    assert len(audio) >= len(src.samples) * rate // 16000
+    first_end = turns[0]["speech_end_s"]
+    assert rms(audio[: int(first_end * rate)]) < 1e-4, "silent before the first reply"
+    for t in turns:
+        start = t["speech_end_s"] + t["v2v_ms"] / 1000
+        seg = audio[int(start * rate): int((start + 1.0) * rate)]
+        assert rms(seg) > 0.02, f"turn {t['turn']}: speech where the reply should start"
+        before = audio[int(t["speech_end_s"] * rate): int((start - 0.05) * rate)]
+        assert rms(before) < 1e-3, "no sound before the reply starts"
+
+
+def test_the_reply_audio_says_the_reply_text(run):
+    _, turns, audio, rate = run
+    t = turns[0]
+    start = t["speech_end_s"] + t["v2v_ms"] / 1000
+    heard = transcribe(audio[int(start * rate): int((start + 4.0) * rate)], rate)
+    reply_words = words(t["reply"]) - {"the", "a", "is", "of"}
+    assert len(reply_words & words(heard)) >= max(2, len(reply_words) // 2), (heard, t["reply"])
+
+
+def test_stereo_44k_input_gives_44k_output_on_the_same_timeline(tmp_path):
+    src = read_audio(CONVERSATION, 44100)
+    start, end, _ = conversation_script()[0]
+    clip = src.samples[: int((end + 3.0) * 44100)]
+    p = tmp_path / "stereo.wav"
+    with wave.open(str(p), "wb") as wf:
+        wf.setnchannels(2)
+        wf.setsampwidth(2)
+        wf.setframerate(44100)
+        wf.writeframes((np.repeat(clip[:, None], 2, axis=1) * 32767).astype("<i2").tobytes())
+    code = main(["desktop", "--audio-in", str(p), "--audio-out", str(tmp_path / "o.wav"),
+                 "--metrics", str(tmp_path / "m.jsonl"), "--fast", "--quiet", "--set", "llm.max_tokens=24"])
+    assert code == 0
+    (turn,) = [json.loads(x) for x in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert {"capital", "france"} <= words(turn["transcript"])
+    out, rate = read_wav(tmp_path / "o.wav")
+    assert rate == 44100 and len(out) >= len(clip)
+    s = turn["speech_end_s"] + turn["v2v_ms"] / 1000
+    assert rms(out[: int(end * rate)]) < 1e-4
+    assert rms(out[int(s * rate): int((s + 0.8) * rate)]) > 0.02
+
+
+def test_silence_only_runs_cleanly_with_no_turns(tmp_path, capsys):
+    p = tmp_path / "silence.wav"
+    write_wav(p, np.zeros(16000 * 3, np.float32), 16000)
+    code = main(["desktop", "--audio-in", str(p), "--audio-out", str(tmp_path / "o.wav"),
+                 "--metrics", str(tmp_path / "m.jsonl"), "--fast"])
+    assert code == 0
+    assert (tmp_path / "m.jsonl").read_text() == ""
+    out, _ = read_wav(tmp_path / "o.wav")
+    assert len(out) == 16000 * 3 and rms(out) == 0
+    assert "no speech was detected" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "not found"),
+    (b"", "empty"),
+    (b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk", "cannot decode"),
+    (b"plain text, not audio\n" * 40, "cannot decode"),
+])
+def test_bad_input_files_stop_cleanly_with_a_clear_message(tmp_path, capsys, content, message):
+    p = tmp_path / "in.wav"
+    if content is not None:
+        p.write_bytes(content)
+    code = main(["desktop", "--audio-in", str(p), "--audio-out", str(tmp_path / "o.wav"), "--fast"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and str(p) in err
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_a_missing_model_says_what_to_do(tmp_path, capsys):
+    code = main(["desktop", "--audio-in", str(CONVERSATION), "--audio-out", str(tmp_path / "o.wav"),
+                 "--fast", "--llm-model", str(tmp_path / "missing.gguf")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "llm model path does not exist" in err and "hint" in err
+
+
+def test_no_audio_in_points_to_file_mode(capsys):
+    assert main(["desktop"]) == 2
+    assert "--audio-in" in capsys.readouterr().err
