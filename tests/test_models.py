@@ -127,3 +127,17 @@ async def test_tts_speaks_the_sentence_and_whisper_hears_it():
     assert rms(audio) > 0.02
     heard = transcribe(audio, tts.sample_rate)
     assert {"capital", "paris"} <= words(heard), heard
+
+
+def test_history_is_bounded_and_trimmed_in_blocks():
+    from omni.stages.dialogue import LocalLLMOptions
+
+    llm = LocalLLM("llm", LocalLLMOptions(history_turns=4))
+    sizes = []
+    for i in range(9):
+        llm.remember(f"q{i}", f"a{i}")
+        sizes.append(len(llm.history) // 2)
+    assert max(sizes) <= 4
+    assert sizes == [1, 2, 3, 4, 2, 3, 4, 2, 3]
+    assert llm.messages("now")[-1] == {"role": "user", "content": "now"}
+    assert llm.history[-1] == {"role": "assistant", "content": "a8"}

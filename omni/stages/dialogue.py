@@ -17,9 +17,10 @@ from omni.runtime.stage import ProgressFn
 log = logging.getLogger(__name__)
 
 DEFAULT_SYSTEM_PROMPT = (
-    "You are omni, a friendly voice assistant running offline on a small device. "
-    "Your words are spoken aloud: answer in one or two short sentences, plainly, "
-    "with no lists, no markdown and no code. If you do not know, say so briefly."
+    "You are omni, a helpful voice assistant. The user speaks to you and hears your reply. "
+    "Reply to what the user says in one or two short, natural sentences. Never repeat the "
+    "user's words back; answer or act on them. Use no lists, markdown or code. "
+    "If you do not know, say so."
 )
 
 
@@ -32,7 +33,8 @@ class LocalLLMOptions(StageOptions):
     n_ctx: int = Field(2048, ge=256)
     threads: int = Field(2, ge=1, le=64)
     history_turns: int = Field(6, ge=0)
-    """How many past exchanges stay in the prompt (oldest dropped first)."""
+    """At most this many past exchanges stay in the prompt. When full, the older half is
+    dropped at once, so the cached prompt prefix changes every few turns, not every turn."""
 
 
 class LocalLLM(Processor):
@@ -64,8 +66,15 @@ class LocalLLM(Processor):
         return {"role": "system", "content": self.options.system_prompt}
 
     def messages(self, user_text: str) -> list[Message]:
-        keep = self.history[-2 * self.options.history_turns:] if self.options.history_turns else []
-        return [self._system(), *keep, {"role": "user", "content": user_text}]
+        return [self._system(), *self.history, {"role": "user", "content": user_text}]
+
+    def remember(self, user_text: str, reply: str) -> None:
+        """Add an exchange; trim the oldest half when the history is full."""
+        self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply}]
+        n = self.options.history_turns
+        if len(self.history) > 2 * n:
+            keep = n // 2
+            self.history = self.history[-2 * keep:] if keep else []
 
     async def process(self, frame: Transcript) -> AsyncIterator[Frame]:
         turn = frame.turn
@@ -86,8 +95,7 @@ class LocalLLM(Processor):
         finally:
             # the history keeps what was generated, even if the turn was cut short
             reply = "".join(parts).strip()
-            self.history += [{"role": "user", "content": frame.text},
-                             {"role": "assistant", "content": reply}]
+            self.remember(frame.text, reply)
         st = self.engine.last
         self.report(turn, first_ms if first_ms is not None else sw.ms, total_ms=round(sw.ms, 1),
                     prompt_tokens=st.prompt_tokens, cached_tokens=st.cached_tokens,

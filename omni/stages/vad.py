@@ -174,7 +174,7 @@ class SileroVAD(Processor):
         self._turns += 1
         turn = Turn(id=self._turns, speech_start=self._start, speech_end=end, t_speech_end=t_end,
                     sample_rate=sr)
-        self.report(turn, Stopwatch(t_end).ms, end_of_speech_delay=True)
+        self.report(turn, Stopwatch(t_end).ms)
         yield Utterance(turn=turn, samples=audio, sample_rate=sr, truncated=truncated)
 
     async def finish(self, eos: EndOfStream) -> AsyncIterator[Frame]:
