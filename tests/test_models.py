@@ -141,3 +141,34 @@ def test_history_is_bounded_and_trimmed_in_blocks():
     assert sizes == [1, 2, 3, 4, 2, 3, 4, 2, 3]
     assert llm.messages("now")[-1] == {"role": "user", "content": "now"}
     assert llm.history[-1] == {"role": "assistant", "content": "a8"}
+
+
+def test_long_utterances_are_split_at_pauses_and_lose_nothing(conversation):
+    from omni.stages.stt import split_long
+
+    script = conversation_script()
+    segs = [conversation[int(a * 16000): int(b * 16000)] for a, b, _ in script]
+    gap = np.zeros(int(0.15 * 16000), np.float32)
+    mono = np.concatenate([x for _ in range(4) for s in segs for x in (s, gap)])  # ~25 s
+    pieces = split_long(mono, 16000, 10.0)
+    assert len(pieces) >= 3 and all(len(p) <= 10 * 16000 for p in pieces)
+    assert np.array_equal(np.concatenate(pieces), mono)
+    # each cut falls in a pause, not in a word
+    edges = np.cumsum([len(p) for p in pieces])[:-1]
+    assert all(rms(mono[e - 80:e + 80]) < 0.01 for e in edges)
+
+
+async def test_stt_hears_the_whole_of_a_long_utterance(conversation):
+    script = conversation_script()
+    segs = [conversation[int(a * 16000): int(b * 16000)] for a, b, _ in script]
+    gap = np.zeros(int(0.15 * 16000), np.float32)
+    mono = np.concatenate([x for _ in range(4) for s in segs for x in (s, gap)])  # ~25 s
+    stt = WhisperSTT("stt", WhisperOptions())
+    await stt.load(noop)
+    try:
+        out = await run_stage(stt, [Utterance(turn=turn(), samples=mono, sample_rate=16000)])
+    finally:
+        await stt.aclose()
+    (tr,) = [f for f in out if isinstance(f, Transcript)]
+    heard = tr.text.lower()
+    assert heard.count("capital") >= 3 and heard.count("cats") >= 3, heard

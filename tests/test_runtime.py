@@ -204,3 +204,36 @@ async def test_run_stage_helper_collects_outputs():
     out = await run_stage(Double("d"), [Num(n=1), Num(n=2)])
     assert [f.n for f in out if isinstance(f, Num)] == [2, 4]
     assert isinstance(out[-1], EndOfStream)
+
+
+class Broken(Processor):
+    """Fails on the transcript "first", like an engine that crashed once."""
+
+    handles = (Transcript,)
+
+    async def process(self, frame: Transcript) -> AsyncIterator[Frame]:
+        if frame.text == "first":
+            raise RuntimeError("engine fell over")
+        yield ReplyDone(turn=frame.turn, text="fine")
+
+
+async def test_a_stage_fault_ends_the_turn_with_an_error_and_the_next_turn_is_served():
+    rec = TurnRecorder({}, done_stage="end")
+
+    async def source() -> AsyncIterator[Frame]:
+        yield Transcript(turn=turn(1), text="first")
+        yield Transcript(turn=turn(2), text="second")
+        yield EndOfStream()
+
+    class End(Processor):
+        handles = ()
+
+        async def process(self, frame):  # pragma: no cover - handles nothing
+            yield frame
+
+    await Pipeline([Broken("llm"), End("end")], observers=[rec], reporter=rec.report).run(source())
+    r, r2 = rec.finished
+    assert r.reason == "error"
+    assert r.errors == ["llm: RuntimeError: engine fell over"]
+    assert len(rec.errors) == 1
+    assert (r2.turn.id, r2.reply, r2.errors) == (2, "fine", [])

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from omni.errors import OmniError
-from omni.frames import EndOfStream, ErrorEvent, Frame, Turn
+from omni.frames import EndOfStream, ErrorEvent, Frame, ReplyDone, Turn
 from omni.runtime.channel import QueueSpec
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,9 @@ class Processor(Stage):
     """A stage that handles some frame types and passes every other frame on unchanged.
 
     Subclasses set `handles` and implement `process(frame)`; `finish()` runs at end of stream.
-    An exception while processing one frame becomes an ErrorEvent; the stage keeps going.
+    An exception while processing one frame becomes an ErrorEvent; the stage keeps going. When
+    that frame belonged to a turn, a ReplyDone(reason="error") follows, so the turn still ends
+    downstream (its metrics line is written with the error) instead of hanging open.
     """
 
     handles: ClassVar[tuple[type[Frame], ...]] = ()
@@ -86,16 +88,24 @@ class Processor(Stage):
                         yield out
                 except OmniError as e:
                     log.warning("%s: %s", self.name, e, extra={"stage": self.name})
-                    yield self.error(str(e), frame)
+                    for out in self._failed(str(e), frame):
+                        yield out
                 except Exception as e:  # a bug or an engine fault: report, keep serving
                     log.exception("%s failed on %s", self.name, type(frame).__name__,
                                   extra={"stage": self.name})
-                    yield self.error(f"{type(e).__name__}: {e}", frame)
+                    for out in self._failed(f"{type(e).__name__}: {e}", frame):
+                        yield out
             else:
                 yield frame
 
     def error(self, message: str, frame: Frame | None = None) -> ErrorEvent:
         return ErrorEvent(stage=self.name, message=message, turn=getattr(frame, "turn", None))
+
+    def _failed(self, message: str, frame: Frame) -> list[Frame]:
+        ev = self.error(message, frame)
+        if ev.turn is None or isinstance(frame, ReplyDone):
+            return [ev]
+        return [ev, ReplyDone(turn=ev.turn, text="", reason="error")]
 
     @abc.abstractmethod
     def process(self, frame: Any) -> AsyncIterator[Frame]:

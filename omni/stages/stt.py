@@ -30,6 +30,29 @@ class WhisperOptions(StageOptions):
     """Segments more likely silence than this, with low confidence, are dropped."""
     initial_prompt: str | None = None
     """Words to bias the recognizer toward (names, device names)."""
+    max_piece_s: float = Field(10.0, ge=2, le=30)
+    """Longer utterances are transcribed in pieces of at most this length, cut at the
+    quietest moment near the limit (small whisper models drop words on long windows)."""
+
+
+def split_long(audio: np.ndarray, rate: int, max_s: float, search_s: float = 3.0) -> list[np.ndarray]:
+    """Cut audio into pieces of at most `max_s`, each cut at the quietest 20 ms frame within
+    the last `search_s` before the limit. The pieces concatenate back to the input exactly."""
+    limit = int(max_s * rate)
+    if len(audio) <= limit:
+        return [audio]
+    frame = max(1, rate // 50)
+    pieces, pos = [], 0
+    while len(audio) - pos > limit:
+        lo = pos + max(frame, limit - int(search_s * rate))
+        window = audio[lo: pos + limit]
+        n = len(window) // frame
+        energy = np.square(window[: n * frame].reshape(n, frame)).mean(axis=1)
+        cut = lo + int(np.argmin(energy)) * frame + frame // 2
+        pieces.append(audio[pos:cut])
+        pos = cut
+    pieces.append(audio[pos:])
+    return pieces
 
 
 class WhisperSTT(Processor):
@@ -76,16 +99,18 @@ class WhisperSTT(Processor):
 
     def _transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
         o = self.options
-        segments, info = self._model.transcribe(
-            audio, beam_size=o.beam_size, language=o.language, vad_filter=False,
-            condition_on_previous_text=False, without_timestamps=True,
-            initial_prompt=o.initial_prompt)
-        words = []
-        for s in segments:  # lazy: consumed here, in the worker thread
-            if s.no_speech_prob > o.no_speech_threshold and s.avg_logprob < -1.0:
-                continue
-            words.append(s.text.strip())
-        return " ".join(w for w in words if w).strip(), getattr(info, "language", None)
+        words, language = [], None
+        for piece in split_long(audio, 16000, o.max_piece_s):
+            segments, info = self._model.transcribe(
+                piece, beam_size=o.beam_size, language=o.language, vad_filter=False,
+                condition_on_previous_text=False, without_timestamps=True,
+                initial_prompt=o.initial_prompt)
+            language = getattr(info, "language", None)
+            for s in segments:  # lazy: consumed here, in the worker thread
+                if s.no_speech_prob > o.no_speech_threshold and s.avg_logprob < -1.0:
+                    continue
+                words.append(s.text.strip())
+        return " ".join(w for w in words if w).strip(), language
 
     async def process(self, frame: Utterance) -> AsyncIterator[Frame]:
         sw = Stopwatch()
