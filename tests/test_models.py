@@ -76,6 +76,9 @@ async def test_a_monologue_is_cut_into_turns_and_loses_no_speech(conversation):
     assert all(u.truncated for u in utts[:-1])
     covered = sum(u.turn.speech_end - u.turn.speech_start for u in utts)
     assert covered >= 0.9 * len(mono) - 16000
+    # consecutive pieces meet exactly at the cut: nothing lost, nothing heard twice
+    for a, b in zip(utts, utts[1:]):
+        assert a.turn.speech_end == b.turn.speech_start
 
 
 async def test_stt_transcribes_the_question(conversation):

@@ -133,3 +133,27 @@ def test_a_missing_model_says_what_to_do(tmp_path, capsys):
 def test_no_audio_in_points_to_file_mode(capsys):
     assert main(["desktop"]) == 2
     assert "--audio-in" in capsys.readouterr().err
+
+
+def test_a_run_stopped_early_still_writes_the_reply_audio_so_far(tmp_path):
+    import asyncio
+
+    from omni.app.run import FileRunOptions, run_files
+    from omni.app.view import ConsoleView
+    from omni.config import load_pipeline
+
+    out = tmp_path / "o.wav"
+    opts = FileRunOptions(audio_in=CONVERSATION, audio_out=out, realtime=True)
+    first_end = conversation_script()[0][1]
+
+    async def main_run() -> None:
+        task = asyncio.create_task(run_files(load_pipeline("desktop"), opts, ConsoleView(quiet=True)))
+        # real time: stop a few seconds after the first reply must have started
+        await asyncio.sleep(first_end + 5.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main_run())
+    audio, rate = read_wav(out)
+    assert rms(audio[int(first_end * rate):]) > 0.01, "the first reply is in the file"

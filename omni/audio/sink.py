@@ -77,6 +77,7 @@ class WavFileSink(Processor):
         self.timeline = Timeline(sample_rate)
         self.on_reply_start = on_reply_start
         self._started: set[int] = set()
+        self.written = False
 
     async def process(self, frame: ReplyAudio | ReplyDone) -> AsyncIterator[Frame]:
         if isinstance(frame, ReplyAudio):
@@ -90,10 +91,19 @@ class WavFileSink(Processor):
         yield frame
 
     async def finish(self, eos: EndOfStream) -> AsyncIterator[Frame]:
-        n = round(eos.samples * self.timeline.sample_rate / eos.sample_rate)
-        audio = self.timeline.render(n)
-        write_wav(self.path, audio, self.timeline.sample_rate)
-        log.info("wrote %s (%.1f s at %d Hz)", self.path, len(audio) / self.timeline.sample_rate,
-                 self.timeline.sample_rate)
+        self._write(round(eos.samples * self.timeline.sample_rate / eos.sample_rate))
         return
         yield  # pragma: no cover
+
+    async def aclose(self) -> None:
+        """A run stopped early (Ctrl-C, a fatal error) still leaves what was said on disk."""
+        if not self.written and self.timeline.cursor > 0:
+            log.warning("run stopped before the end: writing the reply audio so far")
+            self._write(0)
+
+    def _write(self, min_samples: int) -> None:
+        audio = self.timeline.render(min_samples)
+        write_wav(self.path, audio, self.timeline.sample_rate)
+        self.written = True
+        log.info("wrote %s (%.1f s at %d Hz)", self.path, len(audio) / self.timeline.sample_rate,
+                 self.timeline.sample_rate)

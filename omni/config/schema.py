@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -39,8 +39,9 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
-    sample_rate: int = Field(default=16000, ge=8000, le=48000)
-    """Rate of the pipeline's input timeline; input audio is converted to it."""
+    sample_rate: Literal[16000] = 16000
+    """Rate of the pipeline's input timeline; input audio of any rate is converted to it.
+    Silero VAD and whisper work at 16 kHz, so that is the only rate accepted."""
     chunk_ms: int = Field(default=32, ge=10, le=200)
     """Size of the input audio chunks fed to the first stage."""
     v2v_budget_ms: float | None = Field(default=None, gt=0)

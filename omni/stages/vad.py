@@ -103,6 +103,8 @@ class SileroVAD(Processor):
         self._start = 0
         self._silence_at: int | None = None
         self._last_voiced_end = 0
+        self._last_dip: int | None = None  # most recent window below threshold while speaking
+        self._continued = False  # the current utterance continues one cut at max length
         self._turns = 0
         self.sample_rate = 16000
 
@@ -142,35 +144,44 @@ class SileroVAD(Processor):
         if not self._speaking:
             if p >= o.threshold:
                 self._speaking, self._start, self._silence_at = True, pos, None
+                self._last_dip = None
                 self._last_voiced_end = pos + WINDOW
                 yield SpeechStarted(start=pos, sample_rate=sr, t=t)
             return
         if p >= o.threshold:
             self._silence_at = None
             self._last_voiced_end = pos + WINDOW
-        elif p < self._neg and self._silence_at is None:
-            self._silence_at = pos
+        else:
+            self._last_dip = pos
+            if p < self._neg and self._silence_at is None:
+                self._silence_at = pos
         if self._silence_at is not None and pos + WINDOW - self._silence_at >= o.min_silence_ms * sr / 1000:
             async for out in self._end(self._silence_at, truncated=False):
                 yield out
         elif pos + WINDOW - self._start >= o.max_utterance_s * sr:
-            log.warning("utterance reached %.0f s: cutting it into a turn, listening on",
-                        o.max_utterance_s, extra={"stage": self.name})
-            async for out in self._end(pos + WINDOW, truncated=True):
+            # cut at the latest dip in the last 3 s (a breath between words), else right here
+            dip = self._last_dip
+            cut = dip + WINDOW // 2 if dip is not None and dip > pos - 3 * sr else pos + WINDOW
+            log.warning("utterance reached %.0f s: cutting it into a turn at %.2f s, listening on",
+                        o.max_utterance_s, cut / sr, extra={"stage": self.name})
+            async for out in self._end(cut, truncated=True):
                 yield out
-            self._speaking, self._start, self._silence_at = True, pos + WINDOW, None
+            self._speaking, self._start, self._silence_at = True, cut, None
 
     async def _end(self, end: int, *, truncated: bool) -> AsyncIterator[Frame]:
         o = self.options
         sr = self.sample_rate
         self._speaking = False
+        continued, self._continued = self._continued, truncated
         t_end = self._time_of(end - 1)
         if end - self._start < o.min_speech_ms * sr / 1000:
             yield SpeechStopped(end=end, dropped=True, t=t_end)
             return
         yield SpeechStopped(end=end, t=t_end)
         pad = o.speech_pad_ms * sr // 1000
-        audio = self._slice(max(0, self._start - pad), end + (0 if truncated else pad))
+        # a continuation of a cut utterance starts exactly at the cut: no audio twice
+        head = 0 if continued else pad
+        audio = self._slice(max(0, self._start - head), end + (0 if truncated else pad))
         self._turns += 1
         turn = Turn(id=self._turns, speech_start=self._start, speech_end=end, t_speech_end=t_end,
                     sample_rate=sr)
