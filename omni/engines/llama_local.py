@@ -50,6 +50,7 @@ class LlamaChat:
         self.settings = settings
         self.llm: Any = None
         self._format: Any = None
+        self._stop: list[str] = []
         self.last = GenerationStats()
 
     def load(self, progress: Any) -> None:
@@ -92,7 +93,8 @@ class LlamaChat:
 
     def tokens(self, messages: Sequence[Message]) -> list[int]:
         rendered = self._format(messages=list(messages))
-        self._stop = rendered.stop
+        stop = rendered.stop
+        self._stop = stop if isinstance(stop, list) else ([stop] if stop else [])
         return self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=False, special=True)
 
     def cached_prefix(self, tokens: Sequence[int]) -> int:
@@ -121,9 +123,8 @@ class LlamaChat:
                                hint="shorten the history or raise n_ctx")
         stats = GenerationStats(prompt_tokens=len(toks), cached_tokens=self.cached_prefix(toks))
         self.last = stats
-        stop = self._stop if isinstance(self._stop, list) else ([self._stop] if self._stop else [])
         it = self.llm.create_completion(prompt=toks, max_tokens=s.max_tokens, temperature=s.temperature,
-                                        top_p=s.top_p, stop=stop, stream=True, seed=s.seed)
+                                        top_p=s.top_p, stop=self._stop, stream=True, seed=s.seed)
         try:
             for chunk in it:
                 choice = chunk["choices"][0]

@@ -70,8 +70,9 @@ class Worker:
         finally:
             stop.set()
             room.release()
-            # wait for the thread to leave the generator so the engine is free again
-            await asyncio.shield(fut) if not fut.done() else None
+            if not fut.done():
+                # wait for the thread to leave the generator, so the engine is free again
+                await asyncio.shield(fut)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
