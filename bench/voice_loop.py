@@ -8,6 +8,10 @@ pipeline; V2V = last speech sample in -> first reply sample out of TTS.
 B (naive): the same models on the same turns in sequence: whole transcription, then the whole
 LLM reply, then the whole synthesis; V2V = the same VAD end-of-speech delay + the three.
 Runs alternate A B A B when --repeats > 1. Prints a table and writes JSON.
+
+So that both arms do the same work, both decode greedily (llm.temperature=0) and B prompts
+the LLM with A's transcripts (B still runs and times its own transcription); the JSON says
+on how many turns the two replies came out identical.
 """
 
 from __future__ import annotations
@@ -51,8 +55,11 @@ def conversation(items: list[dict], gap_s: float) -> np.ndarray:
     return np.concatenate(parts)
 
 
+OVERRIDES = ["llm.temperature=0"]
+
+
 async def run_streaming(items: list[dict], gap_s: float) -> dict:
-    cfg = load_pipeline("desktop")
+    cfg = load_pipeline("desktop", OVERRIDES)
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "in.wav"
         write_wav(wav, conversation(items, gap_s), 16000)
@@ -67,9 +74,9 @@ async def run_streaming(items: list[dict], gap_s: float) -> dict:
             "v2v_budget_ms": cfg.v2v_budget_ms}
 
 
-async def run_naive(items: list[dict], vad_ms: list[float]) -> dict:
+async def run_naive(items: list[dict], vad_ms: list[float], transcripts: list[str]) -> dict:
     """Same engines, no streaming: each step waits for the whole previous result."""
-    cfg = load_pipeline("desktop")
+    cfg = load_pipeline("desktop", OVERRIDES)
     stt, llm, tts = (build_stage(cfg.stage(n)) for n in ("stt", "llm", "tts"))
     noop = lambda d, f: None  # noqa: E731
     t0 = time.monotonic()
@@ -77,25 +84,26 @@ async def run_naive(items: list[dict], vad_ms: list[float]) -> dict:
         await s.load(noop)
     load_s = time.monotonic() - t0
 
-    def one(audio: np.ndarray) -> dict:
+    def one(audio: np.ndarray, heard_in_a: str) -> dict:
         t = time.monotonic()
-        text, _ = stt._transcribe(audio)
+        own, _ = stt._transcribe(audio)
         t_stt = time.monotonic()
+        text = heard_in_a or own
         reply = "".join(llm.engine.stream(llm.messages(text))).strip()
         llm.remember(text, reply)
         t_llm = time.monotonic()
         audio_out = list(tts._synth(reply)) if reply else []
         t_tts = time.monotonic()
-        return {"transcript": text, "reply": reply,
+        return {"transcript": own, "prompted_with": text, "reply": reply,
                 "stages": {"stt": (t_stt - t) * 1000, "llm": (t_llm - t_stt) * 1000,
                            "tts": (t_tts - t_llm) * 1000},
                 "audio_s": sum(len(a) for a in audio_out) / tts.sample_rate}
 
     turns = []
     try:
-        for it, vad in zip(items, vad_ms):
+        for it, vad, heard in zip(items, vad_ms, transcripts):
             pad = np.zeros(int(0.12 * 16000), np.float32)
-            r = await asyncio.to_thread(one, np.concatenate([pad, it["audio"], pad]))
+            r = await asyncio.to_thread(one, np.concatenate([pad, it["audio"], pad]), heard)
             r["stages"] = {"vad": vad, **{k: round(v, 1) for k, v in r["stages"].items()}}
             r["v2v_ms"] = round(sum(r["stages"].values()), 1)
             turns.append(r)
@@ -123,11 +131,14 @@ def main() -> int:
         print(f"pair {i + 1}/{args.repeats}: A streaming ({len(items)} turns, real time) ...", flush=True)
         a = asyncio.run(run_streaming(items, args.gap))
         vad_ms = [t["stages"].get("vad", 0.0) for t in a["turns"]]
+        heard = [t["transcript"] for t in a["turns"]]
         if len(a["turns"]) != len(items):
-            print(f"  warning: {len(a['turns'])} turns detected for {len(items)} utterances")
+            print(f"  warning: {len(a['turns'])} turns detected for {len(items)} utterances; "
+                  "B prompts with its own transcripts")
             vad_ms = (vad_ms + [float(np.median(vad_ms))] * len(items))[: len(items)]
+            heard = [""] * len(items)
         print(f"pair {i + 1}/{args.repeats}: B naive ...", flush=True)
-        b = asyncio.run(run_naive(items, vad_ms))
+        b = asyncio.run(run_naive(items, vad_ms, heard))
         runs.append({"streaming": a, "naive": b})
 
     sa = [t for r in runs for t in r["streaming"]["turns"]]
@@ -146,6 +157,7 @@ def main() -> int:
                   "stages_p50": {s: p([t["stages"].get(s) for t in sb], 50) for s in ("vad", "stt", "llm", "tts")}},
         "ratio_streaming_over_naive_p50": p(pair_ratios, 50),
         "turns": len(sa),
+        "identical_replies": sum(x["reply"] == y["reply"] for x, y in zip(sa, sb)),
         "peak_rss_mb": round(peak_rss_mb(), 0),
     }
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(),
@@ -169,6 +181,7 @@ def main() -> int:
     console.print(t)
     console.print(f"streaming / naive V2V, median of per-turn ratios: {summary['ratio_streaming_over_naive_p50']}"
                   f"   start-up to ready: {st['load_s_p50']} s   peak RSS: {summary['peak_rss_mb']:.0f} MB")
+    console.print(f"identical replies in A and B: {summary['identical_replies']}/{len(sa)}")
     console.print(f"wrote {args.out}")
     return 0
 
