@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from omni.frames import ErrorEvent, Frame, SpeechStarted, Transcript
-from omni.runtime.metrics import BudgetOverrun, TurnRecord, summarize
+from omni.runtime.metrics import TurnRecord, summarize
 
 
 class ConsoleView:
@@ -71,10 +71,7 @@ class ConsoleView:
             return
         if kind == "turn":
             self._turn(payload)
-        elif kind == "overrun":
-            assert isinstance(payload, BudgetOverrun)
-            self.console.print(f"[yellow]  over budget[/]: {payload.stage} {payload.ms:.0f} ms "
-                               f"> {payload.budget_ms:.0f} ms (turn {payload.turn})")
+        # overruns are already a warning log line; the turn line marks them with "!"
         elif kind == "error":
             assert isinstance(payload, ErrorEvent)
             self.console.print(f"[red]  error[/] in {payload.stage}: {payload.message}")
@@ -84,8 +81,8 @@ class ConsoleView:
             self.console.print(f"[bold magenta]omni[/] (turn {rec.turn.id}): {rec.reply}")
         parts = []
         for name, st in rec.stages.items():
-            colour = "green" if st.ok else "red"
-            parts.append(f"{name} [{colour}]{st.ms:.0f}[/]")
+            mark = "[green]" if st.ok else "[red]!"
+            parts.append(f"{name} {mark}{st.ms:.0f}[/]")
         v2v = "-" if rec.v2v_ms is None else f"{rec.v2v_ms:.0f} ms"
         self.console.print(f"  [dim]latency[/] v2v [bold]{v2v}[/] | " + " · ".join(parts) + " ms")
 
