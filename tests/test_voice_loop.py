@@ -157,3 +157,14 @@ def test_a_run_stopped_early_still_writes_the_reply_audio_so_far(tmp_path):
     asyncio.run(main_run())
     audio, rate = read_wav(out)
     assert rms(audio[int(first_end * rate):]) > 0.01, "the first reply is in the file"
+
+
+@pytest.mark.parametrize("flag, spec", [("--stt-model", "Systran/faster-whisper-small"),
+                                        ("--llm-model", "Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf")])
+def test_a_hub_model_offline_fails_with_what_to_do(tmp_path, capsys, monkeypatch, flag, spec):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code = main(["desktop", "--audio-in", str(CONVERSATION), "--audio-out", str(tmp_path / "o.wav"),
+                 "--fast", flag, spec])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert spec in err and "offline" in err and "local path" in err

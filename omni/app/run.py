@@ -83,11 +83,13 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
     try:
         t0 = time.monotonic()
         view.start_loading()
+        loaded = False
         try:
             await pipeline.load(view.progress)
+            loaded = True
         finally:
             load_s = time.monotonic() - t0
-            view.done_loading(load_s)
+            view.done_loading(load_s, ok=loaded)
         t1 = time.monotonic()
         await pipeline.run(file_source(audio.samples, cfg.sample_rate, chunk_ms=cfg.chunk_ms,
                                        realtime=opts.realtime))

@@ -48,11 +48,11 @@ class ConsoleView:
             self.console.print(f"[{time.monotonic() - self._t0:5.1f}s] {desc}")
         self._last_desc = desc
 
-    def done_loading(self, seconds: float) -> None:
+    def done_loading(self, seconds: float, ok: bool = True) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
-        if not self.quiet:
+        if ok and not self.quiet:
             self.console.print(f"[green]ready[/] in {seconds:.1f} s: models loaded")
 
     # during the run --------------------------------------------------------------------

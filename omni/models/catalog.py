@@ -43,7 +43,7 @@ def resolve(role: str, spec: str, progress: Progress = _noop) -> Resolved:
     p = Path(os.path.expanduser(spec))
     if p.exists():
         return Resolved(spec, "path", str(p.resolve()))
-    if spec.startswith((".", "/", "~")) or p.suffix in (".gguf", ".onnx", ".bin"):
+    if spec.startswith((".", "/", "~")) or ("/" not in spec and p.suffix):
         raise ModelNotFoundError(f"{role} model path does not exist: {spec}",
                                  hint=f"bundled {role} models: {sorted(bundled)}")
     if spec.count("/") >= 1:
@@ -57,7 +57,8 @@ def hub_error(role: str, spec: str, err: Exception) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"could not load {role} model {spec!r} from the hub: {type(err).__name__}: {err}",
         hint="this machine may be offline: download the model where there is a network and "
-             "give its local path, or use a bundled model")
+             f"give its local path (no file or folder {Path(spec).resolve()} exists here), "
+             f"or use a bundled model: {sorted(BUNDLED.get(role, {}))}")
 
 
 # bundled models -------------------------------------------------------------------------
