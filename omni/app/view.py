@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 import weakref
 from typing import Any
@@ -114,6 +113,3 @@ class ConsoleView:
             lines.append(f"{k}: {val}")
         self.console.print("  ".join(lines))
 
-
-def is_terminal() -> bool:
-    return sys.stdout.isatty()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -60,22 +58,4 @@ def assemble(dest: Path, parts: Sequence[Path], *, expected_size: int | None = N
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
-    return dest
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(8 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def copy_tree_files(files: dict[str, Path], dest: Path) -> Path:
-    """Put named files (copies or links) into one folder, e.g. a model split across wheels."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name, src in files.items():
-        target = dest / name
-        if not target.exists() or target.stat().st_size != src.stat().st_size:
-            shutil.copyfile(src, target)
     return dest
