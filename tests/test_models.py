@@ -81,9 +81,7 @@ async def test_a_monologue_is_cut_into_turns_and_loses_no_speech(conversation):
         assert a.turn.speech_end == b.turn.speech_start
 
 
-async def test_stt_transcribes_the_question(conversation):
-    start, end, text = conversation_script()[0]
-    audio = conversation[int((start - 0.2) * 16000): int((end + 0.2) * 16000)]
+async def stt_once(audio: np.ndarray) -> str:
     stt = WhisperSTT("stt", WhisperOptions())
     await stt.load(noop)
     try:
@@ -91,7 +89,20 @@ async def test_stt_transcribes_the_question(conversation):
     finally:
         await stt.aclose()
     (tr,) = [f for f in out if isinstance(f, Transcript)]
-    assert {"capital", "france"} <= words(tr.text)
+    return tr.text
+
+
+def monologue(conversation: np.ndarray, times: int = 4) -> np.ndarray:
+    """The three user phrases, over and over, with 150 ms breaths: ~6 s per round."""
+    segs = [conversation[int(a * 16000): int(b * 16000)] for a, b, _ in conversation_script()]
+    gap = np.zeros(int(0.15 * 16000), np.float32)
+    return np.concatenate([x for _ in range(times) for s in segs for x in (s, gap)])
+
+
+async def test_stt_transcribes_the_question(conversation):
+    start, end, text = conversation_script()[0]
+    audio = conversation[int((start - 0.2) * 16000): int((end + 0.2) * 16000)]
+    assert {"capital", "france"} <= words(await stt_once(audio))
 
 
 async def test_llm_streams_a_reply_and_keeps_history_and_prefix_cache():
@@ -149,10 +160,7 @@ def test_history_is_bounded_and_trimmed_in_blocks():
 def test_long_utterances_are_split_at_pauses_and_lose_nothing(conversation):
     from omni.stages.stt import split_long
 
-    script = conversation_script()
-    segs = [conversation[int(a * 16000): int(b * 16000)] for a, b, _ in script]
-    gap = np.zeros(int(0.15 * 16000), np.float32)
-    mono = np.concatenate([x for _ in range(4) for s in segs for x in (s, gap)])  # ~25 s
+    mono = monologue(conversation)  # ~25 s
     pieces = split_long(mono, 16000, 10.0)
     assert len(pieces) >= 3 and all(len(p) <= 10 * 16000 for p in pieces)
     assert np.array_equal(np.concatenate(pieces), mono)
@@ -162,16 +170,5 @@ def test_long_utterances_are_split_at_pauses_and_lose_nothing(conversation):
 
 
 async def test_stt_hears_the_whole_of_a_long_utterance(conversation):
-    script = conversation_script()
-    segs = [conversation[int(a * 16000): int(b * 16000)] for a, b, _ in script]
-    gap = np.zeros(int(0.15 * 16000), np.float32)
-    mono = np.concatenate([x for _ in range(4) for s in segs for x in (s, gap)])  # ~25 s
-    stt = WhisperSTT("stt", WhisperOptions())
-    await stt.load(noop)
-    try:
-        out = await run_stage(stt, [Utterance(turn=turn(), samples=mono, sample_rate=16000)])
-    finally:
-        await stt.aclose()
-    (tr,) = [f for f in out if isinstance(f, Transcript)]
-    heard = tr.text.lower()
+    heard = (await stt_once(monologue(conversation))).lower()
     assert heard.count("capital") >= 3 and heard.count("cats") >= 3, heard
