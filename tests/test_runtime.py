@@ -237,3 +237,31 @@ async def test_a_stage_fault_ends_the_turn_with_an_error_and_the_next_turn_is_se
     assert r.errors == ["llm: RuntimeError: engine fell over"]
     assert len(rec.errors) == 1
     assert (r2.turn.id, r2.reply, r2.errors) == (2, "fine", [])
+
+
+def test_background_work_pauses_while_urgent_work_runs():
+    from omni.runtime.cpu import CpuPriority
+
+    cpu = CpuPriority(max_wait_s=5)
+    log: list[str] = []
+    release = threading.Event()
+
+    def urgent() -> None:
+        with cpu.urgent():
+            log.append("urgent start")
+            release.wait(2)
+            log.append("urgent end")
+
+    t = threading.Thread(target=urgent)
+    t.start()
+    while not log:
+        time.sleep(0.001)
+    consumer = threading.Thread(target=lambda: [log.append(f"token {i}") for i in cpu.gate(iter(range(3)))])
+    consumer.start()
+    time.sleep(0.05)
+    assert log == ["urgent start", "token 0"], "the first token passes, the next waits"
+    release.set()
+    t.join()
+    consumer.join(2)
+    assert log == ["urgent start", "token 0", "urgent end", "token 1", "token 2"]
+    assert cpu.waits == 1

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from omni.frames import ErrorEvent, Frame
 from omni.runtime.channel import Channel, ChannelClosed
+from omni.runtime.cpu import CpuPriority
 from omni.runtime.stage import ProgressFn, Reporter, Stage
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,10 @@ class Pipeline:
         self.stages = list(stages)
         self.observers = list(observers)
         self.channels: list[Channel] = []
-        if reporter is not None:
-            for s in self.stages:
+        self.cpu = CpuPriority()
+        for s in self.stages:
+            s.cpu = self.cpu
+            if reporter is not None:
                 s.bind_reporter(reporter)
 
     async def load(self, progress: ProgressFn) -> None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from omni.errors import OmniError
 from omni.frames import EndOfStream, ErrorEvent, Frame, ReplyDone, Turn
 from omni.runtime.channel import QueueSpec
+from omni.runtime.cpu import CpuPriority
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class Stage(abc.ABC):
         self.options = options if options is not None else self.Options()
         self.budget_ms = budget_ms
         self._reporter: Reporter | None = None
+        self.cpu = CpuPriority()
+        """Shared by all stages of a pipeline (see omni.runtime.cpu)."""
 
     def bind_reporter(self, reporter: Reporter) -> None:
         self._reporter = reporter

@@ -84,7 +84,8 @@ class LocalLLM(Processor):
         sw = Stopwatch()
         parts: list[str] = []
         first_ms: float | None = None
-        stream = self._worker.stream(lambda: self.engine.stream(self.messages(frame.text)))
+        # generation pauses between tokens while TTS speaks the first sentence (omni.runtime.cpu)
+        stream = self._worker.stream(lambda: self.cpu.gate(self.engine.stream(self.messages(frame.text))))
         try:
             async with contextlib.aclosing(stream):
                 async for piece in stream:

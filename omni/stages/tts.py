@@ -70,14 +70,20 @@ class PiperTTS(Processor):
     async def aclose(self) -> None:
         self._worker.shutdown()
 
-    def _synth(self, text: str) -> Iterator[np.ndarray]:
-        for chunk in self._voice.synthesize(text, syn_config=self._syn):
+    def _synth(self, text: str, urgent: bool = False) -> Iterator[np.ndarray]:
+        """Synthesize in chunks; `urgent` (the first sentence) takes CPU priority."""
+        chunks = iter(self._voice.synthesize(text, syn_config=self._syn))
+        while True:
+            with self.cpu.urgent() if urgent else contextlib.nullcontext():
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
             yield chunk.audio_float_array.astype(np.float32, copy=False)
 
     async def process(self, frame: ReplySentence) -> AsyncIterator[Frame]:
         sw = Stopwatch()
         first = True
-        stream = self._worker.stream(lambda: self._synth(frame.text), buffer=4)
+        stream = self._worker.stream(lambda: self._synth(frame.text, urgent=frame.index == 0), buffer=4)
         async with contextlib.aclosing(stream):
             async for audio in stream:
                 if first and frame.index == 0:

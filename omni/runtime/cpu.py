@@ -1,0 +1,52 @@
+"""On a 2-core machine the stage nearest the listener gets the CPU first.
+
+While the first sentence of a reply is being synthesized, the LLM is usually still generating
+the next one, and the two fight over the same cores: the first sound comes later. A stage that
+does urgent work holds `CpuPriority.urgent()`; background work calls `gate()` between steps
+and waits (bounded) until no urgent work runs. Both ends run in worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class CpuPriority:
+    def __init__(self, max_wait_s: float = 2.0) -> None:
+        self.max_wait_s = max_wait_s
+        """Background work never waits longer than this at one step."""
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._free = threading.Event()
+        self._free.set()
+        self.waits = 0
+        """How many times background work paused."""
+
+    @contextlib.contextmanager
+    def urgent(self) -> Iterator[None]:
+        with self._lock:
+            self._holders += 1
+            self._free.clear()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0:
+                    self._free.set()
+
+    def wait_for_urgent(self) -> None:
+        if not self._free.is_set():
+            self.waits += 1
+            self._free.wait(self.max_wait_s)
+
+    def gate(self, items: Iterator[T]) -> Iterator[T]:
+        """Yield from `items`, pausing before each next step while urgent work runs."""
+        for item in items:
+            yield item
+            self.wait_for_urgent()
