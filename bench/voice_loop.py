@@ -86,13 +86,13 @@ async def run_naive(items: list[dict], vad_ms: list[float], transcripts: list[st
 
     def one(audio: np.ndarray, heard_in_a: str) -> dict:
         t = time.monotonic()
-        own, _ = stt._transcribe(audio)
+        own, _ = stt.transcribe(audio)
         t_stt = time.monotonic()
         text = heard_in_a or own
         reply = "".join(llm.engine.stream(llm.messages(text))).strip()
         llm.remember(text, reply)
         t_llm = time.monotonic()
-        audio_out = list(tts._synth(reply)) if reply else []
+        audio_out = list(tts.synthesize(reply)) if reply else []
         t_tts = time.monotonic()
         return {"transcript": own, "prompted_with": text, "reply": reply,
                 "stages": {"stt": (t_stt - t) * 1000, "llm": (t_llm - t_stt) * 1000,

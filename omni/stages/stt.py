@@ -92,12 +92,13 @@ class WhisperSTT(Processor):
 
         self._model = await self._worker.call(make)
         # warm-up: the first decode allocates buffers; pay it now, not in the first turn
-        await self._worker.call(self._transcribe, np.zeros(8000, np.float32))
+        await self._worker.call(self.transcribe, np.zeros(8000, np.float32))
 
     async def aclose(self) -> None:
         self._worker.shutdown()
 
-    def _transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
+    def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
+        """Blocking: call from the stage's worker thread (or a thread of your own, not the loop)."""
         o = self.options
         words, language = [], None
         for piece in split_long(audio, 16000, o.max_piece_s):
@@ -114,7 +115,7 @@ class WhisperSTT(Processor):
 
     async def process(self, frame: Utterance) -> AsyncIterator[Frame]:
         sw = Stopwatch()
-        text, lang = await self._worker.call(self._transcribe, frame.samples)
+        text, lang = await self._worker.call(self.transcribe, frame.samples)
         self.report(frame.turn, sw.ms, audio_s=round(len(frame.samples) / frame.sample_rate, 2))
         log.info("turn %d heard: %r", frame.turn.id, text,
                  extra={"stage": self.name, "turn": frame.turn.id})

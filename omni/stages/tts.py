@@ -65,13 +65,13 @@ class PiperTTS(Processor):
         self._voice = await self._worker.call(_load_voice, model, config, o.threads)
         self.sample_rate = self._voice.config.sample_rate
         self._syn = SynthesisConfig(length_scale=o.length_scale, volume=o.volume, speaker_id=o.speaker_id)
-        await self._worker.call(lambda: list(self._synth("Ready.")))  # warm-up
+        await self._worker.call(lambda: list(self.synthesize("Ready.")))  # warm-up
 
     async def aclose(self) -> None:
         self._worker.shutdown()
 
-    def _synth(self, text: str, urgent: bool = False) -> Iterator[np.ndarray]:
-        """Synthesize in chunks; `urgent` (the first sentence) takes CPU priority."""
+    def synthesize(self, text: str, urgent: bool = False) -> Iterator[np.ndarray]:
+        """Blocking generator of audio chunks; `urgent` (the first sentence) takes CPU priority."""
         chunks = iter(self._voice.synthesize(text, syn_config=self._syn))
         while True:
             with self.cpu.urgent() if urgent else contextlib.nullcontext():
@@ -83,7 +83,7 @@ class PiperTTS(Processor):
     async def process(self, frame: ReplySentence) -> AsyncIterator[Frame]:
         sw = Stopwatch()
         first = True
-        stream = self._worker.stream(lambda: self._synth(frame.text, urgent=frame.index == 0), buffer=4)
+        stream = self._worker.stream(lambda: self.synthesize(frame.text, urgent=frame.index == 0), buffer=4)
         async with contextlib.aclosing(stream):
             async for audio in stream:
                 if first and frame.index == 0:
