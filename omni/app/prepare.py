@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.console import Console
 
@@ -10,8 +11,22 @@ from omni.config import load_pipeline
 from omni.config.loader import PIPELINES_DIR
 from omni.models import cache_dir, resolve
 
-ROLES = {"vad.silero": ("vad", "model"), "stt.whisper": ("stt", "model"),
-         "llm.local": ("llm", "model"), "tts.piper": ("tts", "voice")}
+ROLES = {"vad.silero": ("vad", "model"), "stt.whisper": ("stt", "model"), "tts.piper": ("tts", "voice")}
+
+
+def models_of(kind: str, options: dict[str, Any]) -> list[tuple[str, str]]:
+    """(role, spec) of every model a stage's options name."""
+    if kind in ROLES:
+        role, key = ROLES[kind]
+        return [(role, str(options[key]))] if options.get(key) is not None else []
+    if kind == "dialogue":
+        out = [("llm", str(b.get("model", "qwen2.5-coder-0.5b"))) for b in (options.get("backends") or {}).values()
+               if b.get("type", "llama.cpp") == "llama.cpp"]
+        intents = options.get("intents") or {}
+        if intents.get("enabled", False):
+            out.append(("embed", str(intents.get("model", "minilm-l6"))))
+        return out
+    return []
 
 
 def prepare() -> int:
@@ -21,12 +36,8 @@ def prepare() -> int:
     seen = set()
     for path in sorted(PIPELINES_DIR.glob("*.yaml")):
         cfg = load_pipeline(str(path))
-        for st in cfg.stages:
-            if st.kind not in ROLES:
-                continue
-            role, key = ROLES[st.kind]
-            spec = st.options.get(key)
-            if spec is None or (role, spec) in seen:
+        for role, spec in (m for st in cfg.stages for m in models_of(st.kind, st.options)):
+            if (role, spec) in seen:
                 continue
             seen.add((role, spec))
             t0 = time.monotonic()

