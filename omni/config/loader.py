@@ -45,13 +45,27 @@ def load_pipeline(name_or_path: str, overrides: Iterable[str] = ()) -> PipelineC
         raise ConfigError(f"{path}: invalid pipeline file:\n{_pretty(e)}") from e
 
 
+def _scalar(raw: str) -> Any:
+    """YAML for numbers, booleans, [lists] and {maps}; anything else stays the text typed, so a
+    sentence with a colon in it is not read as a mapping."""
+    if not raw:
+        return ""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    if isinstance(value, (dict, list)) and not raw.lstrip().startswith(("{", "[")):
+        return raw
+    return value
+
+
 def apply_override(data: dict[str, Any], override: str) -> None:
     """`stt.model=base` sets option `model` of stage `stt`; `stt.budget_ms=400` a stage field;
     `llm.queue.size=8` a nested one; a key without a stage (`v2v_budget_ms=900`) a top field."""
     key, sep, raw = override.partition("=")
     if not sep or not key:
         raise ConfigError(f"override {override!r} is not KEY=VALUE", hint="e.g. --set stt.model=base")
-    value = yaml.safe_load(raw) if raw else ""
+    value = _scalar(raw)
     parts = key.split(".")
     if len(parts) == 1:
         data[parts[0]] = value

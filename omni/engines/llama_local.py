@@ -17,7 +17,7 @@ from omni.models import hub_error, resolve
 
 log = logging.getLogger(__name__)
 
-Message = dict[str, str]
+Message = dict[str, Any]
 
 
 @dataclass
@@ -91,11 +91,17 @@ class LlamaChat:
         return Jinja2ChatFormatter(template=template, eos_token=tok("tokenizer.ggml.eos_token_id"),
                                    bos_token=tok("tokenizer.ggml.bos_token_id"))
 
-    def tokens(self, messages: Sequence[Message]) -> list[int]:
-        rendered = self._format(messages=list(messages))
+    def tokens(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (),
+               prefix: str = "") -> list[int]:
+        """The prompt for `messages` (and `tools`, rendered by the chat template); with `prefix`,
+        the assistant's reply is started with that text, so generation continues it."""
+        rendered = self._format(messages=list(messages), tools=list(tools) or None)
         stop = rendered.stop
         self._stop = stop if isinstance(stop, list) else ([stop] if stop else [])
-        return self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=False, special=True)
+        return self.llm.tokenize((rendered.prompt + prefix).encode("utf-8"), add_bos=False, special=True)
+
+    def count(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def cached_prefix(self, tokens: Sequence[int]) -> int:
         """How many leading tokens of `tokens` the context already holds."""
@@ -107,23 +113,26 @@ class LlamaChat:
             n += 1
         return n
 
-    def prime(self, messages: Sequence[Message]) -> int:
+    def prime(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> int:
         """Evaluate a prompt prefix now (at load) so the first turn finds it cached."""
-        toks = self.tokens(messages)
+        toks = self.tokens(messages, tools)
         self.llm.reset()
         self.llm.eval(toks)
         return len(toks)
 
-    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
-        """Yield the reply text piece by piece."""
+    def stream(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "",
+               max_tokens: int | None = None, temperature: float | None = None) -> Iterator[str]:
+        """Yield the reply text piece by piece (after `prefix`, when one is given)."""
         s = self.settings
-        toks = self.tokens(messages)
-        if len(toks) + s.max_tokens > s.n_ctx:
+        max_tokens = s.max_tokens if max_tokens is None else max_tokens
+        toks = self.tokens(messages, tools, prefix)
+        if len(toks) + max_tokens > s.n_ctx:
             raise ServiceError(f"prompt of {len(toks)} tokens does not fit the context of {s.n_ctx}",
-                               hint="shorten the history or raise n_ctx")
+                               hint="lower the dialogue memory's max_tokens or raise n_ctx")
         stats = GenerationStats(prompt_tokens=len(toks), cached_tokens=self.cached_prefix(toks))
         self.last = stats
-        it = self.llm.create_completion(prompt=toks, max_tokens=s.max_tokens, temperature=s.temperature,
+        it = self.llm.create_completion(prompt=toks, max_tokens=max_tokens,
+                                        temperature=s.temperature if temperature is None else temperature,
                                         top_p=s.top_p, stop=self._stop, stream=True, seed=s.seed)
         try:
             for chunk in it:

@@ -1,0 +1,1 @@
+"""The dialogue core: intent fast path, routing over chat backends, tools, memory."""

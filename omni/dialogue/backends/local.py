@@ -1,0 +1,90 @@
+"""The local backend: a GGUF chat model through llama.cpp, in its own worker thread."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Literal
+
+from pydantic import Field
+
+from omni.dialogue.backends.base import BackendOptions, ChatBackend
+from omni.dialogue.toolcalls import split_text_calls
+from omni.dialogue.types import ChatRequest, Delta, Finished, Started, TextDelta, Usage
+from omni.engines.llama_local import LlamaChat, LlamaSettings
+from omni.runtime import Worker
+from omni.runtime.stage import ProgressFn
+
+Gate = Callable[[Iterator[str]], Iterator[str]]
+
+
+class LlamaBackendOptions(BackendOptions):
+    type: Literal["llama.cpp"] = "llama.cpp"
+    tool_results: Literal["messages", "note"] = "note"
+    model: str = "qwen2.5-coder-0.5b"
+    """Bundled name, a path to a GGUF file, or a hub id `org/repo/file.gguf`."""
+    n_ctx: int = Field(2048, ge=256)
+    threads: int = Field(2, ge=1, le=64)
+
+
+class LlamaBackend(ChatBackend):
+    continues = True
+    offline = True
+    options: LlamaBackendOptions
+
+    def __init__(self, name: str, options: LlamaBackendOptions, gate: Gate | None = None) -> None:
+        super().__init__(name, options)
+        self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads))
+        self._worker = Worker(f"{name}-llm")
+        self._gate = gate or (lambda it: it)
+
+    async def load(self, progress: ProgressFn) -> None:
+        await self._worker.call(self.engine.load, progress)
+
+    async def prime(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> None:
+        await self._worker.call(self.engine.prime, messages, tools)
+
+    async def aclose(self) -> None:
+        self._worker.shutdown()
+
+    def count_tokens(self, text: str) -> int:
+        return self.engine.count(text) if self.engine.llm is not None else super().count_tokens(text)
+
+    async def stream(self, req: ChatRequest) -> AsyncIterator[Delta]:
+        eng = self.engine
+        messages = [_template_form(m) for m in self.wire_messages(req.messages)]
+        gen = self._worker.stream(lambda: self._gate(eng.stream(
+            messages, req.tools, req.prefix, req.max_tokens, req.temperature)))
+        async with contextlib.aclosing(gen):
+            if req.prefix:  # continuing a reply: it is prose by now
+                started = False
+                async for piece in gen:
+                    if not started:
+                        started = True
+                        yield Started()
+                    yield TextDelta(piece)
+            else:
+                async for d in split_text_calls(gen, id_prefix=f"{self.name}_call"):
+                    yield d
+        st = eng.last
+        yield Finished(Usage(prompt_tokens=st.prompt_tokens, completion_tokens=st.completion_tokens,
+                             cached_tokens=st.cached_tokens, finish_reason=st.finish_reason))
+
+
+def _template_form(m: dict[str, Any]) -> dict[str, Any]:
+    """Chat templates render tool-call arguments with `tojson`: give them objects, not the
+    JSON strings of the OpenAI wire format."""
+    calls = m.get("tool_calls")
+    if not calls:
+        return m
+    out = []
+    for c in calls:
+        fn = dict(c.get("function", {}))
+        if isinstance(fn.get("arguments"), str):
+            try:
+                fn["arguments"] = json.loads(fn["arguments"])
+            except json.JSONDecodeError:
+                pass
+        out.append({**c, "function": fn})
+    return {**m, "tool_calls": out}

@@ -1,0 +1,105 @@
+"""Conversation memory: the system prompt, a history bounded by tokens, and live context.
+
+The history holds whole exchanges (user text, assistant reply). When it exceeds `max_tokens`,
+the oldest exchanges are dropped until it is back under half the budget, so the prompt prefix
+(and the KV cache behind it) changes once every few turns, not every turn. Dropped exchanges
+leave a one-line trace in a running summary inside the system prompt ("Earlier: the user asked
+about X; you said Y"), itself bounded by `summary_chars`.
+
+Context (the latest camera caption, a sensor reading) is injected just before the user's turn as
+a system note with its age; past `max_age_s` the note says the information is stale instead of
+presenting it as current.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from omni.dialogue.types import Message
+
+
+class MemoryOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_tokens: int = Field(800, ge=0)
+    """Token budget of the history (system prompt and tools not included)."""
+    summarize: bool = True
+    """Keep a short trace of dropped exchanges in the system prompt."""
+    summary_chars: int = Field(400, ge=0)
+    context_max_age_s: float = Field(10.0, gt=0)
+    """Context older than this is reported as stale."""
+
+
+@dataclass
+class ContextItem:
+    text: str
+    captured: float
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1].rsplit(" ", 1)[0] + "…"
+
+
+class Memory:
+    def __init__(self, system_prompt: str, opts: MemoryOptions,
+                 count: Callable[[str], int] = lambda s: max(1, len(s) // 4)) -> None:
+        self.system_prompt = system_prompt
+        self.opts = opts
+        self.count = count
+        self.history: list[Message] = []
+        self.summary = ""
+        self.context: dict[str, ContextItem] = {}
+        self._tokens: list[int] = []
+        """Tokens per history exchange (parallel to pairs of history messages)."""
+
+    def system(self) -> Message:
+        text = self.system_prompt
+        if self.summary:
+            text += "\nEarlier in this conversation: " + self.summary
+        return {"role": "system", "content": text}
+
+    def set_context(self, source: str, text: str, captured: float) -> None:
+        self.context[source] = ContextItem(text, captured)
+
+    def context_notes(self, now: float | None = None) -> list[Message]:
+        now = time.monotonic() if now is None else now
+        notes = []
+        for source, item in sorted(self.context.items()):
+            age = max(0.0, now - item.captured)
+            if age <= self.opts.context_max_age_s:
+                notes.append(f"[{source}, {age:.0f} s ago] {item.text}")
+            else:
+                notes.append(f"[{source}] nothing recent: the last update is {age:.0f} s old, "
+                             f"so you cannot tell the current {source} view; say so if asked.")
+        return [{"role": "system", "content": "\n".join(notes)}] if notes else []
+
+    def messages(self, user_text: str, now: float | None = None) -> list[Message]:
+        """The prompt for a new user turn: system, history, context notes, the turn itself."""
+        return [self.system(), *self.history, *self.context_notes(now), {"role": "user", "content": user_text}]
+
+    @property
+    def tokens(self) -> int:
+        return sum(self._tokens)
+
+    def add(self, user_text: str, reply: str) -> None:
+        """Remember an exchange (the reply as far as it was produced)."""
+        self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply}]
+        self._tokens.append(self.count(user_text) + self.count(reply) + 8)
+        if self.tokens > self.opts.max_tokens:
+            self._trim()
+
+    def _trim(self) -> None:
+        dropped: list[str] = []
+        while self._tokens and self.tokens > self.opts.max_tokens // 2:
+            user, reply = self.history[0]["content"], self.history[1]["content"]
+            del self.history[:2]
+            del self._tokens[0]
+            dropped.append(f"the user said \"{_clip(user, 60)}\" and you replied \"{_clip(reply, 60)}\"")
+        if self.opts.summarize and dropped:
+            s = "; ".join(filter(None, [self.summary, *dropped]))
+            # keep the most recent part of the trace within its bound
+            self.summary = s[-self.opts.summary_chars:].split("; ", 1)[-1] if len(s) > self.opts.summary_chars else s

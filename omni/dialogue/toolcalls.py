@@ -1,0 +1,94 @@
+"""Tool calls written as text: what local chat models (Qwen, Hermes-style templates) emit.
+
+A model prompted with tools answers either with words or with one or more JSON objects
+`{"name": ..., "arguments": {...}}`, usually inside `<tool_call>...</tool_call>` tags (the tags
+are special tokens, so detokenised output often holds the bare JSON). OpenAI-compatible servers
+without a tool parser (llama-cpp-python's server with the GGUF's own template, vLLM without
+`--tool-call-parser`) pass that text through as content, so both backends use this.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+
+from omni.dialogue.types import Delta, Started, TextDelta, ToolCall, ToolCallDelta
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+
+
+def looks_like_call(head: str) -> bool | None:
+    """Given the start of a reply (whitespace stripped): True when it is a tool call, False when
+    it is prose, None when too little has arrived to tell."""
+    if not head:
+        return None
+    if head[0] == "{":
+        return True
+    if OPEN.startswith(head[: len(OPEN)]):
+        return True if len(head) >= len(OPEN) else None
+    return False
+
+
+def parse_calls(text: str, id_prefix: str = "call") -> list[ToolCall]:
+    """Every `{"name", "arguments"}` object in `text`, in order; other text is ignored."""
+    body = text.replace(OPEN, "\n").replace(CLOSE, "\n")
+    dec = json.JSONDecoder()
+    calls: list[ToolCall] = []
+    i = 0
+    while True:
+        i = body.find("{", i)
+        if i < 0:
+            break
+        try:
+            obj, end = dec.raw_decode(body, i)
+        except json.JSONDecodeError:
+            i += 1
+            continue
+        i = end
+        if isinstance(obj, dict) and isinstance(obj.get("name"), str):
+            args = obj.get("arguments", obj.get("parameters", {}))
+            raw = args if isinstance(args, str) else json.dumps(args)
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args)
+                except json.JSONDecodeError:
+                    args = {}
+            calls.append(ToolCall(id=f"{id_prefix}_{len(calls)}", name=obj["name"],
+                                  arguments=args if isinstance(args, dict) else {}, raw_arguments=raw))
+    return calls
+
+
+async def split_text_calls(pieces: AsyncIterator[str], id_prefix: str = "call") -> AsyncIterator[Delta]:
+    """Turn streamed reply text into TextDelta pieces, or one ToolCallDelta when the reply is a
+    tool call. Prose streams through as it comes; only the first few characters are held back."""
+    head = ""
+    mode: bool | None = None
+    buf: list[str] = []
+    started = False
+    async for piece in pieces:
+        if not started:
+            started = True
+            yield Started()
+        if mode is None:
+            head += piece
+            mode = looks_like_call(head.lstrip())
+            if mode is False:
+                yield TextDelta(head)
+            elif mode:
+                buf.append(head)
+            continue
+        if mode:
+            buf.append(piece)
+        else:
+            yield TextDelta(piece)
+    if mode is None and head.strip():
+        yield TextDelta(head)
+    if mode:
+        text = "".join(buf)
+        calls = parse_calls(text, id_prefix)
+        # JSON that holds no call is never read aloud; the caller reports it
+        yield ToolCallDelta(tuple(calls), malformed="" if calls else text.strip())
+
+
+def join_text(deltas: Iterable[Delta]) -> str:
+    return "".join(d.text for d in deltas if isinstance(d, TextDelta))

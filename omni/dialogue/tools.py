@@ -1,0 +1,231 @@
+"""Tools the model may call and actions the assistant may take: an allow-list from the pipeline.
+
+Device actions are declared in the pipeline file (name, description, parameters, a spoken
+confirmation); the intent fast path and LLM tool calls can only produce those. Built-in tools
+answer questions the model cannot (`time`) or keep state (`timer`). A call to anything not
+declared, or with arguments that do not match the schema, is refused with a message the model
+and the user both get; nothing raises out of here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from omni.dialogue.types import ToolCall
+from omni.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class ActionSpec(BaseModel):
+    """One thing the assistant may do to the world."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
+    description: str
+    parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """JSON schema of each argument, e.g. {room: {enum: [kitchen, bedroom]}}."""
+    required: list[str] | None = None
+    """Arguments that must be given (default: all)."""
+    say: str = "Okay."
+    """Spoken confirmation, formatted with the arguments: "{room} light {state}."."""
+
+    def schema(self) -> dict[str, Any]:
+        props = {k: ({"type": "string", **v} if "enum" in v and "type" not in v else v)
+                 for k, v in self.parameters.items()}
+        req = self.required if self.required is not None else list(self.parameters)
+        return {"type": "object", "properties": props, "required": req, "additionalProperties": False}
+
+    def confirmation(self, args: dict[str, Any]) -> str:
+        try:
+            text = self.say.format(**args)
+        except (KeyError, IndexError, ValueError):
+            text = self.say
+        return text[:1].upper() + text[1:]
+
+
+class ToolsOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    builtin: list[Literal["time", "timer"]] = Field(default_factory=lambda: ["time", "timer"])
+    """Built-in tools to offer the model."""
+    actions_as_tools: bool = True
+    """Offer the declared device actions to the model as tools too."""
+    max_rounds: int = Field(2, ge=0, le=5)
+    """Model -> tools -> model rounds per turn (0: no tools)."""
+    timeout_s: float = Field(5.0, gt=0)
+    """A tool that takes longer fails (the model is told)."""
+    max_timers: int = Field(8, ge=1)
+    speak_results: bool = True
+    """Speak a successful tool's own confirmation ("It's 14:05.", "Timer set for 5 minutes.")
+    instead of asking the model to phrase the result: one LLM round less, and compact models
+    phrase results badly. Off: results go back to the model, which answers from them."""
+
+
+@dataclass
+class ToolResult:
+    call: ToolCall
+    ok: bool
+    content: dict[str, Any]
+    """What the model is told (as JSON)."""
+    action: tuple[str, dict[str, Any]] | None = None
+    """A device action to carry out: (name, validated args)."""
+    say: str = ""
+    """A confirmation to speak without asking the model again (device actions always; other
+    tools when ToolsOptions.speak_results)."""
+
+    def message(self) -> dict[str, Any]:
+        return {"role": "tool", "tool_call_id": self.call.id, "name": self.call.name,
+                "content": json.dumps(self.content)}
+
+
+@dataclass
+class _Tool:
+    name: str
+    description: str
+    schema: dict[str, Any]
+    run: Callable[[dict[str, Any]], Any]
+    action: ActionSpec | None = None
+    say: Callable[[dict[str, Any]], str] | None = None
+    """The spoken confirmation of a successful result (see ToolsOptions.speak_results)."""
+    validator: Any = field(default=None, repr=False)
+
+
+def _schema_validator(schema: dict[str, Any], where: str) -> Any:
+    import jsonschema
+
+    try:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as e:
+        raise ConfigError(f"{where}: invalid parameter schema: {e.message}") from e
+    return cls(schema)
+
+
+class ToolRegistry:
+    """The declared tools; `call()` validates and runs one, never raising."""
+
+    def __init__(self, opts: ToolsOptions, actions: list[ActionSpec],
+                 clock: Callable[[], dt.datetime] = dt.datetime.now) -> None:
+        self.opts = opts
+        self.clock = clock
+        self.timers: dict[str, asyncio.Task[None]] = {}
+        self.fired: list[str] = []
+        self.actions = {a.name: a for a in actions}
+        if len(self.actions) != len(actions):
+            raise ConfigError("two device actions have the same name")
+        self._tools: dict[str, _Tool] = {}
+        if "time" in opts.builtin:
+            self._add(_Tool("get_time", "Get the current local date and time.",
+                            {"type": "object", "properties": {}, "required": []}, self._time,
+                            say=lambda r: f"It's {r['time']}, {r['date']}."))
+        if "timer" in opts.builtin:
+            self._add(_Tool("set_timer", "Start a countdown timer.", {
+                "type": "object", "required": ["seconds"], "additionalProperties": False,
+                "properties": {"seconds": {"type": "integer", "minimum": 1, "maximum": 86400,
+                                           "description": "duration in seconds"},
+                               "label": {"type": "string", "maxLength": 40}}}, self._timer,
+                            say=lambda r: f"Timer set for {_duration(r['seconds'])}."))
+        if opts.actions_as_tools:
+            for a in actions:
+                self._add(_Tool(a.name, a.description, a.schema(), lambda args: {"ok": True}, action=a))
+
+    def _add(self, tool: _Tool) -> None:
+        tool.validator = _schema_validator(tool.schema, f"tool {tool.name}")
+        self._tools[tool.name] = tool
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """The tools in OpenAI format, for the model's prompt."""
+        if self.opts.max_rounds == 0:
+            return []
+        return [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                  "parameters": t.schema}} for t in self._tools.values()]
+
+    def validate(self, name: str, args: dict[str, Any]) -> str | None:
+        """None when `args` fit tool/action `name`, else what is wrong."""
+        tool = self._tools.get(name)
+        if tool is None:
+            return f"no tool named {name!r}; available: {', '.join(sorted(self._tools)) or 'none'}"
+        errors = sorted(tool.validator.iter_errors(args), key=lambda e: list(e.path))
+        if errors:
+            e = errors[0]
+            where = ".".join(map(str, e.path)) or "arguments"
+            return f"{name}: {where}: {e.message}"
+        return None
+
+    async def call(self, call: ToolCall) -> ToolResult:
+        """Run one tool call. Unknown tools, bad arguments, failures and timeouts come back as
+        ok=False results with an error message."""
+        if call.raw_arguments and not call.arguments and call.raw_arguments.strip() not in ("", "{}"):
+            err: str | None = f"{call.name}: arguments are not a JSON object: {call.raw_arguments[:80]!r}"
+        else:
+            err = self.validate(call.name, call.arguments)
+        if err is not None:
+            log.warning("tool call refused: %s", err, extra={"stage": "tools"})
+            return ToolResult(call, False, {"error": err})
+        tool = self._tools[call.name]
+        if tool.action is not None:
+            return ToolResult(call, True, {"ok": True, "done": tool.action.confirmation(call.arguments)},
+                              action=(tool.action.name, dict(call.arguments)),
+                              say=tool.action.confirmation(call.arguments) if self.opts.speak_results else "")
+        try:
+            async with asyncio.timeout(self.opts.timeout_s):
+                out = tool.run(call.arguments)
+                if asyncio.iscoroutine(out):
+                    out = await out
+        except TimeoutError:
+            return ToolResult(call, False, {"error": f"{call.name} took longer than {self.opts.timeout_s:g} s"})
+        except Exception as e:  # a tool's own failure is reported, never raised
+            log.warning("tool %s failed: %s", call.name, e, extra={"stage": "tools"})
+            return ToolResult(call, False, {"error": f"{call.name} failed: {e}"})
+        content = out if isinstance(out, dict) else {"result": out}
+        say = ""
+        if tool.say is not None and self.opts.speak_results:
+            try:
+                say = tool.say(content)
+            except (KeyError, TypeError, ValueError):
+                say = ""
+        return ToolResult(call, True, content, say=say)
+
+    # built-in tools ---------------------------------------------------------------------
+
+    def _time(self, args: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        return {"time": now.strftime("%H:%M"), "date": now.strftime("%A %d %B %Y")}
+
+    def _timer(self, args: dict[str, Any]) -> dict[str, Any]:
+        seconds = int(args["seconds"])
+        label = str(args.get("label") or f"{seconds} second timer")
+        live = {k: t for k, t in self.timers.items() if not t.done()}
+        if len(live) >= self.opts.max_timers:
+            raise RuntimeError(f"{len(live)} timers are already running (limit {self.opts.max_timers})")
+        self.timers = live
+        self.timers[label] = asyncio.get_running_loop().create_task(self._ring(label, seconds))
+        return {"ok": True, "label": label, "seconds": seconds}
+
+    async def _ring(self, label: str, seconds: int) -> None:
+        await asyncio.sleep(seconds)
+        self.fired.append(label)
+        log.info("timer %r is done", label, extra={"stage": "tools"})
+
+    async def aclose(self) -> None:
+        from omni.runtime.tasks import cancel_and_wait
+
+        for t in self.timers.values():
+            await cancel_and_wait(t)
+        self.timers.clear()
+
+
+def _duration(seconds: int) -> str:
+    """5 -> '5 seconds', 300 -> '5 minutes', 5400 -> '1 hour 30 minutes'."""
+    h, rem = divmod(int(seconds), 3600)
+    m, s = divmod(rem, 60)
+    parts = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in ((h, "hour"), (m, "minute"), (s, "second")) if n]
+    return " ".join(parts) or "0 seconds"

@@ -1,0 +1,90 @@
+"""What flows between the dialogue core's parts: chat requests, streamed deltas, usage.
+
+Messages use the OpenAI chat format (plain dicts), since that is what both backends speak and
+what chat templates render; everything else is a small frozen dataclass.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+Message = dict[str, Any]
+"""An OpenAI-format chat message: role, content, and for tool turns tool_calls / tool_call_id."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asked for."""
+
+    id: str
+    """Call id, echoed in the tool result message."""
+    name: str
+    """Tool name as the model spelled it (checked against the registry before anything runs)."""
+    arguments: dict[str, Any]
+    """Parsed arguments; not yet validated."""
+    raw_arguments: str = ""
+    """The arguments text as received, kept when it was not valid JSON."""
+
+    def message(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function",
+                "function": {"name": self.name, "arguments": json.dumps(self.arguments)}}
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One generation: the whole prompt plus the tools the model may call."""
+
+    messages: list[Message]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    """OpenAI tool schemas ({"type": "function", "function": {...}})."""
+    max_tokens: int = 80
+    temperature: float = 0.2
+    prefix: str = ""
+    """Reply text already spoken by a backend that failed mid-stream; a backend that can
+    continue a reply (see ChatBackend.continues) goes on from it instead of starting over."""
+
+
+@dataclass(frozen=True)
+class Started:
+    """The backend produced its first output (text or the start of a tool call); the router
+    measures time to first token with it, even when the output is held back as a tool call."""
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """New reply text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """The model asked for tool calls (complete, not partial)."""
+
+    calls: tuple[ToolCall, ...]
+    malformed: str = ""
+    """Reply text that looked like a tool call but held none that parsed (reported, not spoken)."""
+
+
+@dataclass
+class Usage:
+    """What one generation used."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    finish_reason: str = ""
+    estimated: bool = False
+    """The endpoint reported no usage; the counts are estimates (content chunks, characters / 4)."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The last delta of a generation."""
+
+    usage: Usage
+
+
+Delta = Started | TextDelta | ToolCallDelta | Finished

@@ -1,0 +1,251 @@
+"""The dialogue core's parts that need no model: tool calls as text, the tool allow-list,
+memory, routing policy and its configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from omni.config import load_pipeline
+from omni.dialogue.backends import LlamaBackendOptions, OpenAIBackend, OpenAIBackendOptions, make_backend
+from omni.dialogue.memory import Memory, MemoryOptions
+from omni.dialogue.router import ComplexityOptions, Router, RoutingOptions, complexity
+from omni.dialogue.toolcalls import parse_calls, split_text_calls
+from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolsOptions, _duration
+from omni.dialogue.types import Started, TextDelta, ToolCall, ToolCallDelta
+from omni.errors import ConfigError, ServiceError
+
+LIGHT = ActionSpec(name="light", description="Switch a light.", say="{room} light {state}.",
+                   parameters={"room": {"enum": ["kitchen", "bedroom"]}, "state": {"enum": ["on", "off"]}})
+
+
+async def pieces(*texts: str) -> AsyncIterator[str]:
+    for t in texts:
+        yield t
+
+
+async def deltas(*texts: str) -> list:
+    return [d async for d in split_text_calls(pieces(*texts))]
+
+
+# tool calls written as text -------------------------------------------------------------
+
+def test_parse_calls_reads_tagged_bare_and_string_arguments():
+    tagged = '<tool_call>\n{"name": "light", "arguments": {"room": "kitchen", "state": "on"}}\n</tool_call>'
+    (c,) = parse_calls(tagged)
+    assert (c.name, c.arguments) == ("light", {"room": "kitchen", "state": "on"})
+    two = '{"name": "get_time", "arguments": {}}\n{"name": "set_timer", "arguments": "{\\"seconds\\": 60}"}'
+    assert [(c.name, c.arguments) for c in parse_calls(two)] == [("get_time", {}), ("set_timer", {"seconds": 60})]
+    assert parse_calls('{"name": "x", "arguments": "not json"}')[0].raw_arguments == "not json"
+    assert parse_calls("no call {here} at all") == []
+
+
+async def test_prose_streams_through_and_calls_are_held_back():
+    out = await deltas("The ", "capital ", "is Paris.")
+    assert out[0] == Started()
+    assert "".join(d.text for d in out if isinstance(d, TextDelta)) == "The capital is Paris."
+    assert len([d for d in out if isinstance(d, TextDelta)]) == 3, "prose is not buffered"
+
+    out = await deltas('{"name": "light", ', '"arguments": {"room": "bedroom", "state": "off"}}')
+    assert not [d for d in out if isinstance(d, TextDelta)], "a call is never spoken"
+    (call,) = [d for d in out if isinstance(d, ToolCallDelta)]
+    assert call.calls[0].arguments == {"room": "bedroom", "state": "off"} and not call.malformed
+
+
+async def test_json_that_holds_no_call_is_reported_not_spoken():
+    out = await deltas('{"name": "light", "argu', "ments\": {oops")
+    (call,) = [d for d in out if isinstance(d, ToolCallDelta)]
+    assert call.calls == () and call.malformed.startswith('{"name": "light"')
+    assert not [d for d in out if isinstance(d, TextDelta)]
+
+
+# the tool allow-list --------------------------------------------------------------------
+
+def registry(**kw) -> ToolRegistry:
+    return ToolRegistry(ToolsOptions(**kw), [LIGHT], clock=lambda: dt.datetime(2026, 11, 25, 14, 5))
+
+
+async def test_only_declared_tools_with_valid_arguments_run():
+    reg = registry()
+    assert {t["function"]["name"] for t in reg.schemas()} == {"get_time", "set_timer", "light"}
+    ok = await reg.call(ToolCall("1", "light", {"room": "kitchen", "state": "on"}))
+    assert ok.ok and ok.action == ("light", {"room": "kitchen", "state": "on"}) and ok.say == "Kitchen light on."
+
+    unknown = await reg.call(ToolCall("2", "unlock_door", {}))
+    assert not unknown.ok and "no tool named 'unlock_door'" in unknown.content["error"]
+    assert "light" in unknown.content["error"], "the model is told what exists"
+    bad = await reg.call(ToolCall("3", "light", {"room": "garage", "state": "on"}))
+    assert not bad.ok and bad.action is None and "room" in bad.content["error"] and "garage" in bad.content["error"]
+    extra = await reg.call(ToolCall("4", "light", {"room": "kitchen", "state": "on", "colour": "red"}))
+    assert not extra.ok and "colour" in extra.content["error"]
+    missing = await reg.call(ToolCall("5", "light", {"room": "kitchen"}))
+    assert not missing.ok and "state" in missing.content["error"]
+    garbled = await reg.call(ToolCall("6", "set_timer", {}, raw_arguments="{seconds: five}"))
+    assert not garbled.ok and "not a JSON object" in garbled.content["error"]
+    assert '"error"' in garbled.message()["content"] and garbled.message()["tool_call_id"] == "6"
+
+
+async def test_builtin_tools_answer_and_speak_their_results():
+    reg = registry()
+    t = await reg.call(ToolCall("1", "get_time", {}))
+    assert t.ok and t.content["time"] == "14:05" and t.say == "It's 14:05, Wednesday 25 November 2026."
+    timer = await reg.call(ToolCall("2", "set_timer", {"seconds": 300}))
+    assert timer.ok and timer.say == "Timer set for 5 minutes."
+    assert len(reg.timers) == 1
+    await reg.aclose()
+    assert not reg.timers
+    quiet = registry(speak_results=False)
+    t2 = await quiet.call(ToolCall("1", "get_time", {}))
+    assert t2.ok and t2.say == "" and t2.content["time"] == "14:05", "the model phrases the result"
+    assert _duration(5400) == "1 hour 30 minutes" and _duration(1) == "1 second"
+
+
+async def test_a_failing_or_slow_tool_is_an_error_result_never_an_exception():
+    reg = registry(timeout_s=0.05, max_timers=1)
+    await reg.call(ToolCall("1", "set_timer", {"seconds": 60}))
+    full = await reg.call(ToolCall("2", "set_timer", {"seconds": 60}))
+    assert not full.ok and "limit 1" in full.content["error"]
+    from omni.dialogue.tools import _Tool
+
+    async def hang(args):
+        await asyncio.sleep(10)
+
+    reg._add(_Tool("hang", "Never returns.", {"type": "object", "properties": {}}, hang))
+    slow = await reg.call(ToolCall("3", "hang", {}))
+    assert not slow.ok and "longer than 0.05 s" in slow.content["error"]
+    await reg.aclose()
+
+
+def test_no_tool_rounds_means_no_tools_offered():
+    assert registry(max_rounds=0).schemas() == []
+
+
+def test_action_names_and_schemas_are_checked_at_load():
+    with pytest.raises(ConfigError, match="same name"):
+        ToolRegistry(ToolsOptions(), [LIGHT, LIGHT])
+    bad = ActionSpec(name="x", description="d", parameters={"n": {"type": "nonsense"}})
+    with pytest.raises(ConfigError, match="invalid parameter schema"):
+        ToolRegistry(ToolsOptions(), [bad])
+
+
+# memory -----------------------------------------------------------------------------------
+
+def test_history_stays_under_its_token_budget_and_leaves_a_summary():
+    mem = Memory("You are omni.", MemoryOptions(max_tokens=100), count=lambda s: len(s.split()))
+    for i in range(12):
+        mem.add(f"question number {i} about things", f"answer number {i} is this")
+        assert mem.tokens <= 100
+    assert mem.history[-1]["content"] == "answer number 11 is this"
+    assert mem.history[0]["role"] == "user" and len(mem.history) < 24
+    sys = mem.system()["content"]
+    assert sys.startswith("You are omni.\nEarlier in this conversation: the user said \"question number")
+    assert len(mem.summary) <= 400, "the summary has its own bound"
+    oldest_kept = mem.history[0]["content"]
+    assert oldest_kept not in sys and "question number 0" not in sys, "the newest dropped turns are summarized"
+    msgs = mem.messages("now?")
+    assert msgs[0]["role"] == "system" and msgs[-1] == {"role": "user", "content": "now?"}
+
+    plain = Memory("S", MemoryOptions(max_tokens=30, summarize=False), count=lambda s: len(s.split()))
+    for i in range(10):
+        plain.add(f"q {i}", f"a {i}")
+    assert plain.system()["content"] == "S" and plain.tokens <= 30
+
+
+def test_context_is_injected_with_its_age_and_goes_stale():
+    mem = Memory("S", MemoryOptions(context_max_age_s=10))
+    mem.set_context("camera", "a red stop sign", captured=100.0)
+    (note,) = mem.context_notes(now=103.0)
+    assert "[camera, 3 s ago] a red stop sign" in note["content"]
+    msgs = mem.messages("what is that?", now=103.0)
+    assert msgs[-2] == note and msgs[-1]["content"] == "what is that?"
+    (stale,) = mem.context_notes(now=130.0)
+    assert "stop sign" not in stale["content"] and "30 s old" in stale["content"]
+
+
+# routing policy ---------------------------------------------------------------------------
+
+def test_complexity_estimate():
+    o = ComplexityOptions(min_words=12)
+    assert complexity("What time is it?", o) is None
+    assert complexity("What is a volcano? And why do they erupt?", o) == "several questions"
+    assert complexity("Explain how a heat pump works", o) == "asks to 'explain'"
+    assert complexity(" ".join(["word"] * 12), o) == "12 words"
+
+
+def backends() -> dict:
+    return {"local": make_backend("local", LlamaBackendOptions()),
+            "cloud": make_backend("cloud", OpenAIBackendOptions(base_url="https://api.example.com/v1")),
+            "lan": make_backend("lan", OpenAIBackendOptions(base_url="http://127.0.0.1:9/v1", api_key_env=None))}
+
+
+def test_plan_follows_the_policy():
+    b = backends()
+    assert b["local"].offline and not b["cloud"].offline and b["lan"].offline
+    r = Router(b, RoutingOptions(offline_only=False, order=["local", "cloud"], complex_order=["cloud", "local"]))
+    assert r.plan("What time is it?").order == ["local", "cloud"]
+    p = r.plan("Compare a heat pump and a gas boiler?")
+    assert p.order == ["cloud", "local"] and p.complex and "complex" in p.reason
+    off = Router(b, RoutingOptions(offline_only=True, order=["cloud", "lan", "local"]))
+    p = off.plan("hello")
+    assert p.order == ["lan", "local"] and "offline only (skips cloud)" in p.reason
+    # a backend whose recent first tokens miss the turn's budget moves behind the others
+    r.first_token_ewma["local"] = 900.0
+    p = r.plan("hello", budget_ms=400)
+    assert p.order == ["cloud", "local"] and "demotes local" in p.reason
+
+
+def test_routing_configuration_errors_are_clear():
+    b = backends()
+    with pytest.raises(ConfigError, match="'gpu', which is not declared"):
+        Router(b, RoutingOptions(order=["local", "gpu"]))
+    with pytest.raises(ConfigError, match="no backend in routing.order works offline"):
+        Router(b, RoutingOptions(offline_only=True, order=["cloud"]))
+
+
+def test_the_pipeline_reads_as_local_first_with_cloud_one_line_away():
+    cfg = load_pipeline("desktop")
+    o = cfg.stage("llm").options
+    assert o["backends"]["local"]["type"] == "llama.cpp" and o["backends"]["cloud"]["type"] == "openai"
+    assert o["routing"]["offline_only"] is True
+    flipped = load_pipeline("desktop", ["llm.routing.offline_only=false",
+                                        "llm.backends.cloud.base_url=http://gpu-box:8000/v1"])
+    assert flipped.stage("llm").options["backends"]["cloud"]["base_url"] == "http://gpu-box:8000/v1"
+    assert flipped.stage("llm").options["routing"]["offline_only"] is False
+
+
+async def test_api_key_never_shows_in_errors_or_logs(monkeypatch, caplog):
+    import openai
+
+    secret = "sk-test-0123456789abcdef"
+    monkeypatch.setenv("OMNI_TEST_KEY", secret)
+    be = OpenAIBackend("cloud", OpenAIBackendOptions(base_url="http://127.0.0.1:9/v1", api_key_env="OMNI_TEST_KEY"))
+    caplog.set_level(logging.DEBUG)
+    await be.load(lambda *a: None)
+    try:
+        assert be.available is None
+        err = be._error(openai.OpenAIError(f"Incorrect API key provided: {secret}"))
+        assert isinstance(err, ServiceError) and secret not in str(err) and "***" in str(err)
+        # a real refused connection (port 9 on loopback: nothing listens)
+        from omni.dialogue.types import ChatRequest
+
+        with pytest.raises(ServiceError) as e:
+            async for _ in be.stream(ChatRequest([{"role": "user", "content": "hi"}])):
+                pass
+        assert "cannot reach" in str(e.value) and secret not in str(e.value)
+    finally:
+        await be.aclose()
+    assert secret not in caplog.text
+
+
+async def test_a_missing_api_key_disables_the_backend_with_a_reason(monkeypatch):
+    monkeypatch.delenv("OMNI_TEST_KEY", raising=False)
+    be = OpenAIBackend("cloud", OpenAIBackendOptions(api_key_env="OMNI_TEST_KEY"))
+    await be.load(lambda *a: None)
+    try:
+        assert be.available == "environment variable OMNI_TEST_KEY is not set"
+    finally:
+        await be.aclose()
