@@ -34,6 +34,7 @@ from omni.app.run import FileRunOptions, peak_rss_mb, run_files  # noqa: E402
 from omni.app.view import ConsoleView  # noqa: E402
 from omni.audio import read_audio, write_wav  # noqa: E402
 from omni.config import load_pipeline  # noqa: E402
+from omni.frames import ReplyDone, Transcript, Turn  # noqa: E402
 from omni.runtime.metrics import percentile  # noqa: E402
 from omni.stages import build_stage  # noqa: E402
 
@@ -84,15 +85,18 @@ async def run_naive(items: list[dict], vad_ms: list[float], transcripts: list[st
         await s.load(noop)
     load_s = time.monotonic() - t0
 
-    def one(audio: np.ndarray, heard_in_a: str) -> dict:
+    async def one(audio: np.ndarray, heard_in_a: str, i: int) -> dict:
         t = time.monotonic()
-        own, _ = stt.transcribe(audio)
+        own, _ = await asyncio.to_thread(stt.transcribe, audio)
         t_stt = time.monotonic()
         text = heard_in_a or own
-        reply = "".join(llm.engine.stream(llm.messages(text))).strip()
-        llm.remember(text, reply)
+        # the whole dialogue turn (fast path, routing, tools), collected before TTS starts
+        frames = [f async for f in llm.process(Transcript(turn=Turn(id=i, speech_start=0, speech_end=len(audio),
+                                                                   t_speech_end=t_stt, sample_rate=16000),
+                                                         text=text))]
+        reply = next((f.text for f in frames if isinstance(f, ReplyDone)), "")
         t_llm = time.monotonic()
-        audio_out = list(tts.synthesize(reply)) if reply else []
+        audio_out = await asyncio.to_thread(lambda: list(tts.synthesize(reply)) if reply else [])
         t_tts = time.monotonic()
         return {"transcript": own, "prompted_with": text, "reply": reply,
                 "stages": {"stt": (t_stt - t) * 1000, "llm": (t_llm - t_stt) * 1000,
@@ -101,9 +105,9 @@ async def run_naive(items: list[dict], vad_ms: list[float], transcripts: list[st
 
     turns = []
     try:
-        for it, vad, heard in zip(items, vad_ms, transcripts):
+        for i, (it, vad, heard) in enumerate(zip(items, vad_ms, transcripts), 1):
             pad = np.zeros(int(0.12 * 16000), np.float32)
-            r = await asyncio.to_thread(one, np.concatenate([pad, it["audio"], pad]), heard)
+            r = await one(np.concatenate([pad, it["audio"], pad]), heard, i)
             r["stages"] = {"vad": vad, **{k: round(v, 1) for k, v in r["stages"].items()}}
             r["v2v_ms"] = round(sum(r["stages"].values()), 1)
             turns.append(r)

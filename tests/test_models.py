@@ -9,7 +9,7 @@ from helpers import CONVERSATION, conversation_script, rms, run_stage, transcrib
 from omni.audio import read_audio
 from omni.frames import (InputAudio, ReplyAudio, ReplyDone, ReplySentence, ReplyToken,
                          SpeechStarted, Transcript, Turn, Utterance)
-from omni.stages.dialogue import LocalLLM
+from omni.stages.dialogue import Dialogue
 from omni.stages.stt import WhisperOptions, WhisperSTT
 from omni.stages.tts import PiperTTS
 from omni.stages.vad import SileroVAD, SileroVADOptions
@@ -106,23 +106,24 @@ async def test_stt_transcribes_the_question(conversation):
 
 
 async def test_llm_streams_a_reply_and_keeps_history_and_prefix_cache():
-    llm = LocalLLM("llm")
+    llm = Dialogue("llm")
     await llm.load(noop)
+    eng = llm.backends["local"].engine
     try:
         out = await run_stage(llm, [Transcript(turn=turn(1), text="What is the capital of France?")])
         toks = [f for f in out if isinstance(f, ReplyToken)]
         (done,) = [f for f in out if isinstance(f, ReplyDone)]
         assert len(toks) > 2, "the reply must stream in pieces"
         assert "paris" in done.text.lower()
-        system_tokens = len(llm.engine.tokens([llm._system()]))
-        first = llm.engine.last
-        assert first.cached_tokens >= system_tokens - 4, "system prompt primed at load"
+        system_tokens = len(eng.tokens([llm.memory.system()], llm.tools.schemas()))
+        first = eng.last
+        assert first.cached_tokens >= system_tokens - 4, "system prompt and tools primed at load"
         out2 = await run_stage(llm, [Transcript(turn=turn(2), text="And of Italy?")])
         (done2,) = [f for f in out2 if isinstance(f, ReplyDone)]
         assert "rome" in done2.text.lower(), "history must carry the first exchange"
-        second = llm.engine.last
+        second = eng.last
         assert second.cached_tokens > first.prompt_tokens - 4, "history stays in KV cache"
-        assert [m["role"] for m in llm.history] == ["user", "assistant"] * 2
+        assert [m["role"] for m in llm.memory.history] == ["user", "assistant"] * 2
         empty = await run_stage(llm, [Transcript(turn=turn(3), text="  ")])
         assert [f.reason for f in empty if isinstance(f, ReplyDone)] == ["empty"]
     finally:
@@ -141,20 +142,6 @@ async def test_tts_speaks_the_sentence_and_whisper_hears_it():
     assert rms(audio) > 0.02
     heard = transcribe(audio, tts.sample_rate)
     assert {"capital", "paris"} <= words(heard), heard
-
-
-def test_history_is_bounded_and_trimmed_in_blocks():
-    from omni.stages.dialogue import LocalLLMOptions
-
-    llm = LocalLLM("llm", LocalLLMOptions(history_turns=4))
-    sizes = []
-    for i in range(9):
-        llm.remember(f"q{i}", f"a{i}")
-        sizes.append(len(llm.history) // 2)
-    assert max(sizes) <= 4
-    assert sizes == [1, 2, 3, 4, 2, 3, 4, 2, 3]
-    assert llm.messages("now")[-1] == {"role": "user", "content": "now"}
-    assert llm.history[-1] == {"role": "assistant", "content": "a8"}
 
 
 def test_long_utterances_are_split_at_pauses_and_lose_nothing(conversation):

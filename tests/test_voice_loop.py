@@ -148,8 +148,8 @@ def test_a_run_stopped_early_still_writes_the_reply_audio_so_far(tmp_path):
 
     async def main_run() -> None:
         task = asyncio.create_task(run_files(load_pipeline("desktop"), opts, ConsoleView(quiet=True)))
-        # real time: stop a few seconds after the first reply must have started
-        await asyncio.sleep(first_end + 5.0)
+        # real time: stop a few seconds after the first reply must have started (loading takes ~5 s)
+        await asyncio.sleep(first_end + 10.0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

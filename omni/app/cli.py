@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="override the pipeline file, e.g. --set stt.model=base "
                               "--set llm.budget_ms=300 (repeatable)")
         cfg.add_argument("--stt-model", metavar="NAME|PATH|HUB_ID", help="shortcut for --set stt.model=...")
-        cfg.add_argument("--llm-model", metavar="NAME|PATH|HUB_ID", help="shortcut for --set llm.model=...")
+        cfg.add_argument("--llm-model", metavar="NAME|PATH|HUB_ID", help="shortcut for --set llm.backends.local.model=...")
         cfg.add_argument("--voice", metavar="NAME|PATH", help="shortcut for --set tts.voice=...")
         out = p.add_argument_group("output")
         out.add_argument("--log-level", default=os.environ.get("OMNI_LOG_LEVEL", "warning"),
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def overrides(args: argparse.Namespace) -> list[str]:
     extra = []
-    for flag, key in (("stt_model", "stt.model"), ("llm_model", "llm.model"), ("voice", "tts.voice")):
+    for flag, key in (("stt_model", "stt.model"), ("llm_model", "llm.backends.local.model"), ("voice", "tts.voice")):
         val = getattr(args, flag)
         if val:
             extra.append(f"{key}={val}")

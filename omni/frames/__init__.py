@@ -1,12 +1,13 @@
 """Typed frames, one module per domain."""
 
+from omni.frames.action import ContextUpdate, DeviceAction
 from omni.frames.audio import InputAudio, ReplyAudio, SpeechStarted, SpeechStopped, Utterance
 from omni.frames.base import Frame, Tier, Turn
 from omni.frames.control import EndOfStream, ErrorEvent
 from omni.frames.text import ReplyDone, ReplySentence, ReplyToken, Transcript
 
 __all__ = [
-    "EndOfStream", "ErrorEvent", "Frame", "InputAudio", "ReplyAudio", "ReplyDone",
+    "ContextUpdate", "DeviceAction", "EndOfStream", "ErrorEvent", "Frame", "InputAudio", "ReplyAudio", "ReplyDone",
     "ReplySentence", "ReplyToken", "SpeechStarted", "SpeechStopped", "Tier", "Transcript",
     "Turn", "Utterance",
 ]

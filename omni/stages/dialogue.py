@@ -1,16 +1,26 @@
-"""The dialogue stage: a transcript in, the reply streamed out token by token, history kept."""
+"""The dialogue stage: a transcript in; the reply streamed out token by token; actions out.
+
+Each turn goes the quickest way that can answer it: a clear command takes the intent fast path
+(no LLM, a spoken confirmation); anything else goes to the router, which picks a chat backend by
+the pipeline's policy and fails over within the turn. Tool calls the model makes are validated
+against the pipeline's allow-list and run; device actions leave as DeviceAction frames.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import ClassVar
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
 
 from pydantic import Field
 
-from omni.engines.llama_local import LlamaChat, LlamaSettings, Message
-from omni.frames import Frame, ReplyDone, ReplyToken, Transcript
+from omni.dialogue.backends import AnyBackendOptions, ChatBackend, LlamaBackendOptions, make_backend
+from omni.dialogue.intents import IntentMatcher, IntentOptions
+from omni.dialogue.memory import Memory, MemoryOptions
+from omni.dialogue.router import AllBackendsFailed, RouteRecord, Router, RoutingOptions
+from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolResult, ToolsOptions
+from omni.dialogue.types import ChatRequest, Message, TextDelta, ToolCall, ToolCallDelta
+from omni.frames import ContextUpdate, DeviceAction, ErrorEvent, Frame, ReplyDone, ReplyToken, Transcript, Turn
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.stage import ProgressFn
 
@@ -24,82 +34,190 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-class LocalLLMOptions(StageOptions):
-    model: str = "qwen2.5-coder-0.5b"
-    """Bundled name, a path to a GGUF file, or a hub id `org/repo/file.gguf`."""
+class DialogueOptions(StageOptions):
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     max_tokens: int = Field(80, ge=1, le=4096)
     temperature: float = Field(0.2, ge=0, le=2)
-    n_ctx: int = Field(2048, ge=256)
-    threads: int = Field(2, ge=1, le=64)
-    history_turns: int = Field(6, ge=0)
-    """At most this many past exchanges stay in the prompt. When full, the older half is
-    dropped at once, so the cached prompt prefix changes every few turns, not every turn."""
+    backends: dict[str, AnyBackendOptions] = Field(default_factory=lambda: {"local": LlamaBackendOptions()})
+    """Chat backends by name; `type` is llama.cpp (local GGUF) or openai (any compatible endpoint)."""
+    routing: RoutingOptions = Field(default_factory=RoutingOptions)
+    memory: MemoryOptions = Field(default_factory=MemoryOptions)
+    actions: list[ActionSpec] = Field(default_factory=list)
+    """The allow-list of device actions."""
+    intents: IntentOptions = Field(default_factory=lambda: IntentOptions(enabled=False))
+    tools: ToolsOptions = Field(default_factory=ToolsOptions)
+    fallback_reply: str = "Sorry, I can't answer right now."
+    """Spoken when every backend failed, so the assistant never goes silent."""
 
 
-class LocalLLM(Processor):
-    """Transcript -> ReplyToken* then ReplyDone."""
+class Dialogue(Processor):
+    """Transcript -> (DeviceAction*) ReplyToken* then ReplyDone; ContextUpdate is remembered."""
 
-    Options = LocalLLMOptions
-    options: LocalLLMOptions
-    handles = (Transcript,)
+    Options = DialogueOptions
+    options: DialogueOptions
+    handles = (Transcript, ContextUpdate)
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=8)
 
-    def __init__(self, name: str, options: LocalLLMOptions | None = None,
+    def __init__(self, name: str, options: DialogueOptions | None = None,
                  budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
         o = self.options
-        self.engine = LlamaChat(LlamaSettings(model=o.model, n_ctx=o.n_ctx, threads=o.threads,
-                                              max_tokens=o.max_tokens, temperature=o.temperature))
-        self._worker = Worker(f"{name}-llm")
-        self.history: list[Message] = []
+        used = dict.fromkeys([*o.routing.order, *(o.routing.complex_order or [])])
+        self.backends: dict[str, ChatBackend] = {
+            n: make_backend(n, b, self._gate) for n, b in o.backends.items() if n in used}
+        self.router = Router(self.backends, o.routing)
+        self.tools = ToolRegistry(o.tools, o.actions)
+        self.intents = IntentMatcher(o.intents, o.actions)
+        self.memory = Memory(o.system_prompt, o.memory)
+        self._worker = Worker(f"{name}-intents")
+
+    def _gate(self, it: Iterator[str]) -> Iterator[str]:
+        # the LLM pauses between tokens while TTS speaks the first sentence (omni.runtime.cpu)
+        return self.cpu.gate(it)
 
     async def load(self, progress: ProgressFn) -> None:
-        await self._worker.call(self.engine.load, progress)
-        progress("caching the system prompt", None)
-        await self._worker.call(self.engine.prime, [self._system()])
+        for name, b in self.backends.items():
+            if self.options.routing.offline_only and not b.offline:
+                log.info("backend %s is not used: routing.offline_only is on", name, extra={"stage": self.name})
+                continue
+            await b.load(progress)
+        local = next((b for b in self.backends.values() if b.continues), None)
+        if local is not None:
+            self.memory.count = local.count_tokens
+            progress("caching the system prompt", None)
+            await local.prime([self.memory.system()], self.tools.schemas())
+        if self.options.intents.enabled:
+            await self._worker.call(self.intents.load, progress)
 
     async def aclose(self) -> None:
+        await self.tools.aclose()
+        for b in self.backends.values():
+            await b.aclose()
         self._worker.shutdown()
 
-    def _system(self) -> Message:
-        return {"role": "system", "content": self.options.system_prompt}
-
-    def messages(self, user_text: str) -> list[Message]:
-        return [self._system(), *self.history, {"role": "user", "content": user_text}]
-
-    def remember(self, user_text: str, reply: str) -> None:
-        """Add an exchange; trim the oldest half when the history is full."""
-        self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply}]
-        n = self.options.history_turns
-        if len(self.history) > 2 * n:
-            keep = n // 2
-            self.history = self.history[-2 * keep:] if keep else []
-
-    async def process(self, frame: Transcript) -> AsyncIterator[Frame]:
-        turn = frame.turn
-        if not frame.text.strip():
+    async def process(self, frame: Transcript | ContextUpdate) -> AsyncIterator[Frame]:
+        if isinstance(frame, ContextUpdate):
+            self.memory.set_context(frame.source, frame.text, frame.captured)
+            yield frame
+            return
+        turn, text = frame.turn, frame.text.strip()
+        if not text:
             yield ReplyDone(turn=turn, text="", reason="empty")
             return
         sw = Stopwatch()
+        match, score = (await self._worker.call(self.intents.match, text)
+                        if self.options.intents.enabled else (None, 0.0))
+        if match is not None:
+            say = self.intents.actions[match.action].confirmation(match.args)
+            intent_ms = sw.ms
+            yield DeviceAction(turn=turn, action=match.action, args=match.args, source="intent")
+            yield ReplyToken(turn=turn, text=say)
+            self.memory.add(text, say)
+            self.report(turn, intent_ms, backend="intent", reason=f"intent {match.action} "
+                        f"(similarity {match.score:.2f} to {match.example!r})", args=match.args)
+            log.info("turn %d fast path: %s %s", turn.id, match.action, match.args,
+                     extra={"stage": self.name, "turn": turn.id})
+            yield ReplyDone(turn=turn, text=say)
+            return
+        async for out in self._llm_turn(turn, text, sw, score):
+            yield out
+
+    def _error(self, turn: Turn, message: str) -> ErrorEvent:
+        log.warning("turn %d: %s", turn.id, message, extra={"stage": self.name, "turn": turn.id})
+        return ErrorEvent(stage=self.name, message=message, turn=turn)
+
+    async def _llm_turn(self, turn: Turn, text: str, sw: Stopwatch, intent_score: float) -> AsyncIterator[Frame]:
+        o = self.options
+        t_route = Stopwatch()
+        plan = self.router.plan(text, self.budget_ms)
+        rec = RouteRecord()
+        rec.route_ms = t_route.ms
+        messages: list[Message] = self.memory.messages(text)
+        tools = self.tools.schemas()
         parts: list[str] = []
         first_ms: float | None = None
-        # generation pauses between tokens while TTS speaks the first sentence (omni.runtime.cpu)
-        stream = self._worker.stream(lambda: self.cpu.gate(self.engine.stream(self.messages(frame.text))))
+        called: list[str] = []
+        failed: list[ToolResult] = []
+        done: list[ToolResult] = []
+
+        def say(text: str) -> ReplyToken:
+            nonlocal first_ms
+            first_ms = sw.ms if first_ms is None else first_ms
+            sep = " " if "".join(parts).strip() and not parts[-1][-1:].isspace() else ""
+            parts.append(sep + text)
+            return ReplyToken(turn=turn, text=parts[-1])
+
         try:
-            async with contextlib.aclosing(stream):
-                async for piece in stream:
-                    if first_ms is None:
-                        first_ms = sw.ms
-                    parts.append(piece)
-                    yield ReplyToken(turn=turn, text=piece)
+            for rnd in range(o.tools.max_rounds + 1):
+                last = rnd == o.tools.max_rounds
+                req = ChatRequest(messages, [] if last else tools, o.max_tokens, o.temperature)
+                calls: tuple[ToolCall, ...] = ()
+                async for d in self.router.stream(req, plan, rec):
+                    if isinstance(d, TextDelta):
+                        if first_ms is None:
+                            first_ms = sw.ms
+                        parts.append(d.text)
+                        yield ReplyToken(turn=turn, text=d.text)
+                    elif isinstance(d, ToolCallDelta):
+                        calls = d.calls
+                        if d.malformed:
+                            yield self._error(turn, f"{rec.backend} wrote a tool call that does not parse: "
+                                                    f"{d.malformed[:120]!r}")
+                if not calls:
+                    break
+                if last:  # no tools were offered this round; the model called one anyway
+                    yield self._error(turn, f"{rec.backend} called {', '.join(c.name for c in calls)} "
+                                            f"after {o.tools.max_rounds} tool rounds; ignored")
+                    break
+                results = [await self.tools.call(c) for c in calls]
+                called += [c.name for c in calls]
+                for r in results:
+                    if r.action is not None:
+                        yield DeviceAction(turn=turn, action=r.action[0], args=r.action[1], source="tool")
+                    if r.ok:
+                        done.append(r)
+                    else:
+                        failed.append(r)
+                        yield self._error(turn, f"tool call {r.call.name}: {r.content.get('error')}")
+                if all(r.ok and r.say for r in results):  # the results speak for themselves
+                    yield say(" ".join(r.say for r in results))
+                    break
+                # the next round goes to whoever answered this one
+                if rec.backend in plan.order:
+                    plan.order.remove(rec.backend)
+                    plan.order.insert(0, rec.backend)
+                messages = [*messages, {"role": "assistant", "content": "",
+                                        "tool_calls": [c.message() for c in calls]},
+                            *(r.message() for r in results)]
+            if not "".join(parts).strip():  # never silent: say what happened
+                if failed:
+                    yield say(f"Sorry, that didn't work: {failed[-1].content.get('error', 'tool error')}.")
+                elif any(r.say for r in done):
+                    yield say(" ".join(r.say for r in done if r.say))
+                elif done:
+                    yield say("Done.")
+                else:
+                    yield say(o.fallback_reply)
+        except AllBackendsFailed as e:
+            yield self._error(turn, str(e))
+            yield say(o.fallback_reply)
         finally:
-            # the history keeps what was generated, even if the turn was cut short
             reply = "".join(parts).strip()
-            self.remember(frame.text, reply)
-        st = self.engine.last
-        self.report(turn, first_ms if first_ms is not None else sw.ms, total_ms=round(sw.ms, 1),
-                    prompt_tokens=st.prompt_tokens, cached_tokens=st.cached_tokens,
-                    completion_tokens=st.completion_tokens)
-        log.info("turn %d reply: %r", turn.id, reply, extra={"stage": self.name, "turn": turn.id})
+            if reply:  # what was said, even if the turn was cut short
+                self.memory.add(text, reply)
+        u = rec.usage
+        extra: dict[str, Any] = dict(
+            backend=rec.backend, reason=rec.reason, route_ms=round(rec.route_ms, 2),
+            attempts=[a.as_dict() for a in rec.attempts], prompt_tokens=u.prompt_tokens,
+            cached_tokens=u.cached_tokens, completion_tokens=u.completion_tokens,
+            total_ms=round(sw.ms, 1), intent_score=round(intent_score, 3))
+        if u.estimated:
+            extra["tokens_estimated"] = True
+        if rec.cost is not None:
+            extra["cost"] = round(rec.cost, 6)
+        if called:
+            extra["tool_calls"] = called
+        self.report(turn, first_ms if first_ms is not None else sw.ms, **extra)
+        log.info("turn %d reply (%s): %r", turn.id, rec.backend, reply, extra={"stage": self.name, "turn": turn.id})
         yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")
+

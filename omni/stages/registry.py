@@ -8,7 +8,7 @@ from omni.config import StageConfig
 from omni.errors import ConfigError
 from omni.runtime import QueueSpec, Stage
 from omni.stages.chunker import SentenceChunker
-from omni.stages.dialogue import LocalLLM
+from omni.stages.dialogue import Dialogue
 from omni.stages.stt import WhisperSTT
 from omni.stages.tts import PiperTTS
 from omni.stages.vad import SileroVAD
@@ -16,7 +16,7 @@ from omni.stages.vad import SileroVAD
 KINDS: dict[str, type[Stage]] = {
     "vad.silero": SileroVAD,
     "stt.whisper": WhisperSTT,
-    "llm.local": LocalLLM,
+    "dialogue": Dialogue,
     "text.sentences": SentenceChunker,
     "tts.piper": PiperTTS,
 }
