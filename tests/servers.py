@@ -1,0 +1,88 @@
+"""Real servers for the dialogue tests and bench: llama-cpp-python's OpenAI-compatible server
+with the bundled model, and a TCP server that accepts and never answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from omni.models import resolve
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def llama_server() -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python -m llama_cpp.server` with the bundled model on a free loopback port."""
+    gguf = resolve("llm", "qwen2.5-coder-0.5b").location
+    port = free_port()
+    log = tempfile.TemporaryFile("w+")  # a pipe would fill up and stall the server
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--model_alias", "qwen-0.5b",
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
+         "--verbose", "False"],
+        stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"llama_cpp.server exited {proc.returncode}: {log.read()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + "/models", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not come up in 120 s")
+            time.sleep(0.2)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def remote(url: str, **kw: Any) -> dict[str, Any]:
+    return {"type": "openai", "base_url": url, "model": "qwen-0.5b", "api_key_env": None, **kw}
+
+
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[str]:
+    """Accepts connections, reads the request, and never answers."""
+    conns: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conns.append(writer)
+        with contextlib.suppress(Exception):
+            while await reader.read(4096):
+                pass
+
+    srv = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        for w in conns:
+            w.close()
+        srv.close()
+        await srv.wait_closed()

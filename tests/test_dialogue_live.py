@@ -1,0 +1,256 @@
+"""The dialogue core on real parts: llama-cpp-python's own OpenAI-compatible server on a loopback
+port as the remote backend (started here, killed here), the bundled GGUF as the local backend,
+the bundled sentence embeddings for the fast path. No mocked HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from servers import llama_server, remote, silent_server
+
+from omni.dialogue.backends import OpenAIBackend, OpenAIBackendOptions
+from omni.dialogue.intents import IntentExample, IntentMatcher, IntentOptions
+from omni.dialogue.tools import ActionSpec
+from omni.dialogue.types import ChatRequest, Finished, ToolCallDelta
+from omni.frames import DeviceAction, ErrorEvent, Frame, ReplyDone, ReplyToken, Transcript, Turn
+from omni.stages.dialogue import Dialogue, DialogueOptions
+
+pytestmark = pytest.mark.slow
+
+LIGHT = ActionSpec(name="light", description="Switch a light on or off.", say="{room} light {state}.",
+                   parameters={"room": {"enum": ["kitchen", "bedroom", "living room"]},
+                               "state": {"enum": ["on", "off"]}})
+VOLUME = ActionSpec(name="volume", description="Turn the volume up or down.", say="Volume {direction}.",
+                    parameters={"direction": {"enum": ["up", "down"]}})
+STOP = ActionSpec(name="stop", description="Stop talking.", say="Okay.")
+EXAMPLES = [
+    IntentExample(text="turn on the kitchen light", action="light"),
+    IntentExample(text="switch the bedroom light off", action="light"),
+    IntentExample(text="lights off in the living room", action="light"),
+    IntentExample(text="turn the volume up", action="volume", args={"direction": "up"}),
+    IntentExample(text="louder please", action="volume", args={"direction": "up"}),
+    IntentExample(text="turn the volume down", action="volume", args={"direction": "down"}),
+    IntentExample(text="quieter please", action="volume", args={"direction": "down"}),
+    IntentExample(text="stop", action="stop"),
+    IntentExample(text="be quiet", action="stop"),
+]
+
+
+def noop(*a: Any) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with llama_server() as (url, _):
+        yield url
+
+
+def turn(i: int = 1) -> Turn:
+    return Turn(id=i, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
+
+
+class Run:
+    """A Dialogue stage driven turn by turn, with its metrics."""
+
+    def __init__(self, **options: Any) -> None:
+        self.stage = Dialogue("llm", DialogueOptions(**options))
+        self.metrics: list[dict[str, Any]] = []
+        self.stage.bind_reporter(lambda name, t, ms, extra: self.metrics.append({"ms": ms, **extra}))
+
+    async def __aenter__(self) -> Run:
+        await self.stage.load(noop)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stage.aclose()
+
+    def frames(self, text: str, i: int = 1) -> AsyncIterator[Frame]:
+        return self.stage.process(Transcript(turn=turn(i), text=text))
+
+    async def ask(self, text: str, i: int = 1) -> tuple[str, list[Frame]]:
+        out = [f async for f in self.frames(text, i)]
+        (done,) = [f for f in out if isinstance(f, ReplyDone)]
+        return done.text, out
+
+
+# remote backend against the real server -------------------------------------------------------
+
+async def test_remote_backend_streams_a_reply_with_usage(server):
+    async with Run(backends={"remote": remote(server, price={"input_per_mtok": 1.0, "output_per_mtok": 2.0})},
+                   routing={"order": ["remote"]}, tools={"max_rounds": 0}) as r:
+        reply, out = await r.ask("What is the capital of France?")
+        assert "paris" in reply.lower()
+        assert len([f for f in out if isinstance(f, ReplyToken)]) > 2, "the reply streams in pieces"
+        (m,) = r.metrics
+        assert m["backend"] == "remote" and m["reason"] == "default order"
+        # llama-cpp-python's server sends no usage when streaming: counted here, and said so
+        assert m["prompt_tokens"] > 10 and m["completion_tokens"] > 2 and m["tokens_estimated"] is True
+        assert m["cost"] == pytest.approx((m["prompt_tokens"] * 1.0 + m["completion_tokens"] * 2.0) / 1e6, abs=1e-6)
+        # the second turn carries the first in its history
+        reply2, _ = await r.ask("And of Italy?", 2)
+        assert "rome" in reply2.lower()
+
+
+async def test_a_tool_call_round_trip_through_the_server(server):
+    """The model calls get_time (as text through the server), the registry runs it, the result
+    goes back to the model, and the model answers from it."""
+    async with Run(backends={"remote": remote(server, tool_results="note")}, routing={"order": ["remote"]},
+                   tools={"builtin": ["time"], "speak_results": False, "max_rounds": 1},
+                   system_prompt="You are a voice assistant. Use the get_time tool to tell the time.") as r:
+        r.stage.tools.clock = lambda: __import__("datetime").datetime(2026, 11, 25, 14, 35)
+        reply, out = await r.ask("What time is it now?")
+        (m,) = r.metrics
+        assert m["tool_calls"] == ["get_time"]
+        assert [a["backend"] for a in m["attempts"]] == ["remote", "remote"], "two rounds, both remote"
+        assert "14:35" in reply or "2:35" in reply, reply
+        assert not [f for f in out if isinstance(f, ErrorEvent)]
+
+
+async def test_native_tool_calls_are_validated_like_text_ones(server):
+    """Forcing the function makes llama-cpp-python's server return OpenAI `tool_calls` deltas."""
+    from omni.dialogue.tools import ToolRegistry, ToolsOptions
+
+    reg = ToolRegistry(ToolsOptions(builtin=[]), [LIGHT])
+    forced = {"tool_choice": {"type": "function", "function": {"name": "light"}}}
+    be = OpenAIBackend("remote", OpenAIBackendOptions(**{**remote(server), "extra_body": forced}))
+    await be.load(noop)
+    try:
+        req = ChatRequest([{"role": "user", "content": "Switch on the light in the kitchen."}], reg.schemas(),
+                          max_tokens=60, temperature=0)
+        deltas = [d async for d in be.stream(req)]
+    finally:
+        await be.aclose()
+    (calls,) = [d for d in deltas if isinstance(d, ToolCallDelta)]
+    (call,) = calls.calls
+    assert call.name == "light" and call.id
+    result = await reg.call(call)
+    assert result.ok and result.action == ("light", {"room": "kitchen", "state": "on"}), result.content
+    assert isinstance(deltas[-1], Finished) and deltas[-1].usage.completion_tokens > 0
+
+
+# failover -------------------------------------------------------------------------------------------
+
+async def test_killed_mid_stream_the_local_backend_finishes_the_reply():
+    with llama_server() as (url, proc):
+        async with Run(backends={"remote": remote(url), "local": {"type": "llama.cpp"}},
+                       routing={"order": ["remote", "local"]}, tools={"max_rounds": 0}, max_tokens=60) as r:
+            heard: list[str] = []
+            errors = []
+            done = None
+            async for f in r.frames("Tell me a short story about a fox and a crow."):
+                if isinstance(f, ReplyToken):
+                    heard.append(f.text)
+                    if len(heard) == 3:
+                        os.kill(proc.pid, signal.SIGKILL)  # the server dies mid-reply
+                elif isinstance(f, ErrorEvent):
+                    errors.append(f)
+                elif isinstance(f, ReplyDone):
+                    done = f
+            assert proc.wait(5) == -signal.SIGKILL
+    assert done is not None and done.reason == "complete"
+    (m,) = r.metrics
+    assert [(a["backend"], a["outcome"]) for a in m["attempts"]] == [("remote", "error"), ("local", "answered")]
+    assert m["backend"] == "local" and "failover to local after remote error" in m["reason"]
+    assert len(heard) > 5, "the local backend went on with the reply"
+    assert done.text.startswith("".join(heard[:3]).strip()), "what was already said is kept, not repeated"
+    assert not errors, "a failover is not a turn error"
+
+
+async def test_a_server_that_never_answers_misses_its_first_token_budget_then_sits_out():
+    async with silent_server() as url:
+        async with Run(backends={"hung": remote(url, first_token_ms=600), "local": {"type": "llama.cpp"}},
+                       routing={"order": ["hung", "local"], "breaker": {"failures": 1, "cooldown_s": 60}},
+                       tools={"max_rounds": 0}, max_tokens=24) as r:
+            reply, _ = await r.ask("What is the capital of France?")
+            assert "paris" in reply.lower()
+            hung, local = r.metrics[0]["attempts"]
+            assert (hung["backend"], hung["outcome"]) == ("hung", "first_token_budget")
+            assert 600 <= hung["ms"] < 600 + 500, "gives up at the budget, not the read timeout"
+            assert local["outcome"] == "answered" and r.metrics[0]["backend"] == "local"
+            # the breaker keeps it out of the next turn
+            reply2, _ = await r.ask("And of Italy?", 2)
+            assert "rome" in reply2.lower()
+            skipped, _ = r.metrics[1]["attempts"]
+            assert skipped["outcome"] == "skipped" and "circuit open" in skipped["detail"]
+
+
+async def test_when_every_backend_fails_the_turn_still_gets_a_spoken_answer():
+    async with silent_server() as url:
+        async with Run(backends={"a": remote(url, first_token_ms=300), "b": remote(url, first_token_ms=300)},
+                       routing={"order": ["a", "b"]}, tools={"max_rounds": 0}) as r:
+            reply, out = await r.ask("Hello?")
+    assert reply == "Sorry, I can't answer right now."
+    (err,) = [f for f in out if isinstance(f, ErrorEvent)]
+    assert "a first_token_budget" in err.message and "b first_token_budget" in err.message
+
+
+# the fast path and tools on the local model ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def matcher() -> IntentMatcher:
+    m = IntentMatcher(IntentOptions(examples=EXAMPLES), [LIGHT, VOLUME, STOP])
+    m.load(noop)
+    return m
+
+
+@pytest.mark.parametrize("text, action, args", [
+    ("Turn on the kitchen light.", "light", {"room": "kitchen", "state": "on"}),
+    ("Switch off the bedroom light, please.", "light", {"room": "bedroom", "state": "off"}),
+    ("Living room lights on.", "light", {"room": "living room", "state": "on"}),
+    ("Turn the volume up.", "volume", {"direction": "up"}),
+    ("Make it louder.", "volume", {"direction": "up"}),
+    ("Stop.", "stop", {}),
+])
+def test_clear_commands_take_the_fast_path(matcher, text, action, args):
+    m, score = matcher.match(text)
+    assert m is not None, f"{text!r}: best similarity {score:.2f}"
+    assert (m.action, m.args) == (action, args)
+
+
+@pytest.mark.parametrize("text", [
+    "What is the capital of France?",
+    "Turn on the light.",                       # which room? the LLM asks
+    "Turn the kitchen light on and then off.",  # two states: not a clear command
+    "Tell me a story about a stop sign.",
+])
+def test_everything_else_goes_to_the_llm(matcher, text):
+    assert matcher.match(text)[0] is None
+
+
+async def test_fast_path_acts_and_confirms_without_the_llm():
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}) as r:
+        eng = r.stage.backends["local"].engine
+        before = eng.last
+        reply, out = await r.ask("Turn on the kitchen light.")
+        assert eng.last is before, "no LLM call"
+    (act,) = [f for f in out if isinstance(f, DeviceAction)]
+    assert (act.action, act.args, act.source) == ("light", {"room": "kitchen", "state": "on"}, "intent")
+    assert reply == "Kitchen light on."
+    (m,) = r.metrics
+    assert m["backend"] == "intent" and "similarity" in m["reason"] and m["ms"] < 1000
+
+
+async def test_local_tool_call_acts_and_confirms():
+    """The compact model turns a command the fast path does not take into an allow-listed action."""
+    async with Run(actions=[LIGHT], intents={"enabled": False}, tools={"builtin": []}, temperature=0) as r:
+        reply, out = await r.ask("Please switch the bedroom light off for me.")
+    acts = [(f.action, f.args, f.source) for f in out if isinstance(f, DeviceAction)]
+    assert acts == [("light", {"room": "bedroom", "state": "off"}, "tool")], (acts, reply)
+    assert reply == "Bedroom light off."
+    assert r.metrics[0]["tool_calls"] == ["light"]
+
+
+async def test_context_frames_reach_the_model():
+    from omni.frames import ContextUpdate
+
+    async with Run(tools={"max_rounds": 0}, max_tokens=30, temperature=0) as r:
+        [_ async for _ in r.stage.process(ContextUpdate(source="camera", text="a red stop sign on a pole",
+                                                         captured=time.monotonic()))]
+        reply, _ = await r.ask("What colour is the sign I am looking at?")
+    assert "red" in reply.lower(), reply
