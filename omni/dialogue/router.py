@@ -63,6 +63,10 @@ class RoutingOptions(BaseModel):
     breaker: BreakerOptions = Field(default_factory=BreakerOptions)
     stall_ms: float = Field(5000, gt=0)
     """Once a reply has started, a gap longer than this between deltas is a fault (failover)."""
+    prefill_fallback: bool = True
+    """While a backend with a `first_token_ms` budget is tried, the next backend in line that
+    runs on this machine evaluates the prompt, so that a failover answers at once instead of
+    adding its own prompt time to the budget already spent."""
 
 
 @dataclass
@@ -194,60 +198,83 @@ class Router:
         said = ""
         rec.reason = rec.reason or plan.reason
         t_start = time.monotonic()
-        for name in plan.order:
-            backend = self.backends[name]
-            now = time.monotonic()
-            blocked = self.breakers[name].blocked(now) or backend.available
-            if blocked:
-                rec.attempts.append(Attempt(name, "skipped", detail=blocked))
-                continue
-            r = replace(req, prefix=said) if said else req
-            t0 = time.monotonic()
-            outcome, detail = "answered", ""
-            started = False
-            budget = backend.options.first_token_ms
-            gen = backend.stream(r)
-            try:
-                async with contextlib.aclosing(gen):
-                    while True:
-                        limit = (budget if not started else self.opts.stall_ms)
-                        try:
-                            async with asyncio.timeout(limit / 1000 if limit else None):
-                                d = await anext(gen)
-                        except StopAsyncIteration:
-                            break
-                        except TimeoutError:
-                            outcome = "stalled" if started else "first_token_budget"
-                            detail = (f"no delta for {limit:g} ms" if started
-                                      else f"no first token within {limit:g} ms")
-                            break
-                        if isinstance(d, Started):
-                            if not started:
-                                started = True
-                                ms = (time.monotonic() - t0) * 1000
-                                self._learn(name, ms)
-                                if rec.first_token_ms is None:  # includes time lost to failed backends
-                                    rec.first_token_ms = (time.monotonic() - t_start) * 1000
-                            continue
-                        if isinstance(d, TextDelta):
-                            said += d.text
-                        if isinstance(d, Finished):
-                            rec.add_usage(d.usage, backend.cost(d.usage.prompt_tokens, d.usage.completion_tokens))
-                        yield d
-            except ServiceError as e:
-                outcome, detail = "error", str(e)
-            ms = (time.monotonic() - t0) * 1000
-            rec.attempts.append(Attempt(name, outcome, ms, detail))
-            if outcome == "answered":
-                self.breakers[name].success()
-                failed = [a for a in rec.attempts if a.outcome not in ("answered", "skipped")]
-                if failed:
-                    rec.reason += f"; failover to {name} after {failed[-1].backend} {failed[-1].outcome}"
-                rec.backend = name
-                return
-            self.breakers[name].failure(time.monotonic())
-            log.warning("backend %s failed (%s: %s); trying the next", name, outcome, detail,
-                        extra={"stage": "router"})
+        prefill: asyncio.Task[None] | None = None
+        try:
+            for i, name in enumerate(plan.order):
+                backend = self.backends[name]
+                blocked = self._blocked(name)
+                if blocked:
+                    rec.attempts.append(Attempt(name, "skipped", detail=blocked))
+                    continue
+                r = replace(req, prefix=said) if said else req
+                if prefill is None and backend.options.first_token_ms and self.opts.prefill_fallback:
+                    nxt = next((self.backends[n] for n in plan.order[i + 1:]
+                                if self.backends[n].continues and not self._blocked(n)), None)
+                    if nxt is not None:
+                        prefill = asyncio.create_task(nxt.prefill(r), name=f"prefill-{nxt.name}")
+                async for d in self._attempt(name, r, rec, t_start):
+                    if isinstance(d, TextDelta):
+                        said += d.text
+                    yield d
+                if rec.attempts[-1].outcome == "answered":
+                    return
+        finally:
+            if prefill is not None:
+                prefill.cancel()  # the worker thread finishes its batch; nobody waits for it
+                with contextlib.suppress(BaseException):
+                    await prefill
         raise AllBackendsFailed("no backend could answer: " + "; ".join(
             f"{a.backend} {a.outcome}{': ' + a.detail if a.detail else ''}" for a in rec.attempts),
             retryable=True)
+
+    def _blocked(self, name: str) -> str | None:
+        return self.breakers[name].blocked(time.monotonic()) or self.backends[name].available
+
+    async def _attempt(self, name: str, r: ChatRequest, rec: RouteRecord, t_start: float) -> AsyncIterator[Delta]:
+        """One backend's try; appends its Attempt to `rec` (outcome answered or a fault)."""
+        backend = self.backends[name]
+        t0 = time.monotonic()
+        outcome, detail = "answered", ""
+        started = False
+        budget = backend.options.first_token_ms
+        gen = backend.stream(r)
+        try:
+            async with contextlib.aclosing(gen):
+                while True:
+                    limit = (budget if not started else self.opts.stall_ms)
+                    try:
+                        async with asyncio.timeout(limit / 1000 if limit else None):
+                            d = await anext(gen)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        outcome = "stalled" if started else "first_token_budget"
+                        detail = (f"no delta for {limit:g} ms" if started
+                                  else f"no first token within {limit:g} ms")
+                        break
+                    if isinstance(d, Started):
+                        if not started:
+                            started = True
+                            rec.backend = name  # answering, as far as we know yet
+                            ms = (time.monotonic() - t0) * 1000
+                            self._learn(name, ms)
+                            if rec.first_token_ms is None:  # includes time lost to failed backends
+                                rec.first_token_ms = (time.monotonic() - t_start) * 1000
+                        continue
+                    if isinstance(d, Finished):
+                        rec.add_usage(d.usage, backend.cost(d.usage.prompt_tokens, d.usage.completion_tokens))
+                    yield d
+        except ServiceError as e:
+            outcome, detail = "error", str(e)
+        ms = (time.monotonic() - t0) * 1000
+        rec.attempts.append(Attempt(name, outcome, ms, detail))
+        if outcome == "answered":
+            self.breakers[name].success()
+            failed = [a for a in rec.attempts if a.outcome not in ("answered", "skipped")]
+            if failed:
+                rec.reason += f"; failover to {name} after {failed[-1].backend} {failed[-1].outcome}"
+            rec.backend = name
+            return
+        self.breakers[name].failure(time.monotonic())
+        log.warning("backend %s failed (%s: %s); trying the next", name, outcome, detail,
+                    extra={"stage": "router"})

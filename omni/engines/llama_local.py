@@ -115,10 +115,19 @@ class LlamaChat:
 
     def prime(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> int:
         """Evaluate a prompt prefix now (at load) so the first turn finds it cached."""
-        toks = self.tokens(messages, tools)
-        self.llm.reset()
-        self.llm.eval(toks)
-        return len(toks)
+        return self.prefill(messages, tools)
+
+    def prefill(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "") -> int:
+        """Evaluate the prompt ahead of a `stream()` with the same arguments (only the part the
+        context does not hold yet), so that generation can start at once. Returns the tokens
+        evaluated."""
+        toks = self.tokens(messages, tools, prefix)
+        n = self.cached_prefix(toks)
+        if n == len(toks) == self.llm.n_tokens:
+            return 0
+        self.llm.n_tokens = n  # eval() drops the KV cache beyond this point
+        self.llm.eval(toks[n:])
+        return len(toks) - n
 
     def stream(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "",
                max_tokens: int | None = None, temperature: float | None = None) -> Iterator[str]:

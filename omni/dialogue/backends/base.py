@@ -88,6 +88,9 @@ class ChatBackend(abc.ABC):
     async def prime(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> None:  # noqa: B027
         """Optionally pre-compute a prompt prefix that every turn starts with."""
 
+    async def prefill(self, req: ChatRequest) -> None:  # noqa: B027 - optional hook
+        """Optionally evaluate `req`'s prompt ahead of `stream(req)` (see RoutingOptions.prefill_fallback)."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what load() took."""
 

@@ -51,9 +51,15 @@ class LlamaBackend(ChatBackend):
     def count_tokens(self, text: str) -> int:
         return self.engine.count(text) if self.engine.llm is not None else super().count_tokens(text)
 
+    def _messages(self, req: ChatRequest) -> list[dict[str, Any]]:
+        return [_template_form(m) for m in self.wire_messages(req.messages)]
+
+    async def prefill(self, req: ChatRequest) -> None:
+        await self._worker.call(self.engine.prefill, self._messages(req), req.tools, req.prefix)
+
     async def stream(self, req: ChatRequest) -> AsyncIterator[Delta]:
         eng = self.engine
-        messages = [_template_form(m) for m in self.wire_messages(req.messages)]
+        messages = self._messages(req)
         gen = self._worker.stream(lambda: self._gate(eng.stream(
             messages, req.tools, req.prefix, req.max_tokens, req.temperature)))
         async with contextlib.aclosing(gen):
