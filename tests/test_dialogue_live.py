@@ -38,6 +38,8 @@ EXAMPLES = [
     IntentExample(text="quieter please", action="volume", args={"direction": "down"}),
     IntentExample(text="stop", action="stop"),
     IntentExample(text="be quiet", action="stop"),
+    IntentExample(text="what time is it", action="get_time"),
+    IntentExample(text="set a timer for five minutes", action="set_timer"),
 ]
 
 
@@ -173,6 +175,8 @@ async def test_a_server_that_never_answers_misses_its_first_token_budget_then_si
             assert (hung["backend"], hung["outcome"]) == ("hung", "first_token_budget")
             assert 600 <= hung["ms"] < 600 + 500, "gives up at the budget, not the read timeout"
             assert local["outcome"] == "answered" and r.metrics[0]["backend"] == "local"
+            st = r.stage.backends["local"].engine.last
+            assert st.cached_tokens == st.prompt_tokens, "the local model read the prompt while the other hung"
             # the breaker keeps it out of the next turn
             reply2, _ = await r.ask("And of Italy?", 2)
             assert "rome" in reply2.lower()
@@ -194,7 +198,9 @@ async def test_when_every_backend_fails_the_turn_still_gets_a_spoken_answer():
 
 @pytest.fixture(scope="module")
 def matcher() -> IntentMatcher:
-    m = IntentMatcher(IntentOptions(examples=EXAMPLES), [LIGHT, VOLUME, STOP])
+    from omni.dialogue.tools import ToolRegistry, ToolsOptions
+
+    m = IntentMatcher(IntentOptions(examples=EXAMPLES), ToolRegistry(ToolsOptions(), [LIGHT, VOLUME, STOP]).targets())
     m.load(noop)
     return m
 
@@ -206,6 +212,9 @@ def matcher() -> IntentMatcher:
     ("Turn the volume up.", "volume", {"direction": "up"}),
     ("Make it louder.", "volume", {"direction": "up"}),
     ("Stop.", "stop", {}),
+    ("What's the time?", "get_time", {}),
+    ("Set a timer for ten minutes.", "set_timer", {"seconds": 600}),
+    ("Start a 90 second timer.", "set_timer", {"seconds": 90}),
 ])
 def test_clear_commands_take_the_fast_path(matcher, text, action, args):
     m, score = matcher.match(text)
@@ -218,6 +227,7 @@ def test_clear_commands_take_the_fast_path(matcher, text, action, args):
     "Turn on the light.",                       # which room? the LLM asks
     "Turn the kitchen light on and then off.",  # two states: not a clear command
     "Tell me a story about a stop sign.",
+    "Set a timer.",                             # for how long? the LLM asks
 ])
 def test_everything_else_goes_to_the_llm(matcher, text):
     assert matcher.match(text)[0] is None

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from omni.dialogue.tools import ActionSpec
 from omni.errors import ConfigError
 
 
@@ -27,7 +26,9 @@ class IntentExample(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str
     action: str
+    """A declared device action or a built-in tool (get_time, set_timer)."""
     args: dict[str, Any] = Field(default_factory=dict)
+    """Arguments the phrasing implies without saying them ("louder" -> direction: up)."""
 
 
 class IntentOptions(BaseModel):
@@ -59,13 +60,15 @@ def _mentions(text: str, value: str) -> bool:
 class IntentMatcher:
     """Blocking; `load()` and `match()` run in a worker thread."""
 
-    def __init__(self, opts: IntentOptions, actions: list[ActionSpec]) -> None:
+    def __init__(self, opts: IntentOptions, targets: dict[str, dict[str, Any]]) -> None:
+        """`targets`: what an example may name (device actions, built-in tools) with the JSON
+        schema of its arguments."""
         self.opts = opts
-        self.actions = {a.name: a for a in actions}
+        self.targets = targets
         for ex in opts.examples:
-            if ex.action not in self.actions:
+            if ex.action not in targets:
                 raise ConfigError(f"intent example {ex.text!r} names action {ex.action!r}, "
-                                  "which is not declared", hint=f"actions: {sorted(self.actions)}")
+                                  "which is not declared", hint=f"actions and tools: {sorted(targets)}")
         self.model: Any = None
         self.vectors = np.zeros((0, 1), np.float32)
 
@@ -79,13 +82,18 @@ class IntentMatcher:
                               hint="bundled: minilm-l6")
         progress(f"loading intent embeddings {res.spec}", None)
         self.model = MiniLM(Path(res.location))
-        self.vectors = self.model.encode([ex.text for ex in self.opts.examples])
+        self.vectors = self.model.encode([masked(ex.text) for ex in self.opts.examples])
 
-    def slots(self, text: str, action: ActionSpec, example: IntentExample) -> dict[str, Any] | None:
+    def slots(self, text: str, schema: dict[str, Any], example: IntentExample) -> dict[str, Any] | None:
         low = text.lower()
         args: dict[str, Any] = {}
-        for name, schema in action.parameters.items():
-            said = [v for v in schema.get("enum", []) if isinstance(v, str) and _mentions(low, v)]
+        for name, prop in schema.get("properties", {}).items():
+            if name == "seconds" and prop.get("type") == "integer":  # a spoken duration
+                secs = spoken_seconds(low)
+                if secs is not None:
+                    args[name] = secs
+                continue
+            said = [v for v in prop.get("enum", []) if isinstance(v, str) and _mentions(low, v)]
             said = [v for v in said if not any(v != w and v in w for w in said)]  # "living room" over "room"
             if len(said) > 1:
                 return None  # "on ... off": not a clear command
@@ -93,10 +101,9 @@ class IntentMatcher:
                 args[name] = said[0]
             elif name in example.args:  # implied by the phrasing ("louder" -> up)
                 args[name] = example.args[name]
-            elif "default" in schema:
-                args[name] = schema["default"]
-        required = action.required if action.required is not None else list(action.parameters)
-        if any(r not in args for r in required):
+            elif "default" in prop:
+                args[name] = prop["default"]
+        if any(r not in args for r in schema.get("required", [])):
             return None
         return args
 
@@ -106,7 +113,7 @@ class IntentMatcher:
             return None, 0.0
         if len(text.split()) > self.opts.max_words:
             return None, 0.0
-        v = self.model.encode_one(text)
+        v = self.model.encode_one(masked(text))
         sims = self.vectors @ v
         order = np.argsort(-sims)
         best = int(order[0])
@@ -115,7 +122,40 @@ class IntentMatcher:
         other = next((float(sims[i]) for i in order[1:] if self.opts.examples[int(i)].action != ex.action), -1.0)
         if score < self.opts.threshold or score - other < self.opts.margin:
             return None, score
-        args = self.slots(text, self.actions[ex.action], ex)
+        args = self.slots(text, self.targets[ex.action], ex)
         if args is None:
             return None, score
         return IntentMatch(ex.action, args, score, ex.text), score
+
+
+_NUMBERS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty".split())}
+_NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "ninety": 90, "a": 1, "an": 1})
+_UNITS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600}
+_DURATION = re.compile(r"\b(\d+|(?:(?:twenty|thirty|forty|fifty)[- ])?[a-z]+)\s+(second|sec|minute|min|hour)s?\b")
+
+
+def spoken_seconds(text: str) -> int | None:
+    """'ten minutes' -> 600, '1 hour 30 minutes' -> 5400, 'half an hour' -> 1800; None if no duration."""
+    low = text.lower()
+    total = 1800 if re.search(r"\bhalf an hour\b", low) else 0
+    for num, unit in _DURATION.findall(low.replace("half an hour", "")):
+        if num.isdigit():
+            n = int(num)
+        else:
+            parts = re.split(r"[- ]", num)
+            if not all(p in _NUMBERS for p in parts):
+                continue
+            n = sum(_NUMBERS[p] for p in parts)
+        total += n * _UNITS[unit]
+    return total or None
+
+
+def masked(text: str) -> str:
+    """What gets embedded: lower case, no punctuation (a full stop moved one command's similarity
+    to its own example from 1.0 to 0.69), and the numbers of durations replaced by one word, so
+    "ten minutes" and "5 minutes" embed alike (the slots read the value)."""
+    low = re.sub(r"[^\w\s'-]", " ", text.lower())  # transcripts have punctuation, examples rarely
+    low = " ".join(low.replace("half an hour", "some minutes").split())
+    return _DURATION.sub(lambda m: f"some {m.group(2)}s", low)

@@ -133,9 +133,10 @@ class ToolRegistry:
                                            "description": "duration in seconds"},
                                "label": {"type": "string", "maxLength": 40}}}, self._timer,
                             say=lambda r: f"Timer set for {_duration(r['seconds'])}."))
-        if opts.actions_as_tools:
-            for a in actions:
-                self._add(_Tool(a.name, a.description, a.schema(), lambda args: {"ok": True}, action=a))
+        for a in actions:  # always callable by the fast path; offered to the model if actions_as_tools
+            if a.name in self._tools:
+                raise ConfigError(f"device action {a.name!r} has the name of a built-in tool")
+            self._add(_Tool(a.name, a.description, a.schema(), lambda args: {"ok": True}, action=a))
 
     def _add(self, tool: _Tool) -> None:
         tool.validator = _schema_validator(tool.schema, f"tool {tool.name}")
@@ -146,7 +147,12 @@ class ToolRegistry:
         if self.opts.max_rounds == 0:
             return []
         return [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                                  "parameters": t.schema}} for t in self._tools.values()]
+                                                  "parameters": t.schema}}
+                for t in self._tools.values() if t.action is None or self.opts.actions_as_tools]
+
+    def targets(self) -> dict[str, dict[str, Any]]:
+        """Every callable name (device actions and built-in tools) with its parameter schema."""
+        return {name: t.schema for name, t in self._tools.items()}
 
     def validate(self, name: str, args: dict[str, Any]) -> str | None:
         """None when `args` fit tool/action `name`, else what is wrong."""
@@ -160,9 +166,17 @@ class ToolRegistry:
             return f"{name}: {where}: {e.message}"
         return None
 
-    async def call(self, call: ToolCall) -> ToolResult:
+    async def call(self, call: ToolCall, fast_path: bool = False) -> ToolResult:
         """Run one tool call. Unknown tools, bad arguments, failures and timeouts come back as
-        ok=False results with an error message."""
+        ok=False results with an error message. `fast_path`: the call comes from the intent
+        matcher, not the model: it may use device actions even when they are not offered to the
+        model, and its result is always spoken from the tool's own confirmation."""
+        speak = fast_path or self.opts.speak_results
+        if (not fast_path and not self.opts.actions_as_tools
+                and getattr(self._tools.get(call.name), "action", None) is not None):
+            err = f"no tool named {call.name!r}: device actions are not offered to the model"
+            log.warning("tool call refused: %s", err, extra={"stage": "tools"})
+            return ToolResult(call, False, {"error": err})
         if call.raw_arguments and not call.arguments and call.raw_arguments.strip() not in ("", "{}"):
             err: str | None = f"{call.name}: arguments are not a JSON object: {call.raw_arguments[:80]!r}"
         else:
@@ -174,7 +188,7 @@ class ToolRegistry:
         if tool.action is not None:
             return ToolResult(call, True, {"ok": True, "done": tool.action.confirmation(call.arguments)},
                               action=(tool.action.name, dict(call.arguments)),
-                              say=tool.action.confirmation(call.arguments) if self.opts.speak_results else "")
+                              say=tool.action.confirmation(call.arguments) if speak else "")
         try:
             async with asyncio.timeout(self.opts.timeout_s):
                 out = tool.run(call.arguments)
@@ -187,7 +201,7 @@ class ToolRegistry:
             return ToolResult(call, False, {"error": f"{call.name} failed: {e}"})
         content = out if isinstance(out, dict) else {"result": out}
         say = ""
-        if tool.say is not None and self.opts.speak_results:
+        if tool.say is not None and speak:
             try:
                 say = tool.say(content)
             except (KeyError, TypeError, ValueError):

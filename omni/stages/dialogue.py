@@ -67,7 +67,7 @@ class Dialogue(Processor):
             n: make_backend(n, b, self._gate) for n, b in o.backends.items() if n in used}
         self.router = Router(self.backends, o.routing)
         self.tools = ToolRegistry(o.tools, o.actions)
-        self.intents = IntentMatcher(o.intents, o.actions)
+        self.intents = IntentMatcher(o.intents, self.tools.targets())
         self.memory = Memory(o.system_prompt, o.memory)
         self._worker = Worker(f"{name}-intents")
 
@@ -108,9 +108,14 @@ class Dialogue(Processor):
         match, score = (await self._worker.call(self.intents.match, text)
                         if self.options.intents.enabled else (None, 0.0))
         if match is not None:
-            say = self.intents.actions[match.action].confirmation(match.args)
+            # the same allow-list, validation and confirmation as a model's tool call
+            res = await self.tools.call(ToolCall(f"intent_{turn.id}", match.action, match.args), fast_path=True)
+            if res.action is not None:
+                yield DeviceAction(turn=turn, action=res.action[0], args=res.action[1], source="intent")
+            if not res.ok:
+                yield self._error(turn, f"fast path {match.action}: {res.content.get('error')}")
+            say = res.say if res.ok else f"Sorry, that didn't work: {res.content.get('error', 'tool error')}."
             intent_ms = sw.ms
-            yield DeviceAction(turn=turn, action=match.action, args=match.args, source="intent")
             yield ReplyToken(turn=turn, text=say)
             self.memory.add(text, say)
             self.report(turn, intent_ms, backend="intent", reason=f"intent {match.action} "
