@@ -70,9 +70,11 @@ def remote(url: str, **kw: Any) -> dict[str, Any]:
 async def silent_server() -> AsyncIterator[str]:
     """Accepts connections, reads the request, and never answers."""
     conns: list[asyncio.StreamWriter] = []
+    handlers: list[asyncio.Task] = []
 
     async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conns.append(writer)
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
         with contextlib.suppress(Exception):
             while await reader.read(4096):
                 pass
@@ -84,5 +86,6 @@ async def silent_server() -> AsyncIterator[str]:
     finally:
         for w in conns:
             w.close()
+        await asyncio.gather(*handlers, return_exceptions=True)  # they see EOF and return
         srv.close()
         await srv.wait_closed()

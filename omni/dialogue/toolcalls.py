@@ -42,8 +42,11 @@ def parse_calls(text: str, id_prefix: str = "call") -> list[ToolCall]:
         try:
             obj, end = dec.raw_decode(body, i)
         except json.JSONDecodeError:
-            i += 1
-            continue
+            obj, end = _repaired(body[i:].rstrip(), dec)
+            if obj is None:
+                i += 1
+                continue
+            end += i
         i = end
         if isinstance(obj, dict) and isinstance(obj.get("name"), str):
             args = obj.get("arguments", obj.get("parameters", {}))
@@ -56,6 +59,19 @@ def parse_calls(text: str, id_prefix: str = "call") -> list[ToolCall]:
             calls.append(ToolCall(id=f"{id_prefix}_{len(calls)}", name=obj["name"],
                                   arguments=args if isinstance(args, dict) else {}, raw_arguments=raw))
     return calls
+
+
+def _repaired(text: str, dec: json.JSONDecoder) -> tuple[object, int]:
+    """A call cut short of its closing braces (compact models stop one brace early): closed."""
+    if not text.startswith('{"name"'):
+        return None, 0
+    for n in range(1, 4):
+        try:
+            obj, _ = dec.raw_decode(text + "}" * n)
+            return obj, len(text)
+        except json.JSONDecodeError:
+            continue
+    return None, 0
 
 
 async def split_text_calls(pieces: AsyncIterator[str], id_prefix: str = "call") -> AsyncIterator[Delta]:
