@@ -3,7 +3,7 @@
 
     python assets/make_assets.py
 
-conversation.wav: three user turns with room for the replies between them (16 kHz mono).
+conversation.wav: five user turns (questions, a device command, a tool question) with room for the replies between them (16 kHz mono).
 conversation.txt: what is said and where, for tests and for people.
 """
 
@@ -19,7 +19,9 @@ HERE = Path(__file__).resolve().parent
 CONVERSATION = [
     (1.0, "What is the capital of France?"),
     (6.0, "Tell me a fun fact about cats."),
-    (7.0, "Thank you, that is all for now."),
+    (7.0, "Turn on the kitchen light."),
+    (6.0, "What time is it?"),
+    (6.0, "Thank you, that is all for now."),
 ]
 TAIL_S = 6.0
 RATE = 16000
@@ -33,6 +35,9 @@ def synthesize(text: str, length_scale: float = 1.05) -> np.ndarray:
     voice = PiperVoice.load(str(jv.model_path()), config_path=str(jv.config_path()))
     cfg = SynthesisConfig(length_scale=length_scale)
     audio = np.concatenate([c.audio_float_array for c in voice.synthesize(text, syn_config=cfg)])
+    # trim piper's near-silent lead-in and tail, so the script's times are where speech is
+    loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
+    audio = audio[max(0, loud[0] - 800): loud[-1] + 800]
     return soxr.resample(audio.astype(np.float32), voice.config.sample_rate, RATE)
 
 

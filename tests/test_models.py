@@ -51,10 +51,10 @@ async def test_vad_finds_each_utterance_where_it_is(conversation):
     assert len([f for f in out if isinstance(f, SpeechStarted)]) == len(script)
     for u, (start, end, _) in zip(utts, script):
         assert abs(u.turn.speech_start / 16000 - start) < 0.25
-        assert abs(u.turn.speech_end / 16000 - end) < 0.25
+        assert abs(u.turn.speech_end / 16000 - end) < 0.3  # the script's end includes piper's trailing quiet
         # padded audio covers the speech
         assert len(u.samples) / 16000 >= (end - start)
-    assert [u.turn.id for u in utts] == [1, 2, 3]
+    assert [u.turn.id for u in utts] == list(range(1, len(script) + 1))
 
 
 async def test_vad_hears_nothing_in_silence_or_noise():
