@@ -246,6 +246,19 @@ async def test_fast_path_acts_and_confirms_without_the_llm():
     assert m["backend"] == "intent" and "similarity" in m["reason"] and m["ms"] < 1000
 
 
+async def test_after_a_fast_path_turn_the_local_model_reads_the_history_ahead():
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}, tools={"max_rounds": 0}) as r:
+        await r.ask("Turn on the kitchen light.")
+        await r.stage._prefill  # runs while the user listens to the confirmation
+        question = "What is the capital of France?"
+        reply, _ = await r.ask(question, 2)
+        st = r.stage.backends["local"].engine.last
+        new = r.stage.backends["local"].count_tokens(question)
+    assert "paris" in reply.lower()
+    # only the new question (and its few template tokens) is evaluated, not the fast-path exchange
+    assert st.prompt_tokens - st.cached_tokens <= new + 8, (st, new)
+
+
 async def test_local_tool_call_acts_and_confirms():
     """The compact model turns a command the fast path does not take into an allow-listed action."""
     async with Run(actions=[LIGHT], intents={"enabled": False}, tools={"builtin": []}, temperature=0) as r:

@@ -265,3 +265,29 @@ def test_background_work_pauses_while_urgent_work_runs():
     consumer.join(2)
     assert log == ["urgent start", "token 0", "urgent end", "token 1", "token 2"]
     assert cpu.waits == 1
+
+
+def test_settle_waits_for_urgent_work_that_starts_late_and_then_for_quiet():
+    """Background work that cannot pause (a prompt evaluation) waits until urgent work has
+    come and gone, even when the urgent work starts a little after it asked."""
+    from omni.runtime.cpu import CpuPriority
+
+    cpu = CpuPriority()
+    log: list[str] = []
+
+    def urgent() -> None:
+        time.sleep(0.05)  # TTS picks up the sentence a moment after the dialogue is done
+        with cpu.urgent():
+            log.append("urgent start")
+            time.sleep(0.1)
+            log.append("urgent end")
+
+    t = threading.Thread(target=urgent)
+    t.start()
+    cpu.settle(quiet_s=0.2, max_wait_s=3)
+    log.append("background")
+    t.join()
+    assert log == ["urgent start", "urgent end", "background"]
+    t0 = time.monotonic()
+    cpu.settle(quiet_s=0.2, max_wait_s=0.1)  # bounded: never waits past max_wait_s
+    assert time.monotonic() - t0 < 1.0

@@ -77,6 +77,10 @@ class Memory:
                              f"so you cannot tell the current {source} view; say so if asked.")
         return [{"role": "system", "content": "\n".join(notes)}] if notes else []
 
+    def prefix(self) -> list[Message]:
+        """What the next turn's prompt starts with (system prompt and history)."""
+        return [self.system(), *self.history]
+
     def messages(self, user_text: str, now: float | None = None) -> list[Message]:
         """The prompt for a new user turn: system, history, context notes, the turn itself."""
         return [self.system(), *self.history, *self.context_notes(now), {"role": "user", "content": user_text}]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import TypeVar
 
@@ -24,6 +25,7 @@ class CpuPriority:
         self._holders = 0
         self._free = threading.Event()
         self._free.set()
+        self._released = 0.0
         self.waits = 0
         """How many times background work paused."""
 
@@ -39,11 +41,23 @@ class CpuPriority:
                 self._holders -= 1
                 if self._holders == 0:
                     self._free.set()
+                    self._released = time.monotonic()
 
     def wait_for_urgent(self) -> None:
         if not self._free.is_set():
             self.waits += 1
             self._free.wait(self.max_wait_s)
+
+    def settle(self, quiet_s: float = 0.3, max_wait_s: float = 3.0) -> None:
+        """Block until no urgent work has run for `quiet_s` (at most `max_wait_s`): for background
+        work that cannot pause once started (a prompt evaluation) and is not needed right away,
+        so that the urgent work about to start (the reply's first sentence) comes first."""
+        start = time.monotonic()
+        while (now := time.monotonic()) - start < max_wait_s:
+            if self._free.is_set() and now - start >= quiet_s and now - self._released >= quiet_s:
+                return
+            time.sleep(0.02)
+        self.waits += 1
 
     def gate(self, items: Iterator[T]) -> Iterator[T]:
         """Yield from `items`, pausing before each next step while urgent work runs."""

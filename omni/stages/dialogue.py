@@ -8,6 +8,8 @@ against the pipeline's allow-list and run; device actions leave as DeviceAction 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
@@ -48,6 +50,9 @@ class DialogueOptions(StageOptions):
     tools: ToolsOptions = Field(default_factory=ToolsOptions)
     fallback_reply: str = "Sorry, I can't answer right now."
     """Spoken when every backend failed, so the assistant never goes silent."""
+    prefill_next: bool = True
+    """After each turn, the local model reads the updated history while the user listens, so
+    the next turn evaluates only its new words (matters after fast-path and remote turns)."""
 
 
 class Dialogue(Processor):
@@ -64,12 +69,14 @@ class Dialogue(Processor):
         o = self.options
         used = dict.fromkeys([*o.routing.order, *(o.routing.complex_order or [])])
         self.backends: dict[str, ChatBackend] = {
-            n: make_backend(n, b, self._gate) for n, b in o.backends.items() if n in used}
+            n: make_backend(n, b, self._gate, lambda: self.cpu.settle()) for n, b in o.backends.items() if n in used}
         self.router = Router(self.backends, o.routing)
         self.tools = ToolRegistry(o.tools, o.actions)
         self.intents = IntentMatcher(o.intents, self.tools.targets())
         self.memory = Memory(o.system_prompt, o.memory)
         self._worker = Worker(f"{name}-intents")
+        self._local: ChatBackend | None = None
+        self._prefill: asyncio.Task[None] | None = None
 
     def _gate(self, it: Iterator[str]) -> Iterator[str]:
         # the LLM pauses between tokens while TTS speaks the first sentence (omni.runtime.cpu)
@@ -81,7 +88,7 @@ class Dialogue(Processor):
                 log.info("backend %s is not used: routing.offline_only is on", name, extra={"stage": self.name})
                 continue
             await b.load(progress)
-        local = next((b for b in self.backends.values() if b.continues), None)
+        local = self._local = next((b for b in self.backends.values() if b.continues), None)
         if local is not None:
             self.memory.count = local.count_tokens
             progress("caching the system prompt", None)
@@ -89,7 +96,20 @@ class Dialogue(Processor):
         if self.options.intents.enabled:
             await self._worker.call(self.intents.load, progress)
 
+    def _prefill_next(self) -> None:
+        if self._local is None or not self.options.prefill_next:
+            return
+        if self._prefill is not None and not self._prefill.done():
+            self._prefill.cancel()  # a newer history supersedes it (the worker finishes its batch)
+        req = ChatRequest(self.memory.prefix(), self.tools.schemas())
+        self._prefill = asyncio.get_running_loop().create_task(self._local.prefill_idle(req), name=f"{self.name}-prefill")
+        self._prefill.add_done_callback(_log_failure)
+
     async def aclose(self) -> None:
+        if self._prefill is not None:
+            self._prefill.cancel()
+            with contextlib.suppress(BaseException):
+                await self._prefill
         await self.tools.aclose()
         for b in self.backends.values():
             await b.aclose()
@@ -123,9 +143,11 @@ class Dialogue(Processor):
             log.info("turn %d fast path: %s %s", turn.id, match.action, match.args,
                      extra={"stage": self.name, "turn": turn.id})
             yield ReplyDone(turn=turn, text=say)
+            self._prefill_next()
             return
         async for out in self._llm_turn(turn, text, sw, score):
             yield out
+        self._prefill_next()
 
     def _error(self, turn: Turn, message: str) -> ErrorEvent:
         log.warning("turn %d: %s", turn.id, message, extra={"stage": self.name, "turn": turn.id})
@@ -226,3 +248,7 @@ class Dialogue(Processor):
         log.info("turn %d reply (%s): %r", turn.id, rec.backend, reply, extra={"stage": self.name, "turn": turn.id})
         yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")
 
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("prefilling the next turn failed: %s", task.exception(), extra={"stage": "dialogue"})

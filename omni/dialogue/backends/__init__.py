@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import Field
@@ -13,9 +14,10 @@ from omni.dialogue.backends.openai_compat import OpenAIBackend, OpenAIBackendOpt
 AnyBackendOptions = Annotated[LlamaBackendOptions | OpenAIBackendOptions, Field(discriminator="type")]
 
 
-def make_backend(name: str, options: BackendOptions, gate: Gate | None = None) -> ChatBackend:
+def make_backend(name: str, options: BackendOptions, gate: Gate | None = None,
+                 settle: Callable[[], None] | None = None) -> ChatBackend:
     if isinstance(options, LlamaBackendOptions):
-        return LlamaBackend(name, options, gate)
+        return LlamaBackend(name, options, gate, settle)
     if isinstance(options, OpenAIBackendOptions):
         return OpenAIBackend(name, options)
     raise TypeError(f"no backend for {type(options).__name__}")

@@ -91,6 +91,10 @@ class ChatBackend(abc.ABC):
     async def prefill(self, req: ChatRequest) -> None:  # noqa: B027 - optional hook
         """Optionally evaluate `req`'s prompt ahead of `stream(req)` (see RoutingOptions.prefill_fallback)."""
 
+    async def prefill_idle(self, req: ChatRequest) -> None:
+        """The same as background work, once the CPU is quiet (the next turn's prefix)."""
+        await self.prefill(req)
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what load() took."""
 

@@ -33,11 +33,13 @@ class LlamaBackend(ChatBackend):
     offline = True
     options: LlamaBackendOptions
 
-    def __init__(self, name: str, options: LlamaBackendOptions, gate: Gate | None = None) -> None:
+    def __init__(self, name: str, options: LlamaBackendOptions, gate: Gate | None = None,
+                 settle: Callable[[], None] | None = None) -> None:
         super().__init__(name, options)
         self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads))
         self._worker = Worker(f"{name}-llm")
         self._gate = gate or (lambda it: it)
+        self._settle = settle
 
     async def load(self, progress: ProgressFn) -> None:
         await self._worker.call(self.engine.load, progress)
@@ -55,7 +57,19 @@ class LlamaBackend(ChatBackend):
         return [_template_form(m) for m in self.wire_messages(req.messages)]
 
     async def prefill(self, req: ChatRequest) -> None:
-        await self._worker.call(self.engine.prefill, self._messages(req), req.tools, req.prefix)
+        messages = self._messages(req)
+
+        await self._worker.call(self.engine.prefill, messages, req.tools, req.prefix)
+
+    async def prefill_idle(self, req: ChatRequest) -> None:
+        messages = self._messages(req)
+
+        def run() -> int:
+            if self._settle is not None:  # background work: the reply's speech goes first
+                self._settle()
+            return self.engine.prefill(messages, req.tools, req.prefix)
+
+        await self._worker.call(run)
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[Delta]:
         eng = self.engine
