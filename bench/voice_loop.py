@@ -108,6 +108,7 @@ async def run_naive(items: list[dict], vad_ms: list[float], transcripts: list[st
         for i, (it, vad, heard) in enumerate(zip(items, vad_ms, transcripts), 1):
             pad = np.zeros(int(0.12 * 16000), np.float32)
             r = await one(np.concatenate([pad, it["audio"], pad]), heard, i)
+            await llm.idle()  # between turns, as the gap in A gives it time to
             r["stages"] = {"vad": vad, **{k: round(v, 1) for k, v in r["stages"].items()}}
             r["v2v_ms"] = round(sum(r["stages"].values()), 1)
             turns.append(r)

@@ -249,7 +249,7 @@ async def test_fast_path_acts_and_confirms_without_the_llm():
 async def test_after_a_fast_path_turn_the_local_model_reads_the_history_ahead():
     async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}, tools={"max_rounds": 0}) as r:
         await r.ask("Turn on the kitchen light.")
-        await r.stage._prefill  # runs while the user listens to the confirmation
+        await r.stage.idle()  # the prefill runs while the user listens to the confirmation
         question = "What is the capital of France?"
         reply, _ = await r.ask(question, 2)
         st = r.stage.backends["local"].engine.last

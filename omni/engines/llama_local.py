@@ -113,6 +113,12 @@ class LlamaChat:
             n += 1
         return n
 
+    def close(self) -> None:
+        """Free the model and its context now, not whenever the garbage collector gets to it."""
+        if self.llm is not None:
+            self.llm.close()
+            self.llm = None
+
     def prime(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> int:
         """Evaluate a prompt prefix now (at load) so the first turn finds it cached."""
         return self.prefill(messages, tools)

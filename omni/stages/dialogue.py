@@ -105,6 +105,12 @@ class Dialogue(Processor):
         self._prefill = asyncio.get_running_loop().create_task(self._local.prefill_idle(req), name=f"{self.name}-prefill")
         self._prefill.add_done_callback(_log_failure)
 
+    async def idle(self) -> None:
+        """Wait until the background work between turns (the next turn's prefill) is done."""
+        if self._prefill is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._prefill
+
     async def aclose(self) -> None:
         if self._prefill is not None:
             self._prefill.cancel()

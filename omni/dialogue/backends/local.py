@@ -48,7 +48,8 @@ class LlamaBackend(ChatBackend):
         await self._worker.call(self.engine.prime, messages, tools)
 
     async def aclose(self) -> None:
-        self._worker.shutdown()
+        self._worker.shutdown()  # waits for a running generation or prefill to finish
+        self.engine.close()
 
     def count_tokens(self, text: str) -> int:
         return self.engine.count(text) if self.engine.llm is not None else super().count_tokens(text)
