@@ -59,6 +59,14 @@ async def test_prose_streams_through_and_calls_are_held_back():
     assert call.calls[0].arguments == {"room": "bedroom", "state": "off"} and not call.malformed
 
 
+async def test_a_call_in_a_markdown_fence_is_a_call_and_fenced_code_is_prose():
+    out = await deltas("``", "`json\n", '{"name": "get_time", "arguments": {}}\n', "```")
+    (call,) = [d for d in out if isinstance(d, ToolCallDelta)]
+    assert call.calls[0].name == "get_time" and not [d for d in out if isinstance(d, TextDelta)]
+    out = await deltas("```python\n", "print(1)\n```")
+    assert "".join(d.text for d in out if isinstance(d, TextDelta)) == "```python\nprint(1)\n```"
+
+
 async def test_json_that_holds_no_call_is_reported_not_spoken():
     out = await deltas('{"name": "light", "argu', "ments\": {oops")
     (call,) = [d for d in out if isinstance(d, ToolCallDelta)]

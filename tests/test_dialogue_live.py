@@ -99,16 +99,27 @@ async def test_remote_backend_streams_a_reply_with_usage(server):
         assert "rome" in reply2.lower()
 
 
+async def test_complex_turns_go_remote_and_simple_ones_stay_local(server):
+    async with Run(backends={"remote": remote(server), "local": {"type": "llama.cpp"}},
+                   routing={"order": ["local", "remote"], "complex_order": ["remote", "local"]},
+                   tools={"max_rounds": 0}, max_tokens=40) as r:
+        await r.ask("What is the capital of France?")
+        await r.ask("What is a volcano? And why do volcanoes erupt?", 2)
+    simple, hard = r.metrics
+    assert (simple["backend"], simple["reason"]) == ("local", "default order")
+    assert (hard["backend"], hard["reason"]) == ("remote", "complex (several questions)")
+
+
 async def test_a_tool_call_round_trip_through_the_server(server):
     """The model calls get_time (as text through the server), the registry runs it, the result
     goes back to the model, and the model answers from it."""
     async with Run(backends={"remote": remote(server, tool_results="note")}, routing={"order": ["remote"]},
-                   tools={"builtin": ["time"], "speak_results": False, "max_rounds": 1},
+                   tools={"builtin": ["time"], "speak_results": False, "max_rounds": 1}, temperature=0,
                    system_prompt="You are a voice assistant. Use the get_time tool to tell the time.") as r:
         r.stage.tools.clock = lambda: __import__("datetime").datetime(2026, 11, 25, 14, 35)
         reply, out = await r.ask("What time is it now?")
         (m,) = r.metrics
-        assert m["tool_calls"] == ["get_time"]
+        assert m.get("tool_calls") == ["get_time"], (reply, m)
         assert [a["backend"] for a in m["attempts"]] == ["remote", "remote"], "two rounds, both remote"
         assert "14:35" in reply or "2:35" in reply, reply
         assert not [f for f in out if isinstance(f, ErrorEvent)]

@@ -10,11 +10,13 @@ without a tool parser (llama-cpp-python's server with the GGUF's own template, v
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterable
 
 from omni.dialogue.types import Delta, Started, TextDelta, ToolCall, ToolCallDelta
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
+_FENCE = re.compile(r"```[A-Za-z]*\s*")
 
 
 def looks_like_call(head: str) -> bool | None:
@@ -22,6 +24,11 @@ def looks_like_call(head: str) -> bool | None:
     it is prose, None when too little has arrived to tell."""
     if not head:
         return None
+    if head.startswith("`"):  # a call in a markdown fence: ```json\n{"name": ...}
+        m = _FENCE.match(head)
+        if m is None:
+            return None if head == "`" * len(head) and len(head) < 3 else False
+        return looks_like_call(head[m.end():]) if head[m.end():] else None
     if head[0] == "{":
         return True
     if OPEN.startswith(head[: len(OPEN)]):

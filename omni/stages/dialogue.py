@@ -140,7 +140,7 @@ class Dialogue(Processor):
                 yield DeviceAction(turn=turn, action=res.action[0], args=res.action[1], source="intent")
             if not res.ok:
                 yield self._error(turn, f"fast path {match.action}: {res.content.get('error')}")
-            say = res.say if res.ok else f"Sorry, that didn't work: {res.content.get('error', 'tool error')}."
+            say = (res.say or "Done.") if res.ok else f"Sorry, that didn't work: {res.content.get('error', 'tool error')}."
             intent_ms = sw.ms
             yield ReplyToken(turn=turn, text=say)
             self.memory.add(text, say)
