@@ -220,9 +220,8 @@ class Router:
                     return
         finally:
             if prefill is not None:
-                prefill.cancel()  # the worker thread finishes its batch; nobody waits for it
-                with contextlib.suppress(BaseException):
-                    await prefill
+                prefill.cancel()  # the worker thread finishes its eval; the task ends at once
+                await asyncio.wait({prefill})  # (not `await prefill`: that would swallow our own cancellation)
         raise AllBackendsFailed("no backend could answer: " + "; ".join(
             f"{a.backend} {a.outcome}{': ' + a.detail if a.detail else ''}" for a in rec.attempts),
             retryable=True)

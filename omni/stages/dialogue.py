@@ -9,7 +9,6 @@ against the pipeline's allow-list and run; device actions leave as DeviceAction 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
@@ -108,14 +107,12 @@ class Dialogue(Processor):
     async def idle(self) -> None:
         """Wait until the background work between turns (the next turn's prefill) is done."""
         if self._prefill is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._prefill
+            await asyncio.wait({self._prefill})  # its failure is logged by _log_failure
 
     async def aclose(self) -> None:
         if self._prefill is not None:
             self._prefill.cancel()
-            with contextlib.suppress(BaseException):
-                await self._prefill
+            await asyncio.wait({self._prefill})
         await self.tools.aclose()
         for b in self.backends.values():
             await b.aclose()

@@ -8,6 +8,7 @@ appears in logs or error messages.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -163,8 +164,13 @@ class OpenAIBackend(ChatBackend):
             except openai.OpenAIError as e:
                 raise self._error(e) from e
 
-        async for delta in split_text_calls(text(), id_prefix=f"{self.name}_call"):
-            yield delta
+        # closed at once when the consumer stops early (a missed budget, barge-in): the HTTP
+        # stream ends now, not when the garbage collector finds the generators
+        pieces = text()
+        async with contextlib.aclosing(pieces), contextlib.aclosing(
+                split_text_calls(pieces, id_prefix=f"{self.name}_call")) as deltas:
+            async for delta in deltas:
+                yield delta
         if native:
             calls = []
             for i, slot in sorted(native.items()):
