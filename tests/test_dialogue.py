@@ -207,6 +207,10 @@ def test_plan_follows_the_policy():
     r.first_token_ewma["local"] = 900.0
     p = r.plan("hello", budget_ms=400)
     assert p.order == ["cloud", "local"] and "demotes local" in p.reason
+    # ... but not behind a backend that cannot answer anyway (here: cloud has no API key)
+    b["cloud"]._unavailable = "environment variable OPENAI_API_KEY is not set"
+    p = r.plan("hello", budget_ms=400)
+    assert p.order == ["local", "cloud"] and "demotes" not in p.reason
 
 
 def test_routing_configuration_errors_are_clear():

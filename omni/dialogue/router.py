@@ -183,7 +183,8 @@ class Router:
                 reasons.append(f"offline only (skips {', '.join(dropped)})")
         if budget_ms is not None:
             slow = [n for n in order if self.first_token_ewma.get(n, 0.0) > budget_ms]
-            if slow and len(slow) < len(order):
+            # only worth it when a backend that fits is there to go first
+            if slow and any(n not in slow and not self._blocked(n) for n in order):
                 order = [n for n in order if n not in slow] + slow
                 reasons.append(f"first-token budget {budget_ms:g} ms (demotes {', '.join(slow)})")
         return Plan(order=order, reason="; ".join(reasons), complex=why is not None)
