@@ -37,6 +37,9 @@ def test_every_utterance_is_a_turn_with_the_right_words(run):
     assert "paris" in turns[0]["reply"].lower()
     # the command and the time take the fast path: no LLM, a spoken confirmation
     assert turns[2]["reply"] == "Kitchen light on." and turns[2]["stages"]["llm"]["backend"] == "intent"
+    assert turns[2]["actions"] == [{"action": "light", "args": {"room": "kitchen", "state": "on"},
+                                    "source": "intent"}], "recorded once, though every stage passes it on"
+    assert all(t["actions"] == [] for i, t in enumerate(turns) if i != 2)
     assert turns[3]["reply"].startswith("It's ") and turns[3]["stages"]["llm"]["backend"] == "intent"
     for t, (start, end, _) in zip(turns, script):
         assert abs(t["speech_end_s"] - end) < 0.3

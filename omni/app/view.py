@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from omni.frames import ErrorEvent, Frame, SpeechStarted, Transcript
+from omni.frames import DeviceAction, ErrorEvent, Frame, SpeechStarted, Transcript
 from omni.runtime.metrics import TurnRecord, summarize
 
 
@@ -64,6 +64,10 @@ class ConsoleView:
         elif isinstance(frame, Transcript):
             said = frame.text or "[dim](nothing intelligible)[/]"
             self.console.print(f"[bold cyan]you[/] (turn {frame.turn.id}): {said}")
+        elif isinstance(frame, DeviceAction):
+            args = " ".join(f"{k}={v}" for k, v in frame.args.items())
+            who = f"turn {frame.turn.id}, " if frame.turn is not None else ""
+            self.console.print(f"[bold yellow]action[/] ({who}{frame.source}): {frame.action} {args}".rstrip())
 
     def on_event(self, kind: str, payload: Any) -> None:
         if self.quiet:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import statistics
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from omni.frames import (ErrorEvent, Frame, ReplyAudio, ReplyDone, Transcript, Turn,
+from omni.frames import (DeviceAction, ErrorEvent, Frame, ReplyAudio, ReplyDone, Transcript, Turn,
                          Utterance)
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class TurnRecord:
     reply_start_s: float | None = None
     stages: dict[str, StageTime] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    """Device actions the turn asked for: {action, args, source}."""
     truncated: bool = False
 
     @property
@@ -62,6 +65,7 @@ class TurnRecord:
             "stages": {name: st.as_dict() for name, st in self.stages.items()},
             "overruns": self.overruns,
             "errors": self.errors,
+            "actions": self.actions,
             "truncated": self.truncated,
         }
 
@@ -94,6 +98,8 @@ class TurnRecorder:
         self.finished: list[TurnRecord] = []
         self.overruns: list[BudgetOverrun] = []
         self.errors: list[ErrorEvent] = []
+        self._actions: weakref.WeakSet[Frame] = weakref.WeakSet()
+        """DeviceActions already recorded (observers see a frame at every stage it passes)."""
         self.listeners: list[Callable[[str, Any], None]] = []
         """listener(kind, payload) with kind in: turn, overrun, error."""
 
@@ -129,6 +135,10 @@ class TurnRecorder:
             rec = self._record(frame.turn)
             rec.reply, rec.reason = frame.text, frame.reason
             self._finish(frame.turn.id)
+        elif isinstance(frame, DeviceAction) and frame.turn is not None and frame not in self._actions:
+            self._actions.add(frame)
+            self._record(frame.turn).actions.append(
+                {"action": frame.action, "args": dict(frame.args), "source": frame.source})
         elif isinstance(frame, ErrorEvent):
             self.errors.append(frame)
             if frame.turn is not None:
