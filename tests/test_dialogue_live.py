@@ -257,6 +257,18 @@ async def test_fast_path_acts_and_confirms_without_the_llm():
     assert m["backend"] == "intent" and "similarity" in m["reason"] and m["ms"] < 1000
 
 
+async def test_a_failing_tool_is_told_to_the_user_and_reported():
+    async with Run(intents={"examples": EXAMPLES}, actions=[LIGHT, VOLUME, STOP],
+                   tools={"max_timers": 1}) as r:
+        first, _ = await r.ask("Set a timer for ten minutes.")
+        second, out = await r.ask("Set a timer for five minutes.", 2)
+        assert len(r.stage.tools.timers) == 1
+    assert first == "Timer set for 10 minutes."
+    assert second == "Sorry, that didn't work: set_timer failed: 1 timer is already running (limit 1)."
+    (err,) = [f for f in out if isinstance(f, ErrorEvent)]
+    assert "limit 1" in err.message and err.turn is not None and err.turn.id == 2
+
+
 async def test_after_a_fast_path_turn_the_local_model_reads_the_history_ahead():
     async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}, tools={"max_rounds": 0}) as r:
         await r.ask("Turn on the kitchen light.")

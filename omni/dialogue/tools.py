@@ -219,7 +219,8 @@ class ToolRegistry:
         label = str(args.get("label") or f"{seconds} second timer")
         live = {k: t for k, t in self.timers.items() if not t.done()}
         if len(live) >= self.opts.max_timers:
-            raise RuntimeError(f"{len(live)} timers are already running (limit {self.opts.max_timers})")
+            n = len(live)
+            raise RuntimeError(f"{n} timer{' is' if n == 1 else 's are'} already running (limit {self.opts.max_timers})")
         self.timers = live
         self.timers[label] = asyncio.get_running_loop().create_task(self._ring(label, seconds))
         return {"ok": True, "label": label, "seconds": seconds}
