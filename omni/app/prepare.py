@@ -19,13 +19,13 @@ def models_of(kind: str, options: dict[str, Any]) -> list[tuple[str, str]]:
     if kind in ROLES:
         role, key = ROLES[kind]
         return [(role, str(options[key]))] if options.get(key) is not None else []
-    if kind == "dialogue":
-        out = [("llm", str(b.get("model", "qwen2.5-coder-0.5b"))) for b in (options.get("backends") or {}).values()
-               if b.get("type", "llama.cpp") == "llama.cpp"]
-        intents = options.get("intents") or {}
-        if intents.get("enabled", False):
-            out.append(("embed", str(intents.get("model", "minilm-l6"))))
-        return out
+    if kind == "dialogue":  # defaults come from the stage's own options model
+        from omni.dialogue.backends import LlamaBackendOptions
+        from omni.stages.dialogue import DialogueOptions
+
+        o = DialogueOptions.model_validate(options)
+        out = [("llm", b.model) for b in o.backends.values() if isinstance(b, LlamaBackendOptions)]
+        return out + ([("embed", o.intents.model)] if o.intents.enabled else [])
     return []
 
 

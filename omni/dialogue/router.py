@@ -98,7 +98,6 @@ class RouteRecord:
     backend: str | None = None
     reason: str = ""
     attempts: list[Attempt] = field(default_factory=list)
-    first_token_ms: float | None = None
     usage: Usage = field(default_factory=Usage)
     cost: float | None = None
     route_ms: float = 0.0
@@ -198,7 +197,6 @@ class Router:
         consumer except that a reply cut off mid-stream is continued (or restarted) by the next."""
         said = ""
         rec.reason = rec.reason or plan.reason
-        t_start = time.monotonic()
         prefill: asyncio.Task[None] | None = None
         try:
             for i, name in enumerate(plan.order):
@@ -213,7 +211,7 @@ class Router:
                                 if self.backends[n].continues and not self._blocked(n)), None)
                     if nxt is not None:
                         prefill = asyncio.create_task(nxt.prefill(r), name=f"prefill-{nxt.name}")
-                async for d in self._attempt(name, r, rec, t_start):
+                async for d in self._attempt(name, r, rec):
                     if isinstance(d, TextDelta):
                         said += d.text
                     yield d
@@ -230,7 +228,7 @@ class Router:
     def _blocked(self, name: str) -> str | None:
         return self.breakers[name].blocked(time.monotonic()) or self.backends[name].available
 
-    async def _attempt(self, name: str, r: ChatRequest, rec: RouteRecord, t_start: float) -> AsyncIterator[Delta]:
+    async def _attempt(self, name: str, r: ChatRequest, rec: RouteRecord) -> AsyncIterator[Delta]:
         """One backend's try; appends its Attempt to `rec` (outcome answered or a fault)."""
         backend = self.backends[name]
         t0 = time.monotonic()
@@ -256,10 +254,7 @@ class Router:
                         if not started:
                             started = True
                             rec.backend = name  # answering, as far as we know yet
-                            ms = (time.monotonic() - t0) * 1000
-                            self._learn(name, ms)
-                            if rec.first_token_ms is None:  # includes time lost to failed backends
-                                rec.first_token_ms = (time.monotonic() - t_start) * 1000
+                            self._learn(name, (time.monotonic() - t0) * 1000)
                         continue
                     if isinstance(d, Finished):
                         rec.add_usage(d.usage, backend.cost(d.usage.prompt_tokens, d.usage.completion_tokens))

@@ -56,16 +56,22 @@ def parse_calls(text: str, id_prefix: str = "call") -> list[ToolCall]:
             end += i
         i = end
         if isinstance(obj, dict) and isinstance(obj.get("name"), str):
-            args = obj.get("arguments", obj.get("parameters", {}))
-            raw = args if isinstance(args, str) else json.dumps(args)
-            if isinstance(args, str):
-                try:
-                    args = json.loads(args)
-                except json.JSONDecodeError:
-                    args = {}
-            calls.append(ToolCall(id=f"{id_prefix}_{len(calls)}", name=obj["name"],
-                                  arguments=args if isinstance(args, dict) else {}, raw_arguments=raw))
+            calls.append(make_call(f"{id_prefix}_{len(calls)}", obj["name"],
+                                   obj.get("arguments", obj.get("parameters", {}))))
     return calls
+
+
+def make_call(call_id: str, name: str, arguments: object) -> ToolCall:
+    """A ToolCall from arguments as the model gave them: an object, or JSON text (kept as
+    raw_arguments, with empty arguments, when it does not parse to an object)."""
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments or "{}")
+        except json.JSONDecodeError:
+            arguments = None
+    return ToolCall(id=call_id, name=name, arguments=arguments if isinstance(arguments, dict) else {},
+                    raw_arguments=raw)
 
 
 def _repaired(text: str, dec: json.JSONDecoder) -> tuple[object, int]:

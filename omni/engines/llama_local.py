@@ -119,10 +119,6 @@ class LlamaChat:
             self.llm.close()
             self.llm = None
 
-    def prime(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> int:
-        """Evaluate a prompt prefix now (at load) so the first turn finds it cached."""
-        return self.prefill(messages, tools)
-
     def prefill(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "") -> int:
         """Evaluate the prompt ahead of a `stream()` with the same arguments (only the part the
         context does not hold yet), so that generation can start at once. Returns the tokens

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -68,7 +68,7 @@ class Dialogue(Processor):
         o = self.options
         used = dict.fromkeys([*o.routing.order, *(o.routing.complex_order or [])])
         self.backends: dict[str, ChatBackend] = {
-            n: make_backend(n, b, self._gate, lambda: self.cpu.settle()) for n, b in o.backends.items() if n in used}
+            n: make_backend(n, b, cpu=lambda: self.cpu) for n, b in o.backends.items() if n in used}
         self.router = Router(self.backends, o.routing)
         self.tools = ToolRegistry(o.tools, o.actions)
         self.intents = IntentMatcher(o.intents, self.tools.targets())
@@ -76,10 +76,6 @@ class Dialogue(Processor):
         self._worker = Worker(f"{name}-intents")
         self._local: ChatBackend | None = None
         self._prefill: asyncio.Task[None] | None = None
-
-    def _gate(self, it: Iterator[str]) -> Iterator[str]:
-        # the LLM pauses between tokens while TTS speaks the first sentence (omni.runtime.cpu)
-        return self.cpu.gate(it)
 
     async def load(self, progress: ProgressFn) -> None:
         for name, b in self.backends.items():
@@ -91,7 +87,7 @@ class Dialogue(Processor):
         if local is not None:
             self.memory.count = local.count_tokens
             progress("caching the system prompt", None)
-            await local.prime([self.memory.system()], self.tools.schemas())
+            await local.prefill(ChatRequest([self.memory.system()], self.tools.schemas()))
         if self.options.intents.enabled:
             await self._worker.call(self.intents.load, progress)
 
@@ -101,7 +97,7 @@ class Dialogue(Processor):
         if self._prefill is not None and not self._prefill.done():
             self._prefill.cancel()  # a newer history supersedes it (the worker finishes its batch)
         req = ChatRequest(self.memory.prefix(), self.tools.schemas())
-        self._prefill = asyncio.get_running_loop().create_task(self._local.prefill_idle(req), name=f"{self.name}-prefill")
+        self._prefill = asyncio.get_running_loop().create_task(self._local.prefill(req, idle=True), name=f"{self.name}-prefill")
         self._prefill.add_done_callback(_log_failure)
 
     async def idle(self) -> None:
@@ -137,7 +133,7 @@ class Dialogue(Processor):
                 yield DeviceAction(turn=turn, action=res.action[0], args=res.action[1], source="intent")
             if not res.ok:
                 yield self._error(turn, f"fast path {match.action}: {res.content.get('error')}")
-            say = (res.say or "Done.") if res.ok else f"Sorry, that didn't work: {res.content.get('error', 'tool error')}."
+            say = (res.say or "Done.") if res.ok else _apology(res)
             intent_ms = sw.ms
             yield ReplyToken(turn=turn, text=say)
             self.memory.add(text, say)
@@ -221,7 +217,7 @@ class Dialogue(Processor):
                             *(r.message() for r in results)]
             if not "".join(parts).strip():  # never silent: say what happened
                 if failed:
-                    yield say(f"Sorry, that didn't work: {failed[-1].content.get('error', 'tool error')}.")
+                    yield say(_apology(failed[-1]))
                 elif any(r.say for r in done):
                     yield say(" ".join(r.say for r in done if r.say))
                 elif done:
@@ -250,6 +246,10 @@ class Dialogue(Processor):
         self.report(turn, first_ms if first_ms is not None else sw.ms, **extra)
         log.info("turn %d reply (%s): %r", turn.id, rec.backend, reply, extra={"stage": self.name, "turn": turn.id})
         yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")
+
+
+def _apology(result: ToolResult) -> str:
+    return f"Sorry, that didn't work: {result.content.get('error', 'tool error')}."
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

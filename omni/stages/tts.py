@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from omni.errors import ModelNotFoundError
-from omni.frames import Frame, ReplyAudio, ReplyDone, ReplySentence
+from omni.frames import Frame, ReplyAudio, ReplySentence
 from omni.models import resolve
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.stage import ProgressFn

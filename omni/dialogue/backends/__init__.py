@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import Field
 
 from omni.dialogue.backends.base import BackendOptions, ChatBackend, Price
-from omni.dialogue.backends.local import Gate, LlamaBackend, LlamaBackendOptions
+from omni.dialogue.backends.local import CpuSource, LlamaBackend, LlamaBackendOptions
 from omni.dialogue.backends.openai_compat import OpenAIBackend, OpenAIBackendOptions
 
 AnyBackendOptions = Annotated[LlamaBackendOptions | OpenAIBackendOptions, Field(discriminator="type")]
 
 
-def make_backend(name: str, options: BackendOptions, gate: Gate | None = None,
-                 settle: Callable[[], None] | None = None) -> ChatBackend:
+def make_backend(name: str, options: BackendOptions, cpu: CpuSource | None = None) -> ChatBackend:
     if isinstance(options, LlamaBackendOptions):
-        return LlamaBackend(name, options, gate, settle)
+        return LlamaBackend(name, options, cpu)
     if isinstance(options, OpenAIBackendOptions):
         return OpenAIBackend(name, options)
     raise TypeError(f"no backend for {type(options).__name__}")

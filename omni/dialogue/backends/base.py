@@ -85,15 +85,10 @@ class ChatBackend(abc.ABC):
     async def load(self, progress: ProgressFn) -> None:  # noqa: B027 - optional hook
         """Load the model or prepare the client."""
 
-    async def prime(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> None:  # noqa: B027
-        """Optionally pre-compute a prompt prefix that every turn starts with."""
-
-    async def prefill(self, req: ChatRequest) -> None:  # noqa: B027 - optional hook
-        """Optionally evaluate `req`'s prompt ahead of `stream(req)` (see RoutingOptions.prefill_fallback)."""
-
-    async def prefill_idle(self, req: ChatRequest) -> None:
-        """The same as background work, once the CPU is quiet (the next turn's prefix)."""
-        await self.prefill(req)
+    async def prefill(self, req: ChatRequest, idle: bool = False) -> None:  # noqa: B027 - optional hook
+        """Optionally evaluate `req`'s prompt ahead of `stream(req)`, so that a stream with the
+        same prompt starts at once: at load (the system prompt), while another backend is tried
+        (RoutingOptions.prefill_fallback), between turns (`idle`: once the CPU is quiet)."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what load() took."""

@@ -14,9 +14,11 @@ from omni.dialogue.toolcalls import split_text_calls
 from omni.dialogue.types import ChatRequest, Delta, Finished, Started, TextDelta, Usage
 from omni.engines.llama_local import LlamaChat, LlamaSettings
 from omni.runtime import Worker
+from omni.runtime.cpu import CpuPriority
 from omni.runtime.stage import ProgressFn
 
-Gate = Callable[[Iterator[str]], Iterator[str]]
+CpuSource = Callable[[], CpuPriority]
+"""Where the backend finds the pipeline's shared CpuPriority (the stage's `cpu`)."""
 
 
 class LlamaBackendOptions(BackendOptions):
@@ -33,19 +35,14 @@ class LlamaBackend(ChatBackend):
     offline = True
     options: LlamaBackendOptions
 
-    def __init__(self, name: str, options: LlamaBackendOptions, gate: Gate | None = None,
-                 settle: Callable[[], None] | None = None) -> None:
+    def __init__(self, name: str, options: LlamaBackendOptions, cpu: CpuSource | None = None) -> None:
         super().__init__(name, options)
         self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads))
         self._worker = Worker(f"{name}-llm")
-        self._gate = gate or (lambda it: it)
-        self._settle = settle
+        self._cpu = cpu
 
     async def load(self, progress: ProgressFn) -> None:
         await self._worker.call(self.engine.load, progress)
-
-    async def prime(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> None:
-        await self._worker.call(self.engine.prime, messages, tools)
 
     async def aclose(self) -> None:
         self._worker.shutdown()  # waits for a running generation or prefill to finish
@@ -54,20 +51,19 @@ class LlamaBackend(ChatBackend):
     def count_tokens(self, text: str) -> int:
         return self.engine.count(text) if self.engine.llm is not None else super().count_tokens(text)
 
+    def _gated(self, tokens: Iterator[str]) -> Iterator[str]:
+        # generation pauses between tokens while TTS speaks the first sentence (omni.runtime.cpu)
+        return self._cpu().gate(tokens) if self._cpu is not None else tokens
+
     def _messages(self, req: ChatRequest) -> list[dict[str, Any]]:
         return [_template_form(m) for m in self.wire_messages(req.messages)]
 
-    async def prefill(self, req: ChatRequest) -> None:
-        messages = self._messages(req)
-
-        await self._worker.call(self.engine.prefill, messages, req.tools, req.prefix)
-
-    async def prefill_idle(self, req: ChatRequest) -> None:
+    async def prefill(self, req: ChatRequest, idle: bool = False) -> None:
         messages = self._messages(req)
 
         def run() -> int:
-            if self._settle is not None:  # background work: the reply's speech goes first
-                self._settle()
+            if idle and self._cpu is not None:  # background work: the reply's speech goes first
+                self._cpu().settle()
             return self.engine.prefill(messages, req.tools, req.prefix)
 
         await self._worker.call(run)
@@ -75,7 +71,7 @@ class LlamaBackend(ChatBackend):
     async def stream(self, req: ChatRequest) -> AsyncIterator[Delta]:
         eng = self.engine
         messages = self._messages(req)
-        gen = self._worker.stream(lambda: self._gate(eng.stream(
+        gen = self._worker.stream(lambda: self._gated(eng.stream(
             messages, req.tools, req.prefix, req.max_tokens, req.temperature)))
         async with contextlib.aclosing(gen):
             if req.prefix:  # continuing a reply: it is prose by now

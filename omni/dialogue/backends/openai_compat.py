@@ -20,8 +20,8 @@ from urllib.parse import urlparse
 from pydantic import Field
 
 from omni.dialogue.backends.base import BackendOptions, ChatBackend
-from omni.dialogue.toolcalls import split_text_calls
-from omni.dialogue.types import ChatRequest, Delta, Finished, TextDelta, ToolCall, ToolCallDelta, Usage
+from omni.dialogue.toolcalls import make_call, split_text_calls
+from omni.dialogue.types import ChatRequest, Delta, Finished, ToolCallDelta, Usage
 from omni.errors import ConfigError, ServiceError
 from omni.runtime.stage import ProgressFn
 
@@ -172,16 +172,8 @@ class OpenAIBackend(ChatBackend):
             async for delta in deltas:
                 yield delta
         if native:
-            calls = []
-            for i, slot in sorted(native.items()):
-                try:
-                    args = json.loads(slot["args"] or "{}")
-                except json.JSONDecodeError:
-                    args = None
-                calls.append(ToolCall(id=slot["id"] or f"{self.name}_call_{i}", name=slot["name"],
-                                      arguments=args if isinstance(args, dict) else {},
-                                      raw_arguments=slot["args"]))
-            yield ToolCallDelta(tuple(calls))
+            yield ToolCallDelta(tuple(make_call(slot["id"] or f"{self.name}_call_{i}", slot["name"], slot["args"])
+                                      for i, slot in sorted(native.items())))
         if not usage.completion_tokens:  # the server ignored stream_options.include_usage
             usage.estimated = True
             usage.completion_tokens = chunks[0] + sum(len(s["args"]) // 4 for s in native.values())
@@ -189,4 +181,4 @@ class OpenAIBackend(ChatBackend):
         yield Finished(usage)
 
 
-__all__ = ["OpenAIBackend", "OpenAIBackendOptions", "TextDelta"]
+__all__ = ["OpenAIBackend", "OpenAIBackendOptions"]
