@@ -15,6 +15,7 @@ from omni.app.view import ConsoleView
 from omni.audio import WavFileSink, file_source, read_audio
 from omni.config import PipelineConfig
 from omni.runtime import Pipeline
+from omni.runtime.floor import Floor
 from omni.runtime.metrics import TurnRecord, TurnRecorder
 from omni.stages import build_stage
 
@@ -74,8 +75,11 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
     recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, done_stage="out",
                             v2v_budget_ms=cfg.v2v_budget_ms)
     sink = WavFileSink("out", opts.audio_out, opts.out_rate or audio.source_rate,
-                       on_reply_start=recorder.set_reply_start)
-    pipeline = Pipeline([*stages, sink], observers=[recorder, view], reporter=recorder.report)
+                       on_reply_start=recorder.set_reply_start, on_barge_in=recorder.set_barge_in,
+                       realtime=opts.realtime)
+    # barge-in needs real time: a file fed as fast as possible has no "while the assistant speaks"
+    pipeline = Pipeline([*stages, sink], observers=[recorder, view], reporter=recorder.report,
+                        floor=Floor(enabled=opts.realtime))
     recorder.listeners.append(view.on_event)
     writer = JsonlWriter(opts.metrics) if opts.metrics else None
     if writer:

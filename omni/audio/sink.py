@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -11,9 +14,22 @@ import soxr
 
 from omni.audio.io import write_wav
 from omni.frames import EndOfStream, Frame, ReplyAudio, ReplyDone, Turn
+from omni.runtime.floor import BargeIn, Speech
 from omni.runtime.stage import Processor
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class _Part:
+    start: int
+    audio: np.ndarray
+    turn: int
+    sentence: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.audio)
 
 
 class Timeline:
@@ -22,36 +38,103 @@ class Timeline:
     Sample 0 is sample 0 of the input. A reply starts where the assistant actually began
     to speak: the end of the user's speech plus the measured delay until the audio left TTS.
     Later chunks follow without overlap; a chunk that was late leaves a gap, as a speaker would.
+    `pause(at)` cuts everything placed after `at` and holds it (a paused speaker); `resume(at)`
+    places the held audio again from `at`; `stop()` drops it.
     """
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
-        self._parts: list[tuple[int, np.ndarray]] = []
+        self._parts: list[_Part] = []
+        self.held: list[_Part] = []
+        self.paused = False
         self.cursor = 0
         self._resamplers: dict[tuple[int, int], soxr.ResampleStream] = {}
+        self._texts: dict[tuple[int, int], str] = {}
+        self._total: dict[tuple[int, int], int] = {}
 
-    def place(self, chunk: ReplyAudio) -> int:
-        """Place a chunk; return its start index on the output timeline."""
-        turn = chunk.turn
+    def due(self, turn: Turn, t: float) -> int:
+        """Output sample at monotonic time `t`, on the timeline anchored at `turn`'s end."""
+        return round((turn.speech_end / turn.sample_rate + (t - turn.t_speech_end)) * self.sample_rate)
+
+    def place(self, chunk: ReplyAudio) -> int | None:
+        """Place a chunk; return its start index (None while paused: the chunk is held)."""
         audio = self._convert(chunk)
-        due = turn.speech_end / turn.sample_rate + max(0.0, chunk.t - turn.t_speech_end)
-        start = max(self.cursor, round(due * self.sample_rate))
-        self._parts.append((start, audio))
-        self.cursor = start + len(audio)
-        return start
+        key = (chunk.turn.id, chunk.sentence)
+        self._texts[key] = chunk.text
+        self._total[key] = self._total.get(key, 0) + len(audio)
+        part = _Part(max(self.cursor, self.due(chunk.turn, chunk.t)), audio, chunk.turn.id, chunk.sentence)
+        if self.paused:
+            self.held.append(part)
+            return None
+        self._add(part)
+        return part.start
+
+    def _add(self, part: _Part) -> None:
+        if len(part.audio):
+            self._parts.append(part)
+        self.cursor = max(self.cursor, part.end)
+
+    def pause(self, at: int) -> None:
+        held: list[_Part] = []
+        kept: list[_Part] = []
+        for p in self._parts:
+            if p.end <= at:
+                kept.append(p)
+            elif p.start >= at:
+                held.append(p)
+            else:
+                cut = at - p.start
+                kept.append(_Part(p.start, p.audio[:cut], p.turn, p.sentence))
+                held.append(_Part(at, p.audio[cut:], p.turn, p.sentence))
+        self._parts = kept
+        self.held = held + self.held
+        self.cursor = max([at, *(p.end for p in kept)]) if held else self.cursor
+        self.paused = True
+
+    def resume(self, at: int) -> None:
+        self.paused = False
+        held, self.held = self.held, []
+        for p in held:
+            self._add(_Part(max(self.cursor, at), p.audio, p.turn, p.sentence))
+
+    def stop(self) -> None:
+        self.paused = False
+        self.held = []
+
+    def heard(self, turn_id: int) -> str:
+        """The text of `turn_id`'s reply that was placed (heard), cut at a word for a sentence
+        stopped part way (in proportion to its audio: piper gives no word timings)."""
+        placed: dict[int, int] = {}
+        for p in self._parts:
+            if p.turn == turn_id:
+                placed[p.sentence] = placed.get(p.sentence, 0) + len(p.audio)
+        words: list[str] = []
+        for (tid, sentence), total in sorted(self._total.items()):
+            if tid != turn_id:
+                continue
+            got = placed.get(sentence, 0)
+            text = self._texts[(tid, sentence)].split()
+            if got >= total:
+                words += text
+                continue
+            n = int(len(text) * got / total) if total else 0
+            words += text[:n]
+            if n < len(text):
+                words[-1:] = [words[-1] + "…"] if words else []
+            break
+        return " ".join(words)
 
     def end_turn(self, turn: Turn) -> None:
         for key in [k for k in self._resamplers if k[0] == turn.id]:
             rs = self._resamplers.pop(key)
             tail = rs.resample_chunk(np.zeros(0, np.float32), last=True)
-            if len(tail):
-                self._parts.append((self.cursor, tail))
-                self.cursor += len(tail)
+            if len(tail) and not self.paused:
+                self._add(_Part(self.cursor, tail, turn.id, -1))
 
     def render(self, min_samples: int) -> np.ndarray:
         out = np.zeros(max(min_samples, self.cursor), np.float32)
-        for start, audio in self._parts:
-            out[start:start + len(audio)] += audio
+        for p in self._parts:
+            out[p.start:p.end] += p.audio
         return out
 
     def _convert(self, chunk: ReplyAudio) -> np.ndarray:
@@ -65,32 +148,116 @@ class Timeline:
         return rs.resample_chunk(chunk.samples.astype(np.float32, copy=False))
 
 
+BargeInFn = Callable[[Turn, float, str], None]
+"""on_barge_in(turn, barge-in latency ms, text heard)."""
+
+
 class WavFileSink(Processor):
-    """Last stage of a file run: writes OUT.wav on the input's timeline at end of stream."""
+    """Last stage of a file run: writes OUT.wav on the input's timeline at end of stream.
+
+    It is the run's speaker: with `realtime`, a reply ends (its ReplyDone goes on) when its last
+    sample has been played, and a barge-in cuts the audio at the moment it happened.
+    """
 
     handles = (ReplyAudio, ReplyDone)
 
     def __init__(self, name: str, path: str | Path, sample_rate: int,
-                 on_reply_start: Callable[[Turn, float], None] | None = None) -> None:
+                 on_reply_start: Callable[[Turn, float], None] | None = None,
+                 on_barge_in: BargeInFn | None = None, realtime: bool = False) -> None:
         super().__init__(name)
         self.path = Path(path)
         self.timeline = Timeline(sample_rate)
         self.on_reply_start = on_reply_start
+        self.on_barge_in = on_barge_in
+        self.realtime = realtime
         self._started: set[int] = set()
+        self._anchor: Turn | None = None
+        self._changed = asyncio.Event()
+        self._paused_at: tuple[BargeIn, int] | None = None
         self.written = False
 
+    # Player ---------------------------------------------------------------------------
+    def pause(self, barge: BargeIn) -> None:
+        if self._anchor is None:
+            return
+        at = max(self.timeline.due(self._anchor, time.monotonic()),
+                 round(barge.onset * self.timeline.sample_rate / barge.sample_rate))
+        self.timeline.pause(at)
+        self._paused_at = (barge, at)
+        self._changed.set()
+
+    def resume(self, t: float) -> None:
+        if self._anchor is not None:
+            self.timeline.resume(self.timeline.due(self._anchor, t))
+            self._sync_audible()
+        self._paused_at = None
+        self._changed.set()
+
+    def stop(self, barge: BargeIn) -> None:
+        self.timeline.stop()
+        paused, self._paused_at = self._paused_at, None
+        at = paused[1] if paused else (self.timeline.due(self._anchor, time.monotonic())
+                                       if self._anchor else 0)
+        ms = (at / self.timeline.sample_rate - barge.onset / barge.sample_rate) * 1000.0
+        for s in self.floor.speeches():
+            if s.is_interrupted and s.played_text is None:
+                s.played_text = self.timeline.heard(s.turn.id)
+                log.info("turn %d interrupted %.0f ms after the user spoke; heard: %r", s.turn.id, ms,
+                         s.played_text, extra={"stage": self.name, "turn": s.turn.id})
+                if self.on_barge_in is not None:
+                    self.on_barge_in(s.turn, ms, s.played_text)
+        self._changed.set()
+
+    def _sync_audible(self) -> None:
+        if self._anchor is None:
+            return
+        a = self._anchor
+        end_t = a.t_speech_end + self.timeline.cursor / self.timeline.sample_rate - a.speech_end / a.sample_rate
+        for s in self.floor.speeches():
+            if not s.done and not s.is_interrupted:
+                s.audible_until = max(s.audible_until, end_t)
+
+    # frames ---------------------------------------------------------------------------
     async def process(self, frame: ReplyAudio | ReplyDone) -> AsyncIterator[Frame]:
+        speech = self.floor.speech(frame.turn)
         if isinstance(frame, ReplyAudio):
+            self._anchor = frame.turn
             start = self.timeline.place(frame)
-            if frame.turn.id not in self._started:
+            self._sync_audible()
+            if start is not None and frame.turn.id not in self._started:
                 self._started.add(frame.turn.id)
                 if self.on_reply_start is not None:
                     self.on_reply_start(frame.turn, start / self.timeline.sample_rate)
-        else:
-            self.timeline.end_turn(frame.turn)
+            yield frame
+            return
+        self.timeline.end_turn(frame.turn)
+        await self._played(speech)
+        speech.done = True
+        if speech.is_interrupted:
+            heard = speech.played_text if speech.played_text is not None else self.timeline.heard(frame.turn.id)
+            frame = dataclasses.replace(frame, text=heard, reason="interrupted")
         yield frame
 
+    async def _played(self, speech: Speech) -> None:
+        """Wait (in real time) until the reply has been heard to its end, or interrupted."""
+        while self.realtime and self.floor.enabled and not speech.is_interrupted:
+            if self.timeline.paused:
+                timeout: float | None = 5.0
+            else:
+                timeout = speech.audible_until - time.monotonic()
+                if timeout <= 0:
+                    return
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except TimeoutError:
+                if self.timeline.paused:
+                    log.warning("audio paused for 5 s with no decision; playing on",
+                                extra={"stage": self.name})
+                    self.floor.user_backchannel(time.monotonic())
+
     async def finish(self, eos: EndOfStream) -> AsyncIterator[Frame]:
+        self.timeline.stop()
         self._write(round(eos.samples * self.timeline.sample_rate / eos.sample_rate))
         return
         yield  # pragma: no cover

@@ -55,6 +55,8 @@ class Memory:
         self.context: dict[str, ContextItem] = {}
         self._tokens: list[int] = []
         """Tokens per history exchange (parallel to pairs of history messages)."""
+        self._turns: dict[int, Message] = {}
+        """The assistant message of each recent turn, for amend_reply."""
 
     def system(self) -> Message:
         text = self.system_prompt
@@ -89,12 +91,28 @@ class Memory:
     def tokens(self) -> int:
         return sum(self._tokens)
 
-    def add(self, user_text: str, reply: str) -> None:
+    def add(self, user_text: str, reply: str, turn: int | None = None) -> None:
         """Remember an exchange (the reply as far as it was produced)."""
         self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply}]
         self._tokens.append(self.count(user_text) + self.count(reply) + 8)
+        if turn is not None:
+            self._turns[turn] = self.history[-1]
+            while len(self._turns) > 16:
+                del self._turns[next(iter(self._turns))]
         if self.tokens > self.opts.max_tokens:
             self._trim()
+
+    def amend_reply(self, turn: int, heard: str) -> bool:
+        """Replace the reply of `turn` by the part the user heard before interrupting (an
+        empty part becomes a note that the user interrupted at once). False if forgotten."""
+        msg = self._turns.pop(turn, None)
+        if msg is None or not any(m is msg for m in self.history):
+            return False
+        msg["content"] = heard if heard.strip() else "(interrupted before speaking)"
+        if heard.strip() and not heard.rstrip().endswith(("…", ".", "!", "?")):
+            msg["content"] += "…"
+        msg["content"] += " [the user interrupted]"
+        return True
 
     def _trim(self) -> None:
         dropped: list[str] = []

@@ -55,6 +55,9 @@ class Utterance(Frame):
     """Samples per second."""
     truncated: bool = False
     """True when the utterance hit the maximum length and was cut; speech continues after it."""
+    overlapped: bool = False
+    """Spoken over the assistant and short: a backchannel ("mhm") or a real turn ("stop!");
+    the assistant is paused until the transcript tells which."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -69,3 +72,5 @@ class ReplyAudio(Frame):
     """Samples per second (the voice's own rate)."""
     sentence: int
     """Index of the sentence within the reply, from 0."""
+    text: str = ""
+    """The sentence this audio speaks (so a player can tell how much of the reply was heard)."""

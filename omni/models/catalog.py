@@ -117,7 +117,22 @@ def _minilm(progress: Progress) -> Path:
     return p
 
 
+def _smart_turn_v3(progress: Progress) -> Path:
+    # the ONNX file ships inside the pipecat-ai wheel; find it without importing pipecat (its
+    # runtime and dependencies are not needed: omni runs the model with onnxruntime itself)
+    import importlib.util
+
+    spec = importlib.util.find_spec("pipecat")
+    p = (Path(spec.submodule_search_locations[0]) / "audio" / "turn" / "smart_turn" / "data" /
+         "smart-turn-v3.2-cpu.onnx") if spec and spec.submodule_search_locations else None
+    if p is None or not p.is_file():
+        raise ModelNotFoundError("the Smart Turn v3 model is not installed (it ships in pipecat-ai)",
+                                 hint="run `make setup` or `pip install --no-deps pipecat-ai==1.14.0`")
+    return p
+
+
 BUNDLED: dict[str, dict[str, Callable[[Progress], Path]]] = {
+    "turn": {"smart-turn-v3": _smart_turn_v3},
     "stt": {"tiny.en": _whisper_tiny_en, "base": _whisper_base},
     "llm": {"qwen2.5-coder-0.5b": _qwen_05b, "qwen2.5-coder-1.5b": _qwen_15b},
     "tts": {"joe": _piper_joe},

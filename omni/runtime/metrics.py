@@ -47,6 +47,12 @@ class TurnRecord:
     actions: list[dict[str, Any]] = field(default_factory=list)
     """Device actions the turn asked for: {action, args, source}."""
     truncated: bool = False
+    interrupted: bool = False
+    """The user talked over the reply and took the turn."""
+    barge_in_ms: float | None = None
+    """User speech onset -> the assistant's audio stopped."""
+    heard: str | None = None
+    """The part of the reply that was played before the interruption."""
 
     @property
     def overruns(self) -> list[str]:
@@ -67,6 +73,13 @@ class TurnRecord:
             "errors": self.errors,
             "actions": self.actions,
             "truncated": self.truncated,
+            "interrupted": self.interrupted,
+            "barge_in_ms": None if self.barge_in_ms is None else round(self.barge_in_ms, 1),
+            **({"heard": self.heard} if self.heard is not None else {}),
+            "end_of_turn_ms": next((round(st.ms, 1) for st in self.stages.values()
+                                    if "end_of_turn" in st.extra), None),
+            "preemptive": next((st.extra["preemptive"] for st in self.stages.values()
+                                if "preemptive" in st.extra), None),
         }
 
 
@@ -150,6 +163,11 @@ class TurnRecorder:
         rec = self._record(turn)
         if rec.reply_start_s is None:
             rec.reply_start_s = seconds
+
+    def set_barge_in(self, turn: Turn, ms: float, heard: str) -> None:
+        """The user interrupted this turn's reply `ms` after starting to speak (from the player)."""
+        rec = self._record(turn)
+        rec.interrupted, rec.barge_in_ms, rec.heard = True, ms, heard
 
     def _record(self, turn: Turn) -> TurnRecord:
         if turn.id in self._done:  # a late frame of a finished turn changes nothing

@@ -10,6 +10,7 @@ from typing import Protocol
 from omni.frames import ErrorEvent, Frame
 from omni.runtime.channel import Channel, ChannelClosed
 from omni.runtime.cpu import CpuPriority
+from omni.runtime.floor import Floor
 from omni.runtime.stage import ProgressFn, Reporter, Stage
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class Pipeline:
     """
 
     def __init__(self, stages: Sequence[Stage], observers: Sequence[Observer] = (),
-                 reporter: Reporter | None = None) -> None:
+                 reporter: Reporter | None = None, floor: Floor | None = None) -> None:
         if not stages:
             raise ValueError("a pipeline needs at least one stage")
         names = [s.name for s in stages]
@@ -40,8 +41,12 @@ class Pipeline:
         self.observers = list(observers)
         self.channels: list[Channel] = []
         self.cpu = CpuPriority()
+        self.floor = floor if floor is not None else Floor()
         for s in self.stages:
             s.cpu = self.cpu
+            s.floor = self.floor
+            if all(callable(getattr(s, m, None)) for m in ("pause", "resume", "stop")):
+                self.floor.players.append(s)  # type: ignore[arg-type]
             if reporter is not None:
                 s.bind_reporter(reporter)
 

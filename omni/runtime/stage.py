@@ -11,9 +11,10 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from omni.errors import OmniError
-from omni.frames import EndOfStream, ErrorEvent, Frame, ReplyDone, Turn
+from omni.frames import EndOfStream, ErrorEvent, Frame, ReplyDone, Tier, Turn
 from omni.runtime.channel import QueueSpec
 from omni.runtime.cpu import CpuPriority
+from omni.runtime.floor import Floor
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class Stage(abc.ABC):
         self._reporter: Reporter | None = None
         self.cpu = CpuPriority()
         """Shared by all stages of a pipeline (see omni.runtime.cpu)."""
+        self.floor = Floor()
+        """Shared by all stages of a pipeline: the assistant's replies as interruptible handles."""
 
     def bind_reporter(self, reporter: Reporter) -> None:
         self._reporter = reporter
@@ -75,12 +78,15 @@ class Processor(Stage):
     An exception while processing one frame becomes an ErrorEvent; the stage keeps going. When
     that frame belonged to a turn, a ReplyDone(reason="error") follows, so the turn still ends
     downstream (its metrics line is written with the error) instead of hanging open.
+    DATA frames of a turn the user interrupted are dropped, on the way in and on the way out.
     """
 
     handles: ClassVar[tuple[type[Frame], ...]] = ()
 
     async def run(self, inp: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
         async for frame in inp:
+            if self._stale(frame):
+                continue
             if isinstance(frame, EndOfStream):
                 async for out in self.finish(frame):
                     yield out
@@ -88,7 +94,8 @@ class Processor(Stage):
             elif isinstance(frame, self.handles):
                 try:
                     async for out in self.process(frame):
-                        yield out
+                        if not self._stale(out):
+                            yield out
                 except OmniError as e:
                     log.warning("%s: %s", self.name, e, extra={"stage": self.name})
                     for out in self._failed(str(e), frame):
@@ -100,6 +107,9 @@ class Processor(Stage):
                         yield out
             else:
                 yield frame
+
+    def _stale(self, frame: Frame) -> bool:
+        return frame.tier is Tier.DATA and self.floor.interrupted(getattr(frame, "turn", None))
 
     def error(self, message: str, frame: Frame | None = None) -> ErrorEvent:
         return ErrorEvent(stage=self.name, message=message, turn=getattr(frame, "turn", None))

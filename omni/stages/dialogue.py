@@ -23,6 +23,7 @@ from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolResult, ToolsOptio
 from omni.dialogue.types import ChatRequest, Message, TextDelta, ToolCall, ToolCallDelta
 from omni.frames import ContextUpdate, DeviceAction, ErrorEvent, Frame, ReplyDone, ReplyToken, Transcript, Turn
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
+from omni.runtime.floor import until
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -120,9 +121,33 @@ class Dialogue(Processor):
             yield frame
             return
         turn, text = frame.turn, frame.text.strip()
+        self._amend_interrupted()
         if not text:
             yield ReplyDone(turn=turn, text="", reason="empty")
             return
+        speech = self.floor.speech(turn)
+        parts: list[str] = []
+        sw, first_ms = Stopwatch(), None
+        async for out in until(speech.interrupted, self._answer(turn, text, parts)):
+            if first_ms is None and isinstance(out, ReplyToken):
+                first_ms = sw.ms
+            yield out
+        if speech.is_interrupted:
+            self.report(turn, first_ms if first_ms is not None else sw.ms, interrupted=True,
+                        total_ms=round(sw.ms, 1))
+            # the generation was cancelled; the player reports what was heard, which is what the
+            # history keeps (see _amend_interrupted)
+            yield ReplyDone(turn=turn, text="".join(parts).strip(), reason="interrupted")
+            self._prefill_next()
+
+    def _amend_interrupted(self) -> None:
+        """The history keeps only what the user heard of an interrupted reply."""
+        for s in self.floor.speeches():
+            if s.is_interrupted and not s.amended and s.played_text is not None:
+                s.amended = True
+                self.memory.amend_reply(s.turn.id, s.played_text)
+
+    async def _answer(self, turn: Turn, text: str, parts: list[str]) -> AsyncIterator[Frame]:
         sw = Stopwatch()
         match, score = (await self._worker.call(self.intents.match, text)
                         if self.options.intents.enabled else (None, 0.0))
@@ -136,7 +161,8 @@ class Dialogue(Processor):
             say = (res.say or "Done.") if res.ok else _apology(res)
             intent_ms = sw.ms
             yield ReplyToken(turn=turn, text=say)
-            self.memory.add(text, say)
+            parts.append(say)
+            self.memory.add(text, say, turn=turn.id)
             self.report(turn, intent_ms, backend="intent", reason=f"intent {match.action} "
                         f"(similarity {match.score:.2f} to {match.example!r})", args=match.args)
             log.info("turn %d fast path: %s %s", turn.id, match.action, match.args,
@@ -144,7 +170,7 @@ class Dialogue(Processor):
             yield ReplyDone(turn=turn, text=say)
             self._prefill_next()
             return
-        async for out in self._llm_turn(turn, text, sw, score):
+        async for out in self._llm_turn(turn, text, sw, score, parts):
             yield out
         self._prefill_next()
 
@@ -152,7 +178,8 @@ class Dialogue(Processor):
         log.warning("turn %d: %s", turn.id, message, extra={"stage": self.name, "turn": turn.id})
         return ErrorEvent(stage=self.name, message=message, turn=turn)
 
-    async def _llm_turn(self, turn: Turn, text: str, sw: Stopwatch, intent_score: float) -> AsyncIterator[Frame]:
+    async def _llm_turn(self, turn: Turn, text: str, sw: Stopwatch, intent_score: float,
+                        parts: list[str]) -> AsyncIterator[Frame]:
         o = self.options
         t_route = Stopwatch()
         plan = self.router.plan(text, self.budget_ms)
@@ -160,7 +187,6 @@ class Dialogue(Processor):
         rec.route_ms = t_route.ms
         messages: list[Message] = self.memory.messages(text)
         tools = self.tools.schemas()
-        parts: list[str] = []
         first_ms: float | None = None
         called: list[str] = []
         failed: list[ToolResult] = []
@@ -230,7 +256,7 @@ class Dialogue(Processor):
         finally:
             reply = "".join(parts).strip()
             if reply:  # what was said, even if the turn was cut short
-                self.memory.add(text, reply)
+                self.memory.add(text, reply, turn=turn.id)
         u = rec.usage
         extra: dict[str, Any] = dict(
             backend=rec.backend, reason=rec.reason, route_ms=round(rec.route_ms, 2),

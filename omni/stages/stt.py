@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -10,7 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from omni.errors import ModelNotFoundError
-from omni.frames import Frame, Transcript, Utterance
+from omni.frames import Frame, ReplyDone, Transcript, Utterance
 from omni.models import hub_error, resolve
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.stage import ProgressFn
@@ -30,9 +32,26 @@ class WhisperOptions(StageOptions):
     """Segments more likely silence than this, with low confidence, are dropped."""
     initial_prompt: str | None = None
     """Words to bias the recognizer toward (names, device names)."""
+    backchannels: list[str] = Field(default_factory=lambda: list(BACKCHANNELS))
+    """Said over the assistant, these only acknowledge: the assistant goes on talking."""
     max_piece_s: float = Field(10.0, ge=2, le=30)
     """Longer utterances are transcribed in pieces of at most this length, cut at the
     quietest moment near the limit (small whisper models drop words on long windows)."""
+
+
+BACKCHANNELS = ("mhm", "mm", "mmm", "hmm", "mm hmm", "uh huh", "yeah", "yes", "yep", "okay", "ok",
+                "right", "sure", "i see", "aha", "ah", "oh", "got it", "alright", "all right")
+
+
+def is_backchannel(text: str, phrases: list[str]) -> bool:
+    """True for an empty text or one made only of backchannel phrases ("Mm-hmm.", "yeah, yeah")."""
+    norm = " ".join(re.sub(r"[^a-z' ]+", " ", text.lower().replace("-", " ")).split())
+    if not norm:
+        return True
+    known = {" ".join(p.lower().split()) for p in phrases}
+    if norm in known:
+        return True
+    return all(w in known for w in norm.split())
 
 
 def split_long(audio: np.ndarray, rate: int, max_s: float, search_s: float = 3.0) -> list[np.ndarray]:
@@ -119,4 +138,10 @@ class WhisperSTT(Processor):
         self.report(frame.turn, sw.ms, audio_s=round(len(frame.samples) / frame.sample_rate, 2))
         log.info("turn %d heard: %r", frame.turn.id, text,
                  extra={"stage": self.name, "turn": frame.turn.id})
+        if frame.overlapped:  # said over the assistant, which is paused: go on, or give way
+            if is_backchannel(text, self.options.backchannels):
+                self.floor.user_backchannel(time.monotonic())
+                yield ReplyDone(turn=frame.turn, text="", reason="backchannel")
+                return
+            self.floor.user_took_turn()
         yield Transcript(turn=frame.turn, text=text, language=lang)

@@ -90,7 +90,7 @@ class PiperTTS(Processor):
                     self.report(frame.turn, sw.ms, chars=len(frame.text))
                 first = False
                 yield ReplyAudio(turn=frame.turn, samples=audio, sample_rate=self.sample_rate,
-                                 sentence=frame.index)
+                                 sentence=frame.index, text=frame.text)
 
 
 def _load_voice(model: Path, config: Path, threads: int) -> Any:

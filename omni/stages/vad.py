@@ -14,13 +14,28 @@ from omni.errors import ModelNotFoundError
 from omni.frames import (EndOfStream, Frame, InputAudio, SpeechStarted, SpeechStopped, Turn,
                          Utterance)
 from omni.models import resolve
+from omni.engines.smart_turn import SmartTurn
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
+from omni.runtime.floor import BargeIn
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
 
 WINDOW = 512   # samples at 16 kHz per Silero step
 CONTEXT = 64   # samples of the previous window the model sees
+
+
+class EndOfTurnOptions(StageOptions):
+    model: str = "smart-turn-v3"
+    """Bundled `smart-turn-v3` (from the pipecat-ai wheel) or a path to a Smart Turn v3 ONNX."""
+    threshold: float = Field(0.5, gt=0, lt=1)
+    """The turn ends when the model's probability that it is complete reaches this."""
+    pause_ms: int = Field(200, ge=32)
+    """Silence after which the model is first asked."""
+    recheck_ms: int = Field(200, ge=32)
+    """While the silence goes on, the model is asked again this often."""
+    max_silence_ms: int = Field(1200, ge=100)
+    """The turn ends after this much silence whatever the model says."""
 
 
 class SileroVADOptions(StageOptions):
@@ -31,7 +46,17 @@ class SileroVADOptions(StageOptions):
     neg_threshold: float | None = None
     """Probability below which speech counts as stopped (default threshold - 0.15)."""
     min_silence_ms: int = Field(400, ge=0)
-    """Silence that ends an utterance."""
+    """Silence that ends an utterance (without an end-of-turn model)."""
+    end_of_turn: EndOfTurnOptions | None = None
+    """Decide the end of a turn with an end-of-turn model on a short pause instead of waiting
+    for `min_silence_ms`: a mid-sentence pause does not end the turn, a finished question
+    ends it quickly."""
+    backchannel_ms: int = Field(600, ge=0)
+    """Speech over the assistant shorter than this may be a backchannel ("mhm"): the assistant
+    pauses and the transcript decides. Longer speech takes the turn at once."""
+    half_duplex: bool = False
+    """Ignore speech that starts while the assistant is audible (no echo canceller: the
+    assistant would hear itself). The user cannot interrupt then."""
     min_speech_ms: int = Field(200, ge=0)
     """Shorter speech is dropped as noise."""
     speech_pad_ms: int = Field(120, ge=0)
@@ -107,11 +132,24 @@ class SileroVAD(Processor):
         self._continued = False  # the current utterance continues one cut at max length
         self._turns = 0
         self.sample_rate = 16000
+        self._eot: SmartTurn | None = None
+        self._asked_ms: float | None = None  # silence length when the model was last asked
+        self._eot_p: float | None = None
+        self._how = "silence"
+        self._barge = False  # this speech paused the assistant; took the turn or not yet decided
 
     async def load(self, progress: ProgressFn) -> None:
         res = resolve("vad", self.options.model, progress)
         progress(f"loading VAD {res.spec}", None)
         self._model = await self._worker.call(_Silero, res.location)
+        if self.options.end_of_turn is not None:
+            res = resolve("turn", self.options.end_of_turn.model, progress)
+            progress(f"loading end-of-turn model {res.spec}", None)
+            try:
+                self._eot = await self._worker.call(SmartTurn, res.location)
+            except Exception as e:
+                raise ModelNotFoundError(f"cannot load end-of-turn model {res.location}: {e}") from e
+            await self._worker.call(self._eot.predict, np.zeros(16000, np.float32))  # warm-up
 
     async def aclose(self) -> None:
         self._worker.shutdown()
@@ -143,19 +181,27 @@ class SileroVAD(Processor):
         sr = self.sample_rate
         if not self._speaking:
             if p >= o.threshold:
+                if o.half_duplex and self.floor.assistant_audible(t):
+                    return  # the assistant's own voice (or the user over it): not listening
                 self._speaking, self._start, self._silence_at = True, pos, None
                 self._last_dip = None
+                self._asked_ms = self._eot_p = None
                 self._last_voiced_end = pos + WINDOW
                 yield SpeechStarted(start=pos, sample_rate=sr, t=t)
+                self._barge = self.floor.user_started(BargeIn(onset=pos, sample_rate=sr, t=t))
             return
+        if self._barge and pos + WINDOW - self._start >= o.backchannel_ms * sr / 1000:
+            self._barge = False  # too long for a backchannel: the user takes the turn
+            self.floor.user_took_turn()
         if p >= o.threshold:
             self._silence_at = None
+            self._asked_ms = None
             self._last_voiced_end = pos + WINDOW
         else:
             self._last_dip = pos
             if p < self._neg and self._silence_at is None:
                 self._silence_at = pos
-        if self._silence_at is not None and pos + WINDOW - self._silence_at >= o.min_silence_ms * sr / 1000:
+        if self._silence_at is not None and await self._turn_ended(pos, t):
             async for out in self._end(self._silence_at, truncated=False):
                 yield out
         elif pos + WINDOW - self._start >= o.max_utterance_s * sr:
@@ -164,17 +210,41 @@ class SileroVAD(Processor):
             cut = dip + WINDOW // 2 if dip is not None and dip > pos - 3 * sr else pos + WINDOW
             log.warning("utterance reached %.0f s: cutting it into a turn at %.2f s, listening on",
                         o.max_utterance_s, cut / sr, extra={"stage": self.name})
+            self._how = "max_length"
             async for out in self._end(cut, truncated=True):
                 yield out
             self._speaking, self._start, self._silence_at = True, cut, None
+
+    async def _turn_ended(self, pos: int, t: float) -> bool:
+        """Has the silence that began at `_silence_at` ended the turn?"""
+        assert self._silence_at is not None
+        silence = (pos + WINDOW - self._silence_at) * 1000 / self.sample_rate
+        eot = self.options.end_of_turn
+        if eot is None or self._eot is None:
+            self._how = "silence"
+            return silence >= self.options.min_silence_ms
+        if silence >= eot.max_silence_ms:
+            self._how = "max_silence"
+            return True
+        if silence < eot.pause_ms or (self._asked_ms is not None and silence - self._asked_ms < eot.recheck_ms):
+            return False
+        self._asked_ms = silence
+        pad = self.options.speech_pad_ms * self.sample_rate // 1000
+        audio = self._slice(max(0, self._start - pad), pos + WINDOW)
+        self._eot_p = await self._worker.call(self._eot.predict, audio)
+        self._how = "model"
+        return self._eot_p >= eot.threshold
 
     async def _end(self, end: int, *, truncated: bool) -> AsyncIterator[Frame]:
         o = self.options
         sr = self.sample_rate
         self._speaking = False
         continued, self._continued = self._continued, truncated
+        overlapped, self._barge = self._barge, False
         t_end = self._time_of(end - 1)
         if end - self._start < o.min_speech_ms * sr / 1000:
+            if overlapped:  # a cough or a click over the assistant: play on
+                self.floor.user_backchannel(t_end)
             yield SpeechStopped(end=end, dropped=True, t=t_end)
             return
         yield SpeechStopped(end=end, t=t_end)
@@ -185,11 +255,16 @@ class SileroVAD(Processor):
         self._turns += 1
         turn = Turn(id=self._turns, speech_start=self._start, speech_end=end, t_speech_end=t_end,
                     sample_rate=sr)
-        self.report(turn, Stopwatch(t_end).ms)
-        yield Utterance(turn=turn, samples=audio, sample_rate=sr, truncated=truncated)
+        extra: dict[str, object] = {"end_of_turn": self._how}
+        if self._eot_p is not None:
+            extra["eot_p"] = round(self._eot_p, 3)
+        self.report(turn, Stopwatch(t_end).ms, **extra)
+        yield Utterance(turn=turn, samples=audio, sample_rate=sr, truncated=truncated,
+                        overlapped=overlapped)
 
     async def finish(self, eos: EndOfStream) -> AsyncIterator[Frame]:
         if self._speaking:
+            self._how = "end_of_stream"
             async for out in self._end(self._last_voiced_end, truncated=False):
                 yield out
 

@@ -1,0 +1,181 @@
+"""Who has the floor: each assistant reply is a handle the user can interrupt.
+
+The dialogue stage opens a `Speech` for every turn it answers. The audio output (a `Player`:
+the file timeline, a sound card) says how long that speech stays audible. When the VAD hears
+the user start talking over it, `Floor.user_started` pauses every player at once (that is the
+barge-in latency a user feels). If the speech turns out to be a backchannel ("mhm", shorter than
+the pipeline's `backchannel_ms`) the players resume where they stopped; otherwise
+`Floor.user_took_turn` resolves each speech's `interrupted` future. Cancellation does the rest:
+the dialogue's generation awaits that future and is cancelled, every stage drops the DATA frames
+of an interrupted turn, and the player reports how much of the reply was actually heard, which
+is all the conversation history keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from omni.frames import Turn
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """The user started talking while the assistant was audible."""
+
+    onset: int
+    """Input-timeline sample where the VAD placed the start of the user's speech."""
+    sample_rate: int
+    t: float
+    """Monotonic time the VAD decided it was speech."""
+
+
+class Player(Protocol):
+    """An audio output that can pause, resume and drop what it still has to play."""
+
+    def pause(self, barge: BargeIn) -> None: ...
+
+    def resume(self, t: float) -> None: ...
+
+    def stop(self, barge: BargeIn) -> None: ...
+
+
+class Speech:
+    """One assistant reply, from its first token to its last audible sample."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.interrupted: asyncio.Future[BargeIn] = asyncio.get_running_loop().create_future()
+        """Resolved when the user takes the turn over this reply."""
+        self.audible_until = 0.0
+        """Monotonic time at which the audio placed so far ends (set by the player)."""
+        self.played_text: str | None = None
+        """What the user actually heard, once the player knows (after an interruption)."""
+        self.amended = False
+        """The dialogue has replaced the remembered reply by `played_text`."""
+        self.done = False
+        """The player has played all of it (or dropped it)."""
+
+    @property
+    def is_interrupted(self) -> bool:
+        return self.interrupted.done()
+
+    def audible(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        return not self.is_interrupted and self.audible_until > now
+
+
+class Floor:
+    """Shared by the stages of one pipeline (the pipeline hands every stage the same one)."""
+
+    def __init__(self, enabled: bool = True, keep: int = 16) -> None:
+        self.enabled = enabled
+        """False for runs where time means nothing (a file fed as fast as possible)."""
+        self.players: list[Player] = []
+        self._speeches: collections.OrderedDict[int, Speech] = collections.OrderedDict()
+        self._keep = keep
+        self.paused: BargeIn | None = None
+        """The barge-in that paused the players and is not yet decided."""
+        self.interruptions = 0
+        self.backchannels = 0
+
+    def speech(self, turn: Turn) -> Speech:
+        """The handle of the reply to `turn` (made on first use)."""
+        s = self._speeches.get(turn.id)
+        if s is None:
+            s = self._speeches[turn.id] = Speech(turn)
+            while len(self._speeches) > self._keep:
+                self._speeches.popitem(last=False)
+        return s
+
+    def get(self, turn: Turn | None) -> Speech | None:
+        return None if turn is None else self._speeches.get(turn.id)
+
+    def interrupted(self, turn: Turn | None) -> bool:
+        s = self.get(turn)
+        return s is not None and s.is_interrupted
+
+    def speeches(self) -> list[Speech]:
+        return list(self._speeches.values())
+
+    def assistant_audible(self, now: float | None = None) -> bool:
+        return any(s.audible(now) for s in self._speeches.values())
+
+    def _live(self) -> list[Speech]:
+        """Replies the user could be talking over: audible now, or still being produced."""
+        now = time.monotonic()
+        return [s for s in self._speeches.values()
+                if not s.is_interrupted and (s.audible(now) or not s.done)]
+
+    def user_started(self, barge: BargeIn) -> bool:
+        """The VAD heard speech begin. If a reply is audible or on its way, pauses the players
+        and returns True (then the VAD owes a `user_took_turn` or a `user_backchannel`)."""
+        if not self.enabled or self.paused is not None or not self._live():
+            return False
+        self.paused = barge
+        for p in self.players:
+            p.pause(barge)
+        log.info("user speaks over the assistant: audio paused", extra={"stage": "floor"})
+        return True
+
+    def user_backchannel(self, t: float) -> None:
+        """The speech that paused the players was too short to take the turn: play on."""
+        if self.paused is None:
+            return
+        self.paused = None
+        self.backchannels += 1
+        for p in self.players:
+            p.resume(t)
+        log.info("backchannel: the assistant goes on", extra={"stage": "floor"})
+
+    def user_took_turn(self, barge: BargeIn | None = None) -> int:
+        """The user is taking the turn: every live reply is interrupted. Returns how many."""
+        barge = barge or self.paused
+        self.paused = None
+        if barge is None:
+            return 0
+        live = self._live()
+        for s in live:
+            s.interrupted.set_result(barge)
+        for p in self.players:
+            p.stop(barge)
+        if live:
+            self.interruptions += 1
+            log.info("barge-in: turn(s) %s interrupted", [s.turn.id for s in live],
+                     extra={"stage": "floor"})
+        return len(live)
+
+
+async def until(stop: asyncio.Future[object], agen: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Yield from `agen` until `stop` resolves; then cancel the item it is waiting for and
+    close it (the generator's finally blocks run, its worker threads are told to stop)."""
+    it = aiter(agen)
+    try:
+        while not stop.done():
+            nxt = asyncio.ensure_future(anext(it))
+            await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not nxt.done():
+                nxt.cancel()
+                try:
+                    await nxt
+                except (asyncio.CancelledError, StopAsyncIteration):
+                    pass
+                return
+            try:
+                item = nxt.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()
