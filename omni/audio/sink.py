@@ -131,6 +131,15 @@ class Timeline:
             if len(tail) and not self.paused:
                 self._add(_Part(self.cursor, tail, turn.id, -1))
 
+    def segment(self, a: int, b: int) -> np.ndarray:
+        """The placed audio over output samples [a, b)."""
+        out = np.zeros(max(0, b - a), np.float32)
+        for p in self._parts:
+            lo, hi = max(a, p.start), min(b, p.end)
+            if lo < hi:
+                out[lo - a:hi - a] += p.audio[lo - p.start:hi - p.start]
+        return out
+
     def render(self, min_samples: int) -> np.ndarray:
         out = np.zeros(max(min_samples, self.cursor), np.float32)
         for p in self._parts:
@@ -163,12 +172,14 @@ class WavFileSink(Processor):
 
     def __init__(self, name: str, path: str | Path, sample_rate: int,
                  on_reply_start: Callable[[Turn, float], None] | None = None,
-                 on_barge_in: BargeInFn | None = None, realtime: bool = False) -> None:
+                 on_barge_in: BargeInFn | None = None, realtime: bool = False,
+                 on_pause: Callable[[Turn], None] | None = None) -> None:
         super().__init__(name)
         self.path = Path(path)
         self.timeline = Timeline(sample_rate)
         self.on_reply_start = on_reply_start
         self.on_barge_in = on_barge_in
+        self.on_pause = on_pause
         self.realtime = realtime
         self._started: set[int] = set()
         self._anchor: Turn | None = None
@@ -184,6 +195,10 @@ class WavFileSink(Processor):
                  round(barge.onset * self.timeline.sample_rate / barge.sample_rate))
         self.timeline.pause(at)
         self._paused_at = (barge, at)
+        if self.on_pause is not None:
+            for s in self.floor.speeches():
+                if not s.done and not s.is_interrupted:
+                    self.on_pause(s.turn)
         self._changed.set()
 
     def resume(self, t: float) -> None:
@@ -207,6 +222,17 @@ class WavFileSink(Processor):
                 if self.on_barge_in is not None:
                     self.on_barge_in(s.turn, ms, s.played_text)
         self._changed.set()
+
+    def played(self, start: int, n: int, rate: int) -> np.ndarray:
+        """What this speaker plays over input samples [start, start + n) at `rate` (the far
+        end an echo canceller needs, and what a simulated room feeds back to the microphone)."""
+        sr = self.timeline.sample_rate
+        if sr == rate:
+            return self.timeline.segment(start, start + n)
+        a = int(start * sr / rate)
+        seg = self.timeline.segment(a, int((start + n) * sr / rate) + 2)
+        x = (np.arange(n) + start) * sr / rate - a
+        return np.interp(x, np.arange(len(seg)), seg).astype(np.float32) if len(seg) else np.zeros(n, np.float32)
 
     def _sync_audible(self) -> None:
         if self._anchor is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 
@@ -34,3 +34,45 @@ async def file_source(samples: np.ndarray, sample_rate: int, *, chunk_ms: int = 
             await asyncio.sleep(0)  # let the pipeline run between chunks
         yield InputAudio(samples=chunk, sample_rate=sample_rate, start=start)
     yield EndOfStream(samples=len(samples), sample_rate=sample_rate)
+
+
+class Room:
+    """The acoustic path from the speaker back to the microphone, for runs on files.
+
+    A file run has no room, so the assistant never hears itself there. `Room` adds what a
+    speaker `delay_ms` away at `gain_db` would put into the microphone: the played audio,
+    delayed, attenuated, with a short decaying reverberation tail. It is the file twin of a
+    laptop's speaker and microphone, for testing echo cancellation and self-interruption.
+    """
+
+    def __init__(self, played: Callable[[int, int, int], np.ndarray], gain_db: float = -6.0,
+                 delay_ms: float = 40.0, tail_ms: float = 60.0, seed: int = 0) -> None:
+        self.played = played
+        self.gain = 10 ** (gain_db / 20)
+        self.delay_ms = delay_ms
+        self.tail_ms = tail_ms
+        self._seed = seed
+        self._ir: np.ndarray | None = None
+
+    def impulse_response(self, rate: int) -> np.ndarray:
+        if self._ir is None:
+            n = max(1, int(self.tail_ms * rate / 1000))
+            rng = np.random.default_rng(self._seed)
+            tail = rng.standard_normal(n) * np.exp(-np.arange(n) / (n / 4)) * 0.2
+            tail[0] = 1.0
+            self._ir = (tail * self.gain).astype(np.float32)
+        return self._ir
+
+    def echo(self, start: int, n: int, rate: int) -> np.ndarray:
+        ir = self.impulse_response(rate)
+        d = int(self.delay_ms * rate / 1000)
+        far = self.played(start - d - len(ir) + 1, n + len(ir) - 1, rate)
+        return np.convolve(far, ir, mode="valid").astype(np.float32)
+
+    async def wrap(self, source: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+        async for frame in source:
+            if isinstance(frame, InputAudio):
+                echo = self.echo(frame.start, len(frame.samples), frame.sample_rate)
+                frame = InputAudio(samples=frame.samples + echo, sample_rate=frame.sample_rate,
+                                   start=frame.start, t=frame.t)
+            yield frame

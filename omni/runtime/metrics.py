@@ -51,6 +51,8 @@ class TurnRecord:
     """The user talked over the reply and took the turn."""
     barge_in_ms: float | None = None
     """User speech onset -> the assistant's audio stopped."""
+    paused: int = 0
+    """Times the reply was paused because someone (the user, or its own echo) spoke over it."""
     heard: str | None = None
     """The part of the reply that was played before the interruption."""
 
@@ -74,6 +76,7 @@ class TurnRecord:
             "actions": self.actions,
             "truncated": self.truncated,
             "interrupted": self.interrupted,
+            "paused": self.paused,
             "barge_in_ms": None if self.barge_in_ms is None else round(self.barge_in_ms, 1),
             **({"heard": self.heard} if self.heard is not None else {}),
             "end_of_turn_ms": next((round(st.ms, 1) for st in self.stages.values()
@@ -168,6 +171,9 @@ class TurnRecorder:
         """The user interrupted this turn's reply `ms` after starting to speak (from the player)."""
         rec = self._record(turn)
         rec.interrupted, rec.barge_in_ms, rec.heard = True, ms, heard
+
+    def count_pause(self, turn: Turn) -> None:
+        self._record(turn).paused += 1
 
     def _record(self, turn: Turn) -> TurnRecord:
         if turn.id in self._done:  # a late frame of a finished turn changes nothing

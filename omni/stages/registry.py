@@ -9,11 +9,13 @@ from omni.errors import ConfigError
 from omni.runtime import QueueSpec, Stage
 from omni.stages.chunker import SentenceChunker
 from omni.stages.dialogue import Dialogue
+from omni.stages.echo import EchoCanceller
 from omni.stages.stt import WhisperSTT
 from omni.stages.tts import PiperTTS
 from omni.stages.vad import SileroVAD
 
 KINDS: dict[str, type[Stage]] = {
+    "audio.aec": EchoCanceller,
     "vad.silero": SileroVAD,
     "stt.whisper": WhisperSTT,
     "dialogue": Dialogue,

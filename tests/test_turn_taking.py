@@ -1,0 +1,217 @@
+"""Turn-taking: end of turn by model, barge-in, backchannels, echo. Real models, real audio."""
+
+import json
+
+import numpy as np
+import pytest
+from helpers import corpus, envelope, read_wav, run_stage, say, silence, with_pause, words
+
+from omni.app.cli import main
+from omni.audio import Timeline, write_wav
+from omni.engines.smart_turn import SmartTurn
+from omni.frames import InputAudio, ReplyAudio, Turn, Utterance
+from omni.models import resolve
+from omni.runtime.floor import BargeIn, Floor, until
+from omni.stages.stt import BACKCHANNELS, is_backchannel
+from omni.stages.vad import SileroVAD, SileroVADOptions
+
+SR = 16000
+
+
+# end of turn -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smart_turn():
+    return SmartTurn(resolve("turn", "smart-turn-v3").location)
+
+
+def test_smart_turn_hears_a_finished_question_and_an_unfinished_one(smart_turn):
+    q = corpus("q02")  # "How many legs does a spider have?"
+    assert smart_turn.predict(np.concatenate([q, silence(0.2)])) > 0.9
+    assert smart_turn.predict(np.concatenate([q[: int(len(q) * 0.6)], silence(0.2)])) < 0.2
+
+
+def test_smart_turn_takes_clipped_audio_with_a_dc_offset(smart_turn):
+    q = np.concatenate([corpus("q01"), silence(0.2)])
+    bad = np.clip(q * 8, -1, 1) + 0.3
+    p = smart_turn.predict(bad.astype(np.float32))
+    assert 0.0 <= p <= 1.0 and p > 0.5, "normalisation removes the offset; the question still ends"
+    assert 0.0 <= smart_turn.predict(silence(0.05)) <= 1.0
+
+
+@pytest.fixture(scope="module")
+def paused_sentence():
+    # a 600 ms pause in mid-sentence ("I would like to know about the ... weather")
+    sentence = say("I would like to know about the weather in Paris tomorrow.")
+    return np.concatenate([silence(0.5), with_pause(sentence, 0.6, between=(0.55, 0.75)), silence(1.5)])
+
+
+async def _utterances(audio: np.ndarray, **opts) -> list[Utterance]:
+    vad = SileroVAD("vad", SileroVADOptions(**opts))
+    await vad.load(lambda *a: None)
+    frames = [InputAudio(samples=audio[i:i + 512], sample_rate=SR, start=i) for i in range(0, len(audio), 512)]
+    try:
+        return [f for f in await run_stage(vad, frames) if isinstance(f, Utterance)]
+    finally:
+        await vad.aclose()
+
+
+async def test_a_mid_sentence_pause_does_not_end_the_turn_with_the_model(paused_sentence):
+    plain = await _utterances(paused_sentence, min_silence_ms=400)
+    assert len(plain) == 2, "silence alone cuts the sentence at its pause"
+    smart = await _utterances(paused_sentence, end_of_turn={"max_silence_ms": 1200})
+    assert len(smart) == 1, "the end-of-turn model waits through the pause"
+    assert smart[0].turn.speech_end / SR > 2.0
+
+
+async def test_a_finished_question_ends_quickly(smart_turn):
+    audio = np.concatenate([silence(0.3), corpus("q01"), silence(2.0)])
+    (u,) = await _utterances(audio, end_of_turn={"pause_ms": 200, "max_silence_ms": 1200})
+    # ended by the model on the first pause, well before max_silence_ms
+    assert u.turn.speech_end / SR == pytest.approx(0.3 + len(corpus("q01")) / SR, abs=0.25)
+
+
+# pieces ------------------------------------------------------------------------------------
+
+def test_backchannels_are_recognised_and_requests_are_not():
+    for text in ["Mm-hmm.", "Yeah.", "yeah, yeah", "Okay", "Right.", ""]:
+        assert is_backchannel(text, list(BACKCHANNELS)), text
+    for text in ["Stop.", "Wait, what about snow?", "Yeah, but why?", "No."]:
+        assert not is_backchannel(text, list(BACKCHANNELS)), text
+
+
+def _turn(i=1):
+    return Turn(id=i, speech_start=0, speech_end=16000, t_speech_end=100.0, sample_rate=SR)
+
+
+def test_timeline_pause_holds_the_rest_resume_plays_it_stop_drops_it():
+    tl = Timeline(SR)
+    turn = _turn()
+    for i, text in enumerate(["First sentence here.", "Second one is longer than that."]):
+        tl.place(ReplyAudio(turn=turn, samples=np.full(SR, 0.5, np.float32), sample_rate=SR,
+                            sentence=i, text=text, t=100.0))
+    assert tl.cursor == 3 * SR
+    # placed from 1 s (the end of the user's speech): [1, 2) and [2, 3)
+    tl.pause(int(2.5 * SR))
+    assert tl.cursor == int(2.5 * SR) and sum(len(p.audio) for p in tl.held) == int(0.5 * SR)
+    assert tl.heard(1) == "First sentence here. Second one is…"
+    tl.resume(3 * SR)
+    audio = tl.render(0)
+    assert audio[int(2.6 * SR):3 * SR].max() == 0 and len(audio) == int(3.5 * SR)
+    assert tl.heard(1) == "First sentence here. Second one is longer than that."
+    tl.pause(int(3.2 * SR))
+    tl.stop()
+    assert tl.held == [] and not tl.paused and tl.render(4 * SR)[int(3.3 * SR):].max() == 0
+
+
+async def test_an_interruption_cancels_the_generation_it_races():
+    floor = Floor()
+    turn = _turn()
+    speech = floor.speech(turn)
+    closed = []
+
+    async def tokens():
+        try:
+            for i in range(100):
+                yield i
+                await asyncio.sleep(0.01)
+        finally:
+            closed.append(True)
+
+    got = []
+    import asyncio
+    async def interrupt_soon():
+        await asyncio.sleep(0.05)
+        assert floor.user_started(BargeIn(onset=0, sample_rate=SR, t=0.0)), "a reply on its way is live"
+        floor.user_took_turn()
+
+    task = asyncio.create_task(interrupt_soon())
+    async for i in until(speech.interrupted, tokens()):
+        got.append(i)
+    await task
+    assert speech.is_interrupted and floor.interrupted(turn) and closed == [True]
+    assert 0 < len(got) < 20
+
+
+import asyncio  # noqa: E402  (used inside the test above)
+
+
+# the whole loop, in real time --------------------------------------------------------------
+
+def _run(tmp_path, audio, *extra):
+    inp = tmp_path / "in.wav"
+    write_wav(inp, audio, SR)
+    code = main(["desktop", "--audio-in", str(inp), "--audio-out", str(tmp_path / "out.wav"),
+                 "--metrics", str(tmp_path / "turns.jsonl"), "--quiet", *extra])
+    assert code == 0
+    turns = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]
+    out, rate = read_wav(tmp_path / "out.wav")
+    return turns, out, rate
+
+
+ASK = 0.5   # the question starts here; the rain question asks for a reply of several sentences
+
+
+@pytest.mark.slow
+def test_talking_over_the_reply_stops_it_and_the_history_keeps_what_was_heard(tmp_path):
+    q = corpus("q06")  # "Explain how rain forms, in a few sentences."
+    barge_at = ASK + len(q) / SR + 3.5
+    audio = np.concatenate([silence(ASK), q, silence(3.5), corpus("q01"), silence(6)])
+    turns, out, rate = _run(tmp_path, audio)
+    assert [t["turn"] for t in turns] == [1, 2]
+    first, second = turns
+    assert first["interrupted"] and first["reason"] == "interrupted"
+    assert 0 < first["barge_in_ms"] < 300
+    assert first["heard"] and first["reply"] == first["heard"]
+    assert {"capital", "france"} <= words(second["transcript"])
+    assert "paris" in second["reply"].lower()
+    # on the timeline: the assistant spoke before the user came in, then nothing until its next reply
+    env = envelope(out, rate)
+    t = np.arange(len(env)) * 0.05
+    assert env[(t > barge_at - 1.0) & (t < barge_at - 0.2)].max() > 0.01
+    quiet = (t > barge_at + 0.3) & (t < second["reply_start_s"] if second.get("reply_start_s") else
+                                    (t > barge_at + 0.3) & (t < barge_at + 1.5))
+    assert env[quiet].max() < 0.005, "the reply stopped where the user started"
+
+
+@pytest.mark.slow
+def test_a_backchannel_pauses_the_reply_briefly_and_it_goes_on(tmp_path):
+    q = corpus("q06")
+    audio = np.concatenate([silence(ASK), q, silence(3.5), say("Yeah."), silence(10)])
+    turns, out, rate = _run(tmp_path, audio)
+    first = turns[0]
+    assert not first["interrupted"] and first["reason"] == "complete" and first["paused"] >= 1
+    assert [t["reason"] for t in turns[1:]] == ["backchannel"], "a 'yeah' is not a turn"
+    # the reply went on after the backchannel: speech well after it
+    env = envelope(out, rate)
+    after = ASK + len(q) / SR + 3.5 + 2.0
+    assert env[int(after / 0.05):].max() > 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("aec", [True, False])
+def test_the_assistant_does_not_interrupt_itself_through_the_room(tmp_path, aec):
+    """Its own reply fed back into the microphone at -6 dB, 40 ms: the echo canceller removes
+    it; without one, the echo makes the reply stutter (which shows the test can fail)."""
+    audio = np.concatenate([silence(ASK), corpus("q06"), silence(12)])
+    extra = ["--room-echo=-6,40"]
+    if not aec:
+        from omni.config.loader import PIPELINES_DIR
+        text = (PIPELINES_DIR / "desktop.yaml").read_text()
+        a, b = text.index("  - name: aec"), text.index("  - name: vad")
+        (tmp_path / "noaec.yaml").write_text(text[:a] + text[b:])
+        extra += ["--pipeline-file", str(tmp_path / "noaec.yaml")]
+    turns, _, _ = _run(tmp_path, audio, *extra)
+    if aec:
+        assert len(turns) == 1 and turns[0]["paused"] == 0 and not turns[0]["interrupted"]
+    else:
+        assert turns[0]["paused"] > 0
+
+
+@pytest.mark.slow
+def test_with_echo_a_real_user_still_interrupts(tmp_path):
+    q = corpus("q06")
+    audio = np.concatenate([silence(ASK), q, silence(3.5), corpus("t02"), silence(6)])
+    turns, _, _ = _run(tmp_path, audio, "--room-echo=-6,40")
+    assert turns[0]["interrupted"] and turns[0]["barge_in_ms"] < 300
+    assert {"something", "nice"} & words(turns[1]["transcript"])
