@@ -29,8 +29,16 @@ def test_every_utterance_is_a_turn_with_the_right_words(run):
     code, turns, _, _ = run
     assert code == 0
     script = conversation_script()
-    assert [t["turn"] for t in turns] == [1, 2, 3, 4, 5]
-    expected = [{"capital", "france"}, {"fact", "cats"}, {"kitchen", "light"}, {"time"}, {"thank", "all"}]
+    # "Thank you, that is all for now.": the end-of-turn model takes "Thank you." for a finished
+    # turn; the user goes on 350 ms later, before a word of the reply was heard, so that reply is
+    # dropped and the next turn answers both parts
+    assert [t["turn"] for t in turns] == [1, 2, 3, 4, 5, 6]
+    thanks, rest = turns[4], turns[5]
+    assert words(thanks["transcript"]) >= {"thank", "you"} and thanks["reason"] == "interrupted"
+    assert thanks["heard"] == "" and thanks["reply"] == ""
+    assert {"all", "now"} <= words(rest["transcript"]) and rest["reason"] == "complete"
+    turns = [*turns[:4], rest]
+    expected = [{"capital", "france"}, {"fact", "cats"}, {"kitchen", "light"}, {"time"}, {"all", "now"}]
     for t, want in zip(turns, expected):
         assert want <= words(t["transcript"]), t["transcript"]
         assert t["reply"], "every question gets a reply"
@@ -43,10 +51,14 @@ def test_every_utterance_is_a_turn_with_the_right_words(run):
     assert turns[3]["reply"].startswith("It's ") and turns[3]["stages"]["llm"]["backend"] == "intent"
     for t, (start, end, _) in zip(turns, script):
         assert abs(t["speech_end_s"] - end) < 0.3
+    assert thanks["speech_start_s"] == pytest.approx(script[4][0], abs=0.3)
 
 
 def test_metrics_lines_have_v2v_and_every_stage_against_its_budget(run):
     _, turns, _, _ = run
+    for t in turns:
+        assert t["end_of_turn_ms"] > 0 and t["stages"]["vad"]["end_of_turn"] in ("model", "max_silence")
+    turns = [t for t in turns if not t["interrupted"]]
     for t in turns:
         assert t["v2v_ms"] > 0
         assert set(t["stages"]) == {"vad", "stt", "llm", "sentences", "tts"}
@@ -58,6 +70,7 @@ def test_metrics_lines_have_v2v_and_every_stage_against_its_budget(run):
 
 def test_output_is_on_the_input_timeline_with_speech_only_where_the_assistant_speaks(run):
     _, turns, audio, rate = run
+    turns = [t for t in turns if not t["interrupted"]]
     src = read_audio(CONVERSATION, 16000)
     assert rate == src.source_rate
     assert len(audio) >= len(src.samples) * rate // 16000

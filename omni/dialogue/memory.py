@@ -114,6 +114,16 @@ class Memory:
         msg["content"] += " [the user interrupted]"
         return True
 
+    def forget_reply(self, turn: int) -> bool:
+        """Drop the exchange of `turn` (its user message and reply). False if forgotten."""
+        msg = self._turns.pop(turn, None)
+        i = next((i for i, m in enumerate(self.history) if m is msg), None)
+        if msg is None or i is None or i < 1:
+            return False
+        del self.history[i - 1:i + 1]
+        del self._tokens[(i - 1) // 2]
+        return True
+
     def _trim(self) -> None:
         dropped: list[str] = []
         while self._tokens and self.tokens > self.opts.max_tokens // 2:

@@ -64,6 +64,8 @@ class Speech:
         """The dialogue has replaced the remembered reply by `played_text`."""
         self.done = False
         """The player has played all of it (or dropped it)."""
+        self.user_text: str | None = None
+        """What the user said in this turn (set by the recognizer)."""
 
     @property
     def is_interrupted(self) -> bool:

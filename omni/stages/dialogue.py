@@ -121,7 +121,11 @@ class Dialogue(Processor):
             yield frame
             return
         turn, text = frame.turn, frame.text.strip()
-        self._amend_interrupted()
+        carried = self._amend_interrupted(turn)
+        if carried and text:
+            log.info("turn %d continues turn(s) the user talked on over: %r", turn.id, carried,
+                     extra={"stage": self.name, "turn": turn.id})
+            text = f"{carried} {text}"
         if not text:
             yield ReplyDone(turn=turn, text="", reason="empty")
             return
@@ -140,12 +144,22 @@ class Dialogue(Processor):
             yield ReplyDone(turn=turn, text="".join(parts).strip(), reason="interrupted")
             self._prefill_next()
 
-    def _amend_interrupted(self) -> None:
-        """The history keeps only what the user heard of an interrupted reply."""
+    def _amend_interrupted(self, turn: Turn) -> str:
+        """The history keeps only what the user heard of an interrupted reply. A turn whose
+        reply was interrupted before a word of it was heard was not over (the user paused and
+        went on): its words are returned, to start this turn, and it leaves the history."""
+        carried: list[str] = []
         for s in self.floor.speeches():
-            if s.is_interrupted and not s.amended and s.played_text is not None:
-                s.amended = True
+            if s.turn.id >= turn.id or not s.is_interrupted or s.amended or s.played_text is None:
+                continue
+            s.amended = True
+            if not s.played_text.strip():
+                self.memory.forget_reply(s.turn.id)
+                if s.user_text:
+                    carried.append(s.user_text.strip())
+            else:
                 self.memory.amend_reply(s.turn.id, s.played_text)
+        return " ".join(carried)
 
     async def _answer(self, turn: Turn, text: str, parts: list[str]) -> AsyncIterator[Frame]:
         sw = Stopwatch()

@@ -138,6 +138,7 @@ class WhisperSTT(Processor):
         self.report(frame.turn, sw.ms, audio_s=round(len(frame.samples) / frame.sample_rate, 2))
         log.info("turn %d heard: %r", frame.turn.id, text,
                  extra={"stage": self.name, "turn": frame.turn.id})
+        self.floor.speech(frame.turn).user_text = text
         if frame.overlapped:  # said over the assistant, which is paused: go on, or give way
             if is_backchannel(text, self.options.backchannels):
                 self.floor.user_backchannel(time.monotonic())

@@ -137,6 +137,7 @@ class SileroVAD(Processor):
         self._asked_ms: float | None = None  # silence length when the model was last asked
         self._eot_p: float | None = None
         self._how = "silence"
+        self._silence_ms = 0.0  # audio time from the last speech sample to the decision
         self._barge = False  # this speech paused the assistant; took the turn or not yet decided
 
     async def load(self, progress: ProgressFn) -> None:
@@ -219,7 +220,7 @@ class SileroVAD(Processor):
     async def _turn_ended(self, pos: int, t: float) -> bool:
         """Has the silence that began at `_silence_at` ended the turn?"""
         assert self._silence_at is not None
-        silence = (pos + WINDOW - self._silence_at) * 1000 / self.sample_rate
+        silence = self._silence_ms = (pos + WINDOW - self._silence_at) * 1000 / self.sample_rate
         eot = self.options.end_of_turn
         if eot is None or self._eot is None:
             self._how = "silence"
@@ -256,10 +257,11 @@ class SileroVAD(Processor):
         self._turns += 1
         turn = Turn(id=self._turns, speech_start=self._start, speech_end=end, t_speech_end=t_end,
                     sample_rate=sr)
-        extra: dict[str, object] = {"end_of_turn": self._how}
+        extra: dict[str, object] = {"end_of_turn": self._how, "silence_ms": round(self._silence_ms, 1)}
         if self._eot_p is not None:
             extra["eot_p"] = round(self._eot_p, 3)
         self.report(turn, Stopwatch(t_end).ms, **extra)
+        self.floor.speech(turn)  # a reply is owed from now: speech that follows may interrupt it
         yield Utterance(turn=turn, samples=audio, sample_rate=sr, truncated=truncated,
                         overlapped=overlapped)
 
