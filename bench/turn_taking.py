@@ -6,8 +6,14 @@
 1. End of turn (VAD stage alone, as fast as it goes; delays in audio time, i.e. what a user
    waits when the stage keeps up): every corpus turn followed by 2 s of silence, and the
    paused sentences (300 and 600 ms of silence inserted between two words, piper without
-   sampling noise). Smart Turn v3 (the pipeline's setting) vs silence alone (400 ms).
-2. Barge-in (whole desktop pipeline, real time): "Explain how rain forms" then a user turn
+   sampling noise). Smart Turn v3 (the pipeline's setting) vs silence alone (400 ms). Then the
+   paused sentences through the whole pipeline, where a transcript that stops on "the" or "of"
+   waits for more (stt.hold_ms): is a fragment ever answered?
+2. Streaming (whole desktop pipeline, real time, the 10 corpus turns joined with 4.5 s gaps):
+   defaults (partials, tentative transcript at the pause, preemptive reply) against
+   `stt.partial_every_ms=0 llm.preemptive=false`, alternating; V2V, end-of-turn delay, STT
+   time after the turn ended, and how often the early reply was used / thrown away.
+3. Barge-in (whole desktop pipeline, real time): "Explain how rain forms" then a user turn
    spoken 3.5 s after the question, over the reply. Latency = the user's real speech onset
    (known from how the input was built) -> the last sample of the assistant's audio before it
    went quiet in the output file. Each run also once with the room echo (-6 dB, 40 ms) and
@@ -30,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import corpus, envelope, read_wav, say, silence, with_pause  # noqa: E402
+from helpers import corpus, envelope, pause_after, read_wav, say, silence  # noqa: E402
 
 from omni.app.cli import main  # noqa: E402
 from omni.audio import write_wav  # noqa: E402
@@ -41,9 +47,13 @@ from omni.runtime.metrics import percentile  # noqa: E402
 from omni.stages.vad import SileroVAD, SileroVADOptions  # noqa: E402
 
 SR = 16000
-PAUSED = ["I would like to know about the weather in Paris tomorrow.",
-          "Can you tell me how many legs a spider has?",
-          "Please set a timer for ten minutes in the kitchen."]
+# a hesitation after a word no sentence ends on (found with whisper's word timings)
+PAUSED = [("I would like to know about the weather in Paris tomorrow.", "the"),
+          ("Can you tell me how many legs a spider has?", "many"),
+          ("Please set a timer for ten minutes in the kitchen.", "for"),
+          ("What is the capital of France?", "of"),
+          ("Tell me a fun fact about cats.", "about"),
+          ("How do I get to the train station from here?", "the")]
 INTERRUPTIONS = ["q01", "t02", "q03", "c02"]
 
 
@@ -88,14 +98,40 @@ async def end_of_turn() -> dict:
         false_ends = {}
         for pause in (0.3, 0.6):
             n = 0
-            for text in PAUSED:
-                audio = np.concatenate([silence(0.3), with_pause(say(text), pause, between=(0.55, 0.75)),
-                                        silence(2.0)])
+            for text, word in PAUSED:
+                audio = np.concatenate([silence(0.3), pause_after(say(text), word, pause), silence(2.0)])
                 n += len(await vad_turns(audio, opts)) - 1
             false_ends[f"{int(pause * 1000)}ms"] = n
         result[arm] = {"decision_ms": stats(delays), "decided_by": how,
                        "false_ends": false_ends, "paused_sentences": len(PAUSED)}
     return result
+
+
+def paused_pipeline(tmp: Path) -> dict:
+    """The paused sentences through the whole pipeline: is a fragment ever answered?"""
+    pieces, spans = [], []
+    pos = 0.0
+    for pause in (0.3, 0.6):
+        for text, word in PAUSED:
+            x = np.concatenate([silence(0.5), pause_after(say(text), word, pause), silence(6.0)])
+            spans.append((pos + 0.5, pos + len(x) / SR - 6.0, text, pause))
+            pieces.append(x)
+            pos += len(x) / SR
+    turns, _, _ = run(np.concatenate(pieces), tmp)
+    out = {"sentences": len(spans), "answered_once_whole": 0, "fragment_answered": 0,
+           "continued": 0, "per_sentence": []}
+    for a, b, text, pause in spans:
+        mine = [t for t in turns if a - 0.2 <= t["speech_start_s"] <= b + 0.2]
+        answered = [t for t in mine if t["reply"] and t["reason"] in ("complete", "interrupted")]
+        out["continued"] += sum(t["reason"] in ("continued", "interrupted") and not t["reply"] for t in mine)
+        last_word = text.split()[-1].strip(".?!").lower()
+        whole = [t for t in answered if last_word in t["transcript"].lower()]
+        frag = [t for t in answered if last_word not in t["transcript"].lower()]
+        out["fragment_answered"] += bool(frag)
+        out["answered_once_whole"] += len(answered) == 1 and len(whole) == 1
+        out["per_sentence"].append({"text": text, "pause_s": pause,
+                                    "turns": [(t["transcript"], t["reason"], t["reply"][:40]) for t in mine]})
+    return out
 
 
 def run(audio: np.ndarray, tmp: Path, *extra: str) -> tuple[list[dict], np.ndarray, int]:
@@ -158,6 +194,35 @@ def barge_in(repeats: int, tmp: Path) -> dict:
     return res
 
 
+def streaming(repeats: int, tmp: Path) -> dict:
+    manifest = json.loads((ROOT / "bench" / "corpus" / "manifest.json").read_text())
+    audio = np.concatenate([np.concatenate([silence(0.5), corpus(m["file"][:-4]), silence(4.5)])
+                            for m in manifest])
+    arms = {"streaming": [], "plain": ["--set", "stt.partial_every_ms=0", "--set", "llm.preemptive=false"]}
+    res: dict = {arm: {"v2v_ms": [], "end_of_turn_ms": [], "stt_ms": [], "turns": 0, "used": 0,
+                       "wasted": 0, "head_start_ms": []} for arm in arms}
+    for _ in range(repeats):
+        for arm, extra in arms.items():
+            turns, _, _ = run(audio, tmp, "--set", "llm.temperature=0", *extra)
+            r = res[arm]
+            r["turns"] += len(turns)
+            for t in turns:
+                if t["v2v_ms"]:
+                    r["v2v_ms"].append(t["v2v_ms"])
+                r["end_of_turn_ms"].append(t["end_of_turn_ms"])
+                r["stt_ms"].append(t["stages"]["stt"]["ms"])
+                pre = t.get("preemptive") or {}
+                r["wasted"] += pre.get("wasted", 0)
+                if pre.get("used"):
+                    r["used"] += 1
+                    r["head_start_ms"].append(pre["head_start_ms"])
+            print(f"{arm:10s} V2V p50 {percentile(r['v2v_ms'], 50):.0f} ms", flush=True)
+    for r in res.values():
+        for k in ("v2v_ms", "end_of_turn_ms", "stt_ms", "head_start_ms"):
+            r[k] = stats(r[k])
+    return res
+
+
 def main_() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=1)
@@ -165,6 +230,8 @@ def main_() -> None:
     args = ap.parse_args()
     eot = asyncio.run(end_of_turn())
     with tempfile.TemporaryDirectory() as d:
+        paused = paused_pipeline(Path(d))
+        stream = streaming(args.repeats, Path(d))
         barge = barge_in(args.repeats, Path(d))
     print("\nend of turn (audio time from the last speech sample to the decision)")
     print(f"{'arm':15s} {'p50 ms':>7s} {'p95 ms':>7s}  false ends 300/600 ms pause (of {len(PAUSED)})")
@@ -172,6 +239,17 @@ def main_() -> None:
         d = r["decision_ms"]
         print(f"{arm:15s} {d['p50']:7.0f} {d['p95']:7.0f}  {r['false_ends']['300ms']}/{r['false_ends']['600ms']}"
               f"   decided by {r['decided_by']}")
+    print(f"\nwhole pipeline, {paused['sentences']} sentences with a 300 or 600 ms hesitation: answered once "
+          f"and whole {paused['answered_once_whole']}, a fragment answered {paused['fragment_answered']}, "
+          f"turns carried into the next {paused['continued']}")
+    print("\nstreaming recognition and preemptive replies (corpus in real time)")
+    print(f"{'arm':10s} {'turns':>5s} {'V2V p50':>7s} {'V2V p95':>7s} {'EOT p50':>7s} {'STT p50':>7s} "
+          f"{'early reply used':>16s} {'wasted':>6s} {'head start p50/p95':>18s}")
+    for arm, r in stream.items():
+        hs = r["head_start_ms"]
+        hs_s = f"{hs['p50']:.0f}/{hs['p95']:.0f}" if hs["n"] else "-"
+        print(f"{arm:10s} {r['turns']:5d} {r['v2v_ms']['p50']:7.0f} {r['v2v_ms']['p95']:7.0f} "
+              f"{r['end_of_turn_ms']['p50']:7.0f} {r['stt_ms']['p50']:7.0f} {r['used']:16d} {r['wasted']:6d} {hs_s:>18s}")
     print("\nbarge-in (user onset -> assistant audio stopped, from the output file)")
     print(f"{'arm':12s} {'runs':>4s} {'interr.':>7s} {'p50 ms':>7s} {'p95 ms':>7s} {'self-pauses':>11s} {'user V2V p50':>12s}")
     for arm, r in barge.items():
@@ -180,7 +258,9 @@ def main_() -> None:
         print(f"{arm:12s} {r['runs']:4d} {r['interrupted']:7d} {fmt(lat['p50'])} {fmt(lat['p95'])} "
               f"{sum(r['self_pauses']):11d} {fmt(r['user_v2v_ms']['p50'])}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": platform.platform(), "end_of_turn": eot, "barge_in": barge},
+    args.out.write_text(json.dumps({"machine": platform.platform(), "end_of_turn": eot, "paused_pipeline": paused,
+                                    "streaming": stream,
+                                    "barge_in": barge},
                                    indent=2, default=str))
     print(f"\nwrote {args.out}")
 

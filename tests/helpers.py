@@ -127,3 +127,19 @@ def with_pause(audio: np.ndarray, pause_s: float, rate: int = 16000,
     lo, hi = int(n * between[0]), int(n * between[1])
     cut = (lo + int(np.argmin(e[lo:hi]))) * f + f // 2
     return np.concatenate([audio[:cut], silence(pause_s, rate), audio[cut:]])
+
+
+def pause_after(audio: np.ndarray, word: str, pause_s: float, rate: int = 16000) -> np.ndarray:
+    """`audio` with `pause_s` of silence inserted between `word` (its first occurrence, found
+    with whisper's word timings) and the next word: a mid-sentence hesitation."""
+    from omni.audio import resample
+
+    transcribe(audio[:1600], rate)  # loads the model
+    segs, _ = _whisper.transcribe(resample(audio, rate, 16000), beam_size=1, language="en",
+                                  word_timestamps=True)
+    ws = [w for s in segs for w in s.words]
+    for i, w in enumerate(ws[:-1]):
+        if re.sub(r"[^a-z']", "", w.word.lower()) == word.lower():
+            cut = int((w.end + ws[i + 1].start) / 2 * rate)
+            return np.concatenate([audio[:cut], silence(pause_s, rate), audio[cut:]])
+    raise ValueError(f"{word!r} not heard in {[w.word for w in ws]}")

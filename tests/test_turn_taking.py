@@ -11,6 +11,7 @@ from omni.audio import Timeline, write_wav
 from omni.engines.smart_turn import SmartTurn
 from omni.frames import InputAudio, ReplyAudio, Turn, Utterance
 from omni.models import resolve
+from omni.runtime import Pipeline
 from omni.runtime.floor import BargeIn, Floor, until
 from omni.stages.stt import BACKCHANNELS, is_backchannel
 from omni.stages.vad import SileroVAD, SileroVADOptions
@@ -133,7 +134,7 @@ async def test_an_interruption_cancels_the_generation_it_races():
     assert 0 < len(got) < 20
 
 
-import asyncio  # noqa: E402  (used inside the test above)
+import asyncio  # noqa: E402
 
 
 # the whole loop, in real time --------------------------------------------------------------
@@ -215,3 +216,60 @@ def test_with_echo_a_real_user_still_interrupts(tmp_path):
     turns, _, _ = _run(tmp_path, audio, "--room-echo=-6,40")
     assert turns[0]["interrupted"] and turns[0]["barge_in_ms"] < 300
     assert {"something", "nice"} & words(turns[1]["transcript"])
+
+
+# streaming recognition and the early reply --------------------------------------------------
+
+async def test_partials_while_speaking_then_a_tentative_and_a_final_transcript_of_the_same_turn():
+    from omni.frames import PartialTranscript, SpeechPaused, Transcript
+    from omni.stages.stt import WhisperSTT, WhisperOptions
+
+    speech = say("Tell me a story about a brave little robot who learns to paint the sky at night.")
+    audio = np.concatenate([silence(0.3), speech, silence(1.5)])
+    vad = SileroVAD("vad", SileroVADOptions(end_of_turn={"max_silence_ms": 1200}))
+    stt = WhisperSTT("stt", WhisperOptions(partial_every_ms=600))
+    seen: list = []
+
+    class Collect:
+        def on_frame(self, name, frame):
+            if name == "stt" or isinstance(frame, SpeechPaused):
+                seen.append(frame)
+
+    async def mic():  # in real time: partials are decoded while the audio keeps coming
+        t0 = asyncio.get_running_loop().time()
+        for i in range(0, len(audio), 512):
+            await asyncio.sleep(max(0.0, t0 + (i + 512) / SR - asyncio.get_running_loop().time()))
+            yield InputAudio(samples=audio[i:i + 512], sample_rate=SR, start=i)
+
+    for s in (vad, stt):
+        await s.load(lambda *a: None)
+    try:
+        await Pipeline([vad, stt], observers=[Collect()]).run(mic())
+    finally:
+        for s in (vad, stt):
+            await s.aclose()
+    partials = [f for f in seen if isinstance(f, PartialTranscript)]
+    transcripts = [f for f in seen if isinstance(f, Transcript)]
+    assert len(partials) >= 2, "a 4 s sentence gives partials every 600 ms"
+    assert {"story", "robot"} & words(" ".join(p.text for p in partials))
+    final = [t for t in transcripts if not t.tentative]
+    assert len(final) == 1 and {"robot", "paint", "sky"} <= words(final[0].text)
+    # the stable prefix only grows, and the final transcript starts with it
+    stable = [p.stable for p in partials]
+    assert all(a.split() == b.split()[:len(a.split())] for a, b in zip(stable, stable[1:]))
+    assert words(stable[-1]) <= words(final[0].text)
+    # the pause announced the turn; the tentative transcript is of that very Turn object
+    paused = [f for f in seen if isinstance(f, SpeechPaused)]
+    tentative = [t for t in transcripts if t.tentative]
+    assert paused and any(p.turn is final[0].turn for p in paused)
+    if tentative:
+        assert tentative[-1].turn is final[0].turn and tentative[-1].text == final[0].text
+
+
+def test_a_transcript_that_stops_on_a_function_word_is_unfinished():
+    from omni.stages.stt import _unfinished
+
+    for text in ["What is the capital of", "I would like to know about the.", "Tell me about my"]:
+        assert _unfinished(text), text
+    for text in ["What are you waiting for?", "Turn on the light.", "Thank you.", ""]:
+        assert not _unfinished(text), text

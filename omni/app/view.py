@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from omni.frames import DeviceAction, ErrorEvent, Frame, SpeechStarted, Transcript
+from omni.frames import DeviceAction, ErrorEvent, Frame, PartialTranscript, SpeechStarted, Transcript
 from omni.runtime.metrics import TurnRecord, summarize
 
 
@@ -59,9 +59,12 @@ class ConsoleView:
         if self.quiet or frame in self._seen:
             return
         self._seen.add(frame)
-        if isinstance(frame, SpeechStarted):
+        if isinstance(frame, SpeechStarted) and not frame.resumed:
             self.console.print(f"[dim]… speech at {frame.start / frame.sample_rate:.2f} s[/]")
-        elif isinstance(frame, Transcript):
+        elif isinstance(frame, PartialTranscript):
+            rest = frame.text[len(frame.stable):] if frame.text.startswith(frame.stable) else frame.text
+            self.console.print(f"[dim]… hearing: [bold]{frame.stable}[/bold]{rest}[/]")
+        elif isinstance(frame, Transcript) and not frame.tentative:
             said = frame.text or "[dim](nothing intelligible)[/]"
             self.console.print(f"[bold cyan]you[/] (turn {frame.turn.id}): {said}")
         elif isinstance(frame, DeviceAction):
@@ -80,8 +83,14 @@ class ConsoleView:
             self.console.print(f"[red]  error[/] in {payload.stage}: {payload.message}")
 
     def _turn(self, rec: TurnRecord) -> None:
-        if rec.reply:
+        if rec.interrupted:
+            heard = rec.heard or "nothing yet"
+            self.console.print(f"[bold magenta]omni[/] (turn {rec.turn.id}, [yellow]interrupted[/] "
+                               f"{rec.barge_in_ms or 0:.0f} ms after the user spoke): {heard}")
+        elif rec.reply:
             self.console.print(f"[bold magenta]omni[/] (turn {rec.turn.id}): {rec.reply}")
+        elif rec.reason == "backchannel":
+            self.console.print(f"[dim]  (turn {rec.turn.id} was a backchannel: the assistant went on)[/]")
         parts = []
         for name, st in rec.stages.items():
             mark = "[green]" if st.ok else "[red]!"

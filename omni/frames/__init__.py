@@ -1,10 +1,11 @@
 """Typed frames, one module per domain."""
 
 from omni.frames.action import ContextUpdate, DeviceAction
-from omni.frames.audio import InputAudio, ReplyAudio, SpeechStarted, SpeechStopped, Utterance
+from omni.frames.audio import (InputAudio, ReplyAudio, SpeechPaused, SpeechStarted, SpeechStopped,
+                               Utterance)
 from omni.frames.base import Frame, Tier, Turn
 from omni.frames.control import EndOfStream, ErrorEvent
-from omni.frames.text import ReplyDone, ReplySentence, ReplyToken, Transcript
+from omni.frames.text import PartialTranscript, ReplyDone, ReplySentence, ReplyToken, Transcript
 
 __all__ = [
     "ContextUpdate", "DeviceAction", "EndOfStream", "ErrorEvent", "Frame", "InputAudio", "ReplyAudio", "ReplyDone",

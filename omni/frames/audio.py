@@ -30,6 +30,8 @@ class SpeechStarted(Frame):
     """Index of the first speech sample on the input timeline."""
     sample_rate: int
     """Rate of the input timeline."""
+    resumed: bool = False
+    """The user goes on after a SpeechPaused: the same utterance continues."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -44,6 +46,16 @@ class SpeechStopped(Frame):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class SpeechPaused(Frame):
+    """The user paused long enough for the end-of-turn check. `turn` is the turn this speech
+    becomes if the pause ends it: the very same object arrives in the Utterance then, so a
+    recognizer and the dialogue can start on it early and know whether their work is used."""
+
+    tier = Tier.CONTROL
+    turn: Turn
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Utterance(Frame):
     """One complete user utterance, cut by the VAD (with padding), that starts a turn."""
 
@@ -55,6 +67,9 @@ class Utterance(Frame):
     """Samples per second."""
     truncated: bool = False
     """True when the utterance hit the maximum length and was cut; speech continues after it."""
+    ended_by: str = "silence"
+    """What ended the turn: model (end-of-turn model), silence, max_silence, max_length,
+    end_of_stream."""
     overlapped: bool = False
     """Spoken over the assistant and short: a backchannel ("mhm") or a real turn ("stop!");
     the assistant is paused until the transcript tells which."""

@@ -17,6 +17,23 @@ class Transcript(Frame):
     """The words heard; empty when nothing intelligible was said."""
     language: str | None = None
     """Language code reported by the recognizer, when known."""
+    tentative: bool = False
+    """Decoded at a pause, before the turn ended: the dialogue may start on it (a preemptive
+    reply) but must not act until the final transcript of the same turn confirms the text."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class PartialTranscript(Frame):
+    """What the user has said so far, while they speak."""
+
+    text: str
+    """The whole hypothesis so far."""
+    stable: str
+    """Its leading words that two decodes in a row agreed on (they no longer change)."""
+    start: int
+    """Input sample where the speech began."""
+    end: int
+    """Input sample up to which the audio was decoded."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -120,7 +120,12 @@ class TurnRecorder:
         """listener(kind, payload) with kind in: turn, overrun, error."""
 
     # reporter --------------------------------------------------------------------------
-    def report(self, stage: str, turn: Turn, ms: float, extra: dict[str, Any]) -> None:
+    def report(self, stage: str, turn: Turn, ms: float | None, extra: dict[str, Any]) -> None:
+        if ms is None:  # more fields for the stage's record of this turn
+            rec = self._record(turn)
+            if stage in rec.stages:
+                rec.stages[stage].extra.update(extra)
+            return
         st = StageTime(ms=ms, budget_ms=self.budgets.get(stage), extra=extra)
         self._record(turn).stages[stage] = st
         self._check(stage, turn.id, ms, st.budget_ms)

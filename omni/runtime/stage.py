@@ -18,8 +18,9 @@ from omni.runtime.floor import Floor
 
 log = logging.getLogger(__name__)
 
-Reporter = Callable[[str, Turn, float, dict[str, Any]], None]
-"""reporter(stage_name, turn, ms, extra): a stage's time for one turn, handed to the metrics."""
+Reporter = Callable[[str, Turn, float | None, dict[str, Any]], None]
+"""reporter(stage_name, turn, ms, extra): a stage's time for one turn, handed to the metrics
+(ms None: only more fields for the record the stage already made for that turn)."""
 
 ProgressFn = Callable[[str, float | None], None]
 """progress(description, fraction or None): what loading is doing now."""
@@ -55,7 +56,7 @@ class Stage(abc.ABC):
     def bind_reporter(self, reporter: Reporter) -> None:
         self._reporter = reporter
 
-    def report(self, turn: Turn, ms: float, **extra: Any) -> None:
+    def report(self, turn: Turn, ms: float | None, **extra: Any) -> None:
         """Record this stage's latency contribution for a turn."""
         if self._reporter is not None:
             self._reporter(self.name, turn, ms, extra)

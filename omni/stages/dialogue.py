@@ -21,7 +21,8 @@ from omni.dialogue.memory import Memory, MemoryOptions
 from omni.dialogue.router import AllBackendsFailed, RouteRecord, Router, RoutingOptions
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolResult, ToolsOptions
 from omni.dialogue.types import ChatRequest, Message, TextDelta, ToolCall, ToolCallDelta
-from omni.frames import ContextUpdate, DeviceAction, ErrorEvent, Frame, ReplyDone, ReplyToken, Transcript, Turn
+from omni.frames import (ContextUpdate, DeviceAction, EndOfStream, ErrorEvent, Frame, ReplyDone, ReplyToken, SpeechStarted,
+                         Transcript, Turn)
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.floor import until
 from omni.runtime.stage import ProgressFn
@@ -50,6 +51,10 @@ class DialogueOptions(StageOptions):
     tools: ToolsOptions = Field(default_factory=ToolsOptions)
     fallback_reply: str = "Sorry, I can't answer right now."
     """Spoken when every backend failed, so the assistant never goes silent."""
+    preemptive: bool = True
+    """Start the reply on the transcript decoded at a pause, before the turn has ended; its
+    output is held back (and no tool acts) until the final transcript confirms the words,
+    and thrown away if it differs or the user goes on."""
     prefill_next: bool = True
     """After each turn, the local model reads the updated history while the user listens, so
     the next turn evaluates only its new words (matters after fast-path and remote turns)."""
@@ -60,7 +65,7 @@ class Dialogue(Processor):
 
     Options = DialogueOptions
     options: DialogueOptions
-    handles = (Transcript, ContextUpdate)
+    handles = (Transcript, ContextUpdate, SpeechStarted)
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=8)
 
     def __init__(self, name: str, options: DialogueOptions | None = None,
@@ -77,6 +82,9 @@ class Dialogue(Processor):
         self._worker = Worker(f"{name}-intents")
         self._local: ChatBackend | None = None
         self._prefill: asyncio.Task[None] | None = None
+        self._pre: _Preemptive | None = None
+        self._wasted = 0
+        """Preemptive replies thrown away since the last turn."""
 
     async def load(self, progress: ProgressFn) -> None:
         for name, b in self.backends.items():
@@ -106,7 +114,13 @@ class Dialogue(Processor):
         if self._prefill is not None:
             await asyncio.wait({self._prefill})  # its failure is logged by _log_failure
 
+    async def finish(self, eos: EndOfStream) -> AsyncIterator[Frame]:
+        await self._discard("end of input")
+        return
+        yield  # pragma: no cover
+
     async def aclose(self) -> None:
+        await self._discard("closing")
         if self._prefill is not None:
             self._prefill.cancel()
             await asyncio.wait({self._prefill})
@@ -115,11 +129,56 @@ class Dialogue(Processor):
             await b.aclose()
         self._worker.shutdown()
 
-    async def process(self, frame: Transcript | ContextUpdate) -> AsyncIterator[Frame]:
+    async def process(self, frame: Transcript | ContextUpdate | SpeechStarted) -> AsyncIterator[Frame]:
         if isinstance(frame, ContextUpdate):
             self.memory.set_context(frame.source, frame.text, frame.captured)
             yield frame
             return
+        if isinstance(frame, SpeechStarted):
+            if frame.resumed:  # the pause was not the end: a reply started on it is moot
+                await self._discard("the user went on")
+            yield frame
+            return
+        if frame.tentative:
+            await self._discard("a newer pause")
+            if self.options.preemptive and frame.text.strip() and not self._carry_pending(frame.turn):
+                self._pre = _Preemptive.start(self, frame.turn, frame.text.strip())
+            return
+        pre, self._pre = self._pre, None
+        if pre is not None and pre.turn is frame.turn and pre.text == frame.text.strip():
+            head_start = pre.confirm()
+            log.info("turn %d: the reply started at the pause is used (%.0f ms head start)", frame.turn.id,
+                     head_start, extra={"stage": self.name, "turn": frame.turn.id})
+            async for out in pre.drain():
+                yield out
+            self.report(frame.turn, None, preemptive={"used": True, "head_start_ms": round(head_start, 1),
+                                                       "wasted": self._wasted})
+            self._wasted = 0
+            return
+        if pre is not None:
+            self._pre = pre
+            await self._discard("the final transcript differs")
+        async for out in self._turn(frame):
+            yield out
+        self.report(frame.turn, None, preemptive={"used": False, "wasted": self._wasted})
+        self._wasted = 0
+
+    async def _discard(self, why: str) -> None:
+        pre, self._pre = self._pre, None
+        if pre is None:
+            return
+        await pre.cancel()
+        self.memory.forget_reply(pre.turn.id)
+        self._wasted += 1
+        log.info("turn %d: reply started at the pause thrown away (%s)", pre.turn.id, why,
+                 extra={"stage": self.name, "turn": pre.turn.id})
+
+    def _carry_pending(self, turn: Turn) -> bool:
+        """An earlier turn's words will start this one (see _amend_interrupted): not a case to
+        start early on this turn's words alone."""
+        return any(s.turn.id < turn.id and s.is_interrupted and not s.amended for s in self.floor.speeches())
+
+    async def _turn(self, frame: Transcript, gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         turn, text = frame.turn, frame.text.strip()
         carried = self._amend_interrupted(turn)
         if carried and text:
@@ -132,7 +191,7 @@ class Dialogue(Processor):
         speech = self.floor.speech(turn)
         parts: list[str] = []
         sw, first_ms = Stopwatch(), None
-        async for out in until(speech.interrupted, self._answer(turn, text, parts)):
+        async for out in until(speech.interrupted, self._answer(turn, text, parts, gate)):
             if first_ms is None and isinstance(out, ReplyToken):
                 first_ms = sw.ms
             yield out
@@ -161,12 +220,16 @@ class Dialogue(Processor):
                 self.memory.amend_reply(s.turn.id, s.played_text)
         return " ".join(carried)
 
-    async def _answer(self, turn: Turn, text: str, parts: list[str]) -> AsyncIterator[Frame]:
+    async def _answer(self, turn: Turn, text: str, parts: list[str],
+                      gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
+        """The reply; with a `gate` (a preemptive reply) no tool acts before it resolves."""
         sw = Stopwatch()
         match, score = (await self._worker.call(self.intents.match, text)
                         if self.options.intents.enabled else (None, 0.0))
         if match is not None:
             # the same allow-list, validation and confirmation as a model's tool call
+            if gate is not None:
+                await gate
             res = await self.tools.call(ToolCall(f"intent_{turn.id}", match.action, match.args), fast_path=True)
             if res.action is not None:
                 yield DeviceAction(turn=turn, action=res.action[0], args=res.action[1], source="intent")
@@ -184,7 +247,7 @@ class Dialogue(Processor):
             yield ReplyDone(turn=turn, text=say)
             self._prefill_next()
             return
-        async for out in self._llm_turn(turn, text, sw, score, parts):
+        async for out in self._llm_turn(turn, text, sw, score, parts, gate):
             yield out
         self._prefill_next()
 
@@ -193,7 +256,7 @@ class Dialogue(Processor):
         return ErrorEvent(stage=self.name, message=message, turn=turn)
 
     async def _llm_turn(self, turn: Turn, text: str, sw: Stopwatch, intent_score: float,
-                        parts: list[str]) -> AsyncIterator[Frame]:
+                        parts: list[str], gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         o = self.options
         t_route = Stopwatch()
         plan = self.router.plan(text, self.budget_ms)
@@ -235,6 +298,8 @@ class Dialogue(Processor):
                     yield self._error(turn, f"{rec.backend} called {', '.join(c.name for c in calls)} "
                                             f"after {o.tools.max_rounds} tool rounds; ignored")
                     break
+                if gate is not None:
+                    await gate  # a preemptive reply acts only once the words are confirmed
                 results = [await self.tools.call(c) for c in calls]
                 called += [c.name for c in calls]
                 for r in results:
@@ -286,6 +351,57 @@ class Dialogue(Processor):
         self.report(turn, first_ms if first_ms is not None else sw.ms, **extra)
         log.info("turn %d reply (%s): %r", turn.id, rec.backend, reply, extra={"stage": self.name, "turn": turn.id})
         yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")
+
+
+class _Preemptive:
+    """A reply started on a tentative transcript: its frames wait in a queue until the final
+    transcript confirms the words (then they go out, and the rest streams live)."""
+
+    _END = object()
+
+    def __init__(self, turn: Turn, text: str) -> None:
+        self.turn, self.text = turn, text
+        self.gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.t0 = Stopwatch()
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def start(cls, stage: Dialogue, turn: Turn, text: str) -> _Preemptive:
+        self = cls(turn, text)
+        frame = Transcript(turn=turn, text=text)
+
+        async def body() -> None:
+            try:
+                async for out in stage._turn(frame, self.gate):
+                    self.queue.put_nowait(out)
+            except Exception as e:  # handed to the consumer, which reports it
+                self.queue.put_nowait(e)
+            self.queue.put_nowait(cls._END)
+
+        self.task = asyncio.get_running_loop().create_task(body(), name=f"{stage.name}-preemptive-{turn.id}")
+        return self
+
+    def confirm(self) -> float:
+        """Let it act; returns how long it has been running (its head start)."""
+        self.gate.set_result(None)
+        return self.t0.ms
+
+    async def drain(self) -> AsyncIterator[Frame]:
+        while True:
+            item = await self.queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    async def cancel(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.wait({self.task})
+        if not self.gate.done():
+            self.gate.cancel()
 
 
 def _apology(result: ToolResult) -> str:

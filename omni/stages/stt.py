@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import dataclasses
 import logging
 import re
 import time
@@ -12,7 +15,8 @@ import numpy as np
 from pydantic import Field
 
 from omni.errors import ModelNotFoundError
-from omni.frames import Frame, ReplyDone, Transcript, Utterance
+from omni.frames import (EndOfStream, Frame, InputAudio, PartialTranscript, ReplyDone, SpeechPaused,
+                         SpeechStarted, Transcript, Turn, Utterance)
 from omni.models import hub_error, resolve
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.stage import ProgressFn
@@ -32,6 +36,14 @@ class WhisperOptions(StageOptions):
     """Segments more likely silence than this, with low confidence, are dropped."""
     initial_prompt: str | None = None
     """Words to bias the recognizer toward (names, device names)."""
+    partial_every_ms: int = Field(1000, ge=0)
+    """While the user speaks, decode the growing utterance this often, from 1 s of speech on
+    (0: no partials). On 2 cores partials cost the end of the turn ~35 ms of V2V (bench)."""
+    speech_pad_ms: int = Field(120, ge=0)
+    """Audio around the speech decoded at a pause (the VAD's speech_pad_ms)."""
+    hold_ms: int = Field(700, ge=0)
+    """A turn the end-of-turn model ended on a word no sentence ends on ("about the") waits
+    this long for the user to go on before it counts as over (0: never waits)."""
     backchannels: list[str] = Field(default_factory=lambda: list(BACKCHANNELS))
     """Said over the assistant, these only acknowledge: the assistant goes on talking."""
     max_piece_s: float = Field(10.0, ge=2, le=30)
@@ -75,18 +87,38 @@ def split_long(audio: np.ndarray, rate: int, max_s: float, search_s: float = 3.0
 
 
 class WhisperSTT(Processor):
-    """Utterance -> Transcript."""
+    """Streaming recognition: InputAudio (while the user speaks) -> PartialTranscript; at a
+    pause -> a tentative Transcript of the turn that pause may end; Utterance -> Transcript.
+
+    Decodes run in the background on the stage's worker thread, one at a time, so audio keeps
+    flowing; their results go out with the next frame (every 32 ms of audio). The final
+    transcript reuses the decode made at the pause when the turn ended there (same audio).
+    """
 
     Options = WhisperOptions
     options: WhisperOptions
-    handles = (Utterance,)
-    input_queue: ClassVar[QueueSpec] = QueueSpec(size=8)
+    handles = (InputAudio, SpeechStarted, SpeechPaused, Utterance)
+    input_queue: ClassVar[QueueSpec] = QueueSpec(size=256)
 
     def __init__(self, name: str, options: WhisperOptions | None = None,
                  budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
         self._worker = Worker(f"{name}-whisper")
+        self._partial_worker = Worker(f"{name}-partials")
         self._model: Any = None
+        self._partial_model: Any = None
+        self._partial: _Job | None = None
+        self._audio = _Recent()
+        self._speech_start: int | None = None
+        self._job: _Job | None = None
+        self._decoded_to = 0
+        self._hyps: list[str] = []
+        self._stable = ""
+        self._spec: tuple[Turn, str, str | None] | None = None  # the decode made at a pause
+        self._held: _Held | None = None
+        self._paused = False
+        self.partials = 0
+        self.reused = 0
 
     async def load(self, progress: ProgressFn) -> None:
         from faster_whisper import WhisperModel
@@ -95,8 +127,8 @@ class WhisperSTT(Processor):
         res = resolve("stt", o.model, progress)
         progress(f"loading speech-to-text {res.spec}", None)
 
-        def make() -> Any:
-            kw = {"device": "cpu", "compute_type": o.compute_type, "cpu_threads": o.threads}
+        def make(threads: int = o.threads) -> Any:
+            kw = {"device": "cpu", "compute_type": o.compute_type, "cpu_threads": threads}
             if res.kind == "hub":
                 try:
                     return WhisperModel(res.location, **kw)
@@ -112,16 +144,18 @@ class WhisperSTT(Processor):
         self._model = await self._worker.call(make)
         # warm-up: the first decode allocates buffers; pay it now, not in the first turn
         await self._worker.call(self.transcribe, np.zeros(8000, np.float32))
+        if o.partial_every_ms:
+            # partials get their own copy of the model on one thread, so the decode that ends a
+            # turn never waits behind one (a second small model is cheap: tiny.en is 40 MB)
+            progress("loading speech-to-text for partial transcripts", None)
+            self._partial_model = await self._partial_worker.call(make, 1)
 
-    async def aclose(self) -> None:
-        self._worker.shutdown()
-
-    def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
+    def transcribe(self, audio: np.ndarray, model: Any = None) -> tuple[str, str | None]:
         """Blocking: call from the stage's worker thread (or a thread of your own, not the loop)."""
         o = self.options
         words, language = [], None
         for piece in split_long(audio, 16000, o.max_piece_s):
-            segments, info = self._model.transcribe(
+            segments, info = (model or self._model).transcribe(
                 piece, beam_size=o.beam_size, language=o.language, vad_filter=False,
                 condition_on_previous_text=False, without_timestamps=True,
                 initial_prompt=o.initial_prompt)
@@ -132,10 +166,111 @@ class WhisperSTT(Processor):
                 words.append(s.text.strip())
         return " ".join(w for w in words if w).strip(), language
 
-    async def process(self, frame: Utterance) -> AsyncIterator[Frame]:
+    async def process(self, frame: Frame) -> AsyncIterator[Frame]:
+        for out in self._collect():
+            yield out
+        for out in self._release_held():
+            yield out
+        if isinstance(frame, InputAudio):
+            self._audio.add(frame.start, frame.samples)
+            self._maybe_partial()
+            return  # the audio ends here
+        if isinstance(frame, SpeechStarted):
+            self._paused = False
+            if not frame.resumed:
+                self._speech_start = frame.start
+                self._hyps, self._stable = [], ""
+                self._decoded_to = frame.start
+        elif isinstance(frame, SpeechPaused):
+            self._paused = True  # no partials of the silence
+            t = frame.turn
+            pad = self._pad
+            audio = self._audio.slice(max(0, t.speech_start - pad), t.speech_end + pad)
+            self._start_job("pause", audio, t)
+        elif isinstance(frame, Utterance):
+            async for out in self._final(frame):
+                yield out
+            return
+        yield frame
+
+    @property
+    def _pad(self) -> int:
+        return self.options.speech_pad_ms * 16
+
+    def _start_job(self, kind: str, audio: np.ndarray, turn: Turn | None = None, end: int = 0) -> None:
+        if kind == "partial":
+            task = asyncio.ensure_future(self._partial_worker.call(self.transcribe, audio, self._partial_model))
+            self._partial = _Job(kind, task, None, end)
+            return
+        prev = self._job.task if self._job is not None else None
+
+        async def run() -> tuple[str, str | None]:
+            if prev is not None:
+                await asyncio.wait({prev})
+            return await self._worker.call(self.transcribe, audio)
+
+        self._job = _Job(kind, asyncio.ensure_future(run()), turn, end)
+
+    def _maybe_partial(self) -> None:
+        o = self.options
+        if self._speech_start is None or self._paused or self._partial_model is None or self._partial is not None:
+            return
+        end = self._audio.end
+        if end - self._decoded_to < o.partial_every_ms * 16 or end - self._speech_start < 16000:
+            return
+        self._decoded_to = end
+        self._start_job("partial", self._audio.slice(max(0, self._speech_start - self._pad), end), end=end)
+
+    def _collect(self) -> list[Frame]:
+        out = []
+        for attr in ("_job", "_partial"):
+            job = getattr(self, attr)
+            if job is not None and job.task.done():
+                setattr(self, attr, None)
+                out += self._result(job)
+        return out
+
+    def _result(self, job: _Job) -> list[Frame]:
+        if job.task.cancelled() or job.task.exception() is not None:
+            if not job.task.cancelled():
+                log.warning("a streaming decode failed: %s", job.task.exception(), extra={"stage": self.name})
+            return []
+        text, lang = job.task.result()
+        if job.kind == "pause":
+            assert job.turn is not None
+            self._spec = (job.turn, text, lang)
+            if not text:
+                return []
+            return [Transcript(turn=job.turn, text=text, language=lang, tentative=True)]
+        if self._speech_start is None:
+            return []  # the utterance ended meanwhile; its final transcript says it all
+        self._hyps = [*self._hyps[-1:], text]
+        if len(self._hyps) == 2:
+            common = _common_prefix(*self._hyps)
+            if len(common.split()) > len(self._stable.split()):
+                self._stable = common
+        self.partials += 1
+        return [PartialTranscript(text=text, stable=self._stable, start=self._speech_start, end=job.end)]
+
+    async def _final(self, frame: Utterance) -> AsyncIterator[Frame]:
         sw = Stopwatch()
-        text, lang = await self._worker.call(self.transcribe, frame.samples)
-        self.report(frame.turn, sw.ms, audio_s=round(len(frame.samples) / frame.sample_rate, 2))
+        if self._job is not None:
+            await asyncio.wait({self._job.task})
+            for out in self._collect():
+                if isinstance(out, Transcript):
+                    yield out  # the tentative one: the dialogue may already start
+        spec, self._spec = self._spec, None
+        self._speech_start = None
+        self._paused = False
+        reused = spec is not None and spec[0] is frame.turn and not frame.truncated
+        if reused:
+            assert spec is not None
+            _, text, lang = spec
+            self.reused += 1
+        else:
+            text, lang = await self._worker.call(self.transcribe, frame.samples)
+        self.report(frame.turn, sw.ms, audio_s=round(len(frame.samples) / frame.sample_rate, 2),
+                    reused_pause_decode=reused)
         log.info("turn %d heard: %r", frame.turn.id, text,
                  extra={"stage": self.name, "turn": frame.turn.id})
         self.floor.speech(frame.turn).user_text = text
@@ -145,4 +280,98 @@ class WhisperSTT(Processor):
                 yield ReplyDone(turn=frame.turn, text="", reason="backchannel")
                 return
             self.floor.user_took_turn()
+        if frame.ended_by == "model" and self.options.hold_ms and _unfinished(text):
+            # the end-of-turn model heard an end, the words say otherwise ("... about the"):
+            # wait a moment for the user to go on before the turn counts as over
+            log.info("turn %d ends mid-phrase (%r): waiting %d ms for more", frame.turn.id,
+                     text.split()[-1], self.options.hold_ms, extra={"stage": self.name})
+            self._held = _Held(Transcript(turn=frame.turn, text=text, language=lang),
+                               time.monotonic() + self.options.hold_ms / 1000)
+            return
         yield Transcript(turn=frame.turn, text=text, language=lang)
+
+    def _release_held(self) -> list[Frame]:
+        held = self._held
+        if held is None:
+            return []
+        turn = held.transcript.turn
+        if self.floor.interrupted(turn):  # the user went on: the next turn carries these words
+            self._held = None
+            return [ReplyDone(turn=turn, text="", reason="continued")]
+        if time.monotonic() >= held.deadline:
+            self._held = None
+            return [held.transcript]
+        return []
+
+    async def finish(self, eos: EndOfStream) -> AsyncIterator[Frame]:
+        for job in (self._job, self._partial):
+            if job is not None:
+                await asyncio.wait({job.task})
+        self._job = self._partial = None
+        if self._held is not None:
+            yield self._held.transcript
+            self._held = None
+
+    async def aclose(self) -> None:
+        for job in (self._job, self._partial):
+            if job is not None:
+                job.task.cancel()
+                await asyncio.wait({job.task})
+        self._worker.shutdown()
+        self._partial_worker.shutdown()
+
+
+CONTINUATIONS = frozenset(
+    "the a an my your his her our their its of to for about with from and or but because than".split())
+
+
+def _unfinished(text: str) -> bool:
+    """The text stops on a word a sentence does not end on ("... the capital of"); a question
+    mark says the recognizer heard a question end ("What are you waiting for?")."""
+    t = text.strip()
+    if not t or t.endswith("?"):
+        return False
+    return t.split()[-1].lower().strip(",;:.!…") in CONTINUATIONS
+
+
+def _common_prefix(a: str, b: str) -> str:
+    out = []
+    for x, y in zip(a.split(), b.split()):
+        if x.strip(",.?!").lower() != y.strip(",.?!").lower():
+            break
+        out.append(y)
+    return " ".join(out)
+
+
+class _Recent:
+    """The last ~35 s of input audio, addressed by input-timeline sample index."""
+
+    def __init__(self, keep: int = 35 * 16000) -> None:
+        self._chunks: collections.deque[tuple[int, np.ndarray]] = collections.deque()
+        self._keep = keep
+        self.end = 0
+
+    def add(self, start: int, x: np.ndarray) -> None:
+        self._chunks.append((start, x))
+        self.end = start + len(x)
+        while self._chunks and self._chunks[0][0] + len(self._chunks[0][1]) < self.end - self._keep:
+            self._chunks.popleft()
+
+    def slice(self, a: int, b: int) -> np.ndarray:
+        parts = [x[max(a, s) - s: min(b, s + len(x)) - s] for s, x in self._chunks
+                 if max(a, s) < min(b, s + len(x))]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+@dataclasses.dataclass
+class _Job:
+    kind: str
+    task: asyncio.Future[tuple[str, str | None]]
+    turn: Turn | None
+    end: int
+
+
+@dataclasses.dataclass
+class _Held:
+    transcript: Transcript
+    deadline: float

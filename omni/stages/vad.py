@@ -11,8 +11,8 @@ import numpy as np
 from pydantic import Field
 
 from omni.errors import ModelNotFoundError
-from omni.frames import (EndOfStream, Frame, InputAudio, SpeechStarted, SpeechStopped, Turn,
-                         Utterance)
+from omni.frames import (EndOfStream, Frame, InputAudio, SpeechPaused, SpeechStarted, SpeechStopped,
+                         Turn, Utterance)
 from omni.models import resolve
 from omni.engines.smart_turn import SmartTurn
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
@@ -107,7 +107,8 @@ class _Silero:
 
 
 class SileroVAD(Processor):
-    """InputAudio -> SpeechStarted / SpeechStopped / Utterance. Input audio is never dropped."""
+    """InputAudio -> InputAudio (passed on, for streaming recognition) and SpeechStarted /
+    SpeechPaused / SpeechStopped / Utterance. Input audio is never dropped."""
 
     Options = SileroVADOptions
     options: SileroVADOptions
@@ -139,6 +140,7 @@ class SileroVAD(Processor):
         self._how = "silence"
         self._silence_ms = 0.0  # audio time from the last speech sample to the decision
         self._barge = False  # this speech paused the assistant; took the turn or not yet decided
+        self._candidate: Turn | None = None  # announced by SpeechPaused
 
     async def load(self, progress: ProgressFn) -> None:
         res = resolve("vad", self.options.model, progress)
@@ -165,6 +167,7 @@ class SileroVAD(Processor):
         self._history.append((frame.start, frame.samples))
         self._times.append((frame.start + len(frame.samples), frame.t))
         self._pending = np.concatenate([self._pending, frame.samples])
+        yield frame
         n = len(self._pending) // WINDOW
         if n == 0:
             return
@@ -196,13 +199,23 @@ class SileroVAD(Processor):
             self._barge = False  # too long for a backchannel: the user takes the turn
             self.floor.user_took_turn()
         if p >= o.threshold:
+            if self._candidate is not None:  # announced a pause; the user goes on
+                yield SpeechStarted(start=pos, sample_rate=sr, t=t, resumed=True)
             self._silence_at = None
             self._asked_ms = None
+            self._candidate = None
             self._last_voiced_end = pos + WINDOW
         else:
             self._last_dip = pos
             if p < self._neg and self._silence_at is None:
                 self._silence_at = pos
+        if self._silence_at is not None and self._candidate is None and self._eot is not None and \
+                (pos + WINDOW - self._silence_at) * 1000 / sr >= o.end_of_turn.pause_ms:  # type: ignore[union-attr]
+            # the turn this speech becomes if this pause ends it: recognition and the reply may
+            # start on it now (the same Turn object arrives in the Utterance if it does end here)
+            self._candidate = Turn(id=self._turns + 1, speech_start=self._start, speech_end=self._silence_at,
+                                   t_speech_end=self._time_of(self._silence_at - 1), sample_rate=sr)
+            yield SpeechPaused(turn=self._candidate, t=t)
         if self._silence_at is not None and await self._turn_ended(pos, t):
             async for out in self._end(self._silence_at, truncated=False):
                 yield out
@@ -241,6 +254,7 @@ class SileroVAD(Processor):
         o = self.options
         sr = self.sample_rate
         self._speaking = False
+        cand, self._candidate = self._candidate, None
         continued, self._continued = self._continued, truncated
         overlapped, self._barge = self._barge, False
         t_end = self._time_of(end - 1)
@@ -255,15 +269,18 @@ class SileroVAD(Processor):
         head = 0 if continued else pad
         audio = self._slice(max(0, self._start - head), end + (0 if truncated else pad))
         self._turns += 1
-        turn = Turn(id=self._turns, speech_start=self._start, speech_end=end, t_speech_end=t_end,
-                    sample_rate=sr)
+        if cand is not None and cand.id == self._turns and cand.speech_end == end and cand.speech_start == self._start:
+            turn = cand
+        else:
+            turn = Turn(id=self._turns, speech_start=self._start, speech_end=end, t_speech_end=t_end,
+                        sample_rate=sr)
         extra: dict[str, object] = {"end_of_turn": self._how, "silence_ms": round(self._silence_ms, 1)}
         if self._eot_p is not None:
             extra["eot_p"] = round(self._eot_p, 3)
         self.report(turn, Stopwatch(t_end).ms, **extra)
         self.floor.speech(turn)  # a reply is owed from now: speech that follows may interrupt it
         yield Utterance(turn=turn, samples=audio, sample_rate=sr, truncated=truncated,
-                        overlapped=overlapped)
+                        overlapped=overlapped, ended_by=self._how)
 
     async def finish(self, eos: EndOfStream) -> AsyncIterator[Frame]:
         if self._speaking:
