@@ -60,10 +60,16 @@ def turn(i: int = 1) -> Turn:
 class Run:
     """A Dialogue stage driven turn by turn, with its metrics."""
 
+    def _report(self, name: str, turn: Any, ms: float | None, extra: dict[str, Any]) -> None:
+        if ms is None:  # more fields for the turn's record (as the TurnRecorder merges them)
+            self.metrics[-1].update(extra)
+        else:
+            self.metrics.append({"ms": ms, **extra})
+
     def __init__(self, **options: Any) -> None:
         self.stage = Dialogue("llm", DialogueOptions(**options))
         self.metrics: list[dict[str, Any]] = []
-        self.stage.bind_reporter(lambda name, t, ms, extra: self.metrics.append({"ms": ms, **extra}))
+        self.stage.bind_reporter(self._report)
 
     async def __aenter__(self) -> Run:
         await self.stage.load(noop)

@@ -217,6 +217,10 @@ class WavFileSink(Processor):
         for s in self.floor.speeches():
             if s.is_interrupted and s.played_text is None:
                 s.played_text = self.timeline.heard(s.turn.id)
+                if s.turn.id not in self._started:
+                    log.info("turn %d: its reply is dropped before it was heard (the user went on)",
+                             s.turn.id, extra={"stage": self.name, "turn": s.turn.id})
+                    continue
                 log.info("turn %d interrupted %.0f ms after the user spoke; heard: %r", s.turn.id, ms,
                          s.played_text, extra={"stage": self.name, "turn": s.turn.id})
                 if self.on_barge_in is not None:

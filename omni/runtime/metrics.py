@@ -155,6 +155,8 @@ class TurnRecorder:
                 return
             rec = self._record(frame.turn)
             rec.reply, rec.reason = frame.text, frame.reason
+            if frame.reason == "interrupted" and rec.heard is None:
+                rec.interrupted, rec.heard = True, frame.text  # dropped before it was heard
             self._finish(frame.turn.id)
         elif isinstance(frame, DeviceAction) and frame.turn is not None and frame not in self._actions:
             self._actions.add(frame)

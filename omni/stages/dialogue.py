@@ -51,6 +51,9 @@ class DialogueOptions(StageOptions):
     tools: ToolsOptions = Field(default_factory=ToolsOptions)
     fallback_reply: str = "Sorry, I can't answer right now."
     """Spoken when every backend failed, so the assistant never goes silent."""
+    carry_within_s: float = Field(2.0, ge=0)
+    """A turn interrupted before a word of its reply was heard, by the user going on within
+    this many seconds, is carried into the next turn (the pause was not the end)."""
     preemptive: bool = True
     """Start the reply on the transcript decoded at a pause, before the turn has ended; its
     output is held back (and no tool acts) until the final transcript confirms the words,
@@ -212,7 +215,8 @@ class Dialogue(Processor):
             if s.turn.id >= turn.id or not s.is_interrupted or s.amended or s.played_text is None:
                 continue
             s.amended = True
-            if not s.played_text.strip():
+            gap_s = (turn.speech_start - s.turn.speech_end) / turn.sample_rate
+            if not s.played_text.strip() and gap_s <= self.options.carry_within_s:
                 self.memory.forget_reply(s.turn.id)
                 if s.user_text:
                     carried.append(s.user_text.strip())
