@@ -108,7 +108,8 @@ async def end_of_turn() -> dict:
 
 
 def paused_pipeline(tmp: Path) -> dict:
-    """The paused sentences through the whole pipeline: is a fragment ever answered?"""
+    """The paused sentences through the whole pipeline: does a reply ever begin before the user
+    has finished the sentence (a false end of turn the user hears)?"""
     pieces, spans = [], []
     pos = 0.0
     for pause in (0.3, 0.6):
@@ -122,13 +123,11 @@ def paused_pipeline(tmp: Path) -> dict:
            "continued": 0, "per_sentence": []}
     for a, b, text, pause in spans:
         mine = [t for t in turns if a - 0.2 <= t["speech_start_s"] <= b + 0.2]
-        answered = [t for t in mine if t["reply"] and t["reason"] in ("complete", "interrupted")]
+        # a reply the user heard, and when it began (on the input's timeline)
+        heard = [(t["speech_end_s"] + t["v2v_ms"] / 1000, t) for t in mine if t["reply"] and t["v2v_ms"]]
         out["continued"] += sum(t["reason"] in ("continued", "interrupted") and not t["reply"] for t in mine)
-        last_word = text.split()[-1].strip(".?!").lower()
-        whole = [t for t in answered if last_word in t["transcript"].lower()]
-        frag = [t for t in answered if last_word not in t["transcript"].lower()]
-        out["fragment_answered"] += bool(frag)
-        out["answered_once_whole"] += len(answered) == 1 and len(whole) == 1
+        out["fragment_answered"] += any(start < b for start, _ in heard)
+        out["answered_once_whole"] += len(heard) == 1 and heard[0][0] >= b
         out["per_sentence"].append({"text": text, "pause_s": pause,
                                     "turns": [(t["transcript"], t["reason"], t["reply"][:40]) for t in mine]})
     return out
@@ -226,22 +225,26 @@ def streaming(repeats: int, tmp: Path) -> dict:
 def main_() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--parts", default="eot,paused,streaming,barge",
+                    help="which parts to run (the others are kept from the JSON file, if any)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "turn_taking.json")
     args = ap.parse_args()
-    eot = asyncio.run(end_of_turn())
+    parts = set(args.parts.split(","))
+    old = json.loads(args.out.read_text()) if args.out.exists() else {}
+    eot = asyncio.run(end_of_turn()) if "eot" in parts else old["end_of_turn"]
     with tempfile.TemporaryDirectory() as d:
-        paused = paused_pipeline(Path(d))
-        stream = streaming(args.repeats, Path(d))
-        barge = barge_in(args.repeats, Path(d))
+        paused = paused_pipeline(Path(d)) if "paused" in parts else old["paused_pipeline"]
+        stream = streaming(args.repeats, Path(d)) if "streaming" in parts else old["streaming"]
+        barge = barge_in(args.repeats, Path(d)) if "barge" in parts else old["barge_in"]
     print("\nend of turn (audio time from the last speech sample to the decision)")
     print(f"{'arm':15s} {'p50 ms':>7s} {'p95 ms':>7s}  false ends 300/600 ms pause (of {len(PAUSED)})")
     for arm, r in eot.items():
         d = r["decision_ms"]
         print(f"{arm:15s} {d['p50']:7.0f} {d['p95']:7.0f}  {r['false_ends']['300ms']}/{r['false_ends']['600ms']}"
               f"   decided by {r['decided_by']}")
-    print(f"\nwhole pipeline, {paused['sentences']} sentences with a 300 or 600 ms hesitation: answered once "
-          f"and whole {paused['answered_once_whole']}, a fragment answered {paused['fragment_answered']}, "
-          f"turns carried into the next {paused['continued']}")
+    print(f"\nwhole pipeline, {paused['sentences']} sentences with a 300 or 600 ms hesitation: answered once, "
+          f"after it ended {paused['answered_once_whole']}; a reply begun before it ended "
+          f"{paused['fragment_answered']}; turns carried into the next {paused['continued']}")
     print("\nstreaming recognition and preemptive replies (corpus in real time)")
     print(f"{'arm':10s} {'turns':>5s} {'V2V p50':>7s} {'V2V p95':>7s} {'EOT p50':>7s} {'STT p50':>7s} "
           f"{'early reply used':>16s} {'wasted':>6s} {'head start p50/p95':>18s}")

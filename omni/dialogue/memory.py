@@ -108,10 +108,10 @@ class Memory:
         msg = self._turns.pop(turn, None)
         if msg is None or not any(m is msg for m in self.history):
             return False
-        msg["content"] = heard if heard.strip() else "(interrupted before speaking)"
-        if heard.strip() and not heard.rstrip().endswith(("…", ".", "!", "?")):
-            msg["content"] += "…"
-        msg["content"] += " [the user interrupted]"
+        # an ellipsis marks the cut; a bracketed note here was copied into later replies by a
+        # small model ("The train station from here is [the user interrupted]")
+        heard = heard.strip()
+        msg["content"] = heard if heard.endswith(("…", ".", "!", "?")) else heard + "…"
         return True
 
     def forget_reply(self, turn: int) -> bool:

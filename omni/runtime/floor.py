@@ -139,13 +139,14 @@ class Floor:
             p.resume(t)
         log.info("backchannel: the assistant goes on", extra={"stage": "floor"})
 
-    def user_took_turn(self, barge: BargeIn | None = None) -> int:
-        """The user is taking the turn: every live reply is interrupted. Returns how many."""
+    def user_took_turn(self, barge: BargeIn | None = None, keep: Turn | None = None) -> int:
+        """The user is taking the turn: every live reply (but `keep`'s, the user's new turn) is
+        interrupted. Returns how many."""
         barge = barge or self.paused
         self.paused = None
         if barge is None:
             return 0
-        live = self._live()
+        live = [s for s in self._live() if keep is None or s.turn.id != keep.id]
         for s in live:
             s.interrupted.set_result(barge)
         for p in self.players:

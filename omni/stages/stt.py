@@ -279,7 +279,7 @@ class WhisperSTT(Processor):
                 self.floor.user_backchannel(time.monotonic())
                 yield ReplyDone(turn=frame.turn, text="", reason="backchannel")
                 return
-            self.floor.user_took_turn()
+            self.floor.user_took_turn(keep=frame.turn)
         if frame.ended_by == "model" and self.options.hold_ms and _unfinished(text):
             # the end-of-turn model heard an end, the words say otherwise ("... about the"):
             # wait a moment for the user to go on before the turn counts as over
