@@ -291,3 +291,50 @@ def test_settle_waits_for_urgent_work_that_starts_late_and_then_for_quiet():
     t0 = time.monotonic()
     cpu.settle(quiet_s=0.2, max_wait_s=0.1)  # bounded: never waits past max_wait_s
     assert time.monotonic() - t0 < 1.0
+
+
+async def test_worker_shutdown_does_not_wait_for_an_abandoned_stream():
+    """A consumer that is dropped, not closed (a generator closed at an outer yield leaves the
+    one it iterates like that), must not keep the worker thread, and so shutdown, waiting."""
+    import threading
+
+    from omni.runtime import Worker
+
+    w = Worker("abandoned")
+    s = w.stream(lambda: iter(range(10_000)), buffer=2)
+    assert await anext(s) == 0
+    await asyncio.sleep(0.3)  # the producer has filled its buffer and waits for room
+    t = threading.Thread(target=w.shutdown)
+    t.start()
+    t.join(5)
+    assert not t.is_alive(), "shutdown hung on a stream nobody reads"
+    await s.aclose()
+
+
+async def test_until_closes_the_whole_chain_when_stopped_while_an_item_is_held():
+    import contextlib
+
+    from omni.runtime.floor import until
+
+    closed = []
+
+    async def inner():
+        try:
+            for i in range(100):
+                yield i
+                await asyncio.sleep(0)
+        finally:
+            closed.append("inner")
+
+    async def outer():
+        async with contextlib.aclosing(inner()) as g:
+            async for x in g:
+                yield x
+
+    stop = asyncio.get_running_loop().create_future()
+    got = []
+    async for x in until(stop, outer()):
+        got.append(x)
+        if x == 3:
+            stop.set_result(None)  # the interruption comes while the consumer holds an item
+    assert got == [0, 1, 2, 3] and closed == ["inner"]

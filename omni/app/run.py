@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from omni.app.view import ConsoleView
 from omni.audio import Room, WavFileSink, file_source, read_audio
+from omni.audio.source import watch_input
 from omni.config import PipelineConfig
 from omni.runtime import Pipeline
 from omni.runtime.floor import Floor
@@ -106,7 +107,8 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
             load_s = time.monotonic() - t0
             view.done_loading(load_s, ok=loaded)
         t1 = time.monotonic()
-        source = file_source(audio.samples, cfg.sample_rate, chunk_ms=cfg.chunk_ms, realtime=opts.realtime)
+        source = watch_input(file_source(audio.samples, cfg.sample_rate, chunk_ms=cfg.chunk_ms,
+                                         realtime=opts.realtime))
         if opts.room is not None:
             source = Room(sink.played, gain_db=opts.room[0], delay_ms=opts.room[1]).wrap(source)
         await pipeline.run(source)

@@ -83,10 +83,12 @@ class ConsoleView:
             self.console.print(f"[red]  error[/] in {payload.stage}: {payload.message}")
 
     def _turn(self, rec: TurnRecord) -> None:
-        if rec.interrupted:
-            heard = rec.heard or "nothing yet"
+        if rec.interrupted and rec.barge_in_ms is None:
+            self.console.print(f"[dim]omni (turn {rec.turn.id}): reply dropped before it was heard: "
+                               f"the user went on[/]")
+        elif rec.interrupted:
             self.console.print(f"[bold magenta]omni[/] (turn {rec.turn.id}, [yellow]interrupted[/] "
-                               f"{rec.barge_in_ms or 0:.0f} ms after the user spoke): {heard}")
+                               f"{rec.barge_in_ms:.0f} ms after the user spoke): {rec.heard}")
         elif rec.reply:
             self.console.print(f"[bold magenta]omni[/] (turn {rec.turn.id}): {rec.reply}")
         elif rec.reason == "backchannel":

@@ -76,3 +76,32 @@ class Room:
                 frame = InputAudio(samples=frame.samples + echo, sample_rate=frame.sample_rate,
                                    start=frame.start, t=frame.t)
             yield frame
+
+
+async def watch_input(source: AsyncIterator[Frame], silent_s: float = 10.0,
+                      stage: str = "input") -> AsyncIterator[Frame]:
+    """Pass `source` through; each time it delivers nothing for `silent_s`, yield an ErrorEvent
+    (a microphone that stopped sending) and keep waiting: the pipeline stays ready for it."""
+    from omni.frames import ErrorEvent
+
+    it = aiter(source)
+    nxt: asyncio.Future[Frame] | None = None
+    try:
+        while True:
+            if nxt is None:
+                nxt = asyncio.ensure_future(anext(it))
+            done, _ = await asyncio.wait({nxt}, timeout=silent_s)
+            if not done:
+                yield ErrorEvent(stage=stage, message=f"no audio for {silent_s:g} s: is the microphone "
+                                                      "still connected and unmuted?")
+                continue
+            try:
+                frame = nxt.result()
+            except StopAsyncIteration:
+                return
+            nxt = None
+            yield frame
+    finally:
+        if nxt is not None and not nxt.done():
+            nxt.cancel()
+            await asyncio.wait({nxt})

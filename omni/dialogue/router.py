@@ -211,10 +211,11 @@ class Router:
                                 if self.backends[n].continues and not self._blocked(n)), None)
                     if nxt is not None:
                         prefill = asyncio.create_task(nxt.prefill(r), name=f"prefill-{nxt.name}")
-                async for d in self._attempt(name, r, rec):
-                    if isinstance(d, TextDelta):
-                        said += d.text
-                    yield d
+                async with contextlib.aclosing(self._attempt(name, r, rec)) as attempt:
+                    async for d in attempt:
+                        if isinstance(d, TextDelta):
+                            said += d.text
+                        yield d
                 if rec.attempts[-1].outcome == "answered":
                     return
         finally:

@@ -157,6 +157,7 @@ class TurnRecorder:
             rec.reply, rec.reason = frame.text, frame.reason
             if frame.reason == "interrupted" and rec.heard is None:
                 rec.interrupted, rec.heard = True, frame.text  # dropped before it was heard
+                rec.v2v_ms = None  # its audio was made but never played: no voice-to-voice
             self._finish(frame.turn.id)
         elif isinstance(frame, DeviceAction) and frame.turn is not None and frame not in self._actions:
             self._actions.add(frame)

@@ -24,6 +24,9 @@ class Worker:
     def __init__(self, name: str) -> None:
         self.name = name
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._streams: set[threading.Event] = set()
+        """Stop flags of the streams running now (shutdown sets them: a consumer that was
+        abandoned, not closed, must not leave the thread waiting for room forever)."""
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -34,6 +37,7 @@ class Worker:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         room = threading.Semaphore(buffer)
         stop = threading.Event()
+        self._streams.add(stop)
 
         def produce() -> None:
             try:
@@ -69,12 +73,15 @@ class Worker:
                 yield item
         finally:
             stop.set()
+            self._streams.discard(stop)
             room.release()
             if not fut.done():
                 # wait for the thread to leave the generator, so the engine is free again
                 await asyncio.shield(fut)
 
     def shutdown(self) -> None:
+        for stop in list(self._streams):
+            stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

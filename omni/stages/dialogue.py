@@ -9,6 +9,7 @@ against the pipeline's allow-list and run; device actions leave as DeviceAction 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -194,10 +195,13 @@ class Dialogue(Processor):
         speech = self.floor.speech(turn)
         parts: list[str] = []
         sw, first_ms = Stopwatch(), None
-        async for out in until(speech.interrupted, self._answer(turn, text, parts, gate)):
-            if first_ms is None and isinstance(out, ReplyToken):
-                first_ms = sw.ms
-            yield out
+        # aclosing at every level: a generator closed at a yield does not close the one it is
+        # iterating; without it the LLM's worker thread would wait for a reader that is gone
+        async with contextlib.aclosing(until(speech.interrupted, self._answer(turn, text, parts, gate))) as g:
+            async for out in g:
+                if first_ms is None and isinstance(out, ReplyToken):
+                    first_ms = sw.ms
+                yield out
         if speech.is_interrupted:
             self.report(turn, first_ms if first_ms is not None else sw.ms, interrupted=True,
                         total_ms=round(sw.ms, 1))
@@ -251,8 +255,9 @@ class Dialogue(Processor):
             yield ReplyDone(turn=turn, text=say)
             self._prefill_next()
             return
-        async for out in self._llm_turn(turn, text, sw, score, parts, gate):
-            yield out
+        async with contextlib.aclosing(self._llm_turn(turn, text, sw, score, parts, gate)) as g:
+            async for out in g:
+                yield out
         self._prefill_next()
 
     def _error(self, turn: Turn, message: str) -> ErrorEvent:
@@ -285,17 +290,18 @@ class Dialogue(Processor):
                 last = rnd == o.tools.max_rounds
                 req = ChatRequest(messages, [] if last else tools, o.max_tokens, o.temperature)
                 calls: tuple[ToolCall, ...] = ()
-                async for d in self.router.stream(req, plan, rec):
-                    if isinstance(d, TextDelta):
-                        if first_ms is None:
-                            first_ms = sw.ms
-                        parts.append(d.text)
-                        yield ReplyToken(turn=turn, text=d.text)
-                    elif isinstance(d, ToolCallDelta):
-                        calls = d.calls
-                        if d.malformed:
-                            yield self._error(turn, f"{rec.backend} wrote a tool call that does not parse: "
-                                                    f"{d.malformed[:120]!r}")
+                async with contextlib.aclosing(self.router.stream(req, plan, rec)) as deltas:
+                    async for d in deltas:
+                        if isinstance(d, TextDelta):
+                            if first_ms is None:
+                                first_ms = sw.ms
+                            parts.append(d.text)
+                            yield ReplyToken(turn=turn, text=d.text)
+                        elif isinstance(d, ToolCallDelta):
+                            calls = d.calls
+                            if d.malformed:
+                                yield self._error(turn, f"{rec.backend} wrote a tool call that does not parse: "
+                                                        f"{d.malformed[:120]!r}")
                 if not calls:
                     break
                 if last:  # no tools were offered this round; the model called one anyway
@@ -377,8 +383,9 @@ class _Preemptive:
 
         async def body() -> None:
             try:
-                async for out in stage._turn(frame, self.gate):
-                    self.queue.put_nowait(out)
+                async with contextlib.aclosing(stage._turn(frame, self.gate)) as g:
+                    async for out in g:
+                        self.queue.put_nowait(out)
             except Exception as e:  # handed to the consumer, which reports it
                 self.queue.put_nowait(e)
             self.queue.put_nowait(cls._END)
