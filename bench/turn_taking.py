@@ -10,7 +10,7 @@
    paused sentences through the whole pipeline, where a transcript that stops on "the" or "of"
    waits for more (stt.hold_ms): is a fragment ever answered?
 2. Streaming (whole desktop pipeline, real time, the 10 corpus turns joined with 4.5 s gaps):
-   defaults (partials, tentative transcript at the pause, preemptive reply) against
+   the pipeline's defaults (preemptive reply, no partials), with partials every 1000 ms, and
    `stt.partial_every_ms=0 llm.preemptive=false`, alternating; V2V, end-of-turn delay, STT
    time after the turn ended, and how often the early reply was used / thrown away.
 3. Barge-in (whole desktop pipeline, real time): "Explain how rain forms" then a user turn
@@ -197,7 +197,9 @@ def streaming(repeats: int, tmp: Path) -> dict:
     manifest = json.loads((ROOT / "bench" / "corpus" / "manifest.json").read_text())
     audio = np.concatenate([np.concatenate([silence(0.5), corpus(m["file"][:-4]), silence(4.5)])
                             for m in manifest])
-    arms = {"streaming": [], "plain": ["--set", "stt.partial_every_ms=0", "--set", "llm.preemptive=false"]}
+    arms = {"defaults": [],
+            "partials": ["--set", "stt.partial_every_ms=1000"],
+            "plain": ["--set", "stt.partial_every_ms=0", "--set", "llm.preemptive=false"]}
     res: dict = {arm: {"v2v_ms": [], "end_of_turn_ms": [], "stt_ms": [], "turns": 0, "used": 0,
                        "wasted": 0, "head_start_ms": []} for arm in arms}
     for _ in range(repeats):

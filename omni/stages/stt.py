@@ -37,8 +37,11 @@ class WhisperOptions(StageOptions):
     initial_prompt: str | None = None
     """Words to bias the recognizer toward (names, device names)."""
     partial_every_ms: int = Field(1000, ge=0)
-    """While the user speaks, decode the growing utterance this often, from 1 s of speech on
-    (0: no partials). On 2 cores partials cost the end of the turn ~35 ms of V2V (bench)."""
+    """While the user speaks, decode the growing utterance this often (0: no partials)."""
+    partial_after_ms: int = Field(2000, ge=0)
+    """First partial after this much speech. On 2 cores a partial decode still running when a
+    short question ends delays its final transcript (~85 ms at the STT median in the bench), so
+    short questions get none; long utterances stream."""
     speech_pad_ms: int = Field(120, ge=0)
     """Audio around the speech decoded at a pause (the VAD's speech_pad_ms)."""
     hold_ms: int = Field(700, ge=0)
@@ -216,7 +219,7 @@ class WhisperSTT(Processor):
         if self._speech_start is None or self._paused or self._partial_model is None or self._partial is not None:
             return
         end = self._audio.end
-        if end - self._decoded_to < o.partial_every_ms * 16 or end - self._speech_start < 16000:
+        if end - self._decoded_to < o.partial_every_ms * 16 or end - self._speech_start < o.partial_after_ms * 16:
             return
         self._decoded_to = end
         self._start_job("partial", self._audio.slice(max(0, self._speech_start - self._pad), end), end=end)

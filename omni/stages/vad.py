@@ -209,16 +209,20 @@ class SileroVAD(Processor):
             self._last_dip = pos
             if p < self._neg and self._silence_at is None:
                 self._silence_at = pos
-        if self._silence_at is not None and self._candidate is None and self._eot is not None and \
-                (pos + WINDOW - self._silence_at) * 1000 / sr >= o.end_of_turn.pause_ms:  # type: ignore[union-attr]
-            # the turn this speech becomes if this pause ends it: recognition and the reply may
-            # start on it now (the same Turn object arrives in the Utterance if it does end here)
+        ended = self._silence_at is not None and await self._turn_ended(pos, t)
+        if ended:
+            assert self._silence_at is not None
+            async for out in self._end(self._silence_at, truncated=False):
+                yield out
+        elif self._silence_at is not None and self._candidate is None and self._how == "model" and \
+                self._asked_ms is not None:
+            # the model heard no end yet, so the turn waits: recognition and the reply start now
+            # on the turn this speech becomes if the pause does end it (the same Turn object
+            # arrives in the Utterance then). Not before the first answer: when the model ends
+            # the turn at once, work started at the pause would only compete with it for the CPU.
             self._candidate = Turn(id=self._turns + 1, speech_start=self._start, speech_end=self._silence_at,
                                    t_speech_end=self._time_of(self._silence_at - 1), sample_rate=sr)
             yield SpeechPaused(turn=self._candidate, t=t)
-        if self._silence_at is not None and await self._turn_ended(pos, t):
-            async for out in self._end(self._silence_at, truncated=False):
-                yield out
         elif pos + WINDOW - self._start >= o.max_utterance_s * sr:
             # cut at the latest dip in the last 3 s (a breath between words), else right here
             dip = self._last_dip
