@@ -121,8 +121,10 @@ class Floor:
     def user_started(self, barge: BargeIn) -> bool:
         """The VAD heard speech begin. If a reply is audible or on its way, pauses the players
         and returns True (then the VAD owes a `user_took_turn` or a `user_backchannel`)."""
-        if not self.enabled or self.paused is not None or not self._live():
+        if not self.enabled or not self._live():
             return False
+        if self.paused is not None:
+            return True  # already paused for earlier speech: this one joins the pending decision
         self.paused = barge
         for p in self.players:
             p.pause(barge)

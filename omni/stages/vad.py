@@ -141,6 +141,7 @@ class SileroVAD(Processor):
         self._silence_ms = 0.0  # audio time from the last speech sample to the decision
         self._barge = False  # this speech paused the assistant; took the turn or not yet decided
         self._candidate: Turn | None = None  # announced by SpeechPaused
+        self._barge_in: BargeIn | None = None
 
     async def load(self, progress: ProgressFn) -> None:
         res = resolve("vad", self.options.model, progress)
@@ -193,11 +194,12 @@ class SileroVAD(Processor):
                 self._asked_ms = self._eot_p = None
                 self._last_voiced_end = pos + WINDOW
                 yield SpeechStarted(start=pos, sample_rate=sr, t=t)
-                self._barge = self.floor.user_started(BargeIn(onset=pos, sample_rate=sr, t=t))
+                self._barge_in = BargeIn(onset=pos, sample_rate=sr, t=t)
+                self._barge = self.floor.user_started(self._barge_in)
             return
         if self._barge and pos + WINDOW - self._start >= o.backchannel_ms * sr / 1000:
             self._barge = False  # too long for a backchannel: the user takes the turn
-            self.floor.user_took_turn()
+            self.floor.user_took_turn(self._barge_in)
         if p >= o.threshold:
             if self._candidate is not None:  # announced a pause; the user goes on
                 yield SpeechStarted(start=pos, sample_rate=sr, t=t, resumed=True)
