@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import logging
 import time
@@ -134,7 +135,12 @@ class Timeline:
     def segment(self, a: int, b: int) -> np.ndarray:
         """The placed audio over output samples [a, b)."""
         out = np.zeros(max(0, b - a), np.float32)
-        for p in self._parts:
+        # parts never overlap and are placed in order, so look back from the last one that
+        # starts before b (this runs for every 32 ms of input while echo is cancelled)
+        i = bisect.bisect_left(self._parts, b, key=lambda p: p.start)
+        while i > 0 and self._parts[i - 1].end > a:
+            i -= 1
+            p = self._parts[i]
             lo, hi = max(a, p.start), min(b, p.end)
             if lo < hi:
                 out[lo - a:hi - a] += p.audio[lo - p.start:hi - p.start]
