@@ -48,6 +48,8 @@ class Timeline:
         self._parts: list[_Part] = []
         self.held: list[_Part] = []
         self.paused = False
+        self.muted = False
+        """Audio placed while muted is silence (its timing, and so the reply's, is kept)."""
         self.cursor = 0
         self._resamplers: dict[tuple[int, int], soxr.ResampleStream] = {}
         self._texts: dict[tuple[int, int], str] = {}
@@ -60,6 +62,8 @@ class Timeline:
     def place(self, chunk: ReplyAudio) -> int | None:
         """Place a chunk; return its start index (None while paused: the chunk is held)."""
         audio = self._convert(chunk)
+        if self.muted:
+            audio = np.zeros_like(audio)
         key = (chunk.turn.id, chunk.sentence)
         self._texts[key] = chunk.text
         self._total[key] = self._total.get(key, 0) + len(audio)
@@ -102,6 +106,17 @@ class Timeline:
         self.paused = False
         self.held = []
 
+    def mute(self, on: bool, at: int) -> None:
+        """Mute from output sample `at` on (what is already placed after it falls silent), or unmute."""
+        self.muted = on
+        if not on:
+            return
+        for p in [*self._parts, *self.held]:
+            if p.end > at:
+                lo = max(0, at - p.start)
+                p.audio = p.audio.copy()
+                p.audio[lo:] = 0.0
+
     def heard(self, turn_id: int) -> str:
         """The text of `turn_id`'s reply that was placed (heard), cut at a word for a sentence
         stopped part way (in proportion to its audio: piper gives no word timings)."""
@@ -131,6 +146,20 @@ class Timeline:
             tail = rs.resample_chunk(np.zeros(0, np.float32), last=True)
             if len(tail) and not self.paused:
                 self._add(_Part(self.cursor, tail, turn.id, -1))
+
+    def forget_before(self, at: int) -> None:
+        """Drop the audio that ended before output sample `at` (a speaker that runs for weeks
+        keeps only the recent past: enough to say what was heard of a reply)."""
+        i = 0
+        while i < len(self._parts) and self._parts[i].end <= at:
+            i += 1
+        if i == 0:
+            return
+        del self._parts[:i]
+        oldest = min((p.turn for p in [*self._parts, *self.held]), default=None)
+        for d in (self._texts, self._total):
+            for key in [k for k in d if oldest is None or k[0] < oldest]:
+                del d[key]
 
     def segment(self, a: int, b: int) -> np.ndarray:
         """The placed audio over output samples [a, b)."""
@@ -176,12 +205,15 @@ class WavFileSink(Processor):
 
     handles = (ReplyAudio, ReplyDone)
 
-    def __init__(self, name: str, path: str | Path, sample_rate: int,
+    def __init__(self, name: str, path: str | Path | None, sample_rate: int,
                  on_reply_start: Callable[[Turn, float], None] | None = None,
                  on_barge_in: BargeInFn | None = None, realtime: bool = False,
-                 on_pause: Callable[[Turn], None] | None = None) -> None:
+                 on_pause: Callable[[Turn], None] | None = None, keep_s: float | None = None) -> None:
         super().__init__(name)
-        self.path = Path(path)
+        self.path = Path(path) if path is not None else None
+        """None: play and forget (the file twin of a speaker with nothing to record)."""
+        self.keep_s = keep_s
+        """Keep only this much audio behind the newest (None: all of it, for the output file)."""
         self.timeline = Timeline(sample_rate)
         self.on_reply_start = on_reply_start
         self.on_barge_in = on_barge_in
@@ -233,6 +265,11 @@ class WavFileSink(Processor):
                     self.on_barge_in(s.turn, ms, s.played_text)
         self._changed.set()
 
+    def mute(self, on: bool) -> None:
+        """Silence the speaker at once (replies go on, unheard) or unmute it."""
+        at = self.timeline.due(self._anchor, time.monotonic()) if self._anchor is not None else 0
+        self.timeline.mute(on, at)
+
     def played(self, start: int, n: int, rate: int) -> np.ndarray:
         """What this speaker plays over input samples [start, start + n) at `rate` (the far
         end an echo canceller needs, and what a simulated room feeds back to the microphone)."""
@@ -259,6 +296,8 @@ class WavFileSink(Processor):
         if isinstance(frame, ReplyAudio):
             self._anchor = frame.turn
             start = self.timeline.place(frame)
+            if self.keep_s is not None:
+                self.timeline.forget_before(self.timeline.cursor - int(self.keep_s * self.timeline.sample_rate))
             self._sync_audible()
             if start is not None and frame.turn.id not in self._started:
                 self._started.add(frame.turn.id)
@@ -305,6 +344,8 @@ class WavFileSink(Processor):
             self._write(0)
 
     def _write(self, min_samples: int) -> None:
+        if self.path is None:
+            return
         audio = self.timeline.render(min_samples)
         write_wav(self.path, audio, self.timeline.sample_rate)
         self.written = True

@@ -5,10 +5,11 @@ from omni.frames.audio import (InputAudio, ReplyAudio, SpeechPaused, SpeechStart
                                Utterance)
 from omni.frames.base import Frame, Tier, Turn
 from omni.frames.control import EndOfStream, ErrorEvent
-from omni.frames.text import PartialTranscript, ReplyDone, ReplySentence, ReplyToken, Transcript
+from omni.frames.text import (PartialTranscript, ReplyDone, ReplySentence, ReplyToken, SayText,
+                              Transcript)
 
 __all__ = [
     "ContextUpdate", "DeviceAction", "EndOfStream", "ErrorEvent", "Frame", "InputAudio", "ReplyAudio", "ReplyDone",
-    "ReplySentence", "ReplyToken", "SpeechStarted", "SpeechStopped", "Tier", "Transcript",
+    "ReplySentence", "ReplyToken", "SayText", "PartialTranscript", "SpeechStarted", "SpeechStopped", "Tier", "Transcript",
     "Turn", "Utterance",
 ]

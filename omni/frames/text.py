@@ -23,6 +23,17 @@ class Transcript(Frame):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class SayText(Frame):
+    """Text for the assistant to speak as it is (an announcement from a remote command: not a
+    reply to anything the user said, and not added to the conversation)."""
+
+    turn: Turn
+    """The turn it is spoken in (a new one, made by whoever asked)."""
+    text: str
+    """What to say."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class PartialTranscript(Frame):
     """What the user has said so far, while they speak."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -89,6 +90,11 @@ class Floor:
         """The barge-in that paused the players and is not yet decided."""
         self.interruptions = 0
         self.backchannels = 0
+        self._turn_ids = itertools.count(1)
+
+    def next_turn_id(self) -> int:
+        """A new turn number (turns come from the VAD and from text: one count for both)."""
+        return next(self._turn_ids)
 
     def speech(self, turn: Turn) -> Speech:
         """The handle of the reply to `turn` (made on first use)."""
@@ -164,6 +170,7 @@ async def until(stop: asyncio.Future[object], agen: AsyncIterator[T]) -> AsyncIt
     """Yield from `agen` until `stop` resolves; then cancel the item it is waiting for and
     close it (the generator's finally blocks run, its worker threads are told to stop)."""
     it = aiter(agen)
+    nxt: asyncio.Future[T] | None = None
     try:
         while not stop.done():
             nxt = asyncio.ensure_future(anext(it))
@@ -181,6 +188,9 @@ async def until(stop: asyncio.Future[object], agen: AsyncIterator[T]) -> AsyncIt
                 return
             yield item
     finally:
+        if nxt is not None and not nxt.done():  # we were cancelled while waiting for it
+            nxt.cancel()
+            await asyncio.wait({nxt})
         aclose = getattr(it, "aclose", None)
         if aclose is not None:
             await aclose()

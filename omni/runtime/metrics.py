@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import statistics
 import weakref
@@ -105,13 +106,17 @@ class TurnRecorder:
     """
 
     def __init__(self, budgets: Mapping[str, float | None], *, done_stage: str,
-                 v2v_budget_ms: float | None = None) -> None:
+                 v2v_budget_ms: float | None = None, keep: int | None = None) -> None:
+        """`keep`: remember only the last `keep` finished turns (a service that runs for weeks)."""
         self.budgets = dict(budgets)
+        self.keep = keep
         self.done_stage = done_stage
         self.v2v_budget_ms = v2v_budget_ms
         self.open: dict[int, TurnRecord] = {}
         self._done: set[int] = set()
-        self.finished: list[TurnRecord] = []
+        self.finished: list[TurnRecord] | collections.deque[TurnRecord] = (
+            [] if keep is None else collections.deque(maxlen=keep))
+        self._done_order: collections.deque[int] = collections.deque()
         self.overruns: list[BudgetOverrun] = []
         self.errors: list[ErrorEvent] = []
         self._actions: weakref.WeakSet[Frame] = weakref.WeakSet()
@@ -194,6 +199,10 @@ class TurnRecorder:
     def _finish(self, turn_id: int) -> None:
         rec = self.open.pop(turn_id)
         self._done.add(turn_id)
+        if self.keep is not None:
+            self._done_order.append(turn_id)
+            while len(self._done_order) > 10 * self.keep:
+                self._done.discard(self._done_order.popleft())
         if rec.v2v_ms is not None:
             self._check("v2v", turn_id, rec.v2v_ms, self.v2v_budget_ms)
         self.finished.append(rec)

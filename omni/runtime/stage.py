@@ -8,9 +8,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from omni.errors import OmniError
+from omni.errors import ConfigError, OmniError
 from omni.frames import EndOfStream, ErrorEvent, Frame, ReplyDone, Tier, Turn
 from omni.runtime.channel import QueueSpec
 from omni.runtime.cpu import CpuPriority
@@ -41,6 +41,8 @@ class Stage(abc.ABC):
 
     Options: ClassVar[type[StageOptions]] = StageOptions
     input_queue: ClassVar[QueueSpec] = QueueSpec()
+    live_options: ClassVar[frozenset[str]] = frozenset()
+    """Options that may change while the pipeline runs (`update_options`); others need a restart."""
 
     def __init__(self, name: str, options: StageOptions | None = None,
                  budget_ms: float | None = None) -> None:
@@ -60,6 +62,28 @@ class Stage(abc.ABC):
         """Record this stage's latency contribution for a turn."""
         if self._reporter is not None:
             self._reporter(self.name, turn, ms, extra)
+
+    def update_options(self, values: dict[str, Any]) -> None:
+        """Change options at run time; each key must be in `live_options` and the result valid
+        (else ConfigError, and nothing changes). Takes effect from the next frame the stage reads."""
+        self.options = self.check_options(values)
+        self.options_changed()
+
+    def check_options(self, values: dict[str, Any]) -> StageOptions:
+        """The options `update_options(values)` would set; ConfigError if it would refuse them."""
+        fixed = sorted(set(values) - self.live_options)
+        if fixed:
+            live = ", ".join(sorted(self.live_options)) or "none"
+            raise ConfigError(f"{self.name}: {', '.join(fixed)} cannot change while running",
+                              hint=f"options of {self.name} that can: {live}")
+        try:
+            return self.Options.model_validate({**self.options.model_dump(), **values})
+        except ValidationError as e:
+            msg = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            raise ConfigError(f"{self.name}: {msg}") from None
+
+    def options_changed(self) -> None:  # noqa: B027 - optional hook
+        """Called after `update_options`, for stages that derive state from their options."""
 
     async def load(self, progress: ProgressFn) -> None:  # noqa: B027 - optional hook
         """Load models; called once before the pipeline starts."""

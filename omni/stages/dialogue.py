@@ -22,8 +22,8 @@ from omni.dialogue.memory import Memory, MemoryOptions
 from omni.dialogue.router import AllBackendsFailed, RouteRecord, Router, RoutingOptions
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolResult, ToolsOptions
 from omni.dialogue.types import ChatRequest, Message, TextDelta, ToolCall, ToolCallDelta
-from omni.frames import (ContextUpdate, DeviceAction, EndOfStream, ErrorEvent, Frame, ReplyDone, ReplyToken, SpeechStarted,
-                         Transcript, Turn)
+from omni.frames import (ContextUpdate, DeviceAction, EndOfStream, ErrorEvent, Frame, ReplyDone, ReplyToken, SayText,
+                         SpeechStarted, Transcript, Turn)
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.floor import until
 from omni.runtime.stage import ProgressFn
@@ -69,7 +69,9 @@ class Dialogue(Processor):
 
     Options = DialogueOptions
     options: DialogueOptions
-    handles = (Transcript, ContextUpdate, SpeechStarted)
+    handles = (Transcript, ContextUpdate, SpeechStarted, SayText)
+    live_options: ClassVar[frozenset[str]] = frozenset({"temperature", "max_tokens", "system_prompt",
+                                                         "fallback_reply", "preemptive"})
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=8)
 
     def __init__(self, name: str, options: DialogueOptions | None = None,
@@ -133,7 +135,13 @@ class Dialogue(Processor):
             await b.aclose()
         self._worker.shutdown()
 
-    async def process(self, frame: Transcript | ContextUpdate | SpeechStarted) -> AsyncIterator[Frame]:
+    async def process(self, frame: Transcript | ContextUpdate | SpeechStarted | SayText) -> AsyncIterator[Frame]:
+        if isinstance(frame, SayText):  # an announcement: spoken as it is, no model, no history
+            self.floor.speech(frame.turn)
+            self.report(frame.turn, 0.0, backend="say")
+            yield ReplyToken(turn=frame.turn, text=frame.text)
+            yield ReplyDone(turn=frame.turn, text=frame.text)
+            return
         if isinstance(frame, ContextUpdate):
             self.memory.set_context(frame.source, frame.text, frame.captured)
             yield frame

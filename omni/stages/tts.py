@@ -39,6 +39,7 @@ class PiperTTS(Processor):
     options: PiperOptions
     handles = (ReplySentence,)
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=32)
+    live_options: ClassVar[frozenset[str]] = frozenset({"length_scale", "volume"})
 
     def __init__(self, name: str, options: PiperOptions | None = None,
                  budget_ms: float | None = None) -> None:
@@ -66,6 +67,11 @@ class PiperTTS(Processor):
         self.sample_rate = self._voice.config.sample_rate
         self._syn = SynthesisConfig(length_scale=o.length_scale, volume=o.volume, speaker_id=o.speaker_id)
         await self._worker.call(lambda: list(self.synthesize("Ready.")))  # warm-up
+
+    def options_changed(self) -> None:
+        if self._syn is not None:
+            o = self.options
+            self._syn = type(self._syn)(length_scale=o.length_scale, volume=o.volume, speaker_id=o.speaker_id)
 
     async def aclose(self) -> None:
         self._worker.shutdown()

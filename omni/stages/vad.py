@@ -114,14 +114,15 @@ class SileroVAD(Processor):
     options: SileroVADOptions
     handles = (InputAudio,)
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=512)
+    live_options: ClassVar[frozenset[str]] = frozenset({"threshold", "neg_threshold", "min_silence_ms",
+                                                         "min_speech_ms", "backchannel_ms", "half_duplex"})
 
     def __init__(self, name: str, options: SileroVADOptions | None = None,
                  budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
         self._model: _Silero | None = None
         self._worker = Worker(f"{name}-vad")
-        o = self.options
-        self._neg = o.neg_threshold if o.neg_threshold is not None else max(0.01, o.threshold - 0.15)
+        self.options_changed()
         self._pending = np.zeros(0, np.float32)   # samples not yet a full window
         self._pending_start = 0
         self._history: collections.deque[tuple[int, np.ndarray]] = collections.deque()
@@ -132,7 +133,8 @@ class SileroVAD(Processor):
         self._last_voiced_end = 0
         self._last_dip: int | None = None  # most recent window below threshold while speaking
         self._continued = False  # the current utterance continues one cut at max length
-        self._turns = 0
+        self._turn_id: int | None = None
+        """Id of the turn the current speech becomes (reserved at its first pause)."""
         self.sample_rate = 16000
         self._eot: SmartTurn | None = None
         self._asked_ms: float | None = None  # silence length when the model was last asked
@@ -142,6 +144,10 @@ class SileroVAD(Processor):
         self._barge = False  # this speech paused the assistant; took the turn or not yet decided
         self._candidate: Turn | None = None  # announced by SpeechPaused
         self._barge_in: BargeIn | None = None
+
+    def options_changed(self) -> None:
+        o = self.options
+        self._neg = o.neg_threshold if o.neg_threshold is not None else max(0.01, o.threshold - 0.15)
 
     async def load(self, progress: ProgressFn) -> None:
         res = resolve("vad", self.options.model, progress)
@@ -222,7 +228,9 @@ class SileroVAD(Processor):
             # on the turn this speech becomes if the pause does end it (the same Turn object
             # arrives in the Utterance then). Not before the first answer: when the model ends
             # the turn at once, work started at the pause would only compete with it for the CPU.
-            self._candidate = Turn(id=self._turns + 1, speech_start=self._start, speech_end=self._silence_at,
+            if self._turn_id is None:
+                self._turn_id = self.floor.next_turn_id()
+            self._candidate = Turn(id=self._turn_id, speech_start=self._start, speech_end=self._silence_at,
                                    t_speech_end=self._time_of(self._silence_at - 1), sample_rate=sr)
             yield SpeechPaused(turn=self._candidate, t=t)
         elif pos + WINDOW - self._start >= o.max_utterance_s * sr:
@@ -274,11 +282,12 @@ class SileroVAD(Processor):
         # a continuation of a cut utterance starts exactly at the cut: no audio twice
         head = 0 if continued else pad
         audio = self._slice(max(0, self._start - head), end + (0 if truncated else pad))
-        self._turns += 1
-        if cand is not None and cand.id == self._turns and cand.speech_end == end and cand.speech_start == self._start:
+        tid = self._turn_id if self._turn_id is not None else self.floor.next_turn_id()
+        self._turn_id = None
+        if cand is not None and cand.id == tid and cand.speech_end == end and cand.speech_start == self._start:
             turn = cand
         else:
-            turn = Turn(id=self._turns, speech_start=self._start, speech_end=end, t_speech_end=t_end,
+            turn = Turn(id=tid, speech_start=self._start, speech_end=end, t_speech_end=t_end,
                         sample_rate=sr)
         extra: dict[str, object] = {"end_of_turn": self._how, "silence_ms": round(self._silence_ms, 1)}
         if self._eot_p is not None:
