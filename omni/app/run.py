@@ -66,6 +66,19 @@ class JsonlWriter:
         self._f.close()
 
 
+async def load_pipeline_shown(pipeline: Pipeline, view: ConsoleView) -> float:
+    """Load every stage with the view showing progress; returns the seconds it took."""
+    t0 = time.monotonic()
+    view.start_loading()
+    loaded = False
+    try:
+        await pipeline.load(view.progress)
+        loaded = True
+    finally:
+        view.done_loading(time.monotonic() - t0, ok=loaded)
+    return time.monotonic() - t0
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -97,15 +110,7 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
     if writer:
         recorder.listeners.append(writer.on_event)
     try:
-        t0 = time.monotonic()
-        view.start_loading()
-        loaded = False
-        try:
-            await pipeline.load(view.progress)
-            loaded = True
-        finally:
-            load_s = time.monotonic() - t0
-            view.done_loading(load_s, ok=loaded)
+        load_s = await load_pipeline_shown(pipeline, view)
         t1 = time.monotonic()
         source = watch_input(file_source(audio.samples, cfg.sample_rate, chunk_ms=cfg.chunk_ms,
                                          realtime=opts.realtime))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import wave
 from dataclasses import dataclass
@@ -128,3 +129,37 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> None:
         wf.setframerate(sample_rate)
         wf.writeframes(pcm.tobytes())
     tmp.replace(p)
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """Mono 16-bit PCM WAV in memory (a chunk for the network)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as wf:
+        wf.setnchannels(1)
+        wf.setsampwidth(2)
+        wf.setframerate(sample_rate)
+        wf.writeframes((np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+CHUNK_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+def decode_wav_chunk(data: bytes) -> tuple[np.ndarray, int]:
+    """A WAV chunk from the network (16-bit PCM, mono or stereo, a common rate) as mono float32.
+    Anything else raises InputError saying what was wrong."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise InputError("audio chunk is not a WAV file (expected a RIFF/WAVE header, 16-bit PCM)")
+    try:
+        with wave.open(io.BytesIO(data), "rb") as wf:
+            ch, width, rate = wf.getnchannels(), wf.getsampwidth(), wf.getframerate()
+            raw = wf.readframes(wf.getnframes())
+    except (wave.Error, EOFError) as e:
+        raise InputError(f"audio chunk is not readable WAV: {e}") from None
+    if width != 2 or ch not in (1, 2) or rate not in CHUNK_RATES:
+        raise InputError(f"audio chunk format not supported: {ch} channel(s), {8 * width}-bit, {rate} Hz",
+                         hint=f"send 16-bit PCM, mono or stereo, at one of {CHUNK_RATES} Hz")
+    x = np.frombuffer(raw[:len(raw) - len(raw) % (2 * ch)], "<i2").astype(np.float32) / 32768.0
+    if ch == 2:
+        x = x.reshape(-1, 2).mean(axis=1)
+    return x, rate

@@ -72,6 +72,13 @@ def apply_override(data: dict[str, Any], override: str) -> None:
         return
     stages = data.get("stages") or []
     stage = next((s for s in stages if s.get("name") == parts[0]), None)
+    if stage is None and parts[0] == "mqtt":  # a top-level section, e.g. mqtt.node_id=kitchen
+        target = data.setdefault("mqtt", None) or {}
+        data["mqtt"] = target
+        for p in parts[1:-1]:
+            target = target.setdefault(p, {})
+        target[parts[-1]] = value
+        return
     if stage is None:
         names = [s.get("name") for s in stages]
         raise ConfigError(f"override {override!r}: no stage named {parts[0]!r}", hint=f"stages: {names}")

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from omni.mqtt.config import MqttOptions
 from omni.runtime.channel import Overflow
 
 
@@ -47,6 +48,8 @@ class PipelineConfig(BaseModel):
     v2v_budget_ms: float | None = Field(default=None, gt=0)
     """Budget of the whole turn, last user speech sample to first reply sample."""
     stages: list[StageConfig]
+    mqtt: MqttOptions | None = None
+    """Serve the pipeline over MQTT (a smart-home node): broker, topics, device actions."""
 
     @field_validator("stages")
     @classmethod
