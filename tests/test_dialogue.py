@@ -285,3 +285,18 @@ async def test_device_actions_not_offered_to_the_model_stay_with_the_fast_path()
     assert not (await reg.call(call)).ok
     fast = await reg.call(call, fast_path=True)
     assert fast.ok and fast.say == "Kitchen light on."
+
+
+def test_model_tool_calls_must_be_grounded_in_the_users_words() -> None:
+    light = ActionSpec(name="light", description="a light", keywords=["light", "lamp"],
+                       parameters={"room": {"enum": ["kitchen", "living room"]}, "state": {"enum": ["on", "off"]}})
+    reg = ToolRegistry(ToolsOptions(), [light])
+    on = ToolCall("1", "light", {"room": "living room", "state": "on"})
+    assert reg.ungrounded(on, "Turn the lights on in the living room, please.") is None
+    assert "not asked for" in reg.ungrounded(on, "Turn on the oven in the living room.")
+    assert "room='living room' was not said" in reg.ungrounded(on, "Turn on the light.")
+    timer = ToolCall("2", "set_timer", {"seconds": 60})
+    assert reg.ungrounded(timer, "Unlock the front door.") is not None
+    assert reg.ungrounded(timer, "Set a timer for one minute.") is None
+    assert reg.ungrounded(ToolCall("3", "get_time", {}), "What's the time?") is None
+    assert ToolRegistry(ToolsOptions(grounded=False), [light]).ungrounded(on, "Unlock the door.") is None

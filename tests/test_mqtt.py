@@ -97,7 +97,7 @@ async def test_device_action_published_and_nothing_else(node: NodeThread, broker
         before = len([m for m in w.messages if m.topic.startswith("home/")])
         turn2 = await ask(w, "Unlock the front door and open the garage.", "dev-2")
         reply = await w.wait(event("/event/reply", turn=turn2), 30)
-        assert reply.json["text"]
+        assert "can't" in reply.json["text"], reply.json  # refused, not a made-up "Done."
         await asyncio.sleep(0.5)
         assert len([m for m in w.messages if m.topic.startswith("home/")]) == before
         assert not [m for m in w.on(f"{BASE}/event/action") if m.json["turn"] == turn2]

@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +38,9 @@ class ActionSpec(BaseModel):
     """Arguments that must be given (default: all)."""
     say: str = "Okay."
     """Spoken confirmation, formatted with the arguments: "{room} light {state}."."""
+    keywords: list[str] | None = None
+    """Words of which the user must have said one (or a word starting with one) for the model
+    to call this action (default: its name). See ToolsOptions.grounded."""
 
     def schema(self) -> dict[str, Any]:
         props = {k: ({"type": "string", **v} if "enum" in v and "type" not in v else v)
@@ -63,6 +67,11 @@ class ToolsOptions(BaseModel):
     timeout_s: float = Field(5.0, gt=0)
     """A tool that takes longer fails (the model is told)."""
     max_timers: int = Field(8, ge=1)
+    grounded: bool = True
+    """A model's tool call must be grounded in the user's words: a device action only when one
+    of its keywords and every text argument value was said ("turn on the oven" cannot become
+    light(kitchen, on)), a built-in tool only when its own words were (time, timer...). A
+    compact model calls whatever tool is nearest; this refuses instead, and says so."""
     speak_results: bool = True
     """Speak a successful tool's own confirmation ("It's 14:05.", "Timer set for 5 minutes.")
     instead of asking the model to phrase the result: one LLM round less, and compact models
@@ -95,6 +104,8 @@ class _Tool:
     action: ActionSpec | None = None
     say: Callable[[dict[str, Any]], str] | None = None
     """The spoken confirmation of a successful result (see ToolsOptions.speak_results)."""
+    keywords: tuple[str, ...] = ()
+    """One of these must have been said for the model to call it (ToolsOptions.grounded)."""
     validator: Any = field(default=None, repr=False)
 
 
@@ -125,18 +136,21 @@ class ToolRegistry:
         if "time" in opts.builtin:
             self._add(_Tool("get_time", "Get the current local date and time.",
                             {"type": "object", "properties": {}, "required": []}, self._time,
-                            say=lambda r: f"It's {r['time']}, {r['date']}."))
+                            say=lambda r: f"It's {r['time']}, {r['date']}.",
+                            keywords=("time", "clock", "o'clock", "date", "day", "hour")))
         if "timer" in opts.builtin:
             self._add(_Tool("set_timer", "Start a countdown timer.", {
                 "type": "object", "required": ["seconds"], "additionalProperties": False,
                 "properties": {"seconds": {"type": "integer", "minimum": 1, "maximum": 86400,
                                            "description": "duration in seconds"},
                                "label": {"type": "string", "maxLength": 40}}}, self._timer,
-                            say=lambda r: f"Timer set for {_duration(r['seconds'])}."))
+                            say=lambda r: f"Timer set for {_duration(r['seconds'])}.",
+                            keywords=("timer", "minute", "second", "hour", "remind", "alarm", "countdown")))
         for a in actions:  # always callable by the fast path; offered to the model if actions_as_tools
             if a.name in self._tools:
                 raise ConfigError(f"device action {a.name!r} has the name of a built-in tool")
-            self._add(_Tool(a.name, a.description, a.schema(), lambda args: {"ok": True}, action=a))
+            self._add(_Tool(a.name, a.description, a.schema(), lambda args: {"ok": True}, action=a,
+                            keywords=tuple(a.keywords or [a.name.replace("_", " ")])))
 
     def _add(self, tool: _Tool) -> None:
         tool.validator = _schema_validator(tool.schema, f"tool {tool.name}")
@@ -166,7 +180,21 @@ class ToolRegistry:
             return f"{name}: {where}: {e.message}"
         return None
 
-    async def call(self, call: ToolCall, fast_path: bool = False) -> ToolResult:
+    def ungrounded(self, call: ToolCall, said: str) -> str | None:
+        """None when the user's words `said` ground this call (see ToolsOptions.grounded), else why not."""
+        tool = self._tools.get(call.name)
+        if tool is None or not self.opts.grounded:
+            return None
+        words = _words(said)
+        if tool.keywords and not any(_said(k, words) for k in tool.keywords):
+            return f"{call.name} was not asked for (none of: {', '.join(tool.keywords)})"
+        if tool.action is not None:
+            for k, v in call.arguments.items():
+                if isinstance(v, str) and not _said(v, words):
+                    return f"{call.name}: {k}={v!r} was not said"
+        return None
+
+    async def call(self, call: ToolCall, fast_path: bool = False, said: str | None = None) -> ToolResult:
         """Run one tool call. Unknown tools, bad arguments, failures and timeouts come back as
         ok=False results with an error message. `fast_path`: the call comes from the intent
         matcher, not the model: it may use device actions even when they are not offered to the
@@ -181,6 +209,11 @@ class ToolRegistry:
             err: str | None = f"{call.name}: arguments are not a JSON object: {call.raw_arguments[:80]!r}"
         else:
             err = self.validate(call.name, call.arguments)
+        if err is None and said is not None and not fast_path:
+            why = self.ungrounded(call, said)
+            if why is not None:
+                log.warning("tool call refused: %s", why, extra={"stage": "tools"})
+                return ToolResult(call, False, {"error": why, "refused": True})
         if err is not None:
             log.warning("tool call refused: %s", err, extra={"stage": "tools"})
             return ToolResult(call, False, {"error": err})
@@ -244,3 +277,17 @@ def _duration(seconds: int) -> str:
     m, s = divmod(rem, 60)
     parts = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in ((h, "hour"), (m, "minute"), (s, "second")) if n]
     return " ".join(parts) or "0 seconds"
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def _said(phrase: str, words: list[str]) -> bool:
+    """Was `phrase` said: its words in a row, each matching a said word or the start of one
+    ("light" in "lights", "minute" in "minutes")."""
+    want = _words(phrase)
+    if not want:
+        return True
+    n = len(want)
+    return any(all(words[i + j].startswith(w) for j, w in enumerate(want)) for i in range(len(words) - n + 1))

@@ -30,6 +30,9 @@ from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
 
+REFUSE = "refuse"
+"""The intent target of requests the pipeline declares out of bounds."""
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are omni, a helpful voice assistant. The user speaks to you and hears your reply. "
     "Reply to what the user says in one or two short, natural sentences. Never repeat the "
@@ -50,6 +53,8 @@ class DialogueOptions(StageOptions):
     """The allow-list of device actions."""
     intents: IntentOptions = Field(default_factory=lambda: IntentOptions(enabled=False))
     tools: ToolsOptions = Field(default_factory=ToolsOptions)
+    refusal: str = "Sorry, I can't do that."
+    """Spoken when the model called a tool or action the user's words do not ask for."""
     fallback_reply: str = "Sorry, I can't answer right now."
     """Spoken when every backend failed, so the assistant never goes silent."""
     carry_within_s: float = Field(2.0, ge=0)
@@ -70,8 +75,8 @@ class Dialogue(Processor):
     Options = DialogueOptions
     options: DialogueOptions
     handles = (Transcript, ContextUpdate, SpeechStarted, SayText)
-    live_options: ClassVar[frozenset[str]] = frozenset({"temperature", "max_tokens", "system_prompt",
-                                                         "fallback_reply", "preemptive"})
+    live_options: ClassVar[frozenset[str]] = frozenset({"temperature", "max_tokens", "fallback_reply",
+                                                         "refusal", "preemptive"})
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=8)
 
     def __init__(self, name: str, options: DialogueOptions | None = None,
@@ -83,14 +88,25 @@ class Dialogue(Processor):
             n: make_backend(n, b, cpu=lambda: self.cpu) for n, b in o.backends.items() if n in used}
         self.router = Router(self.backends, o.routing)
         self.tools = ToolRegistry(o.tools, o.actions)
-        self.intents = IntentMatcher(o.intents, self.tools.targets())
-        self.memory = Memory(o.system_prompt, o.memory)
+        # "refuse": examples of what the home may ask that no action allows ("unlock the door"),
+        # answered with options.refusal before a model can pretend to have done it
+        self.intents = IntentMatcher(o.intents, {**self.tools.targets(), REFUSE: {"type": "object"}})
+        self.memory = Memory(self._system_prompt(), o.memory)
         self._worker = Worker(f"{name}-intents")
         self._local: ChatBackend | None = None
         self._prefill: asyncio.Task[None] | None = None
         self._pre: _Preemptive | None = None
         self._wasted = 0
         """Preemptive replies thrown away since the last turn."""
+
+    def _system_prompt(self) -> str:
+        o = self.options
+        if not o.actions or not o.tools.actions_as_tools:
+            return o.system_prompt
+        can = "; ".join(f"{a.name}: {a.description.rstrip('.')}" for a in o.actions)
+        return (f"{o.system_prompt} You act on the home only through your tools ({can}). "
+                "You cannot do anything else to the home: if asked to, say you can't, and never "
+                "say that something was done unless a tool did it.")
 
     async def load(self, progress: ProgressFn) -> None:
         for name, b in self.backends.items():
@@ -242,6 +258,20 @@ class Dialogue(Processor):
         sw = Stopwatch()
         match, score = (await self._worker.call(self.intents.match, text)
                         if self.options.intents.enabled else (None, 0.0))
+        if match is not None and match.action == REFUSE:
+            if gate is not None:
+                await gate
+            refusal = self.options.refusal
+            yield ReplyToken(turn=turn, text=refusal)
+            parts.append(refusal)
+            self.memory.add(text, refusal, turn=turn.id)
+            self.report(turn, sw.ms, backend="intent", reason=f"refused: similarity {match.score:.2f} to "
+                        f"{match.example!r}")
+            log.info("turn %d refused: %r is like %r", turn.id, text, match.example,
+                     extra={"stage": self.name, "turn": turn.id})
+            yield ReplyDone(turn=turn, text=refusal)
+            self._prefill_next()
+            return
         if match is not None:
             # the same allow-list, validation and confirmation as a model's tool call
             if gate is not None:
@@ -318,8 +348,14 @@ class Dialogue(Processor):
                     break
                 if gate is not None:
                     await gate  # a preemptive reply acts only once the words are confirmed
-                results = [await self.tools.call(c) for c in calls]
+                results = [await self.tools.call(c, said=text) for c in calls]
                 called += [c.name for c in calls]
+                refused = [r for r in results if r.content.get("refused")]
+                if refused:  # asked for nothing it may do: say so, and do none of it
+                    for r in refused:
+                        yield self._error(turn, f"tool call {r.call.name} refused: {r.content['error']}")
+                    yield say(o.refusal)
+                    break
                 for r in results:
                     if r.action is not None:
                         yield DeviceAction(turn=turn, action=r.action[0], args=r.action[1], source="tool")
