@@ -30,17 +30,22 @@ class Mosquitto:
     users: dict[str, str] | None = None
     acl: str | None = None
     port: int = field(default_factory=free_port)
+    tls: tuple[Path, Path, Path] | None = None
+    """(CA, certificate, key): listen with TLS (mqtts://) instead of plain TCP."""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def _config(self) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
         lines = [f"listener {self.port} 127.0.0.1", "user root", "persistence true",
                  f"persistence_location {self.dir}/", "autosave_interval 1",
                  f"log_dest file {self.dir}/mosquitto.log", "log_type all"]
+        if self.tls is not None:
+            ca, cert, key = self.tls
+            lines += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
         if self.users is None:
             lines.append("allow_anonymous true")
         else:
@@ -87,6 +92,24 @@ class Mosquitto:
     def log(self) -> str:
         p = self.dir / "mosquitto.log"
         return p.read_text(errors="replace") if p.exists() else ""
+
+
+def make_certs(d: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a certificate for 127.0.0.1 signed by it (openssl), for TLS tests."""
+    d.mkdir(parents=True, exist_ok=True)
+    ca, ca_key, cert, key, csr = (d / n for n in ("ca.pem", "ca.key", "server.pem", "server.key", "server.csr"))
+    ext = d / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=omni test CA",
+        "-keyout", str(ca_key), "-out", str(ca))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(csr))
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-days", "2", "-extfile", str(ext), "-out", str(cert))
+    return ca, cert, key
 
 
 class NodeThread:

@@ -286,3 +286,101 @@ async def test_refused_login_is_reported_clearly(tmp_path: Path, monkeypatch: py
             await asyncio.wait({task})
     finally:
         broker.stop()
+
+
+async def test_tls_broker_with_a_private_ca(tmp_path: Path) -> None:
+    from omni.app.node import endpoint_from
+    from omni.config import load_pipeline
+    from omni.mqtt.link import Link, Outgoing
+    from tests.brokers import make_certs
+
+    ca, cert, key = make_certs(tmp_path / "pki")
+    broker = Mosquitto(tmp_path / "mosq", tls=(ca, cert, key)).start()
+    try:
+        got: list[aiomqtt.Message] = []
+
+        async def on_message(m: aiomqtt.Message) -> None:
+            got.append(m)
+
+        def link_for(overrides: list[str]) -> Link:
+            cfg = load_pipeline("smart-home", [f"mqtt.broker={broker.url}", *overrides])
+            return Link(endpoint_from(cfg.mqtt, "tls-test"), subscriptions=[("omni/tls/#", 1)],
+                        on_message=on_message, reconnect=cfg.mqtt.reconnect)
+
+        # without the private CA the broker's certificate is not trusted: no connection
+        untrusted = link_for([])
+        task = asyncio.get_running_loop().create_task(untrusted.run())
+        await asyncio.sleep(1.5)
+        assert not untrusted.connected.is_set()
+        task.cancel()
+        await asyncio.wait({task})
+        # with --ca-file (mqtt.ca_file) it is
+        link = link_for([f"mqtt.ca_file={ca}"])
+        task = asyncio.get_running_loop().create_task(link.run())
+        try:
+            link.send(Outgoing("omni/tls/x", b"over tls"))
+            async with asyncio.timeout(10):
+                while not got:
+                    await asyncio.sleep(0.05)
+            assert got[0].payload == b"over tls" and str(link.endpoint).startswith("mqtts://")
+        finally:
+            task.cancel()
+            await asyncio.wait({task})
+    finally:
+        broker.stop()
+
+
+async def test_command_line_node_last_will_and_clean_stop(tmp_path: Path) -> None:
+    """`python launch.py smart-home --broker ...` as a user runs it: killed, its last will says
+    offline; stopped with SIGTERM, it says offline itself and writes its outputs."""
+    import signal
+    import sys
+
+    from omni.audio.io import decode_wav_chunk
+    from tests.helpers import ROOT
+
+    broker = Mosquitto(tmp_path / "mosq").start()
+    base = "omni/cli"
+
+    def launch(*extra: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "smart-home", "--broker", broker.url,
+                                 "--node-id", "cli", "--quiet", *extra], cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / "node.log", "ab"))
+
+    async def online(w) -> None:
+        await w.wait(lambda m: m.topic == f"{base}/status" and m.payload == b"online", 120)
+
+    try:
+        async with watching(broker.port, [f"{base}/#"]) as w:
+            proc = launch()
+            try:
+                await online(w)
+                proc.kill()  # no goodbye: the broker publishes the last will
+                await w.wait(lambda m: m.topic == f"{base}/status" and m.payload == b"offline", 10)
+            finally:
+                proc.kill()
+                proc.wait()
+            n = len(w.messages)
+            proc = launch("--set", "mqtt.publish_audio=true", "--audio-out", "said.wav", "--metrics", "turns.jsonl")
+            try:
+                await w.wait(lambda m: m.topic == f"{base}/status" and m.payload == b"online", 120, after=n)
+                await w.publish(f"{base}/cmd/say", {"id": "hello", "text": "Hello from the command line."})
+                ack = await w.wait(event("/event/ack", id="hello"), 10)
+                await w.wait(event("/event/reply", turn=ack.json["turn"]), 30)
+                chunks = [decode_wav_chunk(m.payload) for m in w.on(f"{base}/event/audio")]
+                assert chunks and all(rate == 22050 for _, rate in chunks)
+                assert sum(len(x) for x, _ in chunks) / 22050 > 1.0  # about two seconds of speech
+                proc.send_signal(signal.SIGTERM)
+                await w.wait(lambda m: m.topic == f"{base}/status" and m.payload == b"offline", 30, after=n)
+                assert await asyncio.to_thread(proc.wait, 60) == 0
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        turns = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]
+        assert turns[0]["reply"] == "Hello from the command line." and turns[0]["v2v_ms"] > 0
+        from tests.helpers import read_wav, rms
+        said, rate = read_wav(tmp_path / "said.wav")
+        assert rms(said) > 0.01
+    finally:
+        broker.stop()
