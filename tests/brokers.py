@@ -30,6 +30,8 @@ class Mosquitto:
     users: dict[str, str] | None = None
     acl: str | None = None
     port: int = field(default_factory=free_port)
+    nodelay: bool = True
+    """set_tcp_nodelay (off by default in Mosquitto: Nagle's algorithm then holds small messages)."""
     tls: tuple[Path, Path, Path] | None = None
     """(CA, certificate, key): listen with TLS (mqtts://) instead of plain TCP."""
     proc: subprocess.Popen[bytes] | None = None
@@ -41,6 +43,7 @@ class Mosquitto:
     def _config(self) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
         lines = [f"listener {self.port} 127.0.0.1", "user root", "persistence true",
+                 f"set_tcp_nodelay {'true' if self.nodelay else 'false'}",
                  f"persistence_location {self.dir}/", "autosave_interval 1",
                  f"log_dest file {self.dir}/mosquitto.log", "log_type all"]
         if self.tls is not None:

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import random
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -55,6 +56,12 @@ class Endpoint:
 class AuthError(ServiceError):
     """The broker refused the login; retrying with the same credentials cannot help."""
 
+
+NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+"""Small messages leave at once (Nagle's algorithm held QoS 1 round trips for ~40 ms)."""
+
+WINDOW = 64
+"""Messages published at once (each QoS 1 one waits for the broker's acknowledgement)."""
 
 _AUTH_CODES = {4, 5, 134, 135}  # 3.1.1: bad user name or password, not authorised; 5.0: same
 
@@ -132,7 +139,8 @@ class Link:
                 if self.will else None)
         client = aiomqtt.Client(ep.host, ep.port, username=ep.username, password=ep.password,
                                 identifier=ep.client_id, clean_session=False, keepalive=ep.keepalive_s,
-                                will=will, timeout=10, **_tls(ep))
+                                will=will, timeout=10, socket_options=NODELAY, **_tls(ep))
+        client.pending_calls_threshold = 4 * WINDOW  # aiomqtt warns above this many in flight
         async with client:
             self.connections += 1
             for topic, qos in self.subscriptions:
@@ -162,7 +170,8 @@ class Link:
                 log.exception("mqtt: handling a message on %s failed", message.topic)
         raise aiomqtt.MqttError("message stream ended")
 
-    async def _write(self, client: aiomqtt.Client, window: int = 64) -> None:
+    async def _write(self, client: aiomqtt.Client, window: int = 0) -> None:
+        window = window or WINDOW
         while True:
             if not self.outbox:
                 self._wake.clear()
