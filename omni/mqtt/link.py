@@ -127,7 +127,7 @@ class Link:
                     delay = self.reconnect.first_s
                 log.warning("mqtt: %s (%s); reconnecting in %.1f s", "connection lost" if was else
                             "cannot connect", e, delay)
-                if self.on_state:
+                if was and self.on_state:  # once per outage, not per attempt
                     self.on_state("disconnected", str(e))
             wait = delay * random.uniform(0.8, 1.2)
             await asyncio.sleep(wait)
