@@ -7,13 +7,15 @@ from omni.stages import build_stage
 
 def test_desktop_pipeline_loads_with_budgets_and_queues():
     cfg = load_pipeline("desktop")
-    assert [s.name for s in cfg.stages] == ["aec", "vad", "stt", "llm", "sentences", "tts"]
-    # every stage a turn waits for has a budget (the echo canceller works per chunk, not per turn)
-    assert all(s.budget_ms for s in cfg.stages if s.name != "aec")
-    stages = [build_stage(s) for s in cfg.stages]
-    assert stages[0].input_queue.overflow.value == "block" and stages[1].input_queue.overflow.value == "block"
-    assert stages[2].options.model == "tiny.en"
-    assert stages[1].options.end_of_turn.model == "smart-turn-v3"
+    assert [s.name for s in cfg.stages] == ["aec", "wake", "vad", "stt", "llm", "sentences", "tts"]
+    # every stage a turn waits for has a budget (the echo canceller and the wake gate work per
+    # chunk, not per turn)
+    assert all(s.budget_ms for s in cfg.stages if s.name not in ("aec", "wake"))
+    stages = {s.name: build_stage(s) for s in cfg.stages}
+    assert all(stages[n].input_queue.overflow.value == "block" for n in ("aec", "wake", "vad"))
+    assert stages["stt"].options.model == "tiny.en"
+    assert stages["vad"].options.end_of_turn.model == "smart-turn-v3"
+    assert stages["wake"].options.mode == "always"
 
 
 def test_overrides_reach_options_budgets_and_queues():

@@ -1,8 +1,8 @@
 """Typed frames, one module per domain."""
 
 from omni.frames.action import ContextUpdate, DeviceAction
-from omni.frames.audio import (InputAudio, ReplyAudio, SpeechPaused, SpeechStarted, SpeechStopped,
-                               Utterance)
+from omni.frames.audio import (InputAudio, PushToTalk, ReplyAudio, SpeechPaused, SpeechStarted,
+                               SpeechStopped, Utterance, WakeWord)
 from omni.frames.base import Frame, Tier, Turn
 from omni.frames.control import EndOfStream, ErrorEvent
 from omni.frames.text import (PartialTranscript, ReplyDone, ReplySentence, ReplyToken, SayText,
@@ -11,5 +11,5 @@ from omni.frames.text import (PartialTranscript, ReplyDone, ReplySentence, Reply
 __all__ = [
     "ContextUpdate", "DeviceAction", "EndOfStream", "ErrorEvent", "Frame", "InputAudio", "ReplyAudio", "ReplyDone",
     "ReplySentence", "ReplyToken", "SayText", "PartialTranscript", "SpeechStarted", "SpeechStopped", "Tier", "Transcript",
-    "Turn", "Utterance",
+    "Turn", "Utterance", "SpeechPaused", "WakeWord", "PushToTalk",
 ]

@@ -89,3 +89,26 @@ class ReplyAudio(Frame):
     """Index of the sentence within the reply, from 0."""
     text: str = ""
     """The sentence this audio speaks (so a player can tell how much of the reply was heard)."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class WakeWord(Frame):
+    """The wake word was heard (t = entry time of the chunk it was detected in): the assistant
+    listens from here."""
+
+    tier = Tier.SYSTEM
+    name: str
+    """Which wake word (the model's phrase, e.g. "Hey Jarvis")."""
+    score: float
+    """The detector's probability (mean over its sliding window)."""
+    at: int
+    """Input-timeline sample where it was detected (the end of the phrase)."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class PushToTalk(Frame):
+    """The talk key went down (pressed) or up: in push-to-talk mode the assistant hears only
+    while it is down. In order with the audio (the samples that came in while it was down)."""
+
+    tier = Tier.CONTROL
+    pressed: bool

@@ -131,6 +131,13 @@ def _smart_turn_v3(progress: Progress) -> Path:
     return p
 
 
+def _micro_wake(name: str) -> Callable[[Progress], Path]:
+    def find(progress: Progress) -> Path:
+        (p,) = part_paths(["pymicro_wakeword"], lambda m: Path(m.__file__).parent / "models" / f"{name}.json")
+        return p
+    return find
+
+
 BUNDLED: dict[str, dict[str, Callable[[Progress], Path]]] = {
     "turn": {"smart-turn-v3": _smart_turn_v3},
     "stt": {"tiny.en": _whisper_tiny_en, "base": _whisper_base},
@@ -138,4 +145,5 @@ BUNDLED: dict[str, dict[str, Callable[[Progress], Path]]] = {
     "tts": {"joe": _piper_joe},
     "vad": {"silero-v6": _silero_v6},
     "embed": {"minilm-l6": _minilm},
+    "wake": {n: _micro_wake(n) for n in ("hey_jarvis", "alexa", "okay_nabu", "hey_mycroft")},
 }

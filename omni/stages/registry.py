@@ -13,9 +13,11 @@ from omni.stages.echo import EchoCanceller
 from omni.stages.stt import WhisperSTT
 from omni.stages.tts import PiperTTS
 from omni.stages.vad import SileroVAD
+from omni.stages.wake import WakeGate
 
 KINDS: dict[str, type[Stage]] = {
     "audio.aec": EchoCanceller,
+    "wake.micro": WakeGate,
     "vad.silero": SileroVAD,
     "stt.whisper": WhisperSTT,
     "dialogue": Dialogue,

@@ -1,0 +1,161 @@
+"""Who is the assistant listening to: always, after a wake word, or while a key is held.
+
+The gate sits before the VAD and passes the audio timeline on unchanged in length; while the
+assistant is not listening, the samples are silence, so nothing downstream (VAD, recognizer,
+the model) hears speech that was not addressed to it. After the wake word it listens until
+`listen_s` have passed with neither the user speaking nor a reply of its own under way (so a
+conversation goes on without saying the wake word each time). The detector is microWakeWord
+(tflite, 16 kHz, 10 ms steps; models ship in pymicro-wakeword) and runs on its own thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from omni.errors import ModelNotFoundError
+from omni.frames import Frame, InputAudio, PushToTalk, WakeWord
+from omni.models import resolve
+from omni.runtime import Processor, QueueSpec, StageOptions, Worker
+from omni.runtime.stage import ProgressFn
+
+log = logging.getLogger(__name__)
+
+
+class WakeOptions(StageOptions):
+    mode: Literal["always", "wake_word", "push_to_talk"] = "always"
+    model: str = "hey_jarvis"
+    """A bundled microWakeWord model (hey_jarvis, alexa, okay_nabu, hey_mycroft) or the path of
+    a microWakeWord .json (its .tflite beside it)."""
+    threshold: float | None = Field(None, gt=0, lt=1)
+    """Detection probability (default: the model's own cutoff, e.g. 0.97 for hey_jarvis)."""
+    listen_s: float = Field(6.0, gt=0)
+    """After the wake word (or the last speech, or the end of the last reply), listen this long."""
+    speech_dbfs: float = -45.0
+    """Input louder than this counts as the user still speaking (keeps the gate open)."""
+    release_ms: float = Field(300, ge=0)
+    """Push-to-talk: keep listening this long after the key goes up (the end of the last word)."""
+
+
+class WakeGate(Processor):
+    """InputAudio -> InputAudio (silence while not listening) and WakeWord when it is heard."""
+
+    Options = WakeOptions
+    options: WakeOptions
+    handles = (InputAudio, PushToTalk)
+    input_queue: ClassVar[QueueSpec] = QueueSpec(size=512)
+    live_options: ClassVar[frozenset[str]] = frozenset({"threshold", "listen_s", "speech_dbfs"})
+
+    def __init__(self, name: str, options: WakeOptions | None = None, budget_ms: float | None = None) -> None:
+        super().__init__(name, options, budget_ms)
+        self._worker = Worker(f"{name}-wake")
+        self._detector: Any = None
+        self._features: Any = None
+        self.phrase = ""
+        self._cutoff = 0.5
+        self._open_until = 0.0
+        """Monotonic time until which the assistant listens (wake-word mode)."""
+        self._pressed = False
+        self._released_at = 0.0
+        self.detections = 0
+
+    @property
+    def listening(self) -> bool:
+        o = self.options
+        now = time.monotonic()
+        if o.mode == "always":
+            return True
+        if o.mode == "push_to_talk":
+            return self._pressed or now - self._released_at < o.release_ms / 1000
+        return now < self._open_until
+
+    async def load(self, progress: ProgressFn) -> None:
+        if self.options.mode != "wake_word":
+            return
+        res = resolve("wake", self.options.model, progress)
+        cfg_path = Path(res.location)
+        if res.kind == "hub" or cfg_path.suffix != ".json":
+            raise ModelNotFoundError(f"wake word model {self.options.model!r}: expected a bundled name or a "
+                                     "microWakeWord .json file", hint="bundled: hey_jarvis, alexa, okay_nabu, hey_mycroft")
+        progress(f"loading wake word {self.options.model}", None)
+        self._detector, self._features = await self._worker.call(_load, cfg_path)
+        self.phrase = self._detector.wake_word
+        self._cutoff = self._detector.probability_cutoff
+
+    async def aclose(self) -> None:
+        self._worker.shutdown()
+
+    async def process(self, frame: InputAudio | PushToTalk) -> AsyncIterator[Frame]:
+        o = self.options
+        if isinstance(frame, PushToTalk):
+            self._pressed = frame.pressed
+            if not frame.pressed:
+                self._released_at = time.monotonic()
+            yield frame
+            return
+        if o.mode == "wake_word":
+            was = self.listening
+            score, hit_at = await self._worker.call(self._detect, frame)
+            if hit_at is not None:
+                self.detections += 1
+                if not was:
+                    log.info("wake word %r heard (p %.3f)", self.phrase, score, extra={"stage": self.name})
+                yield WakeWord(name=self.phrase, score=round(score, 3), at=hit_at, t=frame.t)
+                self._open_until = time.monotonic() + o.listen_s
+                # the words after the wake word, in this very chunk, are heard
+                cut = hit_at - frame.start
+                samples = frame.samples.copy()
+                samples[:max(0, cut)] = 0.0
+                yield InputAudio(samples=samples, sample_rate=frame.sample_rate, start=frame.start, t=frame.t)
+                return
+            if was:
+                self._keep_open(frame)
+        if self.listening:
+            yield frame
+        else:
+            yield InputAudio(samples=np.zeros_like(frame.samples), sample_rate=frame.sample_rate,
+                             start=frame.start, t=frame.t)
+
+    def _keep_open(self, frame: InputAudio) -> None:
+        """The user still talking, or a reply under way, keeps the assistant listening."""
+        x = frame.samples
+        level = 10 * np.log10(float(np.mean(x * x)) + 1e-12)
+        busy = level > self.options.speech_dbfs or any(not s.done for s in self.floor.speeches()) \
+            or self.floor.assistant_audible()
+        if busy:
+            self._open_until = max(self._open_until, time.monotonic() + self.options.listen_s)
+
+    def _detect(self, frame: InputAudio) -> tuple[float, int | None]:
+        """(best probability in this chunk, input sample of the detection or None). Runs on the
+        stage's thread: 10 ms steps through the feature extractor and the detector."""
+        pcm = (np.clip(frame.samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        cutoff = self.options.threshold or self._cutoff
+        best, hit = 0.0, None
+        step = 320  # 10 ms of 16-bit samples at 16 kHz
+        for i in range(0, len(pcm), step):
+            for feats in self._features.process_streaming(pcm[i:i + step]):
+                p = self._detector.process_streaming_prob(feats)
+                if p is None:
+                    continue
+                best = max(best, p)
+                if hit is None and p > cutoff:
+                    hit = frame.start + min(len(pcm), i + step) // 2
+        if hit is not None:
+            self._detector.reset()  # one detection per utterance of the phrase
+        return best, hit
+
+
+def _load(cfg_path: Path) -> tuple[Any, Any]:
+    from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures
+
+    cfg = json.loads(cfg_path.read_text())
+    if cfg.get("type") != "micro":
+        raise ModelNotFoundError(f"{cfg_path}: not a microWakeWord model config")
+    return MicroWakeWord.from_config(cfg_path), MicroWakeWordFeatures()
