@@ -17,7 +17,7 @@ HA_VERSION := 2024.3.3
 HA_VENV := $(OMNI_CACHE)/ha-$(HA_VERSION)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test-setup mosquitto run test bench clean
+.PHONY: setup test-setup debs run test bench clean
 
 setup: $(VENV)/.installed
 
@@ -30,18 +30,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) launch.py prepare
 	touch $@
 
-# the smart-home tests run a real Mosquitto broker (Debian's package)
-mosquitto:
-	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || \
-	  { $(SUDO) apt-get install -y --no-install-recommends mosquitto mosquitto-clients || \
-	    { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends mosquitto mosquitto-clients; }; }
+# Debian packages the tests need: a real Mosquitto broker (smart-home tests); PortAudio, and a
+# sound server with no sound card (PulseAudio with pipe source/sink, reached through ALSA's pulse
+# plugin) for the live audio tests
+DEBS := mosquitto mosquitto-clients libportaudio2 pulseaudio libasound2-plugins
+debs:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	[ -z "$$missing" ] || { $(SUDO) apt-get install -y --no-install-recommends $$missing || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $$missing; }; }
 
 $(HA_VENV)/.installed:
 	$(PYTHON) -m venv $(HA_VENV)
 	$(HA_VENV)/bin/pip install --quiet --progress-bar off homeassistant==$(HA_VERSION)
 	touch $@
 
-test-setup: setup mosquitto $(HA_VENV)/.installed
+test-setup: setup debs $(HA_VENV)/.installed
 
 run: setup
 	$(PY) launch.py desktop --audio-in assets/conversation.wav --audio-out out/reply.wav --metrics out/turns.jsonl

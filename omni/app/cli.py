@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         io.add_argument("--room-echo", metavar="DB[,MS]",
                         help="feed the reply back into the input like a speaker in a room "
                              "(e.g. -6,40: -6 dB, 40 ms): tests the echo canceller on files")
+        io.add_argument("--list-devices", action="store_true", help="list the audio devices and exit")
+        io.add_argument("--input-device", metavar="INDEX|NAME", help="microphone (default: the system's)")
+        io.add_argument("--output-device", metavar="INDEX|NAME", help="speaker (default: the system's)")
+        io.add_argument("--record", type=Path, metavar="OUT.wav",
+                        help="live: also write what the speaker played")
         io.add_argument("--out-rate", type=int, metavar="HZ",
                         help="sample rate of --audio-out (default: the input's rate)")
         mq = p.add_argument_group("MQTT (smart-home node; any pipeline with --broker)")
@@ -67,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "embedded broker on 127.0.0.1)")
         mq.add_argument("--node-id", metavar="ID", help="topics live under <prefix>/<ID>/ (mqtt.node_id)")
         mq.add_argument("--ca-file", metavar="PEM", help="CA certificate to verify an mqtts:// broker")
-        mq.add_argument("--duration", type=float, metavar="S", help="stop the node after S seconds "
-                        "(default: run until Ctrl-C or SIGTERM)")
+        mq.add_argument("--duration", type=float, metavar="S", help="live or node runs: stop after S "
+                        "seconds (default: run until Ctrl-C or SIGTERM)")
         cfg = p.add_argument_group("configuration")
         cfg.add_argument("--pipeline-file", type=Path, metavar="FILE.yaml",
                          help=f"use this pipeline file instead of pipelines/{name}.yaml")
@@ -120,9 +125,15 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
     cfg = load_pipeline(str(args.pipeline_file or args.command), overrides(args))
     if cfg.mqtt is not None:
         return run_node_command(cfg, args)
+    if args.list_devices:
+        from omni.audio.device import list_devices
+
+        for d in list_devices():
+            print(f"{d['index']:3d} {d['name'][:40]:40s} in {d['inputs']:3d} out {d['outputs']:3d} "
+                  f"{d['rate']:6d} Hz {d['default']}")
+        return 0
     if args.audio_in is None:
-        raise ConfigError("live microphone input is not available in this version",
-                          hint="run on a file: --audio-in FILE.wav --audio-out OUT.wav")
+        return run_live_command(cfg, args)
     audio_out = args.audio_out or Path("out") / "reply.wav"
     view = ConsoleView(quiet=args.quiet)
     opts = FileRunOptions(audio_in=args.audio_in, audio_out=audio_out, metrics=args.metrics,
@@ -154,4 +165,17 @@ def run_node_command(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     wrote = [str(p) for p in (opts.audio_out, opts.metrics) if p]
     if wrote:
         view.console.print("wrote " + ", ".join(wrote))
+    return 0
+
+
+def run_live_command(cfg: PipelineConfig, args: argparse.Namespace) -> int:
+    from omni.app.live import LiveRunOptions, run_live
+
+    view = ConsoleView(quiet=args.quiet)
+    opts = LiveRunOptions(input_device=args.input_device, output_device=args.output_device,
+                          record=args.record, metrics=args.metrics, duration_s=args.duration)
+    summary = asyncio.run(run_live(cfg, opts, view))
+    records = summary.pop("records")
+    view.summary(records, v2v_budget_ms=cfg.v2v_budget_ms, load_s=0.0,
+                 extra={k: v for k, v in summary.items() if k != "turns"})
     return 0

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
+import threading
 import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from omni.runtime.floor import BargeIn, Speech
 from omni.runtime.stage import Processor
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -33,6 +37,15 @@ class _Part:
         return self.start + len(self.audio)
 
 
+def _locked(method: Callable[..., T]) -> Callable[..., T]:
+    """Timeline methods hold its lock: a sound card's callback reads it from the audio thread."""
+    @functools.wraps(method)
+    def wrapper(self: Timeline, *args: object, **kwargs: object) -> T:
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class Timeline:
     """The assistant's audio placed like a recording of the conversation.
 
@@ -45,6 +58,7 @@ class Timeline:
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
+        self.lock = threading.RLock()
         self._parts: list[_Part] = []
         self.held: list[_Part] = []
         self.paused = False
@@ -59,6 +73,7 @@ class Timeline:
         """Output sample at monotonic time `t`, on the timeline anchored at `turn`'s end."""
         return round((turn.speech_end / turn.sample_rate + (t - turn.t_speech_end)) * self.sample_rate)
 
+    @_locked
     def place(self, chunk: ReplyAudio) -> int | None:
         """Place a chunk; return its start index (None while paused: the chunk is held)."""
         audio = self._convert(chunk)
@@ -79,6 +94,7 @@ class Timeline:
             self._parts.append(part)
         self.cursor = max(self.cursor, part.end)
 
+    @_locked
     def pause(self, at: int) -> None:
         held: list[_Part] = []
         kept: list[_Part] = []
@@ -96,16 +112,19 @@ class Timeline:
         self.cursor = max([at, *(p.end for p in kept)]) if held else self.cursor
         self.paused = True
 
+    @_locked
     def resume(self, at: int) -> None:
         self.paused = False
         held, self.held = self.held, []
         for p in held:
             self._add(_Part(max(self.cursor, at), p.audio, p.turn, p.sentence))
 
+    @_locked
     def stop(self) -> None:
         self.paused = False
         self.held = []
 
+    @_locked
     def mute(self, on: bool, at: int) -> None:
         """Mute from output sample `at` on (what is already placed after it falls silent), or unmute."""
         self.muted = on
@@ -117,6 +136,7 @@ class Timeline:
                 p.audio = p.audio.copy()
                 p.audio[lo:] = 0.0
 
+    @_locked
     def heard(self, turn_id: int) -> str:
         """The text of `turn_id`'s reply that was placed (heard), cut at a word for a sentence
         stopped part way (in proportion to its audio: piper gives no word timings)."""
@@ -140,6 +160,7 @@ class Timeline:
             break
         return " ".join(words)
 
+    @_locked
     def end_turn(self, turn: Turn) -> None:
         for key in [k for k in self._resamplers if k[0] == turn.id]:
             rs = self._resamplers.pop(key)
@@ -147,6 +168,7 @@ class Timeline:
             if len(tail) and not self.paused:
                 self._add(_Part(self.cursor, tail, turn.id, -1))
 
+    @_locked
     def forget_before(self, at: int) -> None:
         """Drop the audio that ended before output sample `at` (a speaker that runs for weeks
         keeps only the recent past: enough to say what was heard of a reply)."""
@@ -161,6 +183,7 @@ class Timeline:
             for key in [k for k in d if oldest is None or k[0] < oldest]:
                 del d[key]
 
+    @_locked
     def segment(self, a: int, b: int) -> np.ndarray:
         """The placed audio over output samples [a, b)."""
         out = np.zeros(max(0, b - a), np.float32)
@@ -175,6 +198,7 @@ class Timeline:
                 out[lo - a:hi - a] += p.audio[lo - p.start:hi - p.start]
         return out
 
+    @_locked
     def render(self, min_samples: int) -> np.ndarray:
         out = np.zeros(max(min_samples, self.cursor), np.float32)
         for p in self._parts:

@@ -1,0 +1,81 @@
+"""A live run: the microphone in, the speaker out, until Ctrl-C, SIGTERM or --duration."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omni.app.run import JsonlWriter, load_pipeline_shown, peak_rss_mb
+from omni.app.view import ConsoleView
+from omni.audio.device import Microphone, Speaker
+from omni.config import PipelineConfig
+from omni.runtime import Pipeline
+from omni.runtime.floor import Floor
+from omni.runtime.metrics import TurnRecorder
+from omni.stages import build_stage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LiveRunOptions:
+    input_device: str | None = None
+    output_device: str | None = None
+    record: Path | None = None
+    """Also write what the speaker played to this wav (on the input's timeline)."""
+    metrics: Path | None = None
+    duration_s: float | None = None
+
+
+async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView) -> dict[str, Any]:
+    stages = [build_stage(s) for s in cfg.stages]
+    recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, done_stage="out",
+                            v2v_budget_ms=cfg.v2v_budget_ms, keep=200)
+    mic = Microphone(opts.input_device, cfg.sample_rate, chunk_ms=cfg.chunk_ms)
+    speaker = Speaker("out", opts.output_device, record=opts.record, on_reply_start=recorder.set_reply_start,
+                      on_barge_in=recorder.set_barge_in, on_pause=recorder.count_pause)
+    pipeline = Pipeline([*stages, speaker], observers=[recorder, view], reporter=recorder.report, floor=Floor())
+    recorder.listeners.append(view.on_event)
+    writer = JsonlWriter(opts.metrics) if opts.metrics else None
+    if writer:
+        recorder.listeners.append(writer.on_event)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await load_pipeline_shown(pipeline, view)
+        mic.open()
+        view.console.print(f"listening on {mic.device['name']!r}, speaking on {speaker.device['name']!r} "
+                           "(Ctrl-C to stop)")
+        async with asyncio.TaskGroup() as tg:
+            run = tg.create_task(pipeline.run(mic.frames()), name="pipeline")
+
+            async def align() -> None:  # the speaker's timeline starts at the microphone's sample 0
+                while mic.t0 is None:
+                    await asyncio.sleep(0.01)
+                speaker.t_ref = mic.t0
+            tg.create_task(align())
+            waiter = tg.create_task(stop.wait())
+            timer = tg.create_task(asyncio.sleep(opts.duration_s if opts.duration_s else 10**9))
+            await asyncio.wait({waiter, timer, run}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            timer.cancel()
+            mic.stop()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+        mic.close()
+        await pipeline.aclose()
+        if writer:
+            writer.close()
+    return {"turns": len(recorder.finished), "microphone": mic.stats.summary() | {"dropped": mic.dropped},
+            "speaker": speaker.stats.summary(), "peak memory": f"{peak_rss_mb():.0f} MB",
+            "records": list(recorder.finished)}

@@ -1,0 +1,261 @@
+"""Live audio through sounddevice (PortAudio): the microphone as a source, the speaker as a player.
+
+The audio callbacks run on PortAudio's thread and never block: the microphone's copies its block
+and hands it to the event loop (`call_soon_threadsafe`); the speaker's reads the reply timeline
+(the same `Timeline` the file speaker writes, under its lock) for the samples due now. Any
+device rate is converted to and from the pipeline's. Input overflows, output underflows,
+dropped blocks and the time each callback takes (against its period) are counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soxr
+
+from omni.audio.sink import WavFileSink
+from omni.errors import ConfigError, ServiceError
+from omni.frames import EndOfStream, ErrorEvent, Frame, InputAudio, Turn
+
+log = logging.getLogger(__name__)
+
+NO_DEVICE_HINT = "no sound card here? run on files: --audio-in IN.wav --audio-out OUT.wav"
+
+
+def _sd() -> Any:
+    try:
+        import sounddevice
+    except OSError as e:  # the PortAudio library itself is missing
+        raise ConfigError(f"live audio needs PortAudio, which is not installed ({e})",
+                          hint="apt-get install libportaudio2; or " + NO_DEVICE_HINT) from None
+    return sounddevice
+
+
+def list_devices() -> list[dict[str, Any]]:
+    sd = _sd()
+    default_in, default_out = sd.default.device
+    return [{"index": i, "name": d["name"], "inputs": d["max_input_channels"],
+             "outputs": d["max_output_channels"], "rate": int(d["default_samplerate"]),
+             "default": ("in " if i == default_in else "") + ("out" if i == default_out else "")}
+            for i, d in enumerate(sd.query_devices())]
+
+
+def pick_device(spec: str | int | None, kind: str) -> dict[str, Any]:
+    """The device named (index, or part of its name) or the default one, with inputs/outputs."""
+    devices = list_devices()
+    key = "inputs" if kind == "input" else "outputs"
+    usable = [d for d in devices if d[key] > 0]
+    if not usable:
+        raise ConfigError(f"no audio {kind} device found", hint=NO_DEVICE_HINT)
+    if spec is None or spec == "":
+        sd = _sd()
+        idx = sd.default.device[0 if kind == "input" else 1]
+        found = next((d for d in usable if d["index"] == idx), usable[0])
+        return found
+    if isinstance(spec, int) or str(spec).isdigit():
+        found = next((d for d in usable if d["index"] == int(spec)), None)
+    else:
+        found = next((d for d in usable if str(spec).lower() in d["name"].lower()), None)
+    if found is None:
+        names = ", ".join(f"{d['index']}: {d['name']}" for d in usable)
+        raise ConfigError(f"no {kind} device {spec!r}", hint=f"{kind} devices: {names} (--list-devices)")
+    return found
+
+
+@dataclass
+class CallbackStats:
+    """How long the audio callback took, against its period (it must stay far below 100 %)."""
+
+    loads: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=5000))
+    calls: int = 0
+    xruns: int = 0
+    """PortAudio's input overflows (microphone) or output underflows (speaker)."""
+
+    def add(self, seconds: float, period: float) -> None:
+        self.calls += 1
+        self.loads.append(seconds / period if period > 0 else 0.0)
+
+    def summary(self) -> dict[str, Any]:
+        xs = sorted(self.loads)
+        pick = (lambda q: round(100 * xs[min(len(xs) - 1, int(q * len(xs)))], 2)) if xs else (lambda q: None)
+        return {"calls": self.calls, "xruns": self.xruns, "load_pct_p50": pick(0.5),
+                "load_pct_p99": pick(0.99), "load_pct_max": round(100 * xs[-1], 2) if xs else None}
+
+
+class Microphone:
+    """An input device as a source of InputAudio chunks on the pipeline's timeline."""
+
+    def __init__(self, device: str | int | None, sample_rate: int, *, chunk_ms: int = 32,
+                 queue_s: float = 2.0) -> None:
+        self.spec = device
+        self.sample_rate = sample_rate
+        self.chunk_ms = chunk_ms
+        self.stats = CallbackStats()
+        self.dropped = 0
+        """Blocks dropped because the pipeline did not take them for `queue_s` (counted, reported)."""
+        self._queue_s = queue_s
+        self._blocks: collections.deque[np.ndarray] = collections.deque()
+        self._arrived = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stream: Any = None
+        self.t0: float | None = None
+        """Monotonic time of input sample 0 (the speaker aligns its timeline to it)."""
+        self.device: dict[str, Any] = {}
+        self._stop = False
+        self._last_call = 0.0
+
+    def open(self) -> None:
+        sd = _sd()
+        self.device = pick_device(self.spec, "input")
+        rate = self.device["rate"]
+        self._rate = rate
+        self._max_blocks = max(4, int(self._queue_s * 1000 / self.chunk_ms))
+        self._loop = asyncio.get_running_loop()
+        try:
+            self._stream = sd.InputStream(device=self.device["index"], channels=1, samplerate=rate,
+                                          dtype="float32", blocksize=int(rate * self.chunk_ms / 1000),
+                                          callback=self._callback)
+            self._stream.start()
+        except Exception as e:  # sounddevice.PortAudioError and friends
+            raise ServiceError(f"cannot open the microphone {self.device['name']!r} at {rate} Hz: {e}",
+                               retryable=True, hint="pick another with --input-device (--list-devices)") from e
+        self._last_call = time.monotonic()
+        log.info("microphone: %s at %d Hz", self.device["name"], rate)
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        t = time.perf_counter()
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0 = now - frames / self._rate
+        if status.input_overflow:
+            self.stats.xruns += 1
+        block = indata[:, 0].copy()
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._arrive, block)
+        self._last_call = now
+        self.stats.add(time.perf_counter() - t, frames / self._rate)
+
+    def _arrive(self, block: np.ndarray) -> None:
+        if len(self._blocks) >= self._max_blocks:
+            self._blocks.popleft()
+            self.dropped += 1
+        self._blocks.append(block)
+        self._arrived.set()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._arrived.set()
+
+    def close(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            except Exception:  # a device that is gone cannot be closed cleanly
+                log.debug("closing the microphone failed", exc_info=True)
+            self._stream = None
+
+    async def frames(self, stall_s: float = 2.0) -> AsyncIterator[Frame]:
+        """InputAudio chunks at the pipeline's rate until stop(); a device that stops delivering
+        is reported (ErrorEvent) and reopened with backoff."""
+        n = self.sample_rate * self.chunk_ms // 1000
+        rs = soxr.ResampleStream(self._rate, self.sample_rate, 1, dtype="float32") \
+            if self._rate != self.sample_rate else None
+        pending = np.zeros(0, np.float32)
+        pos = 0
+        reported_drops = 0
+        backoff = 0.5
+        while not self._stop:
+            self._arrived.clear()
+            if not self._blocks:
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), stall_s)
+                except TimeoutError:
+                    yield ErrorEvent(stage="microphone", message=f"the microphone {self.device.get('name')!r} "
+                                     f"delivered nothing for {stall_s:g} s: reopening it")
+                    self.close()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    try:
+                        self.open()
+                    except (ServiceError, ConfigError) as e:
+                        yield ErrorEvent(stage="microphone", message=str(e).split("\n")[0])
+                    continue
+            backoff = 0.5
+            if self.dropped > reported_drops:
+                yield ErrorEvent(stage="microphone", message=f"{self.dropped - reported_drops} audio block(s) "
+                                 "dropped: the pipeline fell behind the microphone")
+                reported_drops = self.dropped
+            while self._blocks:
+                block = self._blocks.popleft()
+                pending = np.concatenate([pending, rs.resample_chunk(block) if rs else block])
+            while len(pending) >= n:
+                chunk, pending = pending[:n], pending[n:]
+                yield InputAudio(samples=chunk, sample_rate=self.sample_rate, start=pos)
+                pos += n
+        yield EndOfStream(samples=pos, sample_rate=self.sample_rate)
+
+
+class Speaker(WavFileSink):
+    """An output device as the pipeline's player: replies play as soon as their first chunk
+    exists, and stop at once on barge-in or mute (they are cut on the timeline it reads)."""
+
+    def __init__(self, name: str, device: str | int | None, *, record: Path | None = None,
+                 on_reply_start: Callable[[Turn, float], None] | None = None,
+                 on_barge_in: Callable[[Turn, float, str], None] | None = None,
+                 on_pause: Callable[[Turn], None] | None = None, latency_s: float = 0.05) -> None:
+        self.device = pick_device(device, "output")
+        super().__init__(name, record, self.device["rate"], on_reply_start=on_reply_start,
+                         on_barge_in=on_barge_in, on_pause=on_pause, realtime=True,
+                         keep_s=None if record else 60.0)
+        self.latency_s = latency_s
+        self.t_ref: float | None = None
+        """Monotonic time of input sample 0 (from the microphone); None: the speaker's own start."""
+        self.stats = CallbackStats()
+        self._pos: int | None = None
+        self._stream: Any = None
+
+    async def load(self, progress: Any) -> None:
+        sd = _sd()
+        rate = self.device["rate"]
+        try:
+            self._stream = sd.OutputStream(device=self.device["index"], channels=1, samplerate=rate,
+                                           dtype="float32", blocksize=int(rate * 0.02), callback=self._callback)
+            self._stream.start()
+        except Exception as e:
+            raise ServiceError(f"cannot open the speaker {self.device['name']!r} at {rate} Hz: {e}",
+                               hint="pick another with --output-device (--list-devices)") from e
+        log.info("speaker: %s at %d Hz", self.device["name"], rate)
+
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        t = time.perf_counter()
+        if status.output_underflow:
+            self.stats.xruns += 1
+        rate = self.timeline.sample_rate
+        ref = self.t_ref if self.t_ref is not None else time.monotonic()
+        if self.t_ref is None:
+            self.t_ref = ref
+        due = round((time.monotonic() + self.latency_s - ref) * rate)
+        if self._pos is None or abs(self._pos - due) > rate // 10:  # (re)align to the clock
+            self._pos = due
+        outdata[:, 0] = self.timeline.segment(self._pos, self._pos + frames)
+        self._pos += frames
+        self.stats.add(time.perf_counter() - t, frames / rate)
+
+    async def aclose(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            except Exception:
+                log.debug("closing the speaker failed", exc_info=True)
+            self._stream = None
+        await super().aclose()

@@ -1,0 +1,64 @@
+"""The live path for real: PortAudio (sounddevice) through ALSA to a sound server with no sound
+card; `launch.py desktop` with no --audio-in listens to the microphone and answers on the speaker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import ROOT, envelope, say, silence, transcribe
+from tests.sound import SoundServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def sound(tmp_path: Path):
+    s = SoundServer(tmp_path / "pulse").start()
+    yield s
+    s.stop()
+
+
+def launch(sound: SoundServer, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), "desktop", *args], cwd=tmp, env=sound.env,
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_devices_are_listed_and_a_wrong_one_is_named(sound: SoundServer, tmp_path: Path) -> None:
+    out = launch(sound, tmp_path, "--list-devices")
+    assert out.returncode == 0 and "default" in out.stdout, out.stderr
+    bad = launch(sound, tmp_path, "--input-device", "no such mic", "--duration", "1")
+    assert bad.returncode == 2 and "no input device 'no such mic'" in bad.stderr, bad.stderr
+
+
+def test_live_microphone_to_speaker_answers_a_question(sound: SoundServer, tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "desktop", "--duration", "20",
+                             "--metrics", "turns.jsonl", "--record", "said.wav"],
+                            cwd=tmp_path, env=sound.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # loaded, and the microphone is open
+            if line.startswith("listening on"):
+                break
+        time.sleep(1.0)
+        start_s = len(sound.heard) / 2 / sound.rate
+        sound.say(np.concatenate([say("What is the capital of France?"), silence(0.2)]))
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    turns = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]
+    assert turns and "capital" in turns[0]["transcript"].lower(), turns
+    assert "paris" in turns[0]["reply"].lower(), turns
+    heard = sound.speaker()
+    after = heard[int(start_s * sound.rate):]
+    env = envelope(after, sound.rate)
+    assert env.max() > 0.05, "nothing came out of the speaker"
+    assert "paris" in transcribe(after, sound.rate).lower()
