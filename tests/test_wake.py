@@ -70,3 +70,20 @@ async def test_only_what_follows_the_wake_word_is_answered(tmp_path: Path) -> No
     rec = res.records[0]
     assert "time" in rec.transcript.lower() and "jarvis" not in rec.transcript.lower(), rec.transcript
     assert rec.reply.startswith("It's "), rec.reply
+
+
+async def test_the_wake_word_is_acknowledged_with_a_chime(tmp_path: Path) -> None:
+    audio = np.concatenate([silence(0.5), say("Hey Jarvis."), silence(2.0)])
+    wav = tmp_path / "in.wav"
+    write_wav(wav, audio, 16000)
+    cfg = load_pipeline("desktop", ["wake.mode=wake_word"])
+    out = tmp_path / "out.wav"
+    await run_files(cfg, FileRunOptions(audio_in=wav, audio_out=out), ConsoleView(quiet=True))
+    from tests.helpers import envelope, read_wav
+    said, rate = read_wav(out)
+    env = envelope(said, rate, 0.01)
+    loud = np.flatnonzero(env > 0.05)
+    assert len(loud), "no chime"
+    t = loud[0] * 0.01
+    wakes, _ = await gate(audio)
+    assert abs(t - wakes[0].at / 16000) < 0.05 and 0.1 < (loud[-1] - loud[0]) * 0.01 < 0.2

@@ -6,13 +6,19 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.live import Live
+
 from omni.app.run import JsonlWriter, load_pipeline_shown, peak_rss_mb
 from omni.app.view import ConsoleView
-from omni.audio.device import Microphone, Speaker
+from omni.app.dashboard import Dashboard
+from omni.audio.device import Microphone, Speaker, watch_keys
+from omni.frames import PushToTalk
 from omni.config import PipelineConfig
 from omni.runtime import Pipeline
 from omni.runtime.floor import Floor
@@ -44,6 +50,11 @@ async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView)
     writer = JsonlWriter(opts.metrics) if opts.metrics else None
     if writer:
         recorder.listeners.append(writer.on_event)
+    dashboard = Dashboard(budgets={"v2v": cfg.v2v_budget_ms}) if view.live and not view.quiet else None
+    if dashboard is not None:
+        pipeline.observers.append(dashboard)
+        recorder.listeners.append(dashboard.on_event)
+    talk_key = any(s.kind == "wake.micro" and s.options.get("mode") == "push_to_talk" for s in cfg.stages)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -53,21 +64,24 @@ async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView)
         await load_pipeline_shown(pipeline, view)
         mic.open()
         view.console.print(f"listening on {mic.device['name']!r}, speaking on {speaker.device['name']!r} "
-                           "(Ctrl-C to stop)")
-        async with asyncio.TaskGroup() as tg:
-            run = tg.create_task(pipeline.run(mic.frames()), name="pipeline")
+                           "(Ctrl-C to stop" + (", space: talk / stop talking)" if talk_key else ")"))
+        keys_done = threading.Event()
+        if talk_key and sys.stdin.isatty():
+            pressed = [False]
 
-            async def align() -> None:  # the speaker's timeline starts at the microphone's sample 0
-                while mic.t0 is None:
-                    await asyncio.sleep(0.01)
-                speaker.t_ref = mic.t0
-            tg.create_task(align())
-            waiter = tg.create_task(stop.wait())
-            timer = tg.create_task(asyncio.sleep(opts.duration_s if opts.duration_s else 10**9))
-            await asyncio.wait({waiter, timer, run}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            timer.cancel()
-            mic.stop()
+            def on_key(ch: str) -> None:  # terminals send no key-up: space toggles talking
+                if ch == " ":
+                    pressed[0] = not pressed[0]
+                    loop.call_soon_threadsafe(mic.inject, PushToTalk(pressed=pressed[0]))
+            threading.Thread(target=watch_keys, args=(sys.stdin, on_key, keys_done), daemon=True,
+                             name="omni-keys").start()
+        live_view = Live(get_renderable=dashboard.render, console=view.console, refresh_per_second=8,
+                         transient=False) if dashboard is not None else contextlib.nullcontext()
+        if dashboard is not None:
+            view.quiet = True  # the dashboard shows what the lines would
+        with live_view, contextlib.ExitStack() as stack:
+            stack.callback(keys_done.set)
+            await _serve(pipeline, mic, speaker, stop, opts)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -79,3 +93,21 @@ async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView)
     return {"turns": len(recorder.finished), "microphone": mic.stats.summary() | {"dropped": mic.dropped},
             "speaker": speaker.stats.summary(), "peak memory": f"{peak_rss_mb():.0f} MB",
             "records": list(recorder.finished)}
+
+
+async def _serve(pipeline: Pipeline, mic: Microphone, speaker: Speaker, stop: asyncio.Event,
+                 opts: LiveRunOptions) -> None:
+    async with asyncio.TaskGroup() as tg:
+        run = tg.create_task(pipeline.run(mic.frames()), name="pipeline")
+
+        async def align() -> None:  # the speaker's timeline starts at the microphone's sample 0
+            while mic.t0 is None:
+                await asyncio.sleep(0.01)
+            speaker.t_ref = mic.t0
+        tg.create_task(align())
+        waiter = tg.create_task(stop.wait())
+        timer = tg.create_task(asyncio.sleep(opts.duration_s if opts.duration_s else 10**9))
+        await asyncio.wait({waiter, timer, run}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        timer.cancel()
+        mic.stop()

@@ -111,6 +111,8 @@ class Microphone:
         self.device: dict[str, Any] = {}
         self._stop = False
         self._last_call = 0.0
+        self._frames: collections.deque[Frame] = collections.deque(maxlen=64)
+        """Frames from the person at the keyboard (push to talk), passed on between chunks."""
 
     def open(self) -> None:
         sd = _sd()
@@ -154,6 +156,11 @@ class Microphone:
         self._stop = True
         self._arrived.set()
 
+    def inject(self, frame: Frame) -> None:
+        """Put a frame on the stream before the next chunk (call on the loop's thread)."""
+        self._frames.append(frame)
+        self._arrived.set()
+
     def close(self) -> None:
         if self._stream is not None:
             try:
@@ -175,6 +182,8 @@ class Microphone:
         backoff = 0.5
         while not self._stop:
             self._arrived.clear()
+            while self._frames:
+                yield self._frames.popleft()
             if not self._blocks:
                 try:
                     await asyncio.wait_for(self._arrived.wait(), stall_s)
@@ -259,3 +268,34 @@ class Speaker(WavFileSink):
                 log.debug("closing the speaker failed", exc_info=True)
             self._stream = None
         await super().aclose()
+
+
+def watch_keys(stream: Any, on_key: Callable[[str], None], stop: Any) -> None:
+    """Read single keys from a terminal (cbreak mode, restored after) until `stop` is set; runs in
+    a thread of its own. Any readable stream works (the tests use a pipe)."""
+    import os
+    import select
+
+    fd = stream.fileno()
+    saved = None
+    try:
+        import termios
+        import tty
+        if os.isatty(fd):
+            saved = termios.tcgetattr(fd)
+            tty.setcbreak(fd)
+    except (ImportError, OSError):
+        saved = None
+    try:
+        while not stop.is_set():
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                data = os.read(fd, 32)
+                if not data:
+                    return
+                for ch in data.decode(errors="ignore"):
+                    on_key(ch)
+    finally:
+        if saved is not None:
+            import termios
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)

@@ -17,7 +17,7 @@ import numpy as np
 import soxr
 
 from omni.audio.io import write_wav
-from omni.frames import EndOfStream, Frame, ReplyAudio, ReplyDone, Turn
+from omni.frames import Cue, EndOfStream, Frame, ReplyAudio, ReplyDone, Turn
 from omni.runtime.floor import BargeIn, Speech
 from omni.runtime.stage import Processor
 
@@ -93,6 +93,12 @@ class Timeline:
         if len(part.audio):
             self._parts.append(part)
         self.cursor = max(self.cursor, part.end)
+
+    @_locked
+    def place_cue(self, audio: np.ndarray, at: int) -> None:
+        """A sound that is no reply's (turn 0), from output sample `at` or the end of what is placed."""
+        if not self.paused and len(audio):
+            self._add(_Part(max(self.cursor, at), np.zeros_like(audio) if self.muted else audio, 0, -1))
 
     @_locked
     def pause(self, at: int) -> None:
@@ -227,7 +233,7 @@ class WavFileSink(Processor):
     sample has been played, and a barge-in cuts the audio at the moment it happened.
     """
 
-    handles = (ReplyAudio, ReplyDone)
+    handles = (ReplyAudio, ReplyDone, Cue)
 
     def __init__(self, name: str, path: str | Path | None, sample_rate: int,
                  on_reply_start: Callable[[Turn, float], None] | None = None,
@@ -315,7 +321,13 @@ class WavFileSink(Processor):
                 s.audible_until = max(s.audible_until, end_t)
 
     # frames ---------------------------------------------------------------------------
-    async def process(self, frame: ReplyAudio | ReplyDone) -> AsyncIterator[Frame]:
+    async def process(self, frame: ReplyAudio | ReplyDone | Cue) -> AsyncIterator[Frame]:
+        if isinstance(frame, Cue):
+            audio = frame.samples if frame.sample_rate == self.timeline.sample_rate else \
+                soxr.resample(frame.samples, frame.sample_rate, self.timeline.sample_rate)
+            self.timeline.place_cue(audio.astype(np.float32), round(frame.at * self.timeline.sample_rate / frame.input_rate))
+            yield frame
+            return
         speech = self.floor.speech(frame.turn)
         if isinstance(frame, ReplyAudio):
             self._anchor = frame.turn

@@ -1,7 +1,7 @@
 """Typed frames, one module per domain."""
 
 from omni.frames.action import ContextUpdate, DeviceAction
-from omni.frames.audio import (InputAudio, PushToTalk, ReplyAudio, SpeechPaused, SpeechStarted,
+from omni.frames.audio import (Cue, InputAudio, PushToTalk, ReplyAudio, SpeechPaused, SpeechStarted,
                                SpeechStopped, Utterance, WakeWord)
 from omni.frames.base import Frame, Tier, Turn
 from omni.frames.control import EndOfStream, ErrorEvent
@@ -11,5 +11,5 @@ from omni.frames.text import (PartialTranscript, ReplyDone, ReplySentence, Reply
 __all__ = [
     "ContextUpdate", "DeviceAction", "EndOfStream", "ErrorEvent", "Frame", "InputAudio", "ReplyAudio", "ReplyDone",
     "ReplySentence", "ReplyToken", "SayText", "PartialTranscript", "SpeechStarted", "SpeechStopped", "Tier", "Transcript",
-    "Turn", "Utterance", "SpeechPaused", "WakeWord", "PushToTalk",
+    "Turn", "Utterance", "SpeechPaused", "WakeWord", "PushToTalk", "Cue",
 ]

@@ -112,3 +112,16 @@ class PushToTalk(Frame):
 
     tier = Tier.CONTROL
     pressed: bool
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Cue(Frame):
+    """A short sound for the speaker that is not a reply (the wake word's acknowledgement)."""
+
+    tier = Tier.CONTROL
+    samples: np.ndarray
+    """Mono float32 samples in [-1, 1]."""
+    sample_rate: int
+    at: int
+    """Input-timeline sample (at `input_rate`) from which it plays."""
+    input_rate: int = 16000

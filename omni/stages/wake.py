@@ -21,12 +21,23 @@ import numpy as np
 from pydantic import Field
 
 from omni.errors import ModelNotFoundError
-from omni.frames import Frame, InputAudio, PushToTalk, WakeWord
+from omni.frames import Cue, Frame, InputAudio, PushToTalk, WakeWord
 from omni.models import resolve
 from omni.runtime import Processor, QueueSpec, StageOptions, Worker
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
+
+
+def _chime(rate: int = 16000) -> np.ndarray:
+    """Two short rising tones (150 ms), soft, with fades: "I'm listening"."""
+    t = np.arange(int(0.075 * rate)) / rate
+    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)
+    tones = [np.sin(2 * np.pi * f * t) * fade for f in (880.0, 1318.5)]
+    return (0.25 * np.concatenate(tones)).astype(np.float32)
+
+
+CHIME = _chime()
 
 
 class WakeOptions(StageOptions):
@@ -40,6 +51,8 @@ class WakeOptions(StageOptions):
     """After the wake word (or the last speech, or the end of the last reply), listen this long."""
     speech_dbfs: float = -45.0
     """Input louder than this counts as the user still speaking (keeps the gate open)."""
+    ack: bool = True
+    """Play a short chime when the wake word is heard."""
     release_ms: float = Field(300, ge=0)
     """Push-to-talk: keep listening this long after the key goes up (the end of the last word)."""
 
@@ -108,6 +121,8 @@ class WakeGate(Processor):
                 if not was:
                     log.info("wake word %r heard (p %.3f)", self.phrase, score, extra={"stage": self.name})
                 yield WakeWord(name=self.phrase, score=round(score, 3), at=hit_at, t=frame.t)
+                if o.ack:
+                    yield Cue(samples=CHIME, sample_rate=16000, at=hit_at, input_rate=frame.sample_rate, t=frame.t)
                 self._open_until = time.monotonic() + o.listen_s
                 # the words after the wake word, in this very chunk, are heard
                 cut = hit_at - frame.start
