@@ -38,7 +38,9 @@ class LiveRunOptions:
     duration_s: float | None = None
 
 
-async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView) -> dict[str, Any]:
+async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView,
+                   stop: asyncio.Event | None = None) -> dict[str, Any]:
+    """Run until `stop` is set (default: SIGINT/SIGTERM) or opts.duration_s; returns a summary."""
     stages = [build_stage(s) for s in cfg.stages]
     recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, done_stage="out",
                             v2v_budget_ms=cfg.v2v_budget_ms, keep=200)
@@ -55,7 +57,7 @@ async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView)
         pipeline.observers.append(dashboard)
         recorder.listeners.append(dashboard.on_event)
     talk_key = any(s.kind == "wake.micro" and s.options.get("mode") == "push_to_talk" for s in cfg.stages)
-    stop = asyncio.Event()
+    stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
