@@ -41,6 +41,8 @@ class SoundServer:
             raise RuntimeError("pulseaudio is not installed: `make test` installs it")
         self.dir.mkdir(parents=True, exist_ok=True)
         d, r = self.dir, self.rate
+        for stale in ("mic.fifo", "spk.fifo", "native"):  # left by a server that was killed
+            (d / stale).unlink(missing_ok=True)
         (d / "default.pa").write_text(
             f"load-module module-native-protocol-unix auth-anonymous=1 socket={d}/native\n"
             f"load-module module-pipe-source source_name=mic file={d}/mic.fifo format=s16le rate={r} channels=1\n"
@@ -103,6 +105,15 @@ class SoundServer:
         finally:
             os.close(fd)
 
+    def restart(self, down_s: float = 1.0) -> None:
+        """Kill the server (every device disappears) and start it again after `down_s`."""
+        self.stop()
+        for t in self._threads:
+            t.join(2)
+        time.sleep(down_s)
+        self._stop = threading.Event()
+        self.start()
+
     def speaker(self) -> np.ndarray:
         return np.frombuffer(bytes(self.heard[:len(self.heard) // 2 * 2]), "<i2").astype(np.float32) / 32768.0
 
@@ -110,5 +121,5 @@ class SoundServer:
         self._stop.set()
         self._threads[0].join(2) if self._threads else None
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.kill()
             self.proc.wait(10)

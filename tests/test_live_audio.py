@@ -62,3 +62,51 @@ def test_live_microphone_to_speaker_answers_a_question(sound: SoundServer, tmp_p
     env = envelope(after, sound.rate)
     assert env.max() > 0.05, "nothing came out of the speaker"
     assert "paris" in transcribe(after, sound.rate).lower()
+
+
+async def test_a_microphone_the_pipeline_cannot_keep_up_with_drops_oldest_and_says_so() -> None:
+    import asyncio
+
+    from omni.audio.device import Microphone
+    from omni.frames import ErrorEvent, InputAudio
+
+    mic = Microphone(None, 16000, chunk_ms=32, queue_s=0.2)
+    mic._rate, mic._max_blocks = 16000, 6  # as open() sets them, without a device
+    for i in range(10):  # ten blocks arrive while nobody reads
+        mic._arrive(np.full(512, i / 10, np.float32))
+    assert mic.dropped == 4
+    got = []
+    async for f in mic.frames():
+        got.append(f)
+        if sum(isinstance(x, InputAudio) for x in got) == 6:
+            mic.stop()
+    err = [f for f in got if isinstance(f, ErrorEvent)]
+    assert len(err) == 1 and "4 audio block(s) dropped" in err[0].message
+    firsts = [round(float(f.samples[0]), 1) for f in got if isinstance(f, InputAudio)]
+    assert firsts == [0.4, 0.5, 0.6, 0.7, 0.8, 0.9]  # the newest kept, in order
+    await asyncio.sleep(0)
+
+
+def test_the_sound_server_going_away_is_reported_and_survived(sound: SoundServer, tmp_path: Path) -> None:
+    """The microphone's device disappears mid-run (the sound server is killed) and comes back:
+    error events, the microphone reopened, and a question after that is answered."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "desktop", "--duration", "40",
+                             "--metrics", "turns.jsonl"],
+                            cwd=tmp_path, env=sound.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("listening on"):
+                break
+        time.sleep(1.0)
+        sound.restart(down_s=3.0)
+        time.sleep(4.0)
+        sound.say(np.concatenate([say("What is the capital of France?"), silence(0.2)]))
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "microphone" in out and "reopening" in out, out[-2000:]
+    turns = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]
+    assert any("paris" in t["reply"].lower() for t in turns), turns
