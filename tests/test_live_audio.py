@@ -110,3 +110,17 @@ def test_the_sound_server_going_away_is_reported_and_survived(sound: SoundServer
     assert "microphone" in out and "reopening" in out, out[-2000:]
     turns = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]
     assert any("paris" in t["reply"].lower() for t in turns), turns
+
+
+def test_no_sound_card_at_all_says_so_and_points_to_files(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE", "ALSA"))}
+    env["PULSE_SERVER"] = f"unix:{tmp_path}/nothing-here"  # no sound server, and this machine has no card
+    run = subprocess.run([sys.executable, str(ROOT / "launch.py"), "desktop", "--duration", "1"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "no audio" in run.stderr and "--audio-in IN.wav --audio-out OUT.wav" in run.stderr
+    listed = subprocess.run([sys.executable, str(ROOT / "launch.py"), "desktop", "--list-devices"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "no audio devices found" in listed.stdout

@@ -128,7 +128,11 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
     if args.list_devices:
         from omni.audio.device import list_devices
 
-        for d in list_devices():
+        devices = list_devices()
+        if not devices:
+            print("no audio devices found (no sound card, or no sound server running)\n"
+                  "  hint: run on files: --audio-in IN.wav --audio-out OUT.wav")
+        for d in devices:
             print(f"{d['index']:3d} {d['name'][:40]:40s} in {d['inputs']:3d} out {d['outputs']:3d} "
                   f"{d['rate']:6d} Hz {d['default']}")
         return 0
