@@ -384,3 +384,18 @@ async def test_command_line_node_last_will_and_clean_stop(tmp_path: Path) -> Non
         assert rms(said) > 0.01
     finally:
         broker.stop()
+
+
+async def test_with_no_broker_configured_the_node_brings_its_own() -> None:
+    """`launch.py smart-home` with no --broker: an embedded broker on loopback, and a client of
+    the home can talk to the node through it."""
+    node = NodeThread("smart-home", ["mqtt.embedded_port=0", "mqtt.node_id=emb"]).start()
+    try:
+        port = node.handle.endpoint.port
+        assert node.handle.endpoint.host == "127.0.0.1"
+        async with watching(port, ["omni/emb/#"]) as w:
+            turn = await ask(w, "Turn on the kitchen light.", "emb-1", base="omni/emb")
+            reply = await w.wait(event("/event/reply", turn=turn), 30)
+            assert reply.json["text"] == "Kitchen light on."
+    finally:
+        node.stop()
