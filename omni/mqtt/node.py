@@ -289,8 +289,8 @@ class Node:
             if stage not in self.stages:
                 raise ConfigError(f"settings: no stage named {stage!r} (stages: {sorted(self.stages)})")
             per_stage.setdefault(stage, {})[opt] = value
-        checked = {name: self.stages[name].check_options(v) for name, v in per_stage.items()}  # all or none
+        for name, v in per_stage.items():  # every stage checks its part first: all or none
+            self.stages[name].check_options(v)
         for name, v in per_stage.items():
             self.stages[name].update_options(v)
             log.info("settings: %s %s", name, v)
-        del checked
