@@ -1,0 +1,1 @@
+"""omni's eyes: cameras and what is seen in them."""
