@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from omni.runtime.metrics import percentile as pct  # noqa: E402
 from tests.brokers import Mosquitto  # noqa: E402
 from tests.mqttclient import event, watching  # noqa: E402
 
@@ -44,14 +44,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def pct(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    if len(xs) == 1:
-        return xs[0]
-    return statistics.quantiles(xs, n=100, method="inclusive")[max(0, min(98, round(q) - 1))]
 
 
 async def questions(w: Any, texts: list[str], repeats: int) -> list[dict[str, Any]]:

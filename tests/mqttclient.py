@@ -91,3 +91,29 @@ async def watching(port: int, topics: list[str], *, identifier: str | None = Non
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await task
+
+
+@contextlib.asynccontextmanager
+async def running_link(endpoint: Any, subscriptions: list[tuple[str, int]], **options: Any) -> AsyncIterator[tuple[Any, list]]:
+    """omni's own Link, running, with the messages it receives collected in a list."""
+    from omni.mqtt.link import Link
+
+    got: list[aiomqtt.Message] = []
+
+    async def on_message(m: aiomqtt.Message) -> None:
+        got.append(m)
+
+    link = Link(endpoint, subscriptions=subscriptions, on_message=on_message, **options)
+    task = asyncio.get_running_loop().create_task(link.run())
+    try:
+        yield link, got
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+
+
+async def received(got: list, n: int = 1, timeout: float = 10.0) -> None:
+    """Wait until `got` holds at least n messages."""
+    async with asyncio.timeout(timeout):
+        while len(got) < n:
+            await asyncio.sleep(0.02)

@@ -30,6 +30,17 @@ def launch(sound: SoundServer, tmp: Path, *args: str) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=180)
 
 
+def start_live(sound: SoundServer, tmp: Path, *args: str) -> subprocess.Popen[str]:
+    """`launch.py desktop` live on the sound server; returns once it is listening."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "desktop", *args], cwd=tmp, env=sound.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # loaded, and the microphone is open
+        if line.startswith("listening on"):
+            break
+    return proc
+
+
 def test_devices_are_listed_and_a_wrong_one_is_named(sound: SoundServer, tmp_path: Path) -> None:
     out = launch(sound, tmp_path, "--list-devices")
     assert out.returncode == 0 and "default" in out.stdout, out.stderr
@@ -38,14 +49,8 @@ def test_devices_are_listed_and_a_wrong_one_is_named(sound: SoundServer, tmp_pat
 
 
 def test_live_microphone_to_speaker_answers_a_question(sound: SoundServer, tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "desktop", "--duration", "20",
-                             "--metrics", "turns.jsonl", "--record", "said.wav"],
-                            cwd=tmp_path, env=sound.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_live(sound, tmp_path, "--duration", "20", "--metrics", "turns.jsonl", "--record", "said.wav")
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:  # loaded, and the microphone is open
-            if line.startswith("listening on"):
-                break
         time.sleep(1.0)
         start_s = len(sound.heard) / 2 / sound.rate
         sound.say(np.concatenate([say("What is the capital of France?"), silence(0.2)]))
@@ -90,14 +95,8 @@ async def test_a_microphone_the_pipeline_cannot_keep_up_with_drops_oldest_and_sa
 def test_the_sound_server_going_away_is_reported_and_survived(sound: SoundServer, tmp_path: Path) -> None:
     """The microphone's device disappears mid-run (the sound server is killed) and comes back:
     error events, the microphone reopened, and a question after that is answered."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "desktop", "--duration", "40",
-                             "--metrics", "turns.jsonl"],
-                            cwd=tmp_path, env=sound.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_live(sound, tmp_path, "--duration", "40", "--metrics", "turns.jsonl")
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("listening on"):
-                break
         time.sleep(1.0)
         sound.restart(down_s=3.0)
         time.sleep(4.0)

@@ -10,7 +10,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import aiomqtt
 import numpy as np
 import pytest
 
@@ -18,7 +17,7 @@ from omni.audio.io import wav_bytes
 from omni.errors import OmniError
 from tests.brokers import Mosquitto, NodeThread
 from tests.helpers import say, silence
-from tests.mqttclient import event, watching
+from tests.mqttclient import event, received, running_link, watching
 
 pytestmark = pytest.mark.slow
 
@@ -265,25 +264,13 @@ async def test_refused_login_is_reported_clearly(tmp_path: Path, monkeypatch: py
         assert "refused the login" in msg and "OMNI_MQTT_PASSWORD" in msg and "wrong-password" not in msg
         assert time.monotonic() - t0 < 30  # before loading any model
         # the right password gets in, and the ACL lets it publish where it must
-        from omni.mqtt.link import Endpoint, Link, Outgoing
-        got: list[aiomqtt.Message] = []
-
-        async def on_message(m: aiomqtt.Message) -> None:
-            got.append(m)
-
-        link = Link(Endpoint("127.0.0.1", broker.port, "omni", "right-password", client_id="acl-test"),
-                    subscriptions=[("omni/a1/#", 1)], on_message=on_message)
-        task = asyncio.get_running_loop().create_task(link.run())
-        try:
+        from omni.mqtt.link import Endpoint, Outgoing
+        ep = Endpoint("127.0.0.1", broker.port, "omni", "right-password", client_id="acl-test")
+        async with running_link(ep, [("omni/a1/#", 1)]) as (link, got):
             await link.check_login()
             link.send(Outgoing("omni/a1/event/x", b"1"))
-            async with asyncio.timeout(10):
-                while not got:
-                    await asyncio.sleep(0.05)
+            await received(got)
             assert got[0].payload == b"1"
-        finally:
-            task.cancel()
-            await asyncio.wait({task})
     finally:
         broker.stop()
 
@@ -291,41 +278,27 @@ async def test_refused_login_is_reported_clearly(tmp_path: Path, monkeypatch: py
 async def test_tls_broker_with_a_private_ca(tmp_path: Path) -> None:
     from omni.app.node import endpoint_from
     from omni.config import load_pipeline
-    from omni.mqtt.link import Link, Outgoing
+    from omni.mqtt.link import Outgoing
     from tests.brokers import make_certs
 
     ca, cert, key = make_certs(tmp_path / "pki")
     broker = Mosquitto(tmp_path / "mosq", tls=(ca, cert, key)).start()
     try:
-        got: list[aiomqtt.Message] = []
-
-        async def on_message(m: aiomqtt.Message) -> None:
-            got.append(m)
-
-        def link_for(overrides: list[str]) -> Link:
+        def endpoint(overrides: list[str]):
             cfg = load_pipeline("smart-home", [f"mqtt.broker={broker.url}", *overrides])
-            return Link(endpoint_from(cfg.mqtt, "tls-test"), subscriptions=[("omni/tls/#", 1)],
-                        on_message=on_message, reconnect=cfg.mqtt.reconnect)
+            return endpoint_from(cfg.mqtt, "tls-test"), cfg.mqtt.reconnect
 
         # without the private CA the broker's certificate is not trusted: no connection
-        untrusted = link_for([])
-        task = asyncio.get_running_loop().create_task(untrusted.run())
-        await asyncio.sleep(1.5)
-        assert not untrusted.connected.is_set()
-        task.cancel()
-        await asyncio.wait({task})
+        ep, reconnect = endpoint([])
+        async with running_link(ep, [("omni/tls/#", 1)], reconnect=reconnect) as (untrusted, _):
+            await asyncio.sleep(1.5)
+            assert not untrusted.connected.is_set()
         # with --ca-file (mqtt.ca_file) it is
-        link = link_for([f"mqtt.ca_file={ca}"])
-        task = asyncio.get_running_loop().create_task(link.run())
-        try:
+        ep, reconnect = endpoint([f"mqtt.ca_file={ca}"])
+        async with running_link(ep, [("omni/tls/#", 1)], reconnect=reconnect) as (link, got):
             link.send(Outgoing("omni/tls/x", b"over tls"))
-            async with asyncio.timeout(10):
-                while not got:
-                    await asyncio.sleep(0.05)
+            await received(got)
             assert got[0].payload == b"over tls" and str(link.endpoint).startswith("mqtts://")
-        finally:
-            task.cancel()
-            await asyncio.wait({task})
     finally:
         broker.stop()
 

@@ -22,6 +22,7 @@ from omni.mqtt.commands import CommandError, Dedupe, parse_command
 from omni.mqtt.config import DeviceTopic
 from omni.mqtt.link import Endpoint, Link, Outgoing
 from omni.mqtt.node import check_devices, render
+from tests.mqttclient import received, running_link
 
 LIGHT = ActionSpec(name="light", description="a light",
                    parameters={"room": {"enum": ["kitchen", "living room"]}, "state": {"enum": ["on", "off"]}})
@@ -118,24 +119,15 @@ async def test_outbox_keeps_the_newest_and_counts_what_it_dropped() -> None:
 
 async def test_embedded_broker_carries_messages_both_ways() -> None:
     broker = await EmbeddedBroker(port=0).start()
-    got: list[aiomqtt.Message] = []
-
-    async def on_message(m: aiomqtt.Message) -> None:
-        got.append(m)
-
-    link = Link(Endpoint(broker.host, broker.port, client_id="t"), subscriptions=[("a/#", 1)],
-                on_message=on_message, birth=lambda: [Outgoing("a/status", b"online", retain=True)],
-                will=Outgoing("a/status", b"offline", retain=True))
-    task = asyncio.get_running_loop().create_task(link.run())
     try:
-        async with asyncio.timeout(10):
-            await link.connected.wait()
+        async with running_link(Endpoint(broker.host, broker.port, client_id="t"), [("a/#", 1)],
+                                birth=lambda: [Outgoing("a/status", b"online", retain=True)],
+                                will=Outgoing("a/status", b"offline", retain=True)) as (link, got):
+            async with asyncio.timeout(10):
+                await link.connected.wait()
             async with aiomqtt.Client(broker.host, broker.port, identifier="peer") as peer:
                 await peer.publish("a/cmd", b"x", qos=1)
-                while len(got) < 2:
-                    await asyncio.sleep(0.02)
-        assert sorted(m.payload for m in got) == [b"online", b"x"]
+            await received(got, 2)
+            assert sorted(m.payload for m in got) == [b"online", b"x"]
     finally:
-        task.cancel()
-        await asyncio.wait({task})
         await broker.stop()

@@ -13,9 +13,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from omni.frames import (ContextUpdate, Frame, PartialTranscript, ReplyAudio, ReplyDone, ReplySentence,
-                         SpeechStarted, SpeechStopped, Transcript, Utterance, WakeWord)
+from omni.frames import (ContextUpdate, Frame, PartialTranscript, ReplySentence, SpeechStarted, Transcript,
+                         WakeWord)
 from omni.runtime.metrics import TurnRecord
+from omni.runtime.state import AssistantState
 
 STATE_STYLE = {"idle": "dim", "listening": "bold green", "thinking": "bold yellow", "speaking": "bold magenta",
                "asleep": "dim"}
@@ -29,43 +30,36 @@ class Dashboard:
     def __init__(self, sink: str = "out", budgets: dict[str, float | None] | None = None) -> None:
         self.sink = sink
         self.budgets = budgets or {}
-        self.state = "idle"
+        self.status = AssistantState(sink)
         self.hearing = ""
         self.heard = ""
         self.reply = ""
         self.caption: tuple[str, float] | None = None
         self.last: TurnRecord | None = None
         self.wake: str | None = None
-        self._open: set[int] = set()
         self._seen: weakref.WeakSet[Frame] = weakref.WeakSet()
 
+    @property
+    def state(self) -> str:
+        return self.status.state
+
     def on_frame(self, stage: str, frame: Frame) -> None:
-        if frame in self._seen and not (stage == self.sink and isinstance(frame, (ReplyAudio, ReplyDone))):
+        self.status.on_frame(stage, frame)
+        if frame in self._seen:
             return
         self._seen.add(frame)
         if isinstance(frame, WakeWord):
             self.wake = frame.name
-            self.state = "listening"
         elif isinstance(frame, SpeechStarted):
-            self.state, self.hearing = "listening", ""
-        elif isinstance(frame, SpeechStopped) and frame.dropped and self.state == "listening":
-            self.state = "thinking" if self._open else "idle"
+            self.hearing = ""
         elif isinstance(frame, PartialTranscript):
             self.hearing = frame.text
-        elif isinstance(frame, Utterance):
-            self._open.add(frame.turn.id)
-            self.state = "thinking"
         elif isinstance(frame, Transcript) and not frame.tentative:
             self.heard, self.hearing, self.reply = frame.text, "", ""
         elif isinstance(frame, ReplySentence):
             self.reply = (self.reply + " " + frame.text).strip() if frame.index else frame.text
         elif isinstance(frame, ContextUpdate) and frame.source == "camera":
             self.caption = (frame.text, frame.captured)
-        elif stage == self.sink and isinstance(frame, ReplyAudio):
-            self.state = "speaking"
-        elif stage == self.sink and isinstance(frame, ReplyDone):
-            self._open.discard(frame.turn.id)
-            self.state = "thinking" if self._open else "idle"
 
     def on_event(self, kind: str, payload: Any) -> None:
         if kind == "turn" and isinstance(payload, TurnRecord):

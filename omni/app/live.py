@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 import threading
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any
 
 from rich.live import Live
 
-from omni.app.run import JsonlWriter, load_pipeline_shown, peak_rss_mb
+from omni.app.run import JsonlWriter, load_pipeline_shown, peak_rss_mb, stop_on_signals, until_stopped
 from omni.app.view import ConsoleView
 from omni.app.dashboard import Dashboard
 from omni.audio.device import Microphone, Speaker, watch_keys
@@ -59,39 +58,34 @@ async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView,
     talk_key = any(s.kind == "wake.micro" and s.options.get("mode") == "push_to_talk" for s in cfg.stages)
     stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await load_pipeline_shown(pipeline, view)
-        mic.open()
-        view.console.print(f"listening on {mic.device['name']!r}, speaking on {speaker.device['name']!r} "
-                           "(Ctrl-C to stop" + (", space: talk / stop talking)" if talk_key else ")"))
-        keys_done = threading.Event()
-        if talk_key and sys.stdin.isatty():
-            pressed = [False]
+    with stop_on_signals(stop):
+        try:
+            await load_pipeline_shown(pipeline, view)
+            mic.open()
+            view.console.print(f"listening on {mic.device['name']!r}, speaking on {speaker.device['name']!r} "
+                               "(Ctrl-C to stop" + (", space: talk / stop talking)" if talk_key else ")"))
+            keys_done = threading.Event()
+            if talk_key and sys.stdin.isatty():
+                pressed = [False]
 
-            def on_key(ch: str) -> None:  # terminals send no key-up: space toggles talking
-                if ch == " ":
-                    pressed[0] = not pressed[0]
-                    loop.call_soon_threadsafe(mic.inject, PushToTalk(pressed=pressed[0]))
-            threading.Thread(target=watch_keys, args=(sys.stdin, on_key, keys_done), daemon=True,
-                             name="omni-keys").start()
-        live_view = Live(get_renderable=dashboard.render, console=view.console, refresh_per_second=8,
-                         transient=False) if dashboard is not None else contextlib.nullcontext()
-        if dashboard is not None:
-            view.quiet = True  # the dashboard shows what the lines would
-        with live_view, contextlib.ExitStack() as stack:
-            stack.callback(keys_done.set)
-            await _serve(pipeline, mic, speaker, stop, opts)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
-        mic.close()
-        await pipeline.aclose()
-        if writer:
-            writer.close()
+                def on_key(ch: str) -> None:  # terminals send no key-up: space toggles talking
+                    if ch == " ":
+                        pressed[0] = not pressed[0]
+                        loop.call_soon_threadsafe(mic.inject, PushToTalk(pressed=pressed[0]))
+                threading.Thread(target=watch_keys, args=(sys.stdin, on_key, keys_done), daemon=True,
+                                 name="omni-keys").start()
+            live_view = Live(get_renderable=dashboard.render, console=view.console, refresh_per_second=8,
+                             transient=False) if dashboard is not None else contextlib.nullcontext()
+            if dashboard is not None:
+                view.quiet = True  # the dashboard shows what the lines would
+            with live_view, contextlib.ExitStack() as stack:
+                stack.callback(keys_done.set)
+                await _serve(pipeline, mic, speaker, stop, opts)
+        finally:
+            mic.close()
+            await pipeline.aclose()
+            if writer:
+                writer.close()
     return {"turns": len(recorder.finished), "microphone": mic.stats.summary() | {"dropped": mic.dropped},
             "speaker": speaker.stats.summary(), "peak memory": f"{peak_rss_mb():.0f} MB",
             "records": list(recorder.finished)}
@@ -106,10 +100,7 @@ async def _serve(pipeline: Pipeline, mic: Microphone, speaker: Speaker, stop: as
             while mic.t0 is None:
                 await asyncio.sleep(0.01)
             speaker.t_ref = mic.t0
-        tg.create_task(align())
-        waiter = tg.create_task(stop.wait())
-        timer = tg.create_task(asyncio.sleep(opts.duration_s if opts.duration_s else 10**9))
-        await asyncio.wait({waiter, timer, run}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        timer.cancel()
+        aligning = tg.create_task(align())
+        await until_stopped(stop, opts.duration_s, run)
+        aligning.cancel()  # a microphone that never delivered must not hold the stop up
         mic.stop()

@@ -7,11 +7,10 @@ import contextlib
 import logging
 import os
 import re
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from omni.app.run import JsonlWriter, load_pipeline_shown, peak_rss_mb
+from omni.app.run import JsonlWriter, load_pipeline_shown, peak_rss_mb, stop_on_signals, until_stopped
 from omni.app.view import ConsoleView
 from omni.audio import WavFileSink, read_audio
 from omni.audio.stream import LiveInput
@@ -117,44 +116,34 @@ async def run_node(cfg: PipelineConfig, opts: NodeRunOptions, view: ConsoleView,
     if broker is None:
         await link.check_login()  # a wrong password fails now, not after loading the models
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await load_pipeline_shown(pipeline, view)
-        async with asyncio.TaskGroup() as tg:
-            link_task = tg.create_task(link.run(), name="mqtt-link")
-            run_task = tg.create_task(pipeline.run(live.frames()), name="pipeline")
-            view.console.print(f"node {mq.node_id}: serving on {endpoint} under {node.topics.base}/")
-            with contextlib.suppress(TimeoutError):  # a broker that is down does not hold the node up
-                await asyncio.wait_for(link.connected.wait(), 10)
-            if started is not None and not started.done():
-                started.set_result(NodeHandle(node, link, live, recorder, endpoint, stop))
-            waiter = tg.create_task(stop.wait())
-            timer = tg.create_task(asyncio.sleep(opts.duration_s if opts.duration_s else 10**9))
-            await asyncio.wait({waiter, timer, link_task}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            timer.cancel()
-            live.stop()
-            await run_task  # the pipeline drains: replies under way finish at the speaker
-            link.send(node.will)  # a clean disconnect does not fire the last will: say it
-            await link.drain(2.0)
-            link_task.cancel()
-    except BaseExceptionGroup as eg:  # e.g. the broker refused the login: say that, not a traceback
-        first = _first_omni_error(eg)
-        if first is None:
-            raise
-        raise first from None
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
-        await pipeline.aclose()
-        if writer:
-            writer.close()
-        if broker is not None:
-            await broker.stop()
+    with stop_on_signals(stop):
+        try:
+            await load_pipeline_shown(pipeline, view)
+            async with asyncio.TaskGroup() as tg:
+                link_task = tg.create_task(link.run(), name="mqtt-link")
+                run_task = tg.create_task(pipeline.run(live.frames()), name="pipeline")
+                view.console.print(f"node {mq.node_id}: serving on {endpoint} under {node.topics.base}/")
+                with contextlib.suppress(TimeoutError):  # a broker that is down does not hold the node up
+                    await asyncio.wait_for(link.connected.wait(), 10)
+                if started is not None and not started.done():
+                    started.set_result(NodeHandle(node, link, live, recorder, endpoint, stop))
+                await until_stopped(stop, opts.duration_s, link_task)
+                live.stop()
+                await run_task  # the pipeline drains: replies under way finish at the speaker
+                link.send(node.will)  # a clean disconnect does not fire the last will: say it
+                await link.drain(2.0)
+                link_task.cancel()
+        except BaseExceptionGroup as eg:  # e.g. the broker refused the login: say that, not a traceback
+            first = _first_omni_error(eg)
+            if first is None:
+                raise
+            raise first from None
+        finally:
+            await pipeline.aclose()
+            if writer:
+                writer.close()
+            if broker is not None:
+                await broker.stop()
     return {"turns": len(recorder.finished), "commands accepted": node.stats["accepted"],
             "commands refused": node.stats["refused"], "duplicates": node.stats["duplicates"],
             "events dropped": link.dropped, "connections": link.connections,

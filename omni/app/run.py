@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import resource
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import IO, Any
 
 from omni.app.view import ConsoleView
@@ -77,6 +80,33 @@ async def load_pipeline_shown(pipeline: Pipeline, view: ConsoleView) -> float:
     finally:
         view.done_loading(time.monotonic() - t0, ok=loaded)
     return time.monotonic() - t0
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop` (a clean stop) while inside; where the loop cannot take
+    signal handlers (not the main thread, Windows) nothing changes."""
+    loop = asyncio.get_running_loop()
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    for sig in sigs:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in sigs:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
+async def until_stopped(stop: asyncio.Event, duration_s: float | None, *tasks: asyncio.Future[Any]) -> None:
+    """Return when `stop` is set, `duration_s` has passed (None: never), or one of `tasks` ends."""
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiter, *tasks}, timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        await asyncio.wait({waiter})
 
 
 def peak_rss_mb() -> float:

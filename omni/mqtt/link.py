@@ -137,9 +137,7 @@ class Link:
         ep = self.endpoint
         will = (aiomqtt.Will(self.will.topic, self.will.payload, self.will.qos, self.will.retain)
                 if self.will else None)
-        client = aiomqtt.Client(ep.host, ep.port, username=ep.username, password=ep.password,
-                                identifier=ep.client_id, clean_session=False, keepalive=ep.keepalive_s,
-                                will=will, timeout=10, socket_options=NODELAY, **_tls(ep))
+        client = _client(ep, ep.client_id, clean_session=False, keepalive=ep.keepalive_s, will=will, timeout=10)
         client.pending_calls_threshold = 4 * WINDOW  # aiomqtt warns above this many in flight
         async with client:
             self.connections += 1
@@ -196,9 +194,7 @@ class Link:
         ep = self.endpoint
         try:
             async with asyncio.timeout(timeout):
-                async with aiomqtt.Client(ep.host, ep.port, username=ep.username, password=ep.password,
-                                          identifier=f"{ep.client_id}-check", timeout=timeout,
-                                          **_tls(ep)):
+                async with _client(ep, f"{ep.client_id}-check", timeout=timeout):
                     pass
         except aiomqtt.MqttError as e:
             if _refused_login(e):
@@ -223,5 +219,8 @@ class Link:
             return False
 
 
-def _tls(ep: Endpoint) -> dict[str, Any]:
-    return {"tls_context": ssl.create_default_context(cafile=ep.ca_file)} if ep.tls else {}
+def _client(ep: Endpoint, identifier: str, **options: Any) -> aiomqtt.Client:
+    """A client for `ep` (its user, password, TLS; small messages sent at once)."""
+    tls: dict[str, Any] = {"tls_context": ssl.create_default_context(cafile=ep.ca_file)} if ep.tls else {}
+    return aiomqtt.Client(ep.host, ep.port, username=ep.username, password=ep.password, identifier=identifier,
+                          socket_options=NODELAY, **tls, **options)

@@ -23,13 +23,14 @@ from omni.audio.stream import LiveInput
 from omni.dialogue.tools import ActionSpec
 from omni.errors import ConfigError, InputError
 from omni.frames import (DeviceAction, ErrorEvent, Frame, PartialTranscript, ReplyAudio, ReplyDone,
-                         ReplySentence, SayText, SpeechStarted, SpeechStopped, Transcript, Turn, Utterance)
+                         ReplySentence, SayText, Transcript, Turn)
 from omni.mqtt.commands import Command, CommandError, Dedupe, parse_command
 from omni.mqtt.config import DeviceTopic, MqttOptions
 from omni.mqtt.discovery import discovery_messages
 from omni.mqtt.link import Link, Outgoing
 from omni.mqtt.topics import Topics
 from omni.runtime.floor import Floor
+from omni.runtime.state import AssistantState
 from omni.runtime.metrics import TurnRecord
 from omni.runtime.stage import Stage
 
@@ -91,9 +92,7 @@ class Node:
         self.dedupe = Dedupe(opts.dedupe)
         self.max_pending_turns = max_pending_turns
         self.link: Link | None = None
-        self.state = "idle"
-        self._open: set[int] = set()
-        """Turns begun and not yet ended at the speaker."""
+        self.status = AssistantState(sink.name)
         self._requests: dict[int, str] = {}
         """Turn id -> id of the command that started it (for ask/say)."""
         self._seen: weakref.WeakSet[Frame] = weakref.WeakSet()
@@ -128,17 +127,10 @@ class Node:
         self._send(Outgoing(self.topics.event(kind), json.dumps(payload, ensure_ascii=False).encode(), qos=qos))
 
     def _state_message(self) -> Outgoing:
-        body = {"state": self.state, "muted": self.sink.timeline.muted, "listening": self.live.listening,
+        body = {"state": self.status.state, "muted": self.sink.timeline.muted, "listening": self.live.listening,
                 "ts": round(time.time(), 3)}
         return Outgoing(self.topics.state, json.dumps(body).encode(), qos=1, retain=True)
 
-    def _set_state(self, state: str | None = None) -> None:
-        """Publish the state when it changes; None: thinking while a turn is open, else idle."""
-        if state is None:
-            state = "thinking" if self._open else "idle"
-        if state != self.state:
-            self.state = state
-            self._send(self._state_message())
 
     def _error(self, message: str, *, stage: str = "mqtt", turn: Turn | None = None, **extra: Any) -> None:
         log.warning("%s: %s", stage, message, extra={"stage": stage})
@@ -155,14 +147,9 @@ class Node:
 
     # observer: every frame every stage emits ------------------------------------------------
     def on_frame(self, stage: str, frame: Frame) -> None:
-        if isinstance(frame, SpeechStarted):
-            self._set_state("listening")
-        elif isinstance(frame, SpeechStopped) and frame.dropped and self.state == "listening":
-            self._set_state()
-        elif isinstance(frame, Utterance):
-            self._open.add(frame.turn.id)
-            self._set_state("thinking")
-        elif isinstance(frame, PartialTranscript):
+        if self.status.on_frame(stage, frame):
+            self._send(self._state_message())
+        if isinstance(frame, PartialTranscript):
             self.event("partial", {"text": frame.text, "stable": frame.stable}, qos=0)
         elif isinstance(frame, Transcript) and not frame.tentative and frame not in self._seen:
             self._seen.add(frame)
@@ -175,14 +162,10 @@ class Node:
         elif isinstance(frame, ErrorEvent):
             self._error(frame.message, stage=frame.stage, turn=frame.turn)
         elif stage == self.sink.name and isinstance(frame, ReplyAudio):
-            if self.state != "speaking":
-                self._set_state("speaking")
             if self.opts.publish_audio:
                 self._send(Outgoing(self.topics.event("audio"), wav_bytes(frame.samples, frame.sample_rate), qos=0))
         elif stage == self.sink.name and isinstance(frame, ReplyDone):
             self.event("reply", {**self._turn_body(frame.turn), "text": frame.text, "reason": frame.reason})
-            self._open.discard(frame.turn.id)
-            self._set_state()
 
     def on_record(self, kind: str, payload: Any) -> None:
         """Metrics listener: each finished turn's record goes out on event/metrics."""
@@ -259,7 +242,7 @@ class Node:
     def _dispatch(self, cmd: Command) -> dict[str, Any]:
         b = cmd.body
         if cmd.name in ("ask", "say"):
-            pending = sum(1 for t in self._requests if t in self._open)
+            pending = sum(1 for t in self._requests if t in self.status.open)
             if pending >= self.max_pending_turns:
                 raise OverflowError(f"busy: {pending} requests are waiting for their reply")
             pos = self.live.position
@@ -269,9 +252,8 @@ class Node:
             frame: Frame = (Transcript(turn=turn, text=text) if cmd.name == "ask" else SayText(turn=turn, text=text))
             self.live.inject(frame)
             self._requests[turn.id] = cmd.id
-            self._open.add(turn.id)
-            if self.state == "idle":
-                self._set_state("thinking")
+            if self.status.begin(turn):
+                self._send(self._state_message())
             return {"turn": turn.id}
         if cmd.name == "listen":
             self.live.listening = bool(b["on"])
