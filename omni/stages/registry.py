@@ -10,9 +10,11 @@ from omni.runtime import QueueSpec, Stage
 from omni.stages.chunker import SentenceChunker
 from omni.stages.dialogue import Dialogue
 from omni.stages.echo import EchoCanceller
+from omni.stages.look import LookStage
 from omni.stages.stt import WhisperSTT
 from omni.stages.tts import PiperTTS
 from omni.stages.vad import SileroVAD
+from omni.stages.scene import SceneStage
 from omni.stages.wake import WakeGate
 
 KINDS: dict[str, type[Stage]] = {
@@ -20,6 +22,8 @@ KINDS: dict[str, type[Stage]] = {
     "wake.micro": WakeGate,
     "vad.silero": SileroVAD,
     "stt.whisper": WhisperSTT,
+    "vision.scene": SceneStage,
+    "vision.look": LookStage,
     "dialogue": Dialogue,
     "text.sentences": SentenceChunker,
     "tts.piper": PiperTTS,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from omni.frames import ErrorEvent, Frame
 from omni.frames.vision import VideoFrame
@@ -29,6 +30,38 @@ from omni.frames.vision import VideoFrame
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class CameraOptions(BaseModel):
+    """The `camera:` block of a pipeline file (`--camera SOURCE` sets `source`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str | None = None
+    """A device index (0), a video file, an RTSP/HTTP URL or a folder of images."""
+    idle_fps: float = Field(0.3, gt=0, le=60)
+    """Frames sampled per second while nobody speaks..."""
+    active_fps: float = Field(1.0, gt=0, le=60)
+    """...and while the user speaks (the question is about what is in view now)."""
+    max_side: int = Field(1280, ge=64, le=8192)
+    """Larger frames are scaled down on the camera's thread (a 4K frame costs the same as HD)."""
+    folder_fps: float = Field(1.0, gt=0, le=60)
+    """Pace of an image folder used as a camera."""
+    change_threshold: float = Field(3.0, ge=0, le=255)
+    """Mean grey-level change (of a 32x32 thumbnail) below which a frame counts as unchanged."""
+    stale_s: float = Field(5.0, gt=0)
+    """No new frame for this long: reported as an event (once, until frames come back)."""
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _text(cls, v: object) -> object:
+        return str(v) if isinstance(v, int) else v  # `--set camera.source=0`: device 0
+
+    def camera(self, source: str) -> Camera:
+        return Camera(source, max_side=self.max_side, folder_fps=self.folder_fps)
+
+    def sampler(self, camera: Camera, active: Callable[[], bool]) -> Sampler:
+        return Sampler(camera, idle_fps=self.idle_fps, active_fps=self.active_fps, active=active,
+                       change=ChangeDetector(self.change_threshold), stale_s=self.stale_s)
 
 
 @dataclass(frozen=True)
@@ -198,11 +231,14 @@ class ChangeDetector:
 
 class Sampler:
     """VideoFrames from a camera's slot: `active_fps` while `active()` (the user is speaking),
-    `idle_fps` otherwise; unchanged pictures are skipped; the camera's faults become ErrorEvents."""
+    `idle_fps` otherwise; a picture like the last one is marked unchanged (it costs no analysis
+    but keeps the scene fresh); the camera's faults become ErrorEvents."""
 
     def __init__(self, camera: Camera, *, idle_fps: float = 0.3, active_fps: float = 1.0,
-                 active: Callable[[], bool] = lambda: False, change: ChangeDetector | None = None) -> None:
+                 active: Callable[[], bool] = lambda: False, change: ChangeDetector | None = None,
+                 stale_s: float = 5.0) -> None:
         self.camera = camera
+        self.stale_s = stale_s
         self.idle_fps = idle_fps
         self.active_fps = active_fps
         self.active = active
@@ -211,18 +247,58 @@ class Sampler:
 
     async def frames(self, stop: asyncio.Event) -> AsyncIterator[Frame]:
         last_seq = -1
+        since, stale = time.monotonic(), False
         while not stop.is_set():
             while self.camera.faults:
                 yield ErrorEvent(stage="camera", message=f"{self.camera.source}: {self.camera.faults.popleft()}")
             shot = self.camera.latest()
+            newest = shot.captured if shot is not None else since
+            if not stale and time.monotonic() - newest > self.stale_s:
+                stale = True
+                yield ErrorEvent(stage="camera", message=f"{self.camera.source}: no new picture for "
+                                 f"{time.monotonic() - newest:.0f} s")
+            elif stale and time.monotonic() - newest <= self.stale_s:
+                stale = False
+                yield ErrorEvent(stage="camera", message=f"{self.camera.source}: pictures are coming again")
             if shot is not None and shot.seq != last_seq:
                 last_seq = shot.seq
-                if self.change.changed(shot.image):
-                    self.sampled += 1
-                    yield VideoFrame(image=shot.image, captured=shot.captured, seq=shot.seq,
-                                     source=self.camera.source)
-            fps = self.active_fps if self.active() else self.idle_fps
-            try:
-                await asyncio.wait_for(stop.wait(), 1.0 / fps)
-            except TimeoutError:
-                pass
+                changed = self.change.changed(shot.image)
+                self.sampled += changed
+                yield VideoFrame(image=shot.image, captured=shot.captured, seq=shot.seq,
+                                 source=self.camera.source, changed=changed)
+            # wait for the next sample in short steps: the rate follows the user at once, and
+            # the first picture is taken as soon as the camera has one
+            taken = time.monotonic()
+            while not stop.is_set():
+                fps = self.active_fps if self.active() else self.idle_fps
+                due = taken + 1.0 / fps if shot is not None else taken + 0.05
+                if time.monotonic() >= due:
+                    break
+                try:
+                    await asyncio.wait_for(stop.wait(), min(0.1, due - time.monotonic()))
+                except TimeoutError:
+                    pass
+
+
+async def with_camera(audio: AsyncIterator[Frame], sampler: Sampler) -> AsyncIterator[Frame]:
+    """The audio source with the sampler's frames slipped in between its chunks (the newest
+    few only: a frame that waited is replaced, never queued). Ends with the audio; the camera's
+    thread is started here and stopped at the end."""
+    stop = asyncio.Event()
+    waiting: collections.deque[Frame] = collections.deque(maxlen=4)
+
+    async def look() -> None:
+        async for f in sampler.frames(stop):
+            waiting.append(f)
+
+    sampler.camera.start()
+    task = asyncio.get_running_loop().create_task(look(), name="camera")
+    try:
+        async for frame in audio:
+            while waiting:
+                yield waiting.popleft()
+            yield frame
+    finally:
+        stop.set()
+        await asyncio.wait({task})
+        await asyncio.to_thread(sampler.camera.stop)

@@ -1,0 +1,141 @@
+"""The look stage (tier 2, on demand): visual questions answered from what the camera sees.
+
+A final transcript that asks about the view ("what am I looking at", "read that sign", "is the
+stove on") is answered here and goes no further; every other frame passes on to the dialogue.
+With a vision-language model configured, the question and the latest camera frame go to it (in
+a worker thread, streamed token by token, cancelled by a barge-in). Without one, the answer
+comes from the latest scene: its OCR text for "read that", labels and faces for "what is this",
+saying what it is unsure of. A scene older than `max_age_s` is never presented as current: the
+assistant says it cannot see well right now.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+from pydantic import Field
+
+from omni.frames import Frame, ReplyDone, ReplyToken, SceneFrame, Transcript, Turn, VideoFrame
+from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
+from omni.runtime.floor import until
+from omni.runtime.stage import ProgressFn
+from omni.vision.scene import look_answer, read_answer
+from omni.vision.vlm import Vlm, VlmOptions
+
+log = logging.getLogger(__name__)
+
+READ = [r"\bread (that|this|it|the|out|what)\b", r"\bwhat does (it|that|this|the \w+) say\b",
+        r"\bwhat('s| is) (written|on the sign)\b", r"^read\b"]
+LOOK = [r"\bwhat (am i|are we|i'm) looking at\b", r"\bwhat('s| is) (this|that|in front of (me|us))\b",
+        r"\bwhat (do|can) you see\b", r"\bcan you see\b", r"\blook(ing)? at (this|that)\b",
+        r"\bdescribe (this|that|what)\b", r"\bwho('s| is) (this|that)\b", r"\bis the \w+ (on|off|open)\b"]
+
+
+class LookOptions(StageOptions):
+    vlm: VlmOptions | None = None
+    """A vision-language model for open questions; null: answer from the scene tier."""
+    max_age_s: float = Field(2.0, gt=0)
+    """Freshness budget: an older scene or frame is not answered from."""
+    read: list[str] = Field(default_factory=lambda: list(READ))
+    """Patterns (regular expressions, lower case) of questions asking to read text."""
+    look: list[str] = Field(default_factory=lambda: list(LOOK))
+    """Patterns of other questions about the view."""
+    stale_reply: str = "I can't see well right now: the camera hasn't given me a recent picture."
+
+
+class LookStage(Processor):
+    Options = LookOptions
+    options: LookOptions
+    handles = (Transcript, SceneFrame, VideoFrame)
+    input_queue: ClassVar[QueueSpec] = QueueSpec(size=64)
+    live_options: ClassVar[frozenset[str]] = frozenset({"max_age_s", "stale_reply"})
+
+    def __init__(self, name: str, options: LookOptions | None = None, budget_ms: float | None = None) -> None:
+        super().__init__(name, options, budget_ms)
+        self._read = [re.compile(p) for p in self.options.read]
+        self._look = [re.compile(p) for p in self.options.look]
+        self.vlm = Vlm(self.options.vlm) if self.options.vlm else None
+        self._worker = Worker(f"{name}-vlm")
+        self.scene: SceneFrame | None = None
+        self.frame: VideoFrame | None = None
+
+    async def load(self, progress: ProgressFn) -> None:
+        if self.vlm is not None:
+            await self._worker.call(self.vlm.load, progress)
+
+    async def aclose(self) -> None:
+        self._worker.shutdown()
+        if self.vlm is not None:
+            self.vlm.close()
+
+    def kind(self, text: str) -> str | None:
+        """read, look, or None for a question that is not about the view."""
+        t = " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+        if any(p.search(t) for p in self._read):
+            return "read"
+        if any(p.search(t) for p in self._look):
+            return "look"
+        return None
+
+    async def process(self, frame: Transcript | SceneFrame | VideoFrame) -> AsyncIterator[Frame]:
+        if isinstance(frame, SceneFrame):
+            self.scene = frame
+        elif isinstance(frame, VideoFrame):
+            self.frame = frame
+        else:
+            kind = self.kind(frame.text)
+            if kind is None:
+                yield frame
+                return
+            if frame.tentative:
+                return  # answered when the turn ends; the dialogue need not start on it
+            async for out in self._answer(frame.turn, frame.text.strip(), kind):
+                yield out
+            return
+        yield frame
+
+    async def _answer(self, turn: Turn, question: str, kind: str) -> AsyncIterator[Frame]:
+        sw = Stopwatch()
+        speech = self.floor.speech(turn)
+        now = time.monotonic()
+        max_age = self.options.max_age_s
+        parts: list[str] = []
+        if self.vlm is not None and self.frame is not None and now - self.frame.captured <= max_age:
+            age_ms = (now - self.frame.captured) * 1000
+            image = self.frame.image
+            source = "vlm"
+            first_ms = None
+            stream = self._worker.stream(lambda: self.vlm.stream(image, question))  # type: ignore[union-attr]
+            async with contextlib.aclosing(until(speech.interrupted, stream)) as g:
+                async for text in g:
+                    first_ms = sw.ms if first_ms is None else first_ms
+                    parts.append(text)
+                    yield ReplyToken(turn=turn, text=text)
+            if not "".join(parts).strip():
+                parts.append("I can't tell.")
+                yield ReplyToken(turn=turn, text=parts[-1])
+        else:
+            scene = self.scene
+            if scene is None or now - scene.captured > max_age:
+                age_ms = None if scene is None else (now - scene.captured) * 1000
+                source = "stale"
+                answer = self.options.stale_reply
+            else:
+                age_ms = (now - scene.captured) * 1000
+                source = "scene"
+                answer = read_answer(scene) if kind == "read" else look_answer(scene)
+            first_ms = sw.ms
+            parts.append(answer)
+            yield ReplyToken(turn=turn, text=answer)
+        reply = "".join(parts).strip()
+        self.report(turn, first_ms if first_ms is not None else sw.ms, backend=f"vision:{source}", reason=kind,
+                    scene_age_ms=None if age_ms is None else round(age_ms, 1), total_ms=round(sw.ms, 1))
+        log.info("turn %d %s question answered from %s (%s): %r", turn.id, kind, source,
+                 "no picture" if age_ms is None else f"{age_ms:.0f} ms old", reply,
+                 extra={"stage": self.name, "turn": turn.id})
+        yield ReplyDone(turn=turn, text=reply, reason="interrupted" if speech.is_interrupted else "complete")

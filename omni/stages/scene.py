@@ -1,0 +1,184 @@
+"""The scene stage (tier 1): camera frames in, SceneFrames and camera ContextUpdates out.
+
+Every other frame passes straight through: analysis runs in a worker thread on a one-frame slot
+(a newer camera frame replaces one still waiting, and the skip is counted), so a transcript
+never queues behind OCR. Vision gives way to the voice: from the end of the user's speech until
+the first sample of the reply is placed on the speaker, a new analysis does not start (at most
+`max_defer_s`), and the models use `threads` cores of the machine at most. When the CPU is
+short, fewer frames are analysed; the audio path is not slowed by a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from omni.frames import ContextUpdate, ErrorEvent, Frame, SceneFrame, SpeechStopped, Transcript, VideoFrame
+from omni.runtime import QueueSpec, Stage, StageOptions, Worker
+from omni.runtime.stage import ProgressFn
+from omni.vision.scene import SceneAnalyzer, SceneOptions, describe
+
+log = logging.getLogger(__name__)
+
+
+class SceneStageOptions(SceneOptions, StageOptions):
+    yield_to_voice: bool = True
+    """Start no analysis while a turn waits for its first reply audio."""
+    max_defer_s: float = Field(5.0, gt=0)
+    """Give way to the voice for at most this long per analysis."""
+
+
+class SceneStage(Stage):
+    Options = SceneStageOptions
+    options: SceneStageOptions
+    input_queue: ClassVar[QueueSpec] = QueueSpec(size=64)
+
+    def __init__(self, name: str, options: SceneStageOptions | None = None, budget_ms: float | None = None) -> None:
+        super().__init__(name, options, budget_ms)
+        self.analyzer = SceneAnalyzer(self.options)
+        self._worker = Worker(f"{name}-vision")
+        self._turn_open = False
+        """The user stopped speaking and the transcript has not come yet."""
+        self.analysed = 0
+        self.skipped = 0
+        """Camera frames replaced in the slot before an analysis could start."""
+        self.deferred_ms = 0.0
+        """Time analyses waited for the voice."""
+        self.ms: list[float] = []
+        """Per analysis, wall time in the worker."""
+        self.ages: list[float] = []
+        """Per scene, capture -> scene ready (ms)."""
+        self._dark = False
+        self._last: SceneFrame | None = None
+        self.confirmed = 0
+        """Unchanged frames that refreshed the last scene without an analysis."""
+
+    async def load(self, progress: ProgressFn) -> None:
+        await self._worker.call(self.analyzer.load, progress)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._worker.shutdown)
+        self.analyzer.aclose()
+
+    def stats(self) -> dict[str, Any]:
+        from omni.runtime.metrics import percentile
+
+        return {"analysed": self.analysed, "unchanged": self.confirmed, "skipped": self.skipped,
+                "analysis_ms_p50": round(percentile(self.ms, 50), 1) if self.ms else None,
+                "freshness_ms_p50": round(percentile(self.ages, 50), 1) if self.ages else None,
+                "freshness_ms_p95": round(percentile(self.ages, 95), 1) if self.ages else None,
+                "deferred_ms": round(self.deferred_ms, 1)}
+
+    def _voice_busy(self) -> bool:
+        if self._turn_open:
+            return True
+        return any(not s.done and not s.is_interrupted and s.audible_until == 0.0 for s in self.floor.speeches())
+
+    async def _give_way(self) -> None:
+        if not self.options.yield_to_voice or not self._voice_busy():
+            return
+        t0 = time.monotonic()
+        while self._voice_busy() and time.monotonic() - t0 < self.options.max_defer_s:
+            await asyncio.sleep(0.02)
+        self.deferred_ms += (time.monotonic() - t0) * 1000
+
+    async def run(self, inp: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+        out: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
+        slot: list[VideoFrame] = []
+        busy: list[VideoFrame] = []
+        ready = asyncio.Event()
+        end = object()
+
+        async def read() -> None:
+            async for f in inp:
+                if isinstance(f, VideoFrame) and not f.changed:
+                    if not slot and not busy and self._last is not None:
+                        # the same picture: the last scene still holds, as of this frame
+                        for item in self._confirm(f):
+                            await out.put(item)
+                elif isinstance(f, VideoFrame):
+                    if slot:
+                        self.skipped += 1
+                        slot.clear()
+                    slot.append(f)
+                    ready.set()
+                elif isinstance(f, SpeechStopped):
+                    self._turn_open = not f.dropped
+                elif isinstance(f, Transcript) and not f.tentative:
+                    self._turn_open = False
+                await out.put(f)
+
+        async def analyse() -> None:
+            while True:
+                await ready.wait()
+                await self._give_way()
+                ready.clear()
+                if not slot:
+                    continue
+                frame = slot.pop()
+                busy.append(frame)
+                try:
+                    items = await self._analyse(frame)
+                finally:
+                    busy.clear()
+                for item in items:
+                    await out.put(item)
+
+        async def main() -> None:
+            vision = asyncio.ensure_future(analyse())
+            try:
+                await read()
+            finally:
+                vision.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await vision
+                await out.put(end)
+
+        task = asyncio.ensure_future(main())
+        try:
+            while (item := await out.get()) is not end:
+                yield item
+            await task  # re-raises a failure of the reader
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _analyse(self, frame: VideoFrame) -> list[Frame]:
+        t0 = time.monotonic()
+        try:
+            scene = await self._worker.call(self.analyzer.analyze, frame)
+        except Exception as e:  # a model failing on one picture: report it, keep looking
+            log.warning("%s: analysing frame %d failed: %s", self.name, frame.seq, e, extra={"stage": self.name})
+            return [ErrorEvent(stage=self.name, message=f"frame {frame.seq}: {type(e).__name__}: {e}")]
+        self.analysed += 1
+        self.ms.append((time.monotonic() - t0) * 1000)
+        self.ages.append((scene.t - scene.captured) * 1000)
+        del self.ms[:-1000], self.ages[:-1000]
+        log.debug("%s: frame %d in %.0f ms: %s", self.name, frame.seq, self.ms[-1], describe(scene),
+                  extra={"stage": self.name})
+        items: list[Frame] = []
+        dark = scene.brightness < self.options.dark_level
+        if dark != self._dark:
+            self._dark = dark
+            items.append(ErrorEvent(stage=self.name, message=(
+                f"{frame.source}: the camera picture is black (brightness {scene.brightness:.0f}/255): "
+                "covered, too dark, or a broken camera" if dark else f"{frame.source}: the camera picture is back")))
+        self._last = scene
+        items += [scene, ContextUpdate(source="camera", text=describe(scene), captured=scene.captured)]
+        return items
+
+    def _confirm(self, frame: VideoFrame) -> list[Frame]:
+        assert self._last is not None
+        self.confirmed += 1
+        scene = self._last = dataclasses.replace(self._last, captured=frame.captured, seq=frame.seq,
+                                                 t=time.monotonic())
+        return [scene, ContextUpdate(source="camera", text=describe(scene), captured=scene.captured)]

@@ -1,0 +1,175 @@
+"""The continuous scene tier: what the bundled offline models can tell about a camera frame.
+
+Text read by OCR, faces, ImageNet labels with their probabilities, a caption when a captioning
+model is configured, and the frame's brightness. `describe` turns a scene into the note the
+dialogue gets (with its age); `read_answer` and `look_answer` are what the on-demand tier says
+when no vision-language model is configured, including what it is unsure of.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from omni.frames.vision import Label, SceneFrame, VideoFrame
+from omni.runtime.stage import ProgressFn
+
+log = logging.getLogger(__name__)
+
+
+class SceneOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ocr: Literal["pp-ocrv4"] | None = "pp-ocrv4"
+    """Read text (null: off)."""
+    labels: str | None = "mobilenet-v2"
+    """ImageNet classifier: mobilenet-v2 (bundled) or a path to torchvision MobileNetV2 weights."""
+    faces: Literal["haar"] | None = "haar"
+    caption: str | None = None
+    """A vision-language model (hub id or local folder) to caption each scene; slow on a CPU."""
+    top_k: int = Field(3, ge=1, le=10)
+    min_label_score: float = Field(0.05, ge=0, le=1)
+    """Labels below this probability are not kept."""
+    threads: int = Field(1, ge=1, le=8)
+    """CPU threads for the vision models: the rest of the machine belongs to the voice."""
+    dark_level: float = Field(12.0, ge=0, le=255)
+    """Mean grey level below which the camera is reported as dark (covered, black frames)."""
+
+
+def _article(name: str) -> str:
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+class SceneAnalyzer:
+    """Runs the configured models on a frame (in the caller's thread: call it from a worker)."""
+
+    def __init__(self, opts: SceneOptions) -> None:
+        self.opts = opts
+        self.ocr = None
+        self.classifier = None
+        self.faces = None
+        self.captioner = None
+
+    def load(self, progress: ProgressFn) -> None:
+        import cv2
+
+        from omni.models.catalog import resolve
+
+        cv2.setNumThreads(self.opts.threads)
+        if self.opts.ocr:
+            from omni.vision.ocr import Ocr
+
+            progress("loading OCR (PP-OCRv4)", None)
+            self.ocr = Ocr(threads=self.opts.threads)
+            self.ocr.load()
+        if self.opts.labels:
+            from omni.vision.mobilenet import MobileNetV2
+
+            progress(f"loading the image classifier ({self.opts.labels})", None)
+            self.classifier = MobileNetV2.load(resolve("labels", self.opts.labels, progress).location)
+        if self.opts.faces:
+            from omni.vision.faces import FaceDetector
+
+            self.faces = FaceDetector()
+            self.faces.load()
+        if self.opts.caption:
+            from omni.vision.vlm import Vlm, VlmOptions
+
+            self.captioner = Vlm(VlmOptions(model=self.opts.caption, threads=self.opts.threads, max_new_tokens=30))
+            self.captioner.load(progress)
+
+    def analyze(self, frame: VideoFrame) -> SceneFrame:
+        img = frame.image
+        ms: dict[str, float] = {}
+
+        def timed(name: str, fn, *args):  # type: ignore[no-untyped-def]
+            t0 = time.perf_counter()
+            out = fn(*args)
+            ms[name] = round((time.perf_counter() - t0) * 1000, 1)
+            return out
+
+        brightness = float(np.mean(img[::4, ::4]))
+        dark = brightness < self.opts.dark_level
+        text = tuple(timed("ocr", self.ocr.read, img)) if self.ocr and not dark else ()
+        labels: tuple[Label, ...] = ()
+        if self.classifier is not None and not dark:
+            top = timed("labels", self.classifier.top, img, self.opts.top_k)
+            labels = tuple(Label(n, round(p, 3)) for n, p in top if p >= self.opts.min_label_score)
+        faces = tuple(timed("faces", self.faces.detect, img)) if self.faces and not dark else ()
+        caption = None
+        if self.captioner is not None and not dark:
+            caption = timed("caption", self.captioner.answer, img, "Describe this picture in one sentence.")
+        h, w = img.shape[:2]
+        return SceneFrame(captured=frame.captured, seq=frame.seq, source=frame.source, size=(w, h), text=text,
+                          labels=labels, faces=faces, caption=caption, brightness=round(brightness, 1), ms=ms)
+
+    def aclose(self) -> None:
+        if self.captioner is not None:
+            self.captioner.close()
+
+
+# words -------------------------------------------------------------------------------------
+
+def seen_text(scene: SceneFrame) -> str:
+    return " / ".join(line.text for line in scene.text)
+
+
+def describe(scene: SceneFrame) -> str:
+    """The note the dialogue gets about the scene (its age is added by the dialogue's memory):
+    whole sentences, which a small model is less inclined to copy into a reply than a label."""
+    if scene.brightness < 12:
+        return "The user's camera shows nothing: the picture is black."
+    seen = []
+    if scene.caption:
+        seen.append(scene.caption.rstrip("."))
+    elif scene.labels:
+        best = scene.labels[0]
+        sure = "probably" if best.score >= 0.6 else "possibly"
+        seen.append(f"{sure} {_article(best.name)} ({best.score:.0%})")
+    if scene.faces:
+        seen.append("one face" if len(scene.faces) == 1 else f"{len(scene.faces)} faces")
+    if scene.text:
+        seen.append(f'the written words "{seen_text(scene)}"')
+    if not seen:
+        return "The user's camera shows nothing recognisable."
+    return "The user's camera shows " + ", ".join(seen) + "."
+
+
+def read_answer(scene: SceneFrame) -> str:
+    """"Read that": the text in view, or why there is none."""
+    if scene.brightness < 12:
+        return "I can't see anything: the camera picture is black."
+    if not scene.text:
+        return "I can't make out any text there."
+    lines = [line.text for line in scene.text]
+    unsure = min(line.score for line in scene.text) < 0.8
+    said = ". ".join(line.rstrip(".") for line in lines) + "."
+    return f"It says: {said}" + (" Some of it is hard to read, so I may have it wrong." if unsure else "")
+
+
+def look_answer(scene: SceneFrame) -> str:
+    """"What am I looking at": labels and faces (and text), saying how sure it is."""
+    if scene.brightness < 12:
+        return "I can't see anything: the camera picture is black."
+    out = []
+    if scene.caption:
+        out.append(scene.caption.rstrip(".") + ".")
+    elif scene.labels:
+        best = scene.labels[0]
+        others = [lb.name for lb in scene.labels[1:] if lb.score >= 0.1]
+        if best.score >= 0.6:
+            out.append(f"It looks like {_article(best.name)}.")
+        elif best.score >= 0.25:
+            alt = f", or maybe {_article(others[0])}" if others else ""
+            out.append(f"It might be {_article(best.name)}{alt}, but I'm not sure.")
+        else:
+            out.append(f"I can't tell what it is; my best guess is {_article(best.name)}.")
+    if scene.faces:
+        n = len(scene.faces)
+        out.append("I see a face." if n == 1 else f"I see {n} faces.")
+    if scene.text:
+        out.append(f"There is some text: {seen_text(scene)}.")
+    return " ".join(out) or "I can't make out anything I recognise."
