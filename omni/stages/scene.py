@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from omni.frames import ContextUpdate, ErrorEvent, Frame, SceneFrame, SpeechStopped, Transcript, VideoFrame
+from omni.frames import ContextUpdate, EndOfStream, ErrorEvent, Frame, SceneFrame, SpeechStopped, Transcript, VideoFrame
 from omni.runtime import QueueSpec, Stage, StageOptions, Worker
 from omni.runtime.stage import ProgressFn
 from omni.vision.scene import SceneAnalyzer, SceneOptions, describe
@@ -109,6 +109,9 @@ class SceneStage(Stage):
                         slot.clear()
                     slot.append(f)
                     ready.set()
+                elif isinstance(f, EndOfStream):
+                    while slot or busy:  # the picture being looked at is still reported
+                        await asyncio.sleep(0.02)
                 elif isinstance(f, SpeechStopped):
                     self._turn_open = not f.dropped
                 elif isinstance(f, Transcript) and not f.tentative:

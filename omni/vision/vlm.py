@@ -14,6 +14,7 @@ the question was abandoned) stops generation at its next token.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -56,13 +57,26 @@ class Vlm:
         where = resolve("vlm", self.opts.model, progress)
         progress(f"loading the vision-language model {self.opts.model}", None)
         torch.set_num_threads(self.opts.threads)
+        def load(local_only: bool) -> None:
+            self.processor = AutoProcessor.from_pretrained(where.location, local_files_only=local_only)
+            self.model = AutoModelForImageTextToText.from_pretrained(where.location, dtype=torch.float32,
+                                                                     local_files_only=local_only)
+
         try:
-            self.processor = AutoProcessor.from_pretrained(where.location)
-            self.model = AutoModelForImageTextToText.from_pretrained(where.location, dtype=torch.float32)
-        except OSError as e:
-            if where.kind == "hub":
+            # a hub id already in the local cache loads without the network; offline, transformers
+            # would otherwise retry the hub for minutes before saying so
+            load(local_only=True)
+        except (OSError, ValueError) as e:
+            if where.kind != "hub":
+                raise ModelNotFoundError(f"cannot load the vision-language model {where.location}: {e}",
+                                         hint="give a folder saved by save_pretrained (config, weights, "
+                                              "processor files)") from e
+            if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
                 raise hub_error("vlm", self.opts.model, e) from e
-            raise ModelNotFoundError(f"cannot load the vision-language model {where.location}: {e}") from e
+            try:
+                load(local_only=False)
+            except (OSError, ValueError) as e2:
+                raise hub_error("vlm", self.opts.model, e2) from e2
         self.model.eval()
         log.info("VLM %s loaded (%s)", self.opts.model, type(self.model).__name__)
 

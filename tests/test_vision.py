@@ -1,0 +1,244 @@
+"""The vision parts on real images: the checkpoint reader, the classifier, OCR, faces, what the
+scene tier says, the look stage's questions, and the VLM path on a tiny random SmolVLM."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from helpers import ASSETS, run_stage
+
+from omni.errors import InputError, ModelNotFoundError
+from omni.frames import (EndOfStream, ErrorEvent, Frame, Label, ReplyDone, ReplyToken, SceneFrame, TextLine, Transcript, Turn,
+                         VideoFrame)
+from omni.models import resolve
+from omni.runtime import Pipeline
+from omni.stages.look import LookOptions, LookStage
+from omni.stages.scene import SceneStage, SceneStageOptions
+from omni.vision.scene import SceneAnalyzer, SceneOptions, describe, look_answer, read_answer
+from omni.vision.torchfile import load_state_dict
+
+sys.path.insert(0, str(ASSETS))
+from make_assets import SIGN, coffee_image, sign_image  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def bgr(name: str) -> np.ndarray:
+    return np.ascontiguousarray(getattr(skimage.data, name)()[:, :, ::-1])
+
+
+def frame(image: np.ndarray, seq: int = 1, age_s: float = 0.0, changed: bool = True) -> VideoFrame:
+    return VideoFrame(image=image, captured=time.monotonic() - age_s, seq=seq, source="test", changed=changed)
+
+
+def turn(i: int = 1) -> Turn:
+    return Turn(id=i, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> SceneAnalyzer:
+    a = SceneAnalyzer(SceneOptions())
+    a.load(lambda d, f: None)
+    return a
+
+
+# the checkpoint reader --------------------------------------------------------------------------
+
+def test_torchvision_checkpoint_reads_without_torch_and_matches_torch(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    path = resolve("labels", "mobilenet-v2").location
+    ours = load_state_dict(path)  # the legacy (pre-zip) format
+    ref = torch.load(path, map_location="cpu", weights_only=True)
+    assert len(ours) == len(ref) == 314
+    for k, v in ref.items():
+        assert np.array_equal(ours[k], v.numpy()), k
+    # the zip format of torch.save, with a non-contiguous (transposed) tensor
+    sd = {"w": torch.arange(12, dtype=torch.float32).reshape(3, 4).t(), "n": torch.tensor(7)}
+    torch.save(sd, tmp_path / "z.pt")
+    z = load_state_dict(tmp_path / "z.pt")
+    assert np.array_equal(z["w"], sd["w"].numpy()) and int(z["n"]) == 7
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path: Path) -> None:
+    class Evil:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (print, ("pwned",))
+
+    bad = tmp_path / "evil.pth"
+    bad.write_bytes(pickle.dumps({"x": Evil()}))
+    with pytest.raises(InputError, match="not a readable PyTorch state dict"):
+        load_state_dict(bad)
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(InputError):
+        load_state_dict(tmp_path / "empty.pth")
+
+
+# the models on real photos and a rendered sign -----------------------------------------------
+
+def test_labels_faces_and_text_on_real_images(analyzer: SceneAnalyzer) -> None:
+    coffee = analyzer.analyze(frame(bgr("coffee")))
+    assert coffee.labels[0].name in ("espresso", "cup", "coffee mug") and coffee.labels[0].score > 0.5, coffee.labels
+    assert not coffee.faces
+    cat = analyzer.analyze(frame(bgr("chelsea")))
+    assert {lb.name for lb in cat.labels} & {"Egyptian cat", "tabby", "tiger cat"}, cat.labels
+    astronaut = analyzer.analyze(frame(bgr("astronaut")))
+    assert len(astronaut.faces) == 1, astronaut.faces
+    sign = analyzer.analyze(frame(sign_image()))
+    assert [line.text for line in sign.text] == list(SIGN), sign.text
+    assert set(sign.ms or {}) == {"ocr", "labels", "faces"}
+
+
+def test_a_black_picture_is_reported_not_guessed_at(analyzer: SceneAnalyzer) -> None:
+    black = analyzer.analyze(frame(np.zeros((480, 640, 3), np.uint8)))
+    assert black.brightness < 12 and not black.labels and not black.text
+    assert "black" in read_answer(black) and "black" in look_answer(black) and "black" in describe(black)
+
+
+def test_what_the_scene_tier_says_and_how_sure_it_is() -> None:
+    base = dict(captured=time.monotonic(), seq=1, source="t", size=(640, 480), brightness=100.0)
+    sure = SceneFrame(labels=(Label("espresso", 0.93), Label("cup", 0.05)), **base)
+    assert look_answer(sure) == "It looks like an espresso."
+    unsure = SceneFrame(labels=(Label("cup", 0.4), Label("coffee mug", 0.3)), faces=((1, 2, 3, 4),), **base)
+    assert look_answer(unsure) == "It might be a cup, or maybe a coffee mug, but I'm not sure. I see a face."
+    guess = SceneFrame(labels=(Label("web site", 0.07),), **base)
+    assert "can't tell" in look_answer(guess)
+    text = SceneFrame(text=(TextLine("EXIT", 0.99, (0, 0, 1, 1)), TextLine("Stairs", 0.7, (0, 9, 1, 1))), **base)
+    assert read_answer(text).startswith("It says: EXIT. Stairs.") and "may have it wrong" in read_answer(text)
+    assert read_answer(SceneFrame(**base)) == "I can't make out any text there."
+    assert describe(text) == 'The user\'s camera shows the written words "EXIT / Stairs".'
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("Read that sign.", "read"), ("What does it say?", "read"), ("Can you read this for me?", "read"),
+    ("What am I looking at?", "look"), ("What's this?", "look"), ("What do you see?", "look"),
+    ("Is the stove on?", "look"), ("Who is that?", "look"),
+    ("What is the capital of France?", None), ("Tell me a fun fact about cats.", None),
+    ("What time is it?", None), ("I read a book yesterday.", None),
+])
+def test_which_questions_are_about_the_view(text: str, kind: str | None) -> None:
+    assert LookStage("look").kind(text) == kind
+
+
+# the stages ------------------------------------------------------------------------------------
+
+async def test_the_scene_stage_passes_everything_on_and_adds_scenes() -> None:
+    stage = SceneStage("scene", SceneStageOptions(caption=None))
+    await stage.load(lambda d, f: None)
+    try:
+        tr = Transcript(turn=turn(), text="hello")
+        frames = [frame(bgr("coffee"), 1), tr, frame(bgr("coffee"), 2, changed=False)]
+        out = await run_stage(stage, frames)
+    finally:
+        await stage.aclose()
+    assert tr in out and sum(isinstance(f, VideoFrame) for f in out) == 2
+    scenes = [f for f in out if isinstance(f, SceneFrame)]
+    assert scenes and scenes[0].labels[0].name in ("espresso", "cup")
+    assert stage.analysed == 1  # the unchanged picture cost no analysis
+
+
+async def test_a_camera_turning_black_is_an_event(tmp_path: Path) -> None:
+    stage = SceneStage("scene", SceneStageOptions(labels=None, ocr=None))
+    await stage.load(lambda d, f: None)
+    try:
+        black = np.zeros((240, 320, 3), np.uint8)
+        out = []
+        for seq, img in enumerate([coffee_image(), black, coffee_image()], 1):
+            out += await run_stage(stage, [frame(img, seq)])
+    finally:
+        await stage.aclose()
+    msgs = [f.message for f in out if isinstance(f, ErrorEvent)]
+    assert len(msgs) == 2 and "black" in msgs[0] and "back" in msgs[1], msgs
+
+
+async def test_look_answers_from_a_fresh_scene_and_refuses_a_stale_one(analyzer: SceneAnalyzer) -> None:
+    fresh = analyzer.analyze(frame(sign_image()))
+    look = LookStage("look", LookOptions(max_age_s=2.0))
+    other = Transcript(turn=turn(1), text="What is the capital of France?")
+    out = await run_stage(look, [fresh, other, Transcript(turn=turn(2), text="Read that sign.")])
+    assert other in out  # not about the view: passed on to the dialogue
+    reply = "".join(f.text for f in out if isinstance(f, ReplyToken))
+    assert "PLATFORM 4" in reply and "Trains to Oxford" in reply
+    assert [f.turn.id for f in out if isinstance(f, ReplyDone)] == [2]
+    old = analyzer.analyze(frame(sign_image(), age_s=5.0))
+    out = await run_stage(LookStage("look"), [old, Transcript(turn=turn(3), text="Read that sign.")])
+    assert "can't see well right now" in "".join(f.text for f in out if isinstance(f, ReplyToken))
+    # a question before any picture at all
+    out = await run_stage(LookStage("look"), [Transcript(turn=turn(4), text="What am I looking at?")])
+    assert "can't see well right now" in "".join(f.text for f in out if isinstance(f, ReplyToken))
+
+
+# the vision-language model path ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("transformers")
+    from tinyvlm import build_tiny_smolvlm
+
+    return build_tiny_smolvlm(tmp_path_factory.mktemp("vlm") / "tiny-smolvlm")
+
+
+def test_a_vlm_streams_an_answer_and_stops_when_closed(tiny_vlm: Path) -> None:
+    from omni.vision.vlm import Vlm, VlmOptions
+
+    steps: list[str] = []
+    vlm = Vlm(VlmOptions(model=str(tiny_vlm), max_new_tokens=24, threads=1))
+    vlm.load(lambda d, f: steps.append(d))
+    assert any("vision-language model" in s for s in steps)
+    pieces = list(vlm.stream(bgr("coffee"), "What am I looking at?"))
+    assert len(pieces) >= 2 and all(isinstance(p, str) for p in pieces)
+    import threading
+
+    before = threading.active_count()
+    gen = vlm.stream(bgr("coffee"), "Read that sign.")
+    next(gen)
+    gen.close()  # generation must end at its next token, its thread joined
+    assert threading.active_count() <= before
+
+
+def test_a_vlm_hub_id_offline_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("transformers")
+    from omni.vision.vlm import Vlm, VlmOptions
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="offline"):
+        Vlm(VlmOptions(model="HuggingFaceTB/SmolVLM-256M-Instruct")).load(lambda d, f: None)
+
+
+async def test_look_with_a_vlm_streams_tokens_and_a_barge_in_cancels_them(tiny_vlm: Path) -> None:
+    from omni.vision.vlm import VlmOptions
+
+    look = LookStage("look", LookOptions(vlm=VlmOptions(model=str(tiny_vlm), max_new_tokens=40, threads=1)))
+    await look.load(lambda d, f: None)
+    try:
+        out = await run_stage(look, [frame(bgr("coffee")), Transcript(turn=turn(1), text="What am I looking at?")])
+        tokens = [f for f in out if isinstance(f, ReplyToken)]
+        assert len(tokens) >= 2 and [f.reason for f in out if isinstance(f, ReplyDone)] == ["complete"]
+
+        # the user talks over the answer at its first token: generation stops, the turn ends
+        # as interrupted, far short of the 400 tokens it may write
+        t = turn(2)
+        out = []
+
+        class Interrupt:
+            def on_frame(self, name: str, f: Frame) -> None:
+                out.append(f)
+                if isinstance(f, ReplyToken) and f.turn.id == 2 and not look.floor.interrupted(t):
+                    look.floor.speech(t).interrupted.set_result(None)
+
+        async def source() -> AsyncIterator[Frame]:
+            for f in (frame(bgr("coffee"), 2), Transcript(turn=t, text="What do you see?"), EndOfStream()):
+                yield f
+        look.vlm.opts.max_new_tokens = 400  # type: ignore[union-attr]
+        await Pipeline([look], observers=[Interrupt()]).run(source())
+        done = [f for f in out if isinstance(f, ReplyDone)]
+        assert done and done[0].reason == "interrupted"
+        assert sum(isinstance(f, ReplyToken) for f in out) < 50
+    finally:
+        await look.aclose()
