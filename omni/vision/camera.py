@@ -84,6 +84,9 @@ class Camera:
         """Frames replaced in the slot before anyone took them."""
         self.reopens = 0
         self.faults: collections.deque[str] = collections.deque(maxlen=32)
+        self._last_fault: str | None = None
+        self.repeats = 0
+        """Faults not reported again because they repeat the last one."""
         self._slot: Shot | None = None
         self._taken = True
         self._lock = threading.Lock()
@@ -99,6 +102,7 @@ class Camera:
 
     def _put(self, image: np.ndarray) -> None:
         image = self._fit(image)
+        self._last_fault = None
         with self._lock:
             if not self._taken:
                 self.dropped += 1
@@ -120,7 +124,14 @@ class Camera:
         return image
 
     def _fault(self, message: str) -> None:
-        log.warning("camera %s: %s", self.source, message)
+        """Report a fault once: the same fault again (each reopen attempt) only at debug level,
+        until a frame comes through."""
+        if message == self._last_fault:
+            self.repeats += 1
+            log.debug("camera %s: %s (again, %d times)", self.source, message, self.repeats)
+            return
+        self._last_fault = message
+        log.warning("camera %s: %s; retrying with backoff", self.source, message)
         self.faults.append(message)
 
     # the thread -----------------------------------------------------------------------------
