@@ -107,3 +107,37 @@ def test_no_camera_given_says_what_to_do(tmp_path: Path, capsys) -> None:
     assert code == 2
     err = capsys.readouterr().err
     assert "camera" in err and "--camera" in err
+
+
+def test_live_microphone_and_camera_read_the_sign_aloud(tmp_path: Path) -> None:
+    """The live path: PortAudio microphone and speaker (a sound server with pipe devices), the
+    camera a video file, the HUD written as it happens."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import ROOT, transcribe
+    from tests.sound import SoundServer
+
+    sound = SoundServer(tmp_path / "pulse").start()
+    try:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "ar-glasses", "--camera", str(VIDEO),
+                                 "--duration", "14", "--metrics", "turns.jsonl", "--video-out", "hud.mp4"],
+                                cwd=tmp_path, env=sound.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("listening on"):
+                break
+        time.sleep(1.0)
+        start_s = len(sound.heard) / 2 / sound.rate
+        sound.say(np.concatenate([say("Read that sign."), silence(0.2)]))
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-3000:]
+        turns = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]
+        assert turns and "PLATFORM 4" in turns[0]["reply"], turns
+        heard = sound.speaker()[int(start_s * sound.rate):]
+        assert "platform" in transcribe(heard, sound.rate).lower()
+        cap = cv2.VideoCapture(str(tmp_path / "hud.mp4"))
+        assert cap.get(cv2.CAP_PROP_FRAME_COUNT) >= 100  # 14 s at 10 fps, from the start of the run
+    finally:
+        sound.stop()

@@ -186,7 +186,8 @@ def run_live_command(cfg: PipelineConfig, args: argparse.Namespace) -> int:
 
     view = ConsoleView(quiet=args.quiet)
     opts = LiveRunOptions(input_device=args.input_device, output_device=args.output_device,
-                          record=args.record, metrics=args.metrics, duration_s=args.duration)
+                          record=args.record, metrics=args.metrics, duration_s=args.duration,
+                          camera=args.camera, video_out=args.video_out, hud_fps=args.hud_fps)
     summary = asyncio.run(run_live(cfg, opts, view))
     records = summary.pop("records")
     view.summary(records, v2v_budget_ms=cfg.v2v_budget_ms, load_s=0.0,

@@ -13,7 +13,9 @@ from typing import Any
 
 from rich.live import Live
 
-from omni.app.run import JsonlWriter, load_pipeline_shown, peak_rss_mb, stop_on_signals, until_stopped
+from omni.app.hud import HudWriter
+from omni.app.run import (CameraFeed, JsonlWriter, load_pipeline_shown, peak_rss_mb, run_with_hud, stop_on_signals,
+                          until_stopped)
 from omni.app.view import ConsoleView
 from omni.app.dashboard import Dashboard
 from omni.audio.device import Microphone, Speaker, watch_keys
@@ -35,6 +37,11 @@ class LiveRunOptions:
     """Also write what the speaker played to this wav (on the input's timeline)."""
     metrics: Path | None = None
     duration_s: float | None = None
+    camera: str | None = None
+    """Camera source for pipelines with vision stages (default: the pipeline's camera.source)."""
+    video_out: Path | None = None
+    """Write the heads-up display video here."""
+    hud_fps: float = 10.0
 
 
 async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView,
@@ -46,7 +53,10 @@ async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView,
     mic = Microphone(opts.input_device, cfg.sample_rate, chunk_ms=cfg.chunk_ms)
     speaker = Speaker("out", opts.output_device, record=opts.record, on_reply_start=recorder.set_reply_start,
                       on_barge_in=recorder.set_barge_in, on_pause=recorder.count_pause)
-    pipeline = Pipeline([*stages, speaker], observers=[recorder, view], reporter=recorder.report, floor=Floor())
+    camera = CameraFeed(cfg, stages, opts.camera)
+    hud = HudWriter(opts.video_out, fps=opts.hud_fps) if opts.video_out else None
+    pipeline = Pipeline([*stages, speaker], observers=[recorder, view, *camera.observers, *([hud] if hud else [])],
+                        reporter=recorder.report, floor=Floor())
     recorder.listeners.append(view.on_event)
     writer = JsonlWriter(opts.metrics) if opts.metrics else None
     if writer:
@@ -80,21 +90,21 @@ async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView,
                 view.quiet = True  # the dashboard shows what the lines would
             with live_view, contextlib.ExitStack() as stack:
                 stack.callback(keys_done.set)
-                await _serve(pipeline, mic, speaker, stop, opts)
+                await _serve(pipeline, mic, speaker, stop, opts, camera, hud)
         finally:
             mic.close()
             await pipeline.aclose()
             if writer:
                 writer.close()
     return {"turns": len(recorder.finished), "microphone": mic.stats.summary() | {"dropped": mic.dropped},
-            "speaker": speaker.stats.summary(), "peak memory": f"{peak_rss_mb():.0f} MB",
+            "speaker": speaker.stats.summary(), "peak memory": f"{peak_rss_mb():.0f} MB", **camera.stats(),
             "records": list(recorder.finished)}
 
 
 async def _serve(pipeline: Pipeline, mic: Microphone, speaker: Speaker, stop: asyncio.Event,
-                 opts: LiveRunOptions) -> None:
+                 opts: LiveRunOptions, camera: CameraFeed, hud: HudWriter | None) -> None:
     async with asyncio.TaskGroup() as tg:
-        run = tg.create_task(pipeline.run(mic.frames()), name="pipeline")
+        run = tg.create_task(run_with_hud(pipeline, camera.wrap(mic.frames()), hud), name="pipeline")
 
         async def align() -> None:  # the speaker's timeline starts at the microphone's sample 0
             while mic.t0 is None:
