@@ -118,3 +118,29 @@ async def test_a_corrupt_or_missing_source_is_reported_and_retried(tmp_path: Pat
         errors = [f for f in out if isinstance(f, ErrorEvent)]
         assert errors and not [f for f in out if isinstance(f, VideoFrame)], source
         assert cam.reopens >= 2, (source, cam.reopens)
+
+
+async def test_a_camera_that_stops_delivering_is_reported_once_and_again_when_it_is_back() -> None:
+    """A stream that hangs (no error, no frame): a stand-in for a camera this machine lacks,
+    delivering two pictures, then nothing for a while, then pictures again."""
+    from omni.vision.camera import Shot
+
+    class Stalling(Camera):
+        def __init__(self) -> None:
+            super().__init__("stalling")
+            self.t0 = time.monotonic()
+            self.n = 0
+
+        def start(self) -> Camera:  # no thread: the schedule below is the camera
+            return self
+
+        def latest(self) -> Shot | None:
+            age = time.monotonic() - self.t0
+            if age < 0.3 or age > 1.3:  # pictures, then 1 s of nothing, then pictures again
+                self.n += 1
+                return Shot(np.full((60, 80, 3), self.n % 255, np.uint8), time.monotonic(), self.n)
+            return Shot(np.zeros((60, 80, 3), np.uint8), self.t0 + 0.3, 0) if self.n else None
+
+    out = await collect(Sampler(Stalling(), idle_fps=20, stale_s=0.5), 1.8)
+    msgs = [f.message for f in out if isinstance(f, ErrorEvent)]
+    assert len(msgs) == 2 and "no new picture" in msgs[0] and "coming again" in msgs[1], msgs

@@ -177,6 +177,15 @@ def test_context_is_injected_with_its_age_and_goes_stale():
     assert "stop sign" not in stale["content"] and "30 s old" in stale["content"]
 
 
+def test_context_with_words_is_told_only_when_the_user_mentions_them():
+    mem = Memory("S", MemoryOptions(context_max_age_s=10))
+    mem.set_context("camera", "a red stop sign", captured=100.0, when_said=("this", "see", "colo"))
+    assert mem.messages("What is the capital of France?", now=101.0)[-2]["role"] == "system"  # the prompt only
+    assert len(mem.messages("What is the capital of France?", now=101.0)) == 2
+    for said in ("What colour is this?", "Can you see it?", "what color is it"):
+        assert "stop sign" in mem.messages(said, now=101.0)[-2]["content"], said
+
+
 # routing policy ---------------------------------------------------------------------------
 
 def test_complexity_estimate():

@@ -3,6 +3,7 @@ scene tier says, the look stage's questions, and the VLM path on a tiny random S
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import sys
 import time
@@ -15,7 +16,7 @@ import skimage.data
 from helpers import ASSETS, run_stage
 
 from omni.errors import InputError, ModelNotFoundError
-from omni.frames import (EndOfStream, ErrorEvent, Frame, Label, ReplyDone, ReplyToken, SceneFrame, TextLine, Transcript, Turn,
+from omni.frames import (ContextUpdate, EndOfStream, ErrorEvent, Frame, Label, ReplyDone, ReplyToken, SceneFrame, TextLine, Transcript, Turn,
                          VideoFrame)
 from omni.models import resolve
 from omni.runtime import Pipeline
@@ -120,7 +121,8 @@ def test_what_the_scene_tier_says_and_how_sure_it_is() -> None:
     ("What am I looking at?", "look"), ("What's this?", "look"), ("What do you see?", "look"),
     ("Is the stove on?", "look"), ("Who is that?", "look"),
     ("What is the capital of France?", None), ("Tell me a fun fact about cats.", None),
-    ("What time is it?", None), ("I read a book yesterday.", None),
+    ("What time is it?", None), ("I read a book yesterday.", None), ("What color is the sky on a clear day?", None),
+    ("Are the lights in the kitchen on?", None), ("Is the kitchen light on?", "look"),
 ])
 def test_which_questions_are_about_the_view(text: str, kind: str | None) -> None:
     assert LookStage("look").kind(text) == kind
@@ -242,3 +244,46 @@ async def test_look_with_a_vlm_streams_tokens_and_a_barge_in_cancels_them(tiny_v
         assert sum(isinstance(f, ReplyToken) for f in out) < 50
     finally:
         await look.aclose()
+
+
+async def test_4k_frames_for_a_while_do_not_grow_memory(tmp_path: Path) -> None:
+    """A camera of 4K pictures (scaled down on its thread), every one different, analysed for
+    several seconds: memory after a warm-up stays flat (bounded slots, no queue of frames)."""
+    import cv2
+
+    from omni.vision.camera import Camera, Sampler, with_camera
+
+    folder = tmp_path / "4k"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        img = np.full((2160, 3840, 3), 60 + 40 * i, np.uint8)
+        cv2.putText(img, f"GATE {i + 1}", (600, 1200), cv2.FONT_HERSHEY_SIMPLEX, 12, (255, 255, 255), 25)
+        img[rng.integers(0, 2160, 2000), rng.integers(0, 3840, 2000)] = 255
+        cv2.imwrite(str(folder / f"{i}.jpg"), img)
+    stage = SceneStage("scene", SceneStageOptions())
+    await stage.load(lambda d, f: None)
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+    async def ticks(seconds: float) -> AsyncIterator[Frame]:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            await asyncio.sleep(0.05)
+            yield ContextUpdate(source="tick", text="", captured=time.monotonic())  # for the camera to ride on
+        yield EndOfStream()
+
+    try:
+        cam = Camera(str(folder), folder_fps=8, max_side=1280)
+        sampler = Sampler(cam, idle_fps=8, active_fps=8)
+        await Pipeline([stage]).run(with_camera(ticks(4.0), sampler))
+        warm, analysed = rss_mb(), stage.analysed
+        cam = Camera(str(folder), folder_fps=8, max_side=1280)
+        await Pipeline([stage]).run(with_camera(ticks(8.0), Sampler(cam, idle_fps=8, active_fps=8)))
+        grown = rss_mb() - warm
+    finally:
+        await stage.aclose()
+    assert stage.analysed - analysed >= 8 and stage.skipped > 0, (stage.analysed, analysed, stage.skipped)
+    assert grown < 40, f"RSS grew {grown:.0f} MB over {stage.analysed - analysed} more analyses"

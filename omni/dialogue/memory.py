@@ -13,6 +13,7 @@ presenting it as current.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,12 @@ class MemoryOptions(BaseModel):
 class ContextItem:
     text: str
     captured: float
+    when_said: tuple[str, ...] = ()
+
+
+def _mentions(text: str, words: tuple[str, ...]) -> bool:
+    said = re.findall(r"[a-z0-9']+", text.lower())
+    return any(w.startswith(k) for w in said for k in words)
 
 
 def _clip(text: str, n: int) -> str:
@@ -64,13 +71,17 @@ class Memory:
             text += "\nEarlier in this conversation: " + self.summary
         return {"role": "system", "content": text}
 
-    def set_context(self, source: str, text: str, captured: float) -> None:
-        self.context[source] = ContextItem(text, captured)
+    def set_context(self, source: str, text: str, captured: float, when_said: tuple[str, ...] = ()) -> None:
+        self.context[source] = ContextItem(text, captured, when_said)
 
-    def context_notes(self, now: float | None = None) -> list[Message]:
+    def context_notes(self, now: float | None = None, user_text: str | None = None) -> list[Message]:
+        """Notes for the context items, with their age; with `user_text`, only those whose
+        `when_said` words it mentions (or that have none)."""
         now = time.monotonic() if now is None else now
         notes = []
         for source, item in sorted(self.context.items()):
+            if user_text is not None and item.when_said and not _mentions(user_text, item.when_said):
+                continue
             age = max(0.0, now - item.captured)
             if age <= self.opts.context_max_age_s:
                 notes.append(f"[{source}, {age:.0f} s ago] {item.text}")
@@ -85,7 +96,7 @@ class Memory:
 
     def messages(self, user_text: str, now: float | None = None) -> list[Message]:
         """The prompt for a new user turn: system, history, context notes, the turn itself."""
-        return [self.system(), *self.history, *self.context_notes(now), {"role": "user", "content": user_text}]
+        return [self.system(), *self.history, *self.context_notes(now, user_text), {"role": "user", "content": user_text}]
 
     @property
     def tokens(self) -> int:

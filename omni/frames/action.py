@@ -34,3 +34,6 @@ class ContextUpdate(Frame):
     """What to tell the model."""
     captured: float
     """Monotonic time the information was true (e.g. the frame's capture time)."""
+    when_said: tuple[str, ...] = ()
+    """Tell the model only in turns whose words include one of these (or a word starting with
+    one); empty: in every turn. Context costs prompt tokens before the first word of a reply."""

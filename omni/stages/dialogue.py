@@ -159,7 +159,7 @@ class Dialogue(Processor):
             yield ReplyDone(turn=frame.turn, text=frame.text)
             return
         if isinstance(frame, ContextUpdate):
-            self.memory.set_context(frame.source, frame.text, frame.captured)
+            self.memory.set_context(frame.source, frame.text, frame.captured, frame.when_said)
             yield frame
             return
         if isinstance(frame, SpeechStarted):

@@ -33,7 +33,8 @@ READ = [r"\bread (that|this|it|the|out|what)\b", r"\bwhat does (it|that|this|the
         r"\bwhat('s| is) (written|on the sign)\b", r"^read\b"]
 LOOK = [r"\bwhat (am i|are we|i'm) looking at\b", r"\bwhat('s| is) (this|that|in front of (me|us))\b",
         r"\bwhat (do|can) you see\b", r"\bcan you see\b", r"\blook(ing)? at (this|that)\b",
-        r"\bdescribe (this|that|what)\b", r"\bwho('s| is) (this|that)\b", r"\bis the \w+ (on|off|open)\b"]
+        r"\bdescribe (this|that|what)\b", r"\bwho('s| is) (this|that)\b",
+        r"^(is|are) the \w+( \w+)? (on|off|open|closed)\b"]
 
 
 class LookOptions(StageOptions):

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from omni.frames import ContextUpdate, EndOfStream, ErrorEvent, Frame, SceneFrame, SpeechStopped, Transcript, VideoFrame
+from omni.frames import ContextUpdate, EndOfStream, ErrorEvent, Frame, SceneFrame, SpeechStopped, Transcript, Turn, VideoFrame
 from omni.runtime import QueueSpec, Stage, StageOptions, Worker
 from omni.runtime.stage import ProgressFn
 from omni.vision.scene import SceneAnalyzer, SceneOptions, describe
@@ -46,6 +46,8 @@ class SceneStage(Stage):
         self._worker = Worker(f"{name}-vision")
         self._turn_open = False
         """The user stopped speaking and the transcript has not come yet."""
+        self._answering: dict[Turn, float] = {}
+        """Turns transcribed whose reply is not yet heard (-> when the transcript passed)."""
         self.analysed = 0
         self.skipped = 0
         """Camera frames replaced in the slot before an analysis could start."""
@@ -77,9 +79,20 @@ class SceneStage(Stage):
                 "deferred_ms": round(self.deferred_ms, 1)}
 
     def _voice_busy(self) -> bool:
+        """From the end of the user's speech until that turn's reply is heard (its first sample
+        placed on the speaker), or it ended without one."""
         if self._turn_open:
             return True
-        return any(not s.done and not s.is_interrupted and s.audible_until == 0.0 for s in self.floor.speeches())
+        now = time.monotonic()
+        for turn, since in list(self._answering.items()):
+            s = self.floor.get(turn)
+            if s is None:  # the dialogue has not opened the reply yet (or there is none to make)
+                if now - since > 2.0:
+                    del self._answering[turn]
+                continue
+            if s.done or s.is_interrupted or s.audible_until > 0.0:
+                del self._answering[turn]
+        return bool(self._answering)
 
     async def _give_way(self) -> None:
         if not self.options.yield_to_voice or not self._voice_busy():
@@ -116,6 +129,7 @@ class SceneStage(Stage):
                     self._turn_open = not f.dropped
                 elif isinstance(f, Transcript) and not f.tentative:
                     self._turn_open = False
+                    self._answering[f.turn] = time.monotonic()
                 await out.put(f)
 
         async def analyse() -> None:
@@ -176,12 +190,16 @@ class SceneStage(Stage):
                 f"{frame.source}: the camera picture is black (brightness {scene.brightness:.0f}/255): "
                 "covered, too dark, or a broken camera" if dark else f"{frame.source}: the camera picture is back")))
         self._last = scene
-        items += [scene, ContextUpdate(source="camera", text=describe(scene), captured=scene.captured)]
+        items += [scene, self._note(scene)]
         return items
+
+    def _note(self, scene: SceneFrame) -> ContextUpdate:
+        return ContextUpdate(source="camera", text=describe(scene), captured=scene.captured,
+                             when_said=tuple(self.options.tell_when_said))
 
     def _confirm(self, frame: VideoFrame) -> list[Frame]:
         assert self._last is not None
         self.confirmed += 1
         scene = self._last = dataclasses.replace(self._last, captured=frame.captured, seq=frame.seq,
                                                  t=time.monotonic())
-        return [scene, ContextUpdate(source="camera", text=describe(scene), captured=scene.captured)]
+        return [scene, self._note(scene)]

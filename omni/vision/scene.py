@@ -21,6 +21,12 @@ from omni.runtime.stage import ProgressFn
 log = logging.getLogger(__name__)
 
 
+VIEW_WORDS = ("this", "that", "these", "those", "here", "see", "look", "watch", "show", "view", "front",
+              "camera", "picture", "read", "sign", "written", "say", "colo", "who", "hold", "wear", "stove",
+              "door", "screen", "label", "what's")
+"""Words that point at what the user sees (matched as word starts: "colo" is color and colour)."""
+
+
 class SceneOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ocr: Literal["pp-ocrv4"] | None = "pp-ocrv4"
@@ -37,6 +43,10 @@ class SceneOptions(BaseModel):
     """CPU threads for the vision models: the rest of the machine belongs to the voice."""
     dark_level: float = Field(12.0, ge=0, le=255)
     """Mean grey level below which the camera is reported as dark (covered, black frames)."""
+    tell_when_said: list[str] = Field(default_factory=lambda: list(VIEW_WORDS))
+    """The dialogue's model hears about the scene only in turns whose words include one of these
+    (or a word starting with one); empty: in every turn. A scene note is ~40 prompt tokens:
+    on 2 cores ~150 ms more before the first word of every reply."""
 
 
 def _article(name: str) -> str:
