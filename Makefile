@@ -22,7 +22,7 @@ HA_VERSION := 2024.3.3
 HA_VENV := $(OMNI_CACHE)/ha-$(HA_VERSION)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test-setup debs run test bench clean
+.PHONY: setup test-setup debs run glasses test bench clean
 
 setup: $(VENV)/.installed
 
@@ -60,6 +60,11 @@ test-setup: setup debs $(VENV)/.vlm $(HA_VENV)/.installed
 
 run: setup
 	$(PY) launch.py desktop --audio-in assets/conversation.wav --audio-out out/reply.wav --metrics out/turns.jsonl
+
+# the AR-glasses pipeline on the bundled camera video and questions, with the heads-up display
+glasses: setup
+	$(PY) launch.py ar-glasses --camera assets/glasses.mp4 --audio-in assets/glasses.wav \
+		--audio-out out/glasses.wav --video-out out/glasses-hud.mp4 --metrics out/glasses.jsonl
 
 test: test-setup
 	OMNI_HA_PYTHON=$(HA_VENV)/bin/python $(PY) -m pytest
