@@ -4,6 +4,10 @@ While the first sentence of a reply is being synthesized, the LLM is usually sti
 the next one, and the two fight over the same cores: the first sound comes later. A stage that
 does urgent work holds `CpuPriority.urgent()`; background work calls `gate()` between steps
 and waits (bounded) until no urgent work runs. Both ends run in worker threads.
+
+Work for the voice that is not urgent (the LLM reading a prompt or generating) holds
+`voice_work()`; work that is for nobody waiting (looking at camera frames) starts only while
+`voice_busy` is false.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class CpuPriority:
         self._released = 0.0
         self.waits = 0
         """How many times background work paused."""
+        self._voice = 0
 
     @contextlib.contextmanager
     def urgent(self) -> Iterator[None]:
@@ -42,6 +47,21 @@ class CpuPriority:
                 if self._holders == 0:
                     self._free.set()
                     self._released = time.monotonic()
+
+    @contextlib.contextmanager
+    def voice_work(self) -> Iterator[None]:
+        with self._lock:
+            self._voice += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._voice -= 1
+
+    @property
+    def voice_busy(self) -> bool:
+        """Urgent work or other work for the voice is running."""
+        return self._voice > 0 or not self._free.is_set()
 
     def wait_for_urgent(self) -> None:
         if not self._free.is_set():

@@ -80,8 +80,8 @@ class SceneStage(Stage):
 
     def _voice_busy(self) -> bool:
         """From the end of the user's speech until that turn's reply is heard (its first sample
-        placed on the speaker), or it ended without one."""
-        if self._turn_open:
+        placed on the speaker), or it ended without one; and while the voice's models work."""
+        if self._turn_open or self.cpu.voice_busy:  # the LLM reading or writing, TTS's first sentence
             return True
         now = time.monotonic()
         for turn, since in list(self._answering.items()):

@@ -52,8 +52,14 @@ class LlamaBackend(ChatBackend):
         return self.engine.count(text) if self.engine.llm is not None else super().count_tokens(text)
 
     def _gated(self, tokens: Iterator[str]) -> Iterator[str]:
-        # generation pauses between tokens while TTS speaks the first sentence (omni.runtime.cpu)
-        return self._cpu().gate(tokens) if self._cpu is not None else tokens
+        # generation pauses between tokens while TTS speaks the first sentence, and is voice
+        # work that background work (vision) waits for (omni.runtime.cpu)
+        if self._cpu is None:
+            yield from tokens
+            return
+        cpu = self._cpu()
+        with cpu.voice_work():
+            yield from cpu.gate(tokens)
 
     def _messages(self, req: ChatRequest) -> list[dict[str, Any]]:
         return [_template_form(m) for m in self.wire_messages(req.messages)]
@@ -62,9 +68,13 @@ class LlamaBackend(ChatBackend):
         messages = self._messages(req)
 
         def run() -> int:
-            if idle and self._cpu is not None:  # background work: the reply's speech goes first
-                self._cpu().settle()
-            return self.engine.prefill(messages, req.tools, req.prefix)
+            if self._cpu is None:
+                return self.engine.prefill(messages, req.tools, req.prefix)
+            cpu = self._cpu()
+            if idle:  # background work: the reply's speech goes first
+                cpu.settle()
+            with cpu.voice_work():  # and vision waits for it: the next turn needs it
+                return self.engine.prefill(messages, req.tools, req.prefix)
 
         await self._worker.call(run)
 
