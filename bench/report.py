@@ -116,7 +116,7 @@ def plot(systems: dict[str, list[list[dict[str, Any]]]], budgets: dict[str, floa
     ax.axvline(turn["v2v_ms"], color="tab:blue", ls="--", lw=1)
     ax.set_yticks(range(len(stages)), [f"{s} ({STAGE_MEANS.get(s, '')})" for s in stages], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel(f"ms from the end of speech (dashed: V2V {turn['v2v_ms']:.0f} ms; tick: the stage's budget)")
+    ax.set_xlabel(f"ms after the end of speech (dashed: V2V {turn['v2v_ms']:.0f} ms; ticks: budgets)", fontsize=9)
     ax.set_title(f"a typical omni turn: \"{turn['transcript'][:48]}\"", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "waterfall.png", dpi=110)

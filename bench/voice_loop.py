@@ -178,7 +178,8 @@ def main() -> int:
         t.add_column(col, justify="right" if col else "left")
     st, nv = summary["streaming"], summary["naive"]
     for s in stages:
-        t.add_row(s, f"{budgets[s]:.0f}", f"{st['stages_p50'][s]}", f"{st['stages_p95'][s]}",
+        t.add_row(s, f"{budgets[s]:.0f}" if budgets[s] is not None else "-", f"{st['stages_p50'][s]}",
+                  f"{st['stages_p95'][s]}",
                   f"{st['budget_hit_rate'][s] * 100:.0f}%", f"{nv['stages_p50'].get(s, '-')}")
     t.add_row("[bold]V2V[/]", f"{runs[0]['streaming']['v2v_budget_ms']:.0f}", f"[bold]{st['v2v_p50']}[/]",
               f"{st['v2v_p95']}", "", f"[bold]{nv['v2v_p50']}[/]")
