@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from omni.runtime.metrics import percentile as pct  # noqa: E402
 STAGE_ORDER = ("vad", "stt", "llm", "look", "sentences", "tts")
 STAGE_MEANS = {"vad": "end of speech → turn ended", "stt": "→ transcript", "llm": "→ first token",
                "look": "→ visual answer", "sentences": "→ first sentence", "tts": "→ first audio"}
@@ -42,14 +44,6 @@ def systems_of(result: dict[str, Any]) -> dict[str, list[list[dict[str, Any]]]]:
 
 def _v2v(turns: list[dict[str, Any]]) -> list[float]:
     return [t["v2v_ms"] for t in turns if t.get("v2v_ms")]
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, round(q) - 1))]
 
 
 def summarize(systems: dict[str, list[list[dict[str, Any]]]], reference: str) -> list[dict[str, Any]]:
