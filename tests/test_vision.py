@@ -16,7 +16,7 @@ import skimage.data
 from helpers import ASSETS, run_stage
 
 from omni.errors import InputError, ModelNotFoundError
-from omni.frames import (ContextUpdate, EndOfStream, ErrorEvent, Frame, Label, ReplyDone, ReplyToken, SceneFrame, TextLine, Transcript, Turn,
+from omni.frames import (Answered, ContextUpdate, EndOfStream, ErrorEvent, Frame, Label, ReplyDone, ReplyToken, SceneFrame, TextLine, Transcript, Turn,
                          VideoFrame)
 from omni.models import resolve
 from omni.runtime import Pipeline
@@ -168,6 +168,15 @@ async def test_look_answers_from_a_fresh_scene_and_refuses_a_stale_one(analyzer:
     reply = "".join(f.text for f in out if isinstance(f, ReplyToken))
     assert "PLATFORM 4" in reply and "Trains to Oxford" in reply
     assert [f.turn.id for f in out if isinstance(f, ReplyDone)] == [2]
+    (ans,) = [f for f in out if isinstance(f, Answered)]
+    assert ans.text == "Read that sign." and "PLATFORM 4" in ans.reply
+    # the dialogue keeps the exchange, so "what does platform four mean?" has something to refer to
+    from omni.stages.dialogue import Dialogue
+
+    llm = Dialogue("llm")  # not loaded: no model is needed to remember
+    await run_stage(llm, [ans])
+    assert llm.memory.history[-2:] == [{"role": "user", "content": "Read that sign."},
+                                       {"role": "assistant", "content": ans.reply}]
     old = analyzer.analyze(frame(sign_image(), age_s=5.0))
     out = await run_stage(LookStage("look"), [old, Transcript(turn=turn(3), text="Read that sign.")])
     assert "can't see well right now" in "".join(f.text for f in out if isinstance(f, ReplyToken))

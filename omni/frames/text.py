@@ -80,3 +80,17 @@ class ReplyDone(Frame):
     """The whole reply text (empty when there was nothing to answer)."""
     reason: str = "complete"
     """Why the reply ended: complete, empty (nothing heard), error."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Answered(Frame):
+    """A turn a stage before the dialogue answered (the look stage, a visual question): the
+    dialogue keeps the exchange in its history, so a follow-up can refer to it."""
+
+    tier = Tier.CONTROL
+    turn: Turn
+    """The turn that was answered."""
+    text: str
+    """What the user said."""
+    reply: str
+    """What the assistant answered."""

@@ -22,7 +22,7 @@ from omni.dialogue.memory import Memory, MemoryOptions
 from omni.dialogue.router import AllBackendsFailed, RouteRecord, Router, RoutingOptions
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolResult, ToolsOptions
 from omni.dialogue.types import ChatRequest, Message, TextDelta, ToolCall, ToolCallDelta
-from omni.frames import (ContextUpdate, DeviceAction, EndOfStream, ErrorEvent, Frame, ReplyDone, ReplyToken, SayText,
+from omni.frames import (Answered, ContextUpdate, DeviceAction, EndOfStream, ErrorEvent, Frame, ReplyDone, ReplyToken, SayText,
                          SpeechStarted, Transcript, Turn)
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.floor import until
@@ -74,7 +74,7 @@ class Dialogue(Processor):
 
     Options = DialogueOptions
     options: DialogueOptions
-    handles = (Transcript, ContextUpdate, SpeechStarted, SayText)
+    handles = (Transcript, ContextUpdate, SpeechStarted, SayText, Answered)
     live_options: ClassVar[frozenset[str]] = frozenset({"temperature", "max_tokens", "fallback_reply",
                                                          "refusal", "preemptive"})
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=8)
@@ -151,12 +151,18 @@ class Dialogue(Processor):
             await b.aclose()
         self._worker.shutdown()
 
-    async def process(self, frame: Transcript | ContextUpdate | SpeechStarted | SayText) -> AsyncIterator[Frame]:
+    async def process(self, frame: Transcript | ContextUpdate | SpeechStarted | SayText | Answered
+                      ) -> AsyncIterator[Frame]:
         if isinstance(frame, SayText):  # an announcement: spoken as it is, no model, no history
             self.floor.speech(frame.turn)
             self.report(frame.turn, 0.0, backend="say")
             yield ReplyToken(turn=frame.turn, text=frame.text)
             yield ReplyDone(turn=frame.turn, text=frame.text)
+            return
+        if isinstance(frame, Answered):  # a visual question the look stage answered
+            self.memory.add(frame.text, frame.reply, turn=frame.turn.id)
+            self._prefill_next()
+            yield frame
             return
         if isinstance(frame, ContextUpdate):
             self.memory.set_context(frame.source, frame.text, frame.captured, frame.when_said)

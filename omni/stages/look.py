@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from omni.frames import Frame, ReplyDone, ReplyToken, SceneFrame, Transcript, Turn, VideoFrame
+from omni.frames import Answered, Frame, ReplyDone, ReplyToken, SceneFrame, Transcript, Turn, VideoFrame
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.floor import until
 from omni.runtime.stage import ProgressFn
@@ -140,3 +140,5 @@ class LookStage(Processor):
                  "no picture" if age_ms is None else f"{age_ms:.0f} ms old", reply,
                  extra={"stage": self.name, "turn": turn.id})
         yield ReplyDone(turn=turn, text=reply, reason="interrupted" if speech.is_interrupted else "complete")
+        if reply and not speech.is_interrupted:
+            yield Answered(turn=turn, text=question, reply=reply)  # for the dialogue's history
