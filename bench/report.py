@@ -37,7 +37,7 @@ def systems_of(result: dict[str, Any]) -> dict[str, list[list[dict[str, Any]]]]:
             continue
         for key, value in run.items():
             if isinstance(value, dict) and isinstance(value.get("turns"), list):
-                name = {"streaming": "omni", "naive": "naive (whole steps)"}.get(key, key)
+                name = {"streaming": "omni", "naive": "naive (whole steps)", "pipecat": "Pipecat"}.get(key, key)
                 out.setdefault(name, []).append(value["turns"])
     return out
 
@@ -96,6 +96,8 @@ def plot(systems: dict[str, list[list[dict[str, Any]]]], budgets: dict[str, floa
     omni = [t for run in systems.get("omni", next(iter(systems.values()))) for t in run]
     turn = typical_turn(omni)
     stages = [s for s in STAGE_ORDER if s in turn["stages"]]
+    if not stages:  # results without per-stage times (bench/peers.py): the V2V plot only
+        return ["v2v.png"]
     fig, ax = plt.subplots(figsize=(7, 0.8 + 0.45 * len(stages)))
     start = 0.0
     for i, s in enumerate(stages):
@@ -165,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         r = json.loads(path.read_text())
         results.append((path, r))
         for name, runs in systems_of(r).items():
+            if name in systems:  # the same name from another file is another setup
+                name = f"{name} ({path.stem})"
             systems.setdefault(name, []).extend(runs)
         for run in r.get("runs", []):
             for v in run.values():
