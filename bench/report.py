@@ -52,7 +52,7 @@ def summarize(systems: dict[str, list[list[dict[str, Any]]]], reference: str) ->
     for name, runs in systems.items():
         v = [x for run in runs for x in _v2v(run)]
         # the ratio pair by pair: run i of this system against run i of the reference
-        ratios = [p / r for a, b in zip(runs, ref_runs)
+        ratios = [p / r for a, b in zip(runs, ref_runs, strict=False)
                   if (p := pct(_v2v(a), 50)) and (r := pct(_v2v(b), 50))]
         rows.append({"system": name, "runs": len(runs), "turns": len(v), "v2v_p50": pct(v, 50), "v2v_p95": pct(v, 95),
                      "ratio_to_reference": [round(x, 2) for x in ratios] if name != reference else None})

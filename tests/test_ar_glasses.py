@@ -51,7 +51,7 @@ def test_the_sign_is_read_and_the_coffee_is_named_in_the_spoken_replies(run) -> 
     assert "look" not in plain["stages"] and plain["stages"]["llm"]["backend"] == "local"
     # each reply is heard after its question ends
     audio, rate = read_wav(out / "reply.wav")
-    for (_, end, _), t in zip(script(), turns, strict=True):
+    for (_, end, _), _turn in zip(script(), turns, strict=True):
         assert rms(audio[int(end * rate): int((end + 3) * rate)]) > 0.01
         assert rms(audio[int((end - 0.8) * rate): int(end * rate)]) < 0.005  # not before it
 
