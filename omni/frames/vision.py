@@ -67,5 +67,7 @@ class SceneFrame(Frame):
     """A sentence from a captioning model, when one is configured."""
     brightness: float = 0.0
     """Mean grey level 0..255 (a black or covered camera is near 0)."""
+    dark: bool = False
+    """Too dark to see anything (brightness under the analyser's `dark_level`): nothing was guessed."""
     ms: dict[str, float] | None = None
     """Milliseconds each part of the analysis took (ocr, labels, faces, caption)."""

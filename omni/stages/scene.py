@@ -67,7 +67,7 @@ class SceneStage(Stage):
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._worker.shutdown)
-        self.analyzer.aclose()
+        self.analyzer.close()
 
     def stats(self) -> dict[str, Any]:
         from omni.runtime.metrics import percentile
@@ -183,7 +183,7 @@ class SceneStage(Stage):
         log.debug("%s: frame %d in %.0f ms: %s", self.name, frame.seq, self.ms[-1], describe(scene),
                   extra={"stage": self.name})
         items: list[Frame] = []
-        dark = scene.brightness < self.options.dark_level
+        dark = scene.dark
         if dark != self._dark:
             self._dark = dark
             items.append(ErrorEvent(stage=self.name, message=(

@@ -114,9 +114,10 @@ class SceneAnalyzer:
             caption = timed("caption", self.captioner.answer, img, "Describe this picture in one sentence.")
         h, w = img.shape[:2]
         return SceneFrame(captured=frame.captured, seq=frame.seq, source=frame.source, size=(w, h), text=text,
-                          labels=labels, faces=faces, caption=caption, brightness=round(brightness, 1), ms=ms)
+                          labels=labels, faces=faces, caption=caption, brightness=round(brightness, 1), dark=dark,
+                          ms=ms)
 
-    def aclose(self) -> None:
+    def close(self) -> None:
         if self.captioner is not None:
             self.captioner.close()
 
@@ -130,7 +131,7 @@ def seen_text(scene: SceneFrame) -> str:
 def describe(scene: SceneFrame) -> str:
     """The note the dialogue gets about the scene (its age is added by the dialogue's memory):
     whole sentences, which a small model is less inclined to copy into a reply than a label."""
-    if scene.brightness < 12:
+    if scene.dark:
         return "The user's camera shows nothing: the picture is black."
     seen = []
     if scene.caption:
@@ -150,7 +151,7 @@ def describe(scene: SceneFrame) -> str:
 
 def read_answer(scene: SceneFrame) -> str:
     """"Read that": the text in view, or why there is none."""
-    if scene.brightness < 12:
+    if scene.dark:
         return "I can't see anything: the camera picture is black."
     if not scene.text:
         return "I can't make out any text there."
@@ -162,7 +163,7 @@ def read_answer(scene: SceneFrame) -> str:
 
 def look_answer(scene: SceneFrame) -> str:
     """"What am I looking at": labels and faces (and text), saying how sure it is."""
-    if scene.brightness < 12:
+    if scene.dark:
         return "I can't see anything: the camera picture is black."
     out = []
     if scene.caption:
