@@ -86,13 +86,16 @@ def test_a_broken_camera_is_reported_and_the_assistant_keeps_talking(tmp_path: P
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
     wav = tmp_path / "q.wav"
-    write_wav(wav, np.concatenate([silence(0.5), say("Read that sign."), silence(2.5),
+    # the stale-camera answer is about 4 s of speech: the second question waits for its end, or it
+    # interrupts it (a barge-in, correct, but then the reply holds only the words heard)
+    write_wav(wav, np.concatenate([silence(0.5), say("Read that sign."), silence(6.0),
                                    say("What is the capital of France?"), silence(4.0)]), 16000)
     code = main(["ar-glasses", "--camera", str(bad), "--audio-in", str(wav), "--audio-out", str(tmp_path / "o.wav"),
                  "--metrics", str(tmp_path / "t.jsonl")])
     assert code == 0
     turns = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert len(turns) == 2
+    assert not turns[0]["interrupted"], turns[0]
     assert "can't see well right now" in turns[0]["reply"]
     assert "paris" in turns[1]["reply"].lower()
     # reported once (an event, counted in the summary, and a warning), not once per reopen attempt
