@@ -338,3 +338,41 @@ async def test_until_closes_the_whole_chain_when_stopped_while_an_item_is_held()
         if x == 3:
             stop.set_result(None)  # the interruption comes while the consumer holds an item
     assert got == [0, 1, 2, 3] and closed == ["inner"]
+
+
+def test_a_nice_worker_gives_way_on_a_shared_core_and_its_threads_inherit_it():
+    """Vision and camera threads run at niceness 10: when the CPU is short the voice runs first."""
+    import hashlib
+    import os
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    main_before = niceness()
+    nice, plain = Worker("test-nice", nice=10), Worker("test-plain")
+    core = min(os.sched_getaffinity(0))
+    block = bytes(1 << 20)
+
+    def spin(seconds: float) -> tuple[int, float, int]:
+        """Busy on one core (hashlib lets go of the GIL), both workers on the same one."""
+        os.sched_setaffinity(threading.get_native_id(), {core})
+        child: list[int] = []
+        t = threading.Thread(target=lambda: child.append(niceness()))
+        t.start()
+        t.join()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            hashlib.sha256(block).digest()
+        return niceness(), time.thread_time(), child[0]
+
+    async def both() -> list[tuple[int, float, int]]:
+        return list(await asyncio.gather(nice.call(spin, 1.5), plain.call(spin, 1.5)))
+
+    try:
+        (n_nice, cpu_nice, child_nice), (n_plain, cpu_plain, _) = asyncio.run(both())
+    finally:
+        nice.shutdown()
+        plain.shutdown()
+    assert (n_nice, child_nice, n_plain) == (min(19, main_before + 10), min(19, main_before + 10), main_before)
+    assert niceness() == main_before  # the caller's thread is untouched
+    assert cpu_nice < 0.5 * cpu_plain, (cpu_nice, cpu_plain)  # ~1/10 of the core, by the scheduler's weights

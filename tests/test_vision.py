@@ -128,6 +128,23 @@ def test_which_questions_are_about_the_view(text: str, kind: str | None) -> None
     assert LookStage("look").kind(text) == kind
 
 
+@pytest.mark.parametrize("text,told", [
+    ("What colour is this?", True), ("What color is my shirt?", True), ("Is that a cat?", True),
+    ("What's that over there?", True), ("Is this milk still good?", True), ("How much is this jacket?", True),
+    ("Who is standing in front of me?", True), ("What does the label say?", True), ("Am I holding it right?", True),
+    # general questions and replies to the assistant: a note would cost its ~40 tokens for nothing
+    ("What color is the sky on a clear day?", False), ("Thanks, that was helpful.", False),
+    ("That sounds good.", False), ("That's interesting, tell me more.", False), ("Who painted the Mona Lisa?", False),
+    ("What's the weather like today?", False), ("What's your name?", False),
+])
+def test_which_turns_the_dialogue_is_told_the_scene_in(text: str, told: bool) -> None:
+    from omni.dialogue.memory import Memory, MemoryOptions
+
+    mem = Memory("S", MemoryOptions(context_max_age_s=10))
+    mem.set_context("camera", "a red stop sign", captured=100.0, when_said=tuple(SceneOptions().tell_when_said))
+    assert ("stop sign" in str(mem.messages(text, now=101.0))) is told
+
+
 # the stages ------------------------------------------------------------------------------------
 
 async def test_the_scene_stage_passes_everything_on_and_adds_scenes() -> None:

@@ -42,8 +42,10 @@ class ContextItem:
 
 
 def _mentions(text: str, words: tuple[str, ...]) -> bool:
-    said = re.findall(r"[a-z0-9']+", text.lower())
-    return any(w.startswith(k) for w in said for k in words)
+    """Whether a word of `text` starts with one of `words`; each is a regular expression ("colo":
+    color and colour; "that(?! was)": "that", not "that was")."""
+    low = text.lower()
+    return any(re.search(rf"(?<![\w']){w}", low) for w in words)
 
 
 def _clip(text: str, n: int) -> str:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _DONE = object()
 
@@ -21,9 +25,12 @@ _DONE = object()
 class Worker:
     """A single thread owned by one engine (models are rarely thread-safe)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, nice: int = 0) -> None:
+        """`nice` > 0: the thread gives way to the others when the CPU is short (`lower_priority`)."""
         self.name = name
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=name, initializer=lower_priority if nice > 0 else None,
+            initargs=(nice,) if nice > 0 else ())
         self._streams: set[threading.Event] = set()
         """Stop flags of the streams running now (shutdown sets them: a consumer that was
         abandoned, not closed, must not leave the thread waiting for room forever)."""
@@ -83,6 +90,23 @@ class Worker:
         for stop in list(self._streams):
             stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def lower_priority(nice: int) -> bool:
+    """Raise the calling thread's niceness by `nice` (Linux: niceness is per thread, and threads
+    it starts inherit it). When the CPU is short, the scheduler then runs the others first: a
+    nice-10 thread gets ~1/10 of a core's time against a busy nice-0 one. A process may raise its
+    niceness, not lower it back, so call it only in a thread that does nothing else. Returns
+    whether it worked (elsewhere than Linux, or refused, the thread stays as it was)."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        return True
+    except OSError as e:
+        log.debug("could not lower the priority of thread %s: %s", threading.current_thread().name, e)
+        return False
 
 
 class _Raised:

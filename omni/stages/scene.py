@@ -43,7 +43,7 @@ class SceneStage(Stage):
     def __init__(self, name: str, options: SceneStageOptions | None = None, budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
         self.analyzer = SceneAnalyzer(self.options)
-        self._worker = Worker(f"{name}-vision")
+        self._worker = Worker(f"{name}-vision", nice=self.options.nice)
         self._turn_open = False
         """The user stopped speaking and the transcript has not come yet."""
         self._answering: dict[Turn, float] = {}

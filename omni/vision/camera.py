@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from omni.frames import ErrorEvent, Frame
 from omni.frames.vision import VideoFrame
+from omni.runtime.threads import lower_priority
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class CameraOptions(BaseModel):
     """Mean grey-level change (of a 32x32 thumbnail) below which a frame counts as unchanged."""
     stale_s: float = Field(5.0, gt=0)
     """No new frame for this long: reported as an event (once, until frames come back)."""
+    nice: int = Field(10, ge=0, le=19)
+    """The camera thread's niceness (Linux; its video decoder threads inherit it): decoding
+    gives way to the voice when the CPU is short."""
 
     @field_validator("source", mode="before")
     @classmethod
@@ -57,7 +61,7 @@ class CameraOptions(BaseModel):
         return str(v) if isinstance(v, int) else v  # `--set camera.source=0`: device 0
 
     def camera(self, source: str) -> Camera:
-        return Camera(source, max_side=self.max_side, folder_fps=self.folder_fps)
+        return Camera(source, max_side=self.max_side, folder_fps=self.folder_fps, nice=self.nice)
 
     def sampler(self, camera: Camera, active: Callable[[], bool]) -> Sampler:
         return Sampler(camera, idle_fps=self.idle_fps, active_fps=self.active_fps, active=active,
@@ -73,8 +77,9 @@ class Shot:
 
 class Camera:
     def __init__(self, source: str, *, max_side: int = 1280, folder_fps: float = 1.0,
-                 reopen_s: tuple[float, float] = (0.5, 10.0), loop_files: bool = True) -> None:
+                 reopen_s: tuple[float, float] = (0.5, 10.0), loop_files: bool = True, nice: int = 0) -> None:
         self.source = source
+        self.nice = nice
         self.max_side = max_side
         self.folder_fps = folder_fps
         self.reopen_s = reopen_s
@@ -146,6 +151,7 @@ class Camera:
             self._thread.join(5)
 
     def _run(self) -> None:
+        lower_priority(self.nice)
         delay = self.reopen_s[0]
         while not self._stop.is_set():
             try:

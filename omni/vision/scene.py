@@ -9,11 +9,12 @@ when no vision-language model is configured, including what it is unsure of.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from omni.frames.vision import Label, SceneFrame, VideoFrame
 from omni.runtime.stage import ProgressFn
@@ -21,10 +22,15 @@ from omni.runtime.stage import ProgressFn
 log = logging.getLogger(__name__)
 
 
-VIEW_WORDS = ("this", "that", "these", "those", "here", "see", "look", "watch", "show", "view", "front",
-              "camera", "picture", "read", "sign", "written", "say", "colo", "who", "hold", "wear", "stove",
-              "door", "screen", "label", "what's")
-"""Words that point at what the user sees (matched as word starts: "colo" is color and colour)."""
+VIEW_WORDS = (
+    # a demonstrative, but not one that points back at what was said ("thanks, that was helpful")
+    r"(this|that|these|those)(?![\w'’])(?!,?\s+(is|was|sounds?|would|will|makes?|means?|seems?|helps?|helped"
+    r"|works?|worked)\b)",
+    "here", "see", "look", "watch", "show", "view", "front", "camera", "picture", "read", "sign", "written", "say",
+    "hold", "wear", "stove", "door", "screen", "label", r"colou?rs? (is|are) (my|his|her|their)\b")
+"""Words that point at what the user sees: regular expressions matched at the start of a word
+("look" is also looking). Not "who", "what's" or "colour": "who wrote Hamlet?", "what's the
+time?", "what colour is the sky?" are not about the view; "what colour is this/my shirt?" is."""
 
 
 class SceneOptions(BaseModel):
@@ -41,12 +47,25 @@ class SceneOptions(BaseModel):
     """Labels below this probability are not kept."""
     threads: int = Field(1, ge=1, le=8)
     """CPU threads for the vision models: the rest of the machine belongs to the voice."""
+    nice: int = Field(10, ge=0, le=19)
+    """How far the vision thread stands back when the CPU is short (its Linux niceness; 0: not at
+    all): an analysis running when the user stops speaking then slows down, not the voice."""
     dark_level: float = Field(12.0, ge=0, le=255)
     """Mean grey level below which the camera is reported as dark (covered, black frames)."""
     tell_when_said: list[str] = Field(default_factory=lambda: list(VIEW_WORDS))
-    """The dialogue's model hears about the scene only in turns whose words include one of these
-    (or a word starting with one); empty: in every turn. A scene note is ~40 prompt tokens:
+    """The dialogue's model hears about the scene only in turns with a word that starts with one of
+    these (regular expressions, see VIEW_WORDS); empty: in every turn. A scene note is ~40 prompt tokens:
     on 2 cores ~150 ms more before the first word of every reply."""
+
+    @field_validator("tell_when_said")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for w in v:
+            try:
+                re.compile(w)
+            except re.error as e:
+                raise ValueError(f"tell_when_said: {w!r} is not a regular expression ({e})") from None
+        return v
 
 
 def _article(name: str) -> str:
