@@ -112,6 +112,8 @@ async def one(arm: str, audio: Path, camera: str | None) -> dict:
                                                   camera=camera if arm != "off" else None), ConsoleView(quiet=True))
     turns = [{"transcript": r.transcript, "reply": r.reply, "v2v_ms": r.v2v_ms,
               "stages": {k: round(v.ms, 1) for k, v in r.stages.items()},
+              "llm_tokens": {k: (r.stages["llm"].extra or {}).get(k) for k in ("prompt_tokens", "cached_tokens")}
+              if "llm" in r.stages else None,
               "scene_age_ms": (r.stages["look"].extra or {}).get("scene_age_ms") if "look" in r.stages else None}
              for r in res.records]
     return {"arm": arm, "turns": turns, "vision": res.extra.get("vision"), "peak_rss_mb": round(peak_rss_mb()),
@@ -163,6 +165,11 @@ def main() -> int:
     v2v = {arm: [t["v2v_ms"] for r in rs for t in r["turns"]] for arm, rs in (("on", on), ("off", off))}
     pair_ratios = [p([t["v2v_ms"] for t in a["turns"]], 50) / p([t["v2v_ms"] for t in b["turns"]], 50)
                    for a, b in zip(on, off, strict=True)]
+    # the same question in both arms of a pair (a turn with no voice reply in either is left out):
+    # less swayed by one slow turn than a ratio of medians
+    turn_ratios = [ta["v2v_ms"] / tb["v2v_ms"] for a, b in zip(on, off, strict=True)
+                   for ta, tb in zip(a["turns"], b["turns"]) if ta["v2v_ms"] and tb["v2v_ms"]
+                   and ta["transcript"] == tb["transcript"]]
     fresh = [r["vision"] for r in on + [sign] if r["vision"]]
     read = [t for t in sign["turns"] if "PLATFORM" in (t["reply"] or "")]
     summary = {
@@ -170,6 +177,8 @@ def main() -> int:
         "v2v_off_p50": p(v2v["off"], 50), "v2v_off_p95": p(v2v["off"], 95),
         "ratio_on_over_off_p50_per_pair": [round(x, 3) for x in pair_ratios],
         "ratio_on_over_off_p50": round(float(np.median(pair_ratios)), 3),
+        "ratio_on_over_off_per_turn_median": round(float(np.median(turn_ratios)), 3) if turn_ratios else None,
+        "turns_paired": len(turn_ratios),
         "scene_freshness_ms_p50": [f["freshness_ms_p50"] for f in fresh],
         "scene_freshness_ms_p95": [f["freshness_ms_p95"] for f in fresh],
         "analysis_ms_p50": [f["analysis_ms_p50"] for f in fresh],
@@ -208,7 +217,8 @@ def main() -> int:
     console = Console(highlight=False)
     console.print(t)
     console.print(f"V2V on/off, ratio of p50s per pair: {s['ratio_on_over_off_p50_per_pair']} (median "
-                  f"{s['ratio_on_over_off_p50']})   sign read in {s['read_sign_answered']} answers")
+                  f"{s['ratio_on_over_off_p50']}); the same question on/off, median of {s['turns_paired']} "
+                  f"ratios: {s['ratio_on_over_off_per_turn_median']}   sign read in {s['read_sign_answered']} answers")
     console.print(f"analyses per run {s['analysed']}, skipped (newer frame came first) {s['skipped']}, "
                   f"analysis p50 {s['analysis_ms_p50']} ms   peak RSS on {s['peak_rss_mb_on']} MB, "
                   f"off {s['peak_rss_mb_off']} MB (target <= 3 GB)")
