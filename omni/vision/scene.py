@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 VIEW_WORDS = (
     # a demonstrative, but not one that points back at what was said ("thanks, that was helpful")
-    r"(this|that|these|those)(?![\w'’])(?!,?\s+(is|was|sounds?|would|will|makes?|means?|seems?|helps?|helped"
-    r"|works?|worked)\b)",
+    (r"(this|that|these|those)(?![\w'’])(?!,?\s+(is|was|sounds?|would|will|makes?|means?|seems?|helps?|helped"
+     r"|works?|worked)\b)"),
     "here", "see", "look", "watch", "show", "view", "front", "camera", "picture", "read", "sign", "written", "say",
     "hold", "wear", "stove", "door", "screen", "label", r"colou?rs? (is|are) (my|his|her|their)\b")
 """Words that point at what the user sees: regular expressions matched at the start of a word
