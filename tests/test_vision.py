@@ -105,9 +105,10 @@ def test_a_black_picture_is_reported_not_guessed_at(analyzer: SceneAnalyzer) -> 
 def test_what_the_scene_tier_says_and_how_sure_it_is() -> None:
     base = dict(captured=time.monotonic(), seq=1, source="t", size=(640, 480), brightness=100.0)
     sure = SceneFrame(labels=(Label("espresso", 0.93), Label("cup", 0.05)), **base)
-    assert look_answer(sure) == "It looks like an espresso."
+    assert look_answer(sure) == "I see what looks like an espresso."
     unsure = SceneFrame(labels=(Label("cup", 0.4), Label("coffee mug", 0.3)), faces=((1, 2, 3, 4),), **base)
-    assert look_answer(unsure) == "It might be a cup, or maybe a coffee mug, but I'm not sure. I see a face."
+    assert look_answer(unsure) == ("I see something that might be a cup, or maybe a coffee mug, but I'm not sure. "
+                                   "There is a face.")
     guess = SceneFrame(labels=(Label("web site", 0.07),), **base)
     assert "can't tell" in look_answer(guess)
     text = SceneFrame(text=(TextLine("EXIT", 0.99, (0, 0, 1, 1)), TextLine("Stairs", 0.7, (0, 9, 1, 1))), **base)

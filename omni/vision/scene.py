@@ -191,15 +191,18 @@ def look_answer(scene: SceneFrame) -> str:
         best = scene.labels[0]
         others = [lb.name for lb in scene.labels[1:] if lb.score >= 0.1]
         if best.score >= 0.6:
-            out.append(f"It looks like {_article(best.name)}.")
+            # not "It looks like…": a small model copies the form into later answers from the
+            # history ("What is the capital of France?" -> "It looks like Paris.")
+            out.append(f"I see what looks like {_article(best.name)}.")
         elif best.score >= 0.25:
             alt = f", or maybe {_article(others[0])}" if others else ""
-            out.append(f"It might be {_article(best.name)}{alt}, but I'm not sure.")
+            out.append(f"I see something that might be {_article(best.name)}{alt}, but I'm not sure.")
         else:
             out.append(f"I can't tell what it is; my best guess is {_article(best.name)}.")
     if scene.faces:
         n = len(scene.faces)
-        out.append("I see a face." if n == 1 else f"I see {n} faces.")
+        out.append(("I see a face." if n == 1 else f"I see {n} faces.") if not out else
+                   ("There is a face." if n == 1 else f"There are {n} faces."))
     if scene.text:
         out.append(f"There is some text: {seen_text(scene)}.")
     return " ".join(out) or "I can't make out anything I recognise."
