@@ -35,5 +35,5 @@ class ContextUpdate(Frame):
     captured: float
     """Monotonic time the information was true (e.g. the frame's capture time)."""
     when_said: tuple[str, ...] = ()
-    """Tell the model only in turns whose words include one of these (or a word starting with
-    one); empty: in every turn. Context costs prompt tokens before the first word of a reply."""
+    """Tell the model only in turns with a word that starts with one of these (regular
+    expressions); empty: in every turn. Context costs prompt tokens before the first word of a reply."""

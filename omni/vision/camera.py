@@ -279,7 +279,8 @@ class Sampler:
                 yield ErrorEvent(stage="camera", message=f"{self.camera.source}: pictures are coming again")
             if shot is not None and shot.seq != last_seq:
                 last_seq = shot.seq
-                changed = self.change.changed(shot.image)
+                # a thumbnail of a full frame: ~2 ms, not on the event loop
+                changed = await asyncio.to_thread(self.change.changed, shot.image)
                 self.sampled += changed
                 yield VideoFrame(image=shot.image, captured=shot.captured, seq=shot.seq,
                                  source=self.camera.source, changed=changed)
