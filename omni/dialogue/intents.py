@@ -11,6 +11,7 @@ names two values for one argument, or leaves a required argument open goes to th
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +52,19 @@ class IntentMatch:
     args: dict[str, Any]
     score: float
     example: str
+    said: str = ""
+    """The words it was matched on (a part of the turn, for a request of several)."""
 
 
 def _mentions(text: str, value: str) -> bool:
-    return re.search(rf"(?<![\w-]){re.escape(value.lower())}(?![\w-])", text) is not None
+    v = value.lower()
+    if re.search(rf"(?<![\w-]){re.escape(v)}(?![\w-])", text) is not None:
+        return True
+    # a compound heard in two words ("bed room") or as one ("livingroom")
+    if len(v) < 6:
+        return False
+    ws = re.findall(r"[a-z]+", text)
+    return re.sub(r"[\s-]", "", v) in {*ws, *(a + b for a, b in zip(ws, ws[1:]))}
 
 
 class IntentMatcher:
@@ -107,25 +117,71 @@ class IntentMatcher:
             return None
         return args
 
+    def nearness(self, text: str) -> dict[str, float]:
+        """The best similarity of `text` to each action's examples (what the turn is nearest
+        to asking for, even when no example is near enough to act on)."""
+        if self.model is None or not len(self.opts.examples):
+            return {}
+        sims = self.vectors @ self.model.encode_one(masked(text))
+        out: dict[str, float] = {}
+        for ex, sim in zip(self.opts.examples, sims):
+            out[ex.action] = max(out.get(ex.action, -1.0), float(sim))
+        return out
+
     def match(self, text: str) -> tuple[IntentMatch | None, float]:
         """The action for `text` (or None) and the best similarity seen."""
+        m, score, _ = self.assess(text)
+        return m, score
+
+    def assess(self, text: str) -> tuple[IntentMatch | None, float, dict[str, float]]:
+        """`match()` and `nearness()` from one embedding."""
         if not self.opts.enabled or self.model is None or not len(self.opts.examples):
-            return None, 0.0
-        if len(text.split()) > self.opts.max_words:
-            return None, 0.0
+            return None, 0.0, {}
+        if len(text.split()) > self.opts.max_words * 3:
+            return None, 0.0, {}
         v = self.model.encode_one(masked(text))
         sims = self.vectors @ v
+        near: dict[str, float] = {}
+        for ex, sim in zip(self.opts.examples, sims):
+            near[ex.action] = max(near.get(ex.action, -1.0), float(sim))
+        if len(text.split()) > self.opts.max_words:
+            return None, 0.0, near
         order = np.argsort(-sims)
         best = int(order[0])
         ex = self.opts.examples[best]
         score = float(sims[best])
         other = next((float(sims[i]) for i in order[1:] if self.opts.examples[int(i)].action != ex.action), -1.0)
         if score < self.opts.threshold or score - other < self.opts.margin:
-            return None, score
+            return None, score, near
         args = self.slots(text, self.targets[ex.action], ex)
         if args is None:
-            return None, score
-        return IntentMatch(ex.action, args, score, ex.text), score
+            return None, score, near
+        return IntentMatch(ex.action, args, score, ex.text), score, near
+
+    def match_parts(self, text: str) -> list[IntentMatch] | None:
+        """A request of several commands ("turn off the alarm and open the garage door, then
+        turn on the bedroom light"): one match per part, or None unless every part matches."""
+        parts = clauses(text)
+        if len(parts) < 2:
+            return None
+        out = []
+        for p in parts:
+            m, _ = self.match(p)
+            if m is None:
+                return None
+            out.append(dataclasses.replace(m, said=p))
+        return out
+
+
+_CLAUSE = re.compile(r"\s*(?:[,;]\s*(?:and\s+|then\s+|and then\s+)?|\s(?:and then|and|then|also)\s)\s*",
+                     re.IGNORECASE)
+
+
+def clauses(text: str) -> list[str]:
+    """The parts of a request joined by "and", "then", commas ("please" and fillers left out)."""
+    t = re.sub(r"[.!?]+$", "", text.strip())
+    parts = [p.strip() for p in _CLAUSE.split(t) if p and p.strip()]
+    return [p for p in parts if p.lower().strip(" ,.") not in ("please", "thanks", "thank you", "ok", "okay")]
 
 
 _NUMBERS = {w: i for i, w in enumerate(
@@ -134,11 +190,14 @@ _NUMBERS = {w: i for i, w in enumerate(
 _NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "ninety": 90, "a": 1, "an": 1})
 _UNITS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600}
 _DURATION = re.compile(r"\b(\d+|(?:(?:twenty|thirty|forty|fifty)[- ])?[a-z]+)\s+(second|sec|minute|min|hour)s?\b")
+_NEGATIVE = re.compile(r"\b(minus|negative)\s+(\d|[a-z])")
 
 
 def spoken_seconds(text: str) -> int | None:
-    """'ten minutes' -> 600, '1 hour 30 minutes' -> 5400, 'half an hour' -> 1800; None if no duration."""
+    """'ten minutes' -> 600, '1 hour 30 minutes' -> 5400, 'half an hour' -> 1800; None if no
+    duration; 'minus five seconds' -> -5 (no timer can run that, and the tool says so)."""
     low = text.lower()
+    sign = -1 if _NEGATIVE.search(low) else 1
     total = 1800 if re.search(r"\bhalf an hour\b", low) else 0
     for num, unit in _DURATION.findall(low.replace("half an hour", "")):
         if num.isdigit():
@@ -149,7 +208,7 @@ def spoken_seconds(text: str) -> int | None:
                 continue
             n = sum(_NUMBERS[p] for p in parts)
         total += n * _UNITS[unit]
-    return total or None
+    return sign * total or None
 
 
 def masked(text: str) -> str:

@@ -33,6 +33,8 @@ def looks_like_call(head: str) -> bool | None:
         return True
     if OPEN.startswith(head[: len(OPEN)]):
         return True if len(head) >= len(OPEN) else None
+    if "<tools>".startswith(head[:7]):  # the tool list written back: markup, never speech
+        return True if len(head) >= 7 else None
     return False
 
 

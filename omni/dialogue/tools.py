@@ -10,6 +10,7 @@ and the user both get; nothing raises out of here.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -72,6 +73,13 @@ class ToolsOptions(BaseModel):
     of its keywords and every text argument value was said ("turn on the oven" cannot become
     light(kitchen, on)), a built-in tool only when its own words were (time, timer...). A
     compact model calls whatever tool is nearest; this refuses instead, and says so."""
+    offer_similarity: float = Field(0.56, ge=0, le=1)
+    """A tool is offered to the model in a turn only when the turn could be asking for it: its
+    nearest intent example is at least this similar (see IntentOptions), or, for a tool no
+    example names, one of its keywords was said. Otherwise the model must answer in words."""
+    keyword_similarity: float = Field(0.35, ge=0, le=1)
+    """A keyword said offers a tool that has intent examples only when the turn is at least this
+    similar to them too ("my train was twenty minutes late" says "minute", asks for no timer)."""
     speak_results: bool = True
     """Speak a successful tool's own confirmation ("It's 14:05.", "Timer set for 5 minutes.")
     instead of asking the model to phrase the result: one LLM round less, and compact models
@@ -156,13 +164,32 @@ class ToolRegistry:
         tool.validator = _schema_validator(tool.schema, f"tool {tool.name}")
         self._tools[tool.name] = tool
 
-    def schemas(self) -> list[dict[str, Any]]:
-        """The tools in OpenAI format, for the model's prompt."""
+    def schemas(self, only: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        """The tools in OpenAI format, for the model's prompt (with `only`, those named)."""
         if self.opts.max_rounds == 0:
             return []
         return [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                   "parameters": t.schema}}
-                for t in self._tools.values() if t.action is None or self.opts.actions_as_tools]
+                for t in self._tools.values() if (t.action is None or self.opts.actions_as_tools)
+                and (only is None or t.name in only)]
+
+    def offered(self, said: str, near: dict[str, float]) -> frozenset[str]:
+        """The tools the turn `said` could be asking for, given its intent `near`ness to each
+        action (see ToolsOptions.offer_similarity)."""
+        o = self.opts
+        if o.max_rounds == 0:
+            return frozenset()
+        words = _words(said)
+        out = set()
+        for name, t in self._tools.items():
+            if t.action is not None and not o.actions_as_tools:
+                continue
+            sim = near.get(name)
+            keyword = any(_said(k, words) for k in t.keywords)
+            if (sim is not None and sim >= o.offer_similarity) or \
+                    (keyword and (sim is None or sim >= o.keyword_similarity)):
+                out.add(name)
+        return frozenset(out)
 
     def targets(self) -> dict[str, dict[str, Any]]:
         """Every callable name (device actions and built-in tools) with its parameter schema."""
@@ -194,6 +221,52 @@ class ToolRegistry:
                     return f"{call.name}: {k}={v!r} was not said"
         return None
 
+    def _said_duration(self, call: ToolCall, said: str) -> ToolCall:
+        """A timer's length is what the user said, not what the model made of it ("five
+        minutes" called as seconds=5)."""
+        from omni.dialogue.intents import spoken_seconds
+
+        secs = spoken_seconds(said)
+        if call.name != "set_timer" or secs is None or call.arguments.get("seconds") == secs:
+            return call
+        log.info("set_timer: the model's seconds=%r replaced by the %d s said", call.arguments.get("seconds"),
+                 secs, extra={"stage": "tools"})
+        return dataclasses.replace(call, arguments={**call.arguments, "seconds": secs})
+
+    def _choices(self, call: ToolCall, said: str) -> dict[str, Any]:
+        """For a call refused over an argument the user did not say: which values it may take
+        (so the reply can ask "which room?" instead of refusing)."""
+        tool = self._tools.get(call.name)
+        if tool is None or tool.action is None:
+            return {}
+        words = _words(said)
+        for k, v in call.arguments.items():
+            enum = tool.action.parameters.get(k, {}).get("enum")
+            if isinstance(v, str) and enum and not _said(v, words):
+                return {"ask": {"argument": k, "choices": [str(e) for e in enum]}}
+        return {}
+
+    def act_from_words(self, name: str, said: str) -> ToolCall | None:
+        """A call of device action `name` with every argument taken from the words `said`
+        (an enum value said once), or None when one is missing or said twice."""
+        tool = self._tools.get(name)
+        if tool is None or tool.action is None:
+            return None
+        from omni.dialogue.intents import _mentions
+
+        low = " ".join(_words(said))
+        args: dict[str, Any] = {}
+        for k, p in tool.action.parameters.items():
+            vals = [str(e) for e in p.get("enum", []) if _mentions(low, str(e))]
+            vals = [v for v in vals if not any(v != w and v in w for w in vals)]  # "living room" over "room"
+            if len(vals) == 1:
+                args[k] = vals[0]
+            elif "default" in p:
+                args[k] = p["default"]
+            else:
+                return None
+        return ToolCall(f"words_{name}", name, args)
+
     async def call(self, call: ToolCall, fast_path: bool = False, said: str | None = None) -> ToolResult:
         """Run one tool call. Unknown tools, bad arguments, failures and timeouts come back as
         ok=False results with an error message. `fast_path`: the call comes from the intent
@@ -210,10 +283,11 @@ class ToolRegistry:
         else:
             err = self.validate(call.name, call.arguments)
         if err is None and said is not None and not fast_path:
+            call = self._said_duration(call, said)
             why = self.ungrounded(call, said)
             if why is not None:
                 log.warning("tool call refused: %s", why, extra={"stage": "tools"})
-                return ToolResult(call, False, {"error": why, "refused": True})
+                return ToolResult(call, False, {"error": why, "refused": True, **self._choices(call, said)})
         if err is not None:
             log.warning("tool call refused: %s", err, extra={"stage": "tools"})
             return ToolResult(call, False, {"error": err})
@@ -290,4 +364,8 @@ def _said(phrase: str, words: list[str]) -> bool:
     if not want:
         return True
     n = len(want)
-    return any(all(words[i + j].startswith(w) for j, w in enumerate(want)) for i in range(len(words) - n + 1))
+    if any(all(words[i + j].startswith(w) for j, w in enumerate(want)) for i in range(len(words) - n + 1)):
+        return True
+    # a compound heard in two words ("bed room") or as one ("livingroom")
+    joined = "".join(want)
+    return len(joined) >= 6 and joined in {*words, *(a + b for a, b in zip(words, words[1:]))}

@@ -41,6 +41,9 @@ class ChatRequest:
     """OpenAI tool schemas ({"type": "function", "function": {...}})."""
     max_tokens: int = 80
     temperature: float = 0.2
+    tool_choice: str = "auto"
+    """"auto": the model may call the tools; "none": it must answer in words, with the tools
+    still in the prompt (so a cached prompt prefix stays valid)."""
     prefix: str = ""
     """Reply text already spoken by a backend that failed mid-stream; a backend that can
     continue a reply (see ChatBackend.continues) goes on from it instead of starting over."""

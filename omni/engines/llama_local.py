@@ -7,6 +7,7 @@ system prompt and the history stay cached between turns.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ class LlamaChat:
         self.llm: Any = None
         self._format: Any = None
         self._stop: list[str] = []
+        self._call_tokens: list[int] = []
+        self._notes: dict[str, str] = {}
         self.last = GenerationStats()
 
     def load(self, progress: Any) -> None:
@@ -76,6 +79,17 @@ class LlamaChat:
         except (ValueError, RuntimeError) as e:
             raise ModelNotFoundError(f"cannot load GGUF model {res.location}: {e}") from e
         self._format = self._formatter()
+        self._call_tokens = self._tool_call_tokens()
+
+    def _tool_call_tokens(self) -> list[int]:
+        """The special token(s) that open a tool call in this model's chat format (Qwen, Hermes:
+        `<tool_call>`), banned when a reply must be words (tool_choice "none")."""
+        out = []
+        for mark in ("<tool_call>", "<|python_tag|>"):
+            ids = self.llm.tokenize(mark.encode(), add_bos=False, special=True)
+            if len(ids) == 1:
+                out.append(int(ids[0]))
+        return out
 
     def _formatter(self) -> Any:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -95,10 +109,33 @@ class LlamaChat:
                prefix: str = "") -> list[int]:
         """The prompt for `messages` (and `tools`, rendered by the chat template); with `prefix`,
         the assistant's reply is started with that text, so generation continues it."""
-        rendered = self._format(messages=list(messages), tools=list(tools) or None)
+        msgs = list(messages)
+        if tools:  # late in the prompt, so the cached prefix (system prompt, history) holds
+            last_user = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs))
+            msgs.insert(last_user, {"role": "system", "content": self.tools_note(tools)})
+        rendered = self._format(messages=msgs, tools=None)
         stop = rendered.stop
         self._stop = stop if isinstance(stop, list) else ([stop] if stop else [])
         return self.llm.tokenize((rendered.prompt + prefix).encode("utf-8"), add_bos=False, special=True)
+
+    def tools_note(self, tools: Sequence[dict[str, Any]]) -> str:
+        """The chat template's own words for offering `tools` (what it would add to the system
+        prompt), to go in a system message of their own just before the user's turn: a turn
+        that offers no tools then shares the whole cached prompt prefix with one that does."""
+        key = json.dumps(list(tools), sort_keys=True)
+        note = self._notes.get(key)
+        if note is None:
+            mark = "\x00omni\x00"
+            a = self._format(messages=[{"role": "system", "content": mark}], tools=list(tools)).prompt
+            b = self._format(messages=[{"role": "system", "content": mark}], tools=None).prompt
+            n = 0
+            while n < min(len(a), len(b)) and a[n] == b[n]:
+                n += 1
+            m = 0
+            while m < min(len(a), len(b)) - n and a[-1 - m] == b[-1 - m]:
+                m += 1
+            note = self._notes[key] = a[n: len(a) - m].strip()
+        return note
 
     def count(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -132,8 +169,10 @@ class LlamaChat:
         return len(toks) - n
 
     def stream(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "",
-               max_tokens: int | None = None, temperature: float | None = None) -> Iterator[str]:
-        """Yield the reply text piece by piece (after `prefix`, when one is given)."""
+               max_tokens: int | None = None, temperature: float | None = None,
+               words_only: bool = False) -> Iterator[str]:
+        """Yield the reply text piece by piece (after `prefix`, when one is given). `words_only`:
+        the tools stay in the prompt (its cached prefix holds) but no tool call can start."""
         s = self.settings
         max_tokens = s.max_tokens if max_tokens is None else max_tokens
         toks = self.tokens(messages, tools, prefix)
@@ -144,7 +183,9 @@ class LlamaChat:
         self.last = stats
         it = self.llm.create_completion(prompt=toks, max_tokens=max_tokens,
                                         temperature=s.temperature if temperature is None else temperature,
-                                        top_p=s.top_p, stop=self._stop, stream=True, seed=s.seed)
+                                        top_p=s.top_p, stop=self._stop, stream=True, seed=s.seed,
+                                        logit_bias={t: float("-inf") for t in self._call_tokens}
+                                        if words_only and self._call_tokens else None)
         try:
             for chunk in it:
                 choice = chunk["choices"][0]

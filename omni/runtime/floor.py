@@ -91,6 +91,18 @@ class Floor:
         self.interruptions = 0
         self.backchannels = 0
         self._turn_ids = itertools.count(1)
+        self._pause_words: collections.OrderedDict[int, str] = collections.OrderedDict()
+
+    def heard_at_pause(self, turn_id: int, text: str) -> None:
+        """The recognizer's words for the speech before a pause that may end turn `turn_id`
+        (written by the recognizer only; the VAD reads them to decide whether the turn ended)."""
+        self._pause_words[turn_id] = text
+        while len(self._pause_words) > self._keep:
+            self._pause_words.popitem(last=False)
+
+    def words_at_pause(self, turn_id: int) -> str | None:
+        """What `heard_at_pause` said for `turn_id`, None while the decode is not done."""
+        return self._pause_words.get(turn_id)
 
     def next_turn_id(self) -> int:
         """A new turn number (turns come from the VAD and from text: one count for both)."""

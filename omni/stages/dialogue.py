@@ -17,8 +17,10 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from omni.dialogue.backends import AnyBackendOptions, ChatBackend, LlamaBackendOptions, make_backend
-from omni.dialogue.intents import IntentMatcher, IntentOptions
+from omni.dialogue.claims import ClaimGuard, claims_action
+from omni.dialogue.intents import IntentMatch, IntentMatcher, IntentOptions, spoken_seconds
 from omni.dialogue.memory import Memory, MemoryOptions
+from omni.dialogue.preemptive import Preemptive
 from omni.dialogue.router import AllBackendsFailed, RouteRecord, Router, RoutingOptions
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolResult, ToolsOptions
 from omni.dialogue.types import ChatRequest, Message, TextDelta, ToolCall, ToolCallDelta
@@ -55,6 +57,10 @@ class DialogueOptions(StageOptions):
     tools: ToolsOptions = Field(default_factory=ToolsOptions)
     refusal: str = "Sorry, I can't do that."
     """Spoken when the model called a tool or action the user's words do not ask for."""
+    unsure_reply: str = "Sorry, I'm not sure what you'd like me to do."
+    """Spoken when the model's only words were the user's said back."""
+    not_done_reply: str = "I haven't done that."
+    """Spoken when the model's only words claimed an action that was not done."""
     fallback_reply: str = "Sorry, I can't answer right now."
     """Spoken when every backend failed, so the assistant never goes silent."""
     carry_within_s: float = Field(2.0, ge=0)
@@ -95,7 +101,7 @@ class Dialogue(Processor):
         self._worker = Worker(f"{name}-intents")
         self._local: ChatBackend | None = None
         self._prefill: asyncio.Task[None] | None = None
-        self._pre: _Preemptive | None = None
+        self._pre: Preemptive | None = None
         self._wasted = 0
         """Preemptive replies thrown away since the last turn."""
 
@@ -118,7 +124,7 @@ class Dialogue(Processor):
         if local is not None:
             self.memory.count = local.count_tokens
             progress("caching the system prompt", None)
-            await local.prefill(ChatRequest([self.memory.system()], self.tools.schemas()))
+            await local.prefill(ChatRequest([self.memory.system()]))
         if self.options.intents.enabled:
             await self._worker.call(self.intents.load, progress)
 
@@ -127,7 +133,7 @@ class Dialogue(Processor):
             return
         if self._prefill is not None and not self._prefill.done():
             self._prefill.cancel()  # a newer history supersedes it (the worker finishes its batch)
-        req = ChatRequest(self.memory.prefix(), self.tools.schemas())
+        req = ChatRequest(self.memory.prefix())
         self._prefill = asyncio.get_running_loop().create_task(self._local.prefill(req, idle=True), name=f"{self.name}-prefill")
         self._prefill.add_done_callback(_log_failure)
 
@@ -176,7 +182,7 @@ class Dialogue(Processor):
         if frame.tentative:
             await self._discard("a newer pause")
             if self.options.preemptive and frame.text.strip() and not self._carry_pending(frame.turn):
-                self._pre = _Preemptive.start(self, frame.turn, frame.text.strip())
+                self._pre = Preemptive.start(self._turn, frame.turn, frame.text.strip(), self.name)
             return
         pre, self._pre = self._pre, None
         if pre is not None and pre.turn is frame.turn and pre.text == frame.text.strip():
@@ -262,53 +268,75 @@ class Dialogue(Processor):
                       gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         """The reply; with a `gate` (a preemptive reply) no tool acts before it resolves."""
         sw = Stopwatch()
-        match, score = (await self._worker.call(self.intents.match, text)
-                        if self.options.intents.enabled else (None, 0.0))
-        if match is not None and match.action == REFUSE:
-            if gate is not None:
-                await gate
-            refusal = self.options.refusal
-            yield ReplyToken(turn=turn, text=refusal)
-            parts.append(refusal)
-            self.memory.add(text, refusal, turn=turn.id)
-            self.report(turn, sw.ms, backend="intent", reason=f"refused: similarity {match.score:.2f} to "
-                        f"{match.example!r}")
-            log.info("turn %d refused: %r is like %r", turn.id, text, match.example,
-                     extra={"stage": self.name, "turn": turn.id})
-            yield ReplyDone(turn=turn, text=refusal)
-            self._prefill_next()
+        on = self.options.intents.enabled
+        match, score, near = (await self._worker.call(self.intents.assess, text) if on else (None, 0.0, {}))
+        several = await self._worker.call(self.intents.match_parts, text) if on else None
+        if several is not None:
+            async for out in self._fast_path(turn, text, several, parts, gate, sw):
+                yield out
             return
         if match is not None:
-            # the same allow-list, validation and confirmation as a model's tool call
-            if gate is not None:
-                await gate
-            res = await self.tools.call(ToolCall(f"intent_{turn.id}", match.action, match.args), fast_path=True)
-            if res.action is not None:
-                yield DeviceAction(turn=turn, action=res.action[0], args=res.action[1], source="intent")
-            if not res.ok:
-                yield self._error(turn, f"fast path {match.action}: {res.content.get('error')}")
-            say = (res.say or "Done.") if res.ok else _apology(res)
-            intent_ms = sw.ms
-            yield ReplyToken(turn=turn, text=say)
-            parts.append(say)
-            self.memory.add(text, say, turn=turn.id)
-            self.report(turn, intent_ms, backend="intent", reason=f"intent {match.action} "
-                        f"(similarity {match.score:.2f} to {match.example!r})", args=match.args)
-            log.info("turn %d fast path: %s %s", turn.id, match.action, match.args,
-                     extra={"stage": self.name, "turn": turn.id})
-            yield ReplyDone(turn=turn, text=say)
-            self._prefill_next()
+            async for out in self._fast_path(turn, text, [match], parts, gate, sw):
+                yield out
             return
-        async with contextlib.aclosing(self._llm_turn(turn, text, sw, score, parts, gate)) as g:
+        async with contextlib.aclosing(self._llm_turn(turn, text, sw, score, near, parts, gate)) as g:
             async for out in g:
                 yield out
         self._prefill_next()
+
+    async def _fast_path(self, turn: Turn, text: str, matches: list[IntentMatch], parts: list[str],
+                         gate: asyncio.Future[None] | None, sw: Stopwatch) -> AsyncIterator[Frame]:
+        """Clear commands, without a model: each allowed one acts and is confirmed; what the
+        pipeline does not allow is refused ("unlock the front door"), and says so."""
+        if gate is not None:
+            await gate  # a preemptive reply acts only once the words are confirmed
+        said: list[str] = []
+        refused: list[IntentMatch] = []
+        for m in matches:
+            if m.action == REFUSE:
+                refused.append(m)
+                continue
+            # the same allow-list, validation and confirmation as a model's tool call
+            res = await self.tools.call(ToolCall(f"intent_{turn.id}_{len(said)}", m.action, m.args), fast_path=True)
+            if res.action is not None:
+                yield DeviceAction(turn=turn, action=res.action[0], args=res.action[1], source="intent")
+            if not res.ok:
+                yield self._error(turn, f"fast path {m.action}: {res.content.get('error')}")
+                # arguments the action does not allow ("a timer for minus five seconds"): nothing done
+                refused.append(m)
+                continue
+            said.append(res.say or "Done.")
+        if refused:
+            log.info("turn %d refused: %s", turn.id, "; ".join(f"{m.example!r} ({m.score:.2f})" for m in refused),
+                     extra={"stage": self.name, "turn": turn.id})
+        reply = " ".join([*said, *([_cannot(self.options.refusal, refused, len(matches))] if refused else [])])
+        yield ReplyToken(turn=turn, text=reply)
+        parts.append(reply)
+        if said:  # refusals stay out of the history (a small model copies them)
+            self.memory.add(text, " ".join(said), turn=turn.id)
+        how = ", ".join(f"{'refused' if m.action == REFUSE else 'intent ' + m.action} (similarity {m.score:.2f} "
+                        f"to {m.example!r})" for m in matches)
+        self.report(turn, sw.ms, backend="intent", reason=how,
+                    **({"args": matches[0].args} if len(matches) == 1 and not refused else {}))
+        log.info("turn %d fast path: %s", turn.id, how, extra={"stage": self.name, "turn": turn.id})
+        yield ReplyDone(turn=turn, text=reply)
+        self._prefill_next()
+
+    def _claimed_call(self, claim: str, said: str, offered: frozenset[str]) -> ToolCall | None:
+        """The call a claim of an offered action stands for, with its arguments from the words."""
+        kind = claims_action(claim)
+        if kind is None or kind not in offered:
+            return None
+        if kind == "set_timer":
+            secs = spoken_seconds(said)
+            return ToolCall("words_set_timer", kind, {"seconds": secs}) if secs is not None else None
+        return self.tools.act_from_words(kind, f"{said} {claim}")
 
     def _error(self, turn: Turn, message: str) -> ErrorEvent:
         log.warning("turn %d: %s", turn.id, message, extra={"stage": self.name, "turn": turn.id})
         return ErrorEvent(stage=self.name, message=message, turn=turn)
 
-    async def _llm_turn(self, turn: Turn, text: str, sw: Stopwatch, intent_score: float,
+    async def _llm_turn(self, turn: Turn, text: str, sw: Stopwatch, intent_score: float, near: dict[str, float],
                         parts: list[str], gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         o = self.options
         t_route = Stopwatch()
@@ -316,52 +344,91 @@ class Dialogue(Processor):
         rec = RouteRecord()
         rec.route_ms = t_route.ms
         messages: list[Message] = self.memory.messages(text)
-        tools = self.tools.schemas()
+        # the model sees a tool only in a turn that could be asking for it (a compact model calls
+        # whatever tool it is shown); otherwise it must answer in words
+        offered = self.tools.offered(text, near)
+        tools = self.tools.schemas(offered)
+        # the user asked for something not allowed: the turn is nearest to an out-of-bounds example
+        asked_forbidden = near.get(REFUSE, 0.0) >= max([o.tools.offer_similarity, *(
+            v for k, v in near.items() if k != REFUSE)])
         first_ms: float | None = None
         called: list[str] = []
         failed: list[ToolResult] = []
         done: list[ToolResult] = []
+        kept: list[str] = []
+        """What the history keeps: the model's words and tool confirmations, no canned replies."""
+        guard = ClaimGuard(lambda: [r.action for r in done if r.action is not None], said=text)
+        words_only = not offered
+        refused_any = False
+        refusals: list[ToolResult] = []
+        malformed = False
 
-        def say(text: str) -> ReplyToken:
+        def say(text: str, keep: bool = False) -> ReplyToken:
             nonlocal first_ms
             first_ms = sw.ms if first_ms is None else first_ms
             sep = " " if "".join(parts).strip() and not parts[-1][-1:].isspace() else ""
             parts.append(sep + text)
+            if keep:
+                kept.append(sep + text)
             return ReplyToken(turn=turn, text=parts[-1])
 
+        def spoken(text: str) -> ReplyToken | None:
+            if not text:
+                return None
+            parts.append(text)
+            kept.append(text)
+            return ReplyToken(turn=turn, text=text)
+
         try:
-            for rnd in range(o.tools.max_rounds + 1):
-                last = rnd == o.tools.max_rounds
-                req = ChatRequest(messages, [] if last else tools, o.max_tokens, o.temperature)
+            rnd = 0
+            while True:
+                last = rnd >= o.tools.max_rounds
+                # words only: no tool in the prompt (what is cached ends before the tools note)
+                # and, for a backend that keeps them, none may be called
+                req = ChatRequest(messages, [] if last or words_only else tools, o.max_tokens, o.temperature,
+                                  tool_choice="none" if last or words_only else "auto")
                 calls: tuple[ToolCall, ...] = ()
                 async with contextlib.aclosing(self.router.stream(req, plan, rec)) as deltas:
                     async for d in deltas:
                         if isinstance(d, TextDelta):
                             if first_ms is None:
                                 first_ms = sw.ms
-                            parts.append(d.text)
-                            yield ReplyToken(turn=turn, text=d.text)
+                            if (tok := spoken(guard.feed(d.text))) is not None:
+                                yield tok
                         elif isinstance(d, ToolCallDelta):
                             calls = d.calls
+                            malformed = malformed or bool(d.malformed)
                             if d.malformed:
                                 yield self._error(turn, f"{rec.backend} wrote a tool call that does not parse: "
                                                         f"{d.malformed[:120]!r}")
+                if (tok := spoken(guard.flush())) is not None:
+                    yield tok
+                if not calls and malformed and not words_only and not "".join(parts).strip():
+                    words_only = True  # markup instead of an answer: once more, in words
+                    continue
                 if not calls:
                     break
-                if last:  # no tools were offered this round; the model called one anyway
+                if not req.tools:  # it was to answer in words; it wrote a call anyway
                     yield self._error(turn, f"{rec.backend} called {', '.join(c.name for c in calls)} "
-                                            f"after {o.tools.max_rounds} tool rounds; ignored")
+                                            "when no tool was offered; ignored")
                     break
                 if gate is not None:
                     await gate  # a preemptive reply acts only once the words are confirmed
-                results = [await self.tools.call(c, said=text) for c in calls]
+                results = [await self.tools.call(c, said=text) if c.name in offered else
+                           ToolResult(c, False, {"error": f"{c.name} was not asked for", "refused": True})
+                           for c in calls]
                 called += [c.name for c in calls]
                 refused = [r for r in results if r.content.get("refused")]
-                if refused:  # asked for nothing it may do: say so, and do none of it
+                if refused:  # asked for nothing it may do: none of it acts
+                    refused_any = True
+                    refusals += refused
                     for r in refused:
                         yield self._error(turn, f"tool call {r.call.name} refused: {r.content['error']}")
-                    yield say(o.refusal)
-                    break
+                    if asked_forbidden:  # the user asked for something not allowed: say so
+                        yield say(o.refusal)
+                        break
+                    words_only = True  # the user asked for no tool: answer again, in words
+                    continue
                 for r in results:
                     if r.action is not None:
                         yield DeviceAction(turn=turn, action=r.action[0], args=r.action[1], source="tool")
@@ -371,7 +438,7 @@ class Dialogue(Processor):
                         failed.append(r)
                         yield self._error(turn, f"tool call {r.call.name}: {r.content.get('error')}")
                 if all(r.ok and r.say for r in results):  # the results speak for themselves
-                    yield say(" ".join(r.say for r in results))
+                    yield say(" ".join(r.say for r in results), keep=True)
                     break
                 # the next round goes to whoever answered this one
                 if rec.backend in plan.order:
@@ -380,89 +447,81 @@ class Dialogue(Processor):
                 messages = [*messages, {"role": "assistant", "content": "",
                                         "tool_calls": [c.message() for c in calls]},
                             *(r.message() for r in results)]
+                rnd += 1
+            # the model said it did what the turn may ask for ("Bedroom lamp on.") instead of
+            # calling the tool: done after all when the user's words (and its) name every argument
+            for claim in list(guard.dropped):
+                call = self._claimed_call(claim, text, offered)
+                if call is None:
+                    continue
+                if gate is not None:
+                    await gate
+                r = await self.tools.call(call, said=f"{text} {claim}")
+                if not r.ok:
+                    continue
+                guard.dropped.remove(claim)
+                called.append(call.name)
+                done.append(r)
+                if r.action is not None:
+                    yield DeviceAction(turn=turn, action=r.action[0], args=r.action[1], source="tool")
+                yield say(r.say or "Done.", keep=True)
+            if guard.dropped:
+                yield self._error(turn, f"the reply claimed what was not done; not said: {guard.dropped}")
             if not "".join(parts).strip():  # never silent: say what happened
                 if failed:
                     yield say(_apology(failed[-1]))
                 elif any(r.say for r in done):
-                    yield say(" ".join(r.say for r in done if r.say))
+                    yield say(" ".join(r.say for r in done if r.say), keep=True)
                 elif done:
-                    yield say("Done.")
+                    yield say("Done.", keep=True)
+                elif (ask := next((r.content["ask"] for r in refusals if "ask" in r.content), None)):
+                    yield say(_which(ask))  # "turn on the kitten light": which room?
+                elif guard.dropped:  # it claimed what was not done (or copied a confirmation)
+                    yield say(o.refusal if asked_forbidden or refused_any else
+                              o.not_done_reply if offered else o.unsure_reply)
+                elif guard.echoed:
+                    yield say(o.refusal if asked_forbidden else o.unsure_reply)
                 else:
                     yield say(o.fallback_reply)
         except AllBackendsFailed as e:
             yield self._error(turn, str(e))
             yield say(o.fallback_reply)
         finally:
-            reply = "".join(parts).strip()
-            if reply:  # what was said, even if the turn was cut short
-                self.memory.add(text, reply, turn=turn.id)
+            remembered = "".join(kept).strip()
+            if remembered:  # what was said, even if the turn was cut short; never a canned reply
+                self.memory.add(text, remembered, turn=turn.id)
+        reply = "".join(parts).strip()
         u = rec.usage
         extra: dict[str, Any] = dict(
             backend=rec.backend, reason=rec.reason, route_ms=round(rec.route_ms, 2),
             attempts=[a.as_dict() for a in rec.attempts], prompt_tokens=u.prompt_tokens,
             cached_tokens=u.cached_tokens, completion_tokens=u.completion_tokens,
-            total_ms=round(sw.ms, 1), intent_score=round(intent_score, 3))
+            total_ms=round(sw.ms, 1), intent_score=round(intent_score, 3), tools_offered=sorted(offered))
         if u.estimated:
             extra["tokens_estimated"] = True
         if rec.cost is not None:
             extra["cost"] = round(rec.cost, 6)
         if called:
             extra["tool_calls"] = called
+        if guard.dropped:
+            extra["unbacked_claims"] = guard.dropped
         self.report(turn, first_ms if first_ms is not None else sw.ms, **extra)
         log.info("turn %d reply (%s): %r", turn.id, rec.backend, reply, extra={"stage": self.name, "turn": turn.id})
         yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")
 
 
-class _Preemptive:
-    """A reply started on a tentative transcript: its frames wait in a queue until the final
-    transcript confirms the words (then they go out, and the rest streams live)."""
+def _which(ask: dict[str, Any]) -> str:
+    choices = ask["choices"]
+    return f"Which {ask['argument']}: {', '.join(choices[:-1])} or {choices[-1]}?" if len(choices) > 1 \
+        else f"Which {ask['argument']}?"
 
-    _END = object()
 
-    def __init__(self, turn: Turn, text: str) -> None:
-        self.turn, self.text = turn, text
-        self.gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.t0 = Stopwatch()
-        self.task: asyncio.Task[None] | None = None
-
-    @classmethod
-    def start(cls, stage: Dialogue, turn: Turn, text: str) -> _Preemptive:
-        self = cls(turn, text)
-        frame = Transcript(turn=turn, text=text)
-
-        async def body() -> None:
-            try:
-                async with contextlib.aclosing(stage._turn(frame, self.gate)) as g:
-                    async for out in g:
-                        self.queue.put_nowait(out)
-            except Exception as e:  # handed to the consumer, which reports it
-                self.queue.put_nowait(e)
-            self.queue.put_nowait(cls._END)
-
-        self.task = asyncio.get_running_loop().create_task(body(), name=f"{stage.name}-preemptive-{turn.id}")
-        return self
-
-    def confirm(self) -> float:
-        """Let it act; returns how long it has been running (its head start)."""
-        self.gate.set_result(None)
-        return self.t0.ms
-
-    async def drain(self) -> AsyncIterator[Frame]:
-        while True:
-            item = await self.queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, Exception):
-                raise item
-            yield item
-
-    async def cancel(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            await asyncio.wait({self.task})
-        if not self.gate.done():
-            self.gate.cancel()
+def _cannot(refusal: str, refused: list[IntentMatch], of: int) -> str:
+    """The refusal of a request, naming the refused parts when others were done."""
+    if len(refused) == of:
+        return refusal
+    what = [(m.said or m.example).rstrip('.!?').lower() for m in refused]
+    return f"I can't {', '.join(what[:-1]) + ' or ' if len(what) > 1 else ''}{what[-1]}."
 
 
 def _apology(result: ToolResult) -> str:

@@ -37,6 +37,14 @@ LOOK = [r"\bwhat (am i|are we|i'm) looking at\b", r"\bwhat('s| is) (this|that|in
         r"^(is|are) the \w+( \w+)? (on|off|open|closed)\b"]
 
 
+# with text in view, a question that points at something and asks what it says (in whatever
+# words, or heard wrong: "what does that time say") is a request to read it
+POINTS = r"\b(that|this|there|it|these|those|here)\b"
+ABOUT_TEXT = (r"\b(say|says|saying|said|written|writing|write|read|reads|sign|signs|text|board|label|"
+              r"words?|letters|printed|notice|poster|screen|menu|platform|number|name)\b")
+WHICH = r"^(which|what) \w+( \w+)? (is|are) (this|that|it|these|those|here)\b"
+
+
 class LookOptions(StageOptions):
     vlm: VlmOptions | None = None
     """A vision-language model for open questions; null: answer from the scene tier."""
@@ -46,6 +54,10 @@ class LookOptions(StageOptions):
     """Patterns (regular expressions, lower case) of questions asking to read text."""
     look: list[str] = Field(default_factory=lambda: list(LOOK))
     """Patterns of other questions about the view."""
+    text_in_view: bool = True
+    """While the scene has text in it, a question that points at something ("that", "this",
+    "there") and asks what it says or names ("sign", "written", "which platform is this") is
+    read from the camera, whatever its exact words."""
     stale_reply: str = "I can't see well right now: the camera hasn't given me a recent picture."
 
 
@@ -79,9 +91,16 @@ class LookStage(Processor):
         t = " ".join(re.findall(r"[a-z0-9']+", text.lower()))
         if any(p.search(t) for p in self._read):
             return "read"
+        if self.options.text_in_view and self._text_in_view() and (
+                (re.search(POINTS, t) and re.search(ABOUT_TEXT, t)) or re.search(WHICH, t)):
+            return "read"
         if any(p.search(t) for p in self._look):
             return "look"
         return None
+
+    def _text_in_view(self) -> bool:
+        s = self.scene
+        return s is not None and bool(s.text) and time.monotonic() - s.captured <= self.options.max_age_s
 
     async def process(self, frame: Transcript | SceneFrame | VideoFrame) -> AsyncIterator[Frame]:
         if isinstance(frame, SceneFrame):

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
+from omni.engines.turn_words import unfinished
 from omni.errors import ModelNotFoundError
 from omni.frames import (EndOfStream, Frame, InputAudio, PartialTranscript, ReplyDone, SpeechPaused,
                          SpeechStarted, Transcript, Turn, Utterance)
@@ -242,6 +243,7 @@ class WhisperSTT(Processor):
         if job.kind == "pause":
             assert job.turn is not None
             self._spec = (job.turn, text, lang)
+            self.floor.heard_at_pause(job.turn.id, text)  # the VAD may end the turn on these words
             if not text:
                 return []
             return [Transcript(turn=job.turn, text=text, language=lang, tentative=True)]
@@ -283,7 +285,7 @@ class WhisperSTT(Processor):
                 yield ReplyDone(turn=frame.turn, text="", reason="backchannel")
                 return
             self.floor.user_took_turn(keep=frame.turn)
-        if frame.ended_by == "model" and self.options.hold_ms and _unfinished(text):
+        if frame.ended_by == "model" and self.options.hold_ms and unfinished(text):
             # the end-of-turn model heard an end, the words say otherwise ("... about the"):
             # wait a moment for the user to go on before the turn counts as over
             log.info("turn %d ends mid-phrase (%r): waiting %d ms for more", frame.turn.id,
@@ -322,19 +324,6 @@ class WhisperSTT(Processor):
                 await asyncio.wait({job.task})
         self._worker.shutdown()
         self._partial_worker.shutdown()
-
-
-CONTINUATIONS = frozenset(
-    "the a an my your his her our their its of to for about with from and or but because than".split())
-
-
-def _unfinished(text: str) -> bool:
-    """The text stops on a word a sentence does not end on ("... the capital of"); a question
-    mark says the recognizer heard a question end ("What are you waiting for?")."""
-    t = text.strip()
-    if not t or t.endswith("?"):
-        return False
-    return t.split()[-1].lower().strip(",;:.!…") in CONTINUATIONS
 
 
 def _common_prefix(a: str, b: str) -> str:

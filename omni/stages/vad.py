@@ -15,6 +15,7 @@ from omni.frames import (EndOfStream, Frame, InputAudio, SpeechPaused, SpeechSta
                          Turn, Utterance)
 from omni.models import resolve
 from omni.engines.smart_turn import SmartTurn
+from omni.engines.turn_words import sounds_finished
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.floor import BargeIn
 from omni.runtime.stage import ProgressFn
@@ -37,6 +38,15 @@ class EndOfTurnOptions(StageOptions):
     """While the silence goes on, the model is asked again this often."""
     max_silence_ms: int = Field(1200, ge=100)
     """The turn ends after this much silence whatever the model says."""
+    words: bool = True
+    """When the model heard no end, the recognizer's words at the pause may still end the turn:
+    a complete sentence ("... on a clear day.", not "... about the") ends it once the silence
+    reaches `words_after_ms`. Smart Turn says "not finished" after many complete sentences of
+    voices it was not trained on (bench/quality.py)."""
+    words_after_ms: int = Field(300, ge=0)
+    """Silence after which finished-sounding words end the turn."""
+    words_min_p: float = Field(0.0, ge=0, lt=1)
+    """...and only if the model's probability of an end is at least this."""
 
 
 class SileroVADOptions(StageOptions):
@@ -255,7 +265,15 @@ class SileroVAD(Processor):
         if silence >= eot.max_silence_ms:
             self._how = "max_silence"
             return True
-        if silence < eot.pause_ms or (self._asked_ms is not None and silence - self._asked_ms < eot.recheck_ms):
+        if silence < eot.pause_ms:
+            return False
+        if eot.words and self._candidate is not None and silence >= eot.words_after_ms and \
+                (self._eot_p or 0.0) >= eot.words_min_p:
+            words = self.floor.words_at_pause(self._candidate.id)
+            if words is not None and sounds_finished(words):
+                self._how = "words"
+                return True
+        if self._asked_ms is not None and silence - self._asked_ms < eot.recheck_ms:
             return False
         self._asked_ms = silence
         pad = self.options.speech_pad_ms * self.sample_rate // 1000

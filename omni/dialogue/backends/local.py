@@ -82,7 +82,8 @@ class LlamaBackend(ChatBackend):
         eng = self.engine
         messages = self._messages(req)
         gen = self._worker.stream(lambda: self._gated(eng.stream(
-            messages, req.tools, req.prefix, req.max_tokens, req.temperature)))
+            messages, req.tools, req.prefix, req.max_tokens, req.temperature,
+            words_only=req.tool_choice == "none")))
         async with contextlib.aclosing(gen):
             if req.prefix:  # continuing a reply: it is prose by now
                 started = False

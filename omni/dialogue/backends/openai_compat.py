@@ -126,6 +126,8 @@ class OpenAIBackend(ChatBackend):
                                   max_tokens=req.max_tokens, temperature=req.temperature)
         if req.tools:
             kw["tools"] = req.tools
+            if req.tool_choice != "auto":
+                kw["tool_choice"] = req.tool_choice
         if o.include_usage:
             kw["stream_options"] = {"include_usage": True}
         if o.extra_body:

@@ -1,0 +1,508 @@
+#!/usr/bin/env python3
+"""omni with people it was not tuned for: the quality set and the real recordings.
+
+    python bench/quality.py [--parts dialogue,wer,pipeline,visual] [--subset N] [--set K=V ...]
+                            [--out bench/results/quality.json]
+
+Needs `make bench-setup` (espeak-ng, sox, whisper base, the real-speech set, the spoken
+quality set in the model cache).
+
+- dialogue: each quality-set item's text as a transcript into the desktop pipeline's dialogue
+  stage, one after the other (follow-ups after the turn they refer to): wrong refusals, tool
+  calls nobody asked for, claims of actions not done, commands acted correctly. No audio: what
+  the dialogue does with the right words.
+- wer: word error rate of the recogniser on the real recordings (sentence by sentence, against
+  bench/realspeech/refs.json) and on the spoken quality set, for tiny.en and base, greedy and
+  beam search, with and without the pipeline's device and room names as an initial prompt.
+- pipeline: the whole desktop pipeline in real time on sessions (the quality items of each
+  voice joined with silence; each real recording alone): per voice WER, end of turn p50/p95
+  after a complete sentence, split turns, replies begun over the user, wrong refusals, tool
+  calls nobody asked for, claims of actions not done, commands acted, V2V.
+- visual: the AR-glasses pipeline with a sign in view, the visual questions in three voices:
+  how many were answered from the camera, and that the others were not.
+Prints a table per part and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import platform
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import devset  # noqa: E402
+
+from omni.runtime.metrics import percentile  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("quality_make", ROOT / "bench" / "quality" / "make.py")
+qmake = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(qmake)  # type: ignore[union-attr]
+
+SR = 16000
+REFUSAL = re.compile(r"\b(can't|cannot|can not|unable|not able|not allowed|haven't done|didn't do|"
+                     r"won't be able|don't have (?:the )?(?:ability|access|control))\b", re.I)
+_DEVICE = re.compile(r"\b(lights?|lamps?|volume|sound|timer|alarm|door|garage|heating|oven|windows?|lock)\b", re.I)
+_STATE = re.compile(r"\b(on|off|up|down|set|opened|closed|locked|unlocked|turned|switched|started|increased|"
+                    r"decreased|lowered|raised)\b", re.I)
+_NEGATED = re.compile(r"\b(not|can't|cannot|haven't|didn't|unable|won't|no)\b|\?", re.I)
+
+
+# scoring ------------------------------------------------------------------------------------
+
+def normalise(text: str) -> list[str]:
+    t = text.lower().replace("-", " ")
+    t = re.sub(r"[^a-z0-9' ]+", " ", t)
+    return t.split()
+
+
+def wer_counts(ref: str, hyp: str) -> tuple[int, int]:
+    """(edit distance in words, reference words)."""
+    r, h = normalise(ref), normalise(hyp)
+    d = np.arange(len(h) + 1)
+    for i, rw in enumerate(r, 1):
+        prev, d[0] = d[0], i
+        for j, hw in enumerate(h, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (rw != hw))
+    return int(d[len(h)]), len(r)
+
+
+def is_refusal(reply: str) -> bool:
+    return bool(REFUSAL.search(reply))
+
+
+def claims(reply: str) -> list[str]:
+    """Sentences of a reply that state a device or timer action as done (a looser test than
+    the dialogue's own guard: a device word and a state word, not negated, not a question)."""
+    out = []
+    for s in re.split(r"(?<=[.!?])\s+", reply.strip()):
+        if s and _DEVICE.search(s) and _STATE.search(s) and not _NEGATED.search(s):
+            out.append(s)
+    return out
+
+
+def used_tools(rec: dict) -> list[str]:
+    llm = rec.get("stages", {}).get("llm", {})
+    tools = list(llm.get("tool_calls", []))
+    m = re.findall(r"intent (\w+)", llm.get("reason", ""))
+    return tools + m
+
+
+def judge(item: dict, rec: dict) -> dict[str, Any]:
+    """What went wrong with one item's reply (rec: a turn record's dict, or None if no reply)."""
+    reply = rec.get("reply", "") if rec else ""
+    acts = {a["action"]: a["args"] for a in (rec.get("actions", []) if rec else [])}
+    want_act = item.get("act", {})
+    want_tool = item.get("tool")
+    refusal = is_refusal(reply)
+    out: dict[str, Any] = {"id": item["id"], "kind": item["kind"], "voice": item.get("voice"),
+                           "said": rec.get("transcript", "") if rec else "", "reply": reply,
+                           "actions": acts, "tools": used_tools(rec) if rec else [],
+                           "errors": rec.get("errors", []) if rec else []}
+    out["wrong_refusal"] = refusal and not item.get("refuse", False)
+    out["missed_refusal"] = bool(item.get("refuse")) and not refusal
+    asked = bool(want_act or want_tool) or item["kind"] in ("command", "misheard", "not_allowed")
+    out["unasked_tool"] = not asked and bool(acts or out["tools"])
+    done_kinds = {*acts, *out["tools"]}
+    out["unbacked_claims"] = [c for c in claims(reply)
+                              if not done_kinds or not any(k.split("_")[-1] in c.lower() or k == "light"
+                                                           and "light" in c.lower() for k in done_kinds)]
+    if item["kind"] in ("command", "misheard", "not_allowed") and (want_act or want_tool):
+        ok = all(acts.get(k) == v for k, v in want_act.items()) and set(acts) == set(want_act)
+        if want_tool:
+            ok = ok and want_tool in out["tools"] and not refusal
+        out["acted_ok"] = ok
+    if item.get("any"):
+        out["has_fact"] = any(w in reply.lower() for w in item["any"])
+    out["no_reply"] = not reply.strip()
+    return out
+
+
+def tally(judged: list[dict]) -> dict[str, Any]:
+    cmds = [j for j in judged if "acted_ok" in j]
+    facts = [j for j in judged if "has_fact" in j]
+    return {"items": len(judged),
+            "wrong_refusals": sum(j["wrong_refusal"] for j in judged),
+            "missed_refusals": sum(j["missed_refusal"] for j in judged),
+            "unasked_tool_calls": sum(j["unasked_tool"] for j in judged),
+            "unbacked_claims": sum(bool(j["unbacked_claims"]) for j in judged),
+            "commands_acted": f"{sum(j['acted_ok'] for j in cmds)}/{len(cmds)}",
+            "facts_right": f"{sum(j['has_fact'] for j in facts)}/{len(facts)}",
+            "no_reply": sum(j["no_reply"] for j in judged)}
+
+
+def items(subset: int | None = None) -> list[dict]:
+    rows = [r for r in qmake.manifest() if r["kind"] != "visual"]
+    if subset:
+        keep = {r["id"] for r in rows[::max(1, len(rows) // subset)]}
+        keep |= {r["after"] for r in rows if r["id"] in keep and r.get("after")}
+        rows = [r for r in rows if r["id"] in keep]
+    return rows
+
+
+def ordered(rows: list[dict]) -> list[dict]:
+    """Follow-ups right after the item they refer to."""
+    by_id = {r["id"]: r for r in rows}
+    out, placed = [], set()
+    for r in rows:
+        if r.get("after") and r["after"] in by_id:
+            continue
+        out.append(r)
+        placed.add(r["id"])
+        out += [f for f in rows if f.get("after") == r["id"]]
+    return out
+
+
+# parts --------------------------------------------------------------------------------------
+
+def load_cfg(overrides: list[str], name: str = "desktop"):  # noqa: ANN201
+    from omni.config import load_pipeline
+    from omni.config.loader import PIPELINES_DIR
+
+    return load_pipeline(PIPELINES_DIR / f"{name}.yaml", overrides)
+
+
+async def part_dialogue(rows: list[dict], overrides: list[str]) -> dict[str, Any]:
+    from omni.frames import ReplyDone, Transcript, Turn
+    from omni.runtime import Pipeline
+    from omni.runtime.metrics import TurnRecorder
+    from omni.stages import build_stage
+
+    cfg = load_cfg(overrides)
+    spec = next(s for s in cfg.stages if s.kind == "dialogue")
+    stage = build_stage(spec)
+    rec = TurnRecorder({spec.name: spec.budget_ms}, done_stage=spec.name)
+    done = asyncio.Event()
+
+    class Done:
+        def on_frame(self, name: str, frame: Any) -> None:
+            if isinstance(frame, ReplyDone) and name == spec.name:
+                done.set()
+
+    pipe = Pipeline([stage], observers=[rec, Done()], reporter=rec.report)
+    await pipe.load(lambda *a: None)
+    seq = ordered(rows)
+    # a history between unrelated items, as in a conversation: a fresh stage per session of
+    # twelve, so one bad reply is not copied into all that follow
+    ms = []
+
+    async def source():
+        t = time.monotonic()
+        for i, it in enumerate(seq):
+            done.clear()
+            t0 = time.monotonic()
+            yield Transcript(turn=Turn(id=i + 1, speech_start=i * SR, speech_end=i * SR + 1,
+                                       t_speech_end=t, sample_rate=SR), text=it["text"])
+            await done.wait()
+            ms.append((time.monotonic() - t0) * 1000)
+
+    try:
+        await pipe.run(source())
+    finally:
+        await pipe.aclose()
+    by_turn = {r.turn.id: r.as_dict() for r in rec.finished}
+    judged = [judge(it, by_turn.get(i + 1)) for i, it in enumerate(seq)]
+    tool_ms = [by_turn[i + 1]["stages"]["llm"]["total_ms"] for i, it in enumerate(seq)
+               if i + 1 in by_turn and by_turn[i + 1]["stages"].get("llm", {}).get("tool_calls")]
+    plain_ms = [by_turn[i + 1]["stages"]["llm"]["ms"] for i, it in enumerate(seq)
+                if i + 1 in by_turn and by_turn[i + 1]["stages"].get("llm", {}).get("backend") == "local"
+                and not by_turn[i + 1]["stages"]["llm"].get("tool_calls")]
+    return {"summary": {**tally(judged), "reply_ms_p50": percentile(ms, 50),
+                        "tool_turn_llm_total_ms_p50": percentile(tool_ms, 50),
+                        "plain_turn_first_token_ms_p50": percentile(plain_ms, 50)},
+            "items": judged}
+
+
+def part_wer(rows: list[dict], configs: list[tuple[str, int, bool]]) -> dict[str, Any]:
+    from faster_whisper import WhisperModel
+
+    from omni.audio import read_audio
+    from omni.models import resolve
+
+    prompt = hotword_prompt()
+    refs = devset.refs()
+    real = []
+    for f, r in refs.items():
+        a = devset.audio(f)
+        for s in r["sentences"]:
+            real.append((f, s["text"], a[max(0, int((s["start"] - 0.15) * SR)): int((s["end"] + 0.15) * SR)]))
+    spoken = [(r["voice"], r["text"], read_audio(qmake.out_dir() / r["file"], SR).samples) for r in rows]
+    out = {}
+    for model, beam, hot in configs:
+        m = WhisperModel(resolve("stt", model).location, device="cpu", compute_type="int8", cpu_threads=2)
+        m.transcribe(np.zeros(SR, np.float32), beam_size=beam, language="en")
+        res: dict[str, Any] = {}
+        for name, group in (("real", real), ("quality", spoken)):
+            err = n = 0
+            ms = []
+            per: dict[str, list[int]] = {}
+            for who, ref, audio in group:
+                t0 = time.monotonic()
+                segs, _ = m.transcribe(audio, beam_size=beam, language="en", condition_on_previous_text=False,
+                                       without_timestamps=True, initial_prompt=prompt if hot else None)
+                hyp = " ".join(s.text.strip() for s in segs)
+                ms.append((time.monotonic() - t0) * 1000)
+                e, k = wer_counts(ref, hyp)
+                err, n = err + e, n + k
+                p = per.setdefault(who, [0, 0])
+                p[0] += e
+                p[1] += k
+            res[name] = {"wer": round(err / max(1, n), 3), "decode_ms_p50": round(percentile(ms, 50) or 0),
+                         "per_voice": {k: round(v[0] / max(1, v[1]), 3) for k, v in per.items()}}
+        out[f"{model} beam={beam}{' +prompt' if hot else ''}"] = res
+        print(f"  {model} beam={beam} prompt={hot}: real {res['real']['wer']:.3f}, "
+              f"quality {res['quality']['wer']:.3f}, {res['real']['decode_ms_p50']} ms", flush=True)
+    return out
+
+
+def hotword_prompt() -> str:
+    """The pipeline's device and room names, as the recogniser's initial prompt."""
+    from omni.stages.stt import WhisperOptions
+
+    cfg = load_cfg([])
+    stt = next(s for s in cfg.stages if s.kind == "stt.whisper")
+    opts = WhisperOptions(**stt.options)
+    if opts.initial_prompt:
+        return opts.initial_prompt
+    llm = next(s for s in cfg.stages if s.kind == "dialogue")
+    words: list[str] = []
+    for a in llm.options.get("actions", []):
+        for p in a.get("parameters", {}).values():
+            words += [v for v in p.get("enum", []) if isinstance(v, str) and len(v) > 3]
+        words += a.get("keywords", [])
+    return ", ".join(dict.fromkeys(w.capitalize() for w in [*words, "timer"])) + "."
+
+
+async def run_session(audio: np.ndarray, overrides: list[str], name: str = "desktop",
+                      camera: str | None = None) -> list[dict]:
+    from omni.app.run import FileRunOptions, run_files
+    from omni.app.view import ConsoleView
+    from omni.audio import write_wav
+
+    cfg = load_cfg(overrides, name)
+    with tempfile.TemporaryDirectory() as d:
+        wav = Path(d) / "in.wav"
+        write_wav(wav, audio, SR)
+        view = ConsoleView(quiet=True) if "quiet" in ConsoleView.__init__.__code__.co_varnames else ConsoleView()
+        res = await run_files(cfg, FileRunOptions(audio_in=wav, audio_out=Path(d) / "out.wav", camera=camera), view)
+    return [r.as_dict() for r in res.records]
+
+
+def speech_spans(spans: list[tuple[float, float]], t: float, margin: float = 0.05) -> bool:
+    return any(a - margin <= t <= b + margin for a, b in spans)
+
+
+def eot_delays(records: list[dict], ends: list[float], next_starts: list[float]) -> tuple[list[float], int]:
+    """End-of-turn delay (s after a sentence's last word) for each sentence end followed by at
+    least 1 s of silence; a sentence end where no turn ended before the next speech counts as
+    the whole gap (dead air, then the user went on)."""
+    out = []
+    for end, nxt in zip(ends, next_starts):
+        if nxt - end < 1.0:
+            continue
+        turn = next((r for r in records if abs(r["speech_end_s"] - end) < 0.45), None)
+        if turn is None or turn.get("end_of_turn_ms") is None:
+            out.append(min(nxt - end, 3.0) * 1000)
+            continue
+        out.append(turn["speech_end_s"] * 1000 - end * 1000 + turn["end_of_turn_ms"])
+    return out, 0
+
+
+async def part_pipeline(rows: list[dict], overrides: list[str], gap_s: float) -> dict[str, Any]:
+    from omni.audio import read_audio
+
+    results: dict[str, Any] = {"voices": {}, "real": {}}
+    all_judged: list[dict] = []
+    everything: dict[str, list] = {"eot": [], "v2v": [], "split": 0, "over": 0, "err": 0, "words": 0}
+    # the quality set, one session per voice
+    for voice in sorted({r["voice"] for r in rows}):
+        seq = ordered([r for r in rows if r["voice"] == voice])
+        parts, spans, t = [np.zeros(SR, np.float32)], [], 1.0
+        for it in seq:
+            a = read_audio(qmake.out_dir() / it["file"], SR).samples
+            loud = np.flatnonzero(np.abs(a) > 0.02)
+            spans.append((t + loud[0] / SR, t + loud[-1] / SR))
+            parts += [a, np.zeros(int(gap_s * SR), np.float32)]
+            t += len(a) / SR + gap_s
+        recs = await run_session(np.concatenate(parts), overrides)
+        judged, err, words, split = [], 0, 0, 0
+        for it, (a, b) in zip(seq, spans):
+            mine = [r for r in recs if a - 0.3 <= r["speech_start_s"] and r["speech_end_s"] <= b + 0.5]
+            split += len(mine) > 1
+            rec = mine[-1] if mine else None
+            if rec is not None and len(mine) > 1:
+                rec = {**rec, "transcript": " ".join(r["transcript"] for r in mine),
+                       "actions": [x for r in mine for x in r["actions"]]}
+            j = judge({**it, "voice": voice}, rec)
+            e, k = wer_counts(it["text"], j["said"])
+            err, words = err + e, words + k
+            judged.append(j)
+        ends = [b for _, b in spans]
+        starts = [a for a, _ in spans[1:]] + [t]
+        eot, _ = eot_delays(recs, ends, starts)
+        over = sum(1 for r in recs if r.get("reply_start_s") is not None and speech_spans(spans, r["reply_start_s"]))
+        v2v = [r["v2v_ms"] for r in recs if r.get("v2v_ms") is not None]
+        results["voices"][voice] = {**tally(judged), "wer": round(err / max(1, words), 3),
+                                    "eot_p50": percentile(eot, 50), "eot_p95": percentile(eot, 95),
+                                    "split_turns": split, "replies_over_user": over,
+                                    "v2v_p50": percentile(v2v, 50)}
+        everything["eot"] += eot
+        everything["v2v"] += v2v
+        everything["split"] += split
+        everything["over"] += over
+        everything["err"] += err
+        everything["words"] += words
+        all_judged += judged
+        print(f"  {voice}: {results['voices'][voice]}", flush=True)
+    # the real recordings, each a session of its own
+    for f, ref in devset.refs().items():
+        audio = devset.audio(f)
+        audio = np.concatenate([np.zeros(SR // 2, np.float32), audio, np.zeros(3 * SR, np.float32)])
+        recs = await run_session(audio, overrides)
+        sents = ref["sentences"]
+        spans = [(s["start"] + 0.5, s["end"] + 0.5) for s in sents]
+        ends = [b for _, b in spans]
+        starts = [a for a, _ in spans[1:]] + [spans[-1][1] + 3.0]
+        eot, _ = eot_delays(recs, ends, starts)
+        # a turn that ends inside a sentence (not within 0.45 s of a sentence end) split it
+        split = sum(1 for r in recs if not any(abs(r["speech_end_s"] - e) < 0.45 for e in ends))
+        over = sum(1 for r in recs if r.get("reply_start_s") is not None and speech_spans(spans, r["reply_start_s"]))
+        hyp = " ".join(r["transcript"] for r in recs)
+        e, k = wer_counts(ref["text"], hyp)
+        judged = [judge({"id": f"{f}:{r['turn']}", "kind": "statement", "voice": f}, r) for r in recs]
+        v2v = [r["v2v_ms"] for r in recs if r.get("v2v_ms") is not None]
+        results["real"][f] = {**tally(judged), "wer": round(e / max(1, k), 3), "eot_ms": eot,
+                              "eot_p95": percentile(eot, 95), "turns": len(recs), "sentences": len(sents),
+                              "split_sentences": split, "replies_over_user": over,
+                              "v2v_p50": percentile(v2v, 50),
+                              "turn_log": [(r["speech_end_s"], r["transcript"], r["reply"][:80]) for r in recs]}
+        everything["eot"] += eot
+        everything["v2v"] += v2v
+        everything["over"] += over
+        everything["err"] += e
+        everything["words"] += k
+        all_judged += judged
+        print(f"  {f}: {({k: v for k, v in results['real'][f].items() if k != 'turn_log'})}", flush=True)
+    results["total"] = {**tally(all_judged), "wer": round(everything["err"] / max(1, everything["words"]), 3),
+                        "eot_p50": percentile(everything["eot"], 50), "eot_p95": percentile(everything["eot"], 95),
+                        "split_turns": everything["split"], "replies_over_user": everything["over"],
+                        "v2v_p50": percentile(everything["v2v"], 50)}
+    results["items"] = all_judged
+    return results
+
+
+async def part_visual(overrides: list[str], gap_s: float) -> dict[str, Any]:
+    from omni.audio import read_audio
+
+    spec = qmake.load_items()["visual"]
+    rows = [r for r in qmake.manifest() if r["kind"] == "visual"]
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d) / "camera"
+        folder.mkdir()
+        sign_image(spec["sign"], folder / "sign.png")
+        out: dict[str, Any] = {"voices": {}}
+        judged = []
+        for voice in spec["voices"]:
+            seq = [r for r in rows if r["voice"] == voice]
+            parts, spans, t = [np.zeros(2 * SR, np.float32)], [], 2.0
+            for it in seq:
+                a = read_audio(qmake.out_dir() / it["file"], SR).samples
+                spans.append((t, t + len(a) / SR))
+                parts += [a, np.zeros(int(gap_s * SR), np.float32)]
+                t += len(a) / SR + gap_s
+            recs = await run_session(np.concatenate(parts), overrides, name="ar-glasses", camera=str(folder))
+            for it, (a, b) in zip(seq, spans):
+                rec = next((r for r in recs if a - 0.3 <= r["speech_start_s"] <= b), None)
+                looked = rec is not None and rec["stages"].get("look", {}).get("answered", False) is True
+                if rec is not None and "look" in rec["stages"]:
+                    looked = bool(rec["stages"]["look"].get("visual", looked))
+                reply = rec["reply"] if rec else ""
+                j = {"id": it["id"], "voice": voice, "said": rec["transcript"] if rec else "", "reply": reply,
+                     "want_look": it["look"], "looked": looked,
+                     "has_text": any(w in reply.lower() for w in it.get("any", [])) if it.get("any") else None}
+                judged.append(j)
+            print(f"  {voice}: " + ", ".join(f"{j['id']}={'L' if j['looked'] else '-'}" for j in judged
+                                             if j["voice"] == voice), flush=True)
+        want = [j for j in judged if j["want_look"]]
+        not_want = [j for j in judged if not j["want_look"]]
+        out["summary"] = {"answered_from_camera": f"{sum(j['looked'] for j in want)}/{len(want)}",
+                          "read_right": f"{sum(bool(j['has_text']) for j in want if j['has_text'] is not None)}"
+                                        f"/{sum(1 for j in want if j['has_text'] is not None)}",
+                          "not_visual_taken_as_visual": f"{sum(j['looked'] for j in not_want)}/{len(not_want)}"}
+        out["items"] = judged
+        return out
+
+
+def sign_image(text: str, path: Path) -> None:
+    import cv2
+
+    img = np.full((480, 640, 3), 235, np.uint8)
+    cv2.rectangle(img, (60, 120), (580, 360), (120, 40, 20), -1)
+    for i, line in enumerate(text.split("|")):
+        cv2.putText(img, line, (90, 210 + i * 90), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (255, 255, 255), 4, cv2.LINE_AA)
+    cv2.imwrite(str(path), img)
+
+
+def table(title: str, rows: dict[str, dict], cols: list[str]) -> None:
+    print(f"\n{title}")
+    print(" | ".join(["", *cols]))
+    for name, r in rows.items():
+        print(" | ".join([name, *(str(r.get(c, "")) for c in cols)]))
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parts", default="dialogue,wer,pipeline,visual")
+    ap.add_argument("--subset", type=int, default=None, help="about this many quality items")
+    ap.add_argument("--set", action="append", default=[], help="pipeline override, e.g. stt.model=base")
+    ap.add_argument("--gap", type=float, default=6.0, help="silence after each quality item (s)")
+    ap.add_argument("--wer-configs", default="tiny.en:1:0,tiny.en:1:1,tiny.en:5:0,tiny.en:5:1,base:1:1,base:5:1")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality.json")
+    a = ap.parse_args()
+    parts = a.parts.split(",")
+    rows = items(a.subset)
+    out: dict[str, Any] = {"machine": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M"),
+                           "overrides": a.set, "items": len(rows)}
+    if "dialogue" in parts:
+        print("dialogue (quality-set texts as transcripts):", flush=True)
+        out["dialogue"] = await part_dialogue(rows, a.set)
+        table("dialogue", {"total": out["dialogue"]["summary"]}, list(out["dialogue"]["summary"]))
+    if "wer" in parts:
+        print("word error rate:", flush=True)
+        cfgs = [(m, int(b), bool(int(h))) for m, b, h in (c.split(":") for c in a.wer_configs.split(","))]
+        out["wer"] = part_wer(rows, cfgs)
+        table("WER (real recordings | quality set)", {k: {"real": v["real"]["wer"], "quality": v["quality"]["wer"],
+                                                           "decode ms p50": v["real"]["decode_ms_p50"]}
+                                                       for k, v in out["wer"].items()},
+              ["real", "quality", "decode ms p50"])
+    if "pipeline" in parts:
+        print("pipeline (real time):", flush=True)
+        out["pipeline"] = await part_pipeline(rows, a.set, a.gap)
+        cols = ["wer", "eot_p50", "eot_p95", "split_turns", "replies_over_user", "wrong_refusals",
+                "unasked_tool_calls", "unbacked_claims", "commands_acted", "v2v_p50"]
+        table("pipeline", {**out["pipeline"]["voices"],
+                           **{k: v for k, v in out["pipeline"]["real"].items()}, "total": out["pipeline"]["total"]},
+              cols)
+    if "visual" in parts:
+        print("visual questions (ar-glasses, a sign in view):", flush=True)
+        out["visual"] = await part_visual(a.set, a.gap)
+        table("visual", {"total": out["visual"]["summary"]}, list(out["visual"]["summary"]))
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(out, indent=1, default=str) + "\n")
+    print(f"\nwrote {a.out}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

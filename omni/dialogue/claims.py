@@ -1,0 +1,122 @@
+"""Say only what was done: a model's words that claim a device action the turn did not record
+are not spoken (nor words that only say the user's back).
+
+A compact model says "The garage door is opened." after its call was refused, or "Timer set for
+5 seconds." without calling anything. The reply streams clause by clause through a `ClaimGuard`;
+a clause that claims an action (a device or timer word with "turned on", "is now off", "set
+for"...) passes only when the turn recorded an action of that kind (and, for a light, in the room
+named). Tool confirmations are the dialogue's own words and do not pass through the guard.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+# which recorded action backs a claim about each kind of thing
+KINDS: dict[str, tuple[str, ...]] = {
+    "light": ("light", "lamp", "lights", "lamps"),
+    "volume": ("volume", "louder", "quieter", "sound"),
+    "set_timer": ("timer", "alarm", "countdown", "reminder"),
+    "stop": (),
+}
+OTHER_DEVICES = ("door", "garage", "lock", "window", "heating", "heater", "thermostat", "oven",
+                 "fan", "tv", "television", "music", "topic", "message", "alarm", "blinds", "curtains")
+_DONE = (r"(?:turned|switched|set|started|opened|closed|locked|unlocked|published|sent|increased|"
+         r"decreased|raised|lowered|dimmed|adjusted|activated|deactivated|disabled|enabled|"
+         r"cancell?ed|stopped|changed|updated)")
+_CLAIM = re.compile(
+    rf"\b(?:i(?:'ve| have)?\s+(?:just\s+|now\s+|already\s+)?{_DONE}"
+    rf"|(?:is|are|has been|have been|was|were|'s|'re)\s+(?:now\s+|already\s+|successfully\s+)?"
+    rf"(?:{_DONE}|on|off|open|up|down)\b"
+    rf"|{_DONE}\s+(?:on|off|up|down|for)\b"
+    rf"|(?:timer|alarm|countdown)\s+(?:is\s+)?(?:now\s+)?set\b"
+    rf"|\b(?:light|lamp|lights|volume)\s+(?:now\s+)?(?:on|off|up|down)\b)",
+    re.IGNORECASE)
+_BOUNDARY = re.compile(r"[.!?;:,](?=\s|$)|\n")
+
+
+def _kind(clause: str) -> str | None:
+    low = clause.lower()
+    for kind, words in KINDS.items():
+        if any(re.search(rf"\b{w}\b", low) for w in words):
+            return kind
+    if any(re.search(rf"\b{w}s?\b", low) for w in OTHER_DEVICES):
+        return "other"
+    return None
+
+
+def claims_action(clause: str) -> str | None:
+    """The kind of action the clause says was done (light, volume, set_timer, other), or None."""
+    if clause.rstrip().endswith("?") or not _CLAIM.search(clause):
+        return None  # a question ("shall I turn the volume up?") claims nothing
+    return _kind(clause)
+
+
+def backed(clause: str, kind: str, done: Iterable[tuple[str, dict[str, Any]]]) -> bool:
+    """Does a recorded action (name, args) back the claim of `kind` made in `clause`?"""
+    low = clause.lower()
+    for name, args in done:
+        if name != kind:
+            continue
+        room = args.get("room")
+        rooms = ("kitchen", "bedroom", "living room", "bathroom", "garage", "hall", "office")
+        named = [r for r in rooms if r in low]
+        if kind == "light" and named and (not isinstance(room, str) or room.lower() not in named):
+            continue
+        return True
+    return False
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def echoes(clause: str, said: str) -> bool:
+    """The clause is the user's own words said back (three words or more, in the same order);
+    compact models do that with what they cannot answer ("Order more milk from the shop.")."""
+    c, s = _words(clause), _words(said)
+    if len(c) < 3:
+        return False
+    n = len(c)
+    return any(s[i:i + n] == c for i in range(len(s) - n + 1))
+
+
+@dataclass
+class ClaimGuard:
+    """Feed the model's text as it streams; get back what may be spoken, clause by clause."""
+
+    done: Callable[[], list[tuple[str, dict[str, Any]]]]
+    """The actions the turn has recorded so far."""
+    said: str = ""
+    """The user's words: a clause that only says them back is not spoken either."""
+    echoed: list[str] = field(default_factory=list)
+    buffer: str = ""
+    dropped: list[str] = field(default_factory=list)
+    """Clauses not spoken: they claimed what was not done."""
+
+    def feed(self, text: str) -> str:
+        self.buffer += text
+        out = ""
+        while True:
+            m = _BOUNDARY.search(self.buffer)
+            if m is None:
+                return out
+            clause, self.buffer = self.buffer[: m.end()], self.buffer[m.end():]
+            out += self._check(clause)
+
+    def flush(self) -> str:
+        clause, self.buffer = self.buffer, ""
+        return self._check(clause) if clause.strip() else clause
+
+    def _check(self, clause: str) -> str:
+        if self.said and echoes(clause, self.said):
+            self.echoed.append(clause.strip())
+            return ""
+        kind = claims_action(clause)
+        if kind is None or backed(clause, kind, self.done()):
+            return clause
+        self.dropped.append(clause.strip())
+        return ""
