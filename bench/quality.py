@@ -62,8 +62,23 @@ _NEGATED = re.compile(r"\b(not|can't|cannot|haven't|didn't|unable|won't|no)\b|\?
 
 # scoring ------------------------------------------------------------------------------------
 
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen " \
+        "sixteen seventeen eighteen nineteen".split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _spelled(n: int) -> str:
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    return str(n)
+
+
 def normalise(text: str) -> list[str]:
+    """Words for WER: lower case, no punctuation, numbers under 100 spelled ("20" = "twenty")."""
     t = text.lower().replace("-", " ")
+    t = re.sub(r"\b\d{1,2}\b", lambda m: _spelled(int(m.group())), t)
     t = re.sub(r"[^a-z0-9' ]+", " ", t)
     return t.split()
 
@@ -145,8 +160,9 @@ def tally(judged: list[dict]) -> dict[str, Any]:
 
 def items(subset: int | None = None) -> list[dict]:
     rows = [r for r in qmake.manifest() if r["kind"] != "visual"]
-    if subset:
-        keep = {r["id"] for r in rows[::max(1, len(rows) // subset)]}
+    if subset:  # every k-th item of each voice, so that every voice stays in
+        k = max(1, len(rows) // subset)
+        keep = {r["id"] for v in {r["voice"] for r in rows} for r in [x for x in rows if x["voice"] == v][::k]}
         keep |= {r["after"] for r in rows if r["id"] in keep and r.get("after")}
         rows = [r for r in rows if r["id"] in keep]
     return rows
@@ -193,7 +209,10 @@ async def part_dialogue(rows: list[dict], overrides: list[str]) -> dict[str, Any
 
     pipe = Pipeline([stage], observers=[rec, Done()], reporter=rec.report)
     await pipe.load(lambda *a: None)
-    seq = ordered(rows)
+    # the real recordings' sentences too, as said (statements a person made, not written for omni)
+    real = [{"id": f"{f}:{i}", "kind": "statement", "voice": f, "text": s["text"]}
+            for f, r in devset.refs().items() for i, s in enumerate(r["sentences"])][::2]
+    seq = ordered(rows) + real
     # a history between unrelated items, as in a conversation: a fresh stage per session of
     # twelve, so one bad reply is not copied into all that follow
     ms = []
@@ -225,45 +244,52 @@ async def part_dialogue(rows: list[dict], overrides: list[str]) -> dict[str, Any
             "items": judged}
 
 
-def part_wer(rows: list[dict], configs: list[tuple[str, int, bool]]) -> dict[str, Any]:
-    from faster_whisper import WhisperModel
-
+async def part_wer(rows: list[dict], configs: list[tuple[str, int, bool, float]]) -> dict[str, Any]:
+    """configs: (model, beam size, device names as initial prompt, encoder window: 0 for
+    whisper's 30 s, else the shortest window in seconds)."""
     from omni.audio import read_audio
-    from omni.models import resolve
+    from omni.stages.stt import WhisperOptions, WhisperSTT
 
     prompt = hotword_prompt()
-    refs = devset.refs()
     real = []
-    for f, r in refs.items():
+    for f, r in devset.refs().items():
         a = devset.audio(f)
         for s in r["sentences"]:
             real.append((f, s["text"], a[max(0, int((s["start"] - 0.15) * SR)): int((s["end"] + 0.15) * SR)]))
     spoken = [(r["voice"], r["text"], read_audio(qmake.out_dir() / r["file"], SR).samples) for r in rows]
     out = {}
-    for model, beam, hot in configs:
-        m = WhisperModel(resolve("stt", model).location, device="cpu", compute_type="int8", cpu_threads=2)
-        m.transcribe(np.zeros(SR, np.float32), beam_size=beam, language="en")
+    for model, beam, hot, window in configs:
+        stt = WhisperSTT("stt", WhisperOptions(model=model, beam_size=beam, initial_prompt=prompt if hot else None,
+                                               window=window > 0, min_window_s=window or 6.0,
+                                               partial_every_ms=0))
+        await stt.load(lambda *a: None)
         res: dict[str, Any] = {}
         for name, group in (("real", real), ("quality", spoken)):
             err = n = 0
             ms = []
             per: dict[str, list[int]] = {}
+            misheard = []
             for who, ref, audio in group:
                 t0 = time.monotonic()
-                segs, _ = m.transcribe(audio, beam_size=beam, language="en", condition_on_previous_text=False,
-                                       without_timestamps=True, initial_prompt=prompt if hot else None)
-                hyp = " ".join(s.text.strip() for s in segs)
+                hyp, _ = await asyncio.to_thread(stt.transcribe, audio)
                 ms.append((time.monotonic() - t0) * 1000)
                 e, k = wer_counts(ref, hyp)
                 err, n = err + e, n + k
                 p = per.setdefault(who, [0, 0])
                 p[0] += e
                 p[1] += k
+                if e:
+                    misheard.append((ref, hyp))
             res[name] = {"wer": round(err / max(1, n), 3), "decode_ms_p50": round(percentile(ms, 50) or 0),
-                         "per_voice": {k: round(v[0] / max(1, v[1]), 3) for k, v in per.items()}}
-        out[f"{model} beam={beam}{' +prompt' if hot else ''}"] = res
-        print(f"  {model} beam={beam} prompt={hot}: real {res['real']['wer']:.3f}, "
-              f"quality {res['quality']['wer']:.3f}, {res['real']['decode_ms_p50']} ms", flush=True)
+                         "per_voice": {k: round(v[0] / max(1, v[1]), 3) for k, v in per.items()},
+                         "misheard": misheard}
+        res["window_fallbacks"] = stt.window_fallbacks
+        await stt.aclose()
+        key = f"{model} beam={beam}{' +prompt' if hot else ''} window={f'{window:g}s' if window else '30s'}"
+        out[key] = res
+        print(f"  {key}: real {res['real']['wer']:.3f}, quality {res['quality']['wer']:.3f}, "
+              f"decode p50 {res['real']['decode_ms_p50']} / {res['quality']['decode_ms_p50']} ms, "
+              f"fallbacks {stt.window_fallbacks}", flush=True)
     return out
 
 
@@ -354,6 +380,7 @@ async def part_pipeline(rows: list[dict], overrides: list[str], gap_s: float) ->
         eot, _ = eot_delays(recs, ends, starts)
         over = sum(1 for r in recs if r.get("reply_start_s") is not None and speech_spans(spans, r["reply_start_s"]))
         v2v = [r["v2v_ms"] for r in recs if r.get("v2v_ms") is not None]
+        results.setdefault("records", {})[voice] = recs
         results["voices"][voice] = {**tally(judged), "wer": round(err / max(1, words), 3),
                                     "eot_p50": percentile(eot, 50), "eot_p95": percentile(eot, 95),
                                     "split_turns": split, "replies_over_user": over,
@@ -383,6 +410,7 @@ async def part_pipeline(rows: list[dict], overrides: list[str], gap_s: float) ->
         e, k = wer_counts(ref["text"], hyp)
         judged = [judge({"id": f"{f}:{r['turn']}", "kind": "statement", "voice": f}, r) for r in recs]
         v2v = [r["v2v_ms"] for r in recs if r.get("v2v_ms") is not None]
+        results.setdefault("records", {})[f] = recs
         results["real"][f] = {**tally(judged), "wer": round(e / max(1, k), 3), "eot_ms": eot,
                               "eot_p95": percentile(eot, 95), "turns": len(recs), "sentences": len(sents),
                               "split_sentences": split, "replies_over_user": over,
@@ -468,7 +496,8 @@ async def main() -> None:
     ap.add_argument("--subset", type=int, default=None, help="about this many quality items")
     ap.add_argument("--set", action="append", default=[], help="pipeline override, e.g. stt.model=base")
     ap.add_argument("--gap", type=float, default=6.0, help="silence after each quality item (s)")
-    ap.add_argument("--wer-configs", default="tiny.en:1:0,tiny.en:1:1,tiny.en:5:0,tiny.en:5:1,base:1:1,base:5:1")
+    ap.add_argument("--wer-configs", default="tiny.en:1:0:0,tiny.en:1:0:6,tiny.en:1:1:6,tiny.en:5:1:6,"
+                                             "base:1:1:6,base:5:1:6,base:1:1:0")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality.json")
     a = ap.parse_args()
     parts = a.parts.split(",")
@@ -481,8 +510,8 @@ async def main() -> None:
         table("dialogue", {"total": out["dialogue"]["summary"]}, list(out["dialogue"]["summary"]))
     if "wer" in parts:
         print("word error rate:", flush=True)
-        cfgs = [(m, int(b), bool(int(h))) for m, b, h in (c.split(":") for c in a.wer_configs.split(","))]
-        out["wer"] = part_wer(rows, cfgs)
+        cfgs = [(m, int(b), bool(int(h)), float(w)) for m, b, h, w in (c.split(":") for c in a.wer_configs.split(","))]
+        out["wer"] = await part_wer(rows, cfgs)
         table("WER (real recordings | quality set)", {k: {"real": v["real"]["wer"], "quality": v["quality"]["wer"],
                                                            "decode ms p50": v["real"]["decode_ms_p50"]}
                                                        for k, v in out["wer"].items()},

@@ -112,11 +112,11 @@ class ClaimGuard:
         return self._check(clause) if clause.strip() else clause
 
     def _check(self, clause: str) -> str:
-        if self.said and echoes(clause, self.said):
+        kind = claims_action(clause)
+        if kind is not None and not backed(clause, kind, self.done()):
+            self.dropped.append(clause.strip())
+            return ""
+        if kind is None and self.said and echoes(clause, self.said):
             self.echoed.append(clause.strip())
             return ""
-        kind = claims_action(clause)
-        if kind is None or backed(clause, kind, self.done()):
-            return clause
-        self.dropped.append(clause.strip())
-        return ""
+        return clause

@@ -153,7 +153,8 @@ class ToolRegistry:
                                            "description": "duration in seconds"},
                                "label": {"type": "string", "maxLength": 40}}}, self._timer,
                             say=lambda r: f"Timer set for {_duration(r['seconds'])}.",
-                            keywords=("timer", "minute", "second", "hour", "remind", "alarm", "countdown")))
+                            keywords=("timer", "remind", "alarm", "countdown", "count down")))
+            # a duration alone grounds no timer: "my train was twenty minutes late"
         for a in actions:  # always callable by the fast path; offered to the model if actions_as_tools
             if a.name in self._tools:
                 raise ConfigError(f"device action {a.name!r} has the name of a built-in tool")
@@ -290,7 +291,7 @@ class ToolRegistry:
                 return ToolResult(call, False, {"error": why, "refused": True, **self._choices(call, said)})
         if err is not None:
             log.warning("tool call refused: %s", err, extra={"stage": "tools"})
-            return ToolResult(call, False, {"error": err})
+            return ToolResult(call, False, {"error": err, "invalid": True})
         tool = self._tools[call.name]
         if tool.action is not None:
             return ToolResult(call, True, {"ok": True, "done": tool.action.confirmation(call.arguments)},

@@ -9,8 +9,11 @@ from omni.frames.base import Frame, Tier, Turn
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Transcript(Frame):
-    """The final transcript of a user utterance."""
+    """The final transcript of a user utterance. CONTROL: what the user said survives a
+    barge-in (the user going on interrupts the reply to it, not the words), so the dialogue can
+    carry them into the turn that continues them."""
 
+    tier = Tier.CONTROL
     turn: Turn
     """The turn it belongs to."""
     text: str

@@ -39,7 +39,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are omni, a helpful voice assistant. The user speaks to you and hears your reply. "
     "Reply to what the user says in one or two short, natural sentences. Never repeat the "
     "user's words back; answer or act on them. Use no lists, markdown or code. "
-    "If you do not know, say so."
+    "If you do not know, say so. If the user just tells you something, reply with a short "
+    "friendly remark about it."
 )
 
 
@@ -104,6 +105,8 @@ class Dialogue(Processor):
         self._pre: Preemptive | None = None
         self._wasted = 0
         """Preemptive replies thrown away since the last turn."""
+        self._unanswered: dict[int, tuple[Turn, str]] = {}
+        """Turns the user went on from before they were answered (their words start the next)."""
 
     def _system_prompt(self) -> str:
         o = self.options
@@ -184,6 +187,12 @@ class Dialogue(Processor):
             if self.options.preemptive and frame.text.strip() and not self._carry_pending(frame.turn):
                 self._pre = Preemptive.start(self._turn, frame.turn, frame.text.strip(), self.name)
             return
+        if self.floor.interrupted(frame.turn):
+            # the user went on before this turn was answered: its words start the next turn
+            await self._discard("the user went on")
+            self._unanswered[frame.turn.id] = (frame.turn, frame.text.strip())
+            yield ReplyDone(turn=frame.turn, text="", reason="interrupted")
+            return
         pre, self._pre = self._pre, None
         if pre is not None and pre.turn is frame.turn and pre.text == frame.text.strip():
             head_start = pre.confirm()
@@ -251,6 +260,12 @@ class Dialogue(Processor):
         reply was interrupted before a word of it was heard was not over (the user paused and
         went on): its words are returned, to start this turn, and it leaves the history."""
         carried: list[str] = []
+        for tid in sorted(t for t in self._unanswered if t < turn.id):
+            was, words = self._unanswered.pop(tid)
+            if (s := self.floor.get(was)) is not None:
+                s.amended = True
+            if words and (turn.speech_start - was.speech_end) / turn.sample_rate <= self.options.carry_within_s:
+                carried.append(words)
         for s in self.floor.speeches():
             if s.turn.id >= turn.id or not s.is_interrupted or s.amended or s.played_text is None:
                 continue
@@ -291,6 +306,7 @@ class Dialogue(Processor):
         if gate is not None:
             await gate  # a preemptive reply acts only once the words are confirmed
         said: list[str] = []
+        confirmed: list[str] = []
         refused: list[IntentMatch] = []
         for m in matches:
             if m.action == REFUSE:
@@ -302,18 +318,20 @@ class Dialogue(Processor):
                 yield DeviceAction(turn=turn, action=res.action[0], args=res.action[1], source="intent")
             if not res.ok:
                 yield self._error(turn, f"fast path {m.action}: {res.content.get('error')}")
-                # arguments the action does not allow ("a timer for minus five seconds"): nothing done
-                refused.append(m)
-                continue
-            said.append(res.say or "Done.")
+                if res.content.get("invalid"):  # arguments it does not allow ("minus five seconds")
+                    refused.append(m)
+                    continue
+            said.append((res.say or "Done.") if res.ok else _apology(res))
+            if res.ok:
+                confirmed.append(said[-1])
         if refused:
             log.info("turn %d refused: %s", turn.id, "; ".join(f"{m.example!r} ({m.score:.2f})" for m in refused),
                      extra={"stage": self.name, "turn": turn.id})
         reply = " ".join([*said, *([_cannot(self.options.refusal, refused, len(matches))] if refused else [])])
         yield ReplyToken(turn=turn, text=reply)
         parts.append(reply)
-        if said:  # refusals stay out of the history (a small model copies them)
-            self.memory.add(text, " ".join(said), turn=turn.id)
+        if confirmed:  # refusals and apologies stay out of the history (a small model copies them)
+            self.memory.add(text, " ".join(confirmed), turn=turn.id)
         how = ", ".join(f"{'refused' if m.action == REFUSE else 'intent ' + m.action} (similarity {m.score:.2f} "
                         f"to {m.example!r})" for m in matches)
         self.report(turn, sw.ms, backend="intent", reason=how,

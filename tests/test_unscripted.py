@@ -1,0 +1,205 @@
+"""What omni does with talk nobody scripted, in the parts that need no model: which tools a turn
+is offered, claims of actions not done, requests of several parts, words that end a turn, and
+visual questions in other words. (The same behaviours on real voices: tests/test_real_speech.py;
+in figures: bench/quality.py.)"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from omni.dialogue.backends.base import BackendOptions, ChatBackend
+from omni.dialogue.claims import ClaimGuard, claims_action, echoes
+from omni.dialogue.intents import clauses, spoken_seconds
+from omni.dialogue.router import Router, RoutingOptions
+from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolsOptions
+from omni.dialogue.types import ChatRequest, Delta, Finished, Started, TextDelta, ToolCall, Usage
+from omni.engines.turn_words import sounds_finished, unfinished
+from omni.frames import DeviceAction, ReplyDone, SceneFrame, TextLine, Transcript, Turn
+from omni.stages.dialogue import Dialogue, DialogueOptions
+from omni.stages.look import LookStage
+
+LIGHT = ActionSpec(name="light", description="Switch a light.", say="{room} light {state}.",
+                   keywords=["light", "lamp"],
+                   parameters={"room": {"enum": ["kitchen", "bedroom", "living room"]},
+                               "state": {"enum": ["on", "off"]}})
+
+
+# which tools a turn is offered ------------------------------------------------------------
+
+def test_a_tool_is_offered_only_to_a_turn_near_it():
+    reg = ToolRegistry(ToolsOptions(), [LIGHT])
+    assert reg.offered("Can you turn the bedroom lamp on?", {"light": 0.69, "set_timer": 0.1}) == {"light"}
+    # "minute" is a timer keyword, but the turn is nowhere near asking for a timer
+    assert reg.offered("My train was twenty minutes late this morning.", {"set_timer": 0.19}) == frozenset()
+    assert reg.offered("I just got back from a long walk.", {"light": 0.16, "get_time": 0.13}) == frozenset()
+    # without intent examples (no nearness known), a keyword said is enough
+    assert reg.offered("What time is it?", {}) == {"get_time"}
+    assert [t["function"]["name"] for t in reg.schemas(frozenset({"light"}))] == ["light"]
+
+
+def test_arguments_are_read_from_the_words_said():
+    reg = ToolRegistry(ToolsOptions(), [LIGHT])
+    c = reg.act_from_words("light", "switch off the bed room light")
+    assert c is not None and c.arguments == {"room": "bedroom", "state": "off"}
+    c = reg.act_from_words("light", "lights on in the living room")
+    assert c is not None and c.arguments == {"room": "living room", "state": "on"}
+    assert reg.act_from_words("light", "turn the light on and then off") is None, "two states said"
+    assert reg.act_from_words("light", "turn on the kitten light") is None, "no room said"
+
+
+async def test_a_timer_runs_for_the_length_the_user_said():
+    reg = ToolRegistry(ToolsOptions(), [])
+    res = await reg.call(ToolCall("c", "set_timer", {"seconds": 5}), said="Set a tamer for five minutes.")
+    assert res.ok and res.content["seconds"] == 300, res.content
+    await reg.aclose()
+    assert spoken_seconds("set a timer for minus five seconds") == -5
+    res = await reg.call(ToolCall("c", "set_timer", {"seconds": -5}), said="a timer for minus five seconds")
+    assert not res.ok and res.content.get("invalid")
+
+
+async def test_a_call_over_an_unsaid_room_asks_which_room():
+    reg = ToolRegistry(ToolsOptions(), [LIGHT])
+    res = await reg.call(ToolCall("c", "light", {"room": "kitchen", "state": "on"}), said="Turn on the kitten light.")
+    assert res.content.get("refused") and res.content["ask"] == {
+        "argument": "room", "choices": ["kitchen", "bedroom", "living room"]}
+
+
+def test_a_request_of_several_parts_is_split():
+    assert clauses("Turn off the alarm and open the garage door, then turn on the bedroom light.") == [
+        "Turn off the alarm", "open the garage door", "turn on the bedroom light"]
+    assert clauses("Lights off in the kitchen, please.") == ["Lights off in the kitchen"]
+    assert clauses("What is the capital of France?") == ["What is the capital of France"]
+
+
+# claims of actions not done -----------------------------------------------------------------
+
+def test_claims_of_actions_are_recognised():
+    for s in ["The alarm is turned off.", "The garage door is opened.", "Timer set for 5 seconds.",
+              "The light is turned on in the garage.", "Kitchen light on.", "I have set a timer for 5 minutes."]:
+        assert claims_action(s), s
+    for s in ["I am doing well, thank you.", "Rome is the capital of Italy.", "It was the best of times.",
+              "Would you like me to turn the volume up?", "Sorry, I cannot open the garage door.",
+              "I can turn on the light for you if you like."]:
+        assert claims_action(s) is None, s
+
+
+def test_the_guard_passes_what_was_done_and_drops_the_rest():
+    done: list[tuple[str, dict[str, Any]]] = []
+    g = ClaimGuard(lambda: done)
+    out = g.feed("The alarm is turned off. The bedroom ") + g.feed("light is turned on. The garage door is opened.")
+    out += g.flush()
+    assert out.strip() == "" and len(g.dropped) == 3, (out, g.dropped)
+    done.append(("light", {"room": "bedroom", "state": "on"}))
+    g = ClaimGuard(lambda: done)
+    out = g.feed("The bedroom light is on, and the kitchen light is on.") + g.flush()
+    assert out.strip() == "The bedroom light is on,", (out, g.dropped)
+    assert g.dropped == ["and the kitchen light is on."]
+    g = ClaimGuard(lambda: [], said="Order more milk from the shop.")
+    assert (g.feed("Order more milk from the shop.") + g.flush()).strip() == "" and g.echoed
+    assert not echoes("Sure, I can help.", "Can you help me?")
+
+
+class Scripted(ChatBackend):
+    """A chat backend that replays scripted replies, one per request (a fake for the model)."""
+
+    continues = False
+
+    def __init__(self, replies: list[str | ToolCall]) -> None:
+        super().__init__("local", BackendOptions())
+        self.replies = list(replies)
+        self.requests: list[ChatRequest] = []
+
+    async def stream(self, req: ChatRequest) -> AsyncIterator[Delta]:
+        from omni.dialogue.types import ToolCallDelta
+
+        self.requests.append(req)
+        r = self.replies.pop(0)
+        yield Started()
+        if isinstance(r, ToolCall):
+            yield ToolCallDelta(calls=(r,))
+        else:
+            for w in r.split(" "):
+                yield TextDelta(w + " ")
+        yield Finished(Usage())
+
+
+async def scripted_turn(replies: list[str | ToolCall], text: str, **options: Any) -> tuple[Dialogue, list, Scripted]:
+    stage = Dialogue("llm", DialogueOptions(actions=[LIGHT], intents={"enabled": False}, prefill_next=False,
+                                            **options))
+    fake = Scripted(replies)
+    stage.backends = {"local": fake}
+    stage.router = Router(stage.backends, RoutingOptions(order=["local"]))
+    turn = Turn(id=1, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
+    out = [f async for f in stage.process(Transcript(turn=turn, text=text))]
+    return stage, out, fake
+
+
+async def test_a_reply_never_claims_an_action_that_did_not_happen():
+    text = "Turn off the alarm and open the garage door, then turn on the bedroom light."
+    stage, out, _ = await scripted_turn(["The alarm is turned off. The bedroom light is turned on. "
+                                         "The garage door is opened."], text)
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert not [f for f in out if isinstance(f, DeviceAction)]
+    assert "turned" not in done.text and "opened" not in done.text, done.text
+    assert not any(m["role"] == "assistant" for m in stage.memory.history), "a canned reply is never history"
+
+
+async def test_a_call_nobody_asked_for_makes_the_model_answer_in_words():
+    # "light" is offered (the keyword was said): a call with a room nobody said is refused, and
+    # the model answers again without tools
+    stage, out, fake = await scripted_turn(
+        [ToolCall("c", "light", {"room": "kitchen", "state": "on"}), "Which light do you mean?"],
+        "The light in here is nice.")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == "Which light do you mean?" and not [f for f in out if isinstance(f, DeviceAction)]
+    assert fake.requests[0].tools and not fake.requests[1].tools and fake.requests[1].tool_choice == "none"
+    # a statement with no keyword offers no tool at all
+    _, out, fake = await scripted_turn(["That sounds lovely."], "I just got back from a long walk.")
+    assert not fake.requests[0].tools
+
+
+async def test_a_claim_of_an_offered_action_named_in_full_by_the_user_is_done():
+    _, out, _ = await scripted_turn(["Bedroom lamp on."], "Can you turn the bedroom lamp on?")
+    acts = [(f.action, f.args) for f in out if isinstance(f, DeviceAction)]
+    assert acts == [("light", {"room": "bedroom", "state": "on"})]
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == "Bedroom light on."
+
+
+# the words at a pause ----------------------------------------------------------------------
+
+def test_finished_and_unfinished_words():
+    for t in ["Ever tried.", "What are you talking about?", "It was the age of wisdom, it was the age of foolishness.",
+              "Yes."]:
+        assert sounds_finished(t), t
+    for t in ["It was the best of times,", "I need eggs, milk and", "Tell me about the", "Do you remember the day",
+              "ever tried...", ""]:
+        assert not sounds_finished(t), t
+    assert unfinished("eggs, milk,") and not unfinished("That is all for now.")
+
+
+# visual questions in other words ------------------------------------------------------------
+
+PHRASINGS = ["What does that sign say?", "Read this for me.", "What's written there?", "What does that time say?",
+             "Can you read that?", "What am I looking at?", "What does it say on the board?",
+             "Tell me what that says.", "Which platform is this?", "What's on that sign over there?"]
+NOT_VISUAL = ["What is the capital of France?", "How are you today?", "Tell me a fun fact about trains.",
+              "Set a timer for five minutes."]
+
+
+def sign_scene(text: tuple[str, ...] = ("PLATFORM 7", "TRAINS TO OSLO")) -> SceneFrame:
+    return SceneFrame(captured=time.monotonic(), seq=1, source="test", size=(640, 480),
+                      text=tuple(TextLine(text=t, score=0.99, box=(0, 0, 10, 10)) for t in text),
+                      t=time.monotonic())
+
+
+def test_with_text_in_view_questions_about_it_are_visual_whatever_the_words():
+    look = LookStage("look")
+    look.scene = sign_scene()
+    assert [q for q in PHRASINGS if look.kind(q) is None] == []
+    assert [q for q in NOT_VISUAL if look.kind(q) is not None] == []
+    look.scene = sign_scene(())  # nothing written in view: "that time" is not read from the camera
+    assert look.kind("What does that time say?") is None
+    assert look.kind("What am I looking at?") == "look"
