@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import ASSETS, read_wav, rms, say, silence
+from helpers import ASSETS, corpus, read_wav, rms, say, silence
 
 from omni.app.cli import main
 from omni.audio import write_wav
@@ -89,8 +89,11 @@ def test_a_broken_camera_is_reported_and_the_assistant_keeps_talking(tmp_path: P
     wav = tmp_path / "q.wav"
     # the stale-camera answer is about 4 s of speech: the second question waits for its end, or it
     # interrupts it (a barge-in, correct, but then the reply holds only the words heard)
+    # the question from the bench corpus: the recogniser's short window hears the noise-free
+    # say("What is the capital of France?") as "... of friends?" (one clip; the WER on real
+    # recordings is in bench/quality.py)
     write_wav(wav, np.concatenate([silence(0.5), say("Read that sign."), silence(6.0),
-                                   say("What is the capital of France?"), silence(4.0)]), 16000)
+                                   corpus("q01"), silence(4.0)]), 16000)
     code = main(["ar-glasses", "--camera", str(bad), "--audio-in", str(wav), "--audio-out", str(tmp_path / "o.wav"),
                  "--metrics", str(tmp_path / "t.jsonl")])
     assert code == 0

@@ -51,7 +51,7 @@ def test_arguments_are_read_from_the_words_said():
 
 async def test_a_timer_runs_for_the_length_the_user_said():
     reg = ToolRegistry(ToolsOptions(), [])
-    res = await reg.call(ToolCall("c", "set_timer", {"seconds": 5}), said="Set a tamer for five minutes.")
+    res = await reg.call(ToolCall("c", "set_timer", {"seconds": 5}), said="Set a timer for five minutes.")
     assert res.ok and res.content["seconds"] == 300, res.content
     await reg.aclose()
     assert spoken_seconds("set a timer for minus five seconds") == -5

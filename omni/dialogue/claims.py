@@ -36,6 +36,9 @@ _CLAIM = re.compile(
     rf"|\b(?:light|lamp|lights|volume)\s+(?:now\s+)?(?:on|off|up|down)\b)",
     re.IGNORECASE)
 _BOUNDARY = re.compile(r"[.!?;:,](?=\s|$)|\n")
+_TRIGGER = re.compile(
+    r"\b(" + "|".join([w for ws in KINDS.values() for w in ws] + list(OTHER_DEVICES)) + r")s?\b|"
+    rf"\b{_DONE}\b|\bi(?:'ve| have)\b|\b(?:on|off)\b", re.IGNORECASE)
 
 
 def _kind(clause: str) -> str | None:
@@ -97,26 +100,40 @@ class ClaimGuard:
     dropped: list[str] = field(default_factory=list)
     """Clauses not spoken: they claimed what was not done."""
 
+    passed: str = ""
+    """The start of the current clause, already given out (it held no word a claim needs)."""
+
     def feed(self, text: str) -> str:
+        """What may be spoken now: whole clauses, and the start of one while it cannot be a
+        claim yet (no device, timer or "done" word in it, past its first three words), so
+        ordinary replies still stream token by token."""
         self.buffer += text
         out = ""
-        while True:
-            m = _BOUNDARY.search(self.buffer)
-            if m is None:
-                return out
+        while (m := _BOUNDARY.search(self.buffer)) is not None:
             clause, self.buffer = self.buffer[: m.end()], self.buffer[m.end():]
             out += self._check(clause)
+        if self.buffer and not self.held and len(_words(self.passed + self.buffer)) > 3 and \
+                not _TRIGGER.search(self.passed + self.buffer):
+            out += self.buffer
+            self.passed += self.buffer
+            self.buffer = ""
+        return out
+
+    @property
+    def held(self) -> bool:
+        return bool(_TRIGGER.search(self.passed + self.buffer)) and bool(self.buffer)
 
     def flush(self) -> str:
         clause, self.buffer = self.buffer, ""
         return self._check(clause) if clause.strip() else clause
 
-    def _check(self, clause: str) -> str:
+    def _check(self, rest: str) -> str:
+        clause, self.passed = self.passed + rest, ""
         kind = claims_action(clause)
         if kind is not None and not backed(clause, kind, self.done()):
             self.dropped.append(clause.strip())
             return ""
-        if kind is None and self.said and echoes(clause, self.said):
+        if kind is None and self.said and echoes(clause, self.said) and len(clause) == len(rest):
             self.echoed.append(clause.strip())
             return ""
-        return clause
+        return rest

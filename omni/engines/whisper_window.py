@@ -54,4 +54,12 @@ def transcribe_window(model: Any, audio: np.ndarray, *, beam_size: int = 1, lang
         return ""
     if len(text) > 12 and len(text) / max(1, len(zlib.compress(text.encode()))) > 2.4:
         return None  # one phrase over and over
+    if _repeats(text):
+        return None
     return text
+
+
+def _repeats(text: str) -> bool:
+    """A run of two or more words said again right after itself ("read that sign read that sign")."""
+    w = [x.strip(".,!?").lower() for x in text.split()]
+    return any(w[i:i + n] == w[i + n:i + 2 * n] for n in range(2, len(w) // 2 + 1) for i in range(len(w) - 2 * n + 1))
