@@ -36,7 +36,11 @@ _CLAIM = re.compile(
     rf"|\b(?:light|lamp|lights|volume)\s+(?:now\s+)?(?:on|off|up|down)\b)",
     re.IGNORECASE)
 _BOUNDARY = re.compile(r"[.!?;:,](?=\s|$)|\n")
+_REFUSING = re.compile(r"\b(can't|cannot|can not|unable|not able)\b.*\b(assist|help|do|answer|provide|with)\b",
+                       re.IGNORECASE)
+_SORRY = re.compile(r"^\s*(?:i'm |i am )?(?:sorry|afraid),?\s*$", re.IGNORECASE)
 _TRIGGER = re.compile(
+    r"\b(sorry|can't|cannot|unable|afraid)\b|"
     r"\b(" + "|".join([w for ws in KINDS.values() for w in ws] + list(OTHER_DEVICES)) + r")s?\b|"
     rf"\b{_DONE}\b|\bi(?:'ve| have)\b|\b(?:on|off)\b", re.IGNORECASE)
 
@@ -96,6 +100,11 @@ class ClaimGuard:
     said: str = ""
     """The user's words: a clause that only says them back is not spoken either."""
     echoed: list[str] = field(default_factory=list)
+    no_refusals: bool = False
+    """The user asked for nothing refused: a clause of the model refusing ("I'm sorry, but I
+    can't assist with that.") is not spoken (compact models refuse ordinary statements)."""
+    refusals: list[str] = field(default_factory=list)
+    sorry: str = ""
     buffer: str = ""
     dropped: list[str] = field(default_factory=list)
     """Clauses not spoken: they claimed what was not done."""
@@ -125,7 +134,9 @@ class ClaimGuard:
 
     def flush(self) -> str:
         clause, self.buffer = self.buffer, ""
-        return self._check(clause) if clause.strip() else clause
+        out = self._check(clause) if clause.strip() else clause
+        out, self.sorry = out + self.sorry, ""
+        return out
 
     def _check(self, rest: str) -> str:
         clause, self.passed = self.passed + rest, ""
@@ -136,4 +147,11 @@ class ClaimGuard:
         if kind is None and self.said and echoes(clause, self.said) and len(clause) == len(rest):
             self.echoed.append(clause.strip())
             return ""
-        return rest
+        sorry, self.sorry = self.sorry, ""
+        if self.no_refusals and _SORRY.match(clause) and len(clause) == len(rest):
+            self.sorry = rest  # "I'm sorry," then "but I can't assist with that." or "to hear that."
+            return sorry
+        if self.no_refusals and _REFUSING.search(clause) and len(clause) == len(rest):
+            self.refusals.append((sorry + clause).strip())
+            return ""
+        return sorry + rest

@@ -58,6 +58,9 @@ class DialogueOptions(StageOptions):
     tools: ToolsOptions = Field(default_factory=ToolsOptions)
     refusal: str = "Sorry, I can't do that."
     """Spoken when the model called a tool or action the user's words do not ask for."""
+    not_a_request_note: str = ("The user is not asking you to do anything: answer with one short, "
+                               "friendly sentence about what they said.")
+    """Told the model when it refused a turn that asked for nothing (it answers once more)."""
     unsure_reply: str = "Sorry, I'm not sure what you'd like me to do."
     """Spoken when the model's only words were the user's said back."""
     not_done_reply: str = "I haven't done that."
@@ -375,7 +378,9 @@ class Dialogue(Processor):
         done: list[ToolResult] = []
         kept: list[str] = []
         """What the history keeps: the model's words and tool confirmations, no canned replies."""
-        guard = ClaimGuard(lambda: [r.action for r in done if r.action is not None], said=text)
+        guard = ClaimGuard(lambda: [r.action for r in done if r.action is not None], said=text,
+                           no_refusals=not asked_forbidden)
+        nudged = False
         words_only = not offered
         refused_any = False
         refusals: list[ToolResult] = []
@@ -423,6 +428,12 @@ class Dialogue(Processor):
                     yield tok
                 if not calls and malformed and not words_only and not "".join(parts).strip():
                     words_only = True  # markup instead of an answer: once more, in words
+                    continue
+                if not calls and guard.refusals and not nudged and not "".join(parts).strip():
+                    # it refused what nobody asked it to do: once more, told what the turn is
+                    nudged = words_only = True
+                    messages = [*messages[:-1], {"role": "system", "content": o.not_a_request_note},
+                                messages[-1]]
                     continue
                 if not calls:
                     break
@@ -497,7 +508,7 @@ class Dialogue(Processor):
                 elif guard.dropped:  # it claimed what was not done (or copied a confirmation)
                     yield say(o.refusal if asked_forbidden or refused_any else
                               o.not_done_reply if offered else o.unsure_reply)
-                elif guard.echoed:
+                elif guard.echoed or guard.refusals:
                     yield say(o.refusal if asked_forbidden else o.unsure_reply)
                 else:
                     yield say(o.fallback_reply)
