@@ -338,15 +338,20 @@ def eot_delays(records: list[dict], ends: list[float], next_starts: list[float])
     for end, nxt in zip(ends, next_starts):
         if nxt - end < 1.0:
             continue
-        turn = next((r for r in records if abs(r["speech_end_s"] - end) < 0.45), None)
+        # the VAD's last speech sample may come a little after the reference's last word (a
+        # breath, a trailing sound); the delay counts from it, as a user hears it
+        turn = next((r for r in records if end - 0.45 < r["speech_end_s"] < min(end + 1.0, nxt)), None)
         if turn is None or turn.get("end_of_turn_ms") is None:
             out.append(min(nxt - end, 3.0) * 1000)
             continue
-        out.append(turn["speech_end_s"] * 1000 - end * 1000 + turn["end_of_turn_ms"])
+        out.append(turn["end_of_turn_ms"])
     return out, 0
 
 
-async def part_pipeline(rows: list[dict], overrides: list[str], gap_s: float) -> dict[str, Any]:
+async def part_pipeline(rows: list[dict], overrides: list[str], gap_s: float,
+                        saved: dict[str, list[dict]] | None = None) -> dict[str, Any]:
+    """`saved`: the turn records of an earlier run (its JSON's pipeline.records): scored again
+    without running anything (--rescore)."""
     from omni.audio import read_audio
 
     results: dict[str, Any] = {"voices": {}, "real": {}}
@@ -358,11 +363,11 @@ async def part_pipeline(rows: list[dict], overrides: list[str], gap_s: float) ->
         parts, spans, t = [np.zeros(SR, np.float32)], [], 1.0
         for it in seq:
             a = read_audio(qmake.out_dir() / it["file"], SR).samples
-            loud = np.flatnonzero(np.abs(a) > 0.02)
+            loud = np.flatnonzero(np.abs(a) > 0.25 * np.max(np.abs(a)))  # speech, not the noise around it
             spans.append((t + loud[0] / SR, t + loud[-1] / SR))
             parts += [a, np.zeros(int(gap_s * SR), np.float32)]
             t += len(a) / SR + gap_s
-        recs = await run_session(np.concatenate(parts), overrides)
+        recs = saved[voice] if saved is not None else await run_session(np.concatenate(parts), overrides)
         judged, err, words, split = [], 0, 0, 0
         for it, (a, b) in zip(seq, spans):
             mine = [r for r in recs if a - 0.3 <= r["speech_start_s"] and r["speech_end_s"] <= b + 0.5]
@@ -397,7 +402,7 @@ async def part_pipeline(rows: list[dict], overrides: list[str], gap_s: float) ->
     for f, ref in devset.refs().items():
         audio = devset.audio(f)
         audio = np.concatenate([np.zeros(SR // 2, np.float32), audio, np.zeros(3 * SR, np.float32)])
-        recs = await run_session(audio, overrides)
+        recs = saved[f] if saved is not None else await run_session(audio, overrides)
         sents = ref["sentences"]
         spans = [(s["start"] + 0.5, s["end"] + 0.5) for s in sents]
         ends = [b for _, b in spans]
@@ -451,11 +456,11 @@ async def part_visual(overrides: list[str], gap_s: float) -> dict[str, Any]:
                 parts += [a, np.zeros(int(gap_s * SR), np.float32)]
                 t += len(a) / SR + gap_s
             recs = await run_session(np.concatenate(parts), overrides, name="ar-glasses", camera=str(folder))
+            out.setdefault("records", {})[voice] = recs
             for it, (a, b) in zip(seq, spans):
                 rec = next((r for r in recs if a - 0.3 <= r["speech_start_s"] <= b), None)
-                looked = rec is not None and rec["stages"].get("look", {}).get("answered", False) is True
-                if rec is not None and "look" in rec["stages"]:
-                    looked = bool(rec["stages"]["look"].get("visual", looked))
+                # answered by the look stage, from the camera (its record's backend is vision:...)
+                looked = rec is not None and str(rec["stages"].get("look", {}).get("backend", "")).startswith("vision")
                 reply = rec["reply"] if rec else ""
                 j = {"id": it["id"], "voice": voice, "said": rec["transcript"] if rec else "", "reply": reply,
                      "want_look": it["look"], "looked": looked,
@@ -490,6 +495,12 @@ def table(title: str, rows: dict[str, dict], cols: list[str]) -> None:
         print(" | ".join([name, *(str(r.get(c, "")) for c in cols)]))
 
 
+def print_pipeline(p: dict[str, Any]) -> None:
+    cols = ["wer", "eot_p50", "eot_p95", "split_turns", "replies_over_user", "wrong_refusals",
+            "unasked_tool_calls", "unbacked_claims", "commands_acted", "v2v_p50"]
+    table("pipeline", {**p["voices"], **p["real"], "total": p["total"]}, cols)
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", default="dialogue,wer,pipeline,visual")
@@ -499,7 +510,14 @@ async def main() -> None:
     ap.add_argument("--wer-configs", default="tiny.en:1:0:0,tiny.en:1:0:6,tiny.en:1:1:6,tiny.en:5:1:6,"
                                              "base:1:1:6,base:5:1:6,base:1:1:0")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality.json")
+    ap.add_argument("--rescore", type=Path, default=None, help="score an earlier run's pipeline records again")
     a = ap.parse_args()
+    if a.rescore is not None:
+        old = json.loads(a.rescore.read_text())
+        old["pipeline"] = await part_pipeline(items(None), [], a.gap, saved=old["pipeline"]["records"])
+        print_pipeline(old["pipeline"])
+        a.rescore.write_text(json.dumps(old, indent=1, default=str) + "\n")
+        return
     parts = a.parts.split(",")
     rows = items(a.subset)
     out: dict[str, Any] = {"machine": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -519,11 +537,7 @@ async def main() -> None:
     if "pipeline" in parts:
         print("pipeline (real time):", flush=True)
         out["pipeline"] = await part_pipeline(rows, a.set, a.gap)
-        cols = ["wer", "eot_p50", "eot_p95", "split_turns", "replies_over_user", "wrong_refusals",
-                "unasked_tool_calls", "unbacked_claims", "commands_acted", "v2v_p50"]
-        table("pipeline", {**out["pipeline"]["voices"],
-                           **{k: v for k, v in out["pipeline"]["real"].items()}, "total": out["pipeline"]["total"]},
-              cols)
+        print_pipeline(out["pipeline"])
     if "visual" in parts:
         print("visual questions (ar-glasses, a sign in view):", flush=True)
         out["visual"] = await part_visual(a.set, a.gap)

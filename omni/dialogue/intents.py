@@ -117,24 +117,14 @@ class IntentMatcher:
             return None
         return args
 
-    def nearness(self, text: str) -> dict[str, float]:
-        """The best similarity of `text` to each action's examples (what the turn is nearest
-        to asking for, even when no example is near enough to act on)."""
-        if self.model is None or not len(self.opts.examples):
-            return {}
-        sims = self.vectors @ self.model.encode_one(masked(text))
-        out: dict[str, float] = {}
-        for ex, sim in zip(self.opts.examples, sims):
-            out[ex.action] = max(out.get(ex.action, -1.0), float(sim))
-        return out
-
     def match(self, text: str) -> tuple[IntentMatch | None, float]:
         """The action for `text` (or None) and the best similarity seen."""
         m, score, _ = self.assess(text)
         return m, score
 
     def assess(self, text: str) -> tuple[IntentMatch | None, float, dict[str, float]]:
-        """`match()` and `nearness()` from one embedding."""
+        """`match()`, and the best similarity of `text` to each action's examples (how near the
+        turn is to asking for each, even when no example is near enough to act on)."""
         if not self.opts.enabled or self.model is None or not len(self.opts.examples):
             return None, 0.0, {}
         if len(text.split()) > self.opts.max_words * 3:
