@@ -1,0 +1,203 @@
+"""A turn answered by a chat model: tools offered only when the words may ask for them,
+calls checked against the allow-list, claims of what was not done dropped, never silent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from omni.dialogue.claims import ClaimGuard
+from omni.dialogue.options import REFUSE
+from omni.dialogue.router import AllBackendsFailed, RouteRecord
+from omni.dialogue.tools import ToolResult
+from omni.dialogue.turns import TurnKit, apology, claimed_call, which
+from omni.dialogue.types import ChatRequest, Message, TextDelta, ToolCall, ToolCallDelta
+from omni.frames import DeviceAction, Frame, ReplyDone, ReplyToken, Turn
+from omni.runtime import Stopwatch
+
+log = logging.getLogger(__name__)
+
+
+async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_score: float, near: dict[str, float],
+                    parts: list[str], gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
+    o = kit.options
+    t_route = Stopwatch()
+    plan = kit.router.plan(text, kit.budget_ms)
+    rec = RouteRecord()
+    rec.route_ms = t_route.ms
+    messages: list[Message] = kit.memory.messages(text)
+    # the model sees a tool only in a turn that could be asking for it (a compact model calls
+    # whatever tool it is shown); otherwise it must answer in words
+    offered = kit.tools.offered(text, near)
+    tools = kit.tools.schemas(offered)
+    # the user asked for something not allowed: the turn is nearest to an out-of-bounds example
+    asked_forbidden = near.get(REFUSE, 0.0) >= max([o.tools.offer_similarity, *(
+        v for k, v in near.items() if k != REFUSE)])
+    first_ms: float | None = None
+    called: list[str] = []
+    failed: list[ToolResult] = []
+    done: list[ToolResult] = []
+    kept: list[str] = []
+    """What the history keeps: the model's words and tool confirmations, no canned replies."""
+    guard = ClaimGuard(lambda: [r.action for r in done if r.action is not None], said=text,
+                       no_refusals=not asked_forbidden)
+    nudged = False
+    words_only = not offered
+    refused_any = False
+    refusals: list[ToolResult] = []
+    malformed = False
+
+    def say(text: str, keep: bool = False) -> ReplyToken:
+        nonlocal first_ms
+        first_ms = sw.ms if first_ms is None else first_ms
+        sep = " " if "".join(parts).strip() and not parts[-1][-1:].isspace() else ""
+        parts.append(sep + text)
+        if keep:
+            kept.append(sep + text)
+        return ReplyToken(turn=turn, text=parts[-1])
+
+    def spoken(text: str) -> ReplyToken | None:
+        if not text:
+            return None
+        parts.append(text)
+        kept.append(text)
+        return ReplyToken(turn=turn, text=text)
+
+    try:
+        rnd = 0
+        while True:
+            last = rnd >= o.tools.max_rounds
+            # words only: no tool in the prompt (what is cached ends before the tools note)
+            # and, for a backend that keeps them, none may be called
+            req = ChatRequest(messages, [] if last or words_only else tools, o.max_tokens, o.temperature,
+                              tool_choice="none" if last or words_only else "auto")
+            calls: tuple[ToolCall, ...] = ()
+            async with contextlib.aclosing(kit.router.stream(req, plan, rec)) as deltas:
+                async for d in deltas:
+                    if isinstance(d, TextDelta):
+                        if first_ms is None:
+                            first_ms = sw.ms
+                        if (tok := spoken(guard.feed(d.text))) is not None:
+                            yield tok
+                    elif isinstance(d, ToolCallDelta):
+                        calls = d.calls
+                        malformed = malformed or bool(d.malformed)
+                        if d.malformed:
+                            yield kit.error(turn, f"{rec.backend} wrote a tool call that does not parse: "
+                                                    f"{d.malformed[:120]!r}")
+            if (tok := spoken(guard.flush())) is not None:
+                yield tok
+            if not calls and malformed and not words_only and not "".join(parts).strip():
+                words_only = True  # markup instead of an answer: once more, in words
+                continue
+            if not calls and guard.refusals and not nudged and not "".join(parts).strip():
+                # it refused what nobody asked it to do: once more, told what the turn is
+                nudged = words_only = True
+                messages = [*messages[:-1], {"role": "system", "content": o.not_a_request_note},
+                            messages[-1]]
+                continue
+            if not calls:
+                break
+            if not req.tools:  # it was to answer in words; it wrote a call anyway
+                yield kit.error(turn, f"{rec.backend} called {', '.join(c.name for c in calls)} "
+                                        "when no tool was offered; ignored")
+                break
+            if gate is not None:
+                await gate  # a preemptive reply acts only once the words are confirmed
+            results = [await kit.tools.call(c, said=text) if c.name in offered else
+                       ToolResult(c, False, {"error": f"{c.name} was not asked for", "refused": True})
+                       for c in calls]
+            called += [c.name for c in calls]
+            refused = [r for r in results if r.content.get("refused")]
+            if refused:  # asked for nothing it may do: none of it acts
+                refused_any = True
+                refusals += refused
+                for r in refused:
+                    yield kit.error(turn, f"tool call {r.call.name} refused: {r.content['error']}")
+                if asked_forbidden:  # the user asked for something not allowed: say so
+                    yield say(o.refusal)
+                    break
+                words_only = True  # the user asked for no tool: answer again, in words
+                continue
+            for r in results:
+                if r.action is not None:
+                    yield DeviceAction(turn=turn, action=r.action[0], args=r.action[1], source="tool")
+                if r.ok:
+                    done.append(r)
+                else:
+                    failed.append(r)
+                    yield kit.error(turn, f"tool call {r.call.name}: {r.content.get('error')}")
+            if all(r.ok and r.say for r in results):  # the results speak for themselves
+                yield say(" ".join(r.say for r in results), keep=True)
+                break
+            # the next round goes to whoever answered this one
+            if rec.backend in plan.order:
+                plan.order.remove(rec.backend)
+                plan.order.insert(0, rec.backend)
+            messages = [*messages, {"role": "assistant", "content": "",
+                                    "tool_calls": [c.message() for c in calls]},
+                        *(r.message() for r in results)]
+            rnd += 1
+        # the model said it did what the turn may ask for ("Bedroom lamp on.") instead of
+        # calling the tool: done after all when the user's words (and its) name every argument
+        for claim in list(guard.dropped):
+            call = claimed_call(kit, claim, text, offered)
+            if call is None:
+                continue
+            if gate is not None:
+                await gate
+            r = await kit.tools.call(call, said=f"{text} {claim}")
+            if not r.ok:
+                continue
+            guard.dropped.remove(claim)
+            called.append(call.name)
+            done.append(r)
+            if r.action is not None:
+                yield DeviceAction(turn=turn, action=r.action[0], args=r.action[1], source="tool")
+            yield say(r.say or "Done.", keep=True)
+        if guard.dropped:
+            yield kit.error(turn, f"the reply claimed what was not done; not said: {guard.dropped}")
+        if not "".join(parts).strip():  # never silent: say what happened
+            if failed:
+                yield say(apology(failed[-1]))
+            elif any(r.say for r in done):
+                yield say(" ".join(r.say for r in done if r.say), keep=True)
+            elif done:
+                yield say("Done.", keep=True)
+            elif (ask := next((r.content["ask"] for r in refusals if "ask" in r.content), None)):
+                yield say(which(ask))  # "turn on the kitten light": which room?
+            elif guard.dropped:  # it claimed what was not done (or copied a confirmation)
+                yield say(o.refusal if asked_forbidden or refused_any else
+                          o.not_done_reply if offered else o.unsure_reply)
+            elif guard.echoed or guard.refusals:
+                yield say(o.refusal if asked_forbidden else o.unsure_reply)
+            else:
+                yield say(o.fallback_reply)
+    except AllBackendsFailed as e:
+        yield kit.error(turn, str(e))
+        yield say(o.fallback_reply)
+    finally:
+        remembered = "".join(kept).strip()
+        if remembered:  # what was said, even if the turn was cut short; never a canned reply
+            kit.memory.add(text, remembered, turn=turn.id)
+    reply = "".join(parts).strip()
+    u = rec.usage
+    extra: dict[str, Any] = dict(
+        backend=rec.backend, reason=rec.reason, route_ms=round(rec.route_ms, 2),
+        attempts=[a.as_dict() for a in rec.attempts], prompt_tokens=u.prompt_tokens,
+        cached_tokens=u.cached_tokens, completion_tokens=u.completion_tokens,
+        total_ms=round(sw.ms, 1), intent_score=round(intent_score, 3), tools_offered=sorted(offered))
+    if u.estimated:
+        extra["tokens_estimated"] = True
+    if rec.cost is not None:
+        extra["cost"] = round(rec.cost, 6)
+    if called:
+        extra["tool_calls"] = called
+    if guard.dropped:
+        extra["unbacked_claims"] = guard.dropped
+    kit.report(turn, first_ms if first_ms is not None else sw.ms, **extra)
+    log.info("turn %d reply (%s): %r", turn.id, rec.backend, reply, extra={"stage": kit.name, "turn": turn.id})
+    yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")

@@ -1,0 +1,58 @@
+"""The dialogue's options: its prompt, backends, routing, memory, allow-list and canned replies."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from omni.dialogue.backends import AnyBackendOptions, LlamaBackendOptions
+from omni.dialogue.intents import IntentOptions
+from omni.dialogue.memory import MemoryOptions
+from omni.dialogue.router import RoutingOptions
+from omni.dialogue.tools import ActionSpec, ToolsOptions
+from omni.runtime import StageOptions
+
+REFUSE = "refuse"
+"""The intent target of requests the pipeline declares out of bounds."""
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are omni, a helpful voice assistant. The user speaks to you and hears your reply. "
+    "Reply to what the user says in one or two short, natural sentences. Never repeat the "
+    "user's words back; answer or act on them. Use no lists, markdown or code. "
+    "If you do not know, say so. If the user just tells you something, reply with a short "
+    "friendly remark about it."
+)
+
+
+class DialogueOptions(StageOptions):
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    max_tokens: int = Field(80, ge=1, le=4096)
+    temperature: float = Field(0.2, ge=0, le=2)
+    backends: dict[str, AnyBackendOptions] = Field(default_factory=lambda: {"local": LlamaBackendOptions()})
+    """Chat backends by name; `type` is llama.cpp (local GGUF) or openai (any compatible endpoint)."""
+    routing: RoutingOptions = Field(default_factory=RoutingOptions)
+    memory: MemoryOptions = Field(default_factory=MemoryOptions)
+    actions: list[ActionSpec] = Field(default_factory=list)
+    """The allow-list of device actions."""
+    intents: IntentOptions = Field(default_factory=lambda: IntentOptions(enabled=False))
+    tools: ToolsOptions = Field(default_factory=ToolsOptions)
+    refusal: str = "Sorry, I can't do that."
+    """Spoken when the model called a tool or action the user's words do not ask for."""
+    not_a_request_note: str = ("The user is not asking you to do anything: answer with one short, "
+                               "friendly sentence about what they said.")
+    """Told the model when it refused a turn that asked for nothing (it answers once more)."""
+    unsure_reply: str = "Sorry, I'm not sure what you'd like me to do."
+    """Spoken when the model's only words were the user's said back."""
+    not_done_reply: str = "I haven't done that."
+    """Spoken when the model's only words claimed an action that was not done."""
+    fallback_reply: str = "Sorry, I can't answer right now."
+    """Spoken when every backend failed, so the assistant never goes silent."""
+    carry_within_s: float = Field(2.0, ge=0)
+    """A turn interrupted before a word of its reply was heard, by the user going on within
+    this many seconds, is carried into the next turn (the pause was not the end)."""
+    preemptive: bool = True
+    """Start the reply on the transcript decoded at a pause, before the turn has ended; its
+    output is held back (and no tool acts) until the final transcript confirms the words,
+    and thrown away if it differs or the user goes on."""
+    prefill_next: bool = True
+    """After each turn, the local model reads the updated history while the user listens, so
+    the next turn evaluates only its new words (matters after fast-path and remote turns)."""

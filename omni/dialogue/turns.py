@@ -1,0 +1,114 @@
+"""What answering a dialogue turn needs, and the fast path: clear commands, without a model.
+
+The dialogue stage owns one `TurnKit` (options, allow-list, router, memory, reporting) and hands
+it, per turn, to `fast_path` here or to `llm_turn` (omni.dialogue.llm_turn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omni.dialogue.claims import claims_action
+from omni.dialogue.intents import IntentMatch, spoken_seconds
+from omni.dialogue.memory import Memory
+from omni.dialogue.options import REFUSE, DialogueOptions
+from omni.dialogue.router import Router
+from omni.dialogue.tools import ToolRegistry, ToolResult
+from omni.dialogue.types import ToolCall
+from omni.frames import DeviceAction, ErrorEvent, Frame, ReplyDone, ReplyToken, Turn
+from omni.runtime import Stopwatch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TurnKit:
+    """What answering a turn needs; one per dialogue stage."""
+
+    name: str
+    """The stage's name (for logs and error events)."""
+    options: DialogueOptions
+    tools: ToolRegistry
+    router: Router
+    memory: Memory
+    report: Callable[..., None]
+    """report(turn, ms, **extra): the stage's record for the turn."""
+    budget_ms: float | None = None
+
+    def error(self, turn: Turn, message: str) -> ErrorEvent:
+        log.warning("turn %d: %s", turn.id, message, extra={"stage": self.name, "turn": turn.id})
+        return ErrorEvent(stage=self.name, message=message, turn=turn)
+
+
+async def fast_path(kit: TurnKit, turn: Turn, text: str, matches: list[IntentMatch], parts: list[str],
+                     gate: asyncio.Future[None] | None, sw: Stopwatch) -> AsyncIterator[Frame]:
+    """Clear commands, without a model: each allowed one acts and is confirmed; what the
+    pipeline does not allow is refused ("unlock the front door"), and says so."""
+    if gate is not None:
+        await gate  # a preemptive reply acts only once the words are confirmed
+    said: list[str] = []
+    confirmed: list[str] = []
+    refused: list[IntentMatch] = []
+    for m in matches:
+        if m.action == REFUSE:
+            refused.append(m)
+            continue
+        # the same allow-list, validation and confirmation as a model's tool call
+        res = await kit.tools.call(ToolCall(f"intent_{turn.id}_{len(said)}", m.action, m.args), fast_path=True)
+        if res.action is not None:
+            yield DeviceAction(turn=turn, action=res.action[0], args=res.action[1], source="intent")
+        if not res.ok:
+            yield kit.error(turn, f"fast path {m.action}: {res.content.get('error')}")
+            if res.content.get("invalid"):  # arguments it does not allow ("minus five seconds")
+                refused.append(m)
+                continue
+        said.append((res.say or "Done.") if res.ok else apology(res))
+        if res.ok:
+            confirmed.append(said[-1])
+    if refused:
+        log.info("turn %d refused: %s", turn.id, "; ".join(f"{m.example!r} ({m.score:.2f})" for m in refused),
+                 extra={"stage": kit.name, "turn": turn.id})
+    reply = " ".join([*said, *([cannot(kit.options.refusal, refused, len(matches))] if refused else [])])
+    yield ReplyToken(turn=turn, text=reply)
+    parts.append(reply)
+    if confirmed:  # refusals and apologies stay out of the history (a small model copies them)
+        kit.memory.add(text, " ".join(confirmed), turn=turn.id)
+    how = ", ".join(f"{'refused' if m.action == REFUSE else 'intent ' + m.action} (similarity {m.score:.2f} "
+                    f"to {m.example!r})" for m in matches)
+    kit.report(turn, sw.ms, backend="intent", reason=how,
+                **({"args": matches[0].args} if len(matches) == 1 and not refused else {}))
+    log.info("turn %d fast path: %s", turn.id, how, extra={"stage": kit.name, "turn": turn.id})
+    yield ReplyDone(turn=turn, text=reply)
+
+
+def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -> ToolCall | None:
+    """The call a claim of an offered action stands for, with its arguments from the words."""
+    kind = claims_action(claim)
+    if kind is None or kind not in offered:
+        return None
+    if kind == "set_timer":
+        secs = spoken_seconds(said)
+        return ToolCall("words_set_timer", kind, {"seconds": secs}) if secs is not None else None
+    return kit.tools.act_from_words(kind, f"{said} {claim}")
+
+
+def which(ask: dict[str, Any]) -> str:
+    choices = ask["choices"]
+    return f"Which {ask['argument']}: {', '.join(choices[:-1])} or {choices[-1]}?" if len(choices) > 1 \
+        else f"Which {ask['argument']}?"
+
+
+def cannot(refusal: str, refused: list[IntentMatch], of: int) -> str:
+    """The refusal of a request, naming the refused parts when others were done."""
+    if len(refused) == of:
+        return refusal
+    what = [(m.said or m.example).rstrip('.!?').lower() for m in refused]
+    return f"I can't {', '.join(what[:-1]) + ' or ' if len(what) > 1 else ''}{what[-1]}."
+
+
+def apology(result: ToolResult) -> str:
+    return f"Sorry, that didn't work: {result.content.get('error', 'tool error')}."
