@@ -122,7 +122,7 @@ async def fast_path_parts(n: int) -> dict:
 
 async def first_token(st: Dialogue, text: str, i: int) -> tuple[float, dict]:
     metrics: list[dict] = []
-    st.bind_reporter(lambda name, t, ms, extra: metrics.append(extra))
+    st.context.reporter = lambda name, t, ms, extra: metrics.append(extra)
     t = time.perf_counter()
     ft = None
     async for f in st.process(Transcript(turn=turn(i), text=text)):
@@ -169,7 +169,7 @@ async def failover_killed(repeats: int) -> dict:
                 routing={"order": ["remote", "local"]}, tools={"max_rounds": 0}, max_tokens=40, temperature=0))
             await st.load(noop)
             metrics: list[dict] = []
-            st.bind_reporter(lambda name, t, ms, extra: metrics.append(extra))
+            st.context.reporter = lambda name, t, ms, extra: metrics.append(extra)
             try:
                 n, t_kill, gap = 0, 0.0, None
                 async for f in st.process(Transcript(turn=turn(i), text="Tell me a short story about a fox.")):

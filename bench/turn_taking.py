@@ -64,7 +64,7 @@ def stats(xs: list[float]) -> dict:
 async def vad_turns(audio: np.ndarray, opts: dict) -> list[tuple[Utterance, dict]]:
     vad = SileroVAD("vad", SileroVADOptions(**opts))
     reports: dict[int, dict] = {}
-    vad.bind_reporter(lambda stage, turn, ms, extra: reports.__setitem__(turn.id, extra))
+    vad.context.reporter = lambda stage, turn, ms, extra: reports.__setitem__(turn.id, extra)
     await vad.load(lambda *a: None)
     out: list[Utterance] = []
 
@@ -77,7 +77,7 @@ async def vad_turns(audio: np.ndarray, opts: dict) -> list[tuple[Utterance, dict
         for i in range(0, len(audio), 512):
             yield InputAudio(samples=audio[i:i + 512], sample_rate=SR, start=i)
 
-    await Pipeline([vad], observers=[Collect()]).run(source())
+    await Pipeline([vad], observers=[Collect()], context=vad.context).run(source())
     await vad.aclose()
     return [(u, reports[u.turn.id]) for u in out]
 

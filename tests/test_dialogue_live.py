@@ -69,7 +69,7 @@ class Run:
     def __init__(self, **options: Any) -> None:
         self.stage = Dialogue("llm", DialogueOptions(**options))
         self.metrics: list[dict[str, Any]] = []
-        self.stage.bind_reporter(self._report)
+        self.stage.context.reporter = self._report
 
     async def __aenter__(self) -> Run:
         await self.stage.load(noop)

@@ -106,7 +106,7 @@ async def test_ordinary_talk_is_answered_not_refused_and_calls_no_tool():
     cfg = load_pipeline(PIPELINES_DIR / "desktop.yaml", ["llm.temperature=0"])
     stage = build_stage(next(s for s in cfg.stages if s.kind == "dialogue"))
     reports: list[dict[str, Any]] = []
-    stage.bind_reporter(lambda name, t, ms, extra: reports.append(extra) if ms is not None else None)
+    stage.context.reporter = lambda name, t, ms, extra: reports.append(extra) if ms is not None else None
     await stage.load(lambda *a: None)
     try:
         for i, text in enumerate(STATEMENTS, 1):

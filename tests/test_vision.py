@@ -259,7 +259,7 @@ async def test_look_with_a_vlm_streams_tokens_and_a_barge_in_cancels_them(tiny_v
             def on_frame(self, name: str, f: Frame) -> None:
                 out.append(f)
                 if isinstance(f, ReplyToken) and f.turn.id == 2 and not look.floor.interrupted(t):
-                    look.floor.speech(t).interrupted.set_result(None)
+                    look.floor.speech(t).interrupt()
 
         async def source() -> AsyncIterator[Frame]:
             for f in (frame(bgr("coffee"), 2), Transcript(turn=t, text="What do you see?"), EndOfStream()):

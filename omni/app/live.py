@@ -57,6 +57,7 @@ async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView,
     hud = HudWriter(opts.video_out, fps=opts.hud_fps) if opts.video_out else None
     pipeline = Pipeline([*stages, speaker], observers=[recorder, view, *camera.observers, *([hud] if hud else [])],
                         reporter=recorder.report, floor=Floor())
+    pipeline.floor.add_player(speaker)
     recorder.listeners.append(view.on_event)
     writer = JsonlWriter(opts.metrics) if opts.metrics else None
     if writer:

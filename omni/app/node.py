@@ -96,6 +96,7 @@ async def run_node(cfg: PipelineConfig, opts: NodeRunOptions, view: ConsoleView,
                      inject=mq.inbox)
     node = Node(mq, live=live, floor=floor, sink=sink, stages=stages, actions=actions)
     pipeline = Pipeline([*stages, sink], observers=[recorder, view, node], reporter=recorder.report, floor=floor)
+    pipeline.floor.add_player(sink)
     recorder.listeners += [view.on_event, node.on_record]
     writer = JsonlWriter(opts.metrics) if opts.metrics else None
     if writer:

@@ -191,6 +191,7 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
     hud = HudWriter(opts.video_out, fps=opts.hud_fps) if opts.video_out else None
     pipeline = Pipeline([*stages, sink], observers=[recorder, view, *camera.observers, *([hud] if hud else [])],
                         reporter=recorder.report, floor=Floor(enabled=opts.realtime))
+    pipeline.floor.add_player(sink)
     recorder.listeners.append(view.on_event)
     writer = JsonlWriter(opts.metrics) if opts.metrics else None
     if writer:

@@ -283,16 +283,16 @@ class WavFileSink(Processor):
                                        if self._anchor else 0)
         ms = (at / self.timeline.sample_rate - barge.onset / barge.sample_rate) * 1000.0
         for s in self.floor.speeches():
-            if s.is_interrupted and s.played_text is None:
-                s.played_text = self.timeline.heard(s.turn.id)
+            if s.is_interrupted and s.heard is None:
+                s.played(heard=self.timeline.heard(s.turn.id))
                 if s.turn.id not in self._started:
                     log.info("turn %d: its reply is dropped before it was heard (the user went on)",
                              s.turn.id, extra={"stage": self.name, "turn": s.turn.id})
                     continue
                 log.info("turn %d interrupted %.0f ms after the user spoke; heard: %r", s.turn.id, ms,
-                         s.played_text, extra={"stage": self.name, "turn": s.turn.id})
+                         s.heard, extra={"stage": self.name, "turn": s.turn.id})
                 if self.on_barge_in is not None:
-                    self.on_barge_in(s.turn, ms, s.played_text)
+                    self.on_barge_in(s.turn, ms, s.heard or "")
         self._changed.set()
 
     def mute(self, on: bool) -> None:
@@ -317,8 +317,7 @@ class WavFileSink(Processor):
         a = self._anchor
         end_t = a.t_speech_end + self.timeline.cursor / self.timeline.sample_rate - a.speech_end / a.sample_rate
         for s in self.floor.speeches():
-            if not s.done and not s.is_interrupted:
-                s.audible_until = max(s.audible_until, end_t)
+            s.played(until=end_t)
 
     # frames ---------------------------------------------------------------------------
     async def process(self, frame: ReplyAudio | ReplyDone | Cue) -> AsyncIterator[Frame]:
@@ -343,9 +342,9 @@ class WavFileSink(Processor):
             return
         self.timeline.end_turn(frame.turn)
         await self._played(speech)
-        speech.done = True
+        speech.played(done=True)
         if speech.is_interrupted:
-            heard = speech.played_text if speech.played_text is not None else self.timeline.heard(frame.turn.id)
+            heard = speech.heard if speech.heard is not None else self.timeline.heard(frame.turn.id)
             frame = dataclasses.replace(frame, text=heard, reason="interrupted")
         yield frame
 

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from omni.frames import Turn
 
@@ -41,7 +41,9 @@ class BargeIn:
 
 
 class Player(Protocol):
-    """An audio output that can pause, resume and drop what it still has to play."""
+    """An audio output: it can pause, resume and drop what it still has to play, and says what it
+    plays (the far end an echo canceller subtracts). It reports each reply's playout through
+    `Speech.played`."""
 
     def pause(self, barge: BargeIn) -> None: ...
 
@@ -49,41 +51,79 @@ class Player(Protocol):
 
     def stop(self, barge: BargeIn) -> None: ...
 
+    def played(self, start: int, n: int, rate: int) -> Any:
+        """The audio it plays over input samples [start, start + n) at `rate` (float32 array)."""
+        ...
+
 
 class Speech:
-    """One assistant reply, from its first token to its last audible sample."""
+    """One assistant reply, from its first token to its last audible sample.
+
+    Its state changes only through its methods: the floor interrupts it (`interrupt`), the
+    player reports its playout (`played`); everything else reads it or awaits `interrupted`.
+    """
 
     def __init__(self, turn: Turn) -> None:
         self.turn = turn
-        self.interrupted: asyncio.Future[BargeIn] = asyncio.get_running_loop().create_future()
-        """Resolved when the user takes the turn over this reply."""
-        self.audible_until = 0.0
-        """Monotonic time at which the audio placed so far ends (set by the player)."""
-        self.played_text: str | None = None
-        """What the user actually heard, once the player knows (after an interruption)."""
-        self.amended = False
-        """The dialogue has replaced the remembered reply by `played_text`."""
-        self.done = False
-        """The player has played all of it (or dropped it)."""
-        self.user_text: str | None = None
-        """What the user said in this turn (set by the recognizer)."""
+        self._interrupted: asyncio.Future[BargeIn] = asyncio.get_running_loop().create_future()
+        self._audible_until = 0.0
+        self._heard: str | None = None
+        self._done = False
+
+    @property
+    def interrupted(self) -> asyncio.Future[BargeIn]:
+        """Resolves when the user takes the turn over this reply (await it; never set it)."""
+        return self._interrupted
 
     @property
     def is_interrupted(self) -> bool:
-        return self.interrupted.done()
+        return self._interrupted.done()
+
+    def interrupt(self, barge: BargeIn | None = None) -> bool:
+        """The user took the turn over this reply; False if it already was interrupted."""
+        if self._interrupted.done():
+            return False
+        self._interrupted.set_result(barge)  # type: ignore[arg-type]
+        return True
+
+    def played(self, *, until: float | None = None, heard: str | None = None, done: bool = False) -> None:
+        """The player's report: the audio placed so far ends at monotonic time `until`; the user
+        heard `heard` of it (known after an interruption; first report wins); it is `done`
+        (played to its end, or dropped)."""
+        if until is not None and not self._done and not self.is_interrupted:
+            self._audible_until = max(self._audible_until, until)
+        if heard is not None and self._heard is None:
+            self._heard = heard
+        if done:
+            self._done = True
+
+    @property
+    def audible_until(self) -> float:
+        """Monotonic time at which the audio placed so far ends (0: none placed yet)."""
+        return self._audible_until
+
+    @property
+    def heard(self) -> str | None:
+        """What the user actually heard, once the player knows (after an interruption)."""
+        return self._heard
+
+    @property
+    def done(self) -> bool:
+        """The player has played all of it (or dropped it)."""
+        return self._done
 
     def audible(self, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
-        return not self.is_interrupted and self.audible_until > now
+        return not self.is_interrupted and self._audible_until > now
 
 
 class Floor:
-    """Shared by the stages of one pipeline (the pipeline hands every stage the same one)."""
+    """Shared by the stages of one pipeline (in the run's context, omni.runtime.context)."""
 
     def __init__(self, enabled: bool = True, keep: int = 16) -> None:
         self.enabled = enabled
         """False for runs where time means nothing (a file fed as fast as possible)."""
-        self.players: list[Player] = []
+        self._players: list[Player] = []
         self._speeches: collections.OrderedDict[int, Speech] = collections.OrderedDict()
         self._keep = keep
         self.paused: BargeIn | None = None
@@ -103,6 +143,14 @@ class Floor:
     def words_at_pause(self, turn_id: int) -> str | None:
         """What `heard_at_pause` said for `turn_id`, None while the decode is not done."""
         return self._pause_words.get(turn_id)
+
+    def add_player(self, player: Player) -> None:
+        """An audio output of this run (the composition root adds the transport's)."""
+        self._players.append(player)
+
+    @property
+    def players(self) -> tuple[Player, ...]:
+        return tuple(self._players)
 
     def next_turn_id(self) -> int:
         """A new turn number (turns come from the VAD and from text: one count for both)."""
@@ -144,7 +192,7 @@ class Floor:
         if self.paused is not None:
             return True  # already paused for earlier speech: this one joins the pending decision
         self.paused = barge
-        for p in self.players:
+        for p in self._players:
             p.pause(barge)
         log.info("user speaks over the assistant: audio paused", extra={"stage": "floor"})
         return True
@@ -155,7 +203,7 @@ class Floor:
             return
         self.paused = None
         self.backchannels += 1
-        for p in self.players:
+        for p in self._players:
             p.resume(t)
         log.info("backchannel: the assistant goes on", extra={"stage": "floor"})
 
@@ -168,8 +216,8 @@ class Floor:
             return 0
         live = [s for s in self._live() if keep is None or s.turn.id != keep.id]
         for s in live:
-            s.interrupted.set_result(barge)
-        for p in self.players:
+            s.interrupt(barge)
+        for p in self._players:
             p.stop(barge)
         if live:
             self.interruptions += 1

@@ -10,6 +10,7 @@ from typing import Protocol
 from omni.frames import ErrorEvent, Frame
 from omni.runtime.channel import Channel, ChannelClosed
 from omni.runtime.cpu import CpuPriority
+from omni.runtime.context import RunContext
 from omni.runtime.floor import Floor
 from omni.runtime.stage import ProgressFn, Reporter, Stage
 
@@ -31,7 +32,8 @@ class Pipeline:
     """
 
     def __init__(self, stages: Sequence[Stage], observers: Sequence[Observer] = (),
-                 reporter: Reporter | None = None, floor: Floor | None = None) -> None:
+                 reporter: Reporter | None = None, floor: Floor | None = None,
+                 context: RunContext | None = None) -> None:
         if not stages:
             raise ValueError("a pipeline needs at least one stage")
         names = [s.name for s in stages]
@@ -40,15 +42,19 @@ class Pipeline:
         self.stages = list(stages)
         self.observers = list(observers)
         self.channels: list[Channel] = []
-        self.cpu = CpuPriority()
-        self.floor = floor if floor is not None else Floor()
+        self.context = context if context is not None else RunContext(
+            floor=floor if floor is not None else Floor(), reporter=reporter)
+        """The run's services (floor, CPU priority, reporting), bound to every stage."""
         for s in self.stages:
-            s.cpu = self.cpu
-            s.floor = self.floor
-            if all(callable(getattr(s, m, None)) for m in ("pause", "resume", "stop")):
-                self.floor.players.append(s)  # type: ignore[arg-type]
-            if reporter is not None:
-                s.bind_reporter(reporter)
+            s.bind(self.context)
+
+    @property
+    def floor(self) -> Floor:
+        return self.context.floor
+
+    @property
+    def cpu(self) -> CpuPriority:
+        return self.context.cpu
 
     async def load(self, progress: ProgressFn) -> None:
         for stage in self.stages:

@@ -14,6 +14,7 @@ from omni.errors import ConfigError, OmniError
 from omni.frames import EndOfStream, ErrorEvent, Frame, ReplyDone, Tier, Turn
 from omni.runtime.channel import QueueSpec
 from omni.runtime.cpu import CpuPriority
+from omni.runtime.context import RunContext
 from omni.runtime.floor import Floor
 
 log = logging.getLogger(__name__)
@@ -49,19 +50,33 @@ class Stage(abc.ABC):
         self.name = name
         self.options = options if options is not None else self.Options()
         self.budget_ms = budget_ms
-        self._reporter: Reporter | None = None
-        self.cpu = CpuPriority()
-        """Shared by all stages of a pipeline (see omni.runtime.cpu)."""
-        self.floor = Floor()
-        """Shared by all stages of a pipeline: the assistant's replies as interruptible handles."""
+        self._context: RunContext | None = None
 
-    def bind_reporter(self, reporter: Reporter) -> None:
-        self._reporter = reporter
+    def bind(self, context: RunContext) -> None:
+        """The run this stage is part of (its pipeline calls this once, before `load`)."""
+        self._context = context
+
+    @property
+    def context(self) -> RunContext:
+        """The services of the run (a stage used on its own gets a context of its own)."""
+        if self._context is None:
+            self._context = RunContext()
+        return self._context
+
+    @property
+    def floor(self) -> Floor:
+        """The run's floor: the assistant's replies as interruptible handles (read it; the
+        floor and each reply's handle change only through their own methods)."""
+        return self.context.floor
+
+    @property
+    def cpu(self) -> CpuPriority:
+        """The run's CPU priority (see omni.runtime.cpu)."""
+        return self.context.cpu
 
     def report(self, turn: Turn, ms: float | None, **extra: Any) -> None:
         """Record this stage's latency contribution for a turn."""
-        if self._reporter is not None:
-            self._reporter(self.name, turn, ms, extra)
+        self.context.report(self.name, turn, ms, extra)
 
     def update_options(self, values: dict[str, Any]) -> None:
         """Change options at run time; each key must be in `live_options` and the result valid

@@ -50,7 +50,7 @@ class Dialogue(Processor):
         o = self.options
         used = dict.fromkeys([*o.routing.order, *(o.routing.complex_order or [])])
         self.backends: dict[str, ChatBackend] = {
-            n: make_backend(n, b, cpu=lambda: self.cpu) for n, b in o.backends.items() if n in used}
+            n: make_backend(n, b) for n, b in o.backends.items() if n in used}
         self.router = Router(self.backends, o.routing)
         self.tools = ToolRegistry(o.tools, o.actions)
         # "refuse": examples of what the home may ask that no action allows ("unlock the door"),
@@ -65,6 +65,10 @@ class Dialogue(Processor):
         """Preemptive replies thrown away since the last turn."""
         self._unanswered: dict[int, tuple[Turn, str]] = {}
         """Turns the user went on from before they were answered (their words start the next)."""
+        self._said: dict[int, str] = {}
+        """What the user said in each recent turn (the final transcript's words)."""
+        self._amended: set[int] = set()
+        """Turns whose remembered reply has been set to what the user heard (or carried on)."""
 
     @property
     def kit(self) -> TurnKit:
@@ -85,7 +89,7 @@ class Dialogue(Processor):
             if self.options.routing.offline_only and not b.offline:
                 log.info("backend %s is not used: routing.offline_only is on", name, extra={"stage": self.name})
                 continue
-            await b.load(progress)
+            await b.load(progress, cpu=self.cpu)
         local = self._local = next((b for b in self.backends.values() if b.continues), None)
         if local is not None:
             self.memory.count = local.count_tokens
@@ -150,6 +154,7 @@ class Dialogue(Processor):
             if self.options.preemptive and frame.text.strip() and not self._carry_pending(frame.turn):
                 self._pre = Preemptive.start(self._turn, frame.turn, frame.text.strip(), self.name)
             return
+        self._remember_said(frame.turn, frame.text.strip())
         if self.floor.interrupted(frame.turn):
             # the user went on before this turn was answered: its words start the next turn
             await self._discard("the user went on")
@@ -188,7 +193,14 @@ class Dialogue(Processor):
     def _carry_pending(self, turn: Turn) -> bool:
         """An earlier turn's words will start this one (see _amend_interrupted): not a case to
         start early on this turn's words alone."""
-        return any(s.turn.id < turn.id and s.is_interrupted and not s.amended for s in self.floor.speeches())
+        return any(s.turn.id < turn.id and s.is_interrupted and s.turn.id not in self._amended
+                   for s in self.floor.speeches())
+
+    def _remember_said(self, turn: Turn, text: str) -> None:
+        self._said[turn.id] = text
+        for old in [t for t in self._said if t < turn.id - 16]:
+            del self._said[old]
+        self._amended = {t for t in self._amended if t >= turn.id - 16}
 
     async def _turn(self, frame: Transcript, gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         turn, text = frame.turn, frame.text.strip()
@@ -225,21 +237,20 @@ class Dialogue(Processor):
         carried: list[str] = []
         for tid in sorted(t for t in self._unanswered if t < turn.id):
             was, words = self._unanswered.pop(tid)
-            if (s := self.floor.get(was)) is not None:
-                s.amended = True
+            self._amended.add(was.id)
             if words and (turn.speech_start - was.speech_end) / turn.sample_rate <= self.options.carry_within_s:
                 carried.append(words)
         for s in self.floor.speeches():
-            if s.turn.id >= turn.id or not s.is_interrupted or s.amended or s.played_text is None:
+            if s.turn.id >= turn.id or not s.is_interrupted or s.turn.id in self._amended or s.heard is None:
                 continue
-            s.amended = True
+            self._amended.add(s.turn.id)
             gap_s = (turn.speech_start - s.turn.speech_end) / turn.sample_rate
-            if not s.played_text.strip() and gap_s <= self.options.carry_within_s:
+            if not s.heard.strip() and gap_s <= self.options.carry_within_s:
                 self.memory.forget_reply(s.turn.id)
-                if s.user_text:
-                    carried.append(s.user_text.strip())
+                if self._said.get(s.turn.id):
+                    carried.append(self._said[s.turn.id])
             else:
-                self.memory.amend_reply(s.turn.id, s.played_text)
+                self.memory.amend_reply(s.turn.id, s.heard)
         return " ".join(carried)
 
     async def _answer(self, turn: Turn, text: str, parts: list[str],

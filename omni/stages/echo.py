@@ -104,9 +104,7 @@ class EchoCanceller(Processor):
         """What the players played over input samples [start, start + n) at 16 kHz."""
         far = np.zeros(n, np.float32)
         for p in self.floor.players:
-            played = getattr(p, "played", None)
-            if played is not None:
-                far += played(start, n, RATE)
+            far += p.played(start, n, RATE)
         return far
 
     async def process(self, frame: InputAudio) -> AsyncIterator[Frame]:

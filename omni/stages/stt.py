@@ -297,7 +297,6 @@ class WhisperSTT(Processor):
                     reused_pause_decode=reused)
         log.info("turn %d heard: %r", frame.turn.id, text,
                  extra={"stage": self.name, "turn": frame.turn.id})
-        self.floor.speech(frame.turn).user_text = text
         if frame.overlapped:  # said over the assistant, which is paused: go on, or give way
             if is_backchannel(text, self.options.backchannels):
                 self.floor.user_backchannel(time.monotonic())

@@ -7,15 +7,15 @@ from typing import Annotated
 from pydantic import Field
 
 from omni.dialogue.backends.base import BackendOptions, ChatBackend, Price
-from omni.dialogue.backends.local import CpuSource, LlamaBackend, LlamaBackendOptions
+from omni.dialogue.backends.local import LlamaBackend, LlamaBackendOptions
 from omni.dialogue.backends.openai_compat import OpenAIBackend, OpenAIBackendOptions
 
 AnyBackendOptions = Annotated[LlamaBackendOptions | OpenAIBackendOptions, Field(discriminator="type")]
 
 
-def make_backend(name: str, options: BackendOptions, cpu: CpuSource | None = None) -> ChatBackend:
+def make_backend(name: str, options: BackendOptions) -> ChatBackend:
     if isinstance(options, LlamaBackendOptions):
-        return LlamaBackend(name, options, cpu)
+        return LlamaBackend(name, options)
     if isinstance(options, OpenAIBackendOptions):
         return OpenAIBackend(name, options)
     raise TypeError(f"no backend for {type(options).__name__}")

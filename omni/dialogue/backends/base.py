@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from omni.dialogue.types import ChatRequest, Delta
+from omni.runtime.cpu import CpuPriority
 from omni.runtime.stage import ProgressFn
 
 
@@ -82,8 +83,9 @@ class ChatBackend(abc.ABC):
         self.name = name
         self.options = options
 
-    async def load(self, progress: ProgressFn) -> None:  # noqa: B027 - optional hook
-        """Load the model or prepare the client."""
+    async def load(self, progress: ProgressFn, cpu: CpuPriority | None = None) -> None:  # noqa: B027
+        """Load the model or prepare the client; `cpu` is the run's CPU priority, for a backend
+        that computes on this machine (omni.runtime.cpu)."""
 
     async def prefill(self, req: ChatRequest, idle: bool = False) -> None:  # noqa: B027 - optional hook
         """Optionally evaluate `req`'s prompt ahead of `stream(req)`, so that a stream with the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 from pydantic import Field
@@ -16,10 +16,6 @@ from omni.engines.llama_local import LlamaChat, LlamaSettings
 from omni.runtime import Worker
 from omni.runtime.cpu import CpuPriority
 from omni.runtime.stage import ProgressFn
-
-CpuSource = Callable[[], CpuPriority]
-"""Where the backend finds the pipeline's shared CpuPriority (the stage's `cpu`)."""
-
 
 class LlamaBackendOptions(BackendOptions):
     type: Literal["llama.cpp"] = "llama.cpp"
@@ -35,13 +31,14 @@ class LlamaBackend(ChatBackend):
     offline = True
     options: LlamaBackendOptions
 
-    def __init__(self, name: str, options: LlamaBackendOptions, cpu: CpuSource | None = None) -> None:
+    def __init__(self, name: str, options: LlamaBackendOptions) -> None:
         super().__init__(name, options)
         self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads))
         self._worker = Worker(f"{name}-llm")
-        self._cpu = cpu
+        self._cpu: CpuPriority | None = None
 
-    async def load(self, progress: ProgressFn) -> None:
+    async def load(self, progress: ProgressFn, cpu: CpuPriority | None = None) -> None:
+        self._cpu = cpu
         await self._worker.call(self.engine.load, progress)
 
     async def aclose(self) -> None:
@@ -57,7 +54,7 @@ class LlamaBackend(ChatBackend):
         if self._cpu is None:
             yield from tokens
             return
-        cpu = self._cpu()
+        cpu = self._cpu
         with cpu.voice_work():
             yield from cpu.gate(tokens)
 
@@ -70,7 +67,7 @@ class LlamaBackend(ChatBackend):
         def run() -> int:
             if self._cpu is None:
                 return self.engine.prefill(messages, req.tools, req.prefix)
-            cpu = self._cpu()
+            cpu = self._cpu
             if idle:  # background work: the reply's speech goes first
                 cpu.settle()
             with cpu.voice_work():  # and vision waits for it: the next turn needs it

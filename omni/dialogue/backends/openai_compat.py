@@ -23,6 +23,7 @@ from omni.dialogue.backends.base import BackendOptions, ChatBackend
 from omni.dialogue.toolcalls import make_call, split_text_calls
 from omni.dialogue.types import ChatRequest, Delta, Finished, ToolCallDelta, Usage
 from omni.errors import ConfigError, ServiceError
+from omni.runtime.cpu import CpuPriority
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class OpenAIBackend(ChatBackend):
         self._key: str | None = None
         self._unavailable: str | None = None
 
-    async def load(self, progress: ProgressFn) -> None:
+    async def load(self, progress: ProgressFn, cpu: CpuPriority | None = None) -> None:
         import openai
 
         o = self.options
