@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from omni.frames import EndOfStream, Frame
-from omni.runtime import Pipeline, Stage
+from omni.runtime import Stage
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
@@ -39,13 +39,9 @@ def words(text: str) -> set[str]:
 
 
 async def run_stage(stage: Stage, frames: Iterable[Frame], *, eos: bool = True) -> list[Frame]:
-    """Run one stage on frames (plus EndOfStream) and collect what it emits."""
+    """Run one stage on frames (plus EndOfStream) and collect what it emits (the frames it
+    made and those it passed on)."""
     out: list[Frame] = []
-
-    class Collect:
-        def on_frame(self, name: str, frame: Frame) -> None:
-            if name == stage.name:
-                out.append(frame)
 
     async def source() -> AsyncIterator[Frame]:
         for f in frames:
@@ -53,7 +49,8 @@ async def run_stage(stage: Stage, frames: Iterable[Frame], *, eos: bool = True) 
         if eos:
             yield EndOfStream()
 
-    await Pipeline([stage], observers=[Collect()]).run(source())
+    async for f in stage.run(source()):  # everything it emits, its error events too, in order
+        out.append(f)
     return out
 
 

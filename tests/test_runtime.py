@@ -53,9 +53,16 @@ def turn(i: int = 1) -> Turn:
 async def test_pipeline_keeps_order_passes_unknown_frames_and_survives_a_failing_frame():
     seen: list[tuple[str, Frame]] = []
 
-    class Obs:
+    class Obs:  # is shown each frame once, by the stage that made it
         def on_frame(self, stage: str, frame: Frame) -> None:
             seen.append((stage, frame))
+
+    class Out(Stage):  # what b passes on, made by it or not
+        async def run(self, inp: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+            async for f in inp:
+                seen.append(("b", f))
+            return
+            yield  # pragma: no cover
 
     async def source() -> AsyncIterator[Frame]:
         for i in range(6):
@@ -64,8 +71,8 @@ async def test_pipeline_keeps_order_passes_unknown_frames_and_survives_a_failing
         yield EndOfStream()
 
     a, b = Double("a"), Double("b")
-    await Pipeline([a, b], observers=[Obs()]).run(source())
-    out_b = [f for s, f in seen if s == "b"]
+    await Pipeline([a, b, Out("out")], observers=[Obs()]).run(source())
+    out_b = list(dict.fromkeys(f for s, f in seen if s == "b"))
     nums = [f.n for f in out_b if isinstance(f, Num)]
     # frame 3 fails in a; 2*... = 6 fails nowhere; b doubles a's output (n*2*2), except a's 6 -> 12
     assert nums == [0, 4, 8, 16, 20]
@@ -218,7 +225,7 @@ class Broken(Processor):
 
 
 async def test_a_stage_fault_ends_the_turn_with_an_error_and_the_next_turn_is_served():
-    rec = TurnRecorder({}, done_stage="end")
+    rec = TurnRecorder({}, done_stage="llm")
 
     async def source() -> AsyncIterator[Frame]:
         yield Transcript(turn=turn(1), text="first")

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from omni.app.dashboard import BAR, Dashboard, bar
 from omni.app.view import ConsoleView
-from omni.frames import (ContextUpdate, PartialTranscript, ReplyAudio, ReplyDone, ReplySentence, SpeechStarted,
+from omni.frames import (ContextUpdate, PartialTranscript, ReplyAudio, ReplyPlayed, ReplySentence, SpeechStarted,
                          Transcript, Turn, Utterance, WakeWord)
 from omni.runtime.metrics import StageTime, TurnRecord
 
@@ -45,7 +45,7 @@ def test_dashboard_shows_state_words_reply_camera_and_latency_bars() -> None:
     assert "● speaking" in render(d)[0]
     rec = TurnRecord(turn=TURN, v2v_ms=1800.0, stages={"stt": StageTime(310, 500), "llm": StageTime(620, 400)})
     d.on_event("turn", rec)
-    d.on_frame("out", ReplyDone(turn=TURN, text="The capital of France is Paris."))
+    d.on_frame("out", ReplyPlayed(turn=TURN, text="The capital of France is Paris."))
     text, console = render(d)
     assert "● idle" in text and "310 ms / 500" in text and "620 ms / 400" in text and "1800 ms / 1500" in text
     html = console.export_html(inline_styles=True)

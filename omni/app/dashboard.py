@@ -5,7 +5,6 @@ console view's plain lines are used instead (see omni.app.view)."""
 from __future__ import annotations
 
 import time
-import weakref
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -27,17 +26,15 @@ BAR = 30
 class Dashboard:
     """A model of the run (fed by frames and turn records) and its rendering."""
 
-    def __init__(self, sink: str = "out", budgets: dict[str, float | None] | None = None) -> None:
-        self.sink = sink
+    def __init__(self, budgets: dict[str, float | None] | None = None) -> None:
         self.budgets = budgets or {}
-        self.status = AssistantState(sink)
+        self.status = AssistantState()
         self.hearing = ""
         self.heard = ""
         self.reply = ""
         self.caption: tuple[str, float] | None = None
         self.last: TurnRecord | None = None
         self.wake: str | None = None
-        self._seen: weakref.WeakSet[Frame] = weakref.WeakSet()
 
     @property
     def state(self) -> str:
@@ -45,9 +42,6 @@ class Dashboard:
 
     def on_frame(self, stage: str, frame: Frame) -> None:
         self.status.on_frame(stage, frame)
-        if frame in self._seen:
-            return
-        self._seen.add(frame)
         if isinstance(frame, WakeWord):
             self.wake = frame.name
         elif isinstance(frame, SpeechStarted):

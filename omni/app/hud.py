@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from omni.errors import ConfigError
-from omni.frames import (ErrorEvent, Frame, PartialTranscript, ReplyDone, ReplySentence, SceneFrame, Transcript,
+from omni.frames import (ErrorEvent, Frame, PartialTranscript, ReplyPlayed, ReplySentence, SceneFrame, Transcript,
                          VideoFrame)
 from omni.runtime import Worker
 from omni.runtime.state import AssistantState
@@ -70,12 +70,12 @@ class HudWriter:
             s.heard = frame.text + " ..."
         elif isinstance(frame, Transcript) and not frame.tentative:
             s.heard = frame.text
-        elif isinstance(frame, ReplySentence):  # seen at every stage it passes: keyed by index
+        elif isinstance(frame, ReplySentence):
             if s.reply_turn != frame.turn.id:
                 s.reply_turn, s.sentences = frame.turn.id, {}
             s.sentences[frame.index] = frame.text
             s.reply = " ".join(s.sentences[i] for i in sorted(s.sentences))
-        elif isinstance(frame, ReplyDone) and stage == "out" and frame.reason == "interrupted":
+        elif isinstance(frame, ReplyPlayed) and frame.reason == "interrupted":
             s.reply = frame.text + " ..."
         elif isinstance(frame, ErrorEvent) and stage in ("source", "camera", "scene"):
             s.alert, s.alert_until = frame.message, time.monotonic() + 3.0

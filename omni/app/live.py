@@ -48,8 +48,7 @@ async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView,
                    stop: asyncio.Event | None = None) -> dict[str, Any]:
     """Run until `stop` is set (default: SIGINT/SIGTERM) or opts.duration_s; returns a summary."""
     stages = [build_stage(s) for s in cfg.stages]
-    recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, done_stage="out",
-                            v2v_budget_ms=cfg.v2v_budget_ms, keep=200)
+    recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, v2v_budget_ms=cfg.v2v_budget_ms, keep=200)
     mic = Microphone(opts.input_device, cfg.sample_rate, chunk_ms=cfg.chunk_ms)
     speaker = Speaker("out", opts.output_device, record=opts.record, on_reply_start=recorder.set_reply_start,
                       on_barge_in=recorder.set_barge_in, on_pause=recorder.count_pause)

@@ -86,8 +86,7 @@ async def run_node(cfg: PipelineConfig, opts: NodeRunOptions, view: ConsoleView,
             s.bypass = True
     dialogue = next((s for s in stages if isinstance(s, Dialogue)), None)
     actions = {a.name: a for a in dialogue.options.actions} if dialogue else {}
-    recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, done_stage="out",
-                            v2v_budget_ms=cfg.v2v_budget_ms, keep=200)
+    recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, v2v_budget_ms=cfg.v2v_budget_ms, keep=200)
     sink = WavFileSink("out", opts.audio_out, opts.out_rate, on_reply_start=recorder.set_reply_start,
                        on_barge_in=recorder.set_barge_in, on_pause=recorder.count_pause, realtime=True,
                        keep_s=None if opts.audio_out else 60.0)

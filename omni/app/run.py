@@ -181,8 +181,7 @@ async def run_files(cfg: PipelineConfig, opts: FileRunOptions, view: ConsoleView
                 # would only damage the user's words when they talk over the reply
                 log.info("%s: file input with no room: the echo canceller passes audio through", s.name)
                 s.bypass = True
-    recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, done_stage="out",
-                            v2v_budget_ms=cfg.v2v_budget_ms)
+    recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, v2v_budget_ms=cfg.v2v_budget_ms)
     sink = WavFileSink("out", opts.audio_out, opts.out_rate or audio.source_rate,
                        on_reply_start=recorder.set_reply_start, on_barge_in=recorder.set_barge_in,
                        on_pause=recorder.count_pause,

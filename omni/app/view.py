@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import weakref
 from typing import Any
 
 from rich.console import Console
@@ -22,7 +21,6 @@ class ConsoleView:
         self.live = self.console.is_terminal
         if not self.live:
             self.console.soft_wrap = True  # one line per event in logs
-        self._seen: weakref.WeakSet[Frame] = weakref.WeakSet()  # frames pass through stages
         self.quiet = quiet
         self._progress: Progress | None = None
         self._task: Any = None
@@ -56,9 +54,8 @@ class ConsoleView:
 
     # during the run --------------------------------------------------------------------
     def on_frame(self, stage: str, frame: Frame) -> None:
-        if self.quiet or frame in self._seen:
+        if self.quiet:
             return
-        self._seen.add(frame)
         if isinstance(frame, SpeechStarted) and not frame.resumed:
             self.console.print(f"[dim]… speech at {frame.start / frame.sample_rate:.2f} s[/]")
         elif isinstance(frame, PartialTranscript):

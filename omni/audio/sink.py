@@ -17,7 +17,7 @@ import numpy as np
 import soxr
 
 from omni.audio.io import write_wav
-from omni.frames import Cue, EndOfStream, Frame, ReplyAudio, ReplyDone, Turn
+from omni.frames import Cue, EndOfStream, Frame, ReplyAudio, ReplyDone, ReplyPlayed, Turn
 from omni.runtime.floor import BargeIn, Speech
 from omni.runtime.stage import Processor
 
@@ -345,8 +345,13 @@ class WavFileSink(Processor):
         speech.played(done=True)
         if speech.is_interrupted:
             heard = speech.heard if speech.heard is not None else self.timeline.heard(frame.turn.id)
-            frame = dataclasses.replace(frame, text=heard, reason="interrupted")
-        yield frame
+            yield ReplyPlayed(turn=frame.turn, text=heard, reason="interrupted")
+        else:
+            yield ReplyPlayed(turn=frame.turn, text=frame.text, reason=frame.reason)
+
+    def _failed(self, message: str, frame: Frame) -> list[Frame]:
+        ev = self.error(message, frame)  # the turn still ends at the speaker, with the error
+        return [ev] if ev.turn is None else [ev, ReplyPlayed(turn=ev.turn, text="", reason="error")]
 
     async def _played(self, speech: Speech) -> None:
         """Wait (in real time) until the reply has been heard to its end, or interrupted."""

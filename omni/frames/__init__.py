@@ -6,11 +6,11 @@ from omni.frames.audio import (Cue, InputAudio, PushToTalk, ReplyAudio, SpeechPa
 from omni.frames.base import Frame, Tier, Turn
 from omni.frames.control import EndOfStream, ErrorEvent
 from omni.frames.vision import Label, SceneFrame, TextLine, VideoFrame
-from omni.frames.text import (Answered, PartialTranscript, ReplyDone, ReplySentence, ReplyToken, SayText,
-                              Transcript)
+from omni.frames.text import (Answered, PartialTranscript, ReplyDone, ReplyPlayed, ReplySentence, ReplyToken,
+                              SayText, Transcript)
 
 __all__ = [
-    "Answered", "ContextUpdate", "DeviceAction", "EndOfStream", "ErrorEvent", "Frame", "InputAudio", "ReplyAudio", "ReplyDone",
+    "Answered", "ContextUpdate", "DeviceAction", "EndOfStream", "ErrorEvent", "Frame", "InputAudio", "ReplyAudio", "ReplyDone", "ReplyPlayed",
     "ReplySentence", "ReplyToken", "SayText", "PartialTranscript", "SpeechStarted", "SpeechStopped", "Tier", "Transcript",
     "Turn", "Utterance", "SpeechPaused", "WakeWord", "PushToTalk", "Cue", "VideoFrame", "SceneFrame", "TextLine",
     "Label",

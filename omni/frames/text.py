@@ -86,6 +86,20 @@ class ReplyDone(Frame):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class ReplyPlayed(Frame):
+    """The audio output has finished a turn's reply: played to its end, cut by the user, or
+    dropped before it was heard (made by the player, the last stage)."""
+
+    tier = Tier.CONTROL
+    turn: Turn
+    """The turn whose reply ended at the speaker."""
+    text: str
+    """What the user heard of it (all of it, unless interrupted)."""
+    reason: str = "complete"
+    """complete, empty, error, backchannel, interrupted (as the ReplyDone it follows)."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Answered(Frame):
     """A turn a stage before the dialogue answered (the look stage, a visual question): the
     dialogue keeps the exchange in its history, so a follow-up can refer to it."""

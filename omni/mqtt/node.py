@@ -11,7 +11,6 @@ import json
 import logging
 import string
 import time
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,7 +21,7 @@ from omni.audio.sink import WavFileSink
 from omni.audio.stream import LiveInput
 from omni.dialogue.tools import ActionSpec
 from omni.errors import ConfigError, InputError
-from omni.frames import (DeviceAction, ErrorEvent, Frame, PartialTranscript, ReplyAudio, ReplyDone,
+from omni.frames import (DeviceAction, ErrorEvent, Frame, PartialTranscript, ReplyAudio, ReplyPlayed,
                          ReplySentence, SayText, Transcript, Turn)
 from omni.mqtt.commands import Command, CommandError, Dedupe, parse_command
 from omni.mqtt.config import DeviceTopic, MqttOptions
@@ -92,10 +91,9 @@ class Node:
         self.dedupe = Dedupe(opts.dedupe)
         self.max_pending_turns = max_pending_turns
         self.link: Link | None = None
-        self.status = AssistantState(sink.name)
+        self.status = AssistantState()
         self._requests: dict[int, str] = {}
         """Turn id -> id of the command that started it (for ask/say)."""
-        self._seen: weakref.WeakSet[Frame] = weakref.WeakSet()
         self._seq = 0
         self.stats = {"accepted": 0, "refused": 0, "duplicates": 0, "audio_chunks": 0, "actions": 0}
 
@@ -145,26 +143,24 @@ class Node:
             body["request"] = self._requests[turn.id]
         return body
 
-    # observer: every frame every stage emits ------------------------------------------------
+    # observer: each frame once, from the stage that made it ---------------------------------
     def on_frame(self, stage: str, frame: Frame) -> None:
         if self.status.on_frame(stage, frame):
             self._send(self._state_message())
         if isinstance(frame, PartialTranscript):
             self.event("partial", {"text": frame.text, "stable": frame.stable}, qos=0)
-        elif isinstance(frame, Transcript) and not frame.tentative and frame not in self._seen:
-            self._seen.add(frame)
+        elif isinstance(frame, Transcript) and not frame.tentative:
             self.event("transcript", {**self._turn_body(frame.turn), "text": frame.text})
         elif isinstance(frame, ReplySentence):
             self.event("sentence", {**self._turn_body(frame.turn), "index": frame.index, "text": frame.text})
-        elif isinstance(frame, DeviceAction) and frame not in self._seen:
-            self._seen.add(frame)
+        elif isinstance(frame, DeviceAction):
             self._act(frame)
         elif isinstance(frame, ErrorEvent):
             self._error(frame.message, stage=frame.stage, turn=frame.turn)
-        elif stage == self.sink.name and isinstance(frame, ReplyAudio):
+        elif isinstance(frame, ReplyAudio):
             if self.opts.publish_audio:
                 self._send(Outgoing(self.topics.event("audio"), wav_bytes(frame.samples, frame.sample_rate), qos=0))
-        elif stage == self.sink.name and isinstance(frame, ReplyDone):
+        elif isinstance(frame, ReplyPlayed):
             self.event("reply", {**self._turn_body(frame.turn), "text": frame.text, "reason": frame.reason})
 
     def on_record(self, kind: str, payload: Any) -> None:

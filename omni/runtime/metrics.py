@@ -5,12 +5,11 @@ from __future__ import annotations
 import collections
 import logging
 import statistics
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from omni.frames import (DeviceAction, ErrorEvent, Frame, ReplyAudio, ReplyDone, Transcript, Turn,
+from omni.frames import (DeviceAction, ErrorEvent, Frame, ReplyAudio, ReplyDone, ReplyPlayed, Transcript, Turn,
                          Utterance)
 
 log = logging.getLogger(__name__)
@@ -102,16 +101,17 @@ class TurnRecorder:
 
     A turn opens with its Utterance, learns its transcript, its reply, its stage times and its
     first reply audio sample (V2V: the `t` of the first ReplyAudio, stamped when it left TTS),
-    and closes when `done_stage` (the audio sink) passes its ReplyDone.
+    and closes when the audio output reports the reply played (ReplyPlayed).
     """
 
-    def __init__(self, budgets: Mapping[str, float | None], *, done_stage: str,
+    def __init__(self, budgets: Mapping[str, float | None], *, done_stage: str | None = None,
                  v2v_budget_ms: float | None = None, keep: int | None = None) -> None:
         """`keep`: remember only the last `keep` finished turns (a service that runs for weeks)."""
         self.budgets = dict(budgets)
         self.keep = keep
-        self.done_stage = done_stage
         self.v2v_budget_ms = v2v_budget_ms
+        self.done_stage = done_stage
+        """For a pipeline with no audio output: the stage whose ReplyDone ends a turn."""
         self.open: dict[int, TurnRecord] = {}
         self._done: set[int] = set()
         self.finished: list[TurnRecord] | collections.deque[TurnRecord] = (
@@ -119,8 +119,6 @@ class TurnRecorder:
         self._done_order: collections.deque[int] = collections.deque()
         self.overruns: list[BudgetOverrun] = []
         self.errors: list[ErrorEvent] = []
-        self._actions: weakref.WeakSet[Frame] = weakref.WeakSet()
-        """DeviceActions already recorded (observers see a frame at every stage it passes)."""
         self.listeners: list[Callable[[str, Any], None]] = []
         """listener(kind, payload) with kind in: turn, overrun, error."""
 
@@ -154,7 +152,7 @@ class TurnRecorder:
             rec = self._record(frame.turn)
             if rec.v2v_ms is None:
                 rec.v2v_ms = (frame.t - frame.turn.t_speech_end) * 1000.0
-        elif isinstance(frame, ReplyDone) and stage == self.done_stage:
+        elif isinstance(frame, ReplyPlayed) or (isinstance(frame, ReplyDone) and stage == self.done_stage):
             if frame.turn.id in self._done:
                 log.warning("turn %d ended twice; ignoring the second end", frame.turn.id)
                 return
@@ -164,8 +162,7 @@ class TurnRecorder:
                 rec.interrupted, rec.heard = True, frame.text  # dropped before it was heard
                 rec.v2v_ms = None  # its audio was made but never played: no voice-to-voice
             self._finish(frame.turn.id)
-        elif isinstance(frame, DeviceAction) and frame.turn is not None and frame not in self._actions:
-            self._actions.add(frame)
+        elif isinstance(frame, DeviceAction) and frame.turn is not None:
             self._record(frame.turn).actions.append(
                 {"action": frame.action, "args": dict(frame.args), "source": frame.source})
         elif isinstance(frame, ErrorEvent):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import Protocol
 
@@ -18,7 +19,9 @@ log = logging.getLogger(__name__)
 
 
 class Observer(Protocol):
-    """Sees every frame a stage emits (cheap, synchronous; for metrics and views)."""
+    """Sees each frame once, with the name of the stage that made it ("source" for the input);
+    cheap and synchronous (metrics, views, the MQTT events). A frame a stage passes on unchanged
+    is not shown again."""
 
     def on_frame(self, stage: str, frame: Frame) -> None: ...
 
@@ -27,8 +30,8 @@ class Pipeline:
     """Stages in a line: source -> stage 1 -> ... -> stage n.
 
     Each stage reads its own bounded input channel (size and overflow policy from the stage's
-    `input_queue`, overridable per pipeline file). Every frame a stage emits is shown to the
-    observers; ErrorEvents go to the observers only.
+    `input_queue`, overridable per pipeline file). Every frame is shown to the observers once,
+    when the stage that made it emits it; ErrorEvents go to the observers only.
     """
 
     def __init__(self, stages: Sequence[Stage], observers: Sequence[Observer] = (),
@@ -42,6 +45,7 @@ class Pipeline:
         self.stages = list(stages)
         self.observers = list(observers)
         self.channels: list[Channel] = []
+        self._shown: weakref.WeakSet[Frame] = weakref.WeakSet()
         self.context = context if context is not None else RunContext(
             floor=floor if floor is not None else Floor(), reporter=reporter)
         """The run's services (floor, CPU priority, reporting), bound to every stage."""
@@ -93,6 +97,9 @@ class Pipeline:
                 await out.close()
 
     def _observe(self, stage: str, frame: Frame) -> None:
+        if frame in self._shown:  # passed on unchanged: its maker was shown it already
+            return
+        self._shown.add(frame)
         for obs in self.observers:
             try:
                 obs.on_frame(stage, frame)

@@ -6,13 +6,13 @@ the terminal panel) tells the same story.
 
 from __future__ import annotations
 
-from omni.frames import Frame, ReplyAudio, ReplyDone, SpeechStarted, SpeechStopped, Turn, Utterance, WakeWord
+from omni.frames import Frame, ReplyAudio, ReplyPlayed, SpeechStarted, SpeechStopped, Turn, Utterance, WakeWord
 
 
 class AssistantState:
-    def __init__(self, sink: str = "out") -> None:
-        self.sink = sink
-        """Name of the audio output stage: its ReplyAudio means speaking, its ReplyDone the end."""
+    """Reply audio means speaking; the player's ReplyPlayed ends it."""
+
+    def __init__(self) -> None:
         self.state = "idle"
         self.open: set[int] = set()
         """Turns begun and not yet ended at the speaker."""
@@ -31,9 +31,9 @@ class AssistantState:
         if isinstance(frame, Utterance):
             self.open.add(frame.turn.id)
             return self._set("thinking")
-        if stage == self.sink and isinstance(frame, ReplyAudio):
+        if isinstance(frame, ReplyAudio):
             return self._set("speaking")
-        if stage == self.sink and isinstance(frame, ReplyDone):
+        if isinstance(frame, ReplyPlayed):
             self.open.discard(frame.turn.id)
             return self._settle()
         return False
