@@ -92,7 +92,7 @@ async def idle(mode: str, seconds: float) -> dict[str, Any]:
     await asyncio.sleep(seconds)
     cpu = (time.process_time() - c0) / (time.monotonic() - w0) * 100
     stop.set()
-    summary = await task
+    summary = (await task).extra
     return {"mode": mode, "idle_s": seconds, "cpu_pct_of_one_core": round(cpu, 1),
             **{k: v for k, v in summary.items() if k in ("microphone", "speaker")}}
 

@@ -134,7 +134,7 @@ class NodeThread:
             self._loop = asyncio.get_running_loop()
             started: asyncio.Future[NodeHandle] = self._loop.create_future()
             started.add_done_callback(lambda f: (setattr(self, "handle", f.result()), self._ready.set()))
-            self.summary = await run_node(self.cfg, self.opts, ConsoleView(quiet=True), started)
+            self.summary = (await run_node(self.cfg, self.opts, ConsoleView(quiet=True), started)).extra
 
         try:
             asyncio.run(main())

@@ -134,7 +134,7 @@ async def test_bad_input_is_reported_and_the_node_keeps_serving(node: NodeThread
             errors.append(await w.wait(lambda m, why=why: m.topic.endswith("/event/error") and why in m.json["message"], 10))
         assert [e.json.get("id") for e in errors[:2]] == [None, "b2"]  # the id, when it could be read
         # nothing changed: the settings command that failed in part changed nothing
-        assert node.call(lambda: node.handle.node.stages["llm"].options.temperature) == 0.2
+        assert node.call(lambda: node.handle.node.controls.options("llm").temperature) == 0.2
         # a duplicate (a QoS 1 redelivery) acts once, and is acked again as a duplicate
         for _ in range(2):
             await w.publish(f"{BASE}/cmd/say", {"id": "dup-1", "text": "Hello there."})
@@ -173,14 +173,14 @@ async def test_switches_and_settings(node: NodeThread, broker: Mosquitto) -> Non
         await w.wait(lambda m: m.topic == f"{BASE}/state" and m.json["listening"] is False, 10)
         await w.publish(f"{BASE}/cmd/settings", {"id": "s-1", "set": {"llm.temperature": 0.5, "tts.volume": 0.5}})
         await w.wait(event("/event/ack", id="s-1"), 10)
-        assert node.call(lambda: node.handle.node.stages["llm"].options.temperature) == 0.5
+        assert node.call(lambda: node.handle.node.controls.options("llm").temperature) == 0.5
         for payload in (b"OFF", json.dumps({"id": "l-2", "on": True}).encode(),
                         json.dumps({"id": "s-2", "set": {"llm.temperature": 0.2, "tts.volume": 1.0}}).encode()):
             await w.client.publish(f"{BASE}/cmd/{'mute' if payload == b'OFF' else 'listen' if b'l-2' in payload else 'settings'}",
                                    payload, qos=1)
         await w.wait(lambda m: m.topic == f"{BASE}/state" and not m.json["muted"] and m.json["listening"], 10)
         await w.wait(event("/event/ack", id="s-2"), 10)
-        assert node.call(lambda: node.handle.node.stages["llm"].options.temperature) == 0.2
+        assert node.call(lambda: node.handle.node.controls.options("llm").temperature) == 0.2
 
 
 def ha_python() -> str:

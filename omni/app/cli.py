@@ -153,7 +153,7 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
                           room=_room(args.room_echo), camera=args.camera, video_out=args.video_out,
                           hud_fps=args.hud_fps)
     result = asyncio.run(run_files(cfg, opts, view))
-    extra = {"input": f"{result.input_s:.1f} s in {result.run_s:.1f} s",
+    extra = {"input": f"{result.input_s or 0:.1f} s in {result.run_s:.1f} s",
              "peak memory": f"{result.peak_rss_mb:.0f} MB",
              "overruns": len(result.recorder.overruns),
              "errors": len(result.recorder.errors), **result.extra}
@@ -173,7 +173,8 @@ def run_node_command(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     opts = NodeRunOptions(audio_in=args.audio_in, metrics=args.metrics, duration_s=args.duration,
                           audio_out=args.audio_out,
                           out_rate=args.out_rate or 16000)
-    summary = asyncio.run(run_node(cfg, opts, view))
+    result = asyncio.run(run_node(cfg, opts, view))
+    summary = {"turns": len(result.records), **result.extra, "peak memory": f"{result.peak_rss_mb:.0f} MB"}
     view.console.print("node stopped: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
     wrote = [str(p) for p in (opts.audio_out, opts.metrics) if p]
     if wrote:
@@ -188,8 +189,7 @@ def run_live_command(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     opts = LiveRunOptions(input_device=args.input_device, output_device=args.output_device,
                           record=args.record, metrics=args.metrics, duration_s=args.duration,
                           camera=args.camera, video_out=args.video_out, hud_fps=args.hud_fps)
-    summary = asyncio.run(run_live(cfg, opts, view))
-    records = summary.pop("records")
-    view.summary(records, v2v_budget_ms=cfg.v2v_budget_ms, load_s=0.0,
-                 extra={k: v for k, v in summary.items() if k != "turns"})
+    result = asyncio.run(run_live(cfg, opts, view))
+    view.summary(result.records, v2v_budget_ms=cfg.v2v_budget_ms, load_s=result.load_s,
+                 extra={**result.extra, "peak memory": f"{result.peak_rss_mb:.0f} MB"})
     return 0

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import soxr
 
-from omni.audio.sink import WavFileSink
+from omni.audio.sink import PlaybackEvents, WavFileSink
 from omni.errors import ConfigError, ServiceError
-from omni.frames import EndOfStream, ErrorEvent, Frame, InputAudio, Turn
+from omni.frames import EndOfStream, ErrorEvent, Frame, InputAudio
 
 log = logging.getLogger(__name__)
 
@@ -218,19 +218,29 @@ class Speaker(WavFileSink):
     exists, and stop at once on barge-in or mute (they are cut on the timeline it reads)."""
 
     def __init__(self, name: str, device: str | int | None, *, record: Path | None = None,
-                 on_reply_start: Callable[[Turn, float], None] | None = None,
-                 on_barge_in: Callable[[Turn, float, str], None] | None = None,
-                 on_pause: Callable[[Turn], None] | None = None, latency_s: float = 0.05) -> None:
+                 events: PlaybackEvents | None = None, latency_s: float = 0.05,
+                 clock: Callable[[], float | None] | None = None) -> None:
         self.device = pick_device(device, "output")
-        super().__init__(name, record, self.device["rate"], on_reply_start=on_reply_start,
-                         on_barge_in=on_barge_in, on_pause=on_pause, realtime=True,
+        super().__init__(name, record, self.device["rate"], events=events, realtime=True,
                          keep_s=None if record else 60.0)
         self.latency_s = latency_s
-        self.t_ref: float | None = None
-        """Monotonic time of input sample 0 (from the microphone); None: the speaker's own start."""
+        self.clock = clock
+        """Monotonic time of input sample 0 (the microphone's), None until it is known: the
+        speaker's timeline is the input's, so a reply plays where the recorder places it."""
+        self._own_ref: float | None = None
         self.stats = CallbackStats()
         self._pos: int | None = None
         self._stream: Any = None
+
+    @property
+    def t_ref(self) -> float:
+        """Monotonic time of timeline sample 0: the input's, or until it is known the speaker's start."""
+        ref = self.clock() if self.clock is not None else None
+        if ref is not None:
+            return ref
+        if self._own_ref is None:
+            self._own_ref = time.monotonic()
+        return self._own_ref
 
     async def load(self, progress: Any) -> None:
         sd = _sd()
@@ -249,9 +259,7 @@ class Speaker(WavFileSink):
         if status.output_underflow:
             self.stats.xruns += 1
         rate = self.timeline.sample_rate
-        ref = self.t_ref if self.t_ref is not None else time.monotonic()
-        if self.t_ref is None:
-            self.t_ref = ref
+        ref = self.t_ref
         due = round((time.monotonic() + self.latency_s - ref) * rate)
         if self._pos is None or abs(self._pos - due) > rate // 10:  # (re)align to the clock
             self._pos = due

@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from pathlib import Path
 
 import numpy as np
@@ -222,8 +222,17 @@ class Timeline:
         return rs.resample_chunk(chunk.samples.astype(np.float32, copy=False))
 
 
-BargeInFn = Callable[[Turn, float, str], None]
-"""on_barge_in(turn, barge-in latency ms, text heard)."""
+class PlaybackEvents(Protocol):
+    """Who learns what the player did with each reply (the run's turn recorder)."""
+
+    def set_reply_start(self, turn: Turn, seconds: float) -> None:
+        """The reply starts at `seconds` on the output timeline."""
+
+    def set_barge_in(self, turn: Turn, ms: float, heard: str) -> None:
+        """The user cut the reply `ms` after starting to speak; `heard` is what they heard."""
+
+    def count_pause(self, turn: Turn) -> None:
+        """The reply paused for speech over it (a barge-in, or a backchannel it resumed after)."""
 
 
 class WavFileSink(Processor):
@@ -236,18 +245,15 @@ class WavFileSink(Processor):
     handles = (ReplyAudio, ReplyDone, Cue)
 
     def __init__(self, name: str, path: str | Path | None, sample_rate: int,
-                 on_reply_start: Callable[[Turn, float], None] | None = None,
-                 on_barge_in: BargeInFn | None = None, realtime: bool = False,
-                 on_pause: Callable[[Turn], None] | None = None, keep_s: float | None = None) -> None:
+                 events: PlaybackEvents | None = None, realtime: bool = False,
+                 keep_s: float | None = None) -> None:
         super().__init__(name)
         self.path = Path(path) if path is not None else None
         """None: play and forget (the file twin of a speaker with nothing to record)."""
         self.keep_s = keep_s
         """Keep only this much audio behind the newest (None: all of it, for the output file)."""
         self.timeline = Timeline(sample_rate)
-        self.on_reply_start = on_reply_start
-        self.on_barge_in = on_barge_in
-        self.on_pause = on_pause
+        self.events = events
         self.realtime = realtime
         self._started: set[int] = set()
         self._anchor: Turn | None = None
@@ -263,10 +269,10 @@ class WavFileSink(Processor):
                  round(barge.onset * self.timeline.sample_rate / barge.sample_rate))
         self.timeline.pause(at)
         self._paused_at = (barge, at)
-        if self.on_pause is not None:
+        if self.events is not None:
             for s in self.floor.speeches():
                 if not s.done and not s.is_interrupted:
-                    self.on_pause(s.turn)
+                    self.events.count_pause(s.turn)
         self._changed.set()
 
     def resume(self, t: float) -> None:
@@ -291,9 +297,13 @@ class WavFileSink(Processor):
                     continue
                 log.info("turn %d interrupted %.0f ms after the user spoke; heard: %r", s.turn.id, ms,
                          s.heard, extra={"stage": self.name, "turn": s.turn.id})
-                if self.on_barge_in is not None:
-                    self.on_barge_in(s.turn, ms, s.heard or "")
+                if self.events is not None:
+                    self.events.set_barge_in(s.turn, ms, s.heard or "")
         self._changed.set()
+
+    @property
+    def muted(self) -> bool:
+        return self.timeline.muted
 
     def mute(self, on: bool) -> None:
         """Silence the speaker at once (replies go on, unheard) or unmute it."""
@@ -336,8 +346,8 @@ class WavFileSink(Processor):
             self._sync_audible()
             if start is not None and frame.turn.id not in self._started:
                 self._started.add(frame.turn.id)
-                if self.on_reply_start is not None:
-                    self.on_reply_start(frame.turn, start / self.timeline.sample_rate)
+                if self.events is not None:
+                    self.events.set_reply_start(frame.turn, start / self.timeline.sample_rate)
             yield frame
             return
         self.timeline.end_turn(frame.turn)

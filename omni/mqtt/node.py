@@ -11,27 +11,27 @@ import json
 import logging
 import string
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
 from omni.audio.io import decode_wav_chunk, wav_bytes
-from omni.audio.sink import WavFileSink
 from omni.audio.stream import LiveInput
 from omni.dialogue.tools import ActionSpec
 from omni.errors import ConfigError, InputError
 from omni.frames import (DeviceAction, ErrorEvent, Frame, PartialTranscript, ReplyAudio, ReplyPlayed,
-                         ReplySentence, SayText, Transcript, Turn)
+                         ReplySentence, Transcript, Turn)
 from omni.mqtt.commands import Command, CommandError, Dedupe, parse_command
 from omni.mqtt.config import DeviceTopic, MqttOptions
 from omni.mqtt.discovery import discovery_messages
 from omni.mqtt.link import Link, Outgoing
 from omni.mqtt.topics import Topics
-from omni.runtime.floor import Floor
 from omni.runtime.state import AssistantState
 from omni.runtime.metrics import TurnRecord
-from omni.runtime.stage import Stage
+
+if TYPE_CHECKING:
+    from omni.transports.base import Controls
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +78,15 @@ class _Strict(dict):  # type: ignore[type-arg]
 class Node:
     """Commands -> the pipeline's live input and settings; the pipeline's frames -> events."""
 
-    def __init__(self, opts: MqttOptions, *, live: LiveInput, floor: Floor, sink: WavFileSink,
-                 stages: Iterable[Stage], actions: Mapping[str, ActionSpec], max_pending_turns: int = 8) -> None:
+    def __init__(self, opts: MqttOptions, *, live: LiveInput, controls: Controls,
+                 max_pending_turns: int = 8) -> None:
         self.opts = opts
         self.topics = Topics(opts.prefix, opts.node_id)
         self.live = live
-        self.floor = floor
-        self.sink = sink
-        self.stages = {s.name: s for s in stages}
-        self.actions = dict(actions)
+        """The node's own input: audio chunks from audio/in go in, `listen` turns it off and on."""
+        self.controls = controls
+        """The run's controls: text turns, the speaker's mute, live settings, the allow-list."""
+        self.actions = dict(controls.actions)
         check_devices(opts.devices, self.actions)
         self.dedupe = Dedupe(opts.dedupe)
         self.max_pending_turns = max_pending_turns
@@ -125,7 +125,7 @@ class Node:
         self._send(Outgoing(self.topics.event(kind), json.dumps(payload, ensure_ascii=False).encode(), qos=qos))
 
     def _state_message(self) -> Outgoing:
-        body = {"state": self.status.state, "muted": self.sink.timeline.muted, "listening": self.live.listening,
+        body = {"state": self.status.state, "muted": self.controls.muted, "listening": self.live.listening,
                 "ts": round(time.time(), 3)}
         return Outgoing(self.topics.state, json.dumps(body).encode(), qos=1, retain=True)
 
@@ -241,12 +241,7 @@ class Node:
             pending = sum(1 for t in self._requests if t in self.status.open)
             if pending >= self.max_pending_turns:
                 raise OverflowError(f"busy: {pending} requests are waiting for their reply")
-            pos = self.live.position
-            turn = Turn(id=self.floor.next_turn_id(), speech_start=pos, speech_end=pos,
-                        t_speech_end=time.monotonic(), sample_rate=self.live.sample_rate)
-            text = b["text"].strip()
-            frame: Frame = (Transcript(turn=turn, text=text) if cmd.name == "ask" else SayText(turn=turn, text=text))
-            self.live.inject(frame)
+            turn = self.controls.ask(b["text"]) if cmd.name == "ask" else self.controls.say(b["text"])
             self._requests[turn.id] = cmd.id
             if self.status.begin(turn):
                 self._send(self._state_message())
@@ -254,21 +249,12 @@ class Node:
         if cmd.name == "listen":
             self.live.listening = bool(b["on"])
         elif cmd.name == "mute":
-            self.sink.mute(bool(b["on"]))
+            self.controls.mute(bool(b["on"]))
         elif cmd.name == "settings":
             self._settings(b["set"])
         self._send(self._state_message())
         return {}
 
     def _settings(self, values: Mapping[str, Any]) -> None:
-        per_stage: dict[str, dict[str, Any]] = {}
-        for key, value in values.items():
-            stage, _, opt = key.partition(".")
-            if stage not in self.stages:
-                raise ConfigError(f"settings: no stage named {stage!r} (stages: {sorted(self.stages)})")
-            per_stage.setdefault(stage, {})[opt] = value
-        for name, v in per_stage.items():  # every stage checks its part first: all or none
-            self.stages[name].check_options(v)
-        for name, v in per_stage.items():
-            self.stages[name].update_options(v)
+        for name, v in self.controls.settings(values).items():  # all or none
             log.info("settings: %s %s", name, v)

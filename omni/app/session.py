@@ -1,0 +1,279 @@
+"""The composition root: every run is built here, from a pipeline file, a transport and observers.
+
+    cfg + transport + view ──> stages + the transport's player ──> Pipeline (one RunContext)
+                                   │                                   │
+                      TurnRecorder (observer, reporter,        observers: recorder, view,
+                      playback events), Controls               camera state, HUD, transport's
+
+`run(cfg, transport, view)` opens the transport (bad input fails before any model loads), loads
+the stages with progress shown, runs the pipeline on the transport's frames beside its `serve`
+until the input ends, a stop is asked for (SIGINT/SIGTERM, `stop`, `duration_s`) or `serve`
+ends, lets the pipeline drain, and returns one RunResult.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import resource
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from omni.app.hud import HudWriter
+from omni.app.view import ConsoleView
+from omni.audio.sink import WavFileSink
+from omni.config import PipelineConfig
+from omni.errors import ConfigError, OmniError
+from omni.frames import Frame
+from omni.runtime import Pipeline
+from omni.runtime.context import RunContext
+from omni.runtime.floor import Floor
+from omni.runtime.metrics import TurnRecord, TurnRecorder
+from omni.runtime.pipeline import Observer
+from omni.runtime.stage import Stage
+from omni.runtime.state import AssistantState
+from omni.stages import build_stage
+from omni.stages.echo import EchoCanceller
+from omni.stages.scene import SceneStage
+from omni.transports.base import Controls, Transport
+from omni.vision.camera import CameraOptions, with_camera
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What every run may have, whatever its transport."""
+
+    metrics: Path | None = None
+    """Write one JSON line per finished turn here."""
+    duration_s: float | None = None
+    """Stop after this long (None: when the input ends, or on SIGINT/SIGTERM)."""
+    camera: str | None = None
+    """Camera source for pipelines that look (default: the transport's, then the pipeline's)."""
+    video_out: Path | None = None
+    """Write the heads-up display (camera, detections, transcript, reply) to this video."""
+    hud_fps: float = 10.0
+    keep_records: int | None = None
+    """Remember only the last N turn records (a service that runs for weeks); None: all."""
+
+
+@dataclass
+class RunResult:
+    """What a run leaves, whatever its transport."""
+
+    records: list[TurnRecord]
+    recorder: TurnRecorder
+    load_s: float
+    run_s: float
+    input_s: float | None
+    """Seconds of input (None: a live input)."""
+    peak_rss_mb: float
+    extra: dict[str, Any] = field(default_factory=dict)
+    """The transport's summary, frames dropped, vision stats, HUD frames."""
+
+
+@dataclass
+class Session:
+    """A run being built or running: what the transport may attach to and use."""
+
+    cfg: PipelineConfig
+    stages: list[Stage]
+    player: WavFileSink
+    pipeline: Pipeline
+    recorder: TurnRecorder
+    view: ConsoleView
+    controls: Controls
+    stop: asyncio.Event
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opts: RunOptions | None = None, *,
+              observers: list[Observer] | None = None, stop: asyncio.Event | None = None,
+              started: Callable[[Session], None] | None = None) -> RunResult:
+    """Build a run of `cfg` on `transport` and run it to its end (see the module's docstring).
+    `started(session)` is called once the pipeline runs and the transport serves."""
+    opts = opts or RunOptions()
+    stop = stop if stop is not None else asyncio.Event()
+    await transport.open(cfg)
+    try:
+        return await _run(cfg, transport, view, opts, observers or [], stop, started)
+    finally:
+        await transport.close()
+
+
+async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opts: RunOptions,
+               observers: list[Observer], stop: asyncio.Event, started: Callable[[Session], None] | None) -> RunResult:
+    stages = [build_stage(s) for s in cfg.stages]
+    if not transport.echo_path:
+        for s in stages:
+            if isinstance(s, EchoCanceller):
+                # nothing the player plays reaches this input: a canceller could only damage the
+                # user's words when they talk over the reply
+                log.info("%s: the %s transport has no echo path: audio passes through", s.name, transport.name)
+                s.bypass = True
+    camera = CameraFeed(cfg, stages, opts.camera or transport.camera)
+    recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, v2v_budget_ms=cfg.v2v_budget_ms,
+                            keep=opts.keep_records)
+    player = transport.player(cfg, recorder)
+    hud = HudWriter(opts.video_out, fps=opts.hud_fps) if opts.video_out else None
+    context = RunContext(floor=Floor(enabled=transport.realtime), reporter=recorder.report)
+    pipeline = Pipeline([*stages, player], context=context,
+                        observers=[recorder, view, *camera.observers, *([hud] if hud else []), *observers])
+    context.floor.add_player(player)
+    recorder.listeners.append(view.on_event)
+    writer = JsonlWriter(opts.metrics) if opts.metrics else None
+    if writer:
+        recorder.listeners.append(writer.on_event)
+    session = Session(cfg, stages, player, pipeline, recorder, view,
+                      Controls(stages, player, context.floor, transport, cfg.sample_rate), stop)
+    await transport.attach(session)
+    run_s = 0.0
+    with stop_on_signals(stop):
+        try:
+            load_s = await load_pipeline_shown(pipeline, view)
+            session.loaded.set()
+            t1 = time.monotonic()
+            await transport.start()
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    running = tg.create_task(run_with_hud(pipeline, camera.wrap(transport.frames()), hud),
+                                             name="pipeline")
+                    serving = tg.create_task(transport.serve(session), name=f"transport:{transport.name}")
+                    if started is not None:
+                        started(session)
+                    await until_stopped(stop, opts.duration_s, running, serving)
+                    transport.stop_input()
+                    await running  # the pipeline drains: replies under way finish at the player
+                    await transport.finish()
+                    serving.cancel()
+            except BaseExceptionGroup as eg:  # e.g. the broker refused the login: that, not a traceback
+                first = _first_omni_error(eg)
+                if first is None:
+                    raise
+                raise first from None
+            run_s = time.monotonic() - t1
+        finally:
+            await pipeline.aclose()
+            if writer:
+                writer.close()
+    return RunResult(records=list(recorder.finished), recorder=recorder, load_s=load_s, run_s=run_s,
+                     input_s=transport.input_s, peak_rss_mb=peak_rss_mb(),
+                     extra={**transport.summary(), "frames dropped": sum(ch.dropped for ch in pipeline.channels),
+                            **camera.stats(), **({"hud frames": hud.frames} if hud else {})})
+
+
+class JsonlWriter:
+    """Writes one JSON object per finished turn, flushed as it happens."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def on_event(self, kind: str, payload: Any) -> None:
+        if kind == "turn":
+            self._f.write(json.dumps(payload.as_dict(), ensure_ascii=False) + "\n")
+            self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+async def load_pipeline_shown(pipeline: Pipeline, view: ConsoleView) -> float:
+    """Load every stage with the view showing progress; returns the seconds it took."""
+    t0 = time.monotonic()
+    view.start_loading()
+    loaded = False
+    try:
+        await pipeline.load(view.progress)
+        loaded = True
+    finally:
+        view.done_loading(time.monotonic() - t0, ok=loaded)
+    return time.monotonic() - t0
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop` (a clean stop) while inside; where the loop cannot take
+    signal handlers (not the main thread, Windows) nothing changes."""
+    loop = asyncio.get_running_loop()
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    for sig in sigs:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in sigs:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
+async def until_stopped(stop: asyncio.Event, duration_s: float | None, *tasks: asyncio.Future[Any]) -> None:
+    """Return when `stop` is set, `duration_s` has passed (None: never), or one of `tasks` ends."""
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiter, *tasks}, timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        await asyncio.wait({waiter})
+
+
+class CameraFeed:
+    """The camera of a run, if its pipeline looks: sampled faster while the user speaks."""
+
+    def __init__(self, cfg: PipelineConfig, stages: list[Stage], source: str | None) -> None:
+        self.opts = cfg.camera or CameraOptions()
+        self.source = source or self.opts.source
+        self.state = AssistantState()
+        """An observer: the camera samples at active_fps while the state is `listening`."""
+        self.scene = next((s for s in stages if isinstance(s, SceneStage)), None)
+        if self.scene is not None and self.source is None:
+            raise ConfigError(f"pipeline {cfg.name!r} looks through a camera, and none is given",
+                              hint="--camera 0 (a device), a video file, an RTSP/HTTP URL or a folder of images")
+
+    @property
+    def observers(self) -> list[Observer]:
+        return [self.state] if self.source else []
+
+    def wrap(self, source: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+        if self.source is None:
+            return source
+        sampler = self.opts.sampler(self.opts.camera(self.source), active=lambda: self.state.state == "listening")
+        return with_camera(source, sampler)
+
+    def stats(self) -> dict[str, Any]:
+        return {"vision": self.scene.stats()} if self.scene is not None else {}
+
+
+async def run_with_hud(pipeline: Pipeline, source: AsyncIterator[Frame], hud: HudWriter | None) -> None:
+    """Run the pipeline; with a HUD, write its video alongside from the start to the end."""
+    if hud is None:
+        await pipeline.run(source)
+        return
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(hud.run(stop), name="hud")
+    try:
+        await pipeline.run(source)
+    finally:
+        stop.set()
+        await task
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _first_omni_error(eg: BaseExceptionGroup) -> OmniError | None:
+    for e in eg.exceptions:
+        if isinstance(e, OmniError):
+            return e
+        if isinstance(e, BaseExceptionGroup) and (inner := _first_omni_error(e)) is not None:
+            return inner
+    return None
