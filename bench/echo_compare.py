@@ -49,7 +49,7 @@ def speex_run(mic, far):
         out[i:i+n] = np.array(o)/32768
     return out, time.perf_counter()-t
 def db(x): return 10*np.log10(np.mean(x**2)+1e-12)
-from omni.stages.vad import _Silero
+from omni.engines.silero import SileroVad as _Silero
 from omni.models import resolve
 sil = _Silero(resolve("vad","silero-v6",lambda *a:None).location)
 def vadfrac(x, a, b):

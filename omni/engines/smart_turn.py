@@ -8,7 +8,12 @@ faster-whisper's numpy feature extractor computes; no torch, no transformers.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
+
+from omni.engines.base import Capabilities
+from omni.errors import ModelNotFoundError
 
 RATE = 16000
 WINDOW_S = 8
@@ -17,6 +22,25 @@ FRAMES = WINDOW_S * RATE // 160  # 800 mel frames
 
 class SmartTurn:
     """predict(audio) -> probability that the turn is complete. Blocking: call from a worker."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(streaming=False)
+
+    @classmethod
+    def load(cls, options: Any, progress: Any) -> SmartTurn:
+        """options.model: a bundled name or a path to the ONNX file; warmed up once."""
+        from omni.models import resolve
+
+        res = resolve("turn", options.model, progress)
+        progress(f"loading end-of-turn model {res.spec}", None)
+        try:
+            self = cls(res.location)
+        except Exception as e:
+            raise ModelNotFoundError(f"cannot load end-of-turn model {res.location}: {e}") from e
+        self.predict(np.zeros(RATE, np.float32))  # warm-up
+        return self
+
+    def close(self) -> None:
+        self.session = None
 
     def __init__(self, path: str, threads: int = 1) -> None:
         import onnxruntime as ort

@@ -2,9 +2,7 @@
 
 The stage sits before the VAD. For each chunk of microphone audio it asks the pipeline's
 players what the speaker played over the same stretch of the input timeline (the far end) and
-removes its echo. Two engines, both maintained on PyPI and both without torch:
-- `webrtc` (default): WebRTC's AEC3 through LiveKit's `AudioProcessingModule` (binary wheel);
-- `speex`: speexdsp's echo canceller through `pyaec` (`pip install 'omni[speex]'`).
+removes its echo with an engine (omni.engines.aec: WebRTC's AEC3 by default, or speex).
 While the far end has been silent for `idle_ms` the audio passes through untouched, so a
 pipeline that never speaks over its microphone (a file run) hears exactly its input.
 """
@@ -13,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from omni.errors import ModelNotFoundError
+from omni.engines.base import EchoCancellation
+from omni.engines.registry import engine_class
 from omni.frames import Frame, InputAudio
 from omni.runtime import Processor, QueueSpec, StageOptions, Worker
 from omni.runtime.stage import ProgressFn
@@ -26,11 +25,11 @@ from omni.runtime.stage import ProgressFn
 log = logging.getLogger(__name__)
 
 RATE = 16000
-FRAME = 160  # 10 ms: both engines work on 10 ms frames
 
 
 class EchoOptions(StageOptions):
-    engine: Literal["webrtc", "speex"] = "webrtc"
+    engine: str = "webrtc"
+    """The echo cancellation engine (omni.engines.aec): webrtc, speex, or package.module:Class."""
     delay_ms: int = Field(0, ge=0, le=500)
     """Known delay from playback to the microphone (webrtc estimates the rest itself)."""
     tail_ms: int = Field(200, ge=20, le=1000)
@@ -38,38 +37,6 @@ class EchoOptions(StageOptions):
     noise_suppression: bool = False
     idle_ms: int = Field(500, ge=0)
     """Far end silent this long: pass the microphone through untouched."""
-
-
-class _WebRTC:
-    def __init__(self, opts: EchoOptions) -> None:
-        from livekit import rtc
-
-        self._rtc = rtc
-        self.apm = rtc.AudioProcessingModule(echo_cancellation=True, noise_suppression=opts.noise_suppression,
-                                             high_pass_filter=True)
-        self.delay = opts.delay_ms
-
-    def process(self, mic: np.ndarray, far: np.ndarray) -> np.ndarray:
-        rtc = self._rtc
-        f = rtc.AudioFrame(far.tobytes(), RATE, 1, FRAME)
-        self.apm.process_reverse_stream(f)
-        m = rtc.AudioFrame(mic.tobytes(), RATE, 1, FRAME)
-        self.apm.set_stream_delay_ms(self.delay)
-        self.apm.process_stream(m)
-        return np.frombuffer(m.data, np.int16)
-
-
-class _Speex:
-    def __init__(self, opts: EchoOptions) -> None:
-        try:
-            import pyaec
-        except ImportError as e:
-            raise ModelNotFoundError("the speex echo canceller needs pyaec",
-                                     hint="pip install 'omni[speex]', or use engine: webrtc") from e
-        self.aec = pyaec.Aec(FRAME, opts.tail_ms * RATE // 1000, RATE, False)
-
-    def process(self, mic: np.ndarray, far: np.ndarray) -> np.ndarray:
-        return np.asarray(self.aec.cancel_echo(mic.tolist(), far.tolist()), np.int16)
 
 
 class EchoCanceller(Processor):
@@ -83,7 +50,8 @@ class EchoCanceller(Processor):
     def __init__(self, name: str, options: EchoOptions | None = None, budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
         self._worker = Worker(f"{name}-aec")
-        self._engine: Any = None
+        self._engine: EchoCancellation | None = None
+        self._frame = 160
         self._pending = np.zeros(0, np.float32)
         self._pending_start = 0
         self._last_far = -10**9  # input sample where the far end was last heard
@@ -93,9 +61,9 @@ class EchoCanceller(Processor):
         """Set by a run whose input cannot contain the assistant's voice (a file, no room)."""
 
     async def load(self, progress: ProgressFn) -> None:
-        progress(f"loading echo canceller ({self.options.engine})", None)
-        make = _WebRTC if self.options.engine == "webrtc" else _Speex
-        self._engine = await self._worker.call(make, self.options)
+        cls = engine_class("aec", self.options.engine)
+        self._engine = await self._worker.call(cls.load, self.options, progress)
+        self._frame = self._engine.frame
 
     async def aclose(self) -> None:
         self._worker.shutdown()
@@ -116,7 +84,7 @@ class EchoCanceller(Processor):
         if not len(self._pending):
             self._pending_start = frame.start
         self._pending = np.concatenate([self._pending, frame.samples])
-        n = len(self._pending) // FRAME * FRAME
+        n = len(self._pending) // self._frame * self._frame
         if n == 0:
             return
         start, mic = self._pending_start, self._pending[:n]
@@ -135,6 +103,6 @@ class EchoCanceller(Processor):
         m = (np.clip(mic, -1, 1) * 32767).astype(np.int16)
         f = (np.clip(far, -1, 1) * 32767).astype(np.int16)
         out = np.empty(len(m), np.int16)
-        for i in range(0, len(m), FRAME):
-            out[i:i + FRAME] = self._engine.process(m[i:i + FRAME], f[i:i + FRAME])
+        for i in range(0, len(m), self._frame):
+            out[i:i + self._frame] = self._engine.process(m[i:i + self._frame], f[i:i + self._frame])
         return out.astype(np.float32) / 32768.0

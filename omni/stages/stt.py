@@ -1,4 +1,5 @@
-"""Speech to text with faster-whisper (CTranslate2: no torch)."""
+"""Speech to text: the stage that makes a non-streaming STT engine (faster-whisper by default)
+stream, and decides from the words whether speech over the assistant takes the turn."""
 
 from __future__ import annotations
 
@@ -9,24 +10,29 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
 
 from omni.engines.turn_words import unfinished
-from omni.engines.whisper_window import transcribe_window
-from omni.errors import ModelNotFoundError
+from omni.engines.base import SpeechToText
+from omni.engines.registry import engine_class
+from omni.engines.whisper import split_long
 from omni.frames import (EndOfStream, Frame, InputAudio, PartialTranscript, ReplyDone, SpeechPaused,
                          SpeechStarted, Transcript, Turn, Utterance)
-from omni.models import hub_error, resolve
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
 
+__all__ = ["BACKCHANNELS", "WhisperOptions", "WhisperSTT", "is_backchannel", "split_long"]
+
 
 class WhisperOptions(StageOptions):
+    engine: str = "faster-whisper"
+    """The STT engine (omni.engines.registry): built in, or package.module:Class. The options
+    below from `model` to `max_piece_s` are faster-whisper's."""
     model: str = "tiny.en"
     """Bundled `tiny.en` (default) or `base`, a CTranslate2 model folder, or a hub id."""
     compute_type: str = "int8"
@@ -77,26 +83,6 @@ def is_backchannel(text: str, phrases: list[str]) -> bool:
     return all(w in known for w in norm.split())
 
 
-def split_long(audio: np.ndarray, rate: int, max_s: float, search_s: float = 3.0) -> list[np.ndarray]:
-    """Cut audio into pieces of at most `max_s`, each cut at the quietest 20 ms frame within
-    the last `search_s` before the limit. The pieces concatenate back to the input exactly."""
-    limit = int(max_s * rate)
-    if len(audio) <= limit:
-        return [audio]
-    frame = max(1, rate // 50)
-    pieces, pos = [], 0
-    while len(audio) - pos > limit:
-        lo = pos + max(frame, limit - int(search_s * rate))
-        window = audio[lo: pos + limit]
-        n = len(window) // frame
-        energy = np.square(window[: n * frame].reshape(n, frame)).mean(axis=1)
-        cut = lo + int(np.argmin(energy)) * frame + frame // 2
-        pieces.append(audio[pos:cut])
-        pos = cut
-    pieces.append(audio[pos:])
-    return pieces
-
-
 class WhisperSTT(Processor):
     """Streaming recognition: InputAudio (while the user speaks) -> PartialTranscript; at a
     pause -> a tentative Transcript of the turn that pause may end; Utterance -> Transcript.
@@ -116,8 +102,8 @@ class WhisperSTT(Processor):
         super().__init__(name, options, budget_ms)
         self._worker = Worker(f"{name}-whisper")
         self._partial_worker = Worker(f"{name}-partials")
-        self._model: Any = None
-        self._partial_model: Any = None
+        self._engine: SpeechToText | None = None
+        self._partial_engine: SpeechToText | None = None
         self._partial: _Job | None = None
         self._audio = _Recent()
         self._speech_start: int | None = None
@@ -130,64 +116,26 @@ class WhisperSTT(Processor):
         self._paused = False
         self.partials = 0
         self.reused = 0
-        self.window_fallbacks = 0
-        """Decodes made again on the 30 s window (the short one looked wrong)."""
 
     async def load(self, progress: ProgressFn) -> None:
-        from faster_whisper import WhisperModel
-
-        o = self.options
-        res = resolve("stt", o.model, progress)
-        progress(f"loading speech-to-text {res.spec}", None)
-
-        def make(threads: int = o.threads) -> Any:
-            kw = {"device": "cpu", "compute_type": o.compute_type, "cpu_threads": threads}
-            if res.kind == "hub":
-                try:
-                    return WhisperModel(res.location, **kw)
-                except Exception as e:
-                    raise hub_error("stt", res.spec, e) from e
-            try:
-                return WhisperModel(res.location, local_files_only=True, **kw)
-            except Exception as e:
-                raise ModelNotFoundError(f"cannot load whisper model from {res.location}: {e}",
-                                         hint="give a CTranslate2 whisper folder (model.bin, "
-                                              "config.json, tokenizer.json)") from e
-
-        self._model = await self._worker.call(make)
-        # warm-up: the first decode allocates buffers; pay it now, not in the first turn
-        await self._worker.call(self.transcribe, np.zeros(8000, np.float32))
-        if o.partial_every_ms:
+        cls = engine_class("stt", self.options.engine)
+        self._engine = await self._worker.call(cls.load, self.options, progress)
+        if self.options.partial_every_ms:
             # partials get their own copy of the model on one thread, so the decode that ends a
-            # turn never waits behind one (a second small model is cheap: tiny.en is 40 MB)
+            # turn never waits behind one
             progress("loading speech-to-text for partial transcripts", None)
-            self._partial_model = await self._partial_worker.call(make, 1)
+            self._partial_engine = await self._partial_worker.call(self._engine.spare, 1)
 
-    def transcribe(self, audio: np.ndarray, model: Any = None) -> tuple[str, str | None]:
+    @property
+    def window_fallbacks(self) -> int:
+        """Decodes made again on whisper's 30 s window (the short one looked wrong)."""
+        return sum(getattr(e, "window_fallbacks", 0) for e in (self._engine, self._partial_engine) if e)
+
+    def transcribe(self, audio: np.ndarray, engine: SpeechToText | None = None) -> tuple[str, str | None]:
         """Blocking: call from the stage's worker thread (or a thread of your own, not the loop)."""
-        o = self.options
-        words, language = [], None
-        model = model or self._model
-        for piece in split_long(audio, 16000, o.max_piece_s):
-            if o.window and o.language is not None:
-                text = transcribe_window(model, piece, beam_size=o.beam_size, language=o.language,
-                                         initial_prompt=o.initial_prompt, min_window_s=o.min_window_s,
-                                         no_speech_threshold=o.no_speech_threshold)
-                if text is not None:
-                    words.append(text)
-                    language = o.language
-                    continue
-                self.window_fallbacks += 1
-            segments, info = model.transcribe(
-                piece, beam_size=o.beam_size, language=o.language, vad_filter=False,
-                condition_on_previous_text=False, without_timestamps=True,
-                initial_prompt=o.initial_prompt)
-            language = getattr(info, "language", None)
-            for s in segments:  # lazy: consumed here, in the worker thread
-                if s.no_speech_prob > o.no_speech_threshold and s.avg_logprob < -1.0:
-                    continue
-                words.append(s.text.strip())
-        return " ".join(w for w in words if w).strip(), language
+        engine = engine or self._engine
+        assert engine is not None, "load() first"
+        return engine.transcribe(audio)
 
     async def process(self, frame: Frame) -> AsyncIterator[Frame]:
         for out in self._collect():
@@ -222,7 +170,7 @@ class WhisperSTT(Processor):
 
     def _start_job(self, kind: str, audio: np.ndarray, turn: Turn | None = None, end: int = 0) -> None:
         if kind == "partial":
-            task = asyncio.ensure_future(self._partial_worker.call(self.transcribe, audio, self._partial_model))
+            task = asyncio.ensure_future(self._partial_worker.call(self.transcribe, audio, self._partial_engine))
             self._partial = _Job(kind, task, None, end)
             return
         prev = self._job.task if self._job is not None else None
@@ -236,7 +184,7 @@ class WhisperSTT(Processor):
 
     def _maybe_partial(self) -> None:
         o = self.options
-        if self._speech_start is None or self._paused or self._partial_model is None or self._partial is not None:
+        if self._speech_start is None or self._paused or self._partial_engine is None or self._partial is not None:
             return
         end = self._audio.end
         if end - self._decoded_to < o.partial_every_ms * 16 or end - self._speech_start < o.partial_after_ms * 16:

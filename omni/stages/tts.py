@@ -1,19 +1,19 @@
-"""Text to speech with piper (ONNX through onnxruntime: no torch), streamed per sentence."""
+"""Text to speech, sentence by sentence, from a TTS engine (piper by default); the first sentence
+of a reply gets the CPU first."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from omni.errors import ModelNotFoundError
+from omni.engines.base import TextToSpeech
+from omni.engines.registry import engine_class
 from omni.frames import Frame, ReplyAudio, ReplySentence
-from omni.models import resolve
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.stage import ProgressFn
 
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class PiperOptions(StageOptions):
+    engine: str = "piper"
+    """The TTS engine (omni.engines.registry): built in, or package.module:Class."""
     voice: str = "joe"
     """Bundled voice name, or a path to a piper .onnx voice (its .onnx.json beside it)."""
     length_scale: float | None = Field(None, gt=0.1, lt=5)
@@ -45,46 +47,30 @@ class PiperTTS(Processor):
                  budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
         self._worker = Worker(f"{name}-piper")
-        self._voice: Any = None
-        self._syn: Any = None
+        self._voice: TextToSpeech | None = None
         self.sample_rate = 22050
 
     async def load(self, progress: ProgressFn) -> None:
-        from piper import SynthesisConfig
-
-        o = self.options
-        res = resolve("tts", o.voice, progress)
-        if res.kind == "hub":
-            raise ModelNotFoundError(f"piper voices load from files, not hub ids: {o.voice!r}",
-                                     hint="download the voice's .onnx and .onnx.json and give the path")
-        model = Path(res.location)
-        config = model.with_name(model.name + ".json")
-        if not config.is_file():
-            raise ModelNotFoundError(f"piper voice config not found: {config}",
-                                     hint="a piper voice is two files: NAME.onnx and NAME.onnx.json")
-        progress(f"loading voice {res.spec}", None)
-        self._voice = await self._worker.call(_load_voice, model, config, o.threads)
-        self.sample_rate = self._voice.config.sample_rate
-        self._syn = SynthesisConfig(length_scale=o.length_scale, volume=o.volume, speaker_id=o.speaker_id)
-        await self._worker.call(lambda: list(self.synthesize("Ready.")))  # warm-up
+        self._voice = await self._worker.call(engine_class("tts", self.options.engine).load, self.options, progress)
+        self.sample_rate = self._voice.sample_rate
 
     def options_changed(self) -> None:
-        if self._syn is not None:
-            o = self.options
-            self._syn = type(self._syn)(length_scale=o.length_scale, volume=o.volume, speaker_id=o.speaker_id)
+        if self._voice is not None:
+            self._voice.configure(self.options)
 
     async def aclose(self) -> None:
         self._worker.shutdown()
 
     def synthesize(self, text: str, urgent: bool = False) -> Iterator[np.ndarray]:
         """Blocking generator of audio chunks; `urgent` (the first sentence) takes CPU priority."""
-        chunks = iter(self._voice.synthesize(text, syn_config=self._syn))
+        assert self._voice is not None, "load() first"
+        chunks = iter(self._voice.synthesize(text))
         while True:
             with self.cpu.urgent() if urgent else contextlib.nullcontext():
                 chunk = next(chunks, None)
             if chunk is None:
                 return
-            yield chunk.audio_float_array.astype(np.float32, copy=False)
+            yield chunk
 
     async def process(self, frame: ReplySentence) -> AsyncIterator[Frame]:
         sw = Stopwatch()
@@ -97,19 +83,3 @@ class PiperTTS(Processor):
                 first = False
                 yield ReplyAudio(turn=frame.turn, samples=audio, sample_rate=self.sample_rate,
                                  sentence=frame.index, text=frame.text)
-
-
-def _load_voice(model: Path, config: Path, threads: int) -> Any:
-    """A PiperVoice with its onnxruntime session limited to `threads`."""
-    import json
-
-    import onnxruntime as ort
-    from piper import PiperVoice
-    from piper.config import PiperConfig
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
-    cfg = PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8")))
-    return PiperVoice(session=session, config=cfg)

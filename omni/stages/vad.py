@@ -1,4 +1,6 @@
-"""Voice activity detection with Silero VAD (ONNX, through onnxruntime: no torch)."""
+"""Voice activity and the end of the user's turn: speech found by a VAD engine (Silero by
+default), the turn's end decided on a short pause by an end-of-turn engine (Smart Turn v3) and
+the recognizer's words; barge-in over the assistant through the floor."""
 
 from __future__ import annotations
 
@@ -10,11 +12,10 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from omni.errors import ModelNotFoundError
 from omni.frames import (EndOfStream, Frame, InputAudio, SpeechPaused, SpeechStarted, SpeechStopped,
                          Turn, Utterance)
-from omni.models import resolve
-from omni.engines.smart_turn import SmartTurn
+from omni.engines.base import EndOfTurn, VoiceActivity
+from omni.engines.registry import engine_class
 from omni.engines.turn_words import sounds_finished
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.floor import BargeIn
@@ -22,11 +23,9 @@ from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
 
-WINDOW = 512   # samples at 16 kHz per Silero step
-CONTEXT = 64   # samples of the previous window the model sees
-
-
 class EndOfTurnOptions(StageOptions):
+    engine: str = "smart-turn"
+    """The end-of-turn engine (omni.engines.registry): built in, or package.module:Class."""
     model: str = "smart-turn-v3"
     """Bundled `smart-turn-v3` (from the pipecat-ai wheel) or a path to a Smart Turn v3 ONNX."""
     threshold: float = Field(0.7, gt=0, lt=1)
@@ -50,6 +49,8 @@ class EndOfTurnOptions(StageOptions):
 
 
 class SileroVADOptions(StageOptions):
+    engine: str = "silero"
+    """The voice-activity engine (omni.engines.registry): built in, or package.module:Class."""
     model: str = "silero-v6"
     """Bundled name, or a path to a Silero VAD ONNX file (v5/v6 layouts both work)."""
     threshold: float = Field(0.5, gt=0, lt=1)
@@ -76,46 +77,6 @@ class SileroVADOptions(StageOptions):
     """An utterance is cut (and a new one started) at this length."""
 
 
-class _Silero:
-    """Streaming Silero: feed 512-sample windows, get one probability each."""
-
-    def __init__(self, path: str) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.inter_op_num_threads = 1
-        opts.intra_op_num_threads = 1
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"], sess_options=opts)
-        names = {i.name for i in self.session.get_inputs()}
-        if {"input", "h", "c"} <= names:
-            self.layout = "hc"
-        elif {"input", "state", "sr"} <= names:
-            self.layout = "state"
-        else:
-            raise ModelNotFoundError(f"{path} is not a Silero VAD model (inputs {sorted(names)})")
-        self.reset()
-
-    def reset(self) -> None:
-        self.h = np.zeros((1, 1, 128), np.float32)
-        self.c = np.zeros((1, 1, 128), np.float32)
-        self.state = np.zeros((2, 1, 128), np.float32)
-        self.context = np.zeros((1, CONTEXT), np.float32)
-
-    def probs(self, windows: np.ndarray) -> np.ndarray:
-        out = np.empty(len(windows), np.float32)
-        for i, w in enumerate(windows):
-            x = np.concatenate([self.context, w[None, :]], axis=1)
-            self.context = x[:, -CONTEXT:]
-            if self.layout == "hc":
-                p, self.h, self.c = self.session.run(None, {"input": x, "h": self.h, "c": self.c})
-            else:
-                p, self.state = self.session.run(
-                    None, {"input": x, "state": self.state, "sr": np.array(16000, np.int64)})
-            out[i] = float(np.asarray(p).reshape(-1)[0])
-        return out
-
-
 class SileroVAD(Processor):
     """InputAudio -> InputAudio (passed on, for streaming recognition) and SpeechStarted /
     SpeechPaused / SpeechStopped / Utterance. Input audio is never dropped."""
@@ -130,7 +91,9 @@ class SileroVAD(Processor):
     def __init__(self, name: str, options: SileroVADOptions | None = None,
                  budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
-        self._model: _Silero | None = None
+        self._model: VoiceActivity | None = None
+        self._win = 512
+        """Samples per VAD step (the engine's window)."""
         self._worker = Worker(f"{name}-vad")
         self.options_changed()
         self._pending = np.zeros(0, np.float32)   # samples not yet a full window
@@ -146,7 +109,7 @@ class SileroVAD(Processor):
         self._turn_id: int | None = None
         """Id of the turn the current speech becomes (reserved at its first pause)."""
         self.sample_rate = 16000
-        self._eot: SmartTurn | None = None
+        self._eot: EndOfTurn | None = None
         self._asked_ms: float | None = None  # silence length when the model was last asked
         self._eot_p: float | None = None
         self._how = "silence"
@@ -160,17 +123,11 @@ class SileroVAD(Processor):
         self._neg = o.neg_threshold if o.neg_threshold is not None else max(0.01, o.threshold - 0.15)
 
     async def load(self, progress: ProgressFn) -> None:
-        res = resolve("vad", self.options.model, progress)
-        progress(f"loading VAD {res.spec}", None)
-        self._model = await self._worker.call(_Silero, res.location)
+        self._model = await self._worker.call(engine_class("vad", self.options.engine).load, self.options, progress)
+        self._win = self._model.window
         if self.options.end_of_turn is not None:
-            res = resolve("turn", self.options.end_of_turn.model, progress)
-            progress(f"loading end-of-turn model {res.spec}", None)
-            try:
-                self._eot = await self._worker.call(SmartTurn, res.location)
-            except Exception as e:
-                raise ModelNotFoundError(f"cannot load end-of-turn model {res.location}: {e}") from e
-            await self._worker.call(self._eot.predict, np.zeros(16000, np.float32))  # warm-up
+            eot = self.options.end_of_turn
+            self._eot = await self._worker.call(engine_class("turn", eot.engine).load, eot, progress)
 
     async def aclose(self) -> None:
         self._worker.shutdown()
@@ -185,16 +142,16 @@ class SileroVAD(Processor):
         self._times.append((frame.start + len(frame.samples), frame.t))
         self._pending = np.concatenate([self._pending, frame.samples])
         yield frame
-        n = len(self._pending) // WINDOW
+        n = len(self._pending) // self._win
         if n == 0:
             return
-        windows = self._pending[: n * WINDOW].reshape(n, WINDOW)
+        windows = self._pending[: n * self._win].reshape(n, self._win)
         base = self._pending_start
-        self._pending = self._pending[n * WINDOW:]
-        self._pending_start += n * WINDOW
+        self._pending = self._pending[n * self._win:]
+        self._pending_start += n * self._win
         probs = await self._worker.call(self._model.probs, windows)
         for i, p in enumerate(probs):
-            async for out in self._step(base + i * WINDOW, float(p), frame.t):
+            async for out in self._step(base + i * self._win, float(p), frame.t):
                 yield out
         self._trim()
 
@@ -208,12 +165,12 @@ class SileroVAD(Processor):
                 self._speaking, self._start, self._silence_at = True, pos, None
                 self._last_dip = None
                 self._asked_ms = self._eot_p = None
-                self._last_voiced_end = pos + WINDOW
+                self._last_voiced_end = pos + self._win
                 yield SpeechStarted(start=pos, sample_rate=sr, t=t)
                 self._barge_in = BargeIn(onset=pos, sample_rate=sr, t=t)
                 self._barge = self.floor.user_started(self._barge_in)
             return
-        if self._barge and pos + WINDOW - self._start >= o.backchannel_ms * sr / 1000:
+        if self._barge and pos + self._win - self._start >= o.backchannel_ms * sr / 1000:
             self._barge = False  # too long for a backchannel: the user takes the turn
             self.floor.user_took_turn(self._barge_in)
         if p >= o.threshold:
@@ -222,7 +179,7 @@ class SileroVAD(Processor):
             self._silence_at = None
             self._asked_ms = None
             self._candidate = None
-            self._last_voiced_end = pos + WINDOW
+            self._last_voiced_end = pos + self._win
         else:
             self._last_dip = pos
             if p < self._neg and self._silence_at is None:
@@ -243,10 +200,10 @@ class SileroVAD(Processor):
             self._candidate = Turn(id=self._turn_id, speech_start=self._start, speech_end=self._silence_at,
                                    t_speech_end=self._time_of(self._silence_at - 1), sample_rate=sr)
             yield SpeechPaused(turn=self._candidate, t=t)
-        elif pos + WINDOW - self._start >= o.max_utterance_s * sr:
+        elif pos + self._win - self._start >= o.max_utterance_s * sr:
             # cut at the latest dip in the last 3 s (a breath between words), else right here
             dip = self._last_dip
-            cut = dip + WINDOW // 2 if dip is not None and dip > pos - 3 * sr else pos + WINDOW
+            cut = dip + self._win // 2 if dip is not None and dip > pos - 3 * sr else pos + self._win
             log.warning("utterance reached %.0f s: cutting it into a turn at %.2f s, listening on",
                         o.max_utterance_s, cut / sr, extra={"stage": self.name})
             self._how = "max_length"
@@ -257,7 +214,7 @@ class SileroVAD(Processor):
     async def _turn_ended(self, pos: int, t: float) -> bool:
         """Has the silence that began at `_silence_at` ended the turn?"""
         assert self._silence_at is not None
-        silence = self._silence_ms = (pos + WINDOW - self._silence_at) * 1000 / self.sample_rate
+        silence = self._silence_ms = (pos + self._win - self._silence_at) * 1000 / self.sample_rate
         eot = self.options.end_of_turn
         if eot is None or self._eot is None:
             self._how = "silence"
@@ -277,7 +234,7 @@ class SileroVAD(Processor):
             return False
         self._asked_ms = silence
         pad = self.options.speech_pad_ms * self.sample_rate // 1000
-        audio = self._slice(max(0, self._start - pad), pos + WINDOW)
+        audio = self._slice(max(0, self._start - pad), pos + self._win)
         self._eot_p = await self._worker.call(self._eot.predict, audio)
         self._how = "model"
         return self._eot_p >= eot.threshold
@@ -339,7 +296,7 @@ class SileroVAD(Processor):
         """Keep only the audio an utterance may still need."""
         o = self.options
         keep_from = (self._start if self._speaking else self._pending_start) - \
-            (o.speech_pad_ms + 2 * WINDOW * 1000 // 16000) * 16
+            (o.speech_pad_ms + 2 * self._win * 1000 // 16000) * 16
         while self._history and self._history[0][0] + len(self._history[0][1]) < keep_from:
             self._history.popleft()
         while len(self._times) > 1 and self._times[0][0] < keep_from:

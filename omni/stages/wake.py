@@ -4,25 +4,23 @@ The gate sits before the VAD and passes the audio timeline on unchanged in lengt
 assistant is not listening, the samples are silence, so nothing downstream (VAD, recognizer,
 the model) hears speech that was not addressed to it. After the wake word it listens until
 `listen_s` have passed with neither the user speaking nor a reply of its own under way (so a
-conversation goes on without saying the wake word each time). The detector is microWakeWord
-(tflite, 16 kHz, 10 ms steps; models ship in pymicro-wakeword) and runs on its own thread.
+conversation goes on without saying the wake word each time). The detector is an engine
+(microWakeWord by default, omni.engines.micro_wakeword) and runs on the stage's own thread.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
-from omni.errors import ModelNotFoundError
+from omni.engines.base import WakeWordDetector
+from omni.engines.registry import engine_class
 from omni.frames import Cue, Frame, InputAudio, PushToTalk, WakeWord
-from omni.models import resolve
 from omni.runtime import Processor, QueueSpec, StageOptions, Worker
 from omni.runtime.stage import ProgressFn
 
@@ -42,6 +40,8 @@ CHIME = _chime()
 
 class WakeOptions(StageOptions):
     mode: Literal["always", "wake_word", "push_to_talk"] = "always"
+    engine: str = "micro-wakeword"
+    """The wake-word engine (omni.engines.registry): built in, or package.module:Class."""
     model: str = "hey_jarvis"
     """A bundled microWakeWord model (hey_jarvis, alexa, okay_nabu, hey_mycroft) or the path of
     a microWakeWord .json (its .tflite beside it)."""
@@ -69,8 +69,7 @@ class WakeGate(Processor):
     def __init__(self, name: str, options: WakeOptions | None = None, budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
         self._worker = Worker(f"{name}-wake")
-        self._detector: Any = None
-        self._features: Any = None
+        self._detector: WakeWordDetector | None = None
         self.phrase = ""
         self._cutoff = 0.5
         self._open_until = 0.0
@@ -92,15 +91,10 @@ class WakeGate(Processor):
     async def load(self, progress: ProgressFn) -> None:
         if self.options.mode != "wake_word":
             return
-        res = resolve("wake", self.options.model, progress)
-        cfg_path = Path(res.location)
-        if res.kind == "hub" or cfg_path.suffix != ".json":
-            raise ModelNotFoundError(f"wake word model {self.options.model!r}: expected a bundled name or a "
-                                     "microWakeWord .json file", hint="bundled: hey_jarvis, alexa, okay_nabu, hey_mycroft")
-        progress(f"loading wake word {self.options.model}", None)
-        self._detector, self._features = await self._worker.call(_load, cfg_path)
-        self.phrase = self._detector.wake_word
-        self._cutoff = self._detector.probability_cutoff
+        cls = engine_class("wake", self.options.engine)
+        self._detector = await self._worker.call(cls.load, self.options, progress)
+        self.phrase = self._detector.phrase
+        self._cutoff = self._detector.cutoff
 
     async def aclose(self) -> None:
         self._worker.shutdown()
@@ -149,28 +143,7 @@ class WakeGate(Processor):
 
     def _detect(self, frame: InputAudio) -> tuple[float, int | None]:
         """(best probability in this chunk, input sample of the detection or None). Runs on the
-        stage's thread: 10 ms steps through the feature extractor and the detector."""
-        pcm = (np.clip(frame.samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-        cutoff = self.options.threshold or self._cutoff
-        best, hit = 0.0, None
-        step = 320  # 10 ms of 16-bit samples at 16 kHz
-        for i in range(0, len(pcm), step):
-            for feats in self._features.process_streaming(pcm[i:i + step]):
-                p = self._detector.process_streaming_prob(feats)
-                if p is None:
-                    continue
-                best = max(best, p)
-                if hit is None and p > cutoff:
-                    hit = frame.start + min(len(pcm), i + step) // 2
-        if hit is not None:
-            self._detector.reset()  # one detection per utterance of the phrase
-        return best, hit
-
-
-def _load(cfg_path: Path) -> tuple[Any, Any]:
-    from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures
-
-    cfg = json.loads(cfg_path.read_text())
-    if cfg.get("type") != "micro":
-        raise ModelNotFoundError(f"{cfg_path}: not a microWakeWord model config")
-    return MicroWakeWord.from_config(cfg_path), MicroWakeWordFeatures()
+        stage's thread."""
+        assert self._detector is not None, "load() first"
+        best, hit = self._detector.detect(frame.samples, self.options.threshold or self._cutoff)
+        return best, None if hit is None else frame.start + hit
