@@ -383,3 +383,67 @@ def test_a_nice_worker_gives_way_on_a_shared_core_and_its_threads_inherit_it():
     assert (n_nice, child_nice, n_plain) == (min(19, main_before + 10), min(19, main_before + 10), main_before)
     assert niceness() == main_before  # the caller's thread is untouched
     assert cpu_nice < 0.5 * cpu_plain, (cpu_nice, cpu_plain)  # ~1/10 of the core, by the scheduler's weights
+
+
+async def test_a_branch_feeds_its_stage_past_the_ones_before_it_and_ends_with_the_input():
+    from omni.runtime import Branch
+
+    seen: dict[str, list[Frame]] = {"a": [], "b": []}
+
+    class Look(Stage):
+        async def run(self, inp: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+            async for f in inp:
+                seen[self.name].append(f)
+                yield f
+
+    shown: list[tuple[str, Frame]] = []
+
+    class Obs:
+        def on_frame(self, stage: str, frame: Frame) -> None:
+            shown.append((stage, frame))
+
+    closed = asyncio.Event()
+
+    async def camera() -> AsyncIterator[Frame]:
+        try:
+            for i in range(1000):
+                yield Num(n=-i - 1)
+                await asyncio.sleep(0.001)
+        finally:
+            closed.set()
+
+    async def audio() -> AsyncIterator[Frame]:
+        for i in range(5):
+            yield Num(n=i)
+            await asyncio.sleep(0.005)
+        yield EndOfStream()
+
+    await Pipeline([Look("a"), Look("b")], observers=[Obs()]).run(audio(), [Branch("camera", "b", camera())])
+    assert all(f.n >= 0 for f in seen["a"] if isinstance(f, Num)), "the camera passes no stage before its own"
+    assert any(f.n < 0 for f in seen["b"] if isinstance(f, Num)), "the camera's frames reach their stage"
+    assert isinstance(seen["b"][-1], EndOfStream), "the end of the input comes last, after the branch"
+    assert closed.is_set(), "the branch was closed when the input ended"
+    assert {s for s, f in shown if isinstance(f, Num) and f.n < 0} == {"camera"}
+
+
+async def test_a_reply_handle_changes_only_through_its_methods():
+    from omni.runtime.floor import BargeIn, Floor
+
+    floor = Floor()
+    changes: list[bool] = []
+    floor.watch(lambda: changes.append(floor.awaiting_reply()))
+    s = floor.speech(turn())
+    assert floor.awaiting_reply() and changes == [True], "a reply is owed from its turn's end"
+    for field in ("heard", "audible_until", "done", "interrupted"):
+        with pytest.raises(AttributeError):
+            setattr(s, field, None)
+    now = time.monotonic()
+    s.played(until=now + 2.0)
+    assert s.audible(now) and not floor.awaiting_reply() and changes[-1] is False
+    s.played(until=now + 1.0)
+    assert s.audible_until == now + 2.0, "the audio placed so far only grows"
+    assert s.interrupt(BargeIn(onset=0, sample_rate=16000, t=now)) and not s.interrupt()
+    s.played(until=now + 5.0, heard="Hello")
+    s.played(heard="Hello there")
+    assert s.audible_until == now + 2.0 and s.heard == "Hello", "the first report of what was heard stands"
+    assert not s.audible(now) and s.is_interrupted

@@ -27,11 +27,10 @@ from typing import IO, Any
 
 from omni.app.hud import HudWriter
 from omni.app.view import ConsoleView
-from omni.audio.sink import WavFileSink
 from omni.config import PipelineConfig
 from omni.errors import ConfigError, OmniError
 from omni.frames import Frame
-from omni.runtime import Pipeline
+from omni.runtime import Branch, Pipeline
 from omni.runtime.context import RunContext
 from omni.runtime.floor import Floor
 from omni.runtime.metrics import TurnRecord, TurnRecorder
@@ -39,10 +38,12 @@ from omni.runtime.pipeline import Observer
 from omni.runtime.stage import Stage
 from omni.runtime.state import AssistantState
 from omni.stages import build_stage
+from omni.stages.dialogue import Dialogue
 from omni.stages.echo import EchoCanceller
 from omni.stages.scene import SceneStage
-from omni.transports.base import Controls, Transport
-from omni.vision.camera import CameraOptions, with_camera
+from omni.runtime.controls import Controls
+from omni.transports.base import Session, Transport
+from omni.vision.camera import CameraOptions, camera_frames
 
 log = logging.getLogger(__name__)
 
@@ -79,21 +80,6 @@ class RunResult:
     """The transport's summary, frames dropped, vision stats, HUD frames."""
 
 
-@dataclass
-class Session:
-    """A run being built or running: what the transport may attach to and use."""
-
-    cfg: PipelineConfig
-    stages: list[Stage]
-    player: WavFileSink
-    pipeline: Pipeline
-    recorder: TurnRecorder
-    view: ConsoleView
-    controls: Controls
-    stop: asyncio.Event
-    loaded: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 async def run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opts: RunOptions | None = None, *,
               observers: list[Observer] | None = None, stop: asyncio.Event | None = None,
               started: Callable[[Session], None] | None = None) -> RunResult:
@@ -111,19 +97,15 @@ async def run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opts
 async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opts: RunOptions,
                observers: list[Observer], stop: asyncio.Event, started: Callable[[Session], None] | None) -> RunResult:
     stages = [build_stage(s) for s in cfg.stages]
-    if not transport.echo_path:
-        for s in stages:
-            if isinstance(s, EchoCanceller):
-                # nothing the player plays reaches this input: a canceller could only damage the
-                # user's words when they talk over the reply
-                log.info("%s: the %s transport has no echo path: audio passes through", s.name, transport.name)
-                s.bypass = True
+    if not transport.echo_path and any(isinstance(s, EchoCanceller) for s in stages):
+        log.info("the %s transport has no echo path: the echo canceller passes audio through", transport.name)
     camera = CameraFeed(cfg, stages, opts.camera or transport.camera)
     recorder = TurnRecorder({s.name: s.budget_ms for s in cfg.stages}, v2v_budget_ms=cfg.v2v_budget_ms,
                             keep=opts.keep_records)
     player = transport.player(cfg, recorder)
     hud = HudWriter(opts.video_out, fps=opts.hud_fps) if opts.video_out else None
-    context = RunContext(floor=Floor(enabled=transport.realtime), reporter=recorder.report)
+    context = RunContext(floor=Floor(enabled=transport.realtime), reporter=recorder.report,
+                         echo_path=transport.echo_path)
     pipeline = Pipeline([*stages, player], context=context,
                         observers=[recorder, view, *camera.observers, *([hud] if hud else []), *observers])
     context.floor.add_player(player)
@@ -131,8 +113,10 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
     writer = JsonlWriter(opts.metrics) if opts.metrics else None
     if writer:
         recorder.listeners.append(writer.on_event)
-    session = Session(cfg, stages, player, pipeline, recorder, view,
-                      Controls(stages, player, context.floor, transport, cfg.sample_rate), stop)
+    dialogue = next((s for s in stages if isinstance(s, Dialogue)), None)
+    actions = {a.name: a for a in dialogue.options.actions} if dialogue is not None else {}
+    controls = Controls(stages, player, context.floor, transport, cfg.sample_rate, actions)
+    session = Session(cfg, stages, player, pipeline, recorder, view, controls, stop)
     await transport.attach(session)
     run_s = 0.0
     with stop_on_signals(stop):
@@ -143,7 +127,7 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
             await transport.start()
             try:
                 async with asyncio.TaskGroup() as tg:
-                    running = tg.create_task(run_with_hud(pipeline, camera.wrap(transport.frames()), hud),
+                    running = tg.create_task(run_with_hud(pipeline, transport.frames(), camera.branches(), hud),
                                              name="pipeline")
                     serving = tg.create_task(transport.serve(session), name=f"transport:{transport.name}")
                     if started is not None:
@@ -242,25 +226,27 @@ class CameraFeed:
     def observers(self) -> list[Observer]:
         return [self.state] if self.source else []
 
-    def wrap(self, source: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
-        if self.source is None:
-            return source
+    def branches(self) -> list[Branch]:
+        """The camera as a branch into the scene stage: its frames pass no audio stage."""
+        if self.source is None or self.scene is None:
+            return []
         sampler = self.opts.sampler(self.opts.camera(self.source), active=lambda: self.state.state == "listening")
-        return with_camera(source, sampler)
+        return [Branch("camera", self.scene.name, camera_frames(sampler))]
 
     def stats(self) -> dict[str, Any]:
         return {"vision": self.scene.stats()} if self.scene is not None else {}
 
 
-async def run_with_hud(pipeline: Pipeline, source: AsyncIterator[Frame], hud: HudWriter | None) -> None:
+async def run_with_hud(pipeline: Pipeline, source: AsyncIterator[Frame], branches: list[Branch],
+                       hud: HudWriter | None) -> None:
     """Run the pipeline; with a HUD, write its video alongside from the start to the end."""
     if hud is None:
-        await pipeline.run(source)
+        await pipeline.run(source, branches)
         return
     stop = asyncio.Event()
     task = asyncio.get_running_loop().create_task(hud.run(stop), name="hud")
     try:
-        await pipeline.run(source)
+        await pipeline.run(source, branches)
     finally:
         stop.set()
         await task

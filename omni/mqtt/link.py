@@ -98,6 +98,9 @@ class Link:
         self.published = 0
         self.connected = asyncio.Event()
         self._wake = asyncio.Event()
+        self._empty = asyncio.Event()
+        """Set while the outbox is empty (the writer has published everything)."""
+        self._empty.set()
 
     # ------------------------------------------------------------------------------------
     def send(self, msg: Outgoing) -> None:
@@ -109,6 +112,7 @@ class Link:
                 log.warning("mqtt outbox full (%d): oldest message dropped (%d so far)",
                             self.outbox_size, self.dropped)
         self.outbox.append(msg)
+        self._empty.clear()
         self._wake.set()
 
     async def run(self) -> None:
@@ -145,6 +149,8 @@ class Link:
                 await client.subscribe(topic, qos=qos)
             births = list(self.birth())
             self.outbox.extendleft(reversed(births))  # first, before what waited
+            if self.outbox:
+                self._empty.clear()
             self.connected.set()
             log.info("mqtt: connected to %s as %s (connection %d, %d queued)", ep, ep.client_id,
                      self.connections, len(self.outbox))
@@ -172,6 +178,7 @@ class Link:
         window = window or WINDOW
         while True:
             if not self.outbox:
+                self._empty.set()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -212,8 +219,9 @@ class Link:
         """Wait until the outbox is empty (connected) or `timeout`; True if it emptied."""
         try:
             async with asyncio.timeout(timeout):
-                while self.outbox or not self.connected.is_set():
-                    await asyncio.sleep(0.02)
+                while self.outbox or not self.connected.is_set():  # woken by the writer, not a timer
+                    await self.connected.wait()
+                    await self._empty.wait()
             return True
         except TimeoutError:
             return False

@@ -31,7 +31,7 @@ from omni.runtime.state import AssistantState
 from omni.runtime.metrics import TurnRecord
 
 if TYPE_CHECKING:
-    from omni.transports.base import Controls
+    from omni.runtime.controls import Controls
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,9 @@ class RunContext:
     """Which work gets the cores first on a small machine (omni.runtime.cpu)."""
     reporter: Any = None
     """reporter(stage, turn, ms, extra) -> None: a stage's time for a turn, to the metrics."""
+    echo_path: bool = True
+    """What the player plays can reach the input. False (a file recorded before the run, a
+    node whose speaker is a file): an echo canceller could only damage the user's words."""
 
     def report(self, stage: str, turn: Turn, ms: float | None, extra: dict[str, Any]) -> None:
         if self.reporter is not None:

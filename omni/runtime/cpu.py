@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -26,6 +26,9 @@ class CpuPriority:
         self.max_wait_s = max_wait_s
         """Background work never waits longer than this at one step."""
         self._lock = threading.Lock()
+        self._quiet = threading.Condition(self._lock)
+        """Notified when urgent work ends (settle waits on it, not on a timer)."""
+        self._listeners: list[Callable[[], None]] = []
         self._holders = 0
         self._free = threading.Event()
         self._free.set()
@@ -34,11 +37,21 @@ class CpuPriority:
         """How many times background work paused."""
         self._voice = 0
 
+    def watch(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` (from whichever thread it happens on) when `voice_busy` may have
+        changed: a stage that waits for the voice wakes on it instead of polling."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
     @contextlib.contextmanager
     def urgent(self) -> Iterator[None]:
         with self._lock:
             self._holders += 1
             self._free.clear()
+        self._changed()
         try:
             yield
         finally:
@@ -47,16 +60,20 @@ class CpuPriority:
                 if self._holders == 0:
                     self._free.set()
                     self._released = time.monotonic()
+                    self._quiet.notify_all()
+            self._changed()
 
     @contextlib.contextmanager
     def voice_work(self) -> Iterator[None]:
         with self._lock:
             self._voice += 1
+        self._changed()
         try:
             yield
         finally:
             with self._lock:
                 self._voice -= 1
+            self._changed()
 
     @property
     def voice_busy(self) -> bool:
@@ -73,10 +90,16 @@ class CpuPriority:
         work that cannot pause once started (a prompt evaluation) and is not needed right away,
         so that the urgent work about to start (the reply's first sentence) comes first."""
         start = time.monotonic()
-        while (now := time.monotonic()) - start < max_wait_s:
-            if self._free.is_set() and now - start >= quiet_s and now - self._released >= quiet_s:
-                return
-            time.sleep(0.02)
+        with self._quiet:
+            while (now := time.monotonic()) - start < max_wait_s:
+                if self._holders == 0:
+                    quiet_from = max(start, self._released)
+                    if now - quiet_from >= quiet_s:
+                        return
+                    timeout = quiet_from + quiet_s - now  # until the quiet would be long enough
+                else:
+                    timeout = max_wait_s - (now - start)  # until urgent work ends (notified)
+                self._quiet.wait(min(timeout, max_wait_s - (now - start)))
         self.waits += 1
 
     def gate(self, items: Iterator[T]) -> Iterator[T]:

@@ -18,7 +18,7 @@ import collections
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -63,8 +63,9 @@ class Speech:
     player reports its playout (`played`); everything else reads it or awaits `interrupted`.
     """
 
-    def __init__(self, turn: Turn) -> None:
+    def __init__(self, turn: Turn, on_change: Callable[[], None] | None = None) -> None:
         self.turn = turn
+        self._on_change = on_change
         self._interrupted: asyncio.Future[BargeIn] = asyncio.get_running_loop().create_future()
         self._audible_until = 0.0
         self._heard: str | None = None
@@ -84,18 +85,26 @@ class Speech:
         if self._interrupted.done():
             return False
         self._interrupted.set_result(barge)  # type: ignore[arg-type]
+        self._notify()
         return True
+
+    def _notify(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 
     def played(self, *, until: float | None = None, heard: str | None = None, done: bool = False) -> None:
         """The player's report: the audio placed so far ends at monotonic time `until`; the user
         heard `heard` of it (known after an interruption; first report wins); it is `done`
         (played to its end, or dropped)."""
+        was = (self._audible_until > 0.0, self._done)
         if until is not None and not self._done and not self.is_interrupted:
             self._audible_until = max(self._audible_until, until)
         if heard is not None and self._heard is None:
             self._heard = heard
         if done:
             self._done = True
+        if (self._audible_until > 0.0, self._done) != was:
+            self._notify()
 
     @property
     def audible_until(self) -> float:
@@ -124,6 +133,7 @@ class Floor:
         self.enabled = enabled
         """False for runs where time means nothing (a file fed as fast as possible)."""
         self._players: list[Player] = []
+        self._listeners: list[Callable[[], None]] = []
         self._speeches: collections.OrderedDict[int, Speech] = collections.OrderedDict()
         self._keep = keep
         self.paused: BargeIn | None = None
@@ -144,6 +154,22 @@ class Floor:
         """What `heard_at_pause` said for `turn_id`, None while the decode is not done."""
         return self._pause_words.get(turn_id)
 
+    def watch(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` when a reply is opened, becomes audible, ends or is interrupted
+        (on the event loop's thread): a stage that waits for the voice wakes on it."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def awaiting_reply(self, within_s: float = 30.0) -> bool:
+        """A reply is owed (its turn ended less than `within_s` ago) and none of it is audible
+        yet, nor has it ended."""
+        now = time.monotonic()
+        return any(not s.done and not s.is_interrupted and s.audible_until == 0.0
+                   and now - s.turn.t_speech_end < within_s for s in self._speeches.values())
+
     def add_player(self, player: Player) -> None:
         """An audio output of this run (the composition root adds the transport's)."""
         self._players.append(player)
@@ -160,9 +186,10 @@ class Floor:
         """The handle of the reply to `turn` (made on first use)."""
         s = self._speeches.get(turn.id)
         if s is None:
-            s = self._speeches[turn.id] = Speech(turn)
+            s = self._speeches[turn.id] = Speech(turn, self._changed)
             while len(self._speeches) > self._keep:
                 self._speeches.popitem(last=False)
+            self._changed()
         return s
 
     def get(self, turn: Turn | None) -> Speech | None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from omni.frames import ErrorEvent, Frame
@@ -24,6 +25,17 @@ class Observer(Protocol):
     is not shown again."""
 
     def on_frame(self, stage: str, frame: Frame) -> None: ...
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A second source of a run, feeding one stage directly (see Pipeline.run)."""
+
+    name: str
+    """Shown to the observers as the maker of its frames ("camera")."""
+    into: str
+    """The stage whose input it feeds."""
+    frames: AsyncIterable[Frame]
 
 
 class Pipeline:
@@ -68,23 +80,43 @@ class Pipeline:
         for stage in self.stages:
             await stage.aclose()
 
-    async def run(self, source: AsyncIterable[Frame]) -> None:
-        """Run until the source ends and every stage has drained, or until cancelled."""
+    async def run(self, source: AsyncIterable[Frame], branches: Sequence[Branch] = ()) -> None:
+        """Run until the source ends and every stage has drained, or until cancelled.
+
+        A branch is a source of its own whose frames go straight into one stage's input, past the
+        stages before it (the camera into the scene stage); it ends when the main source ends."""
         self.channels = [Channel(f"{s.name}.in", s.input_queue) for s in self.stages]
+        names = [s.name for s in self.stages]
+        for b in branches:
+            if b.into not in names:
+                raise ValueError(f"branch {b.name!r} goes into stage {b.into!r}, which this pipeline lacks ({names})")
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._pump(source, self.channels[0]), name="pipeline:source")
+            feeds = [tg.create_task(self._pump(b.frames, self.channels[names.index(b.into)], close=False,
+                                               shown_as=b.name), name=f"pipeline:branch:{b.name}")
+                     for b in branches]
+            tg.create_task(self._pump(source, self.channels[0], branches=feeds), name="pipeline:source")
             for i, stage in enumerate(self.stages):
                 out = self.channels[i + 1] if i + 1 < len(self.stages) else None
                 tg.create_task(self._drive(stage, self.channels[i], out), name=f"stage:{stage.name}")
 
-    async def _pump(self, source: AsyncIterable[Frame], first: Channel) -> None:
+    async def _pump(self, source: AsyncIterable[Frame], into: Channel, *, close: bool = True,
+                    shown_as: str = "source", branches: Sequence[asyncio.Task[None]] = ()) -> None:
+        it = aiter(source)
         try:
-            async for frame in source:
-                self._observe("source", frame)
+            async for frame in it:
+                self._observe(shown_as, frame)
                 if not isinstance(frame, ErrorEvent):
-                    await first.put(frame)
+                    await into.put(frame)
         finally:
-            await first.close()
+            if (aclose := getattr(it, "aclose", None)) is not None:
+                await aclose()  # a branch stopped early releases what it holds (the camera)
+            # the branches end with the main source, before the end of stream reaches their stage
+            for b in branches:
+                b.cancel()
+            if branches:
+                await asyncio.wait(branches)
+            if close:
+                await into.close()
 
     async def _drive(self, stage: Stage, inp: Channel, out: Channel | None) -> None:
         try:

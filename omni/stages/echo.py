@@ -58,7 +58,7 @@ class EchoCanceller(Processor):
         self.processed = 0
         """Samples that went through the canceller (the rest passed untouched)."""
         self.bypass = False
-        """Set by a run whose input cannot contain the assistant's voice (a file, no room)."""
+        """Pass the audio through (also when the run's context has no echo path)."""
 
     async def load(self, progress: ProgressFn) -> None:
         cls = engine_class("aec", self.options.engine)
@@ -76,7 +76,7 @@ class EchoCanceller(Processor):
         return far
 
     async def process(self, frame: InputAudio) -> AsyncIterator[Frame]:
-        if self.bypass:
+        if self.bypass or not self.context.echo_path:
             yield frame
             return
         if frame.sample_rate != RATE:

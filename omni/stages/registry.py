@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from pydantic import ValidationError
 
 from omni.config import StageConfig
@@ -30,10 +32,28 @@ KINDS: dict[str, type[Stage]] = {
 }
 
 
-def build_stage(cfg: StageConfig) -> Stage:
-    cls = KINDS.get(cfg.kind)
+def stage_class(kind: str) -> type[Stage]:
+    """A built-in kind, or `package.module:Class` for a stage of your own (docs/extending.md)."""
+    cls = KINDS.get(kind)
+    if cls is None and ":" in kind:
+        module, _, attr = kind.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"stage kind {kind!r}: cannot import it ({e})") from e
+        if not (isinstance(cls, type) and issubclass(cls, Stage)):
+            raise ConfigError(f"stage kind {kind!r} is not a Stage subclass")
     if cls is None:
-        raise ConfigError(f"stage {cfg.name!r}: unknown kind {cfg.kind!r}", hint=f"known kinds: {sorted(KINDS)}")
+        raise ConfigError(f"unknown kind {kind!r}",
+                          hint=f"known kinds: {sorted(KINDS)}, or package.module:Class")
+    return cls
+
+
+def build_stage(cfg: StageConfig) -> Stage:
+    try:
+        cls = stage_class(cfg.kind)
+    except ConfigError as e:
+        raise ConfigError(f"stage {cfg.name!r}: {e.message}", hint=e.hint) from None
     try:
         options = cls.Options.model_validate(cfg.options)
     except ValidationError as e:

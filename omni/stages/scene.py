@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from omni.frames import ContextUpdate, EndOfStream, ErrorEvent, Frame, SceneFrame, SpeechStopped, Transcript, Turn, VideoFrame
+from omni.frames import ContextUpdate, EndOfStream, ErrorEvent, Frame, SceneFrame, SpeechStopped, Transcript, VideoFrame
 from omni.runtime import QueueSpec, Stage, StageOptions, Worker
 from omni.runtime.stage import ProgressFn
 from omni.vision.scene import SceneAnalyzer, SceneOptions, describe
@@ -46,8 +46,8 @@ class SceneStage(Stage):
         self._worker = Worker(f"{name}-vision", nice=self.options.nice)
         self._turn_open = False
         """The user stopped speaking and the transcript has not come yet."""
-        self._answering: dict[Turn, float] = {}
-        """Turns transcribed whose reply is not yet heard (-> when the transcript passed)."""
+        self._changed: asyncio.Event | None = None
+        """Set when what `_voice_busy` reads may have changed (the floor, the CPU, a frame)."""
         self.analysed = 0
         self.skipped = 0
         """Camera frames replaced in the slot before an analysis could start."""
@@ -81,25 +81,29 @@ class SceneStage(Stage):
     def _voice_busy(self) -> bool:
         """From the end of the user's speech until that turn's reply is heard (its first sample
         placed on the speaker), or it ended without one; and while the voice's models work."""
-        if self._turn_open or self.cpu.voice_busy:  # the LLM reading or writing, TTS's first sentence
-            return True
-        now = time.monotonic()
-        for turn, since in list(self._answering.items()):
-            s = self.floor.get(turn)
-            if s is None:  # the dialogue has not opened the reply yet (or there is none to make)
-                if now - since > 2.0:
-                    del self._answering[turn]
-                continue
-            if s.done or s.is_interrupted or s.audible_until > 0.0:
-                del self._answering[turn]
-        return bool(self._answering)
+        # the LLM reading or writing, TTS's first sentence; a reply owed and not yet audible
+        return self._turn_open or self.cpu.voice_busy or self.floor.awaiting_reply()
+
+    def _watch(self) -> asyncio.Event:
+        """The event that wakes `_give_way`: the floor's and the CPU's changes set it."""
+        if self._changed is None:
+            changed = self._changed = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            self.floor.watch(changed.set)
+            self.cpu.watch(lambda: loop.call_soon_threadsafe(changed.set))  # from worker threads
+        return self._changed
 
     async def _give_way(self) -> None:
         if not self.options.yield_to_voice or not self._voice_busy():
             return
+        changed = self._watch()
         t0 = time.monotonic()
-        while self._voice_busy() and time.monotonic() - t0 < self.options.max_defer_s:
-            await asyncio.sleep(0.02)
+        while self._voice_busy() and (left := self.options.max_defer_s - (time.monotonic() - t0)) > 0:
+            changed.clear()
+            if not self._voice_busy():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), left)
         self.deferred_ms += (time.monotonic() - t0) * 1000
 
     async def run(self, inp: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
@@ -107,7 +111,11 @@ class SceneStage(Stage):
         slot: list[VideoFrame] = []
         busy: list[VideoFrame] = []
         ready = asyncio.Event()
+        idle = asyncio.Event()
+        """Set when no picture waits in the slot or is being looked at."""
+        idle.set()
         end = object()
+        changed = self._watch()
 
         async def read() -> None:
             async for f in inp:
@@ -121,15 +129,16 @@ class SceneStage(Stage):
                         self.skipped += 1
                         slot.clear()
                     slot.append(f)
+                    idle.clear()
                     ready.set()
                 elif isinstance(f, EndOfStream):
-                    while slot or busy:  # the picture being looked at is still reported
-                        await asyncio.sleep(0.02)
+                    await idle.wait()  # the picture being looked at is still reported
                 elif isinstance(f, SpeechStopped):
                     self._turn_open = not f.dropped
+                    changed.set()
                 elif isinstance(f, Transcript) and not f.tentative:
                     self._turn_open = False
-                    self._answering[f.turn] = time.monotonic()
+                    changed.set()
                 await out.put(f)
 
         async def analyse() -> None:
@@ -138,6 +147,7 @@ class SceneStage(Stage):
                 await self._give_way()
                 ready.clear()
                 if not slot:
+                    idle.set()
                     continue
                 frame = slot.pop()
                 busy.append(frame)
@@ -147,6 +157,8 @@ class SceneStage(Stage):
                     busy.clear()
                 for item in items:
                     await out.put(item)
+                if not slot:
+                    idle.set()
 
         async def main() -> None:
             vision = asyncio.ensure_future(analyse())

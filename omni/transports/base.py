@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from omni.audio.sink import PlaybackEvents, WavFileSink
 from omni.errors import ConfigError
-from omni.frames import Frame, SayText, Transcript, Turn
-from omni.runtime.floor import Floor
-from omni.runtime.stage import Stage, StageOptions
+from omni.frames import Frame
+from omni.runtime import Pipeline
+from omni.runtime.controls import Controls
+from omni.runtime.metrics import TurnRecorder
+from omni.runtime.stage import Stage
 
 if TYPE_CHECKING:
-    from omni.app.session import Session
     from omni.config import PipelineConfig
-    from omni.dialogue.tools import ActionSpec
 
 
 class Transport(abc.ABC):
@@ -86,75 +87,18 @@ class Transport(abc.ABC):
     """Seconds of input, when the input has a length (a file)."""
 
 
-class Controls:
-    """What a transport may do to a running assistant: ask, say, mute, set options. The only way
-    in from outside: a transport never sets a stage's or the player's fields itself."""
+@dataclass
+class Session:
+    """A run being built or running, as a transport sees it (made by omni.app.session.run)."""
 
-    def __init__(self, stages: list[Stage], player: WavFileSink, floor: Floor, transport: Transport,
-                 sample_rate: int) -> None:
-        self._stages = {s.name: s for s in stages}
-        self._player = player
-        self._floor = floor
-        self._transport = transport
-        self._rate = sample_rate
-
-    # text turns --------------------------------------------------------------------------
-    def ask(self, text: str) -> Turn:
-        """A question in words: answered as if it had been said."""
-        turn = self._turn()
-        self._transport.inject(Transcript(turn=turn, text=text.strip()))
-        return turn
-
-    def say(self, text: str) -> Turn:
-        """An announcement: spoken as it is (no model, no history)."""
-        turn = self._turn()
-        self._transport.inject(SayText(turn=turn, text=text.strip()))
-        return turn
-
-    def _turn(self) -> Turn:
-        import time
-
-        pos = self._transport.position
-        return Turn(id=self._floor.next_turn_id(), speech_start=pos, speech_end=pos,
-                    t_speech_end=time.monotonic(), sample_rate=self._rate)
-
-    # the speaker -------------------------------------------------------------------------
-    def mute(self, on: bool) -> None:
-        """Silence the speaker at once (replies go on, unheard), or unmute it."""
-        self._player.mute(on)
-
-    @property
-    def muted(self) -> bool:
-        return self._player.muted
-
-    @property
-    def player_name(self) -> str:
-        return self._player.name
-
-    # settings ----------------------------------------------------------------------------
-    def settings(self, values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        """Set live options, `{"stage.option": value}`: every stage checks its part first, so all
-        change or none (ConfigError says why). Returns the changes per stage."""
-        per_stage: dict[str, dict[str, Any]] = {}
-        for key, value in values.items():
-            stage, _, opt = key.partition(".")
-            if stage not in self._stages:
-                raise ConfigError(f"settings: no stage named {stage!r} (stages: {sorted(self._stages)})")
-            per_stage.setdefault(stage, {})[opt] = value
-        for name, v in per_stage.items():
-            self._stages[name].check_options(v)
-        for name, v in per_stage.items():
-            self._stages[name].update_options(v)
-        return per_stage
-
-    def options(self, stage: str) -> StageOptions:
-        """A stage's options as they are now (read only)."""
-        return self._stages[stage].options
-
-    @property
-    def actions(self) -> Mapping[str, ActionSpec]:
-        """The pipeline's allow-list of device actions (its dialogue stage's)."""
-        from omni.stages.dialogue import Dialogue
-
-        d = next((s for s in self._stages.values() if isinstance(s, Dialogue)), None)
-        return {a.name: a for a in d.options.actions} if d is not None else {}
+    cfg: PipelineConfig
+    stages: list[Stage]
+    player: WavFileSink
+    pipeline: Pipeline
+    recorder: TurnRecorder
+    view: Any
+    """The run's omni.app.view.ConsoleView (its `console`, `quiet`, `live`)."""
+    controls: Controls
+    stop: asyncio.Event
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once every stage has loaded."""

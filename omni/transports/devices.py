@@ -11,14 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omni.app.dashboard import Dashboard
 from omni.audio.device import Microphone, Speaker, watch_keys
 from omni.audio.sink import PlaybackEvents, WavFileSink
 from omni.frames import Frame, PushToTalk
-from omni.transports.base import Transport
+from omni.transports.base import Session, Transport
 
 if TYPE_CHECKING:
-    from omni.app.session import Session
     from omni.config import PipelineConfig
 
 
@@ -42,13 +40,15 @@ class DeviceTransport(Transport):
 
     name = "devices"
 
-    def __init__(self, opts: LiveRunOptions) -> None:
+    def __init__(self, opts: LiveRunOptions, dashboard: Any = None) -> None:
+        """`dashboard`: a terminal dashboard to show while running (omni.app.dashboard: an
+        observer with `on_event` and `render`), or None."""
         self.opts = opts
         self.camera = opts.camera
         self.mic: Microphone | None = None
         self.speaker: Speaker | None = None
         self._session: Session | None = None
-        self._dashboard: Dashboard | None = None
+        self._dashboard = dashboard
         self._keys_done = threading.Event()
         self._talk_key = False
 
@@ -67,9 +67,7 @@ class DeviceTransport(Transport):
 
     async def attach(self, session: Session) -> None:
         self._session = session
-        view = session.view
-        if view.live and not view.quiet:
-            self._dashboard = Dashboard(budgets={"v2v": session.cfg.v2v_budget_ms})
+        if self._dashboard is not None:
             session.pipeline.observers.append(self._dashboard)
             session.recorder.listeners.append(self._dashboard.on_event)
 

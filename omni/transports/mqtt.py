@@ -27,10 +27,9 @@ from omni.mqtt.config import MqttOptions
 from omni.mqtt.link import Endpoint, Link
 from omni.mqtt.node import Node
 from omni.runtime.metrics import TurnRecorder
-from omni.transports.base import Transport
+from omni.transports.base import Session, Transport
 
 if TYPE_CHECKING:
-    from omni.app.session import Session
     from omni.config import PipelineConfig
 
 log = logging.getLogger(__name__)

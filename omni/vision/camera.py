@@ -298,6 +298,19 @@ class Sampler:
                     pass
 
 
+async def camera_frames(sampler: Sampler) -> AsyncIterator[Frame]:
+    """The sampler's frames (and the camera's faults as ErrorEvents) until closed; the camera's
+    thread is started here and stopped when the iterator is closed (a pipeline's branch)."""
+    stop = asyncio.Event()
+    sampler.camera.start()
+    try:
+        async for f in sampler.frames(stop):
+            yield f
+    finally:
+        stop.set()
+        await asyncio.to_thread(sampler.camera.stop)
+
+
 async def with_camera(audio: AsyncIterator[Frame], sampler: Sampler) -> AsyncIterator[Frame]:
     """The audio source with the sampler's frames slipped in between its chunks (the newest
     few only: a frame that waited is replaced, never queued). Ends with the audio; the camera's

@@ -21,10 +21,6 @@ class Price(BaseModel):
     output_per_mtok: float = Field(0.0, ge=0)
     currency: str = "USD"
 
-    def wire_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The messages as this backend's model should see them (see `tool_results`)."""
-        return results_as_note(messages) if self.options.tool_results == "note" else messages
-
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
 
