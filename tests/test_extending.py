@@ -37,7 +37,8 @@ async def test_an_engine_of_ones_own_finds_the_speech_in_a_real_recording():
     from omni.frames import InputAudio
 
     vad = build_stage(StageConfig(name="vad", kind="vad.silero",
-                                  options={"engine": "energy_vad:EnergyVad", "end_of_turn": None}))
+                                  options={"engine": "energy_vad:EnergyVad", "engine_options": {"speech_dbfs": -40},
+                                           "end_of_turn": None}))
     await vad.load(lambda *a: None)
     try:
         frames = [InputAudio(samples=audio[i:i + 512], sample_rate=16000, start=i) for i in range(0, len(audio), 512)]

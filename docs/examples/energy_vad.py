@@ -1,7 +1,7 @@
 """A voice-activity engine of your own: loudness instead of a model (omni/engines/base.py:
 VoiceActivity). In a pipeline file, on the VAD stage:
 
-    options: {engine: "energy_vad:EnergyVad", end_of_turn: null}
+    options: {engine: "energy_vad:EnergyVad", engine_options: {speech_dbfs: -40}, end_of_turn: null}
 
 It is a poor VAD (any noise is "speech"), but it shows the whole interface: `load`, `window`,
 `reset`, `probs`, `capabilities`.
@@ -27,7 +27,7 @@ class EnergyVad:
     @classmethod
     def load(cls, options: Any, progress: Any) -> EnergyVad:
         progress("energy VAD: no model to load", None)
-        return cls(speech_dbfs=-40.0)
+        return cls(speech_dbfs=float(options.engine_options.get("speech_dbfs", -40.0)))
 
     def reset(self) -> None:
         pass

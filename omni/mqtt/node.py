@@ -83,9 +83,10 @@ class Node:
         self.opts = opts
         self.topics = Topics(opts.prefix, opts.node_id)
         self.live = live
-        """The node's own input: audio chunks from audio/in go in, `listen` turns it off and on."""
+        """The transport's input: audio chunks from audio/in go in (the remote microphone)."""
         self.controls = controls
-        """The run's controls: text turns, the speaker's mute, live settings, the allow-list."""
+        """The run's controls: text turns, listening, the speaker's mute, live settings, the
+        allow-list."""
         self.actions = dict(controls.actions)
         check_devices(opts.devices, self.actions)
         self.dedupe = Dedupe(opts.dedupe)
@@ -125,7 +126,7 @@ class Node:
         self._send(Outgoing(self.topics.event(kind), json.dumps(payload, ensure_ascii=False).encode(), qos=qos))
 
     def _state_message(self) -> Outgoing:
-        body = {"state": self.status.state, "muted": self.controls.muted, "listening": self.live.listening,
+        body = {"state": self.status.state, "muted": self.controls.muted, "listening": self.controls.listening,
                 "ts": round(time.time(), 3)}
         return Outgoing(self.topics.state, json.dumps(body).encode(), qos=1, retain=True)
 
@@ -247,7 +248,7 @@ class Node:
                 self._send(self._state_message())
             return {"turn": turn.id}
         if cmd.name == "listen":
-            self.live.listening = bool(b["on"])
+            self.controls.listen(bool(b["on"]))
         elif cmd.name == "mute":
             self.controls.mute(bool(b["on"]))
         elif cmd.name == "settings":

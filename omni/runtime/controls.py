@@ -23,12 +23,17 @@ class Speaker(Protocol):
 
 
 class Inbox(Protocol):
-    """The run's input, as far as text turns are concerned (a transport)."""
+    """The run's input, as far as the controls are concerned (a transport)."""
 
     def inject(self, frame: Frame) -> None: ...
 
     @property
     def position(self) -> int: ...
+
+    def listen(self, on: bool) -> None: ...
+
+    @property
+    def listening(self) -> bool: ...
 
 
 class Controls:
@@ -61,6 +66,15 @@ class Controls:
         pos = self._transport.position
         return Turn(id=self._floor.next_turn_id(), speech_start=pos, speech_end=pos,
                     t_speech_end=time.monotonic(), sample_rate=self._rate)
+
+    # the microphone ----------------------------------------------------------------------
+    def listen(self, on: bool) -> None:
+        """Stop hearing the input (it becomes silence on the same timeline), or hear it again."""
+        self._transport.listen(on)
+
+    @property
+    def listening(self) -> bool:
+        return self._transport.listening
 
     # the speaker -------------------------------------------------------------------------
     def mute(self, on: bool) -> None:

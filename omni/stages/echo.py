@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -30,6 +30,8 @@ RATE = 16000
 class EchoOptions(StageOptions):
     engine: str = "webrtc"
     """The echo cancellation engine (omni.engines.aec): webrtc, speex, or package.module:Class."""
+    engine_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of an engine of your own (it reads them from the stage's options)."""
     delay_ms: int = Field(0, ge=0, le=500)
     """Known delay from playback to the microphone (webrtc estimates the rest itself)."""
     tail_ms: int = Field(200, ge=20, le=1000)

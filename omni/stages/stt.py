@@ -10,7 +10,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -33,6 +33,8 @@ class WhisperOptions(StageOptions):
     engine: str = "faster-whisper"
     """The STT engine (omni.engines.registry): built in, or package.module:Class. The options
     below from `model` to `max_piece_s` are faster-whisper's."""
+    engine_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of an engine of your own (it reads them from the stage's options)."""
     model: str = "tiny.en"
     """Bundled `tiny.en` (default) or `base`, a CTranslate2 model folder, or a hub id."""
     compute_type: str = "int8"

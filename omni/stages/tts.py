@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 class PiperOptions(StageOptions):
     engine: str = "piper"
     """The TTS engine (omni.engines.registry): built in, or package.module:Class."""
+    engine_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of an engine of your own (it reads them from the stage's options)."""
     voice: str = "joe"
     """Bundled voice name, or a path to a piper .onnx voice (its .onnx.json beside it)."""
     length_scale: float | None = Field(None, gt=0.1, lt=5)

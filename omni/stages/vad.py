@@ -7,7 +7,7 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 class EndOfTurnOptions(StageOptions):
     engine: str = "smart-turn"
     """The end-of-turn engine (omni.engines.registry): built in, or package.module:Class."""
+    engine_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of an engine of your own (it reads them from the stage's options)."""
     model: str = "smart-turn-v3"
     """Bundled `smart-turn-v3` (from the pipecat-ai wheel) or a path to a Smart Turn v3 ONNX."""
     threshold: float = Field(0.7, gt=0, lt=1)
@@ -51,6 +53,8 @@ class EndOfTurnOptions(StageOptions):
 class SileroVADOptions(StageOptions):
     engine: str = "silero"
     """The voice-activity engine (omni.engines.registry): built in, or package.module:Class."""
+    engine_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of an engine of your own (it reads them from the stage's options)."""
     model: str = "silero-v6"
     """Bundled name, or a path to a Silero VAD ONNX file (v5/v6 layouts both work)."""
     threshold: float = Field(0.5, gt=0, lt=1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -42,6 +42,8 @@ class WakeOptions(StageOptions):
     mode: Literal["always", "wake_word", "push_to_talk"] = "always"
     engine: str = "micro-wakeword"
     """The wake-word engine (omni.engines.registry): built in, or package.module:Class."""
+    engine_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of an engine of your own (it reads them from the stage's options)."""
     model: str = "hey_jarvis"
     """A bundled microWakeWord model (hey_jarvis, alexa, okay_nabu, hey_mycroft) or the path of
     a microWakeWord .json (its .tflite beside it)."""

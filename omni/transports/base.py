@@ -79,6 +79,14 @@ class Transport(abc.ABC):
         """Samples of input delivered so far (where an injected turn sits on the timeline)."""
         return 0
 
+    def listen(self, on: bool) -> None:
+        """Hear the input, or silence in its place (the same timeline)."""
+        raise ConfigError(f"the {self.name} transport cannot stop listening")
+
+    @property
+    def listening(self) -> bool:
+        return True
+
     def summary(self) -> dict[str, Any]:
         """What to say about the run when it ends (counts, devices)."""
         return {}

@@ -160,6 +160,14 @@ class MqttTransport(Transport):
     def position(self) -> int:
         return self.live.position if self.live is not None else 0
 
+    def listen(self, on: bool) -> None:
+        assert self.live is not None
+        self.live.listening = on
+
+    @property
+    def listening(self) -> bool:
+        return self.live.listening if self.live is not None else True
+
     def stop_input(self) -> None:
         if self.live is not None:
             self.live.stop()
