@@ -46,6 +46,14 @@ class Slow(Processor):
         yield frame
 
 
+def wait_until(cond, timeout: float = 5.0) -> None:
+    """Block until cond() is true; fail after `timeout` (a deadline, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
 def turn(i: int = 1) -> Turn:
     return Turn(id=i, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
 
@@ -101,6 +109,17 @@ async def test_cancelling_a_running_pipeline_stops_every_stage_task():
 async def test_bounded_queue_backpressures_the_source():
     slow = Slow("slow")
     produced = 0
+    done_three = asyncio.Event()
+    out: list[Frame] = []
+
+    class Count(Stage):  # what came out of the slow stage
+        async def run(self, inp: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+            async for f in inp:
+                out.append(f)
+                if len(out) == 3:
+                    done_three.set()
+            return
+            yield  # pragma: no cover
 
     async def source() -> AsyncIterator[Frame]:
         nonlocal produced
@@ -108,10 +127,11 @@ async def test_bounded_queue_backpressures_the_source():
             produced += 1
             yield Num(n=i)
 
-    task = asyncio.create_task(Pipeline([slow]).run(source()))
-    await asyncio.sleep(0.12)
-    # the slow stage took at most a few frames; its 2-frame queue held the rest back
-    assert produced < 10
+    task = asyncio.create_task(Pipeline([slow, Count("count")]).run(source()))
+    await asyncio.wait_for(done_three.wait(), 10)
+    # three frames went through the slow stage; its 2-frame queue held the rest of the source back
+    # (three done, one in the stage, two queued, one waiting to be put: at most seven made)
+    assert 3 <= produced <= 7, produced
     await cancel_and_wait(task)
     slow.worker.shutdown()
 
@@ -261,11 +281,10 @@ def test_background_work_pauses_while_urgent_work_runs():
 
     t = threading.Thread(target=urgent)
     t.start()
-    while not log:
-        time.sleep(0.001)
+    wait_until(lambda: log)
     consumer = threading.Thread(target=lambda: [log.append(f"token {i}") for i in cpu.gate(iter(range(3)))])
     consumer.start()
-    time.sleep(0.05)
+    wait_until(lambda: cpu.waits == 1)  # the consumer is waiting for the urgent work
     assert log == ["urgent start", "token 0"], "the first token passes, the next waits"
     release.set()
     t.join()
@@ -291,7 +310,9 @@ def test_settle_waits_for_urgent_work_that_starts_late_and_then_for_quiet():
 
     t = threading.Thread(target=urgent)
     t.start()
-    cpu.settle(quiet_s=0.2, max_wait_s=3)
+    # the urgent work starts 50 ms after settle asks: a 1 s quiet window leaves a loaded
+    # machine's thread start a wide margin
+    cpu.settle(quiet_s=1.0, max_wait_s=5)
     log.append("background")
     t.join()
     assert log == ["urgent start", "urgent end", "background"]
