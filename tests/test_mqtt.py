@@ -39,6 +39,12 @@ def node(broker: Mosquitto):
     n.stop()
 
 
+def in_order(seq: list, wanted: list) -> bool:
+    """`wanted` occurs in `seq` in this order (other items may come between)."""
+    it = iter(seq)
+    return all(any(x == w for x in it) for w in wanted)
+
+
 async def ask(w, text: str, cid: str, command: str = "ask", base: str = BASE) -> int:
     await w.publish(f"{base}/cmd/{command}", {"id": cid, "text": text})
     ack = await w.wait(event("/event/ack", id=cid), 10)
@@ -59,7 +65,7 @@ async def test_text_question_round_trip(node: NodeThread, broker: Mosquitto) -> 
         assert metrics.json["request"] == "rt-1" and metrics.json["v2v_ms"] > 0
         assert first.t - t0 < reply.t - t0
         states = [m.json["state"] for m in w.on(f"{BASE}/state")]
-        assert states[-3:] == ["thinking", "speaking", "idle"] or "speaking" in states, states
+        assert in_order(states, ["thinking", "speaking", "idle"]), states
         seqs = [m.json["seq"] for m in w.messages if m.topic.startswith(f"{BASE}/event/")]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
@@ -117,6 +123,9 @@ async def test_bad_input_is_reported_and_the_node_keeps_serving(node: NodeThread
             ("cmd/settings", json.dumps({"id": "b9", "set": {"llm.temperature": 9}}).encode(),
              "less than or equal to 2"),
             ("cmd/settings", json.dumps({"id": "b10", "set": {"nope.x": 1}}).encode(), "no stage named 'nope'"),
+            # partly valid, over two stages: the valid part (llm) must not change either
+            ("cmd/settings", json.dumps({"id": "b11", "set": {"llm.temperature": 0.5, "tts.volume": 99}}).encode(),
+             "less than or equal to 4"),
             ("audio/in", b"RIFF....not a wav at all", "not a WAV file"),
             ("audio/in", b"\x00\x01" * 100, "not a WAV file"),
         ]
@@ -129,9 +138,10 @@ async def test_bad_input_is_reported_and_the_node_keeps_serving(node: NodeThread
         bad.append(("audio/in", buf.getvalue(), "8-bit"))
         for topic, payload, _ in bad:
             await w.client.publish(f"{BASE}/{topic}", payload, qos=1)
-        errors = []
-        for _, _, why in bad:
-            errors.append(await w.wait(lambda m, why=why: m.topic.endswith("/event/error") and why in m.json["message"], 10))
+        errors: list = []
+        for _, _, why in bad:  # each input its own error event: one event never answers for two
+            errors.append(await w.wait(lambda m, why=why: m.topic.endswith("/event/error") and why in m.json["message"]
+                                       and all(m is not e for e in errors), 10))
         assert [e.json.get("id") for e in errors[:2]] == [None, "b2"]  # the id, when it could be read
         # nothing changed: the settings command that failed in part changed nothing
         assert node.call(lambda: node.handle.node.controls.options("llm").temperature) == 0.2
@@ -154,7 +164,7 @@ async def test_bad_input_is_reported_and_the_node_keeps_serving(node: NodeThread
             if m.topic.endswith("/event/ack"):
                 turns.append(m.json["turn"])
         refused = [i for i, kind in answered if kind == "error"]
-        assert len(answered) == n and refused, answered
+        assert len(answered) == n and refused and turns, answered
         assert all("busy" in m.json["message"] for m in w.on(f"{BASE}/event/error") if
                    str(m.json.get("id", "")).startswith("flood-"))
         for t in turns:  # every accepted one is said
