@@ -177,7 +177,9 @@ async def test_killed_mid_stream_the_local_backend_finishes_the_reply():
     assert [(a["backend"], a["outcome"]) for a in m["attempts"]] == [("remote", "error"), ("local", "answered")]
     assert m["backend"] == "local" and "failover to local after remote error" in m["reason"]
     assert len(heard) > 5, "the local backend went on with the reply"
-    assert done.text.startswith("".join(heard[:3]).strip()), "what was already said is kept, not repeated"
+    said = "".join(heard[:3]).strip()
+    assert done.text == "".join(heard).strip() and done.text.startswith(said), "what was said is kept"
+    assert not "".join(heard[3:]).lstrip().startswith(said), "and not said again by the backend that goes on"
     assert not errors, "a failover is not a turn error"
 
 

@@ -70,6 +70,7 @@ class TurnRecord:
             "reply": self.reply,
             "reason": self.reason,
             "v2v_ms": None if self.v2v_ms is None else round(self.v2v_ms, 1),
+            "reply_start_s": None if self.reply_start_s is None else round(self.reply_start_s, 3),
             "stages": {name: st.as_dict() for name, st in self.stages.items()},
             "overruns": self.overruns,
             "errors": self.errors,
