@@ -29,14 +29,17 @@ def test_every_utterance_is_a_turn_with_the_right_words(run):
     code, turns, _, _ = run
     assert code == 0
     script = conversation_script()
-    # "Thank you, that is all for now.": the end-of-turn model takes "Thank you." for a finished
-    # turn; the user goes on 350 ms later, before a word of the reply was heard, so that reply is
-    # dropped and the next turn answers both parts
-    assert [t["turn"] for t in turns] == [1, 2, 3, 4, 5, 6]
-    thanks, rest = turns[4], turns[5]
-    assert words(thanks["transcript"]) >= {"thank", "you"} and thanks["reason"] == "interrupted"
-    assert thanks["heard"] == "" and thanks["reply"] == ""
+    ids = [t["turn"] for t in turns]
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) >= 5, ids
+    # "Thank you, that is all for now.": however the end of turn cuts it (see the xfail below),
+    # nothing is said over the user, and the last of its turns answers it
+    fifth = [t for t in turns if t["speech_start_s"] >= script[4][0] - 0.3]
+    *cut, rest = fifth
+    assert len(turns) == 4 + len(fifth)
+    assert all(t["reply"] == "" and t.get("heard", "") == "" for t in cut), cut
+    assert words(" ".join(t["transcript"] for t in fifth)) >= {"thank", "you", "all", "now"}
     assert {"all", "now"} <= words(rest["transcript"]) and rest["reason"] == "complete"
+    thanks = fifth[0]
     turns = [*turns[:4], rest]
     expected = [{"capital", "france"}, {"fact", "cats"}, {"kitchen", "light"}, {"time"}, {"all", "now"}]
     for t, want in zip(turns, expected):
@@ -52,6 +55,15 @@ def test_every_utterance_is_a_turn_with_the_right_words(run):
     for t, (start, end, _) in zip(turns, script):
         assert abs(t["speech_end_s"] - end) < 0.3
     assert thanks["speech_start_s"] == pytest.approx(script[4][0], abs=0.3)
+
+
+@pytest.mark.xfail(strict=True, reason="Smart Turn v3 takes 'Thank you.' for a finished turn: the 350 ms "
+                   "pause after it ends the turn, the user goes on, and that reply is dropped unheard")
+def test_thank_you_that_is_all_for_now_is_one_turn(run):
+    _, turns, _, _ = run
+    script = conversation_script()
+    fifth = [t for t in turns if t["speech_start_s"] >= script[4][0] - 0.3]
+    assert len(fifth) == 1, [t["transcript"] for t in fifth]
 
 
 def test_metrics_lines_have_v2v_and_every_stage_against_its_budget(run):
