@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import wave
 from collections.abc import AsyncIterator, Iterable
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from omni.dialogue.backends.base import BackendOptions, ChatBackend
+from omni.dialogue.types import ChatRequest, Delta, Finished, Started, TextDelta, ToolCall, ToolCallDelta, Usage
 from omni.frames import EndOfStream, Frame
 from omni.runtime import Stage
 
@@ -140,3 +143,28 @@ def pause_after(audio: np.ndarray, word: str, pause_s: float, rate: int = 16000)
             cut = int((w.end + ws[i + 1].start) / 2 * rate)
             return np.concatenate([audio[:cut], silence(pause_s, rate), audio[cut:]])
     raise ValueError(f"{word!r} not heard in {[w.word for w in ws]}")
+
+
+class Scripted(ChatBackend):
+    """A chat backend that replays scripted replies, one per request (a fake for the model);
+    `done` is set each time a reply has been streamed to its end."""
+
+    continues = False
+
+    def __init__(self, replies: list[str | ToolCall]) -> None:
+        super().__init__("local", BackendOptions())
+        self.replies = list(replies)
+        self.requests: list[ChatRequest] = []
+        self.done = asyncio.Event()
+
+    async def stream(self, req: ChatRequest) -> AsyncIterator[Delta]:
+        self.requests.append(req)
+        r = self.replies.pop(0)
+        yield Started()
+        if isinstance(r, ToolCall):
+            yield ToolCallDelta(calls=(r,))
+        else:
+            for w in r.split(" "):
+                yield TextDelta(w + " ")
+        yield Finished(Usage())
+        self.done.set()

@@ -6,41 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
-from omni.dialogue.backends.base import BackendOptions, ChatBackend
 from omni.dialogue.router import Router, RoutingOptions
 from omni.dialogue.tools import ActionSpec
-from omni.dialogue.types import ChatRequest, Delta, Finished, Started, TextDelta, ToolCall, ToolCallDelta, Usage
+from omni.dialogue.types import ToolCall
 from omni.frames import DeviceAction, ReplyDone, ReplyToken, SpeechStarted, Transcript, Turn
 from omni.stages.dialogue import Dialogue, DialogueOptions
+
+from helpers import Scripted
 
 LIGHT = ActionSpec(name="light", description="Switch a light.", say="{room} light {state}.",
                    keywords=["light", "lamp"],
                    parameters={"room": {"enum": ["kitchen", "bedroom"]}, "state": {"enum": ["on", "off"]}})
 ASK = "Turn on the bedroom light."
-
-
-class Scripted(ChatBackend):
-    """Replays one scripted reply per request; `done` is set when a reply has been streamed."""
-
-    def __init__(self, replies: list[str | ToolCall]) -> None:
-        super().__init__("local", BackendOptions())
-        self.replies = list(replies)
-        self.requests: list[ChatRequest] = []
-        self.done = asyncio.Event()
-
-    async def stream(self, req: ChatRequest) -> AsyncIterator[Delta]:
-        self.requests.append(req)
-        r = self.replies.pop(0)
-        yield Started()
-        if isinstance(r, ToolCall):
-            yield ToolCallDelta(calls=(r,))
-        else:
-            for w in r.split(" "):
-                yield TextDelta(w + " ")
-        yield Finished(Usage())
-        self.done.set()
 
 
 def dialogue(replies: list[str | ToolCall]) -> tuple[Dialogue, Scripted, list[str]]:

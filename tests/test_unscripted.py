@@ -6,19 +6,19 @@ in figures: bench/quality.py.)"""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.backends.base import BackendOptions, ChatBackend
 from omni.dialogue.claims import ClaimGuard, claims_action, echoes
 from omni.dialogue.intents import clauses, spoken_seconds
 from omni.dialogue.router import Router, RoutingOptions
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolsOptions
-from omni.dialogue.types import ChatRequest, Delta, Finished, Started, TextDelta, ToolCall, Usage
+from omni.dialogue.types import ToolCall
 from omni.engines.turn_words import sounds_finished, unfinished
 from omni.frames import DeviceAction, ReplyDone, SceneFrame, TextLine, Transcript, Turn
 from omni.stages.dialogue import Dialogue, DialogueOptions
 from omni.stages.look import LookStage
+
+from helpers import Scripted
 
 LIGHT = ActionSpec(name="light", description="Switch a light.", say="{room} light {state}.",
                    keywords=["light", "lamp"],
@@ -99,30 +99,6 @@ def test_the_guard_passes_what_was_done_and_drops_the_rest():
     g = ClaimGuard(lambda: [], said="Order more milk from the shop.")
     assert (g.feed("Order more milk from the shop.") + g.flush()).strip() == "" and g.echoed
     assert not echoes("Sure, I can help.", "Can you help me?")
-
-
-class Scripted(ChatBackend):
-    """A chat backend that replays scripted replies, one per request (a fake for the model)."""
-
-    continues = False
-
-    def __init__(self, replies: list[str | ToolCall]) -> None:
-        super().__init__("local", BackendOptions())
-        self.replies = list(replies)
-        self.requests: list[ChatRequest] = []
-
-    async def stream(self, req: ChatRequest) -> AsyncIterator[Delta]:
-        from omni.dialogue.types import ToolCallDelta
-
-        self.requests.append(req)
-        r = self.replies.pop(0)
-        yield Started()
-        if isinstance(r, ToolCall):
-            yield ToolCallDelta(calls=(r,))
-        else:
-            for w in r.split(" "):
-                yield TextDelta(w + " ")
-        yield Finished(Usage())
 
 
 async def scripted_turn(replies: list[str | ToolCall], text: str, **options: Any) -> tuple[Dialogue, list, Scripted]:
