@@ -122,7 +122,6 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
     with stop_on_signals(stop):
         try:
             load_s = await load_pipeline_shown(pipeline, view)
-            session.loaded.set()
             t1 = time.monotonic()
             await transport.start()
             try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from omni.audio.sink import PlaybackEvents, WavFileSink
@@ -108,5 +108,4 @@ class Session:
     """The run's omni.app.view.ConsoleView (its `console`, `quiet`, `live`)."""
     controls: Controls
     stop: asyncio.Event
-    loaded: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set once every stage has loaded."""
+    """Set it to end the run (the input stops, the pipeline drains)."""
