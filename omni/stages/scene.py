@@ -90,7 +90,10 @@ class SceneStage(Stage):
             changed = self._changed = asyncio.Event()
             loop = asyncio.get_running_loop()
             self.floor.watch(changed.set)
-            self.cpu.watch(lambda: loop.call_soon_threadsafe(changed.set))  # from worker threads
+            def wake() -> None:  # called from worker threads (TTS, the LLM)
+                if not loop.is_closed():  # a run that has ended must not fail the thread
+                    loop.call_soon_threadsafe(changed.set)
+            self.cpu.watch(wake)
         return self._changed
 
     async def _give_way(self) -> None:
