@@ -23,6 +23,9 @@ class Transcript(Frame):
     tentative: bool = False
     """Decoded at a pause, before the turn ended: the dialogue may start on it (a preemptive
     reply) but must not act until the final transcript of the same turn confirms the text."""
+    since: int | None = None
+    """Decoded from the start of this earlier turn (the user went on from it in mid-sentence):
+    `text` has that turn's words too, so they are not to be carried in again."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -204,7 +204,7 @@ class Dialogue(Processor):
 
     async def _turn(self, frame: Transcript, gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         turn, text = frame.turn, frame.text.strip()
-        carried = self._amend_interrupted(turn)
+        carried = self._amend_interrupted(turn, frame.since)
         if carried and text:
             log.info("turn %d continues turn(s) the user talked on over: %r", turn.id, carried,
                      extra={"stage": self.name, "turn": turn.id})
@@ -230,15 +230,18 @@ class Dialogue(Processor):
             yield ReplyDone(turn=turn, text="".join(parts).strip(), reason="interrupted")
             self._prefill_next()
 
-    def _amend_interrupted(self, turn: Turn) -> str:
+    def _amend_interrupted(self, turn: Turn, since: int | None = None) -> str:
         """The history keeps only what the user heard of an interrupted reply. A turn whose
         reply was interrupted before a word of it was heard was not over (the user paused and
-        went on): its words are returned, to start this turn, and it leaves the history."""
+        went on): its words are returned, to start this turn, and it leaves the history; unless
+        this turn's transcript was decoded from that turn on (`since`) and has them already."""
         carried: list[str] = []
+        covered = since if since is not None else turn.id
         for tid in sorted(t for t in self._unanswered if t < turn.id):
             was, words = self._unanswered.pop(tid)
             self._amended.add(was.id)
-            if words and (turn.speech_start - was.speech_end) / turn.sample_rate <= self.options.carry_within_s:
+            if words and tid < covered and \
+                    (turn.speech_start - was.speech_end) / turn.sample_rate <= self.options.carry_within_s:
                 carried.append(words)
         for s in self.floor.speeches():
             if s.turn.id >= turn.id or not s.is_interrupted or s.turn.id in self._amended or s.heard is None:
@@ -247,7 +250,7 @@ class Dialogue(Processor):
             gap_s = (turn.speech_start - s.turn.speech_end) / turn.sample_rate
             if not s.heard.strip() and gap_s <= self.options.carry_within_s:
                 self.memory.forget_reply(s.turn.id)
-                if self._said.get(s.turn.id):
+                if self._said.get(s.turn.id) and s.turn.id < covered:
                     carried.append(self._said[s.turn.id])
             else:
                 self.memory.amend_reply(s.turn.id, s.heard)

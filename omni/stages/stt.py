@@ -20,7 +20,7 @@ from omni.engines.base import SpeechToText
 from omni.engines.registry import engine_class
 from omni.engines.whisper import split_long
 from omni.frames import (EndOfStream, Frame, InputAudio, PartialTranscript, ReplyDone, SpeechPaused,
-                         SpeechStarted, Transcript, Turn, Utterance)
+                         SpeechStarted, SpeechStopped, Transcript, Turn, Utterance)
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
 from omni.runtime.stage import ProgressFn
 
@@ -57,6 +57,10 @@ class WhisperOptions(StageOptions):
     hold_ms: int = Field(700, ge=0)
     """A turn the end-of-turn model ended on a word no sentence ends on ("about the") waits
     this long for the user to go on before it counts as over (0: never waits)."""
+    merge_within_s: float = Field(2.0, ge=0)
+    """A turn the user went on from this soon, before a word of its reply was audible (a held
+    turn, or one ended at a pause in mid-sentence), is decoded again with the next as one
+    sentence; the next turn's transcript has all its words (0: each part on its own)."""
     backchannels: list[str] = Field(default_factory=lambda: list(BACKCHANNELS))
     """Said over the assistant, these only acknowledge: the assistant goes on talking."""
     window: bool = True
@@ -115,6 +119,7 @@ class WhisperSTT(Processor):
         self._stable = ""
         self._spec: tuple[Turn, str, str | None] | None = None  # the decode made at a pause
         self._held: _Held | None = None
+        self._last: Turn | None = None  # the last turn given a final transcript
         self._paused = False
         self.partials = 0
         self.reused = 0
@@ -150,10 +155,14 @@ class WhisperSTT(Processor):
             return  # the audio ends here
         if isinstance(frame, SpeechStarted):
             self._paused = False
+            if self._held is not None and not frame.resumed:
+                self._held.went_on = True
             if not frame.resumed:
                 self._speech_start = frame.start
                 self._hyps, self._stable = [], ""
                 self._decoded_to = frame.start
+        elif isinstance(frame, SpeechStopped) and frame.dropped and self._held is not None:
+            self._held.went_on = False  # a click or a cough: the hold runs out as before
         elif isinstance(frame, SpeechPaused):
             self._paused = True  # no partials of the silence
             t = frame.turn
@@ -228,6 +237,13 @@ class WhisperSTT(Processor):
 
     async def _final(self, frame: Utterance) -> AsyncIterator[Frame]:
         sw = Stopwatch()
+        held, self._held = self._held, None
+        if held is not None:
+            # the user went on after a turn that stopped mid-phrase, however short this speech
+            # (a one-word "France?" is under backchannel_ms): the held turn is not answered,
+            # this one is heard from its start
+            self.floor.user_took_turn(keep=frame.turn)
+            yield ReplyDone(turn=held.transcript.turn, text="", reason="continued")
         if self._job is not None:
             await asyncio.wait({self._job.task})
             for out in self._collect():
@@ -247,12 +263,21 @@ class WhisperSTT(Processor):
                     reused_pause_decode=reused)
         log.info("turn %d heard: %r", frame.turn.id, text,
                  extra={"stage": self.name, "turn": frame.turn.id})
-        if frame.overlapped:  # said over the assistant, which is paused: go on, or give way
+        if frame.overlapped and held is None:  # said over the assistant, which is paused: go on, or give way
             if is_backchannel(text, self.options.backchannels):
                 self.floor.user_backchannel(time.monotonic())
                 yield ReplyDone(turn=frame.turn, text="", reason="backchannel")
                 return
             self.floor.user_took_turn(keep=frame.turn)
+        since = held.transcript.turn if held is not None else self._went_on_from(frame.turn)
+        self._last = frame.turn
+        if since is not None:
+            # one sentence with a pause in it: the words after the pause alone are often misheard
+            # ("France?" as "Friends."), so the whole of it is decoded again, from the first part
+            whole = self._audio.slice(max(0, since.speech_start - self._pad), frame.turn.speech_end + self._pad)
+            text, lang = await self._worker.call(self.transcribe, whole)
+            log.info("turn %d goes on from turn %d: heard as one: %r", frame.turn.id, since.id, text,
+                     extra={"stage": self.name, "turn": frame.turn.id})
         if frame.ended_by == "model" and self.options.hold_ms and unfinished(text):
             # the end-of-turn model heard an end, the words say otherwise ("... about the"):
             # wait a moment for the user to go on before the turn counts as over
@@ -261,16 +286,32 @@ class WhisperSTT(Processor):
             self._held = _Held(Transcript(turn=frame.turn, text=text, language=lang),
                                time.monotonic() + self.options.hold_ms / 1000)
             return
-        yield Transcript(turn=frame.turn, text=text, language=lang)
+        yield Transcript(turn=frame.turn, text=text, language=lang, since=since.id if since else None)
+
+    def _went_on_from(self, turn: Turn) -> Turn | None:
+        """The turn before `turn`, if the user went on from it before a word of its reply was
+        audible (`merge_within_s` later at most): `turn` continues its sentence."""
+        last = self._last
+        if last is None or not self.options.merge_within_s or last.id >= turn.id:
+            return None
+        if (turn.speech_start - last.speech_end) / turn.sample_rate > self.options.merge_within_s:
+            return None
+        s = self.floor.get(last)
+        if s is None or not s.is_interrupted:
+            return None
+        if s.audible_until > 0.0 and (s.heard is None or s.heard.strip()):
+            return None  # the user heard some of its reply: a turn of its own
+        return last
 
     def _release_held(self) -> list[Frame]:
         held = self._held
         if held is None:
             return []
         turn = held.transcript.turn
-        if self.floor.interrupted(turn):  # the user went on: the next turn carries these words
-            self._held = None
-            return [ReplyDone(turn=turn, text="", reason="continued")]
+        if self.floor.interrupted(turn):
+            held.went_on = True  # the user went on: the next utterance is heard from this one
+        if held.went_on:
+            return []  # speech began during the hold: its own transcript decides
         if time.monotonic() >= held.deadline:
             self._held = None
             return [held.transcript]
@@ -335,3 +376,5 @@ class _Job:
 class _Held:
     transcript: Transcript
     deadline: float
+    went_on: bool = False
+    """Speech started during the hold (a dropped noise clears it again)."""
