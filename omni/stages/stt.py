@@ -241,9 +241,13 @@ class WhisperSTT(Processor):
         if held is not None:
             # the user went on after a turn that stopped mid-phrase, however short this speech
             # (a one-word "France?" is under backchannel_ms): the held turn is not answered,
-            # this one is heard from its start
+            # this one is heard from its start (or, merge_within_s 0, carries its words)
             self.floor.user_took_turn(keep=frame.turn)
-            yield ReplyDone(turn=held.transcript.turn, text="", reason="continued")
+            if self.options.merge_within_s:
+                yield ReplyDone(turn=held.transcript.turn, text="", reason="continued")
+            else:
+                yield held.transcript  # to an interrupted turn: the dialogue carries its words
+                held = None
         if self._job is not None:
             await asyncio.wait({self._job.task})
             for out in self._collect():
