@@ -168,3 +168,76 @@ class Scripted(ChatBackend):
                 yield TextDelta(w + " ")
         yield Finished(Usage())
         self.done.set()
+
+
+VOICES = ("en-us", "en-gb", "en-us-f3", "en-gb-scotland")
+
+
+def voice(line: str, who: str, rate: int = 16000) -> np.ndarray:
+    """A line of tests/voices/ (espeak-ng, not the assistant's voice): `line` in voice `who`."""
+    from omni.audio import read_audio
+
+    return read_audio(ROOT / "tests" / "voices" / f"{line}-{who}.wav", rate).samples
+
+
+def recording(name: str, start: float, end: float, rate: int = 16000) -> np.ndarray:
+    """Seconds `start`..`end` of a real person's recording from the real-speech set (fetched
+    by set-up into the model cache; bench/realspeech/refs.json says what is said when)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import devset
+
+    return devset.audio(name, rate)[int(start * rate): int(end * rate)]
+
+
+class LogWatch:
+    """Log records of `logger` (and below) while in use: `await watch.wait(pred, timeout)` returns
+    the first record `pred` accepts, as soon as it is logged (from any thread), or fails."""
+
+    def __init__(self, logger: str = "") -> None:
+        import logging
+
+        self._logger = logging.getLogger(logger)
+        self.records: list = []
+        self._changed: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        me = self
+
+        class _Handler(logging.Handler):
+            def emit(self, record) -> None:
+                me.records.append(record)
+                if me._loop is not None and me._changed is not None:
+                    me._loop.call_soon_threadsafe(me._changed.set)
+
+        self._handler = _Handler(logging.DEBUG)
+
+    def __enter__(self) -> "LogWatch":
+        import logging
+
+        self._logger.addHandler(self._handler)
+        self._level = self._logger.level
+        if self._logger.getEffectiveLevel() > logging.INFO:
+            self._logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._logger.removeHandler(self._handler)
+        self._logger.setLevel(self._level)
+
+    async def wait(self, pred, timeout: float):
+        self._loop, self._changed = asyncio.get_running_loop(), asyncio.Event()
+        deadline = self._loop.time() + timeout
+        seen = 0
+        while True:
+            for r in self.records[seen:]:
+                if pred(r):
+                    return r
+            seen = len(self.records)
+            left = deadline - self._loop.time()
+            assert left > 0, f"not logged in {timeout} s; logged: {[r.getMessage() for r in self.records][-10:]}"
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass

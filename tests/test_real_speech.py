@@ -62,7 +62,7 @@ def test_a_reader_who_goes_on_is_never_talked_over_and_no_word_is_lost(tmp_path)
     for s in sents:
         missing = words(s["text"]) - said
         assert len(missing) <= 1, (s["text"], missing, [t["transcript"] for t in turns])
-    assert all(t["reason"] in ("complete", "interrupted", "empty") for t in turns), turns
+    assert all(t["reason"] in ("complete", "interrupted", "continued", "empty") for t in turns), turns
 
 
 def test_two_voices_trading_short_lines_lose_no_turn(tmp_path):

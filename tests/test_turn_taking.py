@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import corpus, envelope, read_wav, run_stage, say, silence, with_pause, words
+from helpers import corpus, envelope, read_wav, run_stage, say, silence, words
 
 from omni.app.cli import main
 from omni.audio import Timeline, write_wav
@@ -40,13 +40,6 @@ def test_smart_turn_takes_clipped_audio_with_a_dc_offset(smart_turn):
     assert 0.0 <= smart_turn.predict(silence(0.05)) <= 1.0
 
 
-@pytest.fixture(scope="module")
-def paused_sentence():
-    # a 600 ms pause in mid-sentence ("I would like to know about the ... weather")
-    sentence = say("I would like to know about the weather in Paris tomorrow.")
-    return np.concatenate([silence(0.5), with_pause(sentence, 0.6, between=(0.55, 0.75)), silence(1.5)])
-
-
 async def _utterances(audio: np.ndarray, **opts) -> list[Utterance]:
     vad = SileroVAD("vad", SileroVADOptions(**opts))
     await vad.load(lambda *a: None)
@@ -57,12 +50,7 @@ async def _utterances(audio: np.ndarray, **opts) -> list[Utterance]:
         await vad.aclose()
 
 
-async def test_a_mid_sentence_pause_does_not_end_the_turn_with_the_model(paused_sentence):
-    plain = await _utterances(paused_sentence, min_silence_ms=400)
-    assert len(plain) == 2, "silence alone cuts the sentence at its pause"
-    smart = await _utterances(paused_sentence, end_of_turn={"max_silence_ms": 1200})
-    assert len(smart) == 1, "the end-of-turn model waits through the pause"
-    assert smart[0].turn.speech_end / SR > 2.0
+# (a pause in mid-sentence, after "about the", in five voices: tests/test_voices.py)
 
 
 async def test_a_finished_question_ends_quickly(smart_turn):
@@ -151,6 +139,10 @@ def _run(tmp_path, audio, *extra):
 
 
 ASK = 0.5   # the question starts here; the rain question asks for a reply of several sentences
+# a reply stops "at once" when the user talks over it: within the bench's worst barge-in
+# (bench/turn_taking.py --parts barge, 8 runs with the echo canceller: p95 and max 266 ms, see
+# docs/benchmarks.md) with a margin for a loaded 2-core CI (616 ms was seen with two test runs at once)
+BARGE_IN_MS = 600
 
 
 @pytest.mark.slow
@@ -162,7 +154,7 @@ def test_talking_over_the_reply_stops_it_and_the_history_keeps_what_was_heard(tm
     assert [t["turn"] for t in turns] == [1, 2]
     first, second = turns
     assert first["interrupted"] and first["reason"] == "interrupted"
-    assert 0 < first["barge_in_ms"] < 300
+    assert 0 < first["barge_in_ms"] < BARGE_IN_MS
     assert first["heard"] and first["reply"] == first["heard"]
     assert {"capital", "france"} <= words(second["transcript"])
     assert "paris" in second["reply"].lower()
@@ -218,7 +210,7 @@ def test_with_echo_a_real_user_still_interrupts(tmp_path):
     user = user * (0.95 / np.abs(user).max())  # a user near the microphone, at full level
     audio = np.concatenate([silence(ASK), q, silence(3.5), user, silence(6)])
     turns, _, _ = _run(tmp_path, audio, "--room-echo=-6,40")
-    assert turns[0]["interrupted"] and turns[0]["barge_in_ms"] < 300
+    assert turns[0]["interrupted"] and turns[0]["barge_in_ms"] < BARGE_IN_MS
     assert {"sky", "clear", "day"} & words(turns[1]["transcript"])
 
 
@@ -260,14 +252,17 @@ async def test_partials_while_speaking_then_a_tentative_and_a_final_transcript_o
     assert len(final) == 1 and {"robot", "paint", "sky"} <= words(final[0].text)
     # the stable prefix only grows, and the final transcript starts with it
     stable = [p.stable for p in partials]
+    assert stable[-1], "two decodes in a row agreed on a first word at least"
     assert all(a.split() == b.split()[:len(a.split())] for a, b in zip(stable, stable[1:]))
     assert words(stable[-1]) <= words(final[0].text)
     # the pause announced the turn; the tentative transcript is of that very Turn object
     paused = [f for f in seen if isinstance(f, SpeechPaused)]
     tentative = [t for t in transcripts if t.tentative]
+    # (the pause is Smart Turn hesitating after this complete piper sentence at its first answer;
+    # a pause is what this test needs, so it fails if the model stops hesitating)
     assert paused and any(p.turn is final[0].turn for p in paused)
-    if tentative:
-        assert tentative[-1].turn is final[0].turn and tentative[-1].text == final[0].text
+    assert tentative, "a pause starts a decode, which gives the tentative transcript"
+    assert tentative[-1].turn is final[0].turn and tentative[-1].text == final[0].text
 
 
 def test_a_transcript_that_stops_on_a_function_word_is_unfinished():

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Voices that are not the assistant's, for the tests: espeak-ng (Debian's `espeak-ng`) saying
+what the tests need in four voices, 16 kHz mono, committed beside this file so the tests need
+no synthesiser. Run again (`python tests/voices/make.py`) only to change them; manifest.json
+says what each file holds.
+
+Real people's recordings come from the real-speech set (bench/devset.py, fetched by set-up)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from omni.audio import read_audio, write_wav  # noqa: E402
+
+VOICES = ("en-us", "en-gb", "en-us+f3", "en-gb-scotland")
+# name: text (a sentence cut in two halves where a user would pause in mid-phrase)
+LINES = {
+    "hey": "Hey Jarvis, what time is it?",
+    "about_the": "I would like to know about the",
+    "weather": "weather in Paris tomorrow.",
+    "yeah": "Yeah.",
+    "capital_of": "What is the capital of",
+    "france": "France?",
+    "joke_about": "Tell me a joke about",
+    "cats": "cats.",
+}
+RATE = 16000
+
+
+def espeak(text: str, voice: str) -> "object":
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "e.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "160", "-w", str(out), text], check=True)
+        return read_audio(out, RATE).samples * 0.8
+
+
+def main() -> None:
+    manifest = []
+    for name, text in LINES.items():
+        for voice in VOICES:
+            file = f"{name}-{voice.replace('+', '-')}.wav"
+            write_wav(HERE / file, espeak(text, voice), RATE)
+            manifest.append({"file": file, "text": text, "voice": f"espeak-ng {voice}", "words_per_minute": 160})
+    (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
