@@ -1,11 +1,61 @@
-"""Shared fixtures: the leaked-task check."""
+"""Shared fixtures: the leak checks. A test fails on a task it left running (on pytest-asyncio's
+loop, and on any loop a run of omni made: `main()`'s `asyncio.run`, the MQTT node's thread, which
+report leftovers at shutdown), and on a thread it started that is still running after it."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
+# threads that outlive a test by design: asyncio's default executor (closed with its loop, after
+# the test's fixtures), tqdm's monitor (one per process, started by the first progress bar), a
+# debugger's
+LONG_LIVED = ("asyncio_", "tqdm_monitor", "pydevd", "Dummy-")
+
+
+class _Leftovers(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.found += getattr(record, "leftover_tasks", [])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_leaked_threads() -> Iterator[None]:
+    """Every thread a test module starts (its tests and its module fixtures: a node, a broker's
+    reader) has ended once the module's fixtures are torn down, a few seconds' grace for one
+    that is closing. (Per module, not per test: a stage's worker pool starts its thread on first
+    use, inside whichever test uses it first.)"""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5.0
+    left = []
+    for t in set(threading.enumerate()) - before:
+        if t.name.startswith(LONG_LIVED):
+            continue
+        t.join(max(0.0, deadline - time.monotonic()))
+        if t.is_alive():
+            left.append(t.name)
+    assert not left, f"threads still running after the module's tests: {sorted(left)}"
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_run_tasks() -> Iterator[None]:
+    """No run of omni inside the test reported tasks left running at its shutdown."""
+    handler = _Leftovers()
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert not handler.found, f"a run left tasks running at shutdown: {handler.found}"
 
 
 @pytest.fixture(autouse=True)
@@ -25,5 +75,3 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
     for t in leaked:
         t.cancel()
     assert not leaked, f"leaked tasks: {[t.get_name() for t in leaked]}"
-
-

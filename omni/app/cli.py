@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from omni.app.run import FileRunOptions, run_files
+from omni.app.session import RunResult
 from omni.app.view import ConsoleView
 from omni.config import PipelineConfig, load_pipeline
 from omni.config.loader import PIPELINES_DIR
@@ -162,6 +163,15 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
     view.console.print("wrote " + ", ".join(wrote))
     if not result.records:
         view.console.print("[yellow]no speech was detected in the input[/]")
+    return exit_code(result)
+
+
+def exit_code(result: RunResult) -> int:
+    """0, or 130 for a run stopped by Ctrl-C (SIGINT; it stopped cleanly and wrote its outputs).
+    SIGTERM is a service manager's stop: 0."""
+    if result.interrupted:
+        print("omni: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -179,7 +189,7 @@ def run_node_command(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     wrote = [str(p) for p in (opts.audio_out, opts.metrics) if p]
     if wrote:
         view.console.print("wrote " + ", ".join(wrote))
-    return 0
+    return exit_code(result)
 
 
 def run_live_command(cfg: PipelineConfig, args: argparse.Namespace) -> int:
@@ -192,4 +202,4 @@ def run_live_command(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     result = asyncio.run(run_live(cfg, opts, view))
     view.summary(result.records, v2v_budget_ms=cfg.v2v_budget_ms, load_s=result.load_s,
                  extra={**result.extra, "peak memory": f"{result.peak_rss_mb:.0f} MB"})
-    return 0
+    return exit_code(result)

@@ -78,6 +78,8 @@ class RunResult:
     peak_rss_mb: float
     extra: dict[str, Any] = field(default_factory=dict)
     """The transport's summary, frames dropped, vision stats, HUD frames."""
+    interrupted: bool = False
+    """Stopped by SIGINT (Ctrl-C): a clean stop, outputs written; the command line exits 130."""
 
 
 async def run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opts: RunOptions | None = None, *,
@@ -87,11 +89,28 @@ async def run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opts
     `started(session)` is called once the pipeline runs and the transport serves."""
     opts = opts or RunOptions()
     stop = stop if stop is not None else asyncio.Event()
+    before = asyncio.all_tasks()
     await transport.open(cfg)
     try:
         return await _run(cfg, transport, view, opts, observers or [], stop, started)
     finally:
         await transport.close()
+        await asyncio.sleep(0)  # tasks cancelled in the last step need a turn of the loop to end
+        report_leftovers(before)
+
+
+def report_leftovers(before: set[asyncio.Task]) -> list[str]:
+    """Tasks started during a run that are still running when it has shut down: each is a
+    defect (something not cancelled or not awaited). Logged as an error, with the task names
+    in the record's `leftover_tasks` (the tests fail on it), and returned."""
+    me = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() - before if t is not me and not t.done()]
+    names = sorted(t.get_name() + ":" + getattr(t.get_coro(), "__qualname__", "?") for t in left
+                   if type(t.get_coro()).__name__ != "async_generator_athrow")
+    if names:
+        log.error("tasks still running after the run shut down: %s", ", ".join(names),
+                  extra={"stage": "session", "leftover_tasks": names})
+    return names
 
 
 async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opts: RunOptions,
@@ -119,7 +138,8 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
     session = Session(cfg, stages, player, pipeline, recorder, view, controls, stop)
     await transport.attach(session)
     run_s = 0.0
-    with stop_on_signals(stop):
+    caught: list[int] = []
+    with stop_on_signals(stop, caught):
         try:
             load_s = await load_pipeline_shown(pipeline, view)
             t1 = time.monotonic()
@@ -149,7 +169,8 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
     return RunResult(records=list(recorder.finished), recorder=recorder, load_s=load_s, run_s=run_s,
                      input_s=transport.input_s, peak_rss_mb=peak_rss_mb(),
                      extra={**transport.summary(), "frames dropped": sum(ch.dropped for ch in pipeline.channels),
-                            **camera.stats(), **({"hud frames": hud.frames} if hud else {})})
+                            **camera.stats(), **({"hud frames": hud.frames} if hud else {})},
+                     interrupted=signal.SIGINT in caught)
 
 
 class JsonlWriter:
@@ -182,14 +203,20 @@ async def load_pipeline_shown(pipeline: Pipeline, view: ConsoleView) -> float:
 
 
 @contextlib.contextmanager
-def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
-    """SIGINT and SIGTERM set `stop` (a clean stop) while inside; where the loop cannot take
-    signal handlers (not the main thread, Windows) nothing changes."""
+def stop_on_signals(stop: asyncio.Event, caught: list[int] | None = None) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop` (a clean stop) while inside, and are appended to `caught`;
+    where the loop cannot take signal handlers (not the main thread, Windows) nothing changes."""
     loop = asyncio.get_running_loop()
     sigs = (signal.SIGINT, signal.SIGTERM)
+
+    def on_signal(sig: int) -> None:
+        if caught is not None:
+            caught.append(sig)
+        stop.set()
+
     for sig in sigs:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
     try:
         yield
     finally:
