@@ -187,4 +187,4 @@ class MqttTransport(Transport):
             return {}
         s = self.node.stats
         return {"commands accepted": s["accepted"], "commands refused": s["refused"], "duplicates": s["duplicates"],
-                "events dropped": self.link.dropped, "connections": self.link.connections}
+                "audio chunks": s["audio_chunks"], "events dropped": self.link.dropped, "connections": self.link.connections}
