@@ -89,3 +89,41 @@ async def silent_server() -> AsyncIterator[str]:
         await asyncio.gather(*handlers, return_exceptions=True)  # they see EOF and return
         srv.close()
         await srv.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def stalling_server(pieces: list[str]) -> AsyncIterator[str]:
+    """An OpenAI-compatible chat endpoint that streams `pieces` as the start of a reply, then
+    sends nothing more (a backend that stalls mid-reply)."""
+    import json
+
+    handlers: list[asyncio.Task] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+            for i, text in enumerate(pieces):
+                delta = {"role": "assistant", "content": text} if i == 0 else {"content": text}
+                chunk = {"id": "stall", "object": "chat.completion.chunk", "created": 0, "model": "qwen-0.5b",
+                         "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                writer.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                await writer.drain()
+            while await reader.read(4096):  # and then nothing, until the client goes
+                pass
+        writer.close()
+
+    srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        srv.close()
+        for t in handlers:
+            t.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await srv.wait_closed()

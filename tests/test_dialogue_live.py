@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from servers import llama_server, remote, silent_server
+from servers import llama_server, remote, silent_server, stalling_server
 
 from omni.dialogue.backends import OpenAIBackend, OpenAIBackendOptions
 from omni.dialogue.intents import IntentExample, IntentMatcher, IntentOptions
@@ -192,7 +192,8 @@ async def test_a_server_that_never_answers_misses_its_first_token_budget_then_si
             assert "paris" in reply.lower()
             hung, local = r.metrics[0]["attempts"]
             assert (hung["backend"], hung["outcome"]) == ("hung", "first_token_budget")
-            assert 600 <= hung["ms"] < 600 + 500, "gives up at the budget, not the read timeout"
+            # at the budget, not at the read timeout (20 s); the margin is for a loaded machine
+            assert 600 <= hung["ms"] < 600 + 4000, "gives up at the budget, not the read timeout"
             assert local["outcome"] == "answered" and r.metrics[0]["backend"] == "local"
             st = r.stage.backends["local"].engine.last
             assert st.cached_tokens == st.prompt_tokens, "the local model read the prompt while the other hung"
@@ -201,6 +202,42 @@ async def test_a_server_that_never_answers_misses_its_first_token_budget_then_si
             assert "rome" in reply2.lower()
             skipped, _ = r.metrics[1]["attempts"]
             assert skipped["outcome"] == "skipped" and "circuit open" in skipped["detail"]
+
+
+async def test_a_reply_that_stalls_mid_stream_fails_over_after_stall_ms():
+    """The remote sends "The capital of" and then nothing: after routing.stall_ms without a
+    delta the local model answers, and what was said before the stall is not said twice."""
+    async with stalling_server(["The capital", " of"]) as url:
+        async with Run(backends={"stalls": remote(url), "local": {"type": "llama.cpp"}},
+                       routing={"order": ["stalls", "local"], "stall_ms": 800}, tools={"max_rounds": 0},
+                       max_tokens=24) as r:
+            reply, _ = await r.ask("What is the capital of France?")
+    stalled, local = r.metrics[0]["attempts"]
+    assert (stalled["backend"], stalled["outcome"]) == ("stalls", "stalled"), stalled
+    assert stalled["ms"] >= 800 and "no delta for 800 ms" in stalled["detail"]
+    # at stall_ms, not at the read timeout (20 s); the margin is for a loaded machine
+    assert stalled["ms"] < 800 + 4000
+    assert local["outcome"] == "answered" and r.metrics[0]["backend"] == "local"
+    assert "paris" in reply.lower(), reply
+    assert reply.lower().count("the capital") <= 1, reply
+
+
+async def test_a_backend_without_its_api_key_is_skipped_and_the_others_answer(monkeypatch):
+    """A cloud backend first in line whose key is not set: the turn is answered by the local
+    model, the record says why the cloud was not asked, and nothing was sent anywhere."""
+    monkeypatch.delenv("OMNI_TEST_NO_KEY", raising=False)
+    cloud = {"type": "openai", "base_url": "https://api.example.com/v1", "model": "gpt-4o-mini",
+             "api_key_env": "OMNI_TEST_NO_KEY"}
+    async with Run(backends={"cloud": cloud, "local": {"type": "llama.cpp"}},
+                   routing={"order": ["cloud", "local"], "offline_only": False}, tools={"max_rounds": 0},
+                   max_tokens=24) as r:
+        reply, out = await r.ask("What is the capital of France?")
+    assert "paris" in reply.lower(), reply
+    skipped, local = r.metrics[0]["attempts"]
+    assert (skipped["backend"], skipped["outcome"]) == ("cloud", "skipped"), skipped
+    assert "OMNI_TEST_NO_KEY" in skipped["detail"] and skipped["ms"] < 50, skipped
+    assert local["outcome"] == "answered" and r.metrics[0]["backend"] == "local"
+    assert not [f for f in out if isinstance(f, ErrorEvent)], "an answered turn is not an error"
 
 
 async def test_when_every_backend_fails_the_turn_still_gets_a_spoken_answer():
