@@ -27,15 +27,23 @@ def video(path: Path, seconds: float, fps: int = 30, moving: bool = True, size=(
     return path
 
 
-async def collect(sampler: Sampler, seconds: float) -> list:
+async def collect(sampler: Sampler, seconds: float, until=None) -> list:
+    """The sampler's frames over `seconds`; with `until`, as soon as until(frames) holds (and
+    failing if it does not within `seconds`)."""
     stop = asyncio.Event()
     out: list = []
+    done = asyncio.Event()
 
     async def run() -> None:
         async for f in sampler.frames(stop):
             out.append(f)
+            if until is not None and until(out):
+                done.set()
     task = asyncio.get_running_loop().create_task(run())
-    await asyncio.sleep(seconds)
+    try:
+        await asyncio.wait_for(done.wait(), seconds)
+    except asyncio.TimeoutError:
+        assert until is None, f"not seen in {seconds} s: {out}"
     stop.set()
     await task
     return out
@@ -141,6 +149,9 @@ async def test_a_camera_that_stops_delivering_is_reported_once_and_again_when_it
                 return Shot(np.full((60, 80, 3), self.n % 255, np.uint8), time.monotonic(), self.n)
             return Shot(np.zeros((60, 80, 3), np.uint8), self.t0 + 0.3, 0) if self.n else None
 
-    out = await collect(Sampler(Stalling(), idle_fps=20, stale_s=0.5), 1.8)
+    def back(out: list) -> bool:  # the second report, and a picture after it
+        errors = [i for i, f in enumerate(out) if isinstance(f, ErrorEvent)]
+        return len(errors) >= 2 and any(not isinstance(f, ErrorEvent) for f in out[errors[1]:])
+    out = await collect(Sampler(Stalling(), idle_fps=20, stale_s=0.5), 20.0, until=back)
     msgs = [f.message for f in out if isinstance(f, ErrorEvent)]
     assert len(msgs) == 2 and "no new picture" in msgs[0] and "coming again" in msgs[1], msgs

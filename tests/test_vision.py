@@ -163,6 +163,35 @@ async def test_the_scene_stage_passes_everything_on_and_adds_scenes() -> None:
     assert stage.analysed == 1  # the unchanged picture cost no analysis
 
 
+@pytest.mark.parametrize("yield_to_voice, played_after_s, deferred_s", [
+    (True, 0.4, (0.3, 0.99)),   # gives way until the reply's first sample is placed
+    (True, None, (1.0, 1.6)),   # no reply comes: at most max_defer_s (1 s), then it looks
+    (False, 0.4, (0.0, 0.2)),   # yield_to_voice off: at once
+])
+async def test_vision_gives_way_to_a_reply_that_is_owed(yield_to_voice, played_after_s, deferred_s) -> None:
+    """A picture arrives while a turn waits for its reply: no analysis starts until the reply is
+    audible (its first sample placed), or `max_defer_s` has passed."""
+    stage = SceneStage("scene", SceneStageOptions(labels=None, ocr=None, yield_to_voice=yield_to_voice,
+                                                  max_defer_s=1.0))
+    await stage.load(lambda d, f: None)
+    speech = stage.floor.speech(turn())  # a reply is owed from now
+    loop = asyncio.get_running_loop()
+
+    def pictures():
+        yield frame(coffee_image(), 1)
+        # the stage has taken the picture; the player's part: the reply becomes audible
+        if played_after_s is not None:
+            loop.call_later(played_after_s, lambda: speech.played(until=time.monotonic() + 2.0))
+
+    try:
+        out = await run_stage(stage, pictures())
+    finally:
+        await stage.aclose()
+    assert [f for f in out if isinstance(f, SceneFrame)], "the picture is analysed in the end"
+    low, high = deferred_s
+    assert low <= stage.deferred_ms / 1000 <= high, stage.deferred_ms
+
+
 async def test_a_camera_turning_black_is_an_event(tmp_path: Path) -> None:
     stage = SceneStage("scene", SceneStageOptions(labels=None, ocr=None))
     await stage.load(lambda d, f: None)
