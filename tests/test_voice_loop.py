@@ -172,18 +172,28 @@ def test_no_audio_in_points_to_file_mode(capsys):
 def test_a_run_stopped_early_still_writes_the_reply_audio_so_far(tmp_path):
     import asyncio
 
-    from omni.app.run import FileRunOptions, run_files
+    from omni.app.session import run
     from omni.app.view import ConsoleView
     from omni.config import load_pipeline
+    from omni.frames import ReplyPlayed
+    from omni.transports.files import FileRunOptions, FileTransport
 
     out = tmp_path / "o.wav"
     opts = FileRunOptions(audio_in=CONVERSATION, audio_out=out, realtime=True)
     first_end = conversation_script()[0][1]
 
     async def main_run() -> None:
-        task = asyncio.create_task(run_files(load_pipeline("desktop"), opts, ConsoleView(quiet=True)))
-        # real time: stop a few seconds after the first reply must have started (loading takes ~5 s)
-        await asyncio.sleep(first_end + 10.0)
+        played = asyncio.Event()
+
+        class FirstReply:  # the player has played the first reply to its end
+            def on_frame(self, name, frame) -> None:
+                if isinstance(frame, ReplyPlayed) and frame.text:
+                    played.set()
+
+        task = asyncio.create_task(run(load_pipeline("desktop"), FileTransport(opts), ConsoleView(quiet=True),
+                                       observers=[FirstReply()]))
+        await asyncio.wait_for(played.wait(), 120)
+        assert not task.done()  # the conversation goes on: stopped early
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
