@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +40,37 @@ def start_live(sound: SoundServer, tmp: Path, *args: str) -> subprocess.Popen[st
         if line.startswith("listening on"):
             break
     return proc
+
+
+class Lines:
+    """A running process's output, read line by line on a thread of its own."""
+
+    def __init__(self, stream) -> None:
+        self.lines: list[str] = []
+        self.closed = False
+        self._cv = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), name="test-lines", daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._cv:
+                self.lines.append(line)
+                self._cv.notify_all()
+        with self._cv:
+            self.closed = True
+            self._cv.notify_all()
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        with self._cv:
+            self._cv.wait_for(lambda: self.closed or any(text in x for x in self.lines), timeout)
+            found = [x for x in self.lines if text in x]
+        assert found, f"{text!r} not printed in {timeout} s: {''.join(self.lines)[-2000:]}"
+        return found[0]
+
+    def text(self) -> str:
+        self._thread.join(30)
+        return "".join(self.lines)
 
 
 def test_devices_are_listed_and_a_wrong_one_is_named(sound: SoundServer, tmp_path: Path) -> None:
@@ -105,15 +137,16 @@ def test_the_sound_server_going_away_is_reported_and_survived(sound: SoundServer
     """The microphone's device disappears mid-run (the sound server is killed) and comes back:
     error events, the microphone reopened, and a question after that is answered."""
     proc = start_live(sound, tmp_path, "--duration", "40", "--metrics", "turns.jsonl")
+    stdout, stderr = Lines(proc.stdout), Lines(proc.stderr)
     try:
-        time.sleep(1.0)
         sound.restart(down_s=3.0)
-        time.sleep(4.0)
+        stderr.wait_for("is open again", 30)  # the microphone is back: ask now
         sound.say(np.concatenate([say("What is the capital of France?"), silence(0.2)]))
-        out, err = proc.communicate(timeout=120)
+        proc.wait(120)
     finally:
         if proc.poll() is None:
             proc.kill()
+    out, err = stdout.text(), stderr.text()
     assert proc.returncode == 0, err[-3000:]
     assert "microphone" in out and "reopening" in out, out[-2000:]
     turns = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]

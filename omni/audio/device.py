@@ -197,6 +197,9 @@ class Microphone:
                         self.open()
                     except (ServiceError, ConfigError) as e:
                         yield ErrorEvent(stage="microphone", message=str(e).split("\n")[0])
+                    else:
+                        log.warning("the microphone %r is open again", self.device.get("name"),
+                                    extra={"stage": "microphone"})
                     continue
             backoff = 0.5
             if self.dropped > reported_drops:
