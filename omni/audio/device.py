@@ -48,6 +48,18 @@ def list_devices() -> list[dict[str, Any]]:
             for i, d in enumerate(sd.query_devices())]
 
 
+def native_rate(sd: Any, device: dict[str, Any], wanted: int, kind: str) -> int:
+    """`wanted` (the pipeline's rate) if the device takes it, else the device's default rate.
+    Opening at the default rate resamples twice when the sound server already runs at the
+    pipeline's rate (PulseAudio's own resampler up, then soxr down)."""
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    try:
+        check(device=device["index"], samplerate=wanted, channels=1, dtype="float32")
+    except Exception:  # noqa: BLE001 - sounddevice raises PortAudioError or ValueError
+        return int(device["rate"])
+    return wanted
+
+
 def pick_device(spec: str | int | None, kind: str) -> dict[str, Any]:
     """The device named (index, or part of its name) or the default one, with inputs/outputs."""
     devices = list_devices()
@@ -117,8 +129,7 @@ class Microphone:
     def open(self) -> None:
         sd = _sd()
         self.device = pick_device(self.spec, "input")
-        rate = self.device["rate"]
-        self._rate = rate
+        rate = self._rate = native_rate(sd, self.device, self.sample_rate, "input")
         self._max_blocks = max(4, int(self._queue_s * 1000 / self.chunk_ms))
         self._loop = asyncio.get_running_loop()
         try:
