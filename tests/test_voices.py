@@ -205,3 +205,33 @@ def test_a_turn_held_on_about_goes_on_and_is_answered_whole(tmp_path, who):
     rest = say("cats.") if who == "piper" else voice("cats", who)
     turn, _ = one_answer(tmp_path, first, 0.8, rest)
     assert {"joke", "cats"} <= words(turn["transcript"]), turn["transcript"]
+
+
+# the recogniser: one question, cut by the VAD where it falls on the 32 ms chunks ------------
+
+@pytest.fixture(scope="module")
+def desktop_stt():
+    import asyncio
+
+    from omni.config import load_pipeline
+    from omni.stages.stt import WhisperOptions, WhisperSTT
+
+    cfg = load_pipeline("desktop")
+    stt = WhisperSTT("stt", WhisperOptions(**next(s for s in cfg.stages if s.name == "stt").options))
+    asyncio.run(stt.load(lambda *a: None))
+    yield stt, next(s for s in cfg.stages if s.name == "vad").options
+    asyncio.run(stt.aclose())
+
+
+FRIENDS = ("with the question at this offset the VAD cuts a 1.78 s utterance, and tiny.en's greedy decode "
+           "on the short encoder window (stt.window, 15 s) hears 'What is the capital of friends?' (on "
+           "whisper's 30 s window, or with 0.3 s more silence around it, 'France'); a live run's "
+           "question falls at a random offset, so the live tests failed now and then")
+
+
+@pytest.mark.parametrize("offset", [pytest.param(0, marks=known(FRIENDS)), 128, pytest.param(256, marks=known(FRIENDS))])
+async def test_what_is_the_capital_of_france_is_heard_wherever_it_falls(desktop_stt, offset):
+    stt, vad_options = desktop_stt
+    audio = np.concatenate([silence(1.0 + offset / SR), say("What is the capital of France?"), silence(2.0)])
+    (u, _), = await utterances(audio, **vad_options)
+    assert stt.transcribe(u.samples)[0] == "What is the capital of France?"
