@@ -151,13 +151,16 @@ async def test_worker_stream_runs_generator_in_its_thread_and_stops_on_cancel():
             stopped.set()
 
     got = []
+    flowing = asyncio.Event()
 
     async def consume() -> None:
         async for x in worker.stream(gen, buffer=2):
             got.append(x)
+            if len(got) >= 3:
+                flowing.set()
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(flowing.wait(), 10)  # the stream is flowing: now its consumer goes away
     await cancel_and_wait(task)
     assert 0 < len(got) < 10_000
     assert stopped.wait(1), "the generator must be closed when its consumer goes away"
@@ -329,9 +332,17 @@ async def test_worker_shutdown_does_not_wait_for_an_abandoned_stream():
     from omni.runtime import Worker
 
     w = Worker("abandoned")
-    s = w.stream(lambda: iter(range(10_000)), buffer=2)
+    made = threading.Event()
+
+    def produce():
+        for i in range(10_000):
+            if i == 3:  # one taken, two in the buffer: this one waits for room, the producer blocks
+                made.set()
+            yield i
+
+    s = w.stream(produce, buffer=2)
     assert await anext(s) == 0
-    await asyncio.sleep(0.3)  # the producer has filled its buffer and waits for room
+    assert await asyncio.to_thread(made.wait, 10), "the producer filled its buffer"
     t = threading.Thread(target=w.shutdown)
     t.start()
     t.join(5)
