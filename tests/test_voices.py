@@ -182,11 +182,15 @@ def test_a_sentence_paused_after_about_the_is_heard_and_answered_whole(tmp_path,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("who", cases(dict.fromkeys(["piper", "en-us", "en-gb-scotland"]), {
-    "en-us": "whisper hears espeak en-us 'What is the capital of' as 'What is the capital?': "
-             "finished words, so nothing holds the turn, and it is answered ('London') before 'France?'",
+@pytest.mark.parametrize("who", [
+    "piper",
+    # not strict: passed in 1 of 3 whole-suite runs here (whisper then heard "capital of?")
+    pytest.param("en-us", marks=pytest.mark.xfail(strict=False, reason=(
+        "whisper mostly hears espeak en-us 'What is the capital of' as 'What is the capital?': finished "
+        "words, so nothing holds the turn, and it is answered ('London') before 'France?'"))),
+    *cases({"en-gb-scotland": None}, {
     "en-gb-scotland": "'What is the capital of?' ends on a question mark, which turn_words reads as "
-                      "finished: the turn is not held and is answered before 'France?'"}))
+                      "finished: the turn is not held and is answered before 'France?'"})])
 def test_what_is_the_capital_of_pause_france_is_answered_once(tmp_path, who):
     first = say("What is the capital of") if who == "piper" else voice("capital_of", who)
     rest = say("France?") if who == "piper" else voice("france", who)
