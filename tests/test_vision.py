@@ -337,10 +337,13 @@ async def test_4k_frames_for_a_while_do_not_grow_memory(tmp_path: Path) -> None:
         cam = Camera(str(folder), folder_fps=8, max_side=1280)
         sampler = Sampler(cam, idle_fps=8, active_fps=8)
         await Pipeline([stage]).run(with_camera(ticks(4.0, analyses=12), sampler))
-        warm, analysed = rss_mb(), stage.analysed
-        cam = Camera(str(folder), folder_fps=8, max_side=1280)
-        await Pipeline([stage]).run(with_camera(ticks(8.0), Sampler(cam, idle_fps=8, active_fps=8)))
-        grown = rss_mb() - warm
+        # two rounds after the warm-up: the allocator may still settle in the first (47 MB was
+        # seen in 2 of 4 whole-suite runs); a leak of a 4K frame per analysis (24 MB) grows in both
+        for _ in range(2):
+            warm, analysed = rss_mb(), stage.analysed
+            cam = Camera(str(folder), folder_fps=8, max_side=1280)
+            await Pipeline([stage]).run(with_camera(ticks(8.0), Sampler(cam, idle_fps=8, active_fps=8)))
+            grown = rss_mb() - warm
     finally:
         await stage.aclose()
     assert stage.analysed - analysed >= 8 and stage.skipped > 0, (stage.analysed, analysed, stage.skipped)
