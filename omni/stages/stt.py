@@ -257,23 +257,28 @@ class WhisperSTT(Processor):
         self._speech_start = None
         self._paused = False
         reused = spec is not None and spec[0] is frame.turn and not frame.truncated
-        if reused:
+        since = held.transcript.turn if held is not None else None
+        if since is not None:
+            text, lang = "", None  # decoded whole, from the held turn on, below: not this part alone
+        elif reused:
             assert spec is not None
             _, text, lang = spec
             self.reused += 1
         else:
             text, lang = await self._worker.call(self.transcribe, frame.samples)
-        self.report(frame.turn, sw.ms, audio_s=round(len(frame.samples) / frame.sample_rate, 2),
-                    reused_pause_decode=reused)
-        log.info("turn %d heard: %r", frame.turn.id, text,
-                 extra={"stage": self.name, "turn": frame.turn.id})
+        if since is None:
+            self.report(frame.turn, sw.ms, audio_s=round(len(frame.samples) / frame.sample_rate, 2),
+                        reused_pause_decode=reused)
+            log.info("turn %d heard: %r", frame.turn.id, text,
+                     extra={"stage": self.name, "turn": frame.turn.id})
         if frame.overlapped and held is None:  # said over the assistant, which is paused: go on, or give way
             if is_backchannel(text, self.options.backchannels):
                 self.floor.user_backchannel(time.monotonic())
                 yield ReplyDone(turn=frame.turn, text="", reason="backchannel")
                 return
             self.floor.user_took_turn(keep=frame.turn)
-        since = held.transcript.turn if held is not None else self._went_on_from(frame.turn)
+        if since is None:
+            since = self._went_on_from(frame.turn)
         self._last = frame.turn
         if since is not None:
             # one sentence with a pause in it: the words after the pause alone are often misheard
@@ -282,6 +287,9 @@ class WhisperSTT(Processor):
             text, lang = await self._worker.call(self.transcribe, whole)
             log.info("turn %d goes on from turn %d: heard as one: %r", frame.turn.id, since.id, text,
                      extra={"stage": self.name, "turn": frame.turn.id})
+            if held is not None:  # (otherwise this part was reported above, decoded alone)
+                self.report(frame.turn, sw.ms, audio_s=round(len(whole) / frame.sample_rate, 2),
+                            reused_pause_decode=False)
         if frame.ended_by == "model" and self.options.hold_ms and unfinished(text):
             # the end-of-turn model heard an end, the words say otherwise ("... about the"):
             # wait a moment for the user to go on before the turn counts as over
