@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.brokers import Mosquitto
+
 # threads that outlive a test by design: asyncio's default executor (closed with its loop, after
 # the test's fixtures), tqdm's monitor (one per process, started by the first progress bar), a
 # debugger's
@@ -75,3 +77,11 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
     for t in leaked:
         t.cancel()
     assert not leaked, f"leaked tasks: {[t.get_name() for t in leaked]}"
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A real Mosquitto on loopback, one per test module that asks for it."""
+    b = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    yield b
+    b.stop()

@@ -12,8 +12,9 @@ import numpy as np
 
 from omni.dialogue.backends.base import BackendOptions, ChatBackend
 from omni.dialogue.types import ChatRequest, Delta, Finished, Started, TextDelta, ToolCall, ToolCallDelta, Usage
-from omni.frames import EndOfStream, Frame
+from omni.frames import EndOfStream, Frame, InputAudio, Utterance
 from omni.runtime import Stage
+from omni.stages.vad import SileroVAD, SileroVADOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
@@ -241,3 +242,21 @@ class LogWatch:
                 await asyncio.wait_for(self._changed.wait(), left)
             except asyncio.TimeoutError:
                 pass
+
+
+async def vad_utterances(audio: np.ndarray, **opts) -> list[tuple[Utterance, int]]:
+    """The VAD's utterances, each with the input position at which it was decided."""
+    vad = SileroVAD("vad", SileroVADOptions(**opts))
+    await vad.load(lambda *a: None)
+    frames = [InputAudio(samples=audio[i:i + 512], sample_rate=16000, start=i) for i in range(0, len(audio), 512)]
+    try:
+        out = await run_stage(vad, frames)
+    finally:
+        await vad.aclose()
+    got, pos = [], 0
+    for f in out:
+        if isinstance(f, InputAudio):
+            pos = f.start + len(f.samples)
+        elif isinstance(f, Utterance):
+            got.append((f, pos))
+    return got

@@ -26,13 +26,6 @@ BASE = f"omni/{NODE}"
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory):
-    b = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture(scope="module")
 def node(broker: Mosquitto):
     n = NodeThread("smart-home", [f"mqtt.broker={broker.url}", f"mqtt.node_id={NODE}"]).start()
     yield n

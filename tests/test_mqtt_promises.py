@@ -24,13 +24,6 @@ NODE = "p1"
 BASE = f"omni/{NODE}"
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory):
-    b = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
-    yield b
-    b.stop()
-
-
 def state(**want):
     return lambda m: m.topic == f"{BASE}/state" and all(m.json[k] == v for k, v in want.items())
 

@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import pytest
-from helpers import corpus, envelope, read_wav, recording, run_stage, say, silence, voice, words
+from helpers import corpus, envelope, read_wav, recording, say, silence, vad_utterances, voice, words
 
 from omni.app.cli import main
 from omni.audio import Timeline, write_wav
 from omni.engines.smart_turn import SmartTurn
-from omni.frames import InputAudio, ReplyAudio, Turn, Utterance
+from omni.frames import InputAudio, ReplyAudio, Turn
 from omni.models import resolve
 from omni.runtime import Pipeline
 from omni.runtime.floor import BargeIn, Floor, until
@@ -40,22 +40,12 @@ def test_smart_turn_takes_clipped_audio_with_a_dc_offset(smart_turn):
     assert 0.0 <= smart_turn.predict(silence(0.05)) <= 1.0
 
 
-async def _utterances(audio: np.ndarray, **opts) -> list[Utterance]:
-    vad = SileroVAD("vad", SileroVADOptions(**opts))
-    await vad.load(lambda *a: None)
-    frames = [InputAudio(samples=audio[i:i + 512], sample_rate=SR, start=i) for i in range(0, len(audio), 512)]
-    try:
-        return [f for f in await run_stage(vad, frames) if isinstance(f, Utterance)]
-    finally:
-        await vad.aclose()
-
-
 # (a pause in mid-sentence, after "about the", in five voices: tests/test_voices.py)
 
 
 async def test_a_finished_question_ends_quickly(smart_turn):
     audio = np.concatenate([silence(0.3), corpus("q01"), silence(2.0)])
-    (u,) = await _utterances(audio, end_of_turn={"pause_ms": 200, "max_silence_ms": 1200})
+    ((u, _),) = await vad_utterances(audio, end_of_turn={"pause_ms": 200, "max_silence_ms": 1200})
     # ended by the model on the first pause, well before max_silence_ms
     assert u.turn.speech_end / SR == pytest.approx(0.3 + len(corpus("q01")) / SR, abs=0.25)
 

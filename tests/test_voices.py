@@ -9,14 +9,13 @@ import json
 
 import numpy as np
 import pytest
-from helpers import VOICES, corpus, envelope, read_wav, recording, run_stage, say, silence, voice, words
+from helpers import VOICES, corpus, envelope, read_wav, recording, run_stage, say, silence, vad_utterances, voice, words
 
 from omni.app.cli import main
 from omni.audio import write_wav
 from omni.engines.smart_turn import SmartTurn
-from omni.frames import InputAudio, Utterance, WakeWord
+from omni.frames import InputAudio, WakeWord
 from omni.models import resolve
-from omni.stages.vad import SileroVAD, SileroVADOptions
 from omni.stages.wake import WakeGate, WakeOptions
 
 SR = 16000
@@ -73,30 +72,12 @@ def test_smart_turn_hears_no_end_after_about_the(smart_turn, who):
     assert smart_turn.predict(np.concatenate([about_the(who), silence(0.2)])) < THRESHOLD
 
 
-async def utterances(audio: np.ndarray, **opts) -> list[tuple[Utterance, int]]:
-    """The VAD's utterances, each with the input position at which it was decided."""
-    vad = SileroVAD("vad", SileroVADOptions(**opts))
-    await vad.load(lambda *a: None)
-    frames = [InputAudio(samples=audio[i:i + 512], sample_rate=SR, start=i) for i in range(0, len(audio), 512)]
-    try:
-        out = await run_stage(vad, frames)
-    finally:
-        await vad.aclose()
-    got, pos = [], 0
-    for f in out:
-        if isinstance(f, InputAudio):
-            pos = f.start + len(f.samples)
-        elif isinstance(f, Utterance):
-            got.append((f, pos))
-    return got
-
-
 @pytest.mark.parametrize("name", list(FINISHED))
 async def test_a_finished_sentence_ends_its_turn_on_the_first_pauses(name):
     """Decided by the model within 0.5 s of the speech's end (pause_ms 200 plus one recheck),
     not after max_silence_ms (1.2 s)."""
     speech = FINISHED[name]()
-    ((u, decided),) = await utterances(np.concatenate([silence(0.3), speech, silence(2.0)]),
+    ((u, decided),) = await vad_utterances(np.concatenate([silence(0.3), speech, silence(2.0)]),
                                       end_of_turn={"pause_ms": 200, "max_silence_ms": 1200})
     assert u.ended_by == "model"
     assert 0.3 + len(speech) / SR - 1.0 < u.turn.speech_end / SR <= 0.3 + len(speech) / SR + 0.1
@@ -111,9 +92,9 @@ CUT_BY_THE_MODEL = {w: "with a 600 ms pause after 'about the' the VAD's end-of-t
 @pytest.mark.parametrize("who", cases(dict.fromkeys(SPEAKERS), CUT_BY_THE_MODEL))
 async def test_a_pause_after_about_the_does_not_end_the_turn_with_the_model(who):
     audio = np.concatenate([silence(0.5), about_the(who), silence(0.6), the_weather(who), silence(1.5)])
-    plain = await utterances(audio, min_silence_ms=400)
+    plain = await vad_utterances(audio, min_silence_ms=400)
     assert len(plain) == 2, "silence alone cuts the sentence at its pause"
-    smart = await utterances(audio, end_of_turn={"max_silence_ms": 1200})
+    smart = await vad_utterances(audio, end_of_turn={"max_silence_ms": 1200})
     assert len(smart) == 1, [u.turn.speech_end / SR for u, _ in smart]
 
 
@@ -242,5 +223,5 @@ FRIENDS = ("with the question at this offset the VAD cuts a 1.78 s utterance, an
 async def test_what_is_the_capital_of_france_is_heard_wherever_it_falls(desktop_stt, offset):
     stt, vad_options = desktop_stt
     audio = np.concatenate([silence(1.0 + offset / SR), say("What is the capital of France?"), silence(2.0)])
-    (u, _), = await utterances(audio, **vad_options)
+    (u, _), = await vad_utterances(audio, **vad_options)
     assert stt.transcribe(u.samples)[0] == "What is the capital of France?"
