@@ -23,6 +23,10 @@ class InputError(OmniError):
     """Input data (audio file, frame payload) is missing, corrupt or unsupported."""
 
 
+class OutputError(OmniError):
+    """An output file could not be written (disk full, folder gone); nothing half-written is left."""
+
+
 class ModelNotFoundError(ConfigError):
     """A model named in the configuration cannot be found or loaded offline."""
 

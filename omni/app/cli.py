@@ -13,8 +13,9 @@ from omni.app.run import FileRunOptions, run_files
 from omni.app.session import RunResult
 from omni.app.view import ConsoleView
 from omni.config import PipelineConfig, load_pipeline
-from omni.config.loader import PIPELINES_DIR
+from omni.config.loader import PIPELINES_DIR, Override
 from omni.errors import ConfigError, InputError, OmniError
+from omni.files import check_outputs, check_range
 
 log = logging.getLogger("omni")
 
@@ -100,17 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def overrides(args: argparse.Namespace) -> list[str]:
-    extra = []
+def overrides(args: argparse.Namespace) -> list[Override]:
+    """--set as typed, then the shortcut flags, whose values are taken as they are (text)."""
+    extra: list[Override] = []
     for flag, key in (("stt_model", "stt.model"), ("llm_model", "llm.backends.local.model"), ("voice", "tts.voice"),
                       ("broker", "mqtt.broker"), ("node_id", "mqtt.node_id"), ("ca_file", "mqtt.ca_file")):
         val = getattr(args, flag)
-        if val:
-            extra.append(f"{key}={val}")
+        if val is not None:
+            extra.append((key, val))
     return [*args.set, *extra]
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # text that cannot be encoded is escaped, never a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     level = getattr(args, "log_level", "warning").upper()
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -130,8 +135,28 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+OUT_RATES = (8000, 192000)
+"""Sample rates --out-rate takes (Hz)."""
+
+
+def check_args(args: argparse.Namespace, node: bool) -> None:
+    """Numbers in range and outputs writable (none of them an input) before anything loads:
+    a run that could not keep its results does not start. ConfigError (exit 2) says what to do."""
+    check_range("--out-rate", args.out_rate, *OUT_RATES, " Hz")
+    check_range("--duration", args.duration, 0.1, 7 * 86400, " s")
+    check_range("--hud-fps", args.hud_fps, 1, 120)
+    audio_out = args.audio_out if node or args.audio_in is None else (args.audio_out or DEFAULT_AUDIO_OUT)
+    check_outputs({"--audio-out": audio_out, "--metrics": args.metrics, "--video-out": args.video_out,
+                   "--record": args.record},
+                  {"--audio-in": args.audio_in, "--camera": args.camera, "--pipeline-file": args.pipeline_file})
+
+
+DEFAULT_AUDIO_OUT = Path("out") / "reply.wav"
+
+
 def run_pipeline_command(args: argparse.Namespace) -> int:
     cfg = load_pipeline(str(args.pipeline_file or args.command), overrides(args))
+    check_args(args, node=cfg.mqtt is not None)
     if cfg.mqtt is not None:
         return run_node_command(cfg, args)
     if args.list_devices:
@@ -147,7 +172,7 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
         return 0
     if args.audio_in is None:
         return run_live_command(cfg, args)
-    audio_out = args.audio_out or Path("out") / "reply.wav"
+    audio_out = args.audio_out or DEFAULT_AUDIO_OUT
     view = ConsoleView(quiet=args.quiet)
     opts = FileRunOptions(audio_in=args.audio_in, audio_out=audio_out, metrics=args.metrics,
                           realtime=not args.fast, out_rate=args.out_rate,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from omni.errors import ConfigError
+from omni.errors import ConfigError, OutputError
+from omni.files import part_path
 from omni.frames import (ErrorEvent, Frame, PartialTranscript, ReplyPlayed, ReplySentence, SceneFrame, Transcript,
                          VideoFrame)
 from omni.runtime import Worker
@@ -145,7 +147,7 @@ class HudWriter:
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() == ".mp4" else "MJPG"))
-        self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self.size)
+        self._writer = cv2.VideoWriter(str(part_path(self.path)), fourcc, self.fps, self.size)
         if not self._writer.isOpened():
             raise ConfigError(f"cannot write video to {self.path}")
 
@@ -178,7 +180,13 @@ class HudWriter:
             self._worker.shutdown()
 
     def _close(self) -> None:
-        if self._writer is not None:
+        if self._writer is not None:  # written under a temporary name, renamed once whole
             self._writer.release()
             self._writer = None
+            tmp = part_path(self.path)
+            if not tmp.exists() or (self.frames and tmp.stat().st_size == 0):
+                tmp.unlink(missing_ok=True)
+                raise OutputError(f"cannot write the video {self.path}: nothing was written "
+                                  "(the disk is full, or the folder is gone)")
+            os.replace(tmp, self.path)
         log.info("HUD video: %d frames at %g fps -> %s", self.frames, self.fps, self.path)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import resource
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from typing import IO, Any
 from omni.app.hud import HudWriter
 from omni.app.view import ConsoleView
 from omni.config import PipelineConfig
-from omni.errors import ConfigError, OmniError
+from omni.errors import ConfigError, OmniError, OutputError
 from omni.frames import Frame
 from omni.runtime import Branch, Pipeline
 from omni.runtime.context import RunContext
@@ -165,7 +167,7 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
         finally:
             await pipeline.aclose()
             if writer:
-                writer.close()
+                close_metrics(writer)
     return RunResult(records=list(recorder.finished), recorder=recorder, load_s=load_s, run_s=run_s,
                      input_s=transport.input_s, peak_rss_mb=peak_rss_mb(),
                      extra={**transport.summary(), "frames dropped": sum(ch.dropped for ch in pipeline.channels),
@@ -174,19 +176,48 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
 
 
 class JsonlWriter:
-    """Writes one JSON object per finished turn, flushed as it happens."""
+    """Writes one JSON object per finished turn, flushed as it happens (a log a reader can follow,
+    so it is written in place, not renamed at the end). A write that fails (the disk is full) is
+    logged once and the run goes on; `close` then raises an OutputError saying so."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._f: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.path = path
+        self.failed: str | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._f: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        except OSError as e:
+            raise OutputError(f"cannot write the metrics to {path}: {e.strerror or e}") from None
 
     def on_event(self, kind: str, payload: Any) -> None:
-        if kind == "turn":
+        if kind != "turn" or self.failed:
+            return
+        try:
             self._f.write(json.dumps(payload.as_dict(), ensure_ascii=False) + "\n")
             self._f.flush()
+        except OSError as e:
+            self.failed = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+            log.error("cannot write the metrics to %s (%s): the turns after this one are not in it",
+                      self.path, self.failed, extra={"stage": "session"})
 
     def close(self) -> None:
-        self._f.close()
+        try:
+            self._f.close()
+        except OSError as e:
+            self.failed = self.failed or (e.strerror or str(e))
+        if self.failed:
+            raise OutputError(f"the metrics in {self.path} are incomplete: {self.failed}")
+
+
+def close_metrics(writer: JsonlWriter) -> None:
+    """Close the metrics file; its failure is the run's error unless the run already has one."""
+    pending = sys.exc_info()[1]  # called in a `finally`: the exception the run is leaving with
+    try:
+        writer.close()
+    except OutputError as e:
+        if pending is None:
+            raise
+        log.error("%s", e, extra={"stage": "session"})
 
 
 async def load_pipeline_shown(pipeline: Pipeline, view: ConsoleView) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +13,13 @@ import numpy as np
 import soxr
 
 from omni.errors import InputError
+from omni.files import atomic_path
 
 log = logging.getLogger(__name__)
 
 MAX_SECONDS = 4 * 3600
+RATES = (1000, 768000)
+"""Sample rates a file may declare (Hz); a header outside them is corrupt."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,11 @@ def read_audio(path: str | Path, sample_rate: int) -> DecodedAudio:
         samples, rate, channels = _read_wav(p)
     except InputError:
         raise
-    except Exception:  # not a plain PCM WAV (or a broken one): let ffmpeg try, it says why
-        samples, rate, channels = _read_av(p)
+    except Exception as e:  # not a plain PCM WAV (or a broken one): let ffmpeg try, it says why
+        samples, rate, channels = _read_av(p, wav_error=e if _is_riff(p) else None)
+    if not RATES[0] <= rate <= RATES[1]:
+        raise InputError(f"{p}: invalid header: a sample rate of {rate} Hz",
+                         hint=f"a real recording is {RATES[0]}-{RATES[1]} Hz; re-export the file")
     if samples.size == 0:
         raise InputError(f"audio file has no samples: {p}")
     if not np.all(np.isfinite(samples)):
@@ -69,11 +76,17 @@ def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 def _read_wav(p: Path) -> tuple[np.ndarray, int, int]:
     with wave.open(str(p), "rb") as wf:
         ch, width, rate, n = wf.getnchannels(), wf.getsampwidth(), wf.getframerate(), wf.getnframes()
-        if rate <= 0 or ch <= 0:
-            raise InputError(f"{p}: invalid WAV header (rate {rate}, channels {ch})")
+        if not RATES[0] <= rate <= RATES[1] or ch <= 0:
+            raise InputError(f"{p}: invalid WAV header (rate {rate} Hz, channels {ch})",
+                             hint=f"a real recording is {RATES[0]}-{RATES[1]} Hz; re-export the file")
         if n > MAX_SECONDS * rate:
             raise InputError(f"{p}: longer than {MAX_SECONDS // 3600} hours; split it first")
         raw = wf.readframes(n)
+    if len(raw) < n * width * ch:
+        raise InputError(f"{p}: truncated: its header promises {n / rate:.1f} s of audio, the file holds "
+                         f"{len(raw) // (width * ch) / rate:.1f} s",
+                         hint="the file was cut off (a copy or a recording that stopped early); "
+                              "export it again")
     if width == 1:
         x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width == 2:
@@ -91,7 +104,16 @@ def _read_wav(p: Path) -> tuple[np.ndarray, int, int]:
     return x[:usable].reshape(-1, ch) if ch > 1 else x[:usable], rate, ch
 
 
-def _read_av(p: Path) -> tuple[np.ndarray, int, int]:
+def _is_riff(p: Path) -> bool:
+    with open(p, "rb") as f:
+        head = f.read(12)
+    return head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+
+
+def _read_av(p: Path, wav_error: Exception | None = None) -> tuple[np.ndarray, int, int]:
+    """Decode with ffmpeg. `wav_error`: why Python's wave module refused a file that says it is a
+    WAV (told to the user when ffmpeg cannot read it either; ffmpeg's own words on a broken WAV
+    header say little)."""
     import av  # shipped with faster-whisper; decodes what ffmpeg decodes
 
     try:
@@ -111,6 +133,9 @@ def _read_av(p: Path) -> tuple[np.ndarray, int, int]:
     except InputError:
         raise
     except Exception as e:  # av.error.* and friends
+        if wav_error is not None:
+            raise InputError(f"cannot decode {p}: a WAV file with a broken header ({wav_error})",
+                             hint="export it again as 16-bit PCM WAV (or FLAC, MP3, OGG)") from e
         raise InputError(f"cannot decode {p} as audio: {e}",
                          hint="use WAV, FLAC, MP3 or OGG; check the file is not truncated") from e
     x = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
@@ -122,13 +147,11 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
-    tmp = p.with_name(p.name + ".part")
-    with wave.open(str(tmp), "wb") as wf:
+    with atomic_path(p) as tmp, wave.open(str(tmp), "wb") as wf:
         wf.setnchannels(1)
         wf.setsampwidth(2)
         wf.setframerate(sample_rate)
         wf.writeframes(pcm.tobytes())
-    tmp.replace(p)
 
 
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
@@ -154,8 +177,8 @@ def decode_wav_chunk(data: bytes) -> tuple[np.ndarray, int]:
         with wave.open(io.BytesIO(data), "rb") as wf:
             ch, width, rate = wf.getnchannels(), wf.getsampwidth(), wf.getframerate()
             raw = wf.readframes(wf.getnframes())
-    except (wave.Error, EOFError) as e:
-        raise InputError(f"audio chunk is not readable WAV: {e}") from None
+    except (wave.Error, EOFError, RuntimeError, ValueError, struct.error) as e:  # the wave module's many
+        raise InputError(f"audio chunk is not readable WAV: {str(e) or 'its chunk sizes do not add up'}") from None
     if width != 2 or ch not in (1, 2) or rate not in CHUNK_RATES:
         raise InputError(f"audio chunk format not supported: {ch} channel(s), {8 * width}-bit, {rate} Hz",
                          hint=f"send 16-bit PCM, mono or stereo, at one of {CHUNK_RATES} Hz")

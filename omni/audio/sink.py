@@ -14,6 +14,7 @@ import soxr
 
 from omni.audio.io import write_wav
 from omni.audio.timeline import Timeline
+from omni.errors import OutputError
 from omni.frames import Cue, EndOfStream, Frame, ReplyAudio, ReplyDone, ReplyPlayed, Turn
 from omni.runtime.floor import BargeIn, Speech
 from omni.runtime.stage import Processor
@@ -59,6 +60,7 @@ class WavFileSink(Processor):
         self._changed = asyncio.Event()
         self._paused_at: tuple[BargeIn, int] | None = None
         self.written = False
+        self.write_failed = False
 
     # Player ---------------------------------------------------------------------------
     def pause(self, barge: BargeIn) -> None:
@@ -188,15 +190,22 @@ class WavFileSink(Processor):
 
     async def aclose(self) -> None:
         """A run stopped early (Ctrl-C, a fatal error) still leaves what was said on disk."""
-        if not self.written and self.timeline.cursor > 0:
+        if not self.written and self.timeline.cursor > 0 and not self.write_failed:
             log.warning("run stopped before the end: writing the reply audio so far")
-            self._write(0)
+            try:
+                self._write(0)
+            except OutputError as e:  # the run is already ending with an error of its own
+                log.error("%s", e, extra={"stage": self.name})
 
     def _write(self, min_samples: int) -> None:
         if self.path is None:
             return
         audio = self.timeline.render(min_samples)
-        write_wav(self.path, audio, self.timeline.sample_rate)
+        try:
+            write_wav(self.path, audio, self.timeline.sample_rate)
+        except OutputError:
+            self.write_failed = True  # said once: aclose does not try again
+            raise
         self.written = True
         log.info("wrote %s (%.1f s at %d Hz)", self.path, len(audio) / self.timeline.sample_rate,
                  self.timeline.sample_rate)

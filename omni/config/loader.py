@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from omni.config.schema import PipelineConfig
 from omni.errors import ConfigError
+from omni.strings import escaped, has_surrogates
 
 PIPELINES_DIR = Path(__file__).resolve().parents[2] / "pipelines"
 
@@ -33,20 +34,33 @@ SECTIONS = ("mqtt", "camera")
 """Top-level blocks of a pipeline file that `--set` can reach (besides the stages)."""
 
 
-def load_pipeline(name_or_path: str, overrides: Iterable[str] = ()) -> PipelineConfig:
+Override = str | tuple[str, Any]
+"""`stage.key=value` as typed (the value read as YAML), or (`stage.key`, value) taken as it is."""
+
+
+def load_pipeline(name_or_path: str, overrides: Iterable[Override] = ()) -> PipelineConfig:
     path = pipeline_path(name_or_path)
+    overrides = list(overrides)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x})",
+                          hint="save the pipeline file as UTF-8") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    except RecursionError:
+        raise ConfigError(f"{path}: nests too deeply to be a pipeline file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     for ov in overrides:
         apply_override(data, ov)
     try:
         return PipelineConfig.model_validate(data)
+    except RecursionError:
+        raise ConfigError(f"{path}: a value nests too deeply") from None
     except ValidationError as e:
-        raise ConfigError(f"{path}: invalid pipeline file:\n{_pretty(e)}") from e
+        where = f"{path} with the flags given" if overrides else str(path)
+        raise ConfigError(f"{where}: invalid configuration:\n{_pretty(e)}") from e
 
 
 def _scalar(raw: str) -> Any:
@@ -54,22 +68,33 @@ def _scalar(raw: str) -> Any:
     sentence with a colon in it is not read as a mapping."""
     if not raw:
         return ""
+    if "#" in raw and not raw.lstrip().startswith(("{", "[", "'", '"')):
+        return raw  # YAML would read "kitchen #" as "kitchen" and "#" as nothing
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         return raw
+    except RecursionError:
+        raise ConfigError(f"the value {raw[:40]}... nests too deeply") from None
     if isinstance(value, (dict, list)) and not raw.lstrip().startswith(("{", "[")):
         return raw
     return value
 
 
-def apply_override(data: dict[str, Any], override: str) -> None:
+def apply_override(data: dict[str, Any], override: Override) -> None:
     """`stt.model=base` sets option `model` of stage `stt`; `stt.budget_ms=400` a stage field;
     `llm.queue.size=8` a nested one; a key without a stage (`v2v_budget_ms=900`) a top field."""
-    key, sep, raw = override.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"override {override!r} is not KEY=VALUE", hint="e.g. --set stt.model=base")
-    value = _scalar(raw)
+    text = f"{override[0]}={override[1]}" if isinstance(override, tuple) else override
+    if has_surrogates(text):  # a byte of the command line that is not UTF-8
+        raise ConfigError(f"override '{escaped(text)}' is not UTF-8 text",
+                          hint="type it again, or set the terminal to UTF-8 (LANG=C.UTF-8)")
+    if isinstance(override, tuple):
+        key, value = override
+    else:
+        key, sep, raw = override.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {override!r} is not KEY=VALUE", hint="e.g. --set stt.model=base")
+        value = _scalar(raw)
     parts = key.split(".")
     if len(parts) == 1:
         data[parts[0]] = value
@@ -98,4 +123,5 @@ def apply_override(data: dict[str, Any], override: str) -> None:
 
 
 def _pretty(e: ValidationError) -> str:
-    return "\n".join(f"  {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+    return "\n".join(f"  {'.'.join(map(str, err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
+                     for err in e.errors())

@@ -6,9 +6,23 @@ import re
 import string
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _SEGMENT = r"^[A-Za-z0-9_-]{1,64}$"
+_TOPIC_PATH = r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,7}$"
+
+
+def _segment(what: str, v: str, pattern: str = _SEGMENT) -> str:
+    if not isinstance(v, str) or not re.match(pattern, v):
+        several = " separated by /" if pattern == _TOPIC_PATH else ""
+        raise ValueError(f"{what} is part of every MQTT topic: 1-64 letters, digits, _ or -{several} "
+                         f"(no spaces, +, # or $); got {v!r}")
+    return v
+
+
+def redact_url(url: str) -> str:
+    """A broker URL with any password in it replaced by ***."""
+    return re.sub(r"^(\w+://[^:@/]*):[^@/]*@", r"\1:***@", url)
 
 
 class ReconnectOptions(BaseModel):
@@ -36,8 +50,8 @@ class DeviceTopic(BaseModel):
     @field_validator("topic")
     @classmethod
     def _no_wildcards(cls, v: str) -> str:
-        if not v or "#" in v or "+" in v:
-            raise ValueError("a device topic is a plain topic (no + or # wildcards)")
+        if not v or "#" in v or "+" in v or v.startswith("$") or "\x00" in v:
+            raise ValueError("a device topic is a plain topic (no + or # wildcards, not $SYS)")
         return v
 
     def fields(self) -> set[str]:
@@ -50,6 +64,11 @@ class DiscoveryOptions(BaseModel):
     enabled: bool = True
     prefix: str = "homeassistant"
     """Home Assistant's discovery prefix."""
+
+    @field_validator("prefix", mode="before")
+    @classmethod
+    def _prefix(cls, v: Any) -> str:
+        return _segment("mqtt.discovery.prefix", v, _TOPIC_PATH)
 
 
 class MqttOptions(BaseModel):
@@ -64,8 +83,8 @@ class MqttOptions(BaseModel):
     """Environment variable holding the broker password (never in the pipeline file)."""
     ca_file: str | None = None
     """CA certificate(s) to verify an mqtts:// broker with (default: the system's)."""
-    prefix: str = Field("omni", pattern=_SEGMENT)
-    node_id: str = Field("node", pattern=_SEGMENT)
+    prefix: str = "omni"
+    node_id: str = "node"
     keepalive_s: int = Field(30, ge=5, le=3600)
     reconnect: ReconnectOptions = Field(default_factory=ReconnectOptions)
     outbox: int = Field(1000, ge=1, le=1_000_000)
@@ -86,9 +105,39 @@ class MqttOptions(BaseModel):
     devices: dict[str, DeviceTopic] = Field(default_factory=dict)
     """Declared device actions (by the name they have in llm.actions) -> where they are published."""
 
+    @field_validator("prefix", "node_id", mode="before")
+    @classmethod
+    def _segments(cls, v: Any, info: Any) -> str:
+        return _segment(f"mqtt.{info.field_name}", v)
+
     @field_validator("broker")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^mqtts?://([^@/]+@)?[^:/@]+(:\d+)?/?$", v):
-            raise ValueError("expected mqtt://[user@]host[:port] or mqtts://...")
+        if v is None:
+            return v
+        if re.match(r"^\w+://[^@/]*:[^@/]*@", v):  # never echoed: it holds a password
+            raise ValueError("the broker URL has a password in it (user:password@); give only the user "
+                             "(mqtt://user@host) and the password in the environment variable named by "
+                             "mqtt.password_env (OMNI_MQTT_PASSWORD): a command line is visible to every "
+                             "user of the machine")
+        if not re.match(r"^mqtts?://([^@/:]+@)?[^:/@]+(:\d+)?/?$", v):
+            raise ValueError(f"expected mqtt://[user@]host[:port] or mqtts://...; got {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _devices_outside_the_node(self) -> MqttOptions:
+        """A device action publishes only outside the node's own topics and Home Assistant's
+        discovery tree: a device topic there would let the model command the node itself or
+        announce entities."""
+        own = f"{self.prefix}/{self.node_id}/"
+        for name, dev in self.devices.items():
+            fixed = dev.topic.split("{", 1)[0]
+            if not fixed:
+                raise ValueError(f"mqtt.devices.{name}.topic {dev.topic!r} starts with an argument, so it "
+                                 "could be any topic; start it with a fixed part (home/{room}/light)")
+            for tree in (own, f"{self.discovery.prefix}/"):
+                if (fixed + "/").startswith(tree) or tree.startswith(fixed):
+                    raise ValueError(f"mqtt.devices.{name}.topic {dev.topic!r} lies under {tree}#, "
+                                     "the node's own topics or the discovery prefix; give the device a "
+                                     "topic of its own")
+        return self
