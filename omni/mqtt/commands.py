@@ -15,8 +15,11 @@ from typing import Any
 import jsonschema
 
 from omni.errors import InputError
+from omni.strings import escaped, has_surrogates, json_depth
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 128}
+MAX_DEPTH = 8
+"""JSON commands nest at most this deep (a settings command is 3): checked before parsing."""
 
 
 def _schema(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -25,10 +28,13 @@ def _schema(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 TEXT = {"type": "string", "minLength": 1, "maxLength": 2000}
+SAY_CHARS = 400
+"""A `say` is spoken whole and holds the speaker while it plays (about 25 s at this length):
+longer announcements are refused, to be sent as several."""
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "ask": _schema({"text": TEXT}, ["text"]),
-    "say": _schema({"text": TEXT}, ["text"]),
+    "say": _schema({"text": {**TEXT, "maxLength": SAY_CHARS}}, ["text"]),
     "listen": _schema({"on": {"type": "boolean"}}, ["on"]),
     "mute": _schema({"on": {"type": "boolean"}}, ["on"]),
     "settings": _schema({"set": {"type": "object", "minProperties": 1, "maxProperties": 32,
@@ -62,22 +68,50 @@ twice is harmless, so these need no id; they get the id "" and are not deduplica
 
 
 def parse_command(name: str, payload: bytes, max_bytes: int) -> Command:
+    """A command's payload checked in order: size, nesting, JSON, Unicode, schema. Every refusal
+    is a CommandError that names the command and, once it could be read, the id."""
     if name in SWITCHES and payload.strip().upper() in (b"ON", b"OFF"):
         return Command(name, "", {"id": "", "on": payload.strip().upper() == b"ON"})
-    if name not in SCHEMAS:
-        raise CommandError(f"unknown command {name!r}; known: {', '.join(SCHEMAS)}", command=name)
     if len(payload) > max_bytes:
         raise CommandError(f"payload of {len(payload)} bytes is over the limit of {max_bytes}", command=name)
+    if json_depth(payload, MAX_DEPTH) > MAX_DEPTH:
+        raise CommandError(f"payload nests deeper than {MAX_DEPTH} levels", command=name)
     try:
         body = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CommandError(f"payload is not JSON: {e}", command=name) from None
-    cid = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
+    raw_id = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
+    cid = escaped(raw_id) if raw_id is not None else None
+    if name not in SCHEMAS:
+        raise CommandError(f"unknown command {name!r}; known: {', '.join(SCHEMAS)}", id=cid, command=name)
+    where = _surrogate_at(body)
+    if where is not None:
+        raise CommandError(f"{where}: not valid Unicode (a lone UTF-16 surrogate such as \\ud800)",
+                           id=cid, command=name)
     err = jsonschema.exceptions.best_match(_VALIDATORS[name].iter_errors(body))
     if err is not None:
-        where = "/".join(map(str, err.absolute_path)) or "payload"
-        raise CommandError(f"{where}: {err.message}", id=cid, command=name)
+        at = "/".join(map(str, err.absolute_path)) or "payload"
+        if err.validator == "maxLength":  # not jsonschema's message: it repeats the whole text
+            why = f"{len(err.instance)} characters is too long (at most {err.validator_value})"
+            if name == "say":
+                why += "; send a long announcement as several say commands"
+            raise CommandError(f"{at}: {why}", id=cid, command=name)
+        raise CommandError(f"{at}: {err.message[:300]}", id=cid, command=name)
     return Command(name, body["id"], body)
+
+
+def _surrogate_at(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) holding a lone surrogate, or None."""
+    if isinstance(value, str):
+        return (path or "payload") if has_surrogates(value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        if isinstance(k, str) and has_surrogates(k):
+            return f"{path}/{escaped(k)}".lstrip("/") + " (a key)"
+        found = _surrogate_at(v, f"{path}/{k}".lstrip("/"))
+        if found:
+            return found
+    return None
 
 
 class Dedupe:

@@ -7,6 +7,7 @@ the pipeline: events go to the link's bounded outbox, which publishes them when 
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import string
@@ -29,6 +30,8 @@ from omni.mqtt.link import Link, Outgoing
 from omni.mqtt.topics import Topics
 from omni.runtime.state import AssistantState
 from omni.runtime.metrics import TurnRecord
+
+REQUESTS_KEPT = 256
 
 if TYPE_CHECKING:
     from omni.runtime.controls import Controls
@@ -93,8 +96,9 @@ class Node:
         self.max_pending_turns = max_pending_turns
         self.link: Link | None = None
         self.status = AssistantState()
-        self._requests: dict[int, str] = {}
-        """Turn id -> id of the command that started it (for ask/say)."""
+        self._requests: collections.OrderedDict[int, str] = collections.OrderedDict()
+        """Turn id -> id of the command that started it (ask/say): every event of that turn names
+        it as `request`. The last REQUESTS_KEPT are kept (a turn's events all come within them)."""
         self._seq = 0
         self.stats = {"accepted": 0, "refused": 0, "duplicates": 0, "audio_chunks": 0, "actions": 0}
 
@@ -123,7 +127,9 @@ class Node:
     def event(self, kind: str, body: dict[str, Any], qos: int = 1) -> None:
         self._seq += 1
         payload = {**body, "seq": self._seq, "ts": round(time.time(), 3)}
-        self._send(Outgoing(self.topics.event(kind), json.dumps(payload, ensure_ascii=False).encode(), qos=qos))
+        # backslashreplace: the last guard (text is made safe where it enters); never a failed publish
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8", "backslashreplace")
+        self._send(Outgoing(self.topics.event(kind), data, qos=qos))
 
     def _state_message(self) -> Outgoing:
         body = {"state": self.status.state, "muted": self.controls.muted, "listening": self.controls.listening,
@@ -168,7 +174,7 @@ class Node:
         """Metrics listener: each finished turn's record goes out on event/metrics."""
         if kind == "turn" and isinstance(payload, TurnRecord):
             body = payload.as_dict()
-            req = self._requests.pop(payload.turn.id, None)
+            req = self._requests.get(payload.turn.id)
             if req is not None:
                 body["request"] = req
             self.event("metrics", body)
@@ -244,6 +250,8 @@ class Node:
                 raise OverflowError(f"busy: {pending} requests are waiting for their reply")
             turn = self.controls.ask(b["text"]) if cmd.name == "ask" else self.controls.say(b["text"])
             self._requests[turn.id] = cmd.id
+            while len(self._requests) > REQUESTS_KEPT:
+                self._requests.popitem(last=False)
             if self.status.begin(turn):
                 self._send(self._state_message())
             return {"turn": turn.id}

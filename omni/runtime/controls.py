@@ -11,6 +11,7 @@ from omni.errors import ConfigError
 from omni.frames import Frame, SayText, Transcript, Turn
 from omni.runtime.floor import Floor
 from omni.runtime.stage import Stage, StageOptions
+from omni.strings import safe_text
 
 
 class Speaker(Protocol):
@@ -53,13 +54,13 @@ class Controls:
     def ask(self, text: str) -> Turn:
         """A question in words: answered as if it had been said."""
         turn = self._turn()
-        self._transport.inject(Transcript(turn=turn, text=text.strip()))
+        self._transport.inject(Transcript(turn=turn, text=safe_text(text).strip()))
         return turn
 
     def say(self, text: str) -> Turn:
         """An announcement: spoken as it is (no model, no history)."""
         turn = self._turn()
-        self._transport.inject(SayText(turn=turn, text=text.strip()))
+        self._transport.inject(SayText(turn=turn, text=safe_text(text).strip()))
         return turn
 
     def _turn(self) -> Turn:

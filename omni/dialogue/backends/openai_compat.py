@@ -25,6 +25,7 @@ from omni.dialogue.types import ChatRequest, Delta, Finished, ToolCallDelta, Usa
 from omni.errors import ConfigError, ServiceError
 from omni.runtime.cpu import CpuPriority
 from omni.runtime.stage import ProgressFn
+from omni.strings import safe_text
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class OpenAIBackend(ChatBackend):
                                     slot["args"] += tc.function.arguments or ""
                             if d.content:
                                 chunks[0] += 1
-                                yield d.content
+                                yield safe_text(d.content)  # a server's JSON can hold "\ud800"
                 finally:
                     await stream.close()
             except openai.OpenAIError as e:
