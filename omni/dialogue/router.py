@@ -262,6 +262,9 @@ class Router:
                     yield d
         except ServiceError as e:
             outcome, detail = "error", str(e)
+        except Exception as e:  # a bug or a fault in the backend (or its engine): a failed attempt too
+            log.exception("backend %s raised", name, extra={"stage": "router"})
+            outcome, detail = "error", f"{type(e).__name__}: {e}"
         ms = (time.monotonic() - t0) * 1000
         rec.attempts.append(Attempt(name, outcome, ms, detail))
         if outcome == "answered":

@@ -1,0 +1,93 @@
+"""Faults inside a run, each made real: a model that raises inside a turn (STT, LLM, TTS), the
+disk full under an output. The pipeline answers the next turn; the fault is an event (in the
+turn's record) and a log line. (The LLM server killed or hanging: test_dialogue_live; the broker
+killed: test_mqtt; the camera unplugged: test_camera; the sound server gone: test_live_audio.)"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import subprocess
+from pathlib import Path
+
+import faulty
+import numpy as np
+import pytest
+from helpers import read_wav, say, silence, words
+
+from omni.app.cli import main
+from omni.audio import write_wav
+
+pytestmark = pytest.mark.slow
+
+LOCAL = "{model: qwen2.5-coder-0.5b, n_ctx: 2048, threads: 2}"
+FAULTS = {
+    "stt": ["--set", "stt.engine=faulty:FaultyWhisper", "--set", "stt.partial_every_ms=0"],
+    "tts": ["--set", "tts.engine=faulty:FaultyPiper"],
+    "llm": ["--set", f'llm.backends.local={{type: custom, cls: "faulty:FaultyLlama", settings: {LOCAL}}}'],
+}
+
+
+def two_questions(path: Path) -> None:
+    write_wav(path, np.concatenate([silence(0.5), say("What is the capital of France?"), silence(5.0),
+                                    say("What is the capital of Italy?"), silence(4.0)]), 16000)
+
+
+@pytest.mark.parametrize("kind", list(FAULTS))
+def test_a_model_that_raises_inside_a_turn_costs_that_turn_only(tmp_path, caplog, kind):
+    two_questions(tmp_path / "in.wav")
+    faulty.FAULTS[kind], faulty.RAISED[:] = 1, []
+    caplog.set_level(logging.WARNING)
+    code = main(["desktop", "--audio-in", str(tmp_path / "in.wav"), "--audio-out", str(tmp_path / "out.wav"),
+                 "--metrics", str(tmp_path / "m.jsonl"), "--set", "llm.preemptive=false", "--quiet", *FAULTS[kind]])
+    assert code == 0 and faulty.RAISED == [kind]
+    records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    faulted = [r for r in records if any("injected fault" in e for e in r["errors"])]
+    assert len(faulted) == 1 and faulted[0]["turn"] == 1, [(r["transcript"], r["errors"]) for r in records]
+    if kind == "llm":  # the router takes a backend that raises as failed: the fallback is spoken
+        assert "sorry" in faulted[0]["reply"].lower(), faulted[0]
+    assert any("injected fault" in r.getMessage() + str(r.exc_info and r.exc_info[1])
+               for r in caplog.records)  # and a log line
+    last = records[-1]
+    assert {"capital", "italy"} <= words(last["transcript"]) and "rome" in words(last["reply"]), last
+    assert not last["errors"]
+    out, rate = read_wav(tmp_path / "out.wav")
+    assert np.abs(out[int(last["reply_start_s"] * rate):]).max() > 0.05, "the last reply is heard"
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, kib: int):
+    folder.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(folder)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {r.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_under_the_output_is_a_clear_error_and_leaves_no_part(tmp_path, capsys):
+    two_questions(tmp_path / "in.wav")  # 15 s: 480 KB of reply audio, on a 64 KB disk
+    with small_disk(tmp_path / "disk", 64) as disk:
+        code = main(["desktop", "--audio-in", str(tmp_path / "in.wav"), "--audio-out", str(disk / "out.wav"),
+                     "--metrics", str(tmp_path / "m.jsonl"), "--fast", "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 1 and f"cannot write {disk / 'out.wav'}: the disk is full" in err, err
+        assert "Traceback" not in err
+        assert list(disk.iterdir()) == []  # no .part, no half a file
+    records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and "paris" in words(records[0]["reply"])  # the turns are kept
+
+
+def test_a_full_disk_under_the_metrics_keeps_the_audio_and_says_what_is_missing(tmp_path, capsys):
+    two_questions(tmp_path / "in.wav")
+    with small_disk(tmp_path / "disk", 4) as disk:
+        (disk / "fill").write_bytes(b"\0" * 3500)  # room for the probe, not for the turns
+        code = main(["desktop", "--audio-in", str(tmp_path / "in.wav"), "--audio-out", str(tmp_path / "out.wav"),
+                     "--metrics", str(disk / "m.jsonl"), "--fast", "--quiet"])
+        err = capsys.readouterr().err
+    assert code == 1 and "are incomplete: the disk is full" in err, err
+    out, _ = read_wav(tmp_path / "out.wav")
+    assert len(out) and np.abs(out).max() > 0.05  # the reply audio is written whole
