@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Fuzz every entry point: cases, accepted, clear errors, crashes, hangs, unanswered commands.
+
+    python bench/fuzz.py [--cases 10000] [--node-cases 10000] [--entry NAME] [--out bench/results/fuzz.json]
+
+Each entry of bench/fuzzing.py is fed `--cases` hypothesis cases in this process: a case is
+accepted, refused with omni's clear error (a message that prints and publishes), a crash (any
+other exception) or a hang (over 10 s). Then the same MQTT command and audio/in strategies go to
+a real smart-home node over a real Mosquitto on loopback, one at a time: a command is answered
+when its ack or error event arrives (an audio chunk the node cannot take, when its error does);
+none may go unanswered, and the node must still answer a question at the end. Crashes are
+printed with the first case that caused each. Target: 0 crashes, 0 hangs, 0 unanswered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from fuzzing import AUDIO_BYTES, COMMANDS, ENTRIES, Entry  # noqa: E402
+
+HANG_S = 10
+
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(*_: Any) -> None:
+    raise Hang
+
+
+def run_entry(entry: Entry, cases: int) -> dict[str, Any]:
+    counts = collections.Counter()
+    crashes: dict[str, str] = {}
+    slowest = [0.0]
+    signal.signal(signal.SIGALRM, _alarm)
+
+    @settings(max_examples=cases, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(entry.strategy)
+    def one(value: Any) -> None:
+        counts["cases"] += 1
+        t0 = time.perf_counter()
+        signal.alarm(HANG_S)
+        try:
+            entry.target(value)
+            counts["accepted"] += 1
+        except Hang:
+            counts["hangs"] += 1
+            crashes.setdefault("hang", repr(value)[:300])
+        except entry.clear:
+            counts["clear errors"] += 1
+        except Exception as e:  # noqa: BLE001 - a crash: counted, and the first case kept
+            counts["crashes"] += 1
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            crashes.setdefault(f"{type(e).__name__} at {Path(where.filename).name}:{where.lineno}",
+                               f"{e!s:.200} <- {value!r:.300}")
+        finally:
+            signal.alarm(0)
+            slowest[0] = max(slowest[0], time.perf_counter() - t0)
+
+    t0 = time.monotonic()
+    one()
+    return {"cases": counts["cases"], "accepted": counts["accepted"], "clear errors": counts["clear errors"],
+            "crashes": counts["crashes"], "hangs": counts["hangs"], "unanswered": None,
+            "slowest_s": round(slowest[0], 3), "seconds": round(time.monotonic() - t0, 1), "first_crashes": crashes}
+
+
+def draw(strategy: st.SearchStrategy, n: int) -> list[Any]:
+    got: list[Any] = []
+
+    @settings(max_examples=n, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def take(value: Any) -> None:
+        got.append(value)
+
+    take()
+    return got
+
+
+async def run_node(commands: list[tuple[str, bytes]], chunks: list[bytes]) -> dict[str, dict[str, Any]]:
+    """The cases to a real node, one at a time; each must be answered (ack or error)."""
+    import tempfile
+
+    from brokers import Mosquitto, NodeThread
+    from mqttclient import watching
+
+    from omni.audio.io import decode_wav_chunk
+    from omni.errors import InputError
+
+    base = "omni/fuzz"
+    broker = Mosquitto(Path(tempfile.mkdtemp(prefix="fuzz-mosq-"))).start()
+    node = NodeThread("smart-home", [f"mqtt.broker={broker.url}", "mqtt.node_id=fuzz", "mqtt.discovery.enabled=false"]).start()
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        async with watching(broker.port, [f"{base}/event/ack", f"{base}/event/error"]) as w:
+            for entry, cases in (("mqtt command (node)", commands), ("audio/in chunk (node)", chunks)):
+                counts = collections.Counter()
+                t0 = time.monotonic()
+                for case in cases:
+                    counts["cases"] += 1
+                    if entry.startswith("mqtt"):
+                        name, payload = case
+                        topic, answer_due = f"{base}/cmd/{name}", True
+                        # a name that is no single topic level (a + or # or / in it) is not a
+                        # command topic the node subscribes to: MQTT itself keeps it away
+                        if not name or any(c in "+#/\0" or "\ud800" <= c <= "\udfff" for c in name):
+                            counts["not a command topic"] += 1
+                            continue
+                    else:
+                        topic, payload = f"{base}/audio/in", case
+                        try:
+                            decode_wav_chunk(payload)
+                            answer_due = len(payload) > 262_144
+                        except InputError:
+                            answer_due = True
+                    # a command's ack or error names the command; an audio chunk's error, the topic
+                    answers = ((lambda m: "command" in m.json) if entry.startswith("mqtt")
+                               else (lambda m: m.json.get("topic") == topic))
+                    seen = len(w.messages)
+                    await w.client.publish(topic, payload, qos=1)
+                    if not answer_due:
+                        counts["accepted"] += 1
+                        continue
+                    try:
+                        m = await w.wait(answers, 10, after=seen)
+                        counts["clear errors" if m.topic.endswith("/error") else "accepted"] += 1
+                    except (AssertionError, TimeoutError):
+                        counts["unanswered"] += 1
+                out[entry] = {"cases": counts["cases"], "accepted": counts["accepted"],
+                              "clear errors": counts["clear errors"], "crashes": 0, "hangs": 0,
+                              "unanswered": counts["unanswered"], "seconds": round(time.monotonic() - t0, 1),
+                              "not a command topic": counts["not a command topic"]}
+            # and it still answers a question
+            seen = len(w.messages)
+            await w.publish(f"{base}/cmd/ask", {"id": "fuzz-after", "text": "What is the capital of France?"})
+            m = await w.wait(lambda m: m.json.get("id") == "fuzz-after", 60, after=seen)
+            out["mqtt command (node)"]["answers after"] = m.topic.rsplit("/", 1)[1]
+    finally:
+        summary = node.stop()
+        broker.stop()
+    if node.error is not None or summary is None:
+        for v in out.values():
+            v["crashes"] += 1
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", type=int, default=10_000)
+    ap.add_argument("--node-cases", type=int, default=10_000)
+    ap.add_argument("--entry", action="append", help="only these entries (repeatable)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fuzz.json")
+    args = ap.parse_args()
+    results: dict[str, Any] = {}
+    for name, entry in ENTRIES.items():
+        if args.entry and name not in args.entry:
+            continue
+        print(f"fuzzing {name}: {args.cases} cases ...", flush=True)
+        results[name] = run_entry(entry, args.cases)
+    if args.node_cases:
+        print(f"fuzzing the node over MQTT: {args.node_cases} commands and {args.node_cases} audio chunks ...",
+              flush=True)
+        results |= asyncio.run(run_node(draw(COMMANDS, args.node_cases), draw(AUDIO_BYTES, args.node_cases)))
+    cols = ["cases", "accepted", "clear errors", "crashes", "hangs", "unanswered"]
+    print(f"\n{'entry':24s}" + "".join(f"{c:>14s}" for c in cols))
+    for name, r in results.items():
+        print(f"{name:24s}" + "".join(f"{'-' if r.get(c) is None else r[c]:>14}" for c in cols))
+    for name, r in results.items():
+        for where, case in r.get("first_crashes", {}).items():
+            print(f"  crash in {name}: {where}: {case}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"when": time.strftime("%Y-%m-%d %H:%M"), "cases_per_entry": args.cases,
+                                    "node_cases": args.node_cases, "entries": results}, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    bad = sum(r["crashes"] + r["hangs"] + (r.get("unanswered") or 0) for r in results.values())
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
