@@ -91,6 +91,18 @@ def echoes(clause: str, said: str) -> bool:
     return any(s[i:i + n] == c for i in range(len(s) - n + 1))
 
 
+RELAY_WORDS = 6
+"""A clause with this many words of a context note in a row relays the note: not spoken."""
+
+
+def relays(clause: str, notes: str, n: int = RELAY_WORDS) -> bool:
+    """The clause repeats `n` or more words of the notes in a row: a compact model reading its
+    prompt aloud ("The camera shows ..., the written words ...") or passing on what a sign told it."""
+    c, s = _words(clause), _words(notes)
+    grams = {tuple(s[i:i + n]) for i in range(len(s) - n + 1)}
+    return any(tuple(c[i:i + n]) in grams for i in range(len(c) - n + 1))
+
+
 @dataclass
 class ClaimGuard:
     """Feed the model's text as it streams; get back what may be spoken, clause by clause."""
@@ -100,6 +112,9 @@ class ClaimGuard:
     said: str = ""
     """The user's words: a clause that only says them back is not spoken either."""
     echoed: list[str] = field(default_factory=list)
+    notes: str = ""
+    """The context notes of the turn (what the camera saw): a clause that relays them is not spoken."""
+    relayed: list[str] = field(default_factory=list)
     no_refusals: bool = False
     """The user asked for nothing refused: a clause of the model refusing ("I'm sorry, but I
     can't assist with that.") is not spoken (compact models refuse ordinary statements)."""
@@ -121,7 +136,8 @@ class ClaimGuard:
         while (m := _BOUNDARY.search(self.buffer)) is not None:
             clause, self.buffer = self.buffer[: m.end()], self.buffer[m.end():]
             out += self._check(clause)
-        if self.buffer and not self.held and len(_words(self.passed + self.buffer)) > 3 and \
+        # with a note in the prompt, clauses go out whole: one that relays the note is not spoken
+        if self.buffer and not self.notes and not self.held and len(_words(self.passed + self.buffer)) > 3 and \
                 not _TRIGGER.search(self.passed + self.buffer):
             out += self.buffer
             self.passed += self.buffer
@@ -146,6 +162,9 @@ class ClaimGuard:
             return ""
         if kind is None and self.said and echoes(clause, self.said) and len(clause) == len(rest):
             self.echoed.append(clause.strip())
+            return ""
+        if self.notes and relays(clause, self.notes) and len(clause) == len(rest):
+            self.relayed.append(clause.strip())
             return ""
         sorry, self.sorry = self.sorry, ""
         if self.no_refusals and _SORRY.match(clause) and len(clause) == len(rest):

@@ -42,8 +42,9 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     done: list[ToolResult] = []
     kept: list[str] = []
     """What the history keeps: the model's words and tool confirmations, no canned replies."""
+    notes = " ".join(m["content"] for m in kit.memory.context_notes(user_text=text))
     guard = ClaimGuard(lambda: [r.action for r in done if r.action is not None], said=text,
-                       no_refusals=not asked_forbidden)
+                       notes=notes, no_refusals=not asked_forbidden)
     nudged = False
     words_only = not offered
     refused_any = False
@@ -172,7 +173,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             elif guard.dropped:  # it claimed what was not done (or copied a confirmation)
                 yield say(o.refusal if asked_forbidden or refused_any else
                           o.not_done_reply if offered else o.unsure_reply)
-            elif guard.echoed or guard.refusals:
+            elif guard.echoed or guard.refusals or guard.relayed:
                 yield say(o.refusal if asked_forbidden else o.unsure_reply)
             else:
                 yield say(o.fallback_reply)
@@ -198,6 +199,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         extra["tool_calls"] = called
     if guard.dropped:
         extra["unbacked_claims"] = guard.dropped
+    if guard.relayed:
+        extra["relayed_notes"] = guard.relayed
     kit.report(turn, first_ms if first_ms is not None else sw.ms, **extra)
     log.info("turn %d reply (%s): %r", turn.id, rec.backend, reply, extra={"stage": kit.name, "turn": turn.id})
     yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")

@@ -42,7 +42,8 @@ LOOK = [r"\bwhat (am i|are we|i'm) looking at\b", r"\bwhat('s| is) (this|that|in
 POINTS = r"\b(that|this|there|it|these|those|here)\b"
 ABOUT_TEXT = (r"\b(say|says|saying|said|written|writing|write|read|reads|sign|signs|text|board|label|"
               r"words?|letters|printed|notice|poster|screen|menu|platform|number|name)\b")
-WHICH = r"^(which|what) \w+( \w+)? (is|are) (this|that|it|these|those|here)\b"
+WHICH = r"^(which|what) (?!(time|day|date|year|month|season)\b)\w+( \w+)? (is|are) (this|that|it|these|those|here)\b"
+"""'Which platform is this', not 'what time is it' (asked with a sign in view, it was read out)."""
 
 
 class LookOptions(StageOptions):
