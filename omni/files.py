@@ -39,11 +39,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(e, OSError):
-            raise OutputError(f"cannot write {p}: {_why(e)}", hint=_hint(e)) from None
+            raise OutputError(f"cannot write {p}: {why(e)}", hint=_hint(e)) from None
         raise
 
 
-def _why(e: OSError) -> str:
+def why(e: OSError) -> str:
+    """An OSError in the words a user acts on."""
     return "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
 
 
@@ -88,7 +89,7 @@ def _check_writable(flag: str, p: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".omni-probe-"):
             pass
     except OSError as e:
-        raise ConfigError(f"{flag} {p}: cannot write in {folder} ({_why(e)})",
+        raise ConfigError(f"{flag} {p}: cannot write in {folder} ({why(e)})",
                           hint="name a folder you can write to") from None
 
 

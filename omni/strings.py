@@ -33,6 +33,8 @@ def json_depth(data: bytes | str, limit: int) -> int:
     """How deeply the arrays and objects of a JSON text nest, counted without parsing it (so a
     payload nested 100,000 deep costs one pass, not a RecursionError); stops counting past `limit`."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if text.count("[") + text.count("{") <= limit:  # the usual command: no character-by-character walk
+        return min(limit, text.count("[") + text.count("{"))
     depth = deepest = 0
     in_string = escape = False
     for c in text:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import logging
 import resource
@@ -31,6 +30,7 @@ from omni.app.hud import HudWriter
 from omni.app.view import ConsoleView
 from omni.config import PipelineConfig
 from omni.errors import ConfigError, OmniError, OutputError
+from omni.files import why
 from omni.frames import Frame
 from omni.runtime import Branch, Pipeline
 from omni.runtime.context import RunContext
@@ -196,7 +196,7 @@ class JsonlWriter:
             self._f.write(json.dumps(payload.as_dict(), ensure_ascii=False) + "\n")
             self._f.flush()
         except OSError as e:
-            self.failed = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+            self.failed = why(e)
             log.error("cannot write the metrics to %s (%s): the turns after this one are not in it",
                       self.path, self.failed, extra={"stage": "session"})
 

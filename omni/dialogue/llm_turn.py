@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from omni.dialogue.claims import ClaimGuard
+from omni.dialogue.memory import NOTES_HEADER
 from omni.dialogue.options import REFUSE
 from omni.dialogue.router import AllBackendsFailed, RouteRecord
 from omni.dialogue.tools import ToolResult
@@ -42,7 +43,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     done: list[ToolResult] = []
     kept: list[str] = []
     """What the history keeps: the model's words and tool confirmations, no canned replies."""
-    notes = " ".join(m["content"] for m in kit.memory.context_notes(user_text=text))
+    notes = " ".join(m["content"] for m in messages if m["role"] == "system" and m["content"].startswith(NOTES_HEADER))
     guard = ClaimGuard(lambda: [r.action for r in done if r.action is not None], said=text,
                        notes=notes, no_refusals=not asked_forbidden)
     nudged = False
