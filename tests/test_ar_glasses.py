@@ -125,7 +125,6 @@ def test_live_microphone_and_camera_read_the_sign_aloud(tmp_path: Path) -> None:
     on a slow machine the question came after that), the HUD written as it happens."""
     import subprocess
     import sys
-    import time
 
     from tests.helpers import ROOT, transcribe
     from tests.sound import SoundServer
@@ -146,9 +145,8 @@ def test_live_microphone_and_camera_read_the_sign_aloud(tmp_path: Path) -> None:
         for line in proc.stdout:
             if line.startswith("listening on"):
                 break
-        time.sleep(1.0)
-        start_s = len(sound.heard) / 2 / sound.rate
-        sound.say(np.concatenate([say("Read that sign."), silence(0.2)]))
+        start_s = len(sound.heard) / 2 / sound.rate  # the microphone delivers audio by now
+        sound.say(np.concatenate([silence(0.3), say("Read that sign."), silence(0.2)]))
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err[-3000:]
         turns = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]

@@ -91,3 +91,30 @@ def test_a_full_disk_under_the_metrics_keeps_the_audio_and_says_what_is_missing(
     assert code == 1 and "are incomplete: the disk is full" in err, err
     out, _ = read_wav(tmp_path / "out.wav")
     assert len(out) and np.abs(out).max() > 0.05  # the reply audio is written whole
+
+
+def hud_frames(path: Path, n: int) -> None:
+    """`n` frames of a HUD video (camera noise: frames that do not compress away) to `path`."""
+    from omni.app.hud import HudWriter
+
+    hud = HudWriter(path, fps=10)
+    hud._open()
+    rng = np.random.default_rng(0)
+    for _ in range(n):
+        hud._shown.image = rng.integers(0, 255, (480, 854, 3), dtype=np.uint8)
+        hud._write(hud._shown, 0.0, 1)
+    hud._close()
+
+
+def test_a_full_disk_under_the_hud_video_is_a_clear_error_not_a_short_video(tmp_path):
+    from omni.errors import OutputError
+
+    hud_frames(tmp_path / "whole.mp4", 20)  # on a disk with room: kept, every frame in it
+    import cv2
+
+    assert int(cv2.VideoCapture(str(tmp_path / "whole.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    with small_disk(tmp_path / "disk", 256) as disk:
+        # OpenCV's writer says nothing when the disk fills: the video would be kept short or unreadable
+        with pytest.raises(OutputError, match="not written whole .the disk is full"):
+            hud_frames(disk / "hud.mp4", 20)
+        assert list(disk.iterdir()) == []

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +88,10 @@ QUESTION = "What is the capital of Italy?"
 def test_live_microphone_to_speaker_answers_a_question(sound: SoundServer, tmp_path: Path) -> None:
     proc = start_live(sound, tmp_path, "--duration", "20", "--metrics", "turns.jsonl", "--record", "said.wav")
     try:
-        time.sleep(1.0)
+        # "listening on" is printed once the microphone delivers audio: no wait needed here (a
+        # person pauses a moment before speaking: the silence is part of what is said)
         start_s = len(sound.heard) / 2 / sound.rate
-        sound.say(np.concatenate([say(QUESTION), silence(0.2)]))
+        sound.say(np.concatenate([silence(0.3), say(QUESTION), silence(0.2)]))
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

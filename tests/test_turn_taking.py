@@ -262,7 +262,11 @@ def test_a_transcript_that_stops_on_a_function_word_is_unfinished():
 
     for text in ["What is the capital of", "I would like to know about the.", "Tell me about my"]:
         assert _unfinished(text), text
-    for text in ["What are you waiting for?", "Turn on the light.", "Thank you.", ""]:
+    # a question may end on a preposition, but not on "the" nor on "of" after a noun
+    for text in ["What is the capital of?", "Can you tell me the?", "Is it this or?"]:
+        assert _unfinished(text), text
+    for text in ["What are you waiting for?", "What is it made of?", "Where are you from?", "Turn on the light.",
+                 "Thank you.", ""]:
         assert not _unfinished(text), text
 
 

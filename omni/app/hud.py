@@ -179,14 +179,26 @@ class HudWriter:
             await self._worker.call(self._close)
             self._worker.shutdown()
 
+    @staticmethod
+    def _frames_in(path: Path) -> int:
+        import cv2
+
+        cap = cv2.VideoCapture(str(path))
+        try:
+            return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        finally:
+            cap.release()
+
     def _close(self) -> None:
         if self._writer is not None:  # written under a temporary name, renamed once whole
             self._writer.release()
             self._writer = None
             tmp = part_path(self.path)
-            if not tmp.exists() or (self.frames and tmp.stat().st_size == 0):
+            # OpenCV's writer says nothing when a write fails: a video is kept only when it reads
+            # back with every frame (a full disk leaves a file with no index, or a short one)
+            if not tmp.exists() or (self.frames and self._frames_in(tmp) < self.frames):
                 tmp.unlink(missing_ok=True)
-                raise OutputError(f"cannot write the video {self.path}: nothing was written "
+                raise OutputError(f"cannot write the video {self.path}: it was not written whole "
                                   "(the disk is full, or the folder is gone)")
             os.replace(tmp, self.path)
         log.info("HUD video: %d frames at %g fps -> %s", self.frames, self.fps, self.path)

@@ -116,6 +116,8 @@ class Microphone:
         self._queue_s = queue_s
         self._blocks: collections.deque[np.ndarray] = collections.deque()
         self._arrived = asyncio.Event()
+        self.started = asyncio.Event()
+        """Set when the first block of audio has arrived: the device is really delivering."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stream: Any = None
         self.t0: float | None = None
@@ -162,6 +164,7 @@ class Microphone:
             self.dropped += 1
         self._blocks.append(block)
         self._arrived.set()
+        self.started.set()
 
     def stop(self) -> None:
         self._stop = True

@@ -12,16 +12,29 @@ CONTINUATIONS = frozenset(
     "if whose um uh".split())
 
 
+NEVER_LAST = frozenset("the a an my your his her our their its whose and or but because than if um uh".split())
+"""Words no sentence ends on, a question included ("What is the?" is a recognizer's guess)."""
+OF_AFTER = frozenset(
+    "made afraid aware fond proud sure tired scared full capable ashamed jealous sick think thinking "
+    "heard dreaming consist consists composed kind sort short approve speak speaking out part".split())
+"""Words after which a question may end on "of" ("What is it made of?"); after a noun ("What is
+the capital of?") it is a question cut off."""
+
+
 def unfinished(text: str) -> bool:
     """The text stops on a word a sentence does not end on ("... the capital of") or on an open
-    list ("eggs, milk,"); a question mark says the recognizer heard a question end ("What are
-    you waiting for?")."""
+    list ("eggs, milk,"). A question mark says the recognizer heard a question end, and a question
+    may end on a preposition ("What are you waiting for?"), but not on "the" or on "of" after a
+    noun ("What is the capital of?": whisper's question mark for a user who has not gone on yet)."""
     t = text.strip()
-    if not t or t.endswith("?"):
+    if not t:
         return False
+    words = [w.lower().strip(",;:.!?…") for w in t.split()]
+    if t.endswith("?"):
+        return words[-1] in NEVER_LAST or (words[-1] == "of" and (len(words) < 2 or words[-2] not in OF_AFTER))
     if t.endswith((",", ";", ":", "-", "...", "…")):
         return True
-    return t.split()[-1].lower().strip(",;:.!…") in CONTINUATIONS
+    return words[-1] in CONTINUATIONS
 
 
 def sounds_finished(text: str) -> bool:

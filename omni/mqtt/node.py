@@ -8,6 +8,7 @@ the pipeline: events go to the link's bounded outbox, which publishes them when 
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import logging
 import string
@@ -56,6 +57,17 @@ def check_devices(devices: Mapping[str, DeviceTopic], actions: Mapping[str, Acti
             if "enum" not in schema:
                 raise ConfigError(f"mqtt.devices.{name}: argument {f!r} has no enum: a device topic or "
                                   "payload may only use arguments with a fixed set of values")
+
+
+def publishable(devices: Mapping[str, DeviceTopic], actions: Mapping[str, ActionSpec]) -> set[tuple[str, bytes]]:
+    """Every (topic, payload) a device action can put on the broker: each device template filled
+    with every combination of its arguments' enum values (check_devices makes this finite)."""
+    out: set[tuple[str, bytes]] = set()
+    for name, dev in devices.items():
+        fields = sorted(dev.fields())
+        enums = [actions[name].parameters[f]["enum"] for f in fields]
+        out |= {render(dev, dict(zip(fields, combo))) for combo in itertools.product(*enums)}
+    return out
 
 
 def render(dev: DeviceTopic, args: Mapping[str, Any]) -> tuple[str, bytes]:

@@ -4,6 +4,7 @@ space bar as a push-to-talk key when the pipeline asks for one."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -15,6 +16,11 @@ from omni.audio.device import Microphone, Speaker, watch_keys
 from omni.audio.sink import PlaybackEvents, WavFileSink
 from omni.frames import Frame, PushToTalk
 from omni.transports.base import Session, Transport
+
+log = logging.getLogger(__name__)
+
+FIRST_AUDIO_S = 5.0
+"""How long an opened microphone may take to deliver its first audio before a warning."""
 
 if TYPE_CHECKING:
     from omni.config import PipelineConfig
@@ -74,6 +80,13 @@ class DeviceTransport(Transport):
     async def start(self) -> None:
         assert self.mic is not None and self.speaker is not None and self._session is not None
         self.mic.open()
+        # "listening" is said once audio arrives: a stream that opens and delivers nothing (a
+        # sound server still connecting, a muted source) is said to be one
+        try:
+            await asyncio.wait_for(self.mic.started.wait(), FIRST_AUDIO_S)
+        except TimeoutError:
+            log.warning("no audio from the microphone %r in %g s after opening it (still waiting)",
+                        self.mic.device.get("name"), FIRST_AUDIO_S)
         self._session.view.console.print(
             f"listening on {self.mic.device['name']!r}, speaking on {self.speaker.device['name']!r} "
             "(Ctrl-C to stop" + (", space: talk / stop talking)" if self._talk_key else ")"))
