@@ -201,13 +201,12 @@ class ClaimGuard:
     across clauses: a sign read out a few words a clause)."""
 
     def _check(self, rest: str) -> str:
-        clause = self.passed + rest
-        out = self._judge(rest)
+        clause, self.passed = self.passed + rest, ""
+        out = self._judge(clause, rest)
         self.recent = (self.recent + clause)[-400:]
         return out
 
-    def _judge(self, rest: str) -> str:
-        clause, self.passed = self.passed + rest, ""
+    def _judge(self, clause: str, rest: str) -> str:
         kind = claims_action(clause) or under_way(clause)
         if kind is not None and not backed(clause, kind, self.done()):
             self.dropped.append(clause.strip())

@@ -12,7 +12,7 @@ CONTINUATIONS = frozenset(
     "if whose um uh".split())
 
 
-NEVER_LAST = frozenset("the a an my your his her our their its whose and or but because than if um uh".split())
+NEVER_LAST = CONTINUATIONS - frozenset("of to for about with from".split())
 """Words no sentence ends on, a question included ("What is the?" is a recognizer's guess)."""
 OF_AFTER = frozenset(
     "made afraid aware fond proud sure tired scared full capable ashamed jealous sick think thinking "
