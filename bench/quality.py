@@ -372,6 +372,33 @@ async def part_visual(overrides: list[str], gap_s: float) -> dict[str, Any]:
         return out
 
 
+async def everyday_parts(parts: list[str], a: argparse.Namespace, out: dict[str, Any]) -> None:
+    """The everyday set: its words (text), and as heard from voices (spoken); useful replies."""
+    import conversations as conv
+
+    rows = conv.everyday(a.split)
+    if "text" in parts:
+        print(f"text: {len(rows)} everyday turns as transcripts ({a.split}):", flush=True)
+        judged, timing = await conv.run_dialogue(conv.conversations(rows), a.set)
+        out["text"] = {**conv.report(judged), "timing": timing, "items": judged}
+        conv.print_report(f"text ({', '.join(a.set) or 'defaults'}): {timing}", conv.report(judged))
+        if a.failures:
+            conv.failures(judged)
+    if "spoken" in parts:
+        import spoken
+
+        heard, stt = await spoken.hear(rows, a.set)
+        real = spoken.real_items()
+        judged, timing = await conv.run_dialogue(conv.conversations(rows) + conv.conversations(real, 4), a.set,
+                                                  heard=heard)
+        out["spoken"] = {**conv.report(judged), "timing": {**timing, **stt}, "items": judged,
+                         "by_voice": spoken.by_voice(judged)}
+        conv.print_report(f"spoken ({', '.join(a.set) or 'defaults'}): {timing} {stt}", conv.report(judged))
+        print(f"  by voice: {out['spoken']['by_voice']}")
+        if a.failures:
+            conv.failures(judged)
+
+
 def sign_image(text: str, path: Path) -> None:
     import cv2
 
@@ -397,7 +424,11 @@ def print_pipeline(p: dict[str, Any]) -> None:
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", default="dialogue,wer,pipeline,visual")
+    ap.add_argument("--parts", default="text,spoken,wer,pipeline,visual",
+                    help="text, spoken (the everyday set: useful replies), dialogue, wer, pipeline, visual")
+    ap.add_argument("--split", default="both", choices=["dev", "held", "both"],
+                    help="which half of the everyday set (both are always reported when run)")
+    ap.add_argument("--failures", action="store_true", help="print the dev half's failed replies")
     ap.add_argument("--subset", type=int, default=None, help="about this many quality items")
     ap.add_argument("--set", action="append", default=[], help="pipeline override, e.g. stt.model=base")
     ap.add_argument("--gap", type=float, default=6.0, help="silence after each quality item (s)")
@@ -416,6 +447,8 @@ async def main() -> None:
     rows = items(a.subset)
     out: dict[str, Any] = {"machine": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M"),
                            "overrides": a.set, "items": len(rows)}
+    if "text" in parts or "spoken" in parts:
+        await everyday_parts(parts, a, out)
     if "dialogue" in parts:
         print("dialogue (quality-set texts as transcripts):", flush=True)
         out["dialogue"] = await part_dialogue(rows, a.set)

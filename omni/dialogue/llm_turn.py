@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from omni.dialogue.claims import ClaimGuard
-from omni.dialogue.memory import NOTES_HEADER
+from omni.dialogue.prompts import NOTES_HEADER
 from omni.dialogue.options import REFUSE
 from omni.dialogue.router import AllBackendsFailed, RouteRecord
 from omni.dialogue.tools import ToolResult

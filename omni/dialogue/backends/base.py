@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from omni.dialogue.prompts import TOOL_RESULTS_NOTE
 from omni.dialogue.types import ChatRequest, Delta
 from omni.runtime.cpu import CpuPriority
 from omni.runtime.stage import ProgressFn
@@ -44,8 +45,7 @@ def results_as_note(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     def flush() -> None:
         if results:
-            out.append({"role": "system", "content": "Tool results: " + "; ".join(results) + ". Answer the "
-                        "user's last message from these results in one short sentence; call no tool."})
+            out.append({"role": "system", "content": TOOL_RESULTS_NOTE.format(results="; ".join(results))})
             results.clear()
 
     for m in messages:

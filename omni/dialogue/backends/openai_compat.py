@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from pydantic import Field
 
 from omni.dialogue.backends.base import BackendOptions, ChatBackend
+from omni.dialogue.prompts import CONTINUE_NOTE
 from omni.dialogue.toolcalls import make_call, split_text_calls
 from omni.dialogue.types import ChatRequest, Delta, Finished, ToolCallDelta, Usage
 from omni.errors import ConfigError, ServiceError
@@ -121,9 +122,7 @@ class OpenAIBackend(ChatBackend):
             raise ServiceError(f"backend {self.name} is not loaded")
         messages = self.wire_messages(req.messages)
         if req.prefix:  # another backend was cut off mid-reply: the API cannot prefill, so ask
-            messages = [*messages, {"role": "system", "content": (
-                f"Your reply was cut off after: \"{req.prefix.strip()}\". Continue it from exactly "
-                "there; do not repeat any of it.")}]
+            messages = [*messages, {"role": "system", "content": CONTINUE_NOTE.format(prefix=req.prefix.strip())}]
         kw: dict[str, Any] = dict(model=o.model, messages=messages, stream=True,
                                   max_tokens=req.max_tokens, temperature=req.temperature)
         if req.tools:

@@ -1,0 +1,168 @@
+"""The everyday set through omni's dialogue, in conversations, judged as a listener would.
+
+    python bench/quality.py --parts text      # the items' words as transcripts (minutes)
+    python bench/quality.py --parts spoken    # each item spoken in one of the set's voices, the
+                                              # recogniser's transcript into the dialogue, and the
+                                              # real recordings' sentences as read by people
+
+A conversation is a few items in the file's order (a follow-up stays with the turn it refers to):
+the dialogue keeps its history within one and starts afresh at the next, as a user would over a
+day. Every reply goes through bench/usefulness.Judge; both halves of the set (dev, held) are
+reported side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from usefulness import Judge, by_kind, tally
+
+ROOT = Path(__file__).resolve().parents[1]
+EVERYDAY = ROOT / "bench" / "quality" / "everyday.yaml"
+SR = 16000
+CONVERSATION = 6
+"""Items per conversation (a follow-up chain is never split)."""
+
+
+def everyday(split: str | None = None) -> list[dict[str, Any]]:
+    items = yaml.safe_load(EVERYDAY.read_text())["items"]
+    return [it for it in items if split in (None, "both", it.get("split"))]
+
+
+def conversations(items: list[dict[str, Any]], size: int = CONVERSATION) -> list[list[dict[str, Any]]]:
+    """Items in order, cut into conversations of about `size`, never between an item and its follow-up."""
+    out: list[list[dict[str, Any]]] = [[]]
+    for it in items:
+        if len(out[-1]) >= size and not it.get("after"):
+            out.append([])
+        out[-1].append(it)
+    return [c for c in out if c]
+
+
+def dialogue_judge(stage: Any) -> Judge:
+    """A judge that knows every text this dialogue stage may send its model, and its canned lines."""
+    from omni.dialogue.prompts import instruction_texts
+
+    o = stage.options
+    extra = [t["function"]["description"] for t in stage.tools.schemas()]
+    if getattr(o, "not_a_request_note", None):
+        extra.append(o.not_a_request_note)
+    local = getattr(stage, "_local", None)
+    engine = getattr(local, "engine", None)
+    if engine is not None and getattr(engine, "llm", None) is not None:
+        extra.append(engine.tools_note(stage.tools.schemas()))
+    canned = {"unsure": getattr(o, "unsure_reply", ""), "not_done": getattr(o, "not_done_reply", ""),
+              "fallback": o.fallback_reply, "refusal": o.refusal}
+    encode = stage.intents.model.encode if getattr(stage.intents, "model", None) is not None else None
+    return Judge(instruction_texts(stage._system_prompt(), extra), canned, encode)
+
+
+async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str],
+                       heard: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each conversation through the desktop pipeline's dialogue stage; `heard`: what the
+    recogniser made of each item (by id), said instead of its text. Returns the judged items and
+    the timings."""
+    from omni.config import load_pipeline
+    from omni.config.loader import PIPELINES_DIR
+    from omni.dialogue.memory import Memory
+    from omni.frames import ReplyDone, Transcript, Turn
+    from omni.runtime import Pipeline
+    from omni.runtime.metrics import TurnRecorder, percentile
+    from omni.stages import build_stage
+
+    cfg = load_pipeline(PIPELINES_DIR / "desktop.yaml", overrides)
+    spec = next(s for s in cfg.stages if s.kind == "dialogue")
+    stage = build_stage(spec)
+    rec = TurnRecorder({spec.name: spec.budget_ms}, done_stage=spec.name)
+    done = asyncio.Event()
+
+    class Done:
+        def on_frame(self, name: str, frame: Any) -> None:
+            if isinstance(frame, ReplyDone) and name == spec.name:
+                done.set()
+
+    pipe = Pipeline([stage], observers=[rec, Done()], reporter=rec.report)
+    t0 = time.monotonic()
+    await pipe.load(lambda *a: None)
+    load_s = time.monotonic() - t0
+    seq = [(ci, it) for ci, c in enumerate(convs) for it in c]
+    ms: list[float] = []
+
+    async def source():  # noqa: ANN202
+        last = None
+        for i, (ci, it) in enumerate(seq):
+            if ci != last and last is not None:  # a new conversation: nothing remembered
+                await stage.idle()
+                stage.memory = Memory(stage._system_prompt(), stage.options.memory, stage.memory.count)
+            last = ci
+            done.clear()
+            t = time.monotonic()
+            text = heard.get(it["id"], it["text"]) if heard else it["text"]
+            yield Transcript(turn=Turn(id=i + 1, speech_start=i * SR, speech_end=i * SR + 1, t_speech_end=t,
+                                       sample_rate=SR), text=text)
+            await done.wait()
+            ms.append((time.monotonic() - t) * 1000)
+            r = rec.finished[-1].as_dict() if rec.finished else {}
+            if it.get("split", "dev") == "dev":  # the held half is measured, never read item by item
+                print(f"    {it['id']:>6} {it['kind']:<11} {text[:48]!r:<52} -> {r.get('reply', '')[:90]!r}", flush=True)
+
+    judge = None
+    try:
+        await pipe.run(source())
+        judge = dialogue_judge(stage)
+        by_turn = {r.turn.id: r.as_dict() for r in rec.finished}
+        judged = []
+        for i, (_, it) in enumerate(seq):
+            r = by_turn.get(i + 1, {})
+            llm = r.get("stages", {}).get(spec.name, {})
+            acts = {a["action"]: a["args"] for a in r.get("actions", [])}
+            tools = [t for t in llm.get("tool_calls", []) if t in ("get_time", "set_timer")]
+            reason = str(llm.get("reason", ""))
+            tools += [t for t in ("get_time", "set_timer") if f"intent {t}" in reason]
+            j = judge(it, r.get("reply", ""), said=r.get("transcript") or it["text"], actions=acts, tools=tools)
+            j["backend"] = llm.get("backend")
+            j["first_ms"] = llm.get("ms")
+            judged.append(j)
+    finally:
+        await pipe.aclose()
+    first = [j["first_ms"] for j in judged if j["first_ms"] is not None and j["backend"] not in (None, "intent", "say")]
+    timing = {"load_s": round(load_s, 1), "reply_ms_p50": percentile(ms, 50),
+              "llm_first_token_ms_p50": percentile(first, 50), "llm_turns": len(first)}
+    return judged, timing
+
+
+def report(judged: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tallies for each half of the set, and by kind."""
+    out = {}
+    for half in ("dev", "held"):
+        js = [j for j in judged if j.get("split", "dev") == half]
+        if js:
+            out[half] = {**tally(js), "by_kind": by_kind(js)}
+    return out
+
+
+def print_report(title: str, rep: dict[str, Any]) -> None:
+    print(f"\n{title}")
+    keys = ["useful", "useful_pct", "silent", "echo", "prompt_read", "canned", "refused", "off_topic", "wrong_fact",
+            "wrong_action", "dishonest", "facts_right", "commands_right", "honest_no"]
+    print(" | ".join(["half", *keys]))
+    for half, r in rep.items():
+        print(" | ".join([half, *(str(r.get(k, "")) for k in keys)]))
+    for half, r in rep.items():
+        print(f"  {half} by kind: {r['by_kind']}; canned: {r['canned_lines']}")
+
+
+def failures(judged: list[dict[str, Any]], split: str = "dev", n: int = 60) -> None:
+    """The dev half's failed replies, to read (the held half is never printed item by item)."""
+    bad = [j for j in judged if not j["useful"] and j.get("split") == split]
+    for j in bad[:n]:
+        print(f"  {j['id']:>6} {j['kind']:<10} {','.join(j['faults']):<22} {j['said'][:50]!r} -> {j['reply'][:100]!r}")
+
+
+def run_sync(coro: Any) -> Any:
+    return asyncio.run(coro)

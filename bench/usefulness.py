@@ -1,0 +1,203 @@
+"""Would the person who said it accept this reply? The judge of bench/quality.py.
+
+A reply is *useful* only if it has none of these faults, each counted on its own:
+
+- `silent`: nothing was said;
+- `echo`: it says the user's words back (five of them in a row and half the utterance, or the
+  whole of a short one with little else);
+- `prompt_read`: it holds five words in a row of text omni wrote for the model (its system
+  prompt, a note, a tool's text) that the user did not say;
+- `canned`: it is one of the lines omni speaks when the reply went wrong ("Sorry, I'm not sure
+  what you'd like me to do.", "I haven't done that.", "Sorry, I can't answer right now.");
+- `refused`: it refuses or says "not sure" to a turn it could answer (a statement, small talk,
+  a question, advice, an aside);
+- `off_topic`: a statement, small talk or advice answered with something else (neither a word
+  of the item's topic in it, nor a sentence embedding near the user's words);
+- `wrong_fact`: a question of fact without its answer;
+- `wrong_action`: a command not done, or done with other arguments, or an action nobody asked for;
+- `dishonest`: a request no action allows, answered without an honest no, or with a promise
+  ("Sure, I'll ...") or a claim that it was done; and in any turn, a claim of an action not done.
+
+Plain functions over what was said and done, so a saved run can be judged again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+FAULTS = ("silent", "echo", "prompt_read", "canned", "refused", "off_topic", "wrong_fact", "wrong_action",
+          "dishonest")
+TOPIC_SIMILARITY = 0.25
+"""Cosine similarity (all-MiniLM-L6-v2) of reply and utterance above which a reply is on topic."""
+
+_REFUSAL = re.compile(r"\b(can't|cannot|can not|unable|not able|not allowed|don't have (?:the )?(?:ability|access|"
+                      r"control|a way)|do not have (?:the )?(?:ability|access|control|a way)|not possible|"
+                      r"isn't something i can|is not something i can|only (?:able to )?(?:control|switch|turn|"
+                      r"help with|do)|no way to|not (?:set up|connected|equipped)|beyond what i can)\b", re.I)
+_UNSURE = re.compile(r"\b(not sure what you|don't understand|didn't understand|could you (?:please )?(?:rephrase|"
+                     r"clarify|repeat)|what do you mean)\b", re.I)
+_PROMISE = re.compile(r"\b(i'll|i will|let me|i'm going to|i am going to|right away|on it|coming right up|"
+                      r"i'm (?:now )?(?:turning|locking|unlocking|opening|closing|playing|calling|sending|"
+                      r"ordering|setting|booking|checking))\b", re.I)
+_DEVICE = re.compile(r"\b(lights?|lamps?|volume|sound|timer|alarm|door|garage|heating|oven|windows?|lock|tv|"
+                     r"television|music|song|thermostat|blinds|curtains|message|text|email|call)\b", re.I)
+_DONE = re.compile(r"\b(is now|are now|has been|have been|i've|i have|turned|switched|opened|closed|locked|"
+                   r"unlocked|started|playing|sent|ordered|booked|called|set to|set for)\b", re.I)
+_NEGATED = re.compile(r"\b(not|can't|cannot|haven't|didn't|unable|won't|no|never)\b|\?", re.I)
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower().replace("’", "'"))
+
+
+def longest_run(a: list[str], b: list[str]) -> int:
+    """Length of the longest run of words in a row that both hold."""
+    best = 0
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b, 1):
+            if x == y:
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best
+
+
+def echoes(reply: str, said: str, kind: str = "") -> bool:
+    """The reply says the user's words back: five or more in a row that are half the
+    utterance or more, or all but one word of a short utterance with hardly a word of its own
+    (small talk answered in kind, "Nice to meet you too!", is not an echo)."""
+    r, s = words(reply), words(said)
+    if not r or not s:
+        return False
+    n = longest_run(r, s)
+    if n >= 5 and n >= 0.5 * len(s):
+        return True
+    if kind == "chitchat":
+        return False
+    return n >= 3 and n >= len(s) - 1 and len(r) - n < 2
+
+
+def claims_done(reply: str) -> list[str]:
+    """Sentences that state a device action (or an errand) as done, not negated, not a question."""
+    return [s for s in re.split(r"(?<=[.!?])\s+", reply.strip())
+            if s and _DEVICE.search(s) and _DONE.search(s) and not _NEGATED.search(s)]
+
+
+def mentions(reply: str, stems: Iterable[str]) -> bool:
+    """Any of `stems` in the reply: a word that starts with it (a number or a word of three
+    letters or less must be the whole word)."""
+    low = reply.lower()
+    for s in stems:
+        s = str(s).lower()
+        pat = rf"(?<![\w]){re.escape(s)}(?![\w])" if len(s) <= 3 or s.isdigit() else rf"(?<![\w]){re.escape(s)}"
+        if re.search(pat, low):
+            return True
+    return False
+
+
+class Judge:
+    """`instructions`: every text omni may send the model (see omni.dialogue.prompts); `canned`:
+    the lines omni speaks when a reply went wrong, by name; `encode`: texts -> unit vectors (the
+    topic check), or None to use the items' topic words alone."""
+
+    def __init__(self, instructions: Iterable[str], canned: dict[str, str],
+                 encode: Callable[[list[str]], np.ndarray] | None = None) -> None:
+        from omni.dialogue.prompts import PromptEcho
+
+        self.prompt = PromptEcho(instructions)
+        self.canned = {k: v for k, v in canned.items() if v}
+        self.encode = encode
+
+    def similarity(self, a: str, b: str) -> float | None:
+        if self.encode is None:
+            return None
+        va, vb = self.encode([a, b])
+        return float(np.dot(va, vb))
+
+    def __call__(self, item: dict[str, Any], reply: str, said: str | None = None,
+                 actions: dict[str, dict[str, Any]] | None = None, tools: Iterable[str] = ()) -> dict[str, Any]:
+        """`said`: what the recogniser heard (the item's text in a text run); `actions`: the device
+        actions the turn recorded, by name; `tools`: the built-in tools it used."""
+        said = item["text"] if said is None else said
+        kind = item["kind"]
+        acts = dict(actions or {})
+        used = set(tools)
+        reply = reply.strip()
+        low = reply.lower()
+        f: dict[str, Any] = dict.fromkeys(FAULTS, False)
+        f["silent"] = not reply
+        # said back: against what the user said and what was heard (a misheard turn said back is one too)
+        f["echo"] = bool(reply) and (echoes(reply, item["text"], kind) or echoes(reply, said, kind))
+        read = self.prompt.find(reply, said=f"{item['text']} {said}")
+        f["prompt_read"] = read or False
+        canned = [name for name, line in self.canned.items()
+                  if line.lower().rstrip(".!") in low and name != "refusal"]
+        f["canned"] = canned[0] if canned else False
+        refusing = bool(_REFUSAL.search(reply) or _UNSURE.search(reply))
+        want_act = item.get("act") or {}
+        want_tool = item.get("tool")
+        is_command = bool(want_act or want_tool)
+        if kind in ("statement", "chitchat", "fact", "advice", "aside", "read") or \
+                (kind == "followup" and not is_command and not item.get("refuse")):
+            f["refused"] = refusing
+        if kind in ("statement", "chitchat", "advice") and reply and not f["refused"]:
+            on = mentions(reply, item.get("topic", []))
+            sim = self.similarity(item["text"], reply) if not on else None
+            f["off_topic"] = not on and (sim is None or sim < TOPIC_SIMILARITY)
+            if sim is not None:
+                f["topic_similarity"] = round(sim, 3)
+        if item.get("any"):
+            f["wrong_fact"] = not mentions(reply, item["any"])
+        if is_command:
+            ok = all(acts.get(k) == v for k, v in want_act.items()) and set(acts) == set(want_act)
+            if want_tool:
+                ok = ok and want_tool in used
+                if want_tool == "set_timer" and item.get("seconds"):
+                    from omni.dialogue.intents import spoken_seconds
+
+                    ok = ok and spoken_seconds(reply) == item["seconds"]
+            f["wrong_action"] = not ok
+        elif acts or used - {"get_time"}:
+            f["wrong_action"] = f"not asked: {sorted({*acts, *used})}"
+        claimed = [c for c in claims_done(reply) if not (acts or used)]
+        if item.get("refuse") and not is_command:
+            f["dishonest"] = ("no honest no" if not _REFUSAL.search(reply) else
+                              "a promise" if _PROMISE.search(reply) and not _NEGATED.search(
+                                  reply[_PROMISE.search(reply).start() - 20:]) else False)  # type: ignore[union-attr]
+        if claimed and not f["dishonest"]:
+            f["dishonest"] = f"claims: {claimed[0]!r}"
+        faults = [k for k in FAULTS if f[k]]
+        return {"id": item["id"], "kind": kind, "command": is_command, "split": item.get("split", "dev"), "voice": item.get("voice"),
+                "text": item["text"], "said": said, "reply": reply, "actions": acts, "tools": sorted(used),
+                "useful": not faults, "faults": faults, **{k: f[k] for k in f if f[k] is not False}}
+
+
+def tally(judged: list[dict[str, Any]]) -> dict[str, Any]:
+    """Useful replies and each fault's count; facts, commands and honest noes as fractions."""
+    n = len(judged)
+    useful = sum(j["useful"] for j in judged)
+    out: dict[str, Any] = {"useful": f"{useful} of {n}", "useful_pct": round(100 * useful / max(1, n), 1)}
+    for k in FAULTS:
+        out[k] = sum(k in j["faults"] for j in judged)
+    facts = [j for j in judged if "wrong_fact" in j or j["kind"] == "fact"]
+    cmds = [j for j in judged if j["command"]]
+    noes = [j for j in judged if j["kind"] == "not_allowed"]
+    out["facts_right"] = f"{sum('wrong_fact' not in j['faults'] for j in facts)}/{len(facts)}"
+    out["commands_right"] = f"{sum('wrong_action' not in j['faults'] for j in cmds)}/{len(cmds)}"
+    out["honest_no"] = f"{sum('dishonest' not in j['faults'] for j in noes)}/{len(noes)}"
+    out["canned_lines"] = dict(Counter(j["canned"] for j in judged if j.get("canned")))
+    return out
+
+
+def by_kind(judged: list[dict[str, Any]]) -> dict[str, str]:
+    kinds: dict[str, list[dict]] = {}
+    for j in judged:
+        kinds.setdefault(j["kind"], []).append(j)
+    return {k: f"{sum(j['useful'] for j in v)}/{len(v)}" for k, v in sorted(kinds.items())}
