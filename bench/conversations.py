@@ -49,6 +49,12 @@ def dialogue_judge(stage: Any) -> Judge:
     from omni.dialogue.prompts import instruction_texts
 
     o = stage.options
+    canned = {"unsure": getattr(o, "unsure_reply", ""), "not_done": getattr(o, "not_done_reply", ""),
+              "fallback": o.fallback_reply, "refusal": o.refusal}
+    encode = stage.intents.model.encode if getattr(stage.intents, "model", None) is not None else None
+    if hasattr(stage, "instructions"):
+        return Judge(stage.instructions(), canned, encode)
+    # an older dialogue stage (a 'before' run): the same texts, gathered here
     extra = [t["function"]["description"] for t in stage.tools.schemas()]
     if getattr(o, "not_a_request_note", None):
         extra.append(o.not_a_request_note)
@@ -56,9 +62,6 @@ def dialogue_judge(stage: Any) -> Judge:
     engine = getattr(local, "engine", None)
     if engine is not None and getattr(engine, "llm", None) is not None:
         extra.append(engine.tools_note(stage.tools.schemas()))
-    canned = {"unsure": getattr(o, "unsure_reply", ""), "not_done": getattr(o, "not_done_reply", ""),
-              "fallback": o.fallback_reply, "refusal": o.refusal}
-    encode = stage.intents.model.encode if getattr(stage.intents, "model", None) is not None else None
     return Judge(instruction_texts(stage._system_prompt(), extra), canned, encode)
 
 
@@ -92,6 +95,7 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str],
     load_s = time.monotonic() - t0
     seq = [(ci, it) for ci, c in enumerate(convs) for it in c]
     ms: list[float] = []
+    at: dict[int, float] = {}
 
     async def source():  # noqa: ANN202
         last = None
@@ -102,6 +106,7 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str],
             last = ci
             done.clear()
             t = time.monotonic()
+            at[i + 1] = time.time()
             text = heard.get(it["id"], it["text"]) if heard else it["text"]
             yield Transcript(turn=Turn(id=i + 1, speech_start=i * SR, speech_end=i * SR + 1, t_speech_end=t,
                                        sample_rate=SR), text=text)
@@ -124,9 +129,9 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str],
             tools = [t for t in llm.get("tool_calls", []) if t in ("get_time", "set_timer")]
             reason = str(llm.get("reason", ""))
             tools += [t for t in ("get_time", "set_timer") if f"intent {t}" in reason]
-            j = judge(it, r.get("reply", ""), said=r.get("transcript") or it["text"], actions=acts, tools=tools)
-            j["backend"] = llm.get("backend")
-            j["first_ms"] = llm.get("ms")
+            j = judge(it, r.get("reply", ""), said=r.get("transcript") or it["text"], actions=acts, tools=tools,
+                      now=at.get(i + 1))
+            j.update(backend=llm.get("backend"), first_ms=llm.get("ms"), at=at.get(i + 1))
             judged.append(j)
     finally:
         await pipe.aclose()
@@ -134,6 +139,28 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str],
     timing = {"load_s": round(load_s, 1), "reply_ms_p50": percentile(ms, 50),
               "llm_first_token_ms_p50": percentile(first, 50), "llm_turns": len(first)}
     return judged, timing
+
+
+async def rejudge(judged: list[dict[str, Any]], overrides: list[str]) -> list[dict[str, Any]]:
+    """A saved run's replies judged again by today's judge (the dialogue stage is loaded for
+    the texts it writes for its model; nothing is asked of the model)."""
+    from omni.config import load_pipeline
+    from omni.config.loader import PIPELINES_DIR
+    from omni.stages import build_stage
+
+    import spoken
+
+    cfg = load_pipeline(PIPELINES_DIR / "desktop.yaml", overrides)
+    stage = build_stage(next(s for s in cfg.stages if s.kind == "dialogue"))
+    await stage.load(lambda *a: None)
+    try:
+        judge = dialogue_judge(stage)
+        items = {it["id"]: it for it in [*everyday(), *spoken.real_items()]}
+        return [{**judge({**items[j["id"]], "voice": j.get("voice")}, j["reply"], said=j["said"], actions=j["actions"],
+                         tools=j["tools"], now=j.get("at")),
+                 **{k: j.get(k) for k in ("backend", "first_ms", "at")}} for j in judged]
+    finally:
+        await stage.aclose()
 
 
 def report(judged: list[dict[str, Any]]) -> dict[str, Any]:

@@ -70,18 +70,37 @@ def longest_run(a: list[str], b: list[str]) -> int:
 
 
 def echoes(reply: str, said: str, kind: str = "") -> bool:
-    """The reply says the user's words back: five or more in a row that are half the
-    utterance or more, or all but one word of a short utterance with hardly a word of its own
-    (small talk answered in kind, "Nice to meet you too!", is not an echo)."""
+    """The reply says the user's words back. Of something the user told (no question mark):
+    five or more in a row that are half of what was said or more ("I planted some sunflowers
+    on the balcony. It's a great way to..."). Of a question: its words with hardly a word of the
+    reply's own ("Any idea what might help?" back; "The best way to learn to cook is to start
+    with simple recipes" answers). Of a short utterance: all but one of its words with less than
+    two others. Small talk answered in kind ("Nice to meet you too!") is not an echo."""
     r, s = words(reply), words(said)
     if not r or not s:
         return False
     n = longest_run(r, s)
-    if n >= 5 and n >= 0.5 * len(s):
+    if n >= min(3, len(s)) and n >= len(s) - 1 and len(r) - n < 2 and kind != "chitchat":
         return True
-    if kind == "chitchat":
-        return False
-    return n >= 3 and n >= len(s) - 1 and len(r) - n < 2
+    if said.rstrip().endswith("?"):
+        return n >= 4 and len(r) - n < 2
+    return n >= 5 and n >= 0.5 * len(s)
+
+
+def tells_time(reply: str, now: float | None) -> bool:
+    """The reply gives today's date (day and month) or the time within two minutes of `now`."""
+    import datetime as dt
+
+    t = dt.datetime.fromtimestamp(now) if now is not None else dt.datetime.now()
+    low = reply.lower()
+    if re.search(rf"\b0?{t.day}(?:st|nd|rd|th)?\b", low) and t.strftime("%B").lower() in low:
+        return True
+    for m in re.finditer(r"\b(\d{1,2}):(\d{2})\b", low):
+        h, mi = int(m.group(1)), int(m.group(2))
+        for hh in {h, (h + 12) % 24}:
+            if abs((hh * 60 + mi) - (t.hour * 60 + t.minute)) <= 2:
+                return True
+    return False
 
 
 def claims_done(reply: str) -> list[str]:
@@ -122,9 +141,11 @@ class Judge:
         return float(np.dot(va, vb))
 
     def __call__(self, item: dict[str, Any], reply: str, said: str | None = None,
-                 actions: dict[str, dict[str, Any]] | None = None, tools: Iterable[str] = ()) -> dict[str, Any]:
+                 actions: dict[str, dict[str, Any]] | None = None, tools: Iterable[str] = (),
+                 now: float | None = None) -> dict[str, Any]:
         """`said`: what the recogniser heard (the item's text in a text run); `actions`: the device
-        actions the turn recorded, by name; `tools`: the built-in tools it used."""
+        actions the turn recorded, by name; `tools`: the built-in tools it used; `now`: when the
+        reply was given (a time or date it tells is checked against it)."""
         said = item["text"] if said is None else said
         kind = item["kind"]
         acts = dict(actions or {})
@@ -134,7 +155,9 @@ class Judge:
         f: dict[str, Any] = dict.fromkeys(FAULTS, False)
         f["silent"] = not reply
         # said back: against what the user said and what was heard (a misheard turn said back is one too)
-        f["echo"] = bool(reply) and (echoes(reply, item["text"], kind) or echoes(reply, said, kind))
+        # a confirmation of what was done may use the user's words ("Living room light on.")
+        f["echo"] = bool(reply) and not (acts or used) and (echoes(reply, item["text"], kind) or
+                                                          echoes(reply, said, kind))
         read = self.prompt.find(reply, said=f"{item['text']} {said}")
         f["prompt_read"] = read or False
         canned = [name for name, line in self.canned.items()
@@ -157,7 +180,9 @@ class Judge:
             f["wrong_fact"] = not mentions(reply, item["any"])
         if is_command:
             ok = all(acts.get(k) == v for k, v in want_act.items()) and set(acts) == set(want_act)
-            if want_tool:
+            if want_tool == "get_time":  # the time or date said right counts as much as the tool
+                ok = ok and ("get_time" in used or tells_time(reply, now))
+            elif want_tool:
                 ok = ok and want_tool in used
                 if want_tool == "set_timer" and item.get("seconds"):
                     from omni.dialogue.intents import spoken_seconds

@@ -92,8 +92,12 @@ def test_an_action_said_to_be_under_way_is_held_like_a_claim():
     for s in ["I'm turning forty next year.", "Opening hours are nine to five.", "Are you opening the door?"]:
         assert under_way(s) is None, s
     g = ClaimGuard(lambda: [])
-    assert (g.feed("Understood, disabling the alarm. Rome is ") + g.feed("nice.") + g.flush()) == "Understood, Rome is nice."
+    # the lead-in goes with the clause it led to: no reply is left at "Understood,"
+    assert (g.feed("Understood, disabling the alarm. Rome is ") + g.feed("nice.") + g.flush()).strip() == "Rome is nice."
     assert g.dropped == ["disabling the alarm."]
+    g = ClaimGuard(lambda: [], said="Turn on the TV.")
+    assert (g.feed("Sure, ") + g.feed("I'll turn on the TV.") + g.flush()) == ""
+    assert g.dropped == ["I'll turn on the TV."]
 
 
 def test_the_guard_passes_what_was_done_and_drops_the_rest():

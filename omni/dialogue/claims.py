@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from omni.dialogue.intents import spoken_seconds
+from omni.dialogue.prompts import PromptEcho
+
 # which recorded action backs a claim about each kind of thing
 KINDS: dict[str, tuple[str, ...]] = {
     "light": ("light", "lamp", "lights", "lamps"),
@@ -33,7 +36,8 @@ _CLAIM = re.compile(
     rf"(?:{_DONE}|on|off|open|up|down)\b"
     rf"|{_DONE}\s+(?:on|off|up|down|for)\b"
     rf"|(?:timer|alarm|countdown)\s+(?:is\s+)?(?:now\s+)?set\b"
-    rf"|\b(?:light|lamp|lights|volume)\s+(?:now\s+)?(?:on|off|up|down)\b)",
+    rf"|\b(?:light|lamp|lights|volume)\s+(?:now\s+)?(?:on|off|up|down)\b"
+    rf"|\b(?:lights?|lamps?|volume|sound|timer|alarm|door|tv|music)\s+(?:now\s+|successfully\s+)?{_DONE}\b)",
     re.IGNORECASE)
 _DOING = (r"(?:turning|switching|setting|starting|opening|closing|locking|unlocking|publishing|sending|"
           r"increasing|decreasing|raising|lowering|dimming|adjusting|activating|deactivating|disabling|"
@@ -45,14 +49,27 @@ _UNDER_WAY = re.compile(
     rf"(?:i'm\s+|i am\s+|we're\s+|omni is\s+)?(?:now\s+|already\s+)?{_DOING}\b"
     rf"|\b(?:i'm|i am)\s+(?:now\s+|already\s+)?{_DOING}\b",
     re.IGNORECASE)
+# "Sure, I'll turn on the TV." / "Let me order that for you.": an action promised is held like
+# a claim (no tool promised it); an errand promised is one too, with no device word in it
+_ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|lock|unlock|open|close|shut|record|"
+            r"vacuum|clean|brew|cook|water|feed|wash|heat|cool|skip|pause|take (?:a |the )?(?:photo|picture))")
+_PROMISE = re.compile(
+    rf"\b(?:i'll|i will|let me|i'm going to|i am going to|i can go ahead and|i can)\s+(?:now\s+|just\s+|quickly\s+)?"
+    rf"(?:go ahead and\s+)?(?:(?:turn|switch|set|start|dim|raise|lower|adjust|cancel|stop|put|make|get)\b|{_ERRANDS}\b)",
+    re.IGNORECASE)
+_ERRAND = re.compile(rf"\b(?:i'll|i will|let me|i'm going to|i am going to|i can)\s+(?:\w+\s+)?{_ERRANDS}\b",
+                     re.IGNORECASE)
 _BOUNDARY = re.compile(r"[.!?;:,](?=\s|$)|\n")
 _REFUSING = re.compile(r"\b(can't|cannot|can not|unable|not able)\b.*\b(assist|help|do|answer|provide|with)\b",
                        re.IGNORECASE)
-_SORRY = re.compile(r"^\s*(?:i'm |i am )?(?:sorry|afraid),?\s*$", re.IGNORECASE)
+_LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|great|yes|yeah|of course|certainly|"
+                   r"absolutely|understood|got it|right|no problem|(?:i'm |i am )?(?:sorry|afraid))\W*)+$", re.IGNORECASE)
+"""A clause that only leads in ("Sure,", "I'm sorry,", "Oh no!"): it goes out with the clause after
+it, or not at all when that one is not spoken (no reply is left at "Sure,")."""
 _TRIGGER = re.compile(
     r"\b(sorry|can't|cannot|unable|afraid)\b|"
     r"\b(" + "|".join([w for ws in KINDS.values() for w in ws] + list(OTHER_DEVICES)) + r")s?\b|"
-    rf"\b{_DONE}\b|\b{_DOING}\b|\bi(?:'ve| have)\b|\b(?:on|off)\b", re.IGNORECASE)
+    rf"\b{_DONE}\b|\b{_DOING}\b|\bi(?:'ve| have|'ll| will)\b|\blet me\b|\b(?:on|off)\b", re.IGNORECASE)
 
 
 def _kind(clause: str) -> str | None:
@@ -81,6 +98,14 @@ def under_way(clause: str) -> str | None:
     return _kind(clause)
 
 
+def promises(clause: str) -> str | None:
+    """The kind of action the clause promises to do ("I'll turn on the TV.", "Let me order that."),
+    or None; an errand promised with no device word in it is of kind "other"."""
+    if clause.rstrip().endswith("?") or not _PROMISE.search(clause):
+        return None
+    return _kind(clause) or ("other" if _ERRAND.search(clause) else None)
+
+
 def backed(clause: str, kind: str, done: Iterable[tuple[str, dict[str, Any]]]) -> bool:
     """Does a recorded action (name, args) back the claim of `kind` made in `clause`?"""
     low = clause.lower()
@@ -92,6 +117,8 @@ def backed(clause: str, kind: str, done: Iterable[tuple[str, dict[str, Any]]]) -
         named = [r for r in rooms if r in low]
         if kind == "light" and named and (not isinstance(room, str) or room.lower() not in named):
             continue
+        if kind == "set_timer" and (said := spoken_seconds(clause)) is not None and said != args.get("seconds"):
+            continue  # "Timer set for 22 minutes." when it was set for eleven
         return True
     return False
 
@@ -161,13 +188,17 @@ class ClaimGuard:
     """The user asked for nothing refused: a clause of the model refusing ("I'm sorry, but I
     can't assist with that.") is not spoken (compact models refuse ordinary statements)."""
     refusals: list[str] = field(default_factory=list)
-    sorry: str = ""
+    lead: str = ""
+    """A lead-in clause held back until the clause after it is judged."""
     buffer: str = ""
     dropped: list[str] = field(default_factory=list)
     """Clauses not spoken: they claimed what was not done."""
 
     passed: str = ""
     """The start of the current clause, already given out (it held no word a claim needs)."""
+    prompt: PromptEcho | None = None
+    """omni's own prompt text: a clause that reads it out is not spoken."""
+    read_out: list[str] = field(default_factory=list)
 
     def feed(self, text: str) -> str:
         """What may be spoken now: whole clauses, and the start of one while it cannot be a
@@ -180,20 +211,29 @@ class ClaimGuard:
             out += self._check(clause)
         # with a note in the prompt, clauses go out whole: one that relays the note is not spoken
         if self.buffer and not self.notes and not self.held and len(_words(self.passed + self.buffer)) > 3 and \
-                not _TRIGGER.search(self.passed + self.buffer):
-            out += self.buffer
+                not _TRIGGER.search(self.passed + self.buffer) and not self._copying(self.passed + self.buffer):
+            out += self.lead + self.buffer  # a held lead-in goes first, where it was said
             self.passed += self.buffer
-            self.buffer = ""
+            self.buffer = self.lead = ""
         return out
 
     @property
     def held(self) -> bool:
         return bool(_TRIGGER.search(self.passed + self.buffer)) and bool(self.buffer)
 
+    def _copying(self, text: str) -> bool:
+        """The clause so far could be the user's words said back, or the prompt read out: it goes
+        out whole, once it can be judged."""
+        w = _words(text)
+        s = _words(self.said)
+        if s and w and any(s[i:i + len(w)] == w for i in range(len(s) - len(w) + 1)):
+            return True
+        return self.prompt is not None and self.prompt.may_start(text)
+
     def flush(self) -> str:
         clause, self.buffer = self.buffer, ""
         out = self._check(clause) if clause.strip() else clause
-        out, self.sorry = out + self.sorry, ""
+        out, self.lead = out + self.lead, ""  # the reply ended on a lead-in ("Sure!"): said
         return out
 
     recent: str = ""
@@ -207,21 +247,30 @@ class ClaimGuard:
         return out
 
     def _judge(self, clause: str, rest: str) -> str:
-        kind = claims_action(clause) or under_way(clause)
+        kind = claims_action(clause) or under_way(clause) or promises(clause)
         if kind is not None and not backed(clause, kind, self.done()):
             self.dropped.append(clause.strip())
+            self.lead = ""  # "Sure," goes with "I'll turn on the TV."
+            return ""
+        # counted across clauses: "You are omni," then "a helpful voice assistant."
+        lead = " ".join(_words(self.recent)[-(self.prompt.n - 1):]) if self.prompt is not None else ""
+        if self.prompt is not None and self.prompt.find(f"{lead} {clause}", self.said) and len(clause) == len(rest):
+            self.read_out.append(clause.strip())
+            self.lead = ""
             return ""
         if kind is None and self.said and echoes(clause, self.said) and len(clause) == len(rest):
             self.echoed.append(clause.strip())
+            self.lead = ""
             return ""
         if self.notes and relays(clause, self.notes, before=self.recent) and len(clause) == len(rest):
             self.relayed.append(clause.strip())
+            self.lead = ""
             return ""
-        sorry, self.sorry = self.sorry, ""
-        if self.no_refusals and _SORRY.match(clause) and len(clause) == len(rest):
-            self.sorry = rest  # "I'm sorry," then "but I can't assist with that." or "to hear that."
-            return sorry
+        lead, self.lead = self.lead, ""
+        if _LEAD.match(clause) and len(clause) == len(rest):
+            self.lead = lead + rest  # "I'm sorry," then "but I can't assist with that." or "to hear that."
+            return ""
         if self.no_refusals and _REFUSING.search(clause) and len(clause) == len(rest):
-            self.refusals.append((sorry + clause).strip())
+            self.refusals.append((lead + clause).strip())
             return ""
-        return sorry + rest
+        return lead + rest

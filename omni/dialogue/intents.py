@@ -177,7 +177,8 @@ def clauses(text: str) -> list[str]:
 _NUMBERS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
     "sixteen seventeen eighteen nineteen twenty".split())}
-_NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "ninety": 90, "a": 1, "an": 1})
+_NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+                 "a": 1, "an": 1})
 _UNITS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600}
 _DURATION = re.compile(r"\b(\d+|(?:(?:twenty|thirty|forty|fifty)[- ])?[a-z]+)\s+(second|sec|minute|min|hour)s?\b")
 _NEGATIVE = re.compile(r"\b(minus|negative)\s+(\d|[a-z])")
@@ -189,6 +190,10 @@ def spoken_seconds(text: str) -> int | None:
     low = text.lower()
     sign = -1 if _NEGATIVE.search(low) else 1
     total = 1800 if re.search(r"\bhalf an hour\b", low) else 0
+    # "an hour and a half", "two and a half minutes": half of the unit said, besides the whole ones
+    for m in re.finditer(r"\b(hour|minute|second)s?\s+and a half\b|\band a half\s+(hour|minute|second)s?\b", low):
+        total += _UNITS[m.group(1) or m.group(2)] // 2
+    low = re.sub(r"\s+and a half\b", "", low)
     for num, unit in _DURATION.findall(low.replace("half an hour", "")):
         if num.isdigit():
             n = int(num)

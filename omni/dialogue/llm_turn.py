@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.claims import ClaimGuard
+from omni.dialogue.claims import ClaimGuard, claims_action, promises, under_way
 from omni.dialogue.prompts import NOTES_HEADER
 from omni.dialogue.options import REFUSE
 from omni.dialogue.router import AllBackendsFailed, RouteRecord
@@ -32,7 +32,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     messages: list[Message] = kit.memory.messages(text)
     # the model sees a tool only in a turn that could be asking for it (a compact model calls
     # whatever tool it is shown); otherwise it must answer in words
-    offered = kit.tools.offered(text, near)
+    # and one the turn before ran: "a bit more" after "turn it up", "no, the bedroom" after a light
+    offered = kit.tools.offered(text, near) | (kit.follows & set(kit.tools.targets()))
     tools = kit.tools.schemas(offered)
     # the user asked for something not allowed: the turn is nearest to an out-of-bounds example
     asked_forbidden = near.get(REFUSE, 0.0) >= max([o.tools.offer_similarity, *(
@@ -45,7 +46,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     """What the history keeps: the model's words and tool confirmations, no canned replies."""
     notes = " ".join(m["content"] for m in messages if m["role"] == "system" and m["content"].startswith(NOTES_HEADER))
     guard = ClaimGuard(lambda: [r.action for r in done if r.action is not None], said=text,
-                       notes=notes, no_refusals=not asked_forbidden)
+                       notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt)
     nudged = False
     words_only = not offered
     refused_any = False
@@ -145,8 +146,10 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             rnd += 1
         # the model said it did what the turn may ask for ("Bedroom lamp on.") instead of
         # calling the tool: done after all when the user's words (and its) name every argument
+        # (or one the turn is at least loosely like: "Crank it up." -> "Volume up.")
+        loosely = offered | {k for k, v in near.items() if k != REFUSE and v >= o.tools.keyword_similarity}
         for claim in list(guard.dropped):
-            call = claimed_call(kit, claim, text, offered)
+            call = claimed_call(kit, claim, text, frozenset(loosely))
             if call is None:
                 continue
             if gate is not None:
@@ -171,10 +174,13 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 yield say("Done.", keep=True)
             elif (ask := next((r.content["ask"] for r in refusals if "ask" in r.content), None)):
                 yield say(which(ask))  # "turn on the kitten light": which room?
-            elif guard.dropped:  # it claimed what was not done (or copied a confirmation)
-                yield say(o.refusal if asked_forbidden or refused_any else
-                          o.not_done_reply if offered else o.unsure_reply)
-            elif guard.echoed or guard.refusals or guard.relayed:
+            elif guard.dropped:  # it claimed or promised what was not done
+                # promised something no tool did, or claimed what no action allows: it can't
+                cannot = asked_forbidden or refused_any or any(
+                    promises(c) or (claims_action(c) or under_way(c)) not in kit.tools.targets()
+                    for c in guard.dropped)
+                yield say(o.refusal if cannot else o.not_done_reply)
+            elif guard.echoed or guard.refusals or guard.relayed or guard.read_out:
                 yield say(o.refusal if asked_forbidden else o.unsure_reply)
             else:
                 yield say(o.fallback_reply)
@@ -202,6 +208,10 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         extra["unbacked_claims"] = guard.dropped
     if guard.relayed:
         extra["relayed_notes"] = guard.relayed
+    if guard.read_out:
+        extra["prompt_read_out"] = guard.read_out
+    if guard.echoed:
+        extra["echoed"] = guard.echoed
     kit.report(turn, first_ms if first_ms is not None else sw.ms, **extra)
     log.info("turn %d reply (%s): %r", turn.id, rec.backend, reply, extra={"stage": kit.name, "turn": turn.id})
     yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")

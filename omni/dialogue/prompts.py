@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 RUN = 5
 """Words in a row of omni's prompt text that make a clause a reading of the prompt."""
@@ -35,9 +36,27 @@ TOOL_RESULTS_NOTE = "Tool results: {results}. Answer the user's last message fro
 CONTINUE_NOTE = "Your reply was cut off after: \"{prefix}\". Continue it from exactly there; do not repeat any of it."
 """Asked of a remote backend that takes over a reply another one began."""
 
-TOOLS_SENTENCE = ("You act on the home only through your tools ({can}). You cannot do anything else to the "
-                  "home: if asked to, say you can't, and never say that something was done unless a tool did it.")
-"""Added to the system prompt of a pipeline that declares device actions."""
+TOOLS_SENTENCE = ("Besides talking, you can do only this, with your tools: {can}. You cannot do anything else: "
+                  "no other device or appliance, and nothing online (no music, messages, calls, shopping, "
+                  "bookings or searches). When asked for something you cannot do, say briefly that you can't. "
+                  "Never say that you did, or will do, something unless a tool did it.")
+"""Added to the system prompt of a pipeline that declares device actions ({can}: what they do)."""
+
+
+def can_do(actions: Iterable[Any], builtins: Iterable[str] = ()) -> str:
+    """What the tools do, in words: each action's description with the values it takes
+    ("switch a light on or off (kitchen, bedroom or living room)"), then the built-in tools."""
+    out = []
+    for a in actions:
+        what = a.description.rstrip(".")
+        what = what[:1].lower() + what[1:]
+        enums = [v.get("enum") for k, v in a.parameters.items() if k not in ("state", "direction") and v.get("enum")]
+        for e in enums:
+            vals = [str(x) for x in e]
+            what += f" ({', '.join(vals[:-1]) + ' or ' + vals[-1] if len(vals) > 1 else vals[0]})"
+        out.append(what)
+    out += [{"time": "tell the time and date", "timer": "set a timer"}.get(b, b) for b in builtins]
+    return "; ".join(out)
 
 
 def _words(text: str) -> list[str]:
@@ -67,6 +86,13 @@ class PromptEcho:
             for part in t.split(" | "):  # a filled-in slot breaks a run
                 w = _words(part)
                 self.grams |= {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
+        self.heads = {g[:3] for g in self.grams}
+
+    def may_start(self, text: str) -> bool:
+        """`text` holds three words in a row that begin a run of the prompt text (it may go on
+        to read it out: judge it whole)."""
+        w = _words(text)
+        return any(tuple(w[i:i + 3]) in self.heads for i in range(len(w) - 2))
 
     def find(self, reply: str, said: str = "") -> str | None:
         """The first run of the prompt text in `reply` that `said` (the user's words) does not hold."""

@@ -141,6 +141,10 @@ class ToolRegistry:
         if len(self.actions) != len(actions):
             raise ConfigError("two device actions have the same name")
         self._tools: dict[str, _Tool] = {}
+        self.ran: list[str] = []
+        """The tools run lately, oldest first (the last 16): a turn after one may refer to it."""
+        self.runs = 0
+        """Tools run in all."""
         if "time" in opts.builtin:
             self._add(_Tool("get_time", "Get the current local date and time.",
                             {"type": "object", "properties": {}, "required": []}, self._time,
@@ -247,6 +251,19 @@ class ToolRegistry:
                 return {"ask": {"argument": k, "choices": [str(e) for e in enum]}}
         return {}
 
+    def _allowed(self, call: ToolCall) -> dict[str, str]:
+        """For a call with a value its action does not take ("garden" for a room): what to tell
+        the user instead of the validator's words."""
+        tool = self._tools.get(call.name)
+        if tool is None or tool.action is None:
+            return {}
+        for k, v in call.arguments.items():
+            enum = [str(e) for e in tool.action.parameters.get(k, {}).get("enum", [])]
+            if enum and v not in enum:
+                choices = ", ".join(enum[:-1]) + " or " + enum[-1] if len(enum) > 1 else enum[0]
+                return {"say": f"Sorry, I can't do that: the {k} can only be the {choices}."}
+        return {}
+
     def act_from_words(self, name: str, said: str) -> ToolCall | None:
         """A call of device action `name` with every argument taken from the words `said`
         (an enum value said once), or None when one is missing or said twice."""
@@ -291,8 +308,11 @@ class ToolRegistry:
                 return ToolResult(call, False, {"error": why, "refused": True, **self._choices(call, said)})
         if err is not None:
             log.warning("tool call refused: %s", err, extra={"stage": "tools"})
-            return ToolResult(call, False, {"error": err, "invalid": True})
+            return ToolResult(call, False, {"error": err, "invalid": True, **self._allowed(call)})
         tool = self._tools[call.name]
+        self.ran.append(call.name)
+        del self.ran[:-16]
+        self.runs += 1
         if tool.action is not None:
             return ToolResult(call, True, {"ok": True, "done": tool.action.confirmation(call.arguments)},
                               action=(tool.action.name, dict(call.arguments)),

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from omni.dialogue.claims import claims_action
+from omni.dialogue.claims import claims_action, promises
 from omni.dialogue.intents import IntentMatch, spoken_seconds
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import REFUSE, DialogueOptions
+from omni.dialogue.prompts import PromptEcho
 from omni.dialogue.router import Router
 from omni.dialogue.tools import ToolRegistry, ToolResult
 from omni.dialogue.types import ToolCall
@@ -38,6 +39,10 @@ class TurnKit:
     report: Callable[..., None]
     """report(turn, ms, **extra): the stage's record for the turn."""
     budget_ms: float | None = None
+    prompt: PromptEcho | None = None
+    """Every text the dialogue writes for its model: a reply clause that reads it out is not spoken."""
+    follows: frozenset[str] = frozenset()
+    """The tools the turn before ran: this one may refer to them ("a bit more", "no, the bedroom")."""
 
     def error(self, turn: Turn, message: str) -> ErrorEvent:
         log.warning("turn %d: %s", turn.id, message, extra={"stage": self.name, "turn": turn.id})
@@ -86,8 +91,9 @@ async def fast_path(kit: TurnKit, turn: Turn, text: str, matches: list[IntentMat
 
 
 def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -> ToolCall | None:
-    """The call a claim of an offered action stands for, with its arguments from the words."""
-    kind = claims_action(claim)
+    """The call a claim (or a promise) of an offered action stands for, with its arguments from
+    the words: "Bedroom light off." / "Sure, I'll turn the kitchen light on."."""
+    kind = claims_action(claim) or promises(claim)
     if kind is None or kind not in offered:
         return None
     if kind == "set_timer":
@@ -111,4 +117,6 @@ def cannot(refusal: str, refused: list[IntentMatch], of: int) -> str:
 
 
 def apology(result: ToolResult) -> str:
+    if result.content.get("say"):  # a value the action does not take, said in the user's terms
+        return str(result.content["say"])
     return f"Sorry, that didn't work: {result.content.get('error', 'tool error')}."

@@ -20,6 +20,7 @@ from omni.dialogue.llm_turn import llm_turn
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import DEFAULT_SYSTEM_PROMPT, REFUSE, DialogueOptions
 from omni.dialogue.preemptive import Preemptive
+from omni.dialogue.prompts import TOOLS_SENTENCE, PromptEcho, can_do, instruction_texts
 from omni.dialogue.router import Router
 from omni.dialogue.tools import ToolRegistry
 from omni.dialogue.turns import TurnKit, fast_path
@@ -69,20 +70,39 @@ class Dialogue(Processor):
         """What the user said in each recent turn (the final transcript's words)."""
         self._amended: set[int] = set()
         """Turns whose remembered reply has been set to what the user heard (or carried on)."""
+        self._echo: tuple[tuple[str, str, bool], PromptEcho] | None = None
+        self._follows: frozenset[str] = frozenset()
+        """The tools the last answered turn ran (the next may refer to them)."""
 
     @property
     def kit(self) -> TurnKit:
         """What a turn is answered with, as the stage holds it now (options change live)."""
-        return TurnKit(self.name, self.options, self.tools, self.router, self.memory, self.report, self.budget_ms)
+        return TurnKit(self.name, self.options, self.tools, self.router, self.memory, self.report, self.budget_ms,
+                       self._prompt_echo(), self._follows)
+
+    def instructions(self) -> list[str]:
+        """Every text this dialogue may write for its model (omni.dialogue.prompts): its system
+        prompt, the notes' framing, the tools' descriptions and, for a local model, the chat
+        template's words for them."""
+        o = self.options
+        schemas = self.tools.schemas()
+        extra = [t["function"]["description"] for t in schemas] + [o.not_a_request_note]
+        engine = getattr(self._local, "engine", None)
+        if schemas and engine is not None and getattr(engine, "llm", None) is not None:
+            extra.append(engine.tools_note(schemas))
+        return instruction_texts(self._system_prompt(), extra)
+
+    def _prompt_echo(self) -> PromptEcho:
+        key = (self._system_prompt(), self.options.not_a_request_note, self._local is not None)
+        if self._echo is None or self._echo[0] != key:
+            self._echo = (key, PromptEcho(self.instructions()))
+        return self._echo[1]
 
     def _system_prompt(self) -> str:
         o = self.options
         if not o.actions or not o.tools.actions_as_tools:
             return o.system_prompt
-        can = "; ".join(f"{a.name}: {a.description.rstrip('.')}" for a in o.actions)
-        return (f"{o.system_prompt} You act on the home only through your tools ({can}). "
-                "You cannot do anything else to the home: if asked to, say you can't, and never "
-                "say that something was done unless a tool did it.")
+        return f"{o.system_prompt} {TOOLS_SENTENCE.format(can=can_do(o.actions, o.tools.builtin))}"
 
     async def load(self, progress: ProgressFn) -> None:
         for name, b in self.backends.items():
@@ -259,6 +279,17 @@ class Dialogue(Processor):
     async def _answer(self, turn: Turn, text: str, parts: list[str],
                       gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         """The reply; with a `gate` (a preemptive reply) no tool acts before it resolves."""
+        mark = self.tools.runs
+        try:
+            async with contextlib.aclosing(self._answer_by(turn, text, parts, gate)) as g:
+                async for out in g:
+                    yield out
+        finally:
+            n = min(self.tools.runs - mark, len(self.tools.ran))
+            self._follows = frozenset(self.tools.ran[-n:]) if n else frozenset()
+
+    async def _answer_by(self, turn: Turn, text: str, parts: list[str],
+                         gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         sw = Stopwatch()
         on = self.options.intents.enabled
         match, score, near = (await self._worker.call(self.intents.assess, text) if on else (None, 0.0, {}))
