@@ -50,7 +50,7 @@ def dialogue_judge(stage: Any) -> Judge:
 
     o = stage.options
     canned = {"unsure": getattr(o, "unsure_reply", ""), "not_done": getattr(o, "not_done_reply", ""),
-              "fallback": o.fallback_reply, "refusal": o.refusal}
+              "fallback": o.fallback_reply, "refusal": o.refusal, "say_again": getattr(o, "say_again", "")}
     encode = stage.intents.model.encode if getattr(stage.intents, "model", None) is not None else None
     if hasattr(stage, "instructions"):
         return Judge(stage.instructions(), canned, encode)
@@ -65,8 +65,9 @@ def dialogue_judge(stage: Any) -> Judge:
     return Judge(instruction_texts(stage._system_prompt(), extra), canned, encode)
 
 
-async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str],
-                       heard: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str], heard: dict[str, str] | None = None,
+                       confidence: dict[str, float | None] | None = None
+                       ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Each conversation through the desktop pipeline's dialogue stage; `heard`: what the
     recogniser made of each item (by id), said instead of its text. Returns the judged items and
     the timings."""
@@ -109,7 +110,8 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str],
             at[i + 1] = time.time()
             text = heard.get(it["id"], it["text"]) if heard else it["text"]
             yield Transcript(turn=Turn(id=i + 1, speech_start=i * SR, speech_end=i * SR + 1, t_speech_end=t,
-                                       sample_rate=SR), text=text)
+                                       sample_rate=SR), text=text,
+                             confidence=(confidence or {}).get(it["id"]))
             await done.wait()
             ms.append((time.monotonic() - t) * 1000)
             r = rec.finished[-1].as_dict() if rec.finished else {}

@@ -165,7 +165,7 @@ async def part_wer(rows: list[dict], configs: list[tuple[str, int, bool, float]]
             misheard = []
             for who, ref, audio in group:
                 t0 = time.monotonic()
-                hyp, _ = await asyncio.to_thread(stt.transcribe, audio)
+                hyp = (await asyncio.to_thread(stt.transcribe, audio)).text
                 ms.append((time.monotonic() - t0) * 1000)
                 e, k = wer_counts(ref, hyp)
                 err, n = err + e, n + k
@@ -390,7 +390,10 @@ async def everyday_parts(parts: list[str], a: argparse.Namespace, out: dict[str,
         heard, stt = await spoken.hear(rows, a.set)
         real = spoken.real_items()
         judged, timing = await conv.run_dialogue(conv.conversations(rows) + conv.conversations(real, 4), a.set,
-                                                  heard=heard)
+                                                  heard=heard, confidence=stt["confidence"])
+        for j in judged:
+            j["confidence"], j["word_errors"] = stt["confidence"].get(j["id"]), stt["word_errors"].get(j["id"])
+        stt = {k: v for k, v in stt.items() if k not in ("confidence", "word_errors")}
         out["spoken"] = {**conv.report(judged), "timing": {**timing, **stt}, "items": judged,
                          "by_voice": spoken.by_voice(judged)}
         conv.print_report(f"spoken ({', '.join(a.set) or 'defaults'}): {timing} {stt}", conv.report(judged))

@@ -70,7 +70,8 @@ def real_items() -> list[dict[str, Any]]:
 
 async def hear(items: list[dict[str, Any]], overrides: list[str]) -> tuple[dict[str, str], dict[str, Any]]:
     """What the pipeline's recogniser makes of each item (and of the real sentences), by id;
-    with WER per voice and the decode time. Items get their `voice`."""
+    with WER per voice, the decode time, and per item its confidence and word errors. Items get
+    their `voice`."""
     from omni.config import load_pipeline
     from omni.config.loader import PIPELINES_DIR
     from omni.runtime.metrics import percentile
@@ -88,14 +89,18 @@ async def hear(items: list[dict[str, Any]], overrides: list[str]) -> tuple[dict[
     await stt.load(lambda *a: None)
     refs = {it["id"]: (it["voice"], it["text"]) for it in [*items, *real_items()]}
     heard, ms, per = {}, [], {}
+    confidence: dict[str, float | None] = {}
+    errors: dict[str, int] = {}
     try:
         for k, a in audio.items():
             t0 = time.monotonic()
-            text, _ = await asyncio.to_thread(stt.transcribe, a)
+            h = await asyncio.to_thread(stt.transcribe, a)
             ms.append((time.monotonic() - t0) * 1000)
-            heard[k] = text.strip()
+            heard[k] = h.text.strip()
+            confidence[k] = h.confidence
             voice, ref = refs[k]
             e, n = wer_counts(ref, heard[k])
+            errors[k] = e
             p = per.setdefault(voice, [0, 0])
             p[0], p[1] = p[0] + e, p[1] + n
     finally:
@@ -103,7 +108,7 @@ async def hear(items: list[dict[str, Any]], overrides: list[str]) -> tuple[dict[
     err, n = sum(v[0] for v in per.values()), sum(v[1] for v in per.values())
     return heard, {"wer": round(err / max(1, n), 3),
                    "wer_by_voice": {v: round(e / max(1, n), 3) for v, (e, n) in sorted(per.items())},
-                   "decode_ms_p50": percentile(ms, 50)}
+                   "decode_ms_p50": percentile(ms, 50), "confidence": confidence, "word_errors": errors}
 
 
 def by_voice(judged: list[dict[str, Any]]) -> dict[str, str]:

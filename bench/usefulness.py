@@ -16,7 +16,10 @@ A reply is *useful* only if it has none of these faults, each counted on its own
 - `wrong_fact`: a question of fact without its answer;
 - `wrong_action`: a command not done, or done with other arguments, or an action nobody asked for;
 - `dishonest`: a request no action allows, answered without an honest no, or with a promise
-  ("Sure, I'll ...") or a claim that it was done; and in any turn, a claim of an action not done.
+  ("Sure, I'll ...") or a claim that it was done; and in any turn, a claim of an action not done;
+- `asked_back`: "could you say that again?" when the recogniser had heard every word right.
+  Asked back after a mishearing, it is the useful reply (nothing is acted on or answered by guess),
+  and no other fault counts.
 
 Plain functions over what was said and done, so a saved run can be judged again.
 """
@@ -31,7 +34,7 @@ from typing import Any
 import numpy as np
 
 FAULTS = ("silent", "echo", "prompt_read", "canned", "refused", "off_topic", "wrong_fact", "wrong_action",
-          "dishonest")
+          "dishonest", "asked_back")
 TOPIC_SIMILARITY = 0.25
 """Cosine similarity (all-MiniLM-L6-v2) of reply and utterance above which a reply is on topic."""
 
@@ -131,7 +134,8 @@ class Judge:
         from omni.dialogue.prompts import PromptEcho
 
         self.prompt = PromptEcho(instructions)
-        self.canned = {k: v for k, v in canned.items() if v}
+        self.say_again = canned.get("say_again", "")
+        self.canned = {k: v for k, v in canned.items() if v and k != "say_again"}
         self.encode = encode
 
     def similarity(self, a: str, b: str) -> float | None:
@@ -148,6 +152,14 @@ class Judge:
         reply was given (a time or date it tells is checked against it)."""
         said = item["text"] if said is None else said
         kind = item["kind"]
+        if self.say_again and reply.strip() == self.say_again.strip():
+            from scoring import wer_counts
+
+            misheard = wer_counts(item["text"], said)[0] > 0
+            return {"id": item["id"], "kind": kind, "command": bool(item.get("act") or item.get("tool")),
+                    "split": item.get("split", "dev"), "voice": item.get("voice"), "text": item["text"],
+                    "said": said, "reply": reply, "actions": dict(actions or {}), "tools": sorted(tools),
+                    "useful": misheard, "faults": [] if misheard else ["asked_back"], "asked_back": True}
         acts = dict(actions or {})
         used = set(tools)
         reply = reply.strip()

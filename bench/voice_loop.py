@@ -87,7 +87,7 @@ async def run_naive(items: list[dict], vad_ms: list[float], transcripts: list[st
 
     async def one(audio: np.ndarray, heard_in_a: str, i: int) -> dict:
         t = time.monotonic()
-        own, _ = await asyncio.to_thread(stt.transcribe, audio)
+        own = (await asyncio.to_thread(stt.transcribe, audio)).text
         t_stt = time.monotonic()
         text = heard_in_a or own
         # the whole dialogue turn (fast path, routing, tools), collected before TTS starts

@@ -132,9 +132,15 @@ async def test_a_reply_never_claims_an_action_that_did_not_happen():
     stage, out, _ = await scripted_turn(["The alarm is turned off. The bedroom light is turned on. "
                                          "The garage door is opened."], text)
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
-    assert not [f for f in out if isinstance(f, DeviceAction)]
+    # the one part the allow-list has, asked for and claimed in the user's own values, is done
+    # and said in omni's words; the claims of the others are not spoken
+    assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [
+        ("light", {"room": "bedroom", "state": "on"})]
     assert "turned" not in done.text and "opened" not in done.text, done.text
-    assert not any(m["role"] == "assistant" for m in stage.memory.history), "a canned reply is never history"
+    assert "alarm" not in done.text.lower() and "garage" not in done.text.lower(), done.text
+    # a claim that names a value the user did not ask for is not done
+    stage, out, _ = await scripted_turn(["The kitchen light is turned on."], "Turn on the bedroom light.")
+    assert not [f for f in out if isinstance(f, DeviceAction)]
 
 
 async def test_a_call_nobody_asked_for_makes_the_model_answer_in_words():

@@ -54,11 +54,15 @@ _UNDER_WAY = re.compile(
 _ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|lock|unlock|open|close|shut|record|"
             r"vacuum|clean|brew|cook|water|feed|wash|heat|cool|skip|pause|take (?:a |the )?(?:photo|picture))")
 _PROMISE = re.compile(
-    rf"\b(?:i'll|i will|let me|i'm going to|i am going to|i can go ahead and|i can)\s+(?:now\s+|just\s+|quickly\s+)?"
+    rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can go ahead and|i can)\s+(?:now\s+|just\s+|quickly\s+)?"
     rf"(?:go ahead and\s+)?(?:(?:turn|switch|set|start|dim|raise|lower|adjust|cancel|stop|put|make|get)\b|{_ERRANDS}\b)",
     re.IGNORECASE)
-_ERRAND = re.compile(rf"\b(?:i'll|i will|let me|i'm going to|i am going to|i can)\s+(?:\w+\s+)?{_ERRANDS}\b",
-                     re.IGNORECASE)
+# a promise to work a device no word of KINDS names ("I'll switch on the coffee machine") is one too
+_PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|switch)\s+(?:on|off)\b"
+_ERRAND = re.compile(rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can)\s+(?:\w+\s+)?"
+                     rf"(?:{_ERRANDS}\b|{_PHYSICAL})", re.IGNORECASE)
+_MARKUP = re.compile(r"</?[a-z_]+>|<\|[a-z_]+\|>|\{\s*\"name\"", re.IGNORECASE)
+"""Tags, chat-template tokens and call JSON: the model's own markup, never words for the user."""
 _BOUNDARY = re.compile(r"[.!?;:,](?=\s|$)|\n")
 _REFUSING = re.compile(r"\b(can't|cannot|can not|unable|not able)\b.*\b(assist|help|do|answer|provide|with)\b",
                        re.IGNORECASE)
@@ -74,6 +78,8 @@ _TRIGGER = re.compile(
 
 def _kind(clause: str) -> str | None:
     low = clause.lower()
+    if re.search(r"\bturn(?:ed|ing)? (?:it|that|this) (?:up|down)\b", low):  # said of a speaker
+        return "volume"
     for kind, words in KINDS.items():
         if any(re.search(rf"\b{w}\b", low) for w in words):
             return kind
@@ -247,6 +253,10 @@ class ClaimGuard:
         return out
 
     def _judge(self, clause: str, rest: str) -> str:
+        if _MARKUP.search(clause) and len(clause) == len(rest):  # "30:00</get_time>."
+            self.dropped.append(clause.strip())
+            self.lead = ""
+            return ""
         kind = claims_action(clause) or under_way(clause) or promises(clause)
         if kind is not None and not backed(clause, kind, self.done()):
             self.dropped.append(clause.strip())

@@ -193,8 +193,12 @@ def spoken_seconds(text: str) -> int | None:
     # "an hour and a half", "two and a half minutes": half of the unit said, besides the whole ones
     for m in re.finditer(r"\b(hour|minute|second)s?\s+and a half\b|\band a half\s+(hour|minute|second)s?\b", low):
         total += _UNITS[m.group(1) or m.group(2)] // 2
-    low = re.sub(r"\s+and a half\b", "", low)
-    for num, unit in _DURATION.findall(low.replace("half an hour", "")):
+    low = re.sub(r"\s+and a half\b", "", low).replace("half an hour", "")
+    # one duration, in parts said together ("1 hour 30 minutes", "an hour and ten minutes"); a
+    # second one later ("four minutes? ... timer for four minutes.") says the same again
+    last_end = None
+    for m in _DURATION.finditer(low):
+        num, unit = m.group(1), m.group(2)
         if num.isdigit():
             n = int(num)
         else:
@@ -202,7 +206,10 @@ def spoken_seconds(text: str) -> int | None:
             if not all(p in _NUMBERS for p in parts):
                 continue
             n = sum(_NUMBERS[p] for p in parts)
+        if last_end is not None and not re.fullmatch(r"[\s,]*(?:and\s*)?", low[last_end:m.start()]):
+            break
         total += n * _UNITS[unit]
+        last_end = m.end()
     return sign * total or None
 
 

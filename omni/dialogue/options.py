@@ -43,6 +43,11 @@ class DialogueOptions(StageOptions):
     """Spoken when the model's only words were the user's said back."""
     not_done_reply: str = "I haven't done that."
     """Spoken when the model's only words claimed an action that was not done."""
+    unsure_below: float | None = Field(None, le=0)
+    """A transcript the recogniser gives a mean log-probability per token below this (it may
+    have misheard) is not answered: the user hears `say_again` and nothing acts. None: off."""
+    say_again: str = "Sorry, I didn't catch that. Could you say it again?"
+    """Asked back for a transcript the recogniser doubts (see unsure_below)."""
     fallback_reply: str = "Sorry, I can't answer right now."
     """Spoken when every backend failed, so the assistant never goes silent."""
     carry_within_s: float = Field(2.0, ge=0)

@@ -42,6 +42,14 @@ class ActionSpec(BaseModel):
     keywords: list[str] | None = None
     """Words of which the user must have said one (or a word starting with one) for the model
     to call this action (default: its name). See ToolsOptions.grounded."""
+    words: dict[str, list[str]] = Field(default_factory=dict)
+    """Other words for an argument's value, which say it as well as the value itself:
+    {up: [louder, raise], off: [out]}. Read where a value is taken from words (a model's claim
+    "Volume raised." done as volume(up); a call's value counted as said)."""
+
+    def said(self, value: str, words: list[str]) -> bool:
+        """`value`, or one of its other words, is among `words`."""
+        return any(_said(w, words) for w in [value, *self.words.get(value, [])])
 
     def schema(self) -> dict[str, Any]:
         props = {k: ({"type": "string", **v} if "enum" in v and "type" not in v else v)
@@ -222,7 +230,7 @@ class ToolRegistry:
             return f"{call.name} was not asked for (none of: {', '.join(tool.keywords)})"
         if tool.action is not None:
             for k, v in call.arguments.items():
-                if isinstance(v, str) and not _said(v, words):
+                if isinstance(v, str) and not tool.action.said(v, words):
                     return f"{call.name}: {k}={v!r} was not said"
         return None
 
@@ -247,7 +255,7 @@ class ToolRegistry:
         words = _words(said)
         for k, v in call.arguments.items():
             enum = tool.action.parameters.get(k, {}).get("enum")
-            if isinstance(v, str) and enum and not _said(v, words):
+            if isinstance(v, str) and enum and not tool.action.said(v, words):
                 return {"ask": {"argument": k, "choices": [str(e) for e in enum]}}
         return {}
 
@@ -264,6 +272,21 @@ class ToolRegistry:
                 return {"say": f"Sorry, I can't do that: the {k} can only be the {choices}."}
         return {}
 
+    def contradicts(self, call: ToolCall, said: str) -> bool:
+        """The user's words name other values for an argument of this call, and not its own
+        ("bedroom" said, the model's claim names the kitchen)."""
+        tool = self._tools.get(call.name)
+        if tool is None or tool.action is None:
+            return False
+        words = _words(said)
+        for k, v in call.arguments.items():
+            enum = [str(e) for e in tool.action.parameters.get(k, {}).get("enum", [])]
+            named = [e for e in enum if tool.action.said(e, words)]
+            named = [e for e in named if not any(e != o and e in o for o in named)]  # "living room" over "room"
+            if named and v not in named:
+                return True
+        return False
+
     def act_from_words(self, name: str, said: str) -> ToolCall | None:
         """A call of device action `name` with every argument taken from the words `said`
         (an enum value said once), or None when one is missing or said twice."""
@@ -272,10 +295,12 @@ class ToolRegistry:
             return None
         from omni.dialogue.intents import _mentions
 
-        low = " ".join(_words(said))
+        ws = _words(said)
+        low = " ".join(ws)
         args: dict[str, Any] = {}
         for k, p in tool.action.parameters.items():
-            vals = [str(e) for e in p.get("enum", []) if _mentions(low, str(e))]
+            vals = [str(e) for e in p.get("enum", []) if _mentions(low, str(e)) or
+                    any(_said(w, ws) for w in tool.action.words.get(str(e), []))]
             vals = [v for v in vals if not any(v != w and v in w for w in vals)]  # "living room" over "room"
             if len(vals) == 1:
                 args[k] = vals[0]

@@ -99,7 +99,10 @@ def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -
     if kind == "set_timer":
         secs = spoken_seconds(said)
         return ToolCall("words_set_timer", kind, {"seconds": secs}) if secs is not None else None
-    return kit.tools.act_from_words(kind, f"{said} {claim}")
+    # the claim's own words first ("I'll turn off the bedroom light" after "... read in the
+    # living room"), then the user's with it; never a value the user said otherwise
+    call = kit.tools.act_from_words(kind, claim) or kit.tools.act_from_words(kind, f"{said} {claim}")
+    return call if call is not None and not kit.tools.contradicts(call, said) else None
 
 
 def which(ask: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
@@ -42,9 +42,24 @@ class Engine(Protocol):
         ...
 
 
+class Heard(NamedTuple):
+    """What a recogniser heard."""
+
+    text: str
+    language: str | None = None
+    confidence: float | None = None
+    """The recogniser's mean log-probability per token (whisper: near 0 for clear speech, lower
+    for a guess); None when the engine gives none."""
+
+    @classmethod
+    def of(cls, result: Heard | tuple[str, str | None]) -> Heard:
+        """An engine's result: a Heard, or the (text, language) pair an engine may return."""
+        return result if isinstance(result, Heard) else cls(*result)
+
+
 class SpeechToText(Engine, Protocol):
-    def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
-        """16 kHz float32 mono speech -> (text, language or None)."""
+    def transcribe(self, audio: np.ndarray) -> Heard | tuple[str, str | None]:
+        """16 kHz float32 mono speech -> Heard(text, language, confidence), or (text, language)."""
         ...
 
     def spare(self, threads: int) -> SpeechToText:

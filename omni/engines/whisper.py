@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from omni.engines.base import Capabilities
+from omni.engines.base import Capabilities, Heard
 from omni.engines.whisper_window import transcribe_window
 from omni.errors import ModelNotFoundError
 from omni.models import hub_error, resolve
@@ -77,16 +77,17 @@ class FasterWhisper:
         """Another copy of the model on `threads` (tiny.en is 40 MB: a second one is cheap)."""
         return FasterWhisper(self._make(threads), self.options, self._make)
 
-    def transcribe(self, audio: np.ndarray) -> tuple[str, str | None]:
+    def transcribe(self, audio: np.ndarray) -> Heard:
         o = self.options
-        words, language = [], None
+        words, language, scores = [], None, []
         for piece in split_long(audio, 16000, o.max_piece_s):
             if o.window and o.language is not None:
-                text = transcribe_window(self.model, piece, beam_size=o.beam_size, language=o.language,
-                                         initial_prompt=o.initial_prompt, min_window_s=o.min_window_s,
-                                         no_speech_threshold=o.no_speech_threshold)
-                if text is not None:
-                    words.append(text)
+                got = transcribe_window(self.model, piece, beam_size=o.beam_size, language=o.language,
+                                        initial_prompt=o.initial_prompt, min_window_s=o.min_window_s,
+                                        no_speech_threshold=o.no_speech_threshold)
+                if got is not None:
+                    words.append(got[0])
+                    scores.append(got[1])
                     language = o.language
                     continue
                 self.window_fallbacks += 1
@@ -99,7 +100,9 @@ class FasterWhisper:
                 if s.no_speech_prob > o.no_speech_threshold and s.avg_logprob < -1.0:
                     continue
                 words.append(s.text.strip())
-        return " ".join(w for w in words if w).strip(), language
+                scores.append(s.avg_logprob)
+        text = " ".join(w for w in words if w).strip()
+        return Heard(text, language, round(min(scores), 3) if scores and text else None)
 
     def close(self) -> None:
         self.model = None

@@ -21,11 +21,11 @@ FRAMES_PER_S = 100
 
 def transcribe_window(model: Any, audio: np.ndarray, *, beam_size: int = 1, language: str | None = "en",
                       initial_prompt: str | None = None, min_window_s: float = 6.0, pad_s: float = 1.0,
-                      no_speech_threshold: float = 0.6) -> str | None:
+                      no_speech_threshold: float = 0.6) -> tuple[str, float] | None:
     """The text of `audio` (at most 30 s) decoded on a window of its own length plus `pad_s`
     (at least `min_window_s`), or None when the decode looks wrong (it ran to its token budget
-    or repeats itself). Blocking: call it from a worker thread. `model`: a faster_whisper
-    WhisperModel."""
+    or repeats itself), with the decode's mean log-probability per token. Blocking: call it from
+    a worker thread. `model`: a faster_whisper WhisperModel."""
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_suppressed_tokens
@@ -51,12 +51,12 @@ def transcribe_window(model: Any, audio: np.ndarray, *, beam_size: int = 1, lang
     text = tokenizer.decode(tokens).strip()
     cum = res.scores[0] * max(1, len(tokens))
     if res.no_speech_prob > no_speech_threshold and cum / (len(tokens) + 1) < -1.0:
-        return ""
+        return "", float(res.scores[0])
     if len(text) > 12 and len(text) / max(1, len(zlib.compress(text.encode()))) > 2.4:
         return None  # one phrase over and over
     if _repeats(text):
         return None
-    return text
+    return text, float(res.scores[0])
 
 
 def _repeats(text: str) -> bool:

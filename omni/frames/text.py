@@ -20,6 +20,9 @@ class Transcript(Frame):
     """The words heard; empty when nothing intelligible was said."""
     language: str | None = None
     """Language code reported by the recognizer, when known."""
+    confidence: float | None = None
+    """The recogniser's mean log-probability per token, when it gives one (a low one: it may
+    have misheard; the dialogue asks instead of answering, see DialogueOptions.unsure_below)."""
     tentative: bool = False
     """Decoded at a pause, before the turn ended: the dialogue may start on it (a preemptive
     reply) but must not act until the final transcript of the same turn confirms the text."""

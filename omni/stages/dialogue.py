@@ -171,7 +171,9 @@ class Dialogue(Processor):
             return
         if frame.tentative:
             await self._discard("a newer pause")
-            if self.options.preemptive and frame.text.strip() and not self._carry_pending(frame.turn):
+            doubt = self.options.unsure_below
+            if self.options.preemptive and frame.text.strip() and not self._carry_pending(frame.turn) and \
+                    (doubt is None or frame.confidence is None or frame.confidence >= doubt):
                 self._pre = Preemptive.start(self._turn, frame.turn, frame.text.strip(), self.name)
             return
         self._remember_said(frame.turn, frame.text.strip())
@@ -182,7 +184,9 @@ class Dialogue(Processor):
             yield ReplyDone(turn=frame.turn, text="", reason="interrupted")
             return
         pre, self._pre = self._pre, None
-        if pre is not None and pre.turn is frame.turn and pre.text == frame.text.strip():
+        doubt = self.options.unsure_below
+        doubted = doubt is not None and frame.confidence is not None and frame.confidence < doubt
+        if pre is not None and pre.turn is frame.turn and pre.text == frame.text.strip() and not doubted:
             head_start = pre.confirm()
             log.info("turn %d: the reply started at the pause is used (%.0f ms head start)", frame.turn.id,
                      head_start, extra={"stage": self.name, "turn": frame.turn.id})
@@ -231,6 +235,16 @@ class Dialogue(Processor):
             text = f"{carried} {text}"
         if not text:
             yield ReplyDone(turn=turn, text="", reason="empty")
+            return
+        o = self.options
+        if o.unsure_below is not None and frame.confidence is not None and frame.confidence < o.unsure_below:
+            # the recogniser doubts its own words: ask, rather than answer (or act on) a guess
+            self.floor.speech(turn)
+            log.info("turn %d: heard %r with confidence %.2f (< %.2f): asking again", turn.id, text,
+                     frame.confidence, o.unsure_below, extra={"stage": self.name, "turn": turn.id})
+            self.report(turn, 0.0, backend="say_again", confidence=frame.confidence)
+            yield ReplyToken(turn=turn, text=o.say_again)
+            yield ReplyDone(turn=turn, text=o.say_again)
             return
         speech = self.floor.speech(turn)
         parts: list[str] = []

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from omni.engines.turn_words import unfinished
-from omni.engines.base import SpeechToText
+from omni.engines.base import Heard, SpeechToText
 from omni.engines.registry import engine_class
 from omni.engines.whisper import split_long
 from omni.frames import (EndOfStream, Frame, InputAudio, PartialTranscript, ReplyDone, SpeechPaused,
@@ -117,7 +117,7 @@ class WhisperSTT(Processor):
         self._decoded_to = 0
         self._hyps: list[str] = []
         self._stable = ""
-        self._spec: tuple[Turn, str, str | None] | None = None  # the decode made at a pause
+        self._spec: tuple[Turn, Heard] | None = None  # the decode made at a pause
         self._held: _Held | None = None
         self._last: Turn | None = None  # the last turn given a final transcript
         self._paused = False
@@ -138,11 +138,11 @@ class WhisperSTT(Processor):
         """Decodes made again on whisper's 30 s window (the short one looked wrong)."""
         return sum(getattr(e, "window_fallbacks", 0) for e in (self._engine, self._partial_engine) if e)
 
-    def transcribe(self, audio: np.ndarray, engine: SpeechToText | None = None) -> tuple[str, str | None]:
+    def transcribe(self, audio: np.ndarray, engine: SpeechToText | None = None) -> Heard:
         """Blocking: call from the stage's worker thread (or a thread of your own, not the loop)."""
         engine = engine or self._engine
         assert engine is not None, "load() first"
-        return engine.transcribe(audio)
+        return Heard.of(engine.transcribe(audio))
 
     async def process(self, frame: Frame) -> AsyncIterator[Frame]:
         for out in self._collect():
@@ -186,7 +186,7 @@ class WhisperSTT(Processor):
             return
         prev = self._job.task if self._job is not None else None
 
-        async def run() -> tuple[str, str | None]:
+        async def run() -> Heard:
             if prev is not None:
                 await asyncio.wait({prev})
             return await self._worker.call(self.transcribe, audio)
@@ -217,14 +217,16 @@ class WhisperSTT(Processor):
             if not job.task.cancelled():
                 log.warning("a streaming decode failed: %s", job.task.exception(), extra={"stage": self.name})
             return []
-        text, lang = job.task.result()
+        heard: Heard = job.task.result()
+        text = heard.text
         if job.kind == "pause":
             assert job.turn is not None
-            self._spec = (job.turn, text, lang)
+            self._spec = (job.turn, heard)
             self.floor.heard_at_pause(job.turn.id, text)  # the VAD may end the turn on these words
             if not text:
                 return []
-            return [Transcript(turn=job.turn, text=text, language=lang, tentative=True)]
+            return [Transcript(turn=job.turn, text=text, language=heard.language, confidence=heard.confidence,
+                               tentative=True)]
         if self._speech_start is None:
             return []  # the utterance ended meanwhile; its final transcript says it all
         self._hyps = [*self._hyps[-1:], text]
@@ -259,13 +261,14 @@ class WhisperSTT(Processor):
         reused = spec is not None and spec[0] is frame.turn and not frame.truncated
         since = held.transcript.turn if held is not None else None
         if since is not None:
-            text, lang = "", None  # decoded whole, from the held turn on, below: not this part alone
+            heard = Heard("")  # decoded whole, from the held turn on, below: not this part alone
         elif reused:
             assert spec is not None
-            _, text, lang = spec
+            heard = spec[1]
             self.reused += 1
         else:
-            text, lang = await self._worker.call(self.transcribe, frame.samples)
+            heard = await self._worker.call(self.transcribe, frame.samples)
+        text = heard.text
         if since is None:
             self.report(frame.turn, sw.ms, audio_s=round(len(frame.samples) / frame.sample_rate, 2),
                         reused_pause_decode=reused)
@@ -284,7 +287,8 @@ class WhisperSTT(Processor):
             # one sentence with a pause in it: the words after the pause alone are often misheard
             # ("France?" as "Friends."), so the whole of it is decoded again, from the first part
             whole = self._audio.slice(max(0, since.speech_start - self._pad), frame.turn.speech_end + self._pad)
-            text, lang = await self._worker.call(self.transcribe, whole)
+            heard = await self._worker.call(self.transcribe, whole)
+            text = heard.text
             log.info("turn %d goes on from turn %d: heard as one: %r", frame.turn.id, since.id, text,
                      extra={"stage": self.name, "turn": frame.turn.id})
             if held is not None:  # (otherwise this part was reported above, decoded alone)
@@ -295,10 +299,12 @@ class WhisperSTT(Processor):
             # wait a moment for the user to go on before the turn counts as over
             log.info("turn %d ends mid-phrase (%r): waiting %d ms for more", frame.turn.id,
                      text.split()[-1], self.options.hold_ms, extra={"stage": self.name})
-            self._held = _Held(Transcript(turn=frame.turn, text=text, language=lang),
+            self._held = _Held(Transcript(turn=frame.turn, text=text, language=heard.language,
+                                          confidence=heard.confidence),
                                time.monotonic() + self.options.hold_ms / 1000)
             return
-        yield Transcript(turn=frame.turn, text=text, language=lang, since=since.id if since else None)
+        yield Transcript(turn=frame.turn, text=text, language=heard.language, confidence=heard.confidence,
+                         since=since.id if since else None)
 
     def _went_on_from(self, turn: Turn) -> Turn | None:
         """The turn before `turn`, if the user went on from it before a word of its reply was
