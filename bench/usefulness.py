@@ -168,8 +168,10 @@ class Judge:
         f["silent"] = not reply
         # said back: against what the user said and what was heard (a misheard turn said back is one too)
         # a confirmation of what was done may use the user's words ("Living room light on.")
-        f["echo"] = bool(reply) and not (acts or used) and (echoes(reply, item["text"], kind) or
-                                                          echoes(reply, said, kind))
+        # and so may an honest no ("I can't turn on the garden lights.")
+        honest_no = kind == "not_allowed" and bool(_REFUSAL.search(reply))
+        f["echo"] = bool(reply) and not (acts or used) and not honest_no and (
+            echoes(reply, item["text"], kind) or echoes(reply, said, kind))
         read = self.prompt.find(reply, said=f"{item['text']} {said}")
         f["prompt_read"] = read or False
         canned = [name for name, line in self.canned.items()

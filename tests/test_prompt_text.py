@@ -87,17 +87,25 @@ async def test_a_prompt_sentence_inside_an_answer_is_dropped_and_the_answer_kept
     assert not runs(spoken) & runs(note), spoken
 
 
-def test_a_streamed_echo_of_the_user_is_held_until_it_can_be_judged():
+def test_a_streamed_echo_of_the_user_is_judged_whole_and_not_spoken():
     said = "It was the best of times, it was the worst of times."
     g = ClaimGuard(lambda: [], said=said)
     out = "".join(g.feed(w + " ") for w in "It was the best of times, it was the worst of times.".split())
     out += g.flush()
     assert out.strip() == "", out
     assert g.echoed
-    # a reply that starts like the user's words and goes its own way streams as usual
+    # a reply that starts like the user's words and goes its own way is spoken, clause by clause
     g = ClaimGuard(lambda: [], said="I finished reading that book last night.")
     first = "".join(g.feed(w + " ") for w in "I finished it too, it was a great read".split())
-    assert first.startswith("I finished it too"), first
+    assert first.strip() == "I finished it too,", first
+
+
+def test_a_clause_is_never_spoken_in_part():
+    """A clause that ends in a claim is dropped whole: none of it went out before its end."""
+    g = ClaimGuard(lambda: [], said="Turn on the garden lights.")
+    out = "".join(g.feed(w + " ") for w in "I can't do that, but I can tell you that the garden lights are now on.".split())
+    out += g.flush()
+    assert out.strip() == "I can't do that,", out
 
 
 def test_prompt_echo_ignores_what_the_user_said_and_filled_in_slots():
@@ -106,4 +114,3 @@ def test_prompt_echo_ignores_what_the_user_said_and_filled_in_slots():
     assert echo.find("Please answer the user's last message from these results.") == "answer the user's last message"
     assert echo.find("Answer the user's last message from me", said="answer the user's last message from me") is None
     assert echo.find("the last update is 12 s old") is None  # a filled-in slot breaks a run
-    assert echo.may_start("so the user's last") and not echo.may_start("the sunflowers are lovely")

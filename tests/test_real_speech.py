@@ -16,6 +16,7 @@ from helpers import ROOT, envelope, read_wav, words
 
 sys.path.insert(0, str(ROOT / "bench"))
 import devset  # noqa: E402
+from usefulness import echoes  # noqa: E402
 
 from omni.app.cli import main  # noqa: E402
 from omni.audio import write_wav  # noqa: E402
@@ -63,6 +64,11 @@ def test_a_reader_who_goes_on_is_never_talked_over_and_no_word_is_lost(tmp_path)
         missing = words(s["text"]) - said
         assert len(missing) <= 1, (s["text"], missing, [t["transcript"] for t in turns])
     assert all(t["reason"] in ("complete", "interrupted", "continued", "empty") for t in turns), turns
+    # what the reader heard back: something, and never their own sentence read back to them
+    replies = [(t["transcript"], t["reply"]) for t in turns if t["reply"].strip()]
+    assert replies, "omni said nothing to a person reading to it"
+    said_back = [(said, reply) for said, reply in replies if echoes(reply, said)]
+    assert not said_back, said_back
 
 
 def test_two_voices_trading_short_lines_lose_no_turn(tmp_path):
@@ -113,6 +119,7 @@ async def test_ordinary_talk_is_answered_not_refused_and_calls_no_tool():
             out = [f async for f in stage.process(Transcript(turn=turn(i), text=text))]
             (done,) = [f for f in out if isinstance(f, ReplyDone)]
             assert done.text.strip(), text
+            assert not echoes(done.text, text), (text, done.text)
             assert "can't" not in done.text.lower() and "cannot" not in done.text.lower(), (text, done.text)
             assert not [f for f in out if isinstance(f, DeviceAction)], (text, out)
             assert not reports[-1].get("tool_calls"), (text, reports[-1])

@@ -70,12 +70,6 @@ _LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|grea
                    r"absolutely|understood|got it|right|no problem|(?:i'm |i am )?(?:sorry|afraid))\W*)+$", re.IGNORECASE)
 """A clause that only leads in ("Sure,", "I'm sorry,", "Oh no!"): it goes out with the clause after
 it, or not at all when that one is not spoken (no reply is left at "Sure,")."""
-_TRIGGER = re.compile(
-    r"\b(sorry|can't|cannot|unable|afraid)\b|"
-    r"\b(" + "|".join([w for ws in KINDS.values() for w in ws] + list(OTHER_DEVICES)) + r")s?\b|"
-    rf"\b{_DONE}\b|\b{_DOING}\b|\bi(?:'ve| have|'ll| will)\b|\blet me\b|\b(?:on|off)\b", re.IGNORECASE)
-
-
 def _kind(clause: str) -> str | None:
     low = clause.lower()
     if re.search(r"\bturn(?:ed|ing)? (?:it|that|this) (?:up|down)\b", low):  # said of a speaker
@@ -88,10 +82,30 @@ def _kind(clause: str) -> str | None:
     return None
 
 
+# a confirmation in few words: "Light in kitchen off.", "Bedroom lamp now on."
+_TERSE = re.compile(r"^\W*(?:\w+\W+){0,3}(?:lights?|lamps?|volume)\b(?:\W+\w+){0,3}\W+(?:on|off|up|down)\W*$",
+                    re.IGNORECASE)
+# the time or the date told as a fact: only the get_time tool knows them ("Sure, it's 12:34 PM.")
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_TELLS_TIME = re.compile(
+    rf"\b(?:it's|it is|the (?:current )?(?:local )?time is|the (?:current )?date(?: today)? is|today is|"
+    rf"right now it's)\s+(?:now\s+|currently\s+|exactly\s+|about\s+|around\s+|just\s+)?(?:the\s+)?"
+    rf"(?:\d{{1,2}}(?:[:.]\d{{2}}|/\d{{1,2}})|\d{{1,2}}\s*(?:a\.?m|p\.?m)\b|\w+ o'clock|"
+    rf"(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b)", re.IGNORECASE)
+# "Okay, I'll stop now." / "I'll be quiet."
+_STOPS = re.compile(r"\b(?:i'll|i will|let me|i'm going to)\s+(?:now\s+)?(?:stop|be quiet|cancel that|shut up)\b",
+                    re.IGNORECASE)
+
+
 def claims_action(clause: str) -> str | None:
-    """The kind of action the clause says was done (light, volume, set_timer, other), or None."""
-    if clause.rstrip().endswith("?") or not _CLAIM.search(clause):
+    """The kind of action the clause says was done (light, volume, set_timer, other; get_time for
+    a time or date told), or None."""
+    if clause.rstrip().endswith("?"):
         return None  # a question ("shall I turn the volume up?") claims nothing
+    if _TELLS_TIME.search(clause):
+        return "get_time"
+    if not (_CLAIM.search(clause) or _TERSE.search(clause)):
+        return None
     return _kind(clause)
 
 
@@ -107,7 +121,11 @@ def under_way(clause: str) -> str | None:
 def promises(clause: str) -> str | None:
     """The kind of action the clause promises to do ("I'll turn on the TV.", "Let me order that."),
     or None; an errand promised with no device word in it is of kind "other"."""
-    if clause.rstrip().endswith("?") or not _PROMISE.search(clause):
+    if clause.rstrip().endswith("?"):
+        return None
+    if _STOPS.search(clause):
+        return "stop"
+    if not _PROMISE.search(clause):
         return None
     return _kind(clause) or ("other" if _ERRAND.search(clause) else None)
 
@@ -200,41 +218,20 @@ class ClaimGuard:
     dropped: list[str] = field(default_factory=list)
     """Clauses not spoken: they claimed what was not done."""
 
-    passed: str = ""
-    """The start of the current clause, already given out (it held no word a claim needs)."""
     prompt: PromptEcho | None = None
     """omni's own prompt text: a clause that reads it out is not spoken."""
     read_out: list[str] = field(default_factory=list)
 
     def feed(self, text: str) -> str:
-        """What may be spoken now: whole clauses, and the start of one while it cannot be a
-        claim yet (no device, timer or "done" word in it, past its first three words), so
-        ordinary replies still stream token by token."""
+        """What may be spoken now: whole clauses, each judged once it has ended. (A clause's start
+        given out early could not be taken back when its end claimed an action, and the reply
+        was left cut off: "but I can tell you that the garden".)"""
         self.buffer += text
         out = ""
         while (m := _BOUNDARY.search(self.buffer)) is not None:
             clause, self.buffer = self.buffer[: m.end()], self.buffer[m.end():]
             out += self._check(clause)
-        # with a note in the prompt, clauses go out whole: one that relays the note is not spoken
-        if self.buffer and not self.notes and not self.held and len(_words(self.passed + self.buffer)) > 3 and \
-                not _TRIGGER.search(self.passed + self.buffer) and not self._copying(self.passed + self.buffer):
-            out += self.lead + self.buffer  # a held lead-in goes first, where it was said
-            self.passed += self.buffer
-            self.buffer = self.lead = ""
         return out
-
-    @property
-    def held(self) -> bool:
-        return bool(_TRIGGER.search(self.passed + self.buffer)) and bool(self.buffer)
-
-    def _copying(self, text: str) -> bool:
-        """The clause so far could be the user's words said back, or the prompt read out: it goes
-        out whole, once it can be judged."""
-        w = _words(text)
-        s = _words(self.said)
-        if s and w and any(s[i:i + len(w)] == w for i in range(len(s) - len(w) + 1)):
-            return True
-        return self.prompt is not None and self.prompt.may_start(text)
 
     def flush(self) -> str:
         clause, self.buffer = self.buffer, ""
@@ -246,14 +243,13 @@ class ClaimGuard:
     """The model's last words, clauses judged so far whether spoken or not (the relay check reads
     across clauses: a sign read out a few words a clause)."""
 
-    def _check(self, rest: str) -> str:
-        clause, self.passed = self.passed + rest, ""
-        out = self._judge(clause, rest)
+    def _check(self, clause: str) -> str:
+        out = self._judge(clause)
         self.recent = (self.recent + clause)[-400:]
         return out
 
-    def _judge(self, clause: str, rest: str) -> str:
-        if _MARKUP.search(clause) and len(clause) == len(rest):  # "30:00</get_time>."
+    def _judge(self, clause: str) -> str:
+        if _MARKUP.search(clause):  # "30:00</get_time>."
             self.dropped.append(clause.strip())
             self.lead = ""
             return ""
@@ -264,23 +260,23 @@ class ClaimGuard:
             return ""
         # counted across clauses: "You are omni," then "a helpful voice assistant."
         lead = " ".join(_words(self.recent)[-(self.prompt.n - 1):]) if self.prompt is not None else ""
-        if self.prompt is not None and self.prompt.find(f"{lead} {clause}", self.said) and len(clause) == len(rest):
+        if self.prompt is not None and self.prompt.find(f"{lead} {clause}", self.said):
             self.read_out.append(clause.strip())
             self.lead = ""
             return ""
-        if kind is None and self.said and echoes(clause, self.said) and len(clause) == len(rest):
+        if kind is None and self.said and echoes(clause, self.said):
             self.echoed.append(clause.strip())
             self.lead = ""
             return ""
-        if self.notes and relays(clause, self.notes, before=self.recent) and len(clause) == len(rest):
+        if self.notes and relays(clause, self.notes, before=self.recent):
             self.relayed.append(clause.strip())
             self.lead = ""
             return ""
         lead, self.lead = self.lead, ""
-        if _LEAD.match(clause) and len(clause) == len(rest):
-            self.lead = lead + rest  # "I'm sorry," then "but I can't assist with that." or "to hear that."
+        if _LEAD.match(clause):
+            self.lead = lead + clause  # "I'm sorry," then "but I can't assist with that." or "to hear that."
             return ""
-        if self.no_refusals and _REFUSING.search(clause) and len(clause) == len(rest):
+        if self.no_refusals and _REFUSING.search(clause):
             self.refusals.append((lead + clause).strip())
             return ""
-        return lead + rest
+        return lead + clause

@@ -33,7 +33,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     # the model sees a tool only in a turn that could be asking for it (a compact model calls
     # whatever tool it is shown); otherwise it must answer in words
     # and one the turn before ran: "a bit more" after "turn it up", "no, the bedroom" after a light
-    offered = kit.tools.offered(text, near) | (kit.follows & set(kit.tools.targets()))
+    offered = kit.tools.offered(text, near) | ({name for name, _ in kit.follows} & set(kit.tools.targets()))
     tools = kit.tools.schemas(offered)
     # the user asked for something not allowed: the turn is nearest to an out-of-bounds example
     asked_forbidden = near.get(REFUSE, 0.0) >= max([o.tools.offer_similarity, *(
@@ -45,7 +45,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     kept: list[str] = []
     """What the history keeps: the model's words and tool confirmations, no canned replies."""
     notes = " ".join(m["content"] for m in messages if m["role"] == "system" and m["content"].startswith(NOTES_HEADER))
-    guard = ClaimGuard(lambda: [r.action for r in done if r.action is not None], said=text,
+    guard = ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
                        notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt)
     nudged = False
     words_only = not offered

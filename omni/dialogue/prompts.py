@@ -86,13 +86,6 @@ class PromptEcho:
             for part in t.split(" | "):  # a filled-in slot breaks a run
                 w = _words(part)
                 self.grams |= {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
-        self.heads = {g[:3] for g in self.grams}
-
-    def may_start(self, text: str) -> bool:
-        """`text` holds three words in a row that begin a run of the prompt text (it may go on
-        to read it out: judge it whole)."""
-        w = _words(text)
-        return any(tuple(w[i:i + 3]) in self.heads for i in range(len(w) - 2))
 
     def find(self, reply: str, said: str = "") -> str | None:
         """The first run of the prompt text in `reply` that `said` (the user's words) does not hold."""

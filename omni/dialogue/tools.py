@@ -149,7 +149,7 @@ class ToolRegistry:
         if len(self.actions) != len(actions):
             raise ConfigError("two device actions have the same name")
         self._tools: dict[str, _Tool] = {}
-        self.ran: list[str] = []
+        self.ran: list[tuple[str, dict[str, Any]]] = []
         """The tools run lately, oldest first (the last 16): a turn after one may refer to it."""
         self.runs = 0
         """Tools run in all."""
@@ -272,6 +272,11 @@ class ToolRegistry:
                 return {"say": f"Sorry, I can't do that: the {k} can only be the {choices}."}
         return {}
 
+    def action(self, name: str) -> ActionSpec | None:
+        """The device action called `name`, if the pipeline declares one."""
+        tool = self._tools.get(name)
+        return tool.action if tool is not None else None
+
     def contradicts(self, call: ToolCall, said: str) -> bool:
         """The user's words name other values for an argument of this call, and not its own
         ("bedroom" said, the model's claim names the kitchen)."""
@@ -335,7 +340,7 @@ class ToolRegistry:
             log.warning("tool call refused: %s", err, extra={"stage": "tools"})
             return ToolResult(call, False, {"error": err, "invalid": True, **self._allowed(call)})
         tool = self._tools[call.name]
-        self.ran.append(call.name)
+        self.ran.append((call.name, dict(call.arguments)))
         del self.ran[:-16]
         self.runs += 1
         if tool.action is not None:

@@ -41,8 +41,9 @@ class TurnKit:
     budget_ms: float | None = None
     prompt: PromptEcho | None = None
     """Every text the dialogue writes for its model: a reply clause that reads it out is not spoken."""
-    follows: frozenset[str] = frozenset()
-    """The tools the turn before ran: this one may refer to them ("a bit more", "no, the bedroom")."""
+    follows: tuple[tuple[str, dict[str, Any]], ...] = ()
+    """The calls the turn before made (name, arguments): this one may refer to them ("a bit
+    more", "no, I meant the bedroom")."""
 
     def error(self, turn: Turn, message: str) -> ErrorEvent:
         log.warning("turn %d: %s", turn.id, message, extra={"stage": self.name, "turn": turn.id})
@@ -96,6 +97,8 @@ def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -
     kind = claims_action(claim) or promises(claim)
     if kind is None or kind not in offered:
         return None
+    if kind == "get_time":  # the time it made up is not said; the clock's is
+        return ToolCall("words_get_time", kind, {})
     if kind == "set_timer":
         secs = spoken_seconds(said)
         return ToolCall("words_set_timer", kind, {"seconds": secs}) if secs is not None else None

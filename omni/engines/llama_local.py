@@ -23,7 +23,7 @@ Message = dict[str, Any]
 
 @dataclass
 class LlamaSettings:
-    model: str = "qwen2.5-coder-0.5b"
+    model: str = "qwen2.5-coder-1.5b"
     n_ctx: int = 2048
     threads: int = 2
     max_tokens: int = 80

@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from omni.dialogue.backends import ChatBackend, make_backend
-from omni.dialogue.intents import IntentMatcher
+from omni.dialogue.followups import follow_up
+from omni.dialogue.intents import IntentMatch, IntentMatcher
 from omni.dialogue.llm_turn import llm_turn
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import DEFAULT_SYSTEM_PROMPT, REFUSE, DialogueOptions
@@ -71,8 +72,8 @@ class Dialogue(Processor):
         self._amended: set[int] = set()
         """Turns whose remembered reply has been set to what the user heard (or carried on)."""
         self._echo: tuple[tuple[str, str, bool], PromptEcho] | None = None
-        self._follows: frozenset[str] = frozenset()
-        """The tools the last answered turn ran (the next may refer to them)."""
+        self._follows: tuple[tuple[str, dict[str, Any]], ...] = ()
+        """The calls the last answered turn made (the next may refer to them)."""
 
     @property
     def kit(self) -> TurnKit:
@@ -300,7 +301,7 @@ class Dialogue(Processor):
                     yield out
         finally:
             n = min(self.tools.runs - mark, len(self.tools.ran))
-            self._follows = frozenset(self.tools.ran[-n:]) if n else frozenset()
+            self._follows = tuple(self.tools.ran[-n:]) if n else ()
 
     async def _answer_by(self, turn: Turn, text: str, parts: list[str],
                          gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
@@ -313,6 +314,9 @@ class Dialogue(Processor):
                 yield out
             self._prefill_next()
             return
+        if match is None and (call := follow_up(text, list(self._follows), self.tools)) is not None:
+            # "and the kitchen too": the last call, changed as the user says
+            match = IntentMatch(call.name, call.arguments, 1.0, "(follows the turn before)", said=text)
         if match is not None:
             async for out in fast_path(self.kit, turn, text, [match], parts, gate, sw):
                 yield out

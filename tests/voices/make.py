@@ -30,6 +30,10 @@ LINES = {
     "france": "France?",
     "joke_about": "Tell me a joke about",
     "cats": "cats.",
+    # whole turns whose replies the tests judge (tests/test_replies.py)
+    "italy": "What is the capital of Italy?",
+    "sea": "My sister just moved to a little flat by the sea.",
+    "television": "Please turn on the television.",
 }
 RATE = 16000
 
@@ -41,15 +45,18 @@ def espeak(text: str, voice: str) -> "object":
         return read_audio(out, RATE).samples * 0.8
 
 
-def main() -> None:
+def main(remake: bool = False) -> None:
+    """Speak the lines whose files are missing (all of them with `remake`: espeak-ng's version
+    moves the audio, and with it what the tests on the existing files measured)."""
     manifest = []
     for name, text in LINES.items():
         for voice in VOICES:
             file = f"{name}-{voice.replace('+', '-')}.wav"
-            write_wav(HERE / file, espeak(text, voice), RATE)
+            if remake or not (HERE / file).exists():
+                write_wav(HERE / file, espeak(text, voice), RATE)
             manifest.append({"file": file, "text": text, "voice": f"espeak-ng {voice}", "words_per_minute": 160})
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(remake="--all" in sys.argv)

@@ -20,7 +20,7 @@ from omni.runtime.stage import ProgressFn
 class LlamaBackendOptions(BackendOptions):
     type: Literal["llama.cpp"] = "llama.cpp"
     tool_results: Literal["messages", "note"] = "note"
-    model: str = "qwen2.5-coder-0.5b"
+    model: str = "qwen2.5-coder-1.5b"
     """Bundled name, a path to a GGUF file, or a hub id `org/repo/file.gguf`."""
     n_ctx: int = Field(2048, ge=256)
     threads: int = Field(2, ge=1, le=64)

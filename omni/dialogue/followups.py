@@ -1,0 +1,62 @@
+"""A turn that goes on from the action just done: "and the kitchen too", "no, I meant the
+bedroom", "a bit more", "make it ten minutes".
+
+Such a turn names only what changes, or nothing at all ("a bit more"); the rest is the call the
+turn before made. Without a model: a short turn with a follow-up cue, after a turn that ran an
+action, takes that call and sets each argument the user now names (an enum value, or one of its
+other words; a duration for a timer). "The kitchen is a mess" after a light command names a
+room but no cue, and is not one. The call goes through the same allow-list as any other.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from omni.dialogue.intents import spoken_seconds
+from omni.dialogue.tools import ToolRegistry, _words
+from omni.dialogue.types import ToolCall
+
+MAX_WORDS = 10
+"""Longer turns are not read as follow-ups (they say more than what changes)."""
+CUE = re.compile(r"^\W*(?:and|no|nope|oops|actually|also|sorry|wait|what about|how about|make it|instead|"
+                 r"now)\b|\b(?:too|instead|as well|again|more|i meant|i mean|make it)\b", re.IGNORECASE)
+REPEAT = re.compile(r"\b(?:again|more)\b", re.IGNORECASE)
+"""A follow-up that names nothing new does the same again only when it says so ("a bit more");
+"too" asks for the same on something it names ("and the garden too": not a room the action has)."""
+_NUMBER = re.compile(r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
+                     r"twenty|thirty|forty|forty-five|sixty|ninety)\b")
+
+
+def follow_up(text: str, last: list[tuple[str, dict[str, Any]]], tools: ToolRegistry) -> ToolCall | None:
+    """The call this turn asks for, as a change to the last call of the turn before; or None."""
+    words = _words(text)
+    if not last or not words or len(words) > MAX_WORDS or not CUE.search(text):
+        return None
+    name, args = last[-1]
+    new = dict(args)
+    changed = False
+    if name == "set_timer":
+        secs = spoken_seconds(text)
+        if secs is None and (m := _NUMBER.search(text.lower())) is not None and args.get("seconds"):
+            # "actually make it ten": in the unit the timer was set in
+            unit = 60 if int(args["seconds"]) % 60 == 0 else 1
+            secs = spoken_seconds(f"{m.group(1)} {'minutes' if unit == 60 else 'seconds'}")
+        if secs is not None and secs > 0:
+            new["seconds"], changed = secs, True
+    else:
+        spec = tools.action(name)
+        if spec is None:
+            return None
+        for k, p in spec.parameters.items():
+            named = [str(e) for e in p.get("enum", []) if spec.said(str(e), words)]
+            named = [e for e in named if not any(e != o and e in o for o in named)]  # "living room" over "room"
+            if len(named) == 1 and new.get(k) != named[0]:
+                new[k], changed = named[0], True
+            elif len(named) > 1:
+                return None  # "on ... off": not a clear change
+    if not changed and not REPEAT.search(text):
+        return None
+    if tools.validate(name, new) is not None:
+        return None
+    return ToolCall("follow_up", name, new)
