@@ -50,7 +50,8 @@ def dialogue_judge(stage: Any) -> Judge:
 
     o = stage.options
     canned = {"unsure": getattr(o, "unsure_reply", ""), "not_done": getattr(o, "not_done_reply", ""),
-              "fallback": o.fallback_reply, "refusal": o.refusal, "say_again": getattr(o, "say_again", "")}
+              "fallback": o.fallback_reply, "refusal": o.refusal, "say_again": getattr(o, "say_again", ""),
+              "acknowledge": getattr(o, "acknowledge", "")}
     encode = stage.intents.model.encode if getattr(stage.intents, "model", None) is not None else None
     if hasattr(stage, "instructions"):
         return Judge(stage.instructions(), canned, encode)

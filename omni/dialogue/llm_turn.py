@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.claims import ClaimGuard, claims_action, promises, under_way
+from omni.dialogue.claims import ClaimGuard, asks_for_action, claims_action, promises, under_way
 from omni.dialogue.prompts import NOTES_HEADER
 from omni.dialogue.options import REFUSE
 from omni.dialogue.router import AllBackendsFailed, RouteRecord
@@ -179,7 +179,10 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 cannot = asked_forbidden or refused_any or any(
                     promises(c) or (claims_action(c) or under_way(c)) not in kit.tools.targets()
                     for c in guard.dropped)
-                yield say(o.refusal if cannot else o.not_done_reply)
+                # to a request: it can't; to words that asked for nothing ("I'll call you back
+                # in a minute, okay?" said back as a promise), no refusal: an acknowledgement
+                yield say(o.acknowledge if not asks_for_action(text) and not asked_forbidden else
+                          o.refusal if cannot else o.not_done_reply)
             elif guard.echoed or guard.refusals or guard.relayed or guard.read_out:
                 yield say(o.refusal if asked_forbidden else o.unsure_reply)
             else:

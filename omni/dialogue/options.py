@@ -41,6 +41,8 @@ class DialogueOptions(StageOptions):
     """Told the model when it refused a turn that asked for nothing (it answers once more)."""
     unsure_reply: str = "Sorry, I'm not sure what you'd like me to do."
     """Spoken when the model's only words were the user's said back."""
+    acknowledge: str = "Okay."
+    """Spoken when the model's only words claimed or promised an action to a turn that asked for none."""
     not_done_reply: str = "I haven't done that."
     """Spoken when the model's only words claimed an action that was not done."""
     unsure_below: float | None = Field(None, le=0)
