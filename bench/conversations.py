@@ -161,7 +161,7 @@ async def rejudge(judged: list[dict[str, Any]], overrides: list[str]) -> list[di
         items = {it["id"]: it for it in [*everyday(), *spoken.real_items()]}
         return [{**judge({**items[j["id"]], "voice": j.get("voice")}, j["reply"], said=j["said"], actions=j["actions"],
                          tools=j["tools"], now=j.get("at")),
-                 **{k: j.get(k) for k in ("backend", "first_ms", "at")}} for j in judged]
+                 **{k: j.get(k) for k in ("backend", "first_ms", "at", "confidence", "word_errors")}} for j in judged]
     finally:
         await stage.aclose()
 
@@ -194,5 +194,46 @@ def failures(judged: list[dict[str, Any]], split: str = "dev", n: int = 60) -> N
         print(f"  {j['id']:>6} {j['kind']:<10} {','.join(j['faults']):<22} {j['said'][:50]!r} -> {j['reply'][:100]!r}")
 
 
-def run_sync(coro: Any) -> Any:
-    return asyncio.run(coro)
+async def run_parts(parts: list[str], split: str, overrides: list[str], out: dict[str, Any],
+                    show_failures: bool = False) -> None:
+    """bench/quality.py's text and spoken parts: the everyday set's words as transcripts (text),
+    and as heard from voices (spoken); useful replies, into `out`."""
+    import spoken
+
+    rows = everyday(split)
+    what = ", ".join(overrides) or "defaults"
+    if "text" in parts:
+        print(f"text: {len(rows)} everyday turns as transcripts ({split}):", flush=True)
+        judged, timing = await run_dialogue(conversations(rows), overrides)
+        out["text"] = {**report(judged), "timing": timing, "items": judged}
+        print_report(f"text ({what}): {timing}", report(judged))
+        if show_failures:
+            failures(judged)
+    if "spoken" in parts:
+        heard, stt = await spoken.hear(rows, overrides)
+        judged, timing = await run_dialogue(conversations(rows) + conversations(spoken.real_items(), 4), overrides,
+                                            heard=heard, confidence=stt["confidence"])
+        for j in judged:
+            j["confidence"], j["word_errors"] = stt["confidence"].get(j["id"]), stt["word_errors"].get(j["id"])
+        stt = {k: v for k, v in stt.items() if k not in ("confidence", "word_errors")}
+        out["spoken"] = {**report(judged), "timing": {**timing, **stt}, "items": judged,
+                         "by_voice": spoken.by_voice(judged)}
+        print_report(f"spoken ({what}): {timing} {stt}", report(judged))
+        print(f"  by voice: {out['spoken']['by_voice']}")
+        if show_failures:
+            failures(judged)
+
+
+async def rescore(path: Path, show_failures: bool = False) -> None:
+    """A saved run's text and spoken parts judged again, written back to `path`."""
+    import json
+
+    old = json.loads(path.read_text())
+    for part in ("text", "spoken"):
+        if part in old:
+            judged = await rejudge(old[part]["items"], old.get("overrides", []))
+            old[part] = {**old[part], **report(judged), "items": judged}
+            print_report(f"{part} (judged again)", report(judged))
+            if show_failures:
+                failures(judged)
+    path.write_text(json.dumps(old, indent=1, default=str) + "\n")

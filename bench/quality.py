@@ -372,36 +372,6 @@ async def part_visual(overrides: list[str], gap_s: float) -> dict[str, Any]:
         return out
 
 
-async def everyday_parts(parts: list[str], a: argparse.Namespace, out: dict[str, Any]) -> None:
-    """The everyday set: its words (text), and as heard from voices (spoken); useful replies."""
-    import conversations as conv
-
-    rows = conv.everyday(a.split)
-    if "text" in parts:
-        print(f"text: {len(rows)} everyday turns as transcripts ({a.split}):", flush=True)
-        judged, timing = await conv.run_dialogue(conv.conversations(rows), a.set)
-        out["text"] = {**conv.report(judged), "timing": timing, "items": judged}
-        conv.print_report(f"text ({', '.join(a.set) or 'defaults'}): {timing}", conv.report(judged))
-        if a.failures:
-            conv.failures(judged)
-    if "spoken" in parts:
-        import spoken
-
-        heard, stt = await spoken.hear(rows, a.set)
-        real = spoken.real_items()
-        judged, timing = await conv.run_dialogue(conv.conversations(rows) + conv.conversations(real, 4), a.set,
-                                                  heard=heard, confidence=stt["confidence"])
-        for j in judged:
-            j["confidence"], j["word_errors"] = stt["confidence"].get(j["id"]), stt["word_errors"].get(j["id"])
-        stt = {k: v for k, v in stt.items() if k not in ("confidence", "word_errors")}
-        out["spoken"] = {**conv.report(judged), "timing": {**timing, **stt}, "items": judged,
-                         "by_voice": spoken.by_voice(judged)}
-        conv.print_report(f"spoken ({', '.join(a.set) or 'defaults'}): {timing} {stt}", conv.report(judged))
-        print(f"  by voice: {out['spoken']['by_voice']}")
-        if a.failures:
-            conv.failures(judged)
-
-
 def sign_image(text: str, path: Path) -> None:
     import cv2
 
@@ -440,19 +410,10 @@ async def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality.json")
     ap.add_argument("--rescore", type=Path, default=None, help="score an earlier run's pipeline records again")
     a = ap.parse_args()
-    if a.rescore is not None and ("text" in json.loads(a.rescore.read_text()) or
-                                  "spoken" in json.loads(a.rescore.read_text())):
+    if a.rescore is not None and {"text", "spoken"} & set(json.loads(a.rescore.read_text())):
         import conversations as conv
 
-        old = json.loads(a.rescore.read_text())
-        for part in ("text", "spoken"):
-            if part in old:
-                judged = await conv.rejudge(old[part]["items"], old.get("overrides", []))
-                old[part] = {**old[part], **conv.report(judged), "items": judged}
-                conv.print_report(f"{part} (judged again)", conv.report(judged))
-                if a.failures:
-                    conv.failures(judged)
-        a.rescore.write_text(json.dumps(old, indent=1, default=str) + "\n")
+        await conv.rescore(a.rescore, a.failures)
         return
     if a.rescore is not None:
         old = json.loads(a.rescore.read_text())
@@ -466,7 +427,9 @@ async def main() -> None:
     out: dict[str, Any] = {"machine": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M"),
                            "overrides": a.set}
     if "text" in parts or "spoken" in parts:
-        await everyday_parts(parts, a, out)
+        import conversations as conv
+
+        await conv.run_parts(parts, a.split, a.set, out, a.failures)
     if "dialogue" in parts:
         print("dialogue (quality-set texts as transcripts):", flush=True)
         out["dialogue"] = await part_dialogue(rows, a.set)

@@ -175,7 +175,7 @@ class Judge:
         read = self.prompt.find(reply, said=f"{item['text']} {said}")
         f["prompt_read"] = read or False
         # a canned line of a few words counts when it is the whole reply ("Okay.")
-        canned = [name for name, line in self.canned.items() if name != "refusal" and (
+        canned = [name for name, line in self.canned.items() if name != "refusal" and not (acts or used) and (
             line.lower().rstrip(".!") in low if len(line.split()) > 3 else low.rstrip(".!") == line.lower().rstrip(".!"))]
         f["canned"] = canned[0] if canned else False
         refusing = bool(_REFUSAL.search(reply) or _UNSURE.search(reply))

@@ -147,7 +147,9 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         # the model said it did what the turn may ask for ("Bedroom lamp on.") instead of
         # calling the tool: done after all when the user's words (and its) name every argument
         # (or one the turn is at least loosely like: "Crank it up." -> "Volume up.")
-        loosely = offered | {k for k, v in near.items() if k != REFUSE and v >= o.tools.keyword_similarity}
+        # (reading the clock harms nothing: a time the model made up is always replaced by it)
+        loosely = offered | {k for k, v in near.items() if k != REFUSE and v >= o.tools.keyword_similarity} | \
+            ({"get_time"} & set(kit.tools.targets()))
         for claim in list(guard.dropped):
             call = claimed_call(kit, claim, text, frozenset(loosely))
             if call is None:
