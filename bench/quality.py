@@ -1,23 +1,22 @@
 #!/usr/bin/env python3
 """omni with people it was not tuned for: the quality set and the real recordings.
 
-    python bench/quality.py [--parts dialogue,wer,pipeline,visual] [--subset N] [--set K=V ...]
+    python bench/quality.py [--parts text,spoken,realtime,wer,pipeline,visual] [--split dev|held|both]
+                            [--subset N] [--set K=V ...]
                             [--out bench/results/quality.json]
 
 Needs `make bench-setup` (espeak-ng, sox, whisper base, the real-speech set, the spoken
 quality set in the model cache).
 
-- dialogue: each quality-set item's text as a transcript into the desktop pipeline's dialogue
-  stage, one after the other (follow-ups after the turn they refer to): wrong refusals, tool
-  calls nobody asked for, claims of actions not done, commands acted correctly. No audio: what
-  the dialogue does with the right words.
+- text, spoken: the everyday set's useful replies (bench/conversations.py, docs/real-speech.md).
+- realtime: the real recordings through the whole desktop pipeline: V2V and the replies.
 - wer: word error rate of the recogniser on the real recordings (sentence by sentence, against
   bench/realspeech/refs.json) and on the spoken quality set, for tiny.en and base, greedy and
   beam search, with and without the pipeline's device and room names as an initial prompt.
 - pipeline: the whole desktop pipeline in real time on sessions (the quality items of each
   voice joined with silence; each real recording alone): per voice WER, end of turn p50/p95
-  after a complete sentence, split turns, replies begun over the user, wrong refusals, tool
-  calls nobody asked for, claims of actions not done, commands acted, V2V.
+  after a complete sentence, split turns, replies begun over the user, useful replies and each
+  fault (bench/usefulness.py), V2V.
 - visual: the AR-glasses pipeline with a sign in view, the visual questions in three voices:
   how many were answered from the camera, and that the others were not.
 Prints a table per part and writes JSON.
@@ -43,7 +42,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import devset  # noqa: E402
-from scoring import judge, tally, wer_counts  # noqa: E402
+from scoring import wer_counts  # noqa: E402
+from usefulness import tally  # noqa: E402
 
 from omni.runtime.metrics import percentile  # noqa: E402
 
@@ -82,60 +82,6 @@ def load_cfg(overrides: list[str], name: str = "desktop"):  # noqa: ANN201
     from omni.config.loader import PIPELINES_DIR
 
     return load_pipeline(PIPELINES_DIR / f"{name}.yaml", overrides)
-
-
-async def part_dialogue(rows: list[dict], overrides: list[str]) -> dict[str, Any]:
-    from omni.frames import ReplyDone, Transcript, Turn
-    from omni.runtime import Pipeline
-    from omni.runtime.metrics import TurnRecorder
-    from omni.stages import build_stage
-
-    cfg = load_cfg(overrides)
-    spec = next(s for s in cfg.stages if s.kind == "dialogue")
-    stage = build_stage(spec)
-    rec = TurnRecorder({spec.name: spec.budget_ms}, done_stage=spec.name)
-    done = asyncio.Event()
-
-    class Done:
-        def on_frame(self, name: str, frame: Any) -> None:
-            if isinstance(frame, ReplyDone) and name == spec.name:
-                done.set()
-
-    pipe = Pipeline([stage], observers=[rec, Done()], reporter=rec.report)
-    await pipe.load(lambda *a: None)
-    # the real recordings' sentences too, as said (statements a person made, not written for omni)
-    real = [{"id": f"{f}:{i}", "kind": "statement", "voice": f, "text": s["text"]}
-            for f, r in devset.refs().items() for i, s in enumerate(r["sentences"])][::2]
-    seq = ordered(rows) + real
-    # a history between unrelated items, as in a conversation: a fresh stage per session of
-    # twelve, so one bad reply is not copied into all that follow
-    ms = []
-
-    async def source():
-        t = time.monotonic()
-        for i, it in enumerate(seq):
-            done.clear()
-            t0 = time.monotonic()
-            yield Transcript(turn=Turn(id=i + 1, speech_start=i * SR, speech_end=i * SR + 1,
-                                       t_speech_end=t, sample_rate=SR), text=it["text"])
-            await done.wait()
-            ms.append((time.monotonic() - t0) * 1000)
-
-    try:
-        await pipe.run(source())
-    finally:
-        await pipe.aclose()
-    by_turn = {r.turn.id: r.as_dict() for r in rec.finished}
-    judged = [judge(it, by_turn.get(i + 1)) for i, it in enumerate(seq)]
-    tool_ms = [by_turn[i + 1]["stages"]["llm"]["total_ms"] for i, it in enumerate(seq)
-               if i + 1 in by_turn and by_turn[i + 1]["stages"].get("llm", {}).get("tool_calls")]
-    plain_ms = [by_turn[i + 1]["stages"]["llm"]["ms"] for i, it in enumerate(seq)
-                if i + 1 in by_turn and by_turn[i + 1]["stages"].get("llm", {}).get("backend") == "local"
-                and not by_turn[i + 1]["stages"]["llm"].get("tool_calls")]
-    return {"summary": {**tally(judged), "reply_ms_p50": percentile(ms, 50),
-                        "tool_turn_llm_total_ms_p50": percentile(tool_ms, 50),
-                        "plain_turn_first_token_ms_p50": percentile(plain_ms, 50)},
-            "items": judged}
 
 
 async def part_wer(rows: list[dict], configs: list[tuple[str, int, bool, float]]) -> dict[str, Any]:
@@ -220,6 +166,23 @@ async def run_session(audio: np.ndarray, overrides: list[str], name: str = "desk
     return [r.as_dict() for r in res.records]
 
 
+async def part_realtime(overrides: list[str]) -> dict[str, Any]:
+    """The real recordings through the whole desktop pipeline in real time, one session each:
+    V2V (last speech sample -> first reply sample) per turn, and the replies."""
+    from omni.app.run import peak_rss_mb
+
+    v2v: list[float] = []
+    turns = []
+    for f in devset.refs():
+        audio = np.concatenate([np.zeros(SR // 2, np.float32), devset.audio(f), np.zeros(3 * SR, np.float32)])
+        recs = await run_session(audio, overrides)
+        v2v += [r["v2v_ms"] for r in recs if r.get("v2v_ms") is not None]
+        turns += [(f, r["transcript"], r["reply"]) for r in recs]
+        print(f"  {f}: {len(recs)} turns, V2V {[round(r['v2v_ms']) for r in recs if r.get('v2v_ms')]}", flush=True)
+    return {"v2v_p50": percentile(v2v, 50), "v2v_p95": percentile(v2v, 95), "turns": len(v2v),
+            "peak_rss_mb": peak_rss_mb(), "replies": turns}
+
+
 def speech_spans(spans: list[tuple[float, float]], t: float, margin: float = 0.05) -> bool:
     return any(a - margin <= t <= b + margin for a, b in spans)
 
@@ -247,6 +210,20 @@ async def part_pipeline(rows: list[dict], overrides: list[str], gap_s: float,
     """`saved`: the turn records of an earlier run (its JSON's pipeline.records): scored again
     without running anything (--rescore)."""
     from omni.audio import read_audio
+
+    import conversations as conv
+    from omni.stages import build_stage
+
+    llm = build_stage(next(s for s in load_cfg(overrides).stages if s.kind == "dialogue"))
+    judging = conv.dialogue_judge(llm)
+
+    def judge(item: dict, rec: dict | None) -> dict:
+        rec = rec or {}
+        llm_rec = rec.get("stages", {}).get("llm", {})
+        tools = [t for t in ("get_time", "set_timer") if t in llm_rec.get("tool_calls", []) or
+                 f"intent {t}" in str(llm_rec.get("reason", ""))]
+        return judging(item, rec.get("reply", ""), said=rec.get("transcript", ""), tools=tools,
+                       actions={a["action"]: a["args"] for a in rec.get("actions", [])})
 
     results: dict[str, Any] = {"voices": {}, "real": {}}
     all_judged: list[dict] = []
@@ -390,15 +367,16 @@ def table(title: str, rows: dict[str, dict], cols: list[str]) -> None:
 
 
 def print_pipeline(p: dict[str, Any]) -> None:
-    cols = ["wer", "eot_p50", "eot_p95", "split_turns", "replies_over_user", "wrong_refusals",
-            "unasked_tool_calls", "unbacked_claims", "commands_acted", "v2v_p50"]
+    cols = ["wer", "eot_p50", "eot_p95", "split_turns", "replies_over_user", "useful", "echo", "prompt_read",
+            "canned", "refused", "wrong_action", "dishonest", "v2v_p50"]
     table("pipeline", {**p["voices"], **p["real"], "total": p["total"]}, cols)
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", default="text,spoken,wer,pipeline,visual",
-                    help="text, spoken (the everyday set: useful replies), dialogue, wer, pipeline, visual")
+                    help="text, spoken (the everyday set: useful replies), realtime (V2V on the real recordings), "
+                         "wer, pipeline, visual")
     ap.add_argument("--split", default="both", choices=["dev", "held", "both"],
                     help="which half of the everyday set (both are always reported when run)")
     ap.add_argument("--failures", action="store_true", help="print the dev half's failed replies")
@@ -423,17 +401,13 @@ async def main() -> None:
         return
     parts = a.parts.split(",")
     # the older quality set (spoken by make.py): the dialogue, wer, pipeline and visual parts
-    rows = items(a.subset) if {"dialogue", "wer", "pipeline"} & set(parts) else []
+    rows = items(a.subset) if {"wer", "pipeline"} & set(parts) else []
     out: dict[str, Any] = {"machine": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M"),
                            "overrides": a.set}
     if "text" in parts or "spoken" in parts:
         import conversations as conv
 
         await conv.run_parts(parts, a.split, a.set, out, a.failures)
-    if "dialogue" in parts:
-        print("dialogue (quality-set texts as transcripts):", flush=True)
-        out["dialogue"] = await part_dialogue(rows, a.set)
-        table("dialogue", {"total": out["dialogue"]["summary"]}, list(out["dialogue"]["summary"]))
     if "wer" in parts:
         print("word error rate:", flush=True)
         cfgs = [(m, int(b), bool(int(h)), float(w)) for m, b, h, w in (c.split(":") for c in a.wer_configs.split(","))]
@@ -446,6 +420,10 @@ async def main() -> None:
         print("pipeline (real time):", flush=True)
         out["pipeline"] = await part_pipeline(rows, a.set, a.gap)
         print_pipeline(out["pipeline"])
+    if "realtime" in parts:
+        print("real recordings through the whole pipeline, in real time:", flush=True)
+        out["realtime"] = await part_realtime(a.set)
+        table("realtime", {"real recordings": out["realtime"]}, ["v2v_p50", "v2v_p95", "turns", "peak_rss_mb"])
     if "visual" in parts:
         print("visual questions (ar-glasses, a sign in view):", flush=True)
         out["visual"] = await part_visual(a.set, a.gap)

@@ -229,9 +229,11 @@ def tally(judged: list[dict[str, Any]]) -> dict[str, Any]:
     facts = [j for j in judged if "wrong_fact" in j or j["kind"] == "fact"]
     cmds = [j for j in judged if j["command"]]
     noes = [j for j in judged if j["kind"] == "not_allowed"]
-    out["facts_right"] = f"{sum('wrong_fact' not in j['faults'] for j in facts)}/{len(facts)}"
-    out["commands_right"] = f"{sum('wrong_action' not in j['faults'] for j in cmds)}/{len(cmds)}"
-    out["honest_no"] = f"{sum('dishonest' not in j['faults'] for j in noes)}/{len(noes)}"
+    # a turn asked back got no fact, did nothing, said no no: it counts as none of these
+    out["facts_right"] = f"{sum('wrong_fact' not in j['faults'] and not j.get('asked_back') for j in facts)}/{len(facts)}"
+    out["commands_right"] = f"{sum('wrong_action' not in j['faults'] and not j.get('asked_back') for j in cmds)}/{len(cmds)}"
+    out["honest_no"] = f"{sum('dishonest' not in j['faults'] and not j.get('asked_back') for j in noes)}/{len(noes)}"
+    out["asked_back_total"] = sum(bool(j.get("asked_back")) for j in judged)
     out["canned_lines"] = dict(Counter(j["canned"] for j in judged if j.get("canned")))
     return out
 

@@ -90,7 +90,7 @@ _MONTHS = "january|february|march|april|may|june|july|august|september|october|n
 _TELLS_TIME = re.compile(
     rf"\b(?:it's|it is|the (?:current )?(?:local )?time is|the (?:current )?date(?: today)? is|today is|"
     rf"right now it's)\s+(?:now\s+|currently\s+|exactly\s+|about\s+|around\s+|just\s+)?(?:the\s+)?"
-    rf"(?:\d{{1,2}}(?:[:.]\d{{2}}|/\d{{1,2}})|\d{{1,2}}\s*(?:a\.?m|p\.?m)\b|\w+ o'clock|"
+    rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}(?:[:.]\d{{2}}|/\d{{1,2}})|\d{{1,2}}\s*(?:a\.?m|p\.?m)\b|\w+ o'clock|"
     rf"(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b)", re.IGNORECASE)
 # "Okay, I'll stop now." / "I'll be quiet."
 _STOPS = re.compile(r"\b(?:i'll|i will|let me|i'm going to)\s+(?:now\s+)?(?:stop|be quiet|cancel that|shut up)\b",

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from omni.dialogue.claims import ClaimGuard, asks_for_action, claims_action, promises, under_way
-from omni.dialogue.prompts import NOTES_HEADER
+from omni.dialogue.prompts import NOTES_HEADER, can_do
 from omni.dialogue.options import REFUSE
 from omni.dialogue.router import AllBackendsFailed, RouteRecord
 from omni.dialogue.tools import ToolResult
@@ -183,8 +183,14 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                     for c in guard.dropped)
                 # to a request: it can't; to words that asked for nothing ("I'll call you back
                 # in a minute, okay?" said back as a promise), no refusal: an acknowledgement
-                yield say(o.acknowledge if not asks_for_action(text) and not asked_forbidden else
-                          o.refusal if cannot else o.not_done_reply)
+                kinds = {claims_action(c) or under_way(c) or promises(c) for c in guard.dropped}
+                action = next((a for a in o.actions if a.name in kinds), None)
+                if not asks_for_action(text) and not asked_forbidden:
+                    yield say(o.acknowledge)
+                elif cannot or action is None:
+                    yield say(o.refusal if cannot else o.not_done_reply)
+                else:  # an allowed action, asked in values it does not take or did not say: which it does
+                    yield say(f"Sorry, I couldn't do that. I can {can_do([action])}.")
             elif guard.echoed or guard.refusals or guard.relayed or guard.read_out:
                 yield say(o.refusal if asked_forbidden else o.unsure_reply)
             else:
