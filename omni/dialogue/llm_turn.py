@@ -9,12 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.claims import ClaimGuard, asks_for_action, claims_action, promises, under_way
-from omni.dialogue.prompts import NOTES_HEADER, can_do
+from omni.dialogue.claims import ClaimGuard
+from omni.dialogue.prompts import NOTES_HEADER
 from omni.dialogue.options import REFUSE
 from omni.dialogue.router import AllBackendsFailed, RouteRecord
 from omni.dialogue.tools import ToolResult
-from omni.dialogue.turns import TurnKit, apology, claimed_call, which
+from omni.dialogue.turns import TurnKit, apology, claimed_call, not_done, which
 from omni.dialogue.types import ChatRequest, Message, TextDelta, ToolCall, ToolCallDelta
 from omni.frames import DeviceAction, Frame, ReplyDone, ReplyToken, Turn
 from omni.runtime import Stopwatch
@@ -177,20 +177,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             elif (ask := next((r.content["ask"] for r in refusals if "ask" in r.content), None)):
                 yield say(which(ask))  # "turn on the kitten light": which room?
             elif guard.dropped:  # it claimed or promised what was not done
-                # promised something no tool did, or claimed what no action allows: it can't
-                cannot = asked_forbidden or refused_any or any(
-                    promises(c) or (claims_action(c) or under_way(c)) not in kit.tools.targets()
-                    for c in guard.dropped)
-                # to a request: it can't; to words that asked for nothing ("I'll call you back
-                # in a minute, okay?" said back as a promise), no refusal: an acknowledgement
-                kinds = {claims_action(c) or under_way(c) or promises(c) for c in guard.dropped}
-                action = next((a for a in o.actions if a.name in kinds), None)
-                if not asks_for_action(text) and not asked_forbidden:
-                    yield say(o.acknowledge)
-                elif cannot or action is None:
-                    yield say(o.refusal if cannot else o.not_done_reply)
-                else:  # an allowed action, asked in values it does not take or did not say: which it does
-                    yield say(f"Sorry, I couldn't do that. I can {can_do([action])}.")
+                yield say(not_done(kit, text, guard.dropped, refused=asked_forbidden or refused_any))
             elif guard.echoed or guard.refusals or guard.relayed or guard.read_out:
                 yield say(o.refusal if asked_forbidden else o.unsure_reply)
             else:

@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from omni.dialogue.claims import claims_action, promises
+from omni.dialogue.claims import asks_for_action, claims_action, promises, under_way
 from omni.dialogue.intents import IntentMatch, spoken_seconds
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import REFUSE, DialogueOptions
-from omni.dialogue.prompts import PromptEcho
+from omni.dialogue.prompts import PromptEcho, can_do
 from omni.dialogue.router import Router
 from omni.dialogue.tools import ToolRegistry, ToolResult
 from omni.dialogue.types import ToolCall
@@ -106,6 +106,23 @@ def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -
     # living room"), then the user's with it; never a value the user said otherwise
     call = kit.tools.act_from_words(kind, claim) or kit.tools.act_from_words(kind, f"{said} {claim}")
     return call if call is not None and not kit.tools.contradicts(call, said) else None
+
+
+def not_done(kit: TurnKit, said: str, dropped: list[str], refused: bool) -> str:
+    """What to say when the model's only words claimed or promised what no tool did: to words that
+    asked for nothing ("I'll call you back in a minute, okay?" said back as a promise), an
+    acknowledgement; to a request no action allows (or a promise of one), that it can't; to an
+    allowed action asked in values it does not take, what it can do."""
+    o = kit.options
+    if not asks_for_action(said) and not refused:
+        return o.acknowledge
+    kinds = {c: claims_action(c) or under_way(c) or promises(c) for c in dropped}
+    action = next((a for a in o.actions if a.name in kinds.values()), None)
+    if action is not None and not refused:
+        return f"Sorry, I couldn't do that. I can {can_do([action])}."
+    if refused or any(promises(c) or k not in kit.tools.targets() for c, k in kinds.items()):
+        return o.refusal
+    return o.not_done_reply
 
 
 def which(ask: dict[str, Any]) -> str:
