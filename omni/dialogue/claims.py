@@ -63,6 +63,7 @@ _ERRAND = re.compile(rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to
                      rf"(?:{_ERRANDS}\b|{_PHYSICAL})", re.IGNORECASE)
 _MARKUP = re.compile(r"</?[a-z_]+>|<\|[a-z_]+\|>|\{\s*\"name\"", re.IGNORECASE)
 """Tags, chat-template tokens and call JSON: the model's own markup, never words for the user."""
+_SENTENCE = re.compile(r"[.!?](?=\s|$)|\n")
 _BOUNDARY = re.compile(r"[.!?;:,](?=\s|$)|\n")
 _REFUSING = re.compile(r"\b(can't|cannot|can not|unable|not able)\b.*\b(assist|help|do|answer|provide|with)\b",
                        re.IGNORECASE)
@@ -250,7 +251,10 @@ class ClaimGuard:
         was left cut off: "but I can tell you that the garden".)"""
         self.buffer += text
         out = ""
-        while (m := _BOUNDARY.search(self.buffer)) is not None:
+        # with a note in the prompt, whole sentences: a sentence that passes a sign on is dropped
+        # whole, not left at 'The sign in front of me says: PLATFORM 4,'
+        boundary = _SENTENCE if self.notes else _BOUNDARY
+        while (m := boundary.search(self.buffer)) is not None:
             clause, self.buffer = self.buffer[: m.end()], self.buffer[m.end():]
             out += self._check(clause)
         return out
