@@ -76,6 +76,14 @@ def instruction_texts(system_prompt: str, extra: Iterable[str] = ()) -> list[str
             _template_words(TOOL_RESULTS_NOTE), _template_words(CONTINUE_NOTE), *extra]
 
 
+def without(text: str, phrases: Iterable[str]) -> str:
+    """`text` with each of `phrases` (any case) replaced by a slot: words that may be said."""
+    for ph in sorted(phrases, key=len, reverse=True):
+        if ph.strip():
+            text = re.sub(re.escape(ph.strip()), " | ", text, flags=re.IGNORECASE)
+    return text
+
+
 class PromptEcho:
     """Runs of `RUN` words of omni's prompt text; `find` says which one a reply holds."""
 

@@ -21,7 +21,7 @@ from omni.dialogue.llm_turn import llm_turn
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import DEFAULT_SYSTEM_PROMPT, REFUSE, DialogueOptions
 from omni.dialogue.preemptive import Preemptive
-from omni.dialogue.prompts import TOOLS_SENTENCE, PromptEcho, can_do, instruction_texts
+from omni.dialogue.prompts import TOOLS_SENTENCE, PromptEcho, can_do, instruction_texts, without
 from omni.dialogue.router import Router
 from omni.dialogue.tools import ToolRegistry
 from omni.dialogue.turns import TurnKit, fast_path
@@ -87,11 +87,15 @@ class Dialogue(Processor):
         template's words for them."""
         o = self.options
         schemas = self.tools.schemas()
-        extra = [t["function"]["description"] for t in schemas] + [o.not_a_request_note]
+        extra = [o.not_a_request_note]
         engine = getattr(self._local, "engine", None)
         if schemas and engine is not None and getattr(engine, "llm", None) is not None:
             extra.append(engine.tools_note(schemas))
-        return instruction_texts(self._system_prompt(), extra)
+        # what the tools do may be said ("I can turn the speaker volume up or down."): those words
+        # are left out, as a filled-in slot is
+        can = [t["function"]["description"].rstrip(".") for t in schemas] + \
+            can_do(o.actions, o.tools.builtin).split("; ")
+        return [without(t, can) for t in instruction_texts(self._system_prompt(), extra)]
 
     def _prompt_echo(self) -> PromptEcho:
         key = (self._system_prompt(), self.options.not_a_request_note, self._local is not None)
