@@ -176,9 +176,8 @@ class Dialogue(Processor):
             return
         if frame.tentative:
             await self._discard("a newer pause")
-            doubt = self.options.unsure_below
             if self.options.preemptive and frame.text.strip() and not self._carry_pending(frame.turn) and \
-                    (doubt is None or frame.confidence is None or frame.confidence >= doubt):
+                    not self._doubts(frame):
                 self._pre = Preemptive.start(self._turn, frame.turn, frame.text.strip(), self.name)
             return
         self._remember_said(frame.turn, frame.text.strip())
@@ -189,9 +188,7 @@ class Dialogue(Processor):
             yield ReplyDone(turn=frame.turn, text="", reason="interrupted")
             return
         pre, self._pre = self._pre, None
-        doubt = self.options.unsure_below
-        doubted = doubt is not None and frame.confidence is not None and frame.confidence < doubt
-        if pre is not None and pre.turn is frame.turn and pre.text == frame.text.strip() and not doubted:
+        if pre is not None and pre.turn is frame.turn and pre.text == frame.text.strip() and not self._doubts(frame):
             head_start = pre.confirm()
             log.info("turn %d: the reply started at the pause is used (%.0f ms head start)", frame.turn.id,
                      head_start, extra={"stage": self.name, "turn": frame.turn.id})
@@ -219,6 +216,11 @@ class Dialogue(Processor):
         log.info("turn %d: reply started at the pause thrown away (%s)", pre.turn.id, why,
                  extra={"stage": self.name, "turn": pre.turn.id})
 
+    def _doubts(self, frame: Transcript) -> bool:
+        """The recogniser's confidence in these words is below `unsure_below`."""
+        doubt = self.options.unsure_below
+        return doubt is not None and frame.confidence is not None and frame.confidence < doubt
+
     def _carry_pending(self, turn: Turn) -> bool:
         """An earlier turn's words will start this one (see _amend_interrupted): not a case to
         start early on this turn's words alone."""
@@ -242,8 +244,7 @@ class Dialogue(Processor):
             yield ReplyDone(turn=turn, text="", reason="empty")
             return
         o = self.options
-        if o.unsure_below is not None and frame.confidence is not None and frame.confidence < o.unsure_below:
-            # the recogniser doubts its own words: ask, rather than answer (or act on) a guess
+        if self._doubts(frame):  # the recogniser doubts its own words: ask, rather than answer (or act on) a guess
             self.floor.speech(turn)
             log.info("turn %d: heard %r with confidence %.2f (< %.2f): asking again", turn.id, text,
                      frame.confidence, o.unsure_below, extra={"stage": self.name, "turn": turn.id})
@@ -299,13 +300,13 @@ class Dialogue(Processor):
                       gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         """The reply; with a `gate` (a preemptive reply) no tool acts before it resolves."""
         mark = self.tools.runs
-        try:
-            async with contextlib.aclosing(self._answer_by(turn, text, parts, gate)) as g:
-                async for out in g:
-                    yield out
-        finally:
-            n = min(self.tools.runs - mark, len(self.tools.ran))
-            self._follows = tuple(self.tools.ran[-n:]) if n else ()
+        async with contextlib.aclosing(self._answer_by(turn, text, parts, gate)) as g:
+            async for out in g:
+                yield out
+        # answered (a reply started at a pause and thrown away never gets here): the next turn
+        # may refer to what this one did
+        n = min(self.tools.runs - mark, len(self.tools.ran))
+        self._follows = tuple(self.tools.ran[-n:]) if n else ()
 
     async def _answer_by(self, turn: Turn, text: str, parts: list[str],
                          gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
