@@ -92,7 +92,7 @@ def v2v(first_after: list[float | None], ends_s: list[float]) -> list[float | No
 
 def omni_sets(url: str) -> list[str]:
     """omni's desktop pipeline with its LLM behind the shared server."""
-    return [f"llm.backends.cloud.base_url={url}", "llm.backends.cloud.model=qwen-0.5b",
+    return [f"llm.backends.cloud.base_url={url}", "llm.backends.cloud.model=qwen-local",
             "llm.backends.cloud.api_key_env=null", "llm.backends.cloud.first_token_ms=5000",
             "llm.routing.offline_only=false", "llm.routing.order=[cloud]", "llm.routing.complex_order=[cloud]",
             "llm.temperature=0", "llm.max_tokens=80",

@@ -17,6 +17,10 @@ from typing import Any
 from omni.models import resolve
 
 
+ALIAS = "qwen-local"
+"""The name the test server gives its model."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -25,12 +29,14 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def llama_server() -> Iterator[tuple[str, subprocess.Popen]]:
-    """`python -m llama_cpp.server` with the bundled model on a free loopback port."""
-    gguf = resolve("llm", "qwen2.5-coder-0.5b").location
+    """`python -m llama_cpp.server` with the pipelines' default model on a free loopback port."""
+    from omni.dialogue.backends import LlamaBackendOptions
+
+    gguf = resolve("llm", LlamaBackendOptions().model).location
     port = free_port()
     log = tempfile.TemporaryFile("w+")  # a pipe would fill up and stall the server
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--model_alias", "qwen-0.5b",
+        [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--model_alias", ALIAS,
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
          "--verbose", "False"],
         stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -63,7 +69,7 @@ def llama_server() -> Iterator[tuple[str, subprocess.Popen]]:
 
 
 def remote(url: str, **kw: Any) -> dict[str, Any]:
-    return {"type": "openai", "base_url": url, "model": "qwen-0.5b", "api_key_env": None, **kw}
+    return {"type": "openai", "base_url": url, "model": ALIAS, "api_key_env": None, **kw}
 
 
 @contextlib.asynccontextmanager
@@ -109,7 +115,7 @@ async def stalling_server(pieces: list[str]) -> AsyncIterator[str]:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
             for i, text in enumerate(pieces):
                 delta = {"role": "assistant", "content": text} if i == 0 else {"content": text}
-                chunk = {"id": "stall", "object": "chat.completion.chunk", "created": 0, "model": "qwen-0.5b",
+                chunk = {"id": "stall", "object": "chat.completion.chunk", "created": 0, "model": ALIAS,
                          "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                 writer.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
                 await writer.drain()
