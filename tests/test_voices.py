@@ -167,13 +167,13 @@ def one_answer(tmp_path, first: np.ndarray, pause_s: float, rest: np.ndarray) ->
     return answered[0], finished
 
 
-@pytest.mark.slow
 ABOUT_THE_2026_12_03 = pytest.mark.xfail(strict=False, reason=(
     "in 1 of 3 whole-suite runs of the 1.5B default (2026-12-03, nothing else running) the reply to "
     "the first part was audible in the 0.6 s pause (piper 2.80 s, the user went on to 3.59 s; en-gb "
     "3.60 s, to 4.67 s); passed in the other two and alone; not yet understood (issue 27)"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("who", [pytest.param("piper", marks=ABOUT_THE_2026_12_03),
                                  pytest.param("en-gb", marks=ABOUT_THE_2026_12_03)])
 def test_a_sentence_paused_after_about_the_is_heard_and_answered_whole(tmp_path, who):
