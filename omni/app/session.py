@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import resource
@@ -44,6 +45,8 @@ from omni.stages.dialogue import Dialogue
 from omni.stages.echo import EchoCanceller
 from omni.stages.scene import SceneStage
 from omni.runtime.controls import Controls
+from omni.runtime.engines import EnginePool
+from omni.runtime.tasks import Scope
 from omni.transports.base import Session, Transport
 from omni.vision.camera import CameraOptions, camera_frames
 
@@ -86,37 +89,60 @@ class RunResult:
 
 async def run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opts: RunOptions | None = None, *,
               observers: list[Observer] | None = None, stop: asyncio.Event | None = None,
-              started: Callable[[Session], None] | None = None) -> RunResult:
-    """Build a run of `cfg` on `transport` and run it to its end (see the module's docstring).
-    `started(session)` is called once the pipeline runs and the transport serves."""
+              started: Callable[[Session], None] | None = None, engines: EnginePool | None = None) -> RunResult:
+    """Build a session of `cfg` on `transport` and run it to its end (see the module's docstring).
+    `started(session)` is called once the pipeline runs and the transport serves.
+
+    With `engines` (the process's, omni.app.host.Host), the session takes its models from them
+    and leaves them loaded. Without, this call is the whole process: it loads the engines,
+    stops on SIGINT/SIGTERM and closes the engines at the end."""
     opts = opts or RunOptions()
     stop = stop if stop is not None else asyncio.Event()
-    before = asyncio.all_tasks()
-    await transport.open(cfg)
+    if engines is not None:
+        return await _session(cfg, transport, view, opts, observers or [], stop, started, engines)
+    own = EnginePool()
+    caught: list[int] = []
     try:
-        return await _run(cfg, transport, view, opts, observers or [], stop, started)
+        with stop_on_signals(stop, caught):
+            result = await _session(cfg, transport, view, opts, observers or [], stop, started, own)
     finally:
-        await transport.close()
-        await asyncio.sleep(0)  # tasks cancelled in the last step need a turn of the loop to end
-        report_leftovers(before)
+        await own.aclose()
+    result.interrupted = signal.SIGINT in caught
+    return result
 
 
-def report_leftovers(before: set[asyncio.Task]) -> list[str]:
-    """Tasks started during a run that are still running when it has shut down: each is a
-    defect (something not cancelled or not awaited). Logged as an error, with the task names
+_sessions = itertools.count(1)
+
+
+async def _session(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opts: RunOptions,
+                   observers: list[Observer], stop: asyncio.Event, started: Callable[[Session], None] | None,
+                   engines: EnginePool) -> RunResult:
+    scope = Scope(f"session-{next(_sessions)}")
+    with scope.entered():
+        await transport.open(cfg)
+        try:
+            return await _run(cfg, transport, view, opts, observers, stop, started, engines)
+        finally:
+            await transport.close()
+            await asyncio.sleep(0)  # tasks cancelled in the last step need a turn of the loop to end
+            report_leftovers(scope)
+
+
+def report_leftovers(scope: Scope) -> list[str]:
+    """Tasks and worker threads a session started that are still running when it has shut
+    down: each is a defect (something not cancelled, awaited or shut down). Only the session's
+    own are looked at: other sessions of the process go on. Logged as an error, with the names
     in the record's `leftover_tasks` (the tests fail on it), and returned."""
-    me = asyncio.current_task()
-    left = [t for t in asyncio.all_tasks() - before if t is not me and not t.done()]
-    names = sorted(t.get_name() + ":" + getattr(t.get_coro(), "__qualname__", "?") for t in left
-                   if type(t.get_coro()).__name__ != "async_generator_athrow")
+    names = scope.leftovers()
     if names:
-        log.error("tasks still running after the run shut down: %s", ", ".join(names),
+        log.error("tasks still running after the %s shut down: %s", scope.name, ", ".join(names),
                   extra={"stage": "session", "leftover_tasks": names})
     return names
 
 
 async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opts: RunOptions,
-               observers: list[Observer], stop: asyncio.Event, started: Callable[[Session], None] | None) -> RunResult:
+               observers: list[Observer], stop: asyncio.Event, started: Callable[[Session], None] | None,
+               engines: EnginePool) -> RunResult:
     stages = [build_stage(s) for s in cfg.stages]
     if not transport.echo_path and any(isinstance(s, EchoCanceller) for s in stages):
         log.info("the %s transport has no echo path: the echo canceller passes audio through", transport.name)
@@ -126,7 +152,7 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
     player = transport.player(cfg, recorder)
     hud = HudWriter(opts.video_out, fps=opts.hud_fps) if opts.video_out else None
     context = RunContext(floor=Floor(enabled=transport.realtime), reporter=recorder.report,
-                         echo_path=transport.echo_path)
+                         echo_path=transport.echo_path, engines=engines)
     pipeline = Pipeline([*stages, player], context=context,
                         observers=[recorder, view, *camera.observers, *([hud] if hud else []), *observers])
     context.floor.add_player(player)
@@ -140,39 +166,37 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
     session = Session(cfg, stages, player, pipeline, recorder, view, controls, stop)
     await transport.attach(session)
     run_s = 0.0
-    caught: list[int] = []
-    with stop_on_signals(stop, caught):
+    # the engines load here the first time (later sessions find them loaded); signals are the process's
+    try:
+        load_s = await load_pipeline_shown(pipeline, view)
+        t1 = time.monotonic()
+        await transport.start()
         try:
-            load_s = await load_pipeline_shown(pipeline, view)
-            t1 = time.monotonic()
-            await transport.start()
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    running = tg.create_task(run_with_hud(pipeline, transport.frames(), camera.branches(), hud),
-                                             name="pipeline")
-                    serving = tg.create_task(transport.serve(session), name=f"transport:{transport.name}")
-                    if started is not None:
-                        started(session)
-                    await until_stopped(stop, opts.duration_s, running, serving)
-                    transport.stop_input()
-                    await running  # the pipeline drains: replies under way finish at the player
-                    await transport.finish()
-                    serving.cancel()
-            except BaseExceptionGroup as eg:  # e.g. the broker refused the login: that, not a traceback
-                first = _first_omni_error(eg)
-                if first is None:
-                    raise
-                raise first from None
-            run_s = time.monotonic() - t1
-        finally:
-            await pipeline.aclose()
-            if writer:
-                close_metrics(writer)
+            async with asyncio.TaskGroup() as tg:
+                running = tg.create_task(run_with_hud(pipeline, transport.frames(), camera.branches(), hud),
+                                         name="pipeline")
+                serving = tg.create_task(transport.serve(session), name=f"transport:{transport.name}")
+                if started is not None:
+                    started(session)
+                await until_stopped(stop, opts.duration_s, running, serving)
+                transport.stop_input()
+                await running  # the pipeline drains: replies under way finish at the player
+                await transport.finish()
+                serving.cancel()
+        except BaseExceptionGroup as eg:  # e.g. the broker refused the login: that, not a traceback
+            first = _first_omni_error(eg)
+            if first is None:
+                raise
+            raise first from None
+        run_s = time.monotonic() - t1
+    finally:
+        await pipeline.aclose()
+        if writer:
+            close_metrics(writer)
     return RunResult(records=list(recorder.finished), recorder=recorder, load_s=load_s, run_s=run_s,
                      input_s=transport.input_s, peak_rss_mb=peak_rss_mb(),
                      extra={**transport.summary(), "frames dropped": sum(ch.dropped for ch in pipeline.channels),
-                            **camera.stats(), **({"hud frames": hud.frames} if hud else {})},
-                     interrupted=signal.SIGINT in caught)
+                            **camera.stats(), **({"hud frames": hud.frames} if hud else {})})
 
 
 class JsonlWriter:

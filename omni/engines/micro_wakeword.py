@@ -22,7 +22,8 @@ class MicroWakeWordDetector:
 
     capabilities: ClassVar[Capabilities] = Capabilities(streaming=True)
 
-    def __init__(self, detector: Any, features: Any) -> None:
+    def __init__(self, detector: Any, features: Any, config: Path | None = None) -> None:
+        self.config = config
         self.detector = detector
         self.features = features
         self.phrase: str = detector.wake_word
@@ -41,7 +42,16 @@ class MicroWakeWordDetector:
         cfg = json.loads(cfg_path.read_text())
         if cfg.get("type") != "micro":
             raise ModelNotFoundError(f"{cfg_path}: not a microWakeWord model config")
-        return cls(MicroWakeWord.from_config(cfg_path), MicroWakeWordFeatures())
+        return cls(MicroWakeWord.from_config(cfg_path), MicroWakeWordFeatures(), cfg_path)
+
+    def fork(self) -> MicroWakeWordDetector:
+        """A stream of its own for one session. The detector's state lives inside its tflite
+        interpreter, so a fork makes another from the same config (~0.4 ms: the model is small)."""
+        from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures
+
+        if self.config is None:
+            raise ModelNotFoundError("this wake word detector was not loaded from a config: it cannot fork")
+        return MicroWakeWordDetector(MicroWakeWord.from_config(self.config), MicroWakeWordFeatures(), self.config)
 
     def detect(self, samples: np.ndarray, threshold: float) -> tuple[float, int | None]:
         """(best probability in this chunk, sample offset of the detection or None): 10 ms steps

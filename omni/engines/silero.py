@@ -22,7 +22,11 @@ class SileroVad:
     capabilities: ClassVar[Capabilities] = Capabilities(streaming=True)
     window = WINDOW
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, session: object | None = None, layout: str = "") -> None:
+        if session is not None:  # a fork: the same model, a stream of its own
+            self.session, self.layout = session, layout
+            self.reset()
+            return
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -45,6 +49,11 @@ class SileroVad:
         res = resolve("vad", options.model, progress)
         progress(f"loading VAD {res.spec}", None)
         return cls(res.location)
+
+    def fork(self) -> SileroVad:
+        """A stream of its own (fresh state) on the same loaded model: one per session. Its
+        calls must still be serialised with the others' (one worker thread)."""
+        return SileroVad("", self.session, self.layout)
 
     def reset(self) -> None:
         self.h = np.zeros((1, 1, 128), np.float32)

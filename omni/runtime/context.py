@@ -7,6 +7,7 @@ from typing import Any
 
 from omni.frames import Turn
 from omni.runtime.cpu import CpuPriority
+from omni.runtime.engines import EnginePool
 from omni.runtime.floor import Floor
 
 
@@ -20,13 +21,31 @@ class RunContext:
 
     floor: Floor = field(default_factory=Floor)
     """Who has the floor: the assistant's replies as interruptible handles (omni.runtime.floor)."""
-    cpu: CpuPriority = field(default_factory=CpuPriority)
-    """Which work gets the cores first on a small machine (omni.runtime.cpu)."""
+    engines: EnginePool | None = None
+    """The process's engines (omni.runtime.engines); None: a pool of this context's own, which
+    its pipeline (or its lone stage) closes with it (`owns_engines`)."""
+    cpu: CpuPriority | None = None  # type: ignore[assignment]
+    """Which work gets the cores first on a small machine (omni.runtime.cpu): the engine
+    pool's, so that it is fair across every session of the process."""
     reporter: Any = None
     """reporter(stage, turn, ms, extra) -> None: a stage's time for a turn, to the metrics."""
     echo_path: bool = True
     """What the player plays can reach the input. False (a file recorded before the run, a
     node whose speaker is a file): an echo canceller could only damage the user's words."""
+
+    owns_engines: bool = False
+
+    def __post_init__(self) -> None:
+        if self.engines is None:
+            self.engines = EnginePool(self.cpu)
+            self.owns_engines = True
+        if self.cpu is None:
+            self.cpu = self.engines.cpu
+
+    async def release(self) -> None:
+        """Close the engines if they are this context's own (not the process's)."""
+        if self.owns_engines and self.engines is not None:
+            await self.engines.aclose()
 
     def report(self, stage: str, turn: Turn, ms: float | None, extra: dict[str, Any]) -> None:
         if self.reporter is not None:

@@ -42,6 +42,11 @@ class CpuPriority:
         changed: a stage that waits for the voice wakes on it instead of polling."""
         self._listeners.append(listener)
 
+    def unwatch(self, listener: Callable[[], None]) -> None:
+        """Stop calling `listener` (its session has closed)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _changed(self) -> None:
         for listener in self._listeners:
             listener()

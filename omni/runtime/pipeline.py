@@ -70,6 +70,7 @@ class Pipeline:
 
     @property
     def cpu(self) -> CpuPriority:
+        assert self.context.cpu is not None
         return self.context.cpu
 
     async def load(self, progress: ProgressFn) -> None:
@@ -77,8 +78,13 @@ class Pipeline:
             await stage.load(progress)
 
     async def aclose(self) -> None:
-        for stage in self.stages:
-            await stage.aclose()
+        """Close the stages (each session's state); the engines close with the process, or
+        here if the pipeline made its own context."""
+        try:
+            for stage in self.stages:
+                await stage.aclose()
+        finally:
+            await self.context.release()
 
     async def run(self, source: AsyncIterable[Frame], branches: Sequence[Branch] = ()) -> None:
         """Run until the source ends and every stage has drained, or until cancelled.

@@ -15,6 +15,7 @@ from omni.frames import EndOfStream, ErrorEvent, Frame, ReplyDone, Tier, Turn
 from omni.runtime.channel import QueueSpec
 from omni.runtime.cpu import CpuPriority
 from omni.runtime.context import RunContext
+from omni.runtime.engines import EnginePool
 from omni.runtime.floor import Floor
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Stage(abc.ABC):
         self.options = options if options is not None else self.Options()
         self.budget_ms = budget_ms
         self._context: RunContext | None = None
+        self._own_context = False
 
     def bind(self, context: RunContext) -> None:
         """The run this stage is part of (its pipeline calls this once, before `load`)."""
@@ -61,7 +63,20 @@ class Stage(abc.ABC):
         """The services of the run (a stage used on its own gets a context of its own)."""
         if self._context is None:
             self._context = RunContext()
+            self._own_context = True
         return self._context
+
+    @property
+    def engines(self) -> EnginePool:
+        """The process's engines: a stage gets its models here, never loads its own copy."""
+        assert self.context.engines is not None
+        return self.context.engines
+
+    async def release_engines(self) -> None:
+        """For a stage used on its own (no pipeline): close the engines its own context loaded.
+        In a pipeline this does nothing: the engines belong to the process."""
+        if self._own_context and self._context is not None:
+            await self._context.release()
 
     @property
     def floor(self) -> Floor:
@@ -71,7 +86,8 @@ class Stage(abc.ABC):
 
     @property
     def cpu(self) -> CpuPriority:
-        """The run's CPU priority (see omni.runtime.cpu)."""
+        """The process's CPU priority (see omni.runtime.cpu)."""
+        assert self.context.cpu is not None
         return self.context.cpu
 
     def report(self, turn: Turn, ms: float | None, **extra: Any) -> None:

@@ -31,15 +31,28 @@ class Worker:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=name, initializer=lower_priority if nice > 0 else None,
             initargs=(nice,) if nice > 0 else ())
+        self._scoped = False
         self._streams: set[threading.Event] = set()
         """Stop flags of the streams running now (shutdown sets them: a consumer that was
         abandoned, not closed, must not leave the thread waiting for room forever)."""
 
+    def _claim(self) -> None:
+        """The session its thread starts in owns it (its leak check looks for it); a thread
+        started outside any session (an engine of the process) is the process's."""
+        if not self._scoped:
+            from omni.runtime.tasks import current_scope
+
+            self._scoped = True
+            if (scope := current_scope()) is not None:
+                scope.workers.add(self)
+
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        self._claim()
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def stream(self, make: Callable[[], Iterator[T]], buffer: int = 32) -> AsyncIterator[T]:
         """Iterate `make()` in the worker thread; yields its items on the loop, in order."""
+        self._claim()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         room = threading.Semaphore(buffer)
@@ -85,6 +98,11 @@ class Worker:
             if not fut.done():
                 # wait for the thread to leave the generator, so the engine is free again
                 await asyncio.shield(fut)
+
+    @property
+    def alive(self) -> bool:
+        """Its thread is running (not shut down, or still finishing)."""
+        return any(t.is_alive() for t in getattr(self._pool, "_threads", ()))
 
     def shutdown(self) -> None:
         for stop in list(self._streams):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -28,7 +29,8 @@ from omni.dialogue.turns import TurnKit, fast_path
 from omni.dialogue.types import ChatRequest
 from omni.frames import (Answered, ContextUpdate, EndOfStream, Frame, ReplyDone, ReplyToken, SayText,
                          SpeechStarted, Transcript, Turn)
-from omni.runtime import Processor, QueueSpec, Stopwatch, Worker
+from omni.runtime import Processor, QueueSpec, Stopwatch
+from omni.runtime.engines import EnginePool, Shared, options_key
 from omni.runtime.floor import until
 from omni.runtime.stage import ProgressFn
 
@@ -59,7 +61,7 @@ class Dialogue(Processor):
         # answered with options.refusal before a model can pretend to have done it
         self.intents = IntentMatcher(o.intents, {**self.tools.targets(), REFUSE: {"type": "object"}})
         self.memory = Memory(self._system_prompt(), o.memory)
-        self._worker = Worker(f"{name}-intents")
+        self._intents: Shared[IntentMatcher] | None = None
         self._local: ChatBackend | None = None
         self._prefill: asyncio.Task[None] | None = None
         self._pre: Preemptive | None = None
@@ -110,18 +112,28 @@ class Dialogue(Processor):
         return f"{o.system_prompt} {TOOLS_SENTENCE.format(can=can_do(o.actions, o.tools.builtin))}"
 
     async def load(self, progress: ProgressFn) -> None:
-        for name, b in self.backends.items():
+        """Take the chat backends and the intent matcher from the process's engines (loaded on
+        first use; every session and pipeline naming the same model shares one)."""
+        for name, b in list(self.backends.items()):
             if self.options.routing.offline_only and not b.offline:
                 log.info("backend %s is not used: routing.offline_only is on", name, extra={"stage": self.name})
                 continue
-            await b.load(progress, cpu=self.cpu)
+            self.backends[name] = (await chat_backend(self.engines, b, progress, user=self.name)).engine
         local = self._local = next((b for b in self.backends.values() if b.continues), None)
         if local is not None:
             self.memory.count = local.count_tokens
             progress("caching the system prompt", None)
             await local.prefill(ChatRequest([self.memory.system()]))
         if self.options.intents.enabled:
-            await self._worker.call(self.intents.load, progress)
+            matcher = self.intents
+
+            def load(progress: ProgressFn) -> IntentMatcher:
+                matcher.load(progress)
+                return matcher
+
+            key = (options_key(self.options.intents), json.dumps(matcher.targets, sort_keys=True, default=str))
+            self._intents = await self.engines.get("intents", key, load, progress, user=self.name)
+            self.intents = self._intents.engine
 
     def _prefill_next(self) -> None:
         if self._local is None or not self.options.prefill_next:
@@ -148,9 +160,7 @@ class Dialogue(Processor):
             self._prefill.cancel()
             await asyncio.wait({self._prefill})
         await self.tools.aclose()
-        for b in self.backends.values():
-            await b.aclose()
-        self._worker.shutdown()
+        await self.release_engines()  # the backends are the process's: closed with it
 
     async def process(self, frame: Transcript | ContextUpdate | SpeechStarted | SayText | Answered
                       ) -> AsyncIterator[Frame]:
@@ -312,8 +322,9 @@ class Dialogue(Processor):
                          gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         sw = Stopwatch()
         on = self.options.intents.enabled
-        match, score, near = (await self._worker.call(self.intents.assess, text) if on else (None, 0.0, {}))
-        several = await self._worker.call(self.intents.match_parts, text) if on else None
+        match, score, near = (await self._intents.call(self.intents.assess, text)
+                              if on and self._intents else (None, 0.0, {}))
+        several = await self._intents.call(self.intents.match_parts, text) if on and self._intents else None
         if several is not None:
             async for out in fast_path(self.kit, turn, text, several, parts, gate, sw):
                 yield out
@@ -335,3 +346,17 @@ class Dialogue(Processor):
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("prefilling the next turn failed: %s", task.exception(), extra={"stage": "dialogue"})
+
+
+async def chat_backend(pool: EnginePool, backend: ChatBackend, progress: ProgressFn, user: str = "") -> Shared[ChatBackend]:
+    """The process's copy of `backend` (the first one with the same type and options is
+    loaded, with the process's CPU priority; the others are never loaded)."""
+    async def load(progress: ProgressFn) -> ChatBackend:
+        try:
+            await backend.load(progress, cpu=pool.cpu)
+        except BaseException:
+            await backend.aclose()  # its threads end with the failed load
+            raise
+        return backend
+
+    return await pool.get("llm", options_key(backend.options), load, progress, user=user)

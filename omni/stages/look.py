@@ -21,7 +21,8 @@ from typing import ClassVar
 from pydantic import Field
 
 from omni.frames import Answered, Frame, ReplyDone, ReplyToken, SceneFrame, Transcript, Turn, VideoFrame
-from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
+from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
+from omni.runtime.engines import Shared, options_key
 from omni.runtime.floor import until
 from omni.runtime.stage import ProgressFn
 from omni.vision.scene import look_answer, read_answer
@@ -73,19 +74,25 @@ class LookStage(Processor):
         super().__init__(name, options, budget_ms)
         self._read = [re.compile(p) for p in self.options.read]
         self._look = [re.compile(p) for p in self.options.look]
-        self.vlm = Vlm(self.options.vlm) if self.options.vlm else None
-        self._worker = Worker(f"{name}-vlm")
+        self.vlm: Vlm | None = None
+        """The process's VLM (shared by every session that names the same) once loaded."""
+        self._shared: Shared[Vlm] | None = None
         self.scene: SceneFrame | None = None
         self.frame: VideoFrame | None = None
 
     async def load(self, progress: ProgressFn) -> None:
-        if self.vlm is not None:
-            await self._worker.call(self.vlm.load, progress)
+        vo = self.options.vlm
+        if vo is not None:
+            def load(progress: ProgressFn) -> Vlm:
+                vlm = Vlm(vo)
+                vlm.load(progress)
+                return vlm
+
+            self._shared = await self.engines.get("vlm", options_key(vo), load, progress, user=self.name)
+            self.vlm = self._shared.engine
 
     async def aclose(self) -> None:
-        self._worker.shutdown()
-        if self.vlm is not None:
-            self.vlm.close()
+        await self.release_engines()
 
     def kind(self, text: str) -> str | None:
         """read, look, or None for a question that is not about the view."""
@@ -131,7 +138,8 @@ class LookStage(Processor):
             image = self.frame.image
             source = "vlm"
             first_ms = None
-            stream = self._worker.stream(lambda: self.vlm.stream(image, question))  # type: ignore[union-attr]
+            assert self._shared is not None
+            stream = self._shared.stream(lambda: self.vlm.stream(image, question))  # type: ignore[union-attr]
             async with contextlib.aclosing(until(speech.interrupted, stream)) as g:
                 async for text in g:
                     first_ms = sw.ms if first_ms is None else first_ms

@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from omni.frames import ContextUpdate, EndOfStream, ErrorEvent, Frame, SceneFrame, SpeechStopped, Transcript, VideoFrame
-from omni.runtime import QueueSpec, Stage, StageOptions, Worker
+from omni.runtime import QueueSpec, Stage, StageOptions
+from omni.runtime.engines import Shared, options_key
 from omni.runtime.stage import ProgressFn
 from omni.vision.scene import SceneAnalyzer, SceneOptions, describe
 
@@ -43,7 +44,9 @@ class SceneStage(Stage):
     def __init__(self, name: str, options: SceneStageOptions | None = None, budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
         self.analyzer = SceneAnalyzer(self.options)
-        self._worker = Worker(f"{name}-vision", nice=self.options.nice)
+        """The process's analyser (shared by the sessions whose scene options are the same) once loaded."""
+        self._shared: Shared[SceneAnalyzer] | None = None
+        self._wake: Any = None
         self._turn_open = False
         """The user stopped speaking and the transcript has not come yet."""
         self._changed: asyncio.Event | None = None
@@ -63,11 +66,20 @@ class SceneStage(Stage):
         """Unchanged frames that refreshed the last scene without an analysis."""
 
     async def load(self, progress: ProgressFn) -> None:
-        await self._worker.call(self.analyzer.load, progress)
+        o = self.options
+
+        def load(progress: ProgressFn) -> SceneAnalyzer:
+            analyzer = SceneAnalyzer(o)
+            analyzer.load(progress)
+            return analyzer
+
+        self._shared = await self.engines.get("scene", options_key(o), load, progress, user=self.name, nice=o.nice)
+        self.analyzer = self._shared.engine
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._worker.shutdown)
-        self.analyzer.close()
+        if self._wake is not None:
+            self.cpu.unwatch(self._wake)
+        await self.release_engines()
 
     def stats(self) -> dict[str, Any]:
         from omni.runtime.metrics import percentile
@@ -94,6 +106,7 @@ class SceneStage(Stage):
                 if not loop.is_closed():  # a run that has ended must not fail the thread
                     loop.call_soon_threadsafe(changed.set)
             self.cpu.watch(wake)
+            self._wake = wake
         return self._changed
 
     async def _give_way(self) -> None:
@@ -187,7 +200,8 @@ class SceneStage(Stage):
     async def _analyse(self, frame: VideoFrame) -> list[Frame]:
         t0 = time.monotonic()
         try:
-            scene = await self._worker.call(self.analyzer.analyze, frame)
+            assert self._shared is not None
+            scene = await self._shared.call(self.analyzer.analyze, frame)
         except Exception as e:  # a model failing on one picture: report it, keep looking
             log.warning("%s: analysing frame %d failed: %s", self.name, frame.seq, e, extra={"stage": self.name})
             return [ErrorEvent(stage=self.name, message=f"frame {frame.seq}: {type(e).__name__}: {e}")]

@@ -21,7 +21,8 @@ from omni.engines.registry import engine_class
 from omni.engines.whisper import split_long
 from omni.frames import (EndOfStream, Frame, InputAudio, PartialTranscript, ReplyDone, SpeechPaused,
                          SpeechStarted, SpeechStopped, Transcript, Turn, Utterance)
-from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
+from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
+from omni.runtime.engines import EnginePool, Shared, options_key
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,8 @@ class WhisperSTT(Processor):
     def __init__(self, name: str, options: WhisperOptions | None = None,
                  budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
-        self._worker = Worker(f"{name}-whisper")
-        self._partial_worker = Worker(f"{name}-partials")
-        self._engine: SpeechToText | None = None
-        self._partial_engine: SpeechToText | None = None
+        self._stt: Shared[SpeechToText] | None = None
+        self._partial_stt: Shared[SpeechToText] | None = None
         self._partial: _Job | None = None
         self._audio = _Recent()
         self._speech_start: int | None = None
@@ -125,17 +124,26 @@ class WhisperSTT(Processor):
         self.reused = 0
 
     async def load(self, progress: ProgressFn) -> None:
-        cls = engine_class("stt", self.options.engine)
-        self._engine = await self._worker.call(cls.load, self.options, progress)
+        self._stt = await stt_engine(self.engines, self.options, progress, user=self.name)
         if self.options.partial_every_ms:
             # partials get their own copy of the model on one thread, so the decode that ends a
-            # turn never waits behind one
-            progress("loading speech-to-text for partial transcripts", None)
-            self._partial_engine = await self._partial_worker.call(self._engine.spare, 1)
+            # turn never waits behind one (one spare per process, shared like the first)
+            self._partial_stt = await self.engines.derive(
+                self._stt, "partials", lambda e: e.spare(1), progress,
+                "loading speech-to-text for partial transcripts", user=self.name)
+
+    @property
+    def _engine(self) -> SpeechToText | None:
+        return self._stt.engine if self._stt is not None else None
+
+    @property
+    def _partial_engine(self) -> SpeechToText | None:
+        return self._partial_stt.engine if self._partial_stt is not None else None
 
     @property
     def window_fallbacks(self) -> int:
-        """Decodes made again on whisper's 30 s window (the short one looked wrong)."""
+        """Decodes made again on whisper's 30 s window (the short one looked wrong), by every
+        session of the process (the engine is shared)."""
         return sum(getattr(e, "window_fallbacks", 0) for e in (self._engine, self._partial_engine) if e)
 
     def transcribe(self, audio: np.ndarray, engine: SpeechToText | None = None) -> Heard:
@@ -181,7 +189,8 @@ class WhisperSTT(Processor):
 
     def _start_job(self, kind: str, audio: np.ndarray, turn: Turn | None = None, end: int = 0) -> None:
         if kind == "partial":
-            task = asyncio.ensure_future(self._partial_worker.call(self.transcribe, audio, self._partial_engine))
+            assert self._partial_stt is not None
+            task = asyncio.ensure_future(self._partial_stt.call(self.transcribe, audio, self._partial_engine))
             self._partial = _Job(kind, task, None, end)
             return
         prev = self._job.task if self._job is not None else None
@@ -189,7 +198,7 @@ class WhisperSTT(Processor):
         async def run() -> Heard:
             if prev is not None:
                 await asyncio.wait({prev})
-            return await self._worker.call(self.transcribe, audio)
+            return await self._call(self.transcribe, audio)
 
         self._job = _Job(kind, asyncio.ensure_future(run()), turn, end)
 
@@ -267,7 +276,7 @@ class WhisperSTT(Processor):
             heard = spec[1]
             self.reused += 1
         else:
-            heard = await self._worker.call(self.transcribe, frame.samples)
+            heard = await self._call(self.transcribe, frame.samples)
         text = heard.text
         if since is None:
             self.report(frame.turn, sw.ms, audio_s=round(len(frame.samples) / frame.sample_rate, 2),
@@ -287,7 +296,7 @@ class WhisperSTT(Processor):
             # one sentence with a pause in it: the words after the pause alone are often misheard
             # ("France?" as "Friends."), so the whole of it is decoded again, from the first part
             whole = self._audio.slice(max(0, since.speech_start - self._pad), frame.turn.speech_end + self._pad)
-            heard = await self._worker.call(self.transcribe, whole)
+            heard = await self._call(self.transcribe, whole)
             text = heard.text
             log.info("turn %d goes on from turn %d: heard as one: %r", frame.turn.id, since.id, text,
                      extra={"stage": self.name, "turn": frame.turn.id})
@@ -349,8 +358,25 @@ class WhisperSTT(Processor):
             if job is not None:
                 job.task.cancel()
                 await asyncio.wait({job.task})
-        self._worker.shutdown()
-        self._partial_worker.shutdown()
+        await self.release_engines()
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        assert self._stt is not None, "load() first"
+        return await self._stt.call(fn, *args)
+
+
+STAGE_ONLY = frozenset({"partial_every_ms", "partial_after_ms", "speech_pad_ms", "hold_ms", "merge_within_s",
+                        "backchannels"})
+"""WhisperOptions that are the stage's, not the engine's: pipelines that differ only in them
+share one recogniser."""
+
+
+async def stt_engine(pool: EnginePool, options: WhisperOptions, progress: ProgressFn,
+                     user: str = "") -> Shared[SpeechToText]:
+    """The process's recogniser for these options (loaded on first use)."""
+    cls = engine_class("stt", options.engine)
+    return await pool.get("stt", options_key(options, STAGE_ONLY), lambda p: cls.load(options, p), progress,
+                          user=user)
 
 
 def _common_prefix(a: str, b: str) -> str:

@@ -14,7 +14,8 @@ from pydantic import Field
 from omni.engines.base import TextToSpeech
 from omni.engines.registry import engine_class
 from omni.frames import Frame, ReplyAudio, ReplySentence
-from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
+from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
+from omni.runtime.engines import EnginePool, Shared, options_key
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -43,29 +44,33 @@ class PiperTTS(Processor):
     options: PiperOptions
     handles = (ReplySentence,)
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=32)
-    live_options: ClassVar[frozenset[str]] = frozenset({"length_scale", "volume"})
+    live_options: ClassVar[frozenset[str]] = frozenset({"length_scale", "volume", "speaker_id", "voice"})
+    """`voice` too: the next sentence is spoken in it (loaded then, once per process, if no
+    session has used it yet)."""
 
     def __init__(self, name: str, options: PiperOptions | None = None,
                  budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
-        self._worker = Worker(f"{name}-piper")
-        self._voice: TextToSpeech | None = None
+        self._tts: Shared[TextToSpeech] | None = None
         self.sample_rate = 22050
 
     async def load(self, progress: ProgressFn) -> None:
-        self._voice = await self._worker.call(engine_class("tts", self.options.engine).load, self.options, progress)
-        self.sample_rate = self._voice.sample_rate
+        self._tts = await tts_engine(self.engines, self.options, progress, user=self.name)
+        self.sample_rate = self._tts.engine.sample_rate
 
-    def options_changed(self) -> None:
-        if self._voice is not None:
-            self._voice.configure(self.options)
+    @property
+    def _voice(self) -> TextToSpeech | None:
+        return self._tts.engine if self._tts is not None else None
 
     async def aclose(self) -> None:
-        self._worker.shutdown()
+        await self.release_engines()
 
     def synthesize(self, text: str, urgent: bool = False) -> Iterator[np.ndarray]:
-        """Blocking generator of audio chunks; `urgent` (the first sentence) takes CPU priority."""
+        """Blocking generator of audio chunks; `urgent` (the first sentence) takes CPU priority.
+        The voice is shared by every session: this session's rate and volume are set on it
+        first, on its thread (nothing else runs there until the sentence is done)."""
         assert self._voice is not None, "load() first"
+        self._voice.configure(self.options)
         chunks = iter(self._voice.synthesize(text))
         while True:
             with self.cpu.urgent() if urgent else contextlib.nullcontext():
@@ -77,7 +82,11 @@ class PiperTTS(Processor):
     async def process(self, frame: ReplySentence) -> AsyncIterator[Frame]:
         sw = Stopwatch()
         first = True
-        stream = self._worker.stream(lambda: self.synthesize(frame.text, urgent=frame.index == 0), buffer=4)
+        assert self._tts is not None, "load() first"
+        if options_key(self.options, TTS_STAGE_ONLY) != self._tts.key:  # the voice changed live
+            self._tts = await tts_engine(self.engines, self.options, _log_progress, user=self.name)
+            self.sample_rate = self._tts.engine.sample_rate
+        stream = self._tts.stream(lambda: self.synthesize(frame.text, urgent=frame.index == 0), buffer=4)
         async with contextlib.aclosing(stream):
             async for audio in stream:
                 if first and frame.index == 0:
@@ -85,3 +94,21 @@ class PiperTTS(Processor):
                 first = False
                 yield ReplyAudio(turn=frame.turn, samples=audio, sample_rate=self.sample_rate,
                                  sentence=frame.index, text=frame.text)
+
+
+TTS_STAGE_ONLY = frozenset({"length_scale", "volume", "speaker_id"})
+"""PiperOptions set per sentence, not when the voice loads: sessions that differ only in them
+share one voice."""
+
+
+async def tts_engine(pool: EnginePool, options: PiperOptions, progress: ProgressFn,
+                     user: str = "") -> Shared[TextToSpeech]:
+    """The process's voice for these options (loaded on first use)."""
+    cls = engine_class("tts", options.engine)
+    return await pool.get("tts", options_key(options, TTS_STAGE_ONLY), lambda p: cls.load(options, p), progress,
+                          user=user)
+
+
+def _log_progress(what: str, fraction: float | None) -> None:
+    if fraction is None:
+        log.info("%s", what, extra={"stage": "tts"})

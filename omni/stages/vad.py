@@ -17,7 +17,8 @@ from omni.frames import (EndOfStream, Frame, InputAudio, SpeechPaused, SpeechSta
 from omni.engines.base import EndOfTurn, VoiceActivity
 from omni.engines.registry import engine_class
 from omni.engines.turn_words import sounds_finished
-from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch, Worker
+from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
+from omni.runtime.engines import EnginePool, Shared, options_key, stream_of
 from omni.runtime.floor import BargeIn
 from omni.runtime.stage import ProgressFn
 
@@ -98,7 +99,8 @@ class SileroVAD(Processor):
         self._model: VoiceActivity | None = None
         self._win = 512
         """Samples per VAD step (the engine's window)."""
-        self._worker = Worker(f"{name}-vad")
+        self._vad: Shared[VoiceActivity] | None = None
+        self._turn_model: Shared[EndOfTurn] | None = None
         self.options_changed()
         self._pending = np.zeros(0, np.float32)   # samples not yet a full window
         self._pending_start = 0
@@ -127,14 +129,19 @@ class SileroVAD(Processor):
         self._neg = o.neg_threshold if o.neg_threshold is not None else max(0.01, o.threshold - 0.15)
 
     async def load(self, progress: ProgressFn) -> None:
-        self._model = await self._worker.call(engine_class("vad", self.options.engine).load, self.options, progress)
+        self._vad = await vad_engine(self.engines, self.options, progress, user=self.name)
+        # the model is the process's; the stream's state is this session's own
+        self._model = stream_of(self._vad.engine)
         self._win = self._model.window
         if self.options.end_of_turn is not None:
             eot = self.options.end_of_turn
-            self._eot = await self._worker.call(engine_class("turn", eot.engine).load, eot, progress)
+            cls = engine_class("turn", eot.engine)
+            self._turn_model = await self.engines.get("turn", options_key(eot), lambda p: cls.load(eot, p),
+                                                      progress, user=self.name)
+            self._eot = self._turn_model.engine
 
     async def aclose(self) -> None:
-        self._worker.shutdown()
+        await self.release_engines()
 
     async def process(self, frame: InputAudio) -> AsyncIterator[Frame]:
         if frame.sample_rate != 16000:
@@ -153,7 +160,8 @@ class SileroVAD(Processor):
         base = self._pending_start
         self._pending = self._pending[n * self._win:]
         self._pending_start += n * self._win
-        probs = await self._worker.call(self._model.probs, windows)
+        assert self._vad is not None
+        probs = await self._vad.call(self._model.probs, windows)
         for i, p in enumerate(probs):
             async for out in self._step(base + i * self._win, float(p), frame.t):
                 yield out
@@ -239,7 +247,8 @@ class SileroVAD(Processor):
         self._asked_ms = silence
         pad = self.options.speech_pad_ms * self.sample_rate // 1000
         audio = self._slice(max(0, self._start - pad), pos + self._win)
-        self._eot_p = await self._worker.call(self._eot.predict, audio)
+        assert self._turn_model is not None
+        self._eot_p = await self._turn_model.call(self._eot.predict, audio)
         self._how = "model"
         return self._eot_p >= eot.threshold
 
@@ -305,3 +314,17 @@ class SileroVAD(Processor):
             self._history.popleft()
         while len(self._times) > 1 and self._times[0][0] < keep_from:
             self._times.popleft()
+
+
+VAD_STAGE_ONLY = frozenset(set(SileroVADOptions.model_fields) - {"engine", "engine_options", "model"})
+
+
+async def vad_engine(pool: EnginePool, options: SileroVADOptions, progress: ProgressFn,
+                     user: str = "") -> Shared[VoiceActivity]:
+    """The process's voice-activity model for these options (loaded on first use). A stream of
+    its own comes from `stream_of(shared.engine)`."""
+    cls = engine_class("vad", options.engine)
+    key = options_key(options, VAD_STAGE_ONLY)
+    if not callable(getattr(cls, "fork", None)):
+        key = (key, user, id(options))  # its state cannot be split from its model: a copy of its own
+    return await pool.get("vad", key, lambda p: cls.load(options, p), progress, user=user)

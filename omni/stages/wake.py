@@ -21,7 +21,8 @@ from pydantic import Field
 from omni.engines.base import WakeWordDetector
 from omni.engines.registry import engine_class
 from omni.frames import Cue, Frame, InputAudio, PushToTalk, WakeWord
-from omni.runtime import Processor, QueueSpec, StageOptions, Worker
+from omni.runtime import Processor, QueueSpec, StageOptions
+from omni.runtime.engines import Shared, options_key, stream_of
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class WakeGate(Processor):
 
     def __init__(self, name: str, options: WakeOptions | None = None, budget_ms: float | None = None) -> None:
         super().__init__(name, options, budget_ms)
-        self._worker = Worker(f"{name}-wake")
+        self._shared: Shared[WakeWordDetector] | None = None
         self._detector: WakeWordDetector | None = None
         self.phrase = ""
         self._cutoff = 0.5
@@ -94,12 +95,17 @@ class WakeGate(Processor):
         if self.options.mode != "wake_word":
             return
         cls = engine_class("wake", self.options.engine)
-        self._detector = await self._worker.call(cls.load, self.options, progress)
+        o = self.options
+        key: Any = options_key(o, WAKE_STAGE_ONLY)
+        if not callable(getattr(cls, "fork", None)):
+            key = (key, self.name, id(self))  # its state cannot be split from its model: a copy of its own
+        self._shared = await self.engines.get("wake", key, lambda p: cls.load(o, p), progress, user=self.name)
+        self._detector = await self._shared.call(stream_of, self._shared.engine)
         self.phrase = self._detector.phrase
         self._cutoff = self._detector.cutoff
 
     async def aclose(self) -> None:
-        self._worker.shutdown()
+        await self.release_engines()
 
     async def process(self, frame: InputAudio | PushToTalk) -> AsyncIterator[Frame]:
         o = self.options
@@ -111,7 +117,8 @@ class WakeGate(Processor):
             return
         if o.mode == "wake_word":
             was = self.listening
-            score, hit_at = await self._worker.call(self._detect, frame)
+            assert self._shared is not None
+            score, hit_at = await self._shared.call(self._detect, frame)
             if hit_at is not None:
                 self.detections += 1
                 if not was:
@@ -149,3 +156,6 @@ class WakeGate(Processor):
         assert self._detector is not None, "load() first"
         best, hit = self._detector.detect(frame.samples, self.options.threshold or self._cutoff)
         return best, None if hit is None else frame.start + hit
+
+
+WAKE_STAGE_ONLY = frozenset(set(WakeOptions.model_fields) - {"engine", "engine_options", "model"})

@@ -1,0 +1,169 @@
+"""The process's engines: each model loaded once, shared by every session that names it.
+
+A stage asks the pool for its engine by a key (its kind and the options the engine is made
+from); the first ask loads it on a worker thread of its own, later asks (the same session's
+next run, another session, another pipeline naming the same model) get the same copy. Every
+call into a shared engine goes through that one worker thread, so the calls of all sessions
+are serialised per engine and none runs on the event loop. The pool also holds the process's
+CPU priority: the stage nearest the listener of any session goes before the background work
+of every session (omni.runtime.cpu).
+
+Engines that keep a stream's state (a VAD's recurrent state, a wake-word detector's feature
+window) offer `fork()`: a copy of the state that shares the loaded model; a session forks its
+own. The pool is closed by its owner (the process, omni.app.host); sessions never close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from omni.runtime.cpu import CpuPriority
+from omni.runtime.tasks import outside_scope
+from omni.runtime.threads import Worker
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E")
+T = TypeVar("T")
+
+ProgressFn = Callable[[str, float | None], None]
+
+
+@dataclass
+class Shared(Generic[E]):
+    """One loaded engine and the worker thread every call into it runs on."""
+
+    kind: str
+    key: Hashable
+    engine: E
+    worker: Worker | None
+    """None: the engine runs its own threads (a chat backend)."""
+    load_s: float
+    calls: int = 0
+    """Calls and streams made into it, by every session."""
+    users: set[str] = field(default_factory=set)
+    """Names of the stages (of any session) that asked for it."""
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on the engine's thread, after the calls queued before it."""
+        self.calls += 1
+        assert self.worker is not None, f"the {self.kind} engine has no worker: call it directly"
+        return await self.worker.call(fn, *args)
+
+    def stream(self, make: Callable[[], Iterator[T]], buffer: int = 32) -> AsyncIterator[T]:
+        """Iterate `make()` on the engine's thread (it holds the thread until it ends or is closed)."""
+        self.calls += 1
+        assert self.worker is not None, f"the {self.kind} engine has no worker: call it directly"
+        return self.worker.stream(make, buffer)
+
+
+def options_key(options: BaseModel | dict[str, Any] | None, drop: frozenset[str] | set[str] = frozenset()) -> str:
+    """A stable key of the options an engine is made from (those in `drop` are the stage's own:
+    two stages that differ only in them share one engine)."""
+    if options is None:
+        return "{}"
+    data = options.model_dump(mode="json") if isinstance(options, BaseModel) else dict(options)
+    return json.dumps({k: v for k, v in data.items() if k not in drop}, sort_keys=True, default=str)
+
+
+class EnginePool:
+    """Engines loaded once per process (see the module's docstring)."""
+
+    def __init__(self, cpu: CpuPriority | None = None) -> None:
+        self.cpu = cpu if cpu is not None else CpuPriority()
+        """The process's CPU priority, shared by the stages of every session."""
+        self._loaded: dict[tuple[str, Hashable], asyncio.Future[Shared[Any]]] = {}
+        self._closed = False
+        self.loads = 0
+        """Engines actually loaded (a second ask for the same key is not a load)."""
+
+    async def get(self, kind: str, key: Hashable, load: Callable[[ProgressFn], Any], progress: ProgressFn,
+                  *, user: str = "", nice: int = 0) -> Shared[Any]:
+        """The engine `kind` with `key`, loading it with `load(progress)` on a new worker thread
+        the first time (an `async def load` runs on the loop instead and gets no worker: the
+        engine has threads of its own). Concurrent asks for it wait for the same load; a load
+        that failed is tried again by the next ask."""
+        if self._closed:
+            raise RuntimeError("the engine pool is closed")
+        k = (kind, key)
+        fut = self._loaded.get(k)
+        if fut is None or (fut.done() and fut.exception() is not None):
+            fut = self._loaded[k] = asyncio.get_running_loop().create_future()
+            try:
+                shared = await self._load(kind, key, load, progress, nice)
+            except BaseException as e:
+                del self._loaded[k]
+                fut.set_exception(e)
+                fut.exception()  # retrieved: the waiters (if any) get it too
+                raise
+            fut.set_result(shared)
+        shared = await asyncio.shield(fut)
+        if user:
+            shared.users.add(user)
+        return shared
+
+    async def derive(self, base: Shared[E], role: str, make: Callable[[E], T], progress: ProgressFn,
+                     describe: str, *, user: str = "") -> Shared[T]:
+        """A second engine made from `base` (a spare copy for another thread), once per process."""
+        def load(progress: ProgressFn) -> T:
+            progress(describe, None)
+            return make(base.engine)
+
+        return await self.get(base.kind + ":" + role, base.key, load, progress, user=user)
+
+    async def _load(self, kind: str, key: Hashable, load: Callable[[ProgressFn], Any], progress: ProgressFn,
+                    nice: int) -> Shared[Any]:
+        t0 = time.monotonic()
+        if asyncio.iscoroutinefunction(load):
+            with outside_scope():  # the threads it starts are the process's
+                worker, engine = None, await load(progress)
+        else:
+            with outside_scope():  # the process's thread, whichever session asked first
+                worker = Worker(f"engine-{kind.replace(':', '-')}", nice=nice)
+                try:
+                    engine = await worker.call(load, progress)
+                except BaseException:
+                    worker.shutdown()
+                    raise
+        self.loads += 1
+        took = time.monotonic() - t0
+        log.info("loaded the %s engine in %.2f s", kind, took, extra={"stage": "engines", "latency_ms": took * 1000})
+        return Shared(kind, key, engine, worker, took)
+
+    def engines(self) -> list[Shared[Any]]:
+        """The engines loaded so far."""
+        return [f.result() for f in self._loaded.values() if f.done() and f.exception() is None]
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [{"kind": s.kind, "load_s": round(s.load_s, 2), "calls": s.calls, "users": sorted(s.users)}
+                for s in self.engines()]
+
+    async def aclose(self) -> None:
+        """Release every engine and stop its thread (the process is ending)."""
+        self._closed = True
+        for shared in reversed(self.engines()):
+            close = getattr(shared.engine, "aclose", None) or getattr(shared.engine, "close", None)
+            try:
+                if close is not None:
+                    res = close() if shared.worker is None else await shared.worker.call(close)
+                    if asyncio.iscoroutine(res):
+                        await res
+            except Exception:
+                log.exception("closing the %s engine failed", shared.kind)
+            if shared.worker is not None:
+                shared.worker.shutdown()
+        self._loaded.clear()
+
+
+def stream_of(engine: Any) -> Any:
+    """A stateful engine's stream of its own (`fork()`, sharing the loaded model), else itself."""
+    fork = getattr(engine, "fork", None)
+    return fork() if callable(fork) else engine
