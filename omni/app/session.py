@@ -42,7 +42,10 @@ from omni.runtime.stage import Stage
 from omni.runtime.state import AssistantState
 from omni.stages import build_stage
 from omni.stages.dialogue import Dialogue
+from omni.stages.chunker import SentenceChunker
 from omni.stages.echo import EchoCanceller
+from omni.stages.stt import WhisperSTT
+from omni.stages.tts import PiperTTS
 from omni.stages.scene import SceneStage
 from omni.runtime.controls import Controls
 from omni.runtime.engines import EnginePool
@@ -144,6 +147,8 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
                observers: list[Observer], stop: asyncio.Event, started: Callable[[Session], None] | None,
                engines: EnginePool) -> RunResult:
     stages = [build_stage(s) for s in cfg.stages]
+    if not transport.audio_out:  # text only: nothing is spoken, so nothing makes speech
+        stages = [s for s in stages if not isinstance(s, (SentenceChunker, PiperTTS))]
     if not transport.echo_path and any(isinstance(s, EchoCanceller) for s in stages):
         log.info("the %s transport has no echo path: the echo canceller passes audio through", transport.name)
     camera = CameraFeed(cfg, stages, opts.camera or transport.camera)
@@ -162,8 +167,10 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
         recorder.listeners.append(writer.on_event)
     dialogue = next((s for s in stages if isinstance(s, Dialogue)), None)
     actions = {a.name: a for a in dialogue.options.actions} if dialogue is not None else {}
-    controls = Controls(stages, player, context.floor, transport, cfg.sample_rate, actions)
-    session = Session(cfg, stages, player, pipeline, recorder, view, controls, stop)
+    stt = next((s for s in stages if isinstance(s, WhisperSTT)), None)
+    controls = Controls(stages, player, context.floor, transport, cfg.sample_rate, actions,
+                        transcribe=_transcriber(stt) if stt is not None else None)
+    session = Session(cfg, stages, player, pipeline, recorder, view, controls, stop, engines)
     await transport.attach(session)
     run_s = 0.0
     # the engines load here the first time (later sessions find them loaded); signals are the process's
@@ -197,6 +204,13 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
                      input_s=transport.input_s, peak_rss_mb=peak_rss_mb(),
                      extra={**transport.summary(), "frames dropped": sum(ch.dropped for ch in pipeline.channels),
                             **camera.stats(), **({"hud frames": hud.frames} if hud else {})})
+
+
+def _transcriber(stt: WhisperSTT) -> Callable[[Any, int], Any]:
+    async def transcribe(samples: Any, rate: int) -> str:
+        return (await stt.transcribe_audio(samples, rate)).text
+
+    return transcribe
 
 
 class JsonlWriter:

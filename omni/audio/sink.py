@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 from pathlib import Path
 
@@ -46,13 +46,20 @@ class WavFileSink(Processor):
 
     def __init__(self, name: str, path: str | Path | None, sample_rate: int,
                  events: PlaybackEvents | None = None, realtime: bool = False,
-                 keep_s: float | None = None) -> None:
+                 keep_s: float | None = None,
+                 on_audio: Callable[[int, np.ndarray, int, float], None] | None = None) -> None:
         super().__init__(name)
         self.path = Path(path) if path is not None else None
         """None: play and forget (the file twin of a speaker with nothing to record)."""
         self.keep_s = keep_s
         """Keep only this much audio behind the newest (None: all of it, for the output file)."""
         self.timeline = Timeline(sample_rate)
+        if on_audio is not None:
+            # told of each piece of reply audio as it is placed: (turn id, audio at the output
+            # rate, the rate, seconds on the output timeline where it starts); an output that
+            # streams (a browser, a socket) sends it on from there
+            rate = sample_rate
+            self.timeline.on_add = lambda turn, audio, start: on_audio(turn, audio, rate, start / rate)
         self.events = events
         self.realtime = realtime
         self._started: set[int] = set()

@@ -49,6 +49,10 @@ class Timeline:
     places the held audio again from `at`; `stop()` drops it.
     """
 
+    on_add: Callable[[int, np.ndarray, int], None] | None = None
+    """on_add(turn id, audio, start sample): a reply's audio was given to the timeline, once
+    (an output that streams it on; a pause or a stop is the floor's to tell)."""
+
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
         self.lock = threading.RLock()
@@ -76,6 +80,8 @@ class Timeline:
         self._texts[key] = chunk.text
         self._total[key] = self._total.get(key, 0) + len(audio)
         part = _Part(max(self.cursor, self.due(chunk.turn, chunk.t)), audio, chunk.turn.id, chunk.sentence)
+        if self.on_add is not None and len(audio):  # once, as given (held or not)
+            self.on_add(part.turn, audio, part.start)
         if self.paused:
             self.held.append(part)
             return None
@@ -160,12 +166,19 @@ class Timeline:
         return " ".join(words)
 
     @_locked
+    def heard_ms(self, turn_id: int) -> float:
+        """Milliseconds of `turn_id`'s reply that were placed (played, unless muted)."""
+        return sum(len(p.audio) for p in self._parts if p.turn == turn_id) * 1000.0 / self.sample_rate
+
+    @_locked
     def end_turn(self, turn: Turn) -> None:
         for key in [k for k in self._resamplers if k[0] == turn.id]:
             rs = self._resamplers.pop(key)
             tail = rs.resample_chunk(np.zeros(0, np.float32), last=True)
             if len(tail) and not self.paused:
                 self._add(_Part(self.cursor, tail, turn.id, -1))
+                if self.on_add is not None:
+                    self.on_add(turn.id, tail, self.cursor - len(tail))
 
     @_locked
     def forget_before(self, at: int) -> None:

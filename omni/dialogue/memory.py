@@ -98,11 +98,16 @@ class Memory:
 
     def prefix(self) -> list[Message]:
         """What the next turn's prompt starts with (system prompt and history)."""
-        return [self.system(), *self.history]
+        return [self.system(), *self._said()]
 
     def messages(self, user_text: str, now: float | None = None) -> list[Message]:
         """The prompt for a new user turn: system, history, context notes, the turn itself."""
-        return [self.system(), *self.history, *self.context_notes(now, user_text), {"role": "user", "content": user_text}]
+        return [self.system(), *self._said(), *self.context_notes(now, user_text), {"role": "user", "content": user_text}]
+
+    def _said(self) -> list[Message]:
+        """The history as the model reads it: an empty side of an exchange added from outside
+        (a message with no answer, or an answer with no question) is left out."""
+        return [m for m in self.history if m["content"]]
 
     @property
     def tokens(self) -> int:

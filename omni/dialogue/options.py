@@ -59,6 +59,10 @@ class DialogueOptions(StageOptions):
     """Start the reply on the transcript decoded at a pause, before the turn has ended; its
     output is held back (and no tool acts) until the final transcript confirms the words,
     and thrown away if it differs or the user goes on."""
+    tools_off: list[str] = Field(default_factory=list)
+    """Device actions and built-in tools turned off for this conversation (live: a client's
+    session update): the model is not offered them, the fast path does not act on them, and
+    the system prompt does not say it can."""
     prefill_next: bool = True
     """After each turn, the local model reads the updated history while the user listens, so
     the next turn evaluates only its new words (matters after fast-path and remote turns)."""

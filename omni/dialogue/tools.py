@@ -173,6 +173,9 @@ class ToolRegistry:
             self._add(_Tool(a.name, a.description, a.schema(), lambda args: {"ok": True}, action=a,
                             keywords=tuple(a.keywords or [a.name.replace("_", " ")])))
 
+    off: frozenset[str] = frozenset()
+    """Names turned off for this conversation (DialogueOptions.tools_off)."""
+
     def _add(self, tool: _Tool) -> None:
         tool.validator = _schema_validator(tool.schema, f"tool {tool.name}")
         self._tools[tool.name] = tool
@@ -184,7 +187,7 @@ class ToolRegistry:
         return [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                   "parameters": t.schema}}
                 for t in self._tools.values() if (t.action is None or self.opts.actions_as_tools)
-                and (only is None or t.name in only)]
+                and (only is None or t.name in only) and t.name not in self.off]
 
     def offered(self, said: str, near: dict[str, float]) -> frozenset[str]:
         """The tools the turn `said` could be asking for, given its intent `near`ness to each
@@ -195,7 +198,7 @@ class ToolRegistry:
         words = _words(said)
         out = set()
         for name, t in self._tools.items():
-            if t.action is not None and not o.actions_as_tools:
+            if (t.action is not None and not o.actions_as_tools) or name in self.off:
                 continue
             sim = near.get(name)
             keyword = any(_said(k, words) for k in t.keywords)
@@ -211,6 +214,8 @@ class ToolRegistry:
     def validate(self, name: str, args: dict[str, Any]) -> str | None:
         """None when `args` fit tool/action `name`, else what is wrong."""
         tool = self._tools.get(name)
+        if name in self.off:
+            return f"{name} is turned off in this conversation"
         if tool is None:
             return f"no tool named {name!r}; available: {', '.join(sorted(self._tools)) or 'none'}"
         errors = sorted(tool.validator.iter_errors(args), key=lambda e: list(e.path))

@@ -29,3 +29,30 @@ class ErrorEvent(Frame):
     """What went wrong, for a person."""
     turn: Turn | None = None
     """The turn it affected, if any."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EndTurn(Frame):
+    """End the user's turn now, whatever the end-of-turn model would say (push-to-talk let go, a
+    client's commit). In order with the audio: the turn holds what came before it."""
+
+    tier = Tier.CONTROL
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ClearInput(Frame):
+    """Forget the user's speech heard so far in this turn (a client's clear): no transcript, no reply."""
+
+    tier = Tier.CONTROL
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Remember(Frame):
+    """Add an exchange to the conversation's history without answering it (a client's item):
+    either side may be empty."""
+
+    tier = Tier.CONTROL
+    user: str = ""
+    """What the user said."""
+    reply: str = ""
+    """What the assistant said."""

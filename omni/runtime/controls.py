@@ -4,12 +4,15 @@ the composition root makes for each run."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from omni.errors import ConfigError
-from omni.frames import Frame, SayText, Transcript, Turn
-from omni.runtime.floor import Floor
+import numpy as np
+
+from omni.errors import ConfigError, InputError
+from omni.frames import ClearInput, EndTurn, Frame, Remember, SayText, Transcript, Turn
+from omni.runtime.floor import BargeIn, Floor
 from omni.runtime.stage import Stage, StageOptions
 from omni.strings import safe_text
 
@@ -37,18 +40,31 @@ class Inbox(Protocol):
     def listening(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class Cut:
+    """A reply stopped by `Controls.cancel`: what the user had heard of it."""
+
+    turn: int
+    heard: str
+    """The words placed on the speaker before the cut ("" if none)."""
+    heard_ms: float | None
+    """Milliseconds of its audio placed before the cut (None: a player that cannot say)."""
+
+
 class Controls:
     """What a transport may do to a running assistant: ask, say, mute, set options. The only way
     in from outside: a transport never sets a stage's or the player's fields itself."""
 
     def __init__(self, stages: Sequence[Stage], player: Speaker, floor: Floor, inbox: Inbox,
-                 sample_rate: int, actions: Mapping[str, Any] | None = None) -> None:
+                 sample_rate: int, actions: Mapping[str, Any] | None = None,
+                 transcribe: Callable[[np.ndarray, int], Awaitable[str]] | None = None) -> None:
         self._stages = {s.name: s for s in stages}
         self._player = player
         self._floor = floor
         self._transport = inbox
         self._rate = sample_rate
         self._actions = dict(actions or {})
+        self._transcribe = transcribe
 
     # text turns --------------------------------------------------------------------------
     def ask(self, text: str) -> Turn:
@@ -67,6 +83,40 @@ class Controls:
         pos = self._transport.position
         return Turn(id=self._floor.next_turn_id(), speech_start=pos, speech_end=pos,
                     t_speech_end=time.monotonic(), sample_rate=self._rate)
+
+    # the turn --------------------------------------------------------------------------
+    def cancel(self) -> list[Cut]:
+        """Stop the reply now, audible or still being made (its turn ends as interrupted; the
+        history keeps what was heard). Returns what was heard of each reply stopped."""
+        barge = BargeIn(onset=self._transport.position, sample_rate=self._rate, t=time.monotonic())
+        timeline = getattr(self._player, "timeline", None)
+        return [Cut(s.turn.id, s.heard or "", timeline.heard_ms(s.turn.id) if timeline is not None else None)
+                for s in self._floor.cancel(barge)]
+
+    def commit(self) -> None:
+        """End the user's turn now (push-to-talk let go, a client's commit): the speech heard
+        so far is transcribed and answered without waiting for the end-of-turn model."""
+        self._transport.inject(EndTurn())
+
+    def clear(self) -> None:
+        """Forget the user's speech of this turn so far: it is not transcribed or answered."""
+        self._transport.inject(ClearInput())
+
+    def remember(self, user: str = "", reply: str = "") -> None:
+        """Add an exchange to the history without answering it (either side may be empty)."""
+        if not (user.strip() or reply.strip()):
+            raise InputError("remember: give the user's words, the reply, or both")
+        self._transport.inject(Remember(user=safe_text(user), reply=safe_text(reply)))
+
+    async def remember_audio(self, samples: np.ndarray, sample_rate: int) -> str:
+        """Add what the user said in this audio to the history (transcribed with the session's
+        recogniser); returns the words."""
+        if self._transcribe is None:
+            raise ConfigError("this session has no recogniser to transcribe audio with")
+        text = await self._transcribe(samples, sample_rate)
+        if text.strip():
+            self.remember(user=text)
+        return text
 
     # the microphone ----------------------------------------------------------------------
     def listen(self, on: bool) -> None:
@@ -105,6 +155,29 @@ class Controls:
         for name, v in per_stage.items():
             self._stages[name].update_options(v)
         return per_stage
+
+    def instruct(self, text: str) -> None:
+        """The session's instructions (the dialogue's system prompt) from its next turn."""
+        self.settings({f"{self._stage_with('system_prompt')}.system_prompt": safe_text(text).strip()})
+
+    def voice(self, name: str) -> None:
+        """Speak in this voice (a bundled name or a voice file) from the next sentence."""
+        self.settings({f"{self._stage_with('voice')}.voice": name})
+
+    def tools_off(self, names: Sequence[str]) -> None:
+        """Turn these device actions and tools off for this session (an empty list: all on)."""
+        stage = self._stage_with("tools_off")
+        known = set(self._actions) | {"time", "timer"}
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise ConfigError(f"tools_off: unknown {', '.join(unknown)}", hint=f"known: {', '.join(sorted(known))}")
+        self.settings({f"{stage}.tools_off": list(names)})
+
+    def _stage_with(self, option: str) -> str:
+        for name, stage in self._stages.items():
+            if option in type(stage.options).model_fields and option in stage.live_options:
+                return name
+        raise ConfigError(f"this pipeline has no stage with a live {option!r}")
 
     def options(self, stage: str) -> StageOptions:
         """A stage's options as they are now (read only)."""

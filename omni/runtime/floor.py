@@ -234,6 +234,20 @@ class Floor:
             p.resume(t)
         log.info("backchannel: the assistant goes on", extra={"stage": "floor"})
 
+    def cancel(self, barge: BargeIn) -> list[Speech]:
+        """Stop every reply now, audible or still being made (a client's cancel, a stop key):
+        as if the user took the turn at `barge`, whether or not the floor follows barge-in.
+        Returns the replies stopped; each one's `heard` is what was heard of it."""
+        live = self._live()
+        self.paused = None
+        for s in live:
+            s.interrupt(barge)
+        for p in self._players:
+            p.stop(barge)
+        if live:
+            log.info("cancelled: turn(s) %s stopped", [s.turn.id for s in live], extra={"stage": "floor"})
+        return live
+
     def user_took_turn(self, barge: BargeIn | None = None, keep: Turn | None = None) -> int:
         """The user is taking the turn: every live reply (but `keep`'s, the user's new turn) is
         interrupted. Returns how many."""
@@ -251,6 +265,8 @@ class Floor:
             log.info("barge-in: turn(s) %s interrupted", [s.turn.id for s in live],
                      extra={"stage": "floor"})
         return len(live)
+
+
 
 
 async def until(stop: asyncio.Future[object], agen: AsyncIterator[T]) -> AsyncIterator[T]:

@@ -27,11 +27,12 @@ from omni.dialogue.router import Router
 from omni.dialogue.tools import ToolRegistry
 from omni.dialogue.turns import TurnKit, fast_path
 from omni.dialogue.types import ChatRequest
-from omni.frames import (Answered, ContextUpdate, EndOfStream, Frame, ReplyDone, ReplyToken, SayText,
+from omni.frames import (Answered, ClearInput, ContextUpdate, Remember, EndOfStream, Frame, ReplyDone, ReplyToken, SayText,
                          SpeechStarted, Transcript, Turn)
 from omni.runtime import Processor, QueueSpec, Stopwatch
 from omni.runtime.engines import EnginePool, Shared, options_key
 from omni.runtime.floor import until
+from omni.strings import safe_text
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,10 @@ class Dialogue(Processor):
 
     Options = DialogueOptions
     options: DialogueOptions
-    handles = (Transcript, ContextUpdate, SpeechStarted, SayText, Answered)
+    handles = (Transcript, ContextUpdate, SpeechStarted, SayText, Answered, ClearInput, Remember)
     live_options: ClassVar[frozenset[str]] = frozenset({"temperature", "max_tokens", "fallback_reply",
-                                                         "refusal", "preemptive"})
+                                                         "refusal", "preemptive", "system_prompt", "tools_off"})
+    """`system_prompt` and `tools_off` too: a session's instructions and tools change from its next turn."""
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=8)
 
     def __init__(self, name: str, options: DialogueOptions | None = None,
@@ -57,6 +59,7 @@ class Dialogue(Processor):
             n: make_backend(n, b) for n, b in o.backends.items() if n in used}
         self.router = Router(self.backends, o.routing)
         self.tools = ToolRegistry(o.tools, o.actions)
+        self.tools.off = frozenset(o.tools_off)
         # "refuse": examples of what the home may ask that no action allows ("unlock the door"),
         # answered with options.refusal before a model can pretend to have done it
         self.intents = IntentMatcher(o.intents, {**self.tools.targets(), REFUSE: {"type": "object"}})
@@ -107,9 +110,17 @@ class Dialogue(Processor):
 
     def _system_prompt(self) -> str:
         o = self.options
-        if not o.actions or not o.tools.actions_as_tools:
+        actions = [a for a in o.actions if a.name not in o.tools_off]
+        if not actions or not o.tools.actions_as_tools:
             return o.system_prompt
-        return f"{o.system_prompt} {TOOLS_SENTENCE.format(can=can_do(o.actions, o.tools.builtin))}"
+        builtin = [b for b in o.tools.builtin if b not in o.tools_off]
+        return f"{o.system_prompt} {TOOLS_SENTENCE.format(can=can_do(actions, builtin))}"
+
+    def options_changed(self) -> None:
+        self.tools.off = frozenset(self.options.tools_off)
+        if self.memory.system_prompt != (prompt := self._system_prompt()):
+            self.memory.system_prompt = prompt
+            log.info("instructions changed: the next turn uses them", extra={"stage": self.name})
 
     async def load(self, progress: ProgressFn) -> None:
         """Take the chat backends and the intent matcher from the process's engines (loaded on
@@ -169,6 +180,15 @@ class Dialogue(Processor):
             self.report(frame.turn, 0.0, backend="say")
             yield ReplyToken(turn=frame.turn, text=frame.text)
             yield ReplyDone(turn=frame.turn, text=frame.text)
+            return
+        if isinstance(frame, ClearInput):  # the user's words so far are gone: so is a reply started on them
+            await self._discard("the input was cleared")
+            yield frame
+            return
+        if isinstance(frame, Remember):  # an exchange added from outside (a client's item)
+            self.memory.add(safe_text(frame.user).strip(), safe_text(frame.reply).strip())
+            self._prefill_next()
+            yield frame
             return
         if isinstance(frame, Answered):  # a visual question the look stage answered
             self.memory.add(frame.text, frame.reply, turn=frame.turn.id)
@@ -325,6 +345,10 @@ class Dialogue(Processor):
         match, score, near = (await self._intents.call(self.intents.assess, text)
                               if on and self._intents else (None, 0.0, {}))
         several = await self._intents.call(self.intents.match_parts, text) if on and self._intents else None
+        if match is not None and match.action in self.tools.off:
+            match = None
+        if several is not None and any(m.action in self.tools.off for m in several):
+            several = None
         if several is not None:
             async for out in fast_path(self.kit, turn, text, several, parts, gate, sw):
                 yield out

@@ -152,6 +152,16 @@ class WhisperSTT(Processor):
         assert engine is not None, "load() first"
         return Heard.of(engine.transcribe(audio))
 
+    async def transcribe_audio(self, samples: np.ndarray, sample_rate: int) -> Heard:
+        """Audio from outside the stream (a client's audio item) through this session's
+        recogniser, in turn with its other decodes; any rate."""
+        x = np.asarray(samples, np.float32)
+        if sample_rate != 16000:
+            import soxr
+
+            x = soxr.resample(x, sample_rate, 16000).astype(np.float32)
+        return await self._call(self.transcribe, x)
+
     async def process(self, frame: Frame) -> AsyncIterator[Frame]:
         for out in self._collect():
             yield out

@@ -5,6 +5,7 @@ the recognizer's words; barge-in over the assistant through the floor."""
 from __future__ import annotations
 
 import collections
+import time
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -12,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from omni.frames import (EndOfStream, Frame, InputAudio, SpeechPaused, SpeechStarted, SpeechStopped,
+from omni.frames import (ClearInput, EndOfStream, EndTurn, Frame, InputAudio, SpeechPaused, SpeechStarted, SpeechStopped,
                          Turn, Utterance)
 from omni.engines.base import EndOfTurn, VoiceActivity
 from omni.engines.registry import engine_class
@@ -88,7 +89,7 @@ class SileroVAD(Processor):
 
     Options = SileroVADOptions
     options: SileroVADOptions
-    handles = (InputAudio,)
+    handles = (InputAudio, EndTurn, ClearInput)
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=512)
     live_options: ClassVar[frozenset[str]] = frozenset({"threshold", "neg_threshold", "min_silence_ms",
                                                          "min_speech_ms", "backchannel_ms", "half_duplex"})
@@ -143,7 +144,17 @@ class SileroVAD(Processor):
     async def aclose(self) -> None:
         await self.release_engines()
 
-    async def process(self, frame: InputAudio) -> AsyncIterator[Frame]:
+    async def process(self, frame: InputAudio | EndTurn | ClearInput) -> AsyncIterator[Frame]:
+        if isinstance(frame, EndTurn):
+            async for out in self._commit():
+                yield out
+            yield frame
+            return
+        if isinstance(frame, ClearInput):
+            for out in self._clear():
+                yield out
+            yield frame
+            return
         if frame.sample_rate != 16000:
             raise ValueError(f"Silero VAD needs 16 kHz audio, got {frame.sample_rate}")
         assert self._model is not None, "load() first"
@@ -284,6 +295,27 @@ class SileroVAD(Processor):
         self.floor.speech(turn)  # a reply is owed from now: speech that follows may interrupt it
         yield Utterance(turn=turn, samples=audio, sample_rate=sr, truncated=truncated,
                         overlapped=overlapped, ended_by=self._how)
+
+    async def _commit(self) -> AsyncIterator[Frame]:
+        """The turn ends now (a client's commit, push-to-talk let go)."""
+        if not self._speaking:
+            yield self.error("nothing to commit: no speech heard since the last turn")
+            return
+        self._how = "commit"
+        async for out in self._end(self._last_voiced_end, truncated=False):
+            yield out
+
+    def _clear(self) -> list[Frame]:
+        """Forget the speech of this turn so far (a client's clear): nothing is transcribed."""
+        if not self._speaking:
+            return []
+        t = self._times[-1][1] if self._times else time.monotonic()
+        if self._barge:  # it paused the assistant: play on
+            self.floor.user_backchannel(t)
+        self._speaking, self._barge, self._candidate, self._turn_id = False, False, None, None
+        self._silence_at = self._asked_ms = self._eot_p = None
+        log.info("input cleared: the speech so far is dropped", extra={"stage": self.name})
+        return [SpeechStopped(end=self._last_voiced_end, dropped=True, t=t)]
 
     async def finish(self, eos: EndOfStream) -> AsyncIterator[Frame]:
         if self._speaking:

@@ -22,7 +22,7 @@ from omni.engines.base import WakeWordDetector
 from omni.engines.registry import engine_class
 from omni.frames import Cue, Frame, InputAudio, PushToTalk, WakeWord
 from omni.runtime import Processor, QueueSpec, StageOptions
-from omni.runtime.engines import Shared, options_key, stream_of
+from omni.runtime.engines import EnginePool, Shared, options_key, stream_of
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -94,12 +94,7 @@ class WakeGate(Processor):
     async def load(self, progress: ProgressFn) -> None:
         if self.options.mode != "wake_word":
             return
-        cls = engine_class("wake", self.options.engine)
-        o = self.options
-        key: Any = options_key(o, WAKE_STAGE_ONLY)
-        if not callable(getattr(cls, "fork", None)):
-            key = (key, self.name, id(self))  # its state cannot be split from its model: a copy of its own
-        self._shared = await self.engines.get("wake", key, lambda p: cls.load(o, p), progress, user=self.name)
+        self._shared = await wake_engine(self.engines, self.options, progress, user=self.name)
         self._detector = await self._shared.call(stream_of, self._shared.engine)
         self.phrase = self._detector.phrase
         self._cutoff = self._detector.cutoff
@@ -159,3 +154,14 @@ class WakeGate(Processor):
 
 
 WAKE_STAGE_ONLY = frozenset(set(WakeOptions.model_fields) - {"engine", "engine_options", "model"})
+
+
+async def wake_engine(pool: EnginePool, options: WakeOptions, progress: ProgressFn,
+                      user: str = "") -> Shared[WakeWordDetector]:
+    """The process's wake-word model for these options; a stream of its own comes from
+    `stream_of(shared.engine)` (on the engine's thread)."""
+    cls = engine_class("wake", options.engine)
+    key: Any = options_key(options, WAKE_STAGE_ONLY)
+    if not callable(getattr(cls, "fork", None)):
+        key = (key, user, id(options))  # its state cannot be split from its model: a copy of its own
+    return await pool.get("wake", key, lambda p: cls.load(options, p), progress, user=user)

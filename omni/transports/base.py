@@ -38,13 +38,17 @@ class Transport(abc.ABC):
     """The player's sound can reach the input (an echo canceller has work to do)."""
     camera: str | None = None
     """A camera source for pipelines that look (None: the pipeline file's)."""
+    audio_out = True
+    """Replies are spoken. False: text only (the session has no sentence chunker, no TTS, and
+    its `player` is a omni.transports.outputs.TextSink): a turn ends when its text is complete."""
 
     async def open(self, cfg: PipelineConfig) -> None:  # noqa: B027 - optional hook
         """Check and take what the run needs before models load (read a file, log in)."""
 
     @abc.abstractmethod
     def player(self, cfg: PipelineConfig, events: PlaybackEvents) -> WavFileSink:
-        """The audio output: the pipeline's last stage, and the floor's player."""
+        """The output: the pipeline's last stage, and the floor's player (a speaker, a file, a
+        stream; a TextSink when `audio_out` is False)."""
 
     async def attach(self, session: Session) -> None:  # noqa: B027 - optional hook
         """Add this transport's observers and listeners to the run being built (before the
@@ -109,3 +113,6 @@ class Session:
     controls: Controls
     stop: asyncio.Event
     """Set it to end the run (the input stops, the pipeline drains)."""
+    engines: Any = None
+    """The process's engines (omni.runtime.engines.EnginePool): for a standalone call beside the
+    session (omni.app.calls)."""
