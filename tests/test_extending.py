@@ -77,12 +77,13 @@ async def test_a_chat_backend_of_ones_own_answers_and_fails_over():
 
 @pytest.mark.slow
 async def test_a_transport_of_ones_own_runs_the_whole_pipeline():
-    from omni.app.session import run
-    from omni.app.view import ConsoleView
+    from omni.app.host import Host
     from omni.config import load_pipeline
     from text_transport import TextTransport
 
-    transport = TextTransport(["What is the capital of France?"])
-    result = await run(load_pipeline("desktop"), transport, ConsoleView(quiet=True))
-    assert "paris" in words(" ".join(transport.replies)), transport.replies
-    assert result.extra["replies"] == 1 and [r.transcript for r in result.records] == ["What is the capital of France?"]
+    transport = TextTransport(["What is the capital of France?", "And of Italy?"])
+    async with Host() as host:
+        await host.serve(load_pipeline("desktop"), transport)
+    assert len(transport.replies) == 2, transport.replies
+    assert "paris" in words(transport.replies[0]) and "rome" in words(transport.replies[1]), transport.replies
+    assert "".join(transport.pieces).replace(" ", "") == "".join(transport.replies).replace(" ", "")

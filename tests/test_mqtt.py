@@ -63,6 +63,18 @@ async def test_text_question_round_trip(node: NodeThread, broker: Mosquitto) -> 
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
 
+async def test_cancel_stops_the_reply_and_says_what_was_heard(node: NodeThread, broker: Mosquitto) -> None:
+    async with watching(broker.port, [f"{BASE}/#"]) as w:
+        turn = await ask(w, "Tell me about the history of Rome in three sentences.", "cx-1")
+        await w.wait(event("/event/sentence", turn=turn, index=0), 60)
+        await w.publish(f"{BASE}/cmd/cancel", {"id": "cx-2"})
+        ack = await w.wait(event("/event/ack", id="cx-2"), 10)
+        assert [c["turn"] for c in ack.json["cancelled"]] == [turn], ack.json
+        reply = await w.wait(event("/event/reply", turn=turn), 30)
+        assert reply.json["reason"] == "interrupted", reply.json
+        assert reply.json["text"] == ack.json["cancelled"][0]["heard"]
+
+
 async def test_voice_turn_from_pcm_chunks(node: NodeThread, broker: Mosquitto) -> None:
     """A remote microphone: WAV chunks (22.05 kHz, like a cheap satellite) published in real time."""
     rate = 22050

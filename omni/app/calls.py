@@ -111,7 +111,8 @@ class Calls:
 
     async def speak(self, text: str, **options: Any) -> AsyncIterator[np.ndarray]:
         """Text -> float32 audio chunks as they are made, at `sample_rate`. `options` override
-        the pipeline's TTS options for this call (voice, length_scale, volume, speaker_id)."""
+        the pipeline's TTS options for this call (voice, length_scale, volume, speaker_id); a
+        voice of another rate is at `rate_of(voice)`."""
         stage: PiperTTS = self._stage(PiperTTS, "text-to-speech")
         if not text.strip():
             raise InputError("nothing to say: the text is empty")
@@ -119,7 +120,8 @@ class Calls:
         if options:
             opts = type(stage.options).model_validate(opts.model_dump())
         shared = await tts_engine(self.engines, opts, _quiet, user="calls")
-        stage.sample_rate = shared.engine.sample_rate
+        if not options:  # the pipeline's own voice: its rate is `sample_rate`
+            stage.sample_rate = shared.engine.sample_rate
         voice = shared.engine
 
         def make() -> Iterator[np.ndarray]:
@@ -136,6 +138,12 @@ class Calls:
                     first = False
                 yield chunk
         self._timed("speak", stage, t0, total=True)
+
+    async def rate_of(self, voice: str) -> int:
+        """The sample rate of a voice (loading it if no session has)."""
+        stage: PiperTTS = self._stage(PiperTTS, "text-to-speech")
+        opts = type(stage.options).model_validate({**stage.options.model_dump(), "voice": voice})
+        return (await tts_engine(self.engines, opts, _quiet, user="calls")).engine.sample_rate
 
     # the chat router ------------------------------------------------------------------------
     async def answer(self, messages: list[Message], *, max_tokens: int | None = None,

@@ -36,6 +36,7 @@ from omni.runtime.context import RunContext
 from omni.runtime.controls import Controls
 from omni.runtime.engines import EnginePool
 from omni.stages import build_stage
+from omni.transports.base import Server, SessionFactory
 from omni.transports.feed import FeedTransport
 from omni.transports.outputs import AudioOutput, Outputs, TextOutput
 
@@ -100,11 +101,47 @@ class Host:
         finally:
             await conv.close()
 
+    def sessions(self, cfg: PipelineConfig) -> Sessions:
+        """The session factory a Server gets for `cfg`."""
+        return Sessions(self, cfg)
+
+    async def serve(self, cfg: PipelineConfig, server: Server, view: ConsoleView | None = None) -> None:
+        """Load `cfg`'s engines, then run `server` with its session factory until it returns or
+        is cancelled; the sessions it left open are closed."""
+        await self.load(cfg, view)
+        try:
+            await server.serve(self.sessions(cfg))
+        finally:
+            await _close_all([c for c in self._open if c.cfg is cfg])
+
     async def aclose(self) -> None:
-        """Close the sessions still open, then the engines."""
-        for conv in list(self._open):
-            await conv.close()
-        await self.engines.aclose()
+        """Close the sessions still open (each on its own: one that fails does not keep the
+        others open), then the engines."""
+        try:
+            await _close_all(list(self._open))
+        finally:
+            await self.engines.aclose()
+
+
+class Sessions(SessionFactory):
+    """Sessions of one pipeline on a host's engines (what a Server is given)."""
+
+    def __init__(self, host: Host, cfg: PipelineConfig) -> None:
+        self.host = host
+        self.cfg = cfg
+        self.engines = host.engines
+
+    async def open(self, *, audio_out: bool = True, realtime: bool = True, text: TextOutput | None = None,
+                   audio: AudioOutput | None = None, out_rate: int = 24000) -> Conversation:
+        return await self.host.open(self.cfg, audio_out=audio_out, realtime=realtime, text=text, audio=audio,
+                                    out_rate=out_rate)
+
+    def session(self, **kw: Any) -> Any:
+        return self.host.session(self.cfg, **kw)
+
+    @property
+    def calls(self) -> Calls:
+        return self.host.calls(self.cfg)
 
 
 _ids = itertools.count(1)
@@ -143,7 +180,14 @@ class Conversation:
         self._task = asyncio.get_running_loop().create_task(
             self.host.run(self.cfg, self.feed, self._view, self._opts, observers=observers, stop=self._stop,
                           started=started), name=f"conversation-{self.id}")
-        await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        self._task.add_done_callback(self._finished)
+        try:
+            await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the opener went away while it started: so does the session
+            self._stop.set()
+            self._task.cancel()
+            await asyncio.wait({self._task})
+            raise
         if not ready.done():  # it failed before it ran (a model would not load)
             ready.cancel()
             self.host._open.discard(self)
@@ -173,7 +217,7 @@ class Conversation:
 
     async def reply(self, turn: Turn | int, timeout: float | None = 120.0) -> str:
         """What the user heard of `turn`'s reply, once it has ended (InputError if it ended in an
-        error or was dropped)."""
+        error, or the session ended first)."""
         tid = turn if isinstance(turn, int) else turn.id
         text, reason = await asyncio.wait_for(asyncio.shield(self._future(tid)), timeout)
         if reason == "error":
@@ -215,10 +259,27 @@ class Conversation:
             self.result = await self._task
         finally:
             self.host._open.discard(self)
-            for fut in self._replies.values():
-                if not fut.done():
-                    fut.cancel()
+            self._end_replies("the session was closed")
         return self.result
+
+    def _finished(self, task: asyncio.Task[RunResult]) -> None:
+        self.feed.end()  # a push still waiting learns it
+        self._end_replies("the session ended")
+
+    def _end_replies(self, why: str) -> None:
+        for fut in self._replies.values():
+            if not fut.done():
+                fut.set_exception(InputError(f"no reply: {why} before it ended"))
+                fut.exception()  # retrieved: a turn nobody waits for is not an error
+        self._changed.set()
+
+
+async def _close_all(convs: list[Conversation]) -> None:
+    for conv in convs:
+        try:
+            await conv.close()
+        except Exception:
+            log.exception("session %d failed while closing", conv.id, extra={"stage": "host"})
 
 
 class _Replies:

@@ -158,7 +158,7 @@ class WavFileSink(Processor):
                     self.events.set_reply_start(frame.turn, start / self.timeline.sample_rate)
             yield frame
             return
-        self.timeline.end_turn(frame.turn)
+        self.timeline.end_turn(frame.turn, cut=speech.is_interrupted)
         await self._played(speech)
         speech.played(done=True)
         if speech.is_interrupted:

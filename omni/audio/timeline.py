@@ -171,11 +171,12 @@ class Timeline:
         return sum(len(p.audio) for p in self._parts if p.turn == turn_id) * 1000.0 / self.sample_rate
 
     @_locked
-    def end_turn(self, turn: Turn) -> None:
+    def end_turn(self, turn: Turn, cut: bool = False) -> None:
+        """The turn's audio is all in: the resamplers' last samples are placed (not if it was `cut`)."""
         for key in [k for k in self._resamplers if k[0] == turn.id]:
             rs = self._resamplers.pop(key)
             tail = rs.resample_chunk(np.zeros(0, np.float32), last=True)
-            if len(tail) and not self.paused:
+            if len(tail) and not self.paused and not cut:
                 self._add(_Part(self.cursor, tail, turn.id, -1))
                 if self.on_add is not None:
                     self.on_add(turn.id, tail, self.cursor - len(tail))

@@ -35,6 +35,7 @@ longer announcements are refused, to be sent as several."""
 SCHEMAS: dict[str, dict[str, Any]] = {
     "ask": _schema({"text": TEXT}, ["text"]),
     "say": _schema({"text": {**TEXT, "maxLength": SAY_CHARS}}, ["text"]),
+    "cancel": _schema({}, []),
     "listen": _schema({"on": {"type": "boolean"}}, ["on"]),
     "mute": _schema({"on": {"type": "boolean"}}, ["on"]),
     "settings": _schema({"set": {"type": "object", "minProperties": 1, "maxProperties": 32,

@@ -267,6 +267,8 @@ class Node:
             if self.status.begin(turn):
                 self._send(self._state_message())
             return {"turn": turn.id}
+        if cmd.name == "cancel":  # stop the reply now: the answer says what had been heard
+            return {"cancelled": [{"turn": c.turn, "heard": c.heard} for c in self.controls.cancel()]}
         if cmd.name == "listen":
             self.controls.listen(bool(b["on"]))
         elif cmd.name == "mute":

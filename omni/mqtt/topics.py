@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-COMMANDS = ("ask", "say", "listen", "mute", "settings")
+COMMANDS = ("ask", "say", "cancel", "listen", "mute", "settings")
 EVENTS = ("ack", "transcript", "reply", "action", "metrics", "error", "audio")
 
 

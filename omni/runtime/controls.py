@@ -40,6 +40,10 @@ class Inbox(Protocol):
     def listening(self) -> bool: ...
 
 
+BUILTIN_TOOLS = {"time": "get_time", "timer": "set_timer"}
+"""A built-in tool's name in a pipeline file -> its name as a tool."""
+
+
 @dataclass(frozen=True)
 class Cut:
     """A reply stopped by `Controls.cancel`: what the user had heard of it."""
@@ -165,13 +169,14 @@ class Controls:
         self.settings({f"{self._stage_with('voice')}.voice": name})
 
     def tools_off(self, names: Sequence[str]) -> None:
-        """Turn these device actions and tools off for this session (an empty list: all on)."""
+        """Turn these device actions and built-in tools (`time`/`get_time`, `timer`/`set_timer`)
+        off for this session; an empty list turns them all on again."""
         stage = self._stage_with("tools_off")
-        known = set(self._actions) | {"time", "timer"}
+        known = set(self._actions) | set(BUILTIN_TOOLS) | set(BUILTIN_TOOLS.values())
         unknown = sorted(set(names) - known)
         if unknown:
             raise ConfigError(f"tools_off: unknown {', '.join(unknown)}", hint=f"known: {', '.join(sorted(known))}")
-        self.settings({f"{stage}.tools_off": list(names)})
+        self.settings({f"{stage}.tools_off": sorted({BUILTIN_TOOLS.get(n, n) for n in names})})
 
     def _stage_with(self, option: str) -> str:
         for name, stage in self._stages.items():

@@ -48,7 +48,7 @@ class CpuPriority:
             self._listeners.remove(listener)
 
     def _changed(self) -> None:
-        for listener in self._listeners:
+        for listener in list(self._listeners):  # sessions come and go while it runs
             listener()
 
     @contextlib.contextmanager

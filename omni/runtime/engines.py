@@ -80,7 +80,7 @@ class EnginePool:
     def __init__(self, cpu: CpuPriority | None = None) -> None:
         self.cpu = cpu if cpu is not None else CpuPriority()
         """The process's CPU priority, shared by the stages of every session."""
-        self._loaded: dict[tuple[str, Hashable], asyncio.Future[Shared[Any]]] = {}
+        self._loaded: dict[tuple[str, Hashable], asyncio.Task[Shared[Any]]] = {}
         self._closed = False
         self.loads = 0
         """Engines actually loaded (a second ask for the same key is not a load)."""
@@ -94,21 +94,36 @@ class EnginePool:
         if self._closed:
             raise RuntimeError("the engine pool is closed")
         k = (kind, key)
-        fut = self._loaded.get(k)
-        if fut is None or (fut.done() and fut.exception() is not None):
-            fut = self._loaded[k] = asyncio.get_running_loop().create_future()
-            try:
-                shared = await self._load(kind, key, load, progress, nice)
-            except BaseException as e:
-                del self._loaded[k]
-                fut.set_exception(e)
-                fut.exception()  # retrieved: the waiters (if any) get it too
-                raise
-            fut.set_result(shared)
-        shared = await asyncio.shield(fut)
+        task = self._loaded.get(k)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            # the load is the pool's, not the asker's: a session closed while it waits does
+            # not cancel it for the others (nor leave a half-loaded engine behind)
+            with outside_scope():
+                task = self._loaded[k] = asyncio.get_running_loop().create_task(
+                    self._load(kind, key, load, progress, nice), name=f"load-{kind}")
+        try:
+            shared = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            if self._loaded.get(k) is task:
+                del self._loaded[k]  # the next ask tries again
+            raise
         if user:
             shared.users.add(user)
         return shared
+
+    def discard(self, shared: Shared[Any]) -> None:
+        """Forget an engine that was one session's own (a stateful engine that cannot fork);
+        its thread ends once its calls are done."""
+        for k, task in list(self._loaded.items()):
+            if task.done() and not task.cancelled() and task.exception() is None and task.result() is shared:
+                del self._loaded[k]
+                close = getattr(shared.engine, "close", None)
+                if shared.worker is not None:
+                    if close is not None:
+                        shared.worker.submit(close)
+                    shared.worker.shutdown(wait=False)
 
     async def derive(self, base: Shared[E], role: str, make: Callable[[E], T], progress: ProgressFn,
                      describe: str, *, user: str = "") -> Shared[T]:
@@ -123,16 +138,14 @@ class EnginePool:
                     nice: int) -> Shared[Any]:
         t0 = time.monotonic()
         if asyncio.iscoroutinefunction(load):
-            with outside_scope():  # the threads it starts are the process's
-                worker, engine = None, await load(progress)
+            worker, engine = None, await load(progress)  # (the threads it starts are the process's)
         else:
-            with outside_scope():  # the process's thread, whichever session asked first
-                worker = Worker(f"engine-{kind.replace(':', '-')}", nice=nice)
-                try:
-                    engine = await worker.call(load, progress)
-                except BaseException:
-                    worker.shutdown()
-                    raise
+            worker = Worker(f"engine-{kind.replace(':', '-')}", nice=nice)  # the process's thread
+            try:
+                engine = await worker.call(load, progress)
+            except BaseException:
+                await asyncio.to_thread(worker.shutdown)  # off the loop: the other sessions go on
+                raise
         self.loads += 1
         took = time.monotonic() - t0
         log.info("loaded the %s engine in %.2f s", kind, took, extra={"stage": "engines", "latency_ms": took * 1000})
@@ -140,7 +153,8 @@ class EnginePool:
 
     def engines(self) -> list[Shared[Any]]:
         """The engines loaded so far."""
-        return [f.result() for f in self._loaded.values() if f.done() and f.exception() is None]
+        return [t.result() for t in self._loaded.values()
+                if t.done() and not t.cancelled() and t.exception() is None]
 
     def summary(self) -> list[dict[str, Any]]:
         return [{"kind": s.kind, "load_s": round(s.load_s, 2), "calls": s.calls, "users": sorted(s.users)}
@@ -149,6 +163,9 @@ class EnginePool:
     async def aclose(self) -> None:
         """Release every engine and stop its thread (the process is ending)."""
         self._closed = True
+        pending = [t for t in self._loaded.values() if not t.done()]
+        if pending:  # loads under way finish first, so that what they load is closed too
+            await asyncio.wait(pending)
         for shared in reversed(self.engines()):
             close = getattr(shared.engine, "aclose", None) or getattr(shared.engine, "close", None)
             try:
@@ -167,3 +184,16 @@ def stream_of(engine: Any) -> Any:
     """A stateful engine's stream of its own (`fork()`, sharing the loaded model), else itself."""
     fork = getattr(engine, "fork", None)
     return fork() if callable(fork) else engine
+
+
+_own = __import__("itertools").count(1)
+
+
+def own_key(key: Hashable) -> Hashable:
+    """The key of a copy of an engine that one session keeps to itself (a stateful engine that
+    cannot fork): never shared; the session discards it when it closes (EnginePool.discard)."""
+    return ("own", key, next(_own))
+
+
+def is_own(shared: Shared[Any]) -> bool:
+    return isinstance(shared.key, tuple) and len(shared.key) == 3 and shared.key[0] == "own"

@@ -239,6 +239,9 @@ class Floor:
         as if the user took the turn at `barge`, whether or not the floor follows barge-in.
         Returns the replies stopped; each one's `heard` is what was heard of it."""
         live = self._live()
+        if self.paused is None:  # cut the audio placed ahead of now, as a barge-in does
+            for p in self._players:
+                p.pause(barge)
         self.paused = None
         for s in live:
             s.interrupt(barge)

@@ -104,10 +104,14 @@ class Worker:
         """Its thread is running (not shut down, or still finishing)."""
         return any(t.is_alive() for t in getattr(self._pool, "_threads", ()))
 
-    def shutdown(self) -> None:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn(*args)` on the thread after what is queued, without waiting for it."""
+        self._pool.submit(fn, *args)
+
+    def shutdown(self, wait: bool = True) -> None:
         for stop in list(self._streams):
             stop.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=wait, cancel_futures=wait)
 
 
 def lower_priority(nice: int) -> bool:

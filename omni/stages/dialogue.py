@@ -30,6 +30,7 @@ from omni.dialogue.types import ChatRequest
 from omni.frames import (Answered, ClearInput, ContextUpdate, Remember, EndOfStream, Frame, ReplyDone, ReplyToken, SayText,
                          SpeechStarted, Transcript, Turn)
 from omni.runtime import Processor, QueueSpec, Stopwatch
+from omni.runtime.controls import BUILTIN_TOOLS
 from omni.runtime.engines import EnginePool, Shared, options_key
 from omni.runtime.floor import until
 from omni.strings import safe_text
@@ -59,7 +60,7 @@ class Dialogue(Processor):
             n: make_backend(n, b) for n, b in o.backends.items() if n in used}
         self.router = Router(self.backends, o.routing)
         self.tools = ToolRegistry(o.tools, o.actions)
-        self.tools.off = frozenset(o.tools_off)
+        self.tools.off = _off(o.tools_off)
         # "refuse": examples of what the home may ask that no action allows ("unlock the door"),
         # answered with options.refusal before a model can pretend to have done it
         self.intents = IntentMatcher(o.intents, {**self.tools.targets(), REFUSE: {"type": "object"}})
@@ -110,14 +111,15 @@ class Dialogue(Processor):
 
     def _system_prompt(self) -> str:
         o = self.options
-        actions = [a for a in o.actions if a.name not in o.tools_off]
+        off = _off(o.tools_off)
+        actions = [a for a in o.actions if a.name not in off]
         if not actions or not o.tools.actions_as_tools:
             return o.system_prompt
-        builtin = [b for b in o.tools.builtin if b not in o.tools_off]
+        builtin = [b for b in o.tools.builtin if BUILTIN_TOOLS[b] not in off]
         return f"{o.system_prompt} {TOOLS_SENTENCE.format(can=can_do(actions, builtin))}"
 
     def options_changed(self) -> None:
-        self.tools.off = frozenset(self.options.tools_off)
+        self.tools.off = _off(self.options.tools_off)
         if self.memory.system_prompt != (prompt := self._system_prompt()):
             self.memory.system_prompt = prompt
             log.info("instructions changed: the next turn uses them", extra={"stage": self.name})
@@ -370,6 +372,11 @@ class Dialogue(Processor):
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("prefilling the next turn failed: %s", task.exception(), extra={"stage": "dialogue"})
+
+
+def _off(names: list[str]) -> frozenset[str]:
+    """Names turned off, as the tools are named (`time` is the `get_time` tool)."""
+    return frozenset(BUILTIN_TOOLS.get(n, n) for n in names)
 
 
 async def chat_backend(pool: EnginePool, backend: ChatBackend, progress: ProgressFn, user: str = "") -> Shared[ChatBackend]:

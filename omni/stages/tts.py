@@ -4,6 +4,7 @@ of a reply gets the CPU first."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
@@ -84,8 +85,14 @@ class PiperTTS(Processor):
         first = True
         assert self._tts is not None, "load() first"
         if options_key(self.options, TTS_STAGE_ONLY) != self._tts.key:  # the voice changed live
-            self._tts = await tts_engine(self.engines, self.options, _log_progress, user=self.name)
-            self.sample_rate = self._tts.engine.sample_rate
+            try:
+                self._tts = await tts_engine(self.engines, self.options, _log_progress, user=self.name)
+                self.sample_rate = self._tts.engine.sample_rate
+            except Exception as e:  # a voice that cannot load: said once, the voice before goes on
+                voice = self.options.voice
+                self.options = self.options.model_copy(update={"voice": json.loads(self._tts.key).get("voice")})
+                log.error("voice %r cannot be loaded (%s): speaking in %r", voice, e, self.options.voice,
+                          extra={"stage": self.name})
         stream = self._tts.stream(lambda: self.synthesize(frame.text, urgent=frame.index == 0), buffer=4)
         async with contextlib.aclosing(stream):
             async for audio in stream:

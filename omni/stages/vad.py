@@ -19,7 +19,7 @@ from omni.engines.base import EndOfTurn, VoiceActivity
 from omni.engines.registry import engine_class
 from omni.engines.turn_words import sounds_finished
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
-from omni.runtime.engines import EnginePool, Shared, options_key, stream_of
+from omni.runtime.engines import EnginePool, Shared, is_own, options_key, own_key, stream_of
 from omni.runtime.floor import BargeIn
 from omni.runtime.stage import ProgressFn
 
@@ -142,6 +142,8 @@ class SileroVAD(Processor):
             self._eot = self._turn_model.engine
 
     async def aclose(self) -> None:
+        if self._vad is not None and is_own(self._vad):
+            self.engines.discard(self._vad)  # this session's own copy goes with it
         await self.release_engines()
 
     async def process(self, frame: InputAudio | EndTurn | ClearInput) -> AsyncIterator[Frame]:
@@ -298,8 +300,8 @@ class SileroVAD(Processor):
 
     async def _commit(self) -> AsyncIterator[Frame]:
         """The turn ends now (a client's commit, push-to-talk let go)."""
-        if not self._speaking:
-            yield self.error("nothing to commit: no speech heard since the last turn")
+        if not self._speaking:  # the turn ended already (or nothing was said): nothing to do
+            log.info("commit: no speech in progress", extra={"stage": self.name})
             return
         self._how = "commit"
         async for out in self._end(self._last_voiced_end, truncated=False):
@@ -358,5 +360,5 @@ async def vad_engine(pool: EnginePool, options: SileroVADOptions, progress: Prog
     cls = engine_class("vad", options.engine)
     key = options_key(options, VAD_STAGE_ONLY)
     if not callable(getattr(cls, "fork", None)):
-        key = (key, user, id(options))  # its state cannot be split from its model: a copy of its own
+        key = own_key(key)  # its state cannot be split from its model: a copy of its own
     return await pool.get("vad", key, lambda p: cls.load(options, p), progress, user=user)

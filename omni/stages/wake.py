@@ -22,7 +22,7 @@ from omni.engines.base import WakeWordDetector
 from omni.engines.registry import engine_class
 from omni.frames import Cue, Frame, InputAudio, PushToTalk, WakeWord
 from omni.runtime import Processor, QueueSpec, StageOptions
-from omni.runtime.engines import EnginePool, Shared, options_key, stream_of
+from omni.runtime.engines import EnginePool, Shared, is_own, options_key, own_key, stream_of
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,8 @@ class WakeGate(Processor):
         self._cutoff = self._detector.cutoff
 
     async def aclose(self) -> None:
+        if self._shared is not None and is_own(self._shared):
+            self.engines.discard(self._shared)  # this session's own copy goes with it
         await self.release_engines()
 
     async def process(self, frame: InputAudio | PushToTalk) -> AsyncIterator[Frame]:
@@ -163,5 +165,5 @@ async def wake_engine(pool: EnginePool, options: WakeOptions, progress: Progress
     cls = engine_class("wake", options.engine)
     key: Any = options_key(options, WAKE_STAGE_ONLY)
     if not callable(getattr(cls, "fork", None)):
-        key = (key, user, id(options))  # its state cannot be split from its model: a copy of its own
+        key = own_key(key)  # its state cannot be split from its model: a copy of its own
     return await pool.get("wake", key, lambda p: cls.load(options, p), progress, user=user)

@@ -1,8 +1,12 @@
-"""A transport: where a run's frames come from, where its audio goes, and the controls it offers.
+"""Transports: how people reach the assistant. Two kinds, one file each:
 
-The composition root (omni.app.session) builds every run the same way from a pipeline file, a
-transport and observers; files, live devices and the MQTT node are three transports, and the
-next one (a browser page, Wyoming, an API) is one more file here. See docs/extending.md.
+- a `Transport` is one conversation's input and output (files, live devices, the MQTT node, a
+  feed pushed by a connection): the composition root (omni.app.session) builds a session on it;
+- a `Server` serves many conversations at once (a browser page, the Realtime API, Wyoming, a
+  chat window): it gets a `SessionFactory` (open a session, make a standalone call) and the
+  process's engines, never stages or a pipeline's internals.
+
+See docs/extending.md.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ from omni.runtime.metrics import TurnRecorder
 from omni.runtime.stage import Stage
 
 if TYPE_CHECKING:
+    from omni.app.calls import Calls
+    from omni.app.host import Conversation
     from omni.config import PipelineConfig
+    from omni.runtime.engines import EnginePool
+    from omni.transports.outputs import AudioOutput, TextOutput
 
 
 class Transport(abc.ABC):
@@ -116,3 +124,38 @@ class Session:
     engines: Any = None
     """The process's engines (omni.runtime.engines.EnginePool): for a standalone call beside the
     session (omni.app.calls)."""
+
+
+class SessionFactory(abc.ABC):
+    """What a Server gets (omni.app.host.Sessions makes it): sessions of one pipeline on the
+    process's engines, and standalone calls on the same engines."""
+
+    cfg: PipelineConfig
+    engines: EnginePool
+
+    @abc.abstractmethod
+    async def open(self, *, audio_out: bool = True, realtime: bool = True, text: TextOutput | None = None,
+                   audio: AudioOutput | None = None, out_rate: int = 24000) -> Conversation:
+        """A new conversation, fed from outside (push audio, ask, controls); it loads nothing.
+        Close it with `close()`."""
+
+    @abc.abstractmethod
+    def session(self, **kw: Any) -> Any:
+        """`open(**kw)` as an async context manager that closes it on the way out."""
+
+    @property
+    @abc.abstractmethod
+    def calls(self) -> Calls:
+        """Transcribe, speak, answer, VAD, wake word: no session, the same engines and budgets."""
+
+
+class Server(abc.ABC):
+    """Serves many conversations: a connection opens a session from the factory, pushes its
+    audio and text in, and sends its outputs back. `serve` runs until cancelled (the process
+    stops it) or until it returns (its work is done)."""
+
+    name = "server"
+
+    @abc.abstractmethod
+    async def serve(self, sessions: SessionFactory) -> None:
+        """Accept connections (or do the work) with `sessions`."""

@@ -56,12 +56,16 @@ class DeviceTransport(Transport):
         self._session: Session | None = None
         self._dashboard = dashboard
         self._keys_done = threading.Event()
+        self._commits: list[asyncio.TimerHandle] = []
+        """A commit waiting for the push-to-talk release tail (cancelled at close)."""
         self._talk_key = False
 
     async def open(self, cfg: PipelineConfig) -> None:
         self.mic = Microphone(self.opts.input_device, cfg.sample_rate, chunk_ms=cfg.chunk_ms)
         self._talk_key = any(s.kind == "wake.micro" and s.options.get("mode") == "push_to_talk"
                              for s in cfg.stages)
+        wake = next((s for s in cfg.stages if s.kind == "wake.micro"), None)
+        self._release_s = float(wake.options.get("release_ms", 300)) / 1000 if wake is not None else 0.3
 
     def player(self, cfg: PipelineConfig, events: PlaybackEvents) -> WavFileSink:
         assert self.mic is not None, "open() first"
@@ -94,11 +98,22 @@ class DeviceTransport(Transport):
             loop = asyncio.get_running_loop()
             pressed = [False]
             mic = self.mic
+            controls = self._session.controls
+            release_s = self._release_s
+
+            commit = self._commits
+
+            def talk(on: bool) -> None:
+                while commit:  # pressed again before the tail was in: that turn goes on
+                    commit.pop().cancel()
+                mic.inject(PushToTalk(pressed=on))
+                if not on and not self._keys_done.is_set():  # the turn ends once the gate's release tail is in
+                    commit.append(loop.call_later(release_s, controls.commit))
 
             def on_key(ch: str) -> None:  # terminals send no key-up: space toggles talking
                 if ch == " ":
                     pressed[0] = not pressed[0]
-                    loop.call_soon_threadsafe(mic.inject, PushToTalk(pressed=pressed[0]))
+                    loop.call_soon_threadsafe(talk, pressed[0])
             threading.Thread(target=watch_keys, args=(sys.stdin, on_key, self._keys_done), daemon=True,
                              name="omni-keys").start()
 
@@ -127,6 +142,8 @@ class DeviceTransport(Transport):
 
     async def close(self) -> None:
         self._keys_done.set()
+        while self._commits:
+            self._commits.pop().cancel()
         if self.mic is not None:
             self.mic.close()
 

@@ -88,21 +88,32 @@ class FeedTransport(Transport):
             while self._queued >= self._max:
                 self._room.clear()
                 await self._room.wait()
+                if self._ended:
+                    raise InputError("this session's input has ended")
             self._items.append(self._pending[: self._chunk])
             self._pending = self._pending[self._chunk:]
             self._queued += 1
             self._more.set()
 
     def inject(self, frame: Frame) -> None:
+        self._flush()  # the audio pushed before it comes before it, to the last sample
         self._items.append(frame)
         self._more.set()
 
     def end(self) -> None:
         """No more input: the session drains (replies under way finish) and ends."""
         if not self._ended:
+            self._flush()
             self._ended = True
             self._items.append(_END)
             self._more.set()
+            self._room.set()  # a push waiting for room learns that the input has ended
+
+    def _flush(self) -> None:
+        if len(self._pending) and not self._ended:
+            self._items.append(self._pending)
+            self._pending = np.zeros(0, np.float32)
+            self._queued += 1
 
     def stop_input(self) -> None:
         self.end()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
@@ -78,9 +79,15 @@ class LlamaBackend(ChatBackend):
     async def stream(self, req: ChatRequest) -> AsyncIterator[Delta]:
         eng = self.engine
         messages = self._messages(req)
-        gen = self._worker.stream(lambda: self._gated(eng.stream(
-            messages, req.tools, req.prefix, req.max_tokens, req.temperature,
-            words_only=req.tool_choice == "none")))
+        stats: list[Any] = []
+
+        def generate() -> Iterator[str]:
+            yield from self._gated(eng.stream(messages, req.tools, req.prefix, req.max_tokens, req.temperature,
+                                              words_only=req.tool_choice == "none"))
+            # read on the engine's thread, before another session's generation replaces it
+            stats.append(copy.copy(eng.last))
+
+        gen = self._worker.stream(generate)
         async with contextlib.aclosing(gen):
             if req.prefix:  # continuing a reply: it is prose by now
                 started = False
@@ -92,7 +99,7 @@ class LlamaBackend(ChatBackend):
             else:
                 async for d in split_text_calls(gen, id_prefix=f"{self.name}_call"):
                     yield d
-        st = eng.last
+        st = stats[0] if stats else eng.last
         yield Finished(Usage(prompt_tokens=st.prompt_tokens, completion_tokens=st.completion_tokens,
                              cached_tokens=st.cached_tokens, finish_reason=st.finish_reason))
 
