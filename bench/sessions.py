@@ -85,6 +85,7 @@ async def one_session(host: Host, cfg: Any, i: int, gap_s: float) -> dict[str, A
         result = await conv.close(cancel=False)
     recs = result.records if result else []
     return {"v2v": [r.v2v_ms for r in recs if r.v2v_ms is not None],
+            "stages": {k: [r.stages[k].ms for r in recs if k in r.stages] for k in ("vad", "stt", "llm", "tts")},
             "replies": sum(1 for r in recs if r.reply), "turns": len(recs), "asked": 3}
 
 
@@ -111,7 +112,9 @@ async def concurrent(host: Host, n: int, gap_s: float) -> dict[str, Any]:
             "asked": sum(r["asked"] for r in runs), "replies": sum(r["replies"] for r in runs),
             "v2v_p50_ms": round(statistics.median(v2v)) if v2v else None,
             "v2v_p95_ms": round(v2v[min(len(v2v) - 1, int(0.95 * len(v2v)))]) if v2v else None,
-            "peak_rss_mb": round(peak)}
+            "peak_rss_mb": round(peak),
+            "stage_p50_ms": {k: round(statistics.median(v)) if (v := [x for r in runs for x in r["stages"][k]]) else None
+                             for k in ("vad", "stt", "llm", "tts")}}
 
 
 async def cycles(host: Host, count: int) -> dict[str, Any]:
@@ -164,12 +167,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 def table(res: dict[str, Any]) -> str:
     lines = [f"engines loaded once in {res['load_s']} s; RSS {res['rss_before_load_mb']} MB before, "
              f"{res['rss_loaded_mb']} MB loaded", "",
-             "| N | turns | replies | V2V p50 | V2V p95 | peak RSS | x one session |", "|---|---|---|---|---|---|---|"]
+             "| N | turns | replies | V2V p50 | V2V p95 | end of turn / STT / LLM first token / TTS p50 | peak RSS | x one session |",
+             "|---|---|---|---|---|---|---|---|"]
     one = res["concurrent"][0]["peak_rss_mb"] if res["concurrent"] else None
     for r in res["concurrent"]:
         ratio = f"{r['peak_rss_mb'] / one:.3f}" if one else "-"
+        st = r["stage_p50_ms"]
         lines.append(f"| {r['n']} | {r['turns']}/{r['asked']} | {r['replies']} | {r['v2v_p50_ms']} ms | "
-                     f"{r['v2v_p95_ms']} ms | {r['peak_rss_mb']} MB | {ratio} |")
+                     f"{r['v2v_p95_ms']} ms | {st['vad']} / {st['stt']} / {st['llm']} / {st['tts']} ms | "
+                     f"{r['peak_rss_mb']} MB | {ratio} |")
     c = res["cycles"]
     lines += ["", f"{c['sessions']} text sessions opened and closed: open p50 {c['open_ms_p50']} ms "
               f"(p95 {c['open_ms_p95']}), close p50 {c['close_ms_p50']} ms (p95 {c['close_ms_p95']}); "

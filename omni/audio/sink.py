@@ -197,7 +197,7 @@ class WavFileSink(Processor):
 
     async def aclose(self) -> None:
         """A run stopped early (Ctrl-C, a fatal error) still leaves what was said on disk."""
-        if not self.written and self.timeline.cursor > 0 and not self.write_failed:
+        if self.path is not None and not self.written and self.timeline.cursor > 0 and not self.write_failed:
             log.warning("run stopped before the end: writing the reply audio so far")
             try:
                 self._write(0)
