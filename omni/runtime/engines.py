@@ -16,6 +16,7 @@ own. The pool is closed by its owner (the process, omni.app.host); sessions neve
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -186,7 +187,7 @@ def stream_of(engine: Any) -> Any:
     return fork() if callable(fork) else engine
 
 
-_own = __import__("itertools").count(1)
+_own = itertools.count(1)
 
 
 def own_key(key: Hashable) -> Hashable:

@@ -15,19 +15,19 @@ import abc
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from omni.audio.sink import PlaybackEvents, WavFileSink
 from omni.errors import ConfigError
-from omni.frames import Frame
+from omni.frames import Frame, Turn
 from omni.runtime import Pipeline
 from omni.runtime.controls import Controls
 from omni.runtime.metrics import TurnRecorder
 from omni.runtime.stage import Stage
 
 if TYPE_CHECKING:
-    from omni.app.calls import Calls
-    from omni.app.host import Conversation
+    import numpy as np
+
     from omni.config import PipelineConfig
     from omni.runtime.engines import EnginePool
     from omni.transports.outputs import AudioOutput, TextOutput
@@ -126,6 +126,25 @@ class Session:
     session (omni.app.calls)."""
 
 
+class Conversation(Protocol):
+    """A session opened from a SessionFactory, as a Server drives it (omni.app.host.Conversation)."""
+
+    @property
+    def controls(self) -> Controls: ...
+
+    async def push(self, audio: np.ndarray, sample_rate: int) -> None:
+        """The user's audio, any rate, in order (waits while the session is behind)."""
+
+    def ask(self, text: str) -> Turn:
+        """A text turn, answered as if it had been said."""
+
+    async def reply(self, turn: Turn | int, timeout: float | None = 120.0) -> str:
+        """What the user heard of that turn's reply, once it has ended."""
+
+    async def close(self, cancel: bool = True) -> Any:
+        """End the session (a reply under way is cancelled unless `cancel` is False)."""
+
+
 class SessionFactory(abc.ABC):
     """What a Server gets (omni.app.host.Sessions makes it): sessions of one pipeline on the
     process's engines, and standalone calls on the same engines."""
@@ -145,8 +164,9 @@ class SessionFactory(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def calls(self) -> Calls:
-        """Transcribe, speak, answer, VAD, wake word: no session, the same engines and budgets."""
+    def calls(self) -> Any:
+        """Transcribe, speak, answer, VAD, wake word (omni.app.calls.Calls): no session, the
+        same engines and budgets."""
 
 
 class Server(abc.ABC):
