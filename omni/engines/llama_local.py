@@ -30,6 +30,10 @@ class LlamaSettings:
     temperature: float = 0.2
     top_p: float = 0.9
     seed: int = 7
+    tools_note: str = "template"
+    """How offered tools are written into the prompt: "template" (the chat template's own words
+    and the JSON schemas) or "compact" (one line per tool; about a third of the tokens, which
+    the prompt evaluation of every turn that offers a tool pays: bench/waterfall.py)."""
 
 
 @dataclass
@@ -124,6 +128,8 @@ class LlamaChat:
         that offers no tools then shares the whole cached prompt prefix with one that does."""
         key = json.dumps(list(tools), sort_keys=True)
         note = self._notes.get(key)
+        if note is None and self.settings.tools_note == "compact":
+            note = self._notes[key] = compact_tools_note(tools)
         if note is None:
             mark = "\x00omni\x00"
             a = self._format(messages=[{"role": "system", "content": mark}], tools=list(tools)).prompt
@@ -199,3 +205,27 @@ class LlamaChat:
             close = getattr(it, "close", None)
             if close:
                 close()
+
+
+def compact_tools_note(tools: Sequence[dict[str, Any]]) -> str:
+    """The tools in one line each, with the call format the model was trained on:
+
+        # Tools
+        You may call these functions:
+        - volume(direction: "up" | "down"): Turn the speaker volume up or down.
+        To call one, reply with <tool_call>{"name": ..., "arguments": {...}}</tool_call> and nothing else."""
+    lines = ["# Tools", "You may call these functions:"]
+    for t in tools:
+        fn = t.get("function", t)
+        params = fn.get("parameters") or {}
+        required = set(params.get("required") or [])
+        args = []
+        for name, spec in (params.get("properties") or {}).items():
+            if "enum" in spec:
+                kind = " | ".join(json.dumps(v) for v in spec["enum"])
+            else:
+                kind = str(spec.get("type", "any"))
+            args.append(f"{name}{'' if name in required else '?'}: {kind}")
+        lines.append(f"- {fn['name']}({', '.join(args)}): {fn.get('description', '').strip()}")
+    lines.append('To call one, reply with <tool_call>{"name": ..., "arguments": {...}}</tool_call> and nothing else.')
+    return "\n".join(lines)

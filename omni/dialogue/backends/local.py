@@ -25,6 +25,8 @@ class LlamaBackendOptions(BackendOptions):
     """Bundled name, a path to a GGUF file, or a hub id `org/repo/file.gguf`."""
     n_ctx: int = Field(2048, ge=256)
     threads: int = Field(2, ge=1, le=64)
+    tools_note: Literal["template", "compact"] = "template"
+    """How offered tools are written into the prompt (omni.engines.llama_local.LlamaSettings)."""
 
 
 class LlamaBackend(ChatBackend):
@@ -34,7 +36,8 @@ class LlamaBackend(ChatBackend):
 
     def __init__(self, name: str, options: LlamaBackendOptions) -> None:
         super().__init__(name, options)
-        self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads))
+        self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads,
+                                                 tools_note=options.tools_note))
         self._worker = Worker(f"{name}-llm")
         self._cpu: CpuPriority | None = None
 
