@@ -23,7 +23,10 @@ pytestmark = pytest.mark.slow
 
 LOCAL = "{model: qwen2.5-coder-0.5b, n_ctx: 2048, threads: 2}"
 FAULTS = {
-    "stt": ["--set", "stt.engine=faulty:FaultyWhisper", "--set", "stt.partial_every_ms=0"],
+    # the final decode raises (with the pause decode on, the first decode to raise is the pause's,
+    # which is only logged: the final decode, made anew, then costs the turn nothing)
+    "stt": ["--set", "stt.engine=faulty:FaultyWhisper", "--set", "stt.partial_every_ms=0",
+            "--set", "vad.end_of_turn.decode_at_pause=false"],
     "tts": ["--set", "tts.engine=faulty:FaultyPiper"],
     "llm": ["--set", f'llm.backends.local={{type: custom, cls: "faulty:FaultyLlama", settings: {LOCAL}}}'],
 }
@@ -54,6 +57,22 @@ def test_a_model_that_raises_inside_a_turn_costs_that_turn_only(tmp_path, caplog
     assert not last["errors"]
     out, rate = read_wav(tmp_path / "out.wav")
     assert np.abs(out[int(last["reply_start_s"] * rate):]).max() > 0.05, "the last reply is heard"
+
+
+def test_a_decode_at_the_pause_that_raises_costs_nothing(tmp_path, caplog):
+    """The recogniser raises on the decode made at the pause (vad.end_of_turn.decode_at_pause):
+    a warning, and the final decode, made anew, gives the turn its words and its reply."""
+    two_questions(tmp_path / "in.wav")
+    faulty.FAULTS["stt"], faulty.RAISED[:] = 1, []
+    caplog.set_level(logging.WARNING)
+    code = main(["desktop", "--audio-in", str(tmp_path / "in.wav"), "--audio-out", str(tmp_path / "out.wav"),
+                 "--metrics", str(tmp_path / "m.jsonl"), "--set", "llm.preemptive=false", "--quiet",
+                 "--set", "stt.engine=faulty:FaultyWhisper", "--set", "stt.partial_every_ms=0"])
+    assert code == 0 and faulty.RAISED == ["stt"]
+    records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert any("a streaming decode failed" in r.getMessage() for r in caplog.records)
+    assert [r["errors"] for r in records] == [[], []], records
+    assert "paris" in words(records[0]["reply"]) and "rome" in words(records[1]["reply"]), records
 
 
 @contextlib.contextmanager
