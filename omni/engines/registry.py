@@ -40,3 +40,18 @@ def engine_class(kind: str, name: str) -> Any:
         raise ConfigError(f"{kind} engine {name!r} ({where}) lacks {', '.join(missing)}",
                           hint="see omni/engines/base.py for what an engine of this kind has")
     return cls
+
+
+async def pooled(pool: Any, kind: str, options: Any, stage_only: frozenset[str], progress: Any,
+                 user: str = "", stateful: bool = False) -> Any:
+    """The process's engine of `kind` for these stage options (omni.runtime.engines), loaded on
+    first use; options in `stage_only` are the stage's and not part of the key. A `stateful`
+    engine whose class cannot `fork` gets a copy of its own (its state cannot be split from
+    its model)."""
+    from omni.runtime.engines import options_key, own_key
+
+    cls = engine_class(kind, options.engine)
+    key: Any = options_key(options, stage_only)
+    if stateful and not callable(getattr(cls, "fork", None)):
+        key = own_key(key)
+    return await pool.get(kind, key, lambda p: cls.load(options, p), progress, user=user)

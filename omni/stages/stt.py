@@ -17,12 +17,12 @@ from pydantic import Field
 
 from omni.engines.turn_words import unfinished
 from omni.engines.base import Heard, SpeechToText
-from omni.engines.registry import engine_class
+from omni.engines.registry import pooled
 from omni.engines.whisper import split_long
 from omni.frames import (EndOfStream, Frame, InputAudio, PartialTranscript, ReplyDone, SpeechPaused,
                          SpeechStarted, SpeechStopped, Transcript, Turn, Utterance)
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
-from omni.runtime.engines import EnginePool, Shared, options_key
+from omni.runtime.engines import EnginePool, Shared
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -384,9 +384,7 @@ share one recogniser."""
 async def stt_engine(pool: EnginePool, options: WhisperOptions, progress: ProgressFn,
                      user: str = "") -> Shared[SpeechToText]:
     """The process's recogniser for these options (loaded on first use)."""
-    cls = engine_class("stt", options.engine)
-    return await pool.get("stt", options_key(options, STAGE_ONLY), lambda p: cls.load(options, p), progress,
-                          user=user)
+    return await pooled(pool, "stt", options, STAGE_ONLY, progress, user)
 
 
 def _common_prefix(a: str, b: str) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from omni.engines.base import TextToSpeech
-from omni.engines.registry import engine_class
+from omni.engines.registry import pooled
 from omni.frames import Frame, ReplyAudio, ReplySentence
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
 from omni.runtime.engines import EnginePool, Shared, options_key
@@ -111,9 +111,7 @@ share one voice."""
 async def tts_engine(pool: EnginePool, options: PiperOptions, progress: ProgressFn,
                      user: str = "") -> Shared[TextToSpeech]:
     """The process's voice for these options (loaded on first use)."""
-    cls = engine_class("tts", options.engine)
-    return await pool.get("tts", options_key(options, TTS_STAGE_ONLY), lambda p: cls.load(options, p), progress,
-                          user=user)
+    return await pooled(pool, "tts", options, TTS_STAGE_ONLY, progress, user)
 
 
 def _log_progress(what: str, fraction: float | None) -> None:

@@ -16,10 +16,10 @@ from pydantic import Field
 from omni.frames import (ClearInput, EndOfStream, EndTurn, Frame, InputAudio, SpeechPaused, SpeechStarted, SpeechStopped,
                          Turn, Utterance)
 from omni.engines.base import EndOfTurn, VoiceActivity
-from omni.engines.registry import engine_class
+from omni.engines.registry import pooled
 from omni.engines.turn_words import sounds_finished
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
-from omni.runtime.engines import EnginePool, Shared, is_own, options_key, own_key, stream_of
+from omni.runtime.engines import EnginePool, Shared, is_own, stream_of
 from omni.runtime.floor import BargeIn
 from omni.runtime.stage import ProgressFn
 
@@ -143,9 +143,7 @@ class SileroVAD(Processor):
         self._win = self._model.window
         if self.options.end_of_turn is not None:
             eot = self.options.end_of_turn
-            cls = engine_class("turn", eot.engine)
-            self._turn_model = await self.engines.get("turn", options_key(eot), lambda p: cls.load(eot, p),
-                                                      progress, user=self.name)
+            self._turn_model = await pooled(self.engines, "turn", eot, frozenset(), progress, self.name)
             self._eot = self._turn_model.engine
 
     async def aclose(self) -> None:
@@ -376,8 +374,4 @@ async def vad_engine(pool: EnginePool, options: SileroVADOptions, progress: Prog
                      user: str = "") -> Shared[VoiceActivity]:
     """The process's voice-activity model for these options (loaded on first use). A stream of
     its own comes from `stream_of(shared.engine)`."""
-    cls = engine_class("vad", options.engine)
-    key = options_key(options, VAD_STAGE_ONLY)
-    if not callable(getattr(cls, "fork", None)):
-        key = own_key(key)  # its state cannot be split from its model: a copy of its own
-    return await pool.get("vad", key, lambda p: cls.load(options, p), progress, user=user)
+    return await pooled(pool, "vad", options, VAD_STAGE_ONLY, progress, user, stateful=True)

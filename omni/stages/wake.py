@@ -19,10 +19,10 @@ import numpy as np
 from pydantic import Field
 
 from omni.engines.base import WakeWordDetector
-from omni.engines.registry import engine_class
+from omni.engines.registry import pooled
 from omni.frames import Cue, Frame, InputAudio, PushToTalk, WakeWord
 from omni.runtime import Processor, QueueSpec, StageOptions
-from omni.runtime.engines import EnginePool, Shared, is_own, options_key, own_key, stream_of
+from omni.runtime.engines import EnginePool, Shared, is_own, stream_of
 from omni.runtime.stage import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,4 @@ async def wake_engine(pool: EnginePool, options: WakeOptions, progress: Progress
                       user: str = "") -> Shared[WakeWordDetector]:
     """The process's wake-word model for these options; a stream of its own comes from
     `stream_of(shared.engine)` (on the engine's thread)."""
-    cls = engine_class("wake", options.engine)
-    key: Any = options_key(options, WAKE_STAGE_ONLY)
-    if not callable(getattr(cls, "fork", None)):
-        key = own_key(key)  # its state cannot be split from its model: a copy of its own
-    return await pool.get("wake", key, lambda p: cls.load(options, p), progress, user=user)
+    return await pooled(pool, "wake", options, WAKE_STAGE_ONLY, progress, user, stateful=True)
