@@ -348,3 +348,25 @@ async def test_context_frames_reach_the_model():
                                                          captured=time.monotonic()))]
         reply, _ = await r.ask("What colour is the sign I am looking at?")
     assert "red" in reply.lower(), reply
+
+
+async def test_with_the_tools_in_the_system_prompt_a_tool_turn_evaluates_only_its_words():
+    """tools_place: system keeps the note of every tool cached after the system prompt: a turn that
+    offers a tool does not evaluate the note anew, and a turn that offers none still may not call."""
+    local = {"type": "llama.cpp", "tools_place": "system"}
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"enabled": False}, tools={"builtin": []},
+                   temperature=0, backends={"local": local}) as r:
+        eng = r.stage.backends["local"].engine
+        await r.ask("Good morning.")
+        await r.stage.idle()
+        said = "Please switch the bedroom light off for me."
+        reply, out = await r.ask(said, 2)
+        st = eng.last
+        new = eng.count(said)
+        note = eng.count(eng.tools_note(r.stage.tools.schemas()))
+    acts = [(f.action, f.args) for f in out if isinstance(f, DeviceAction)]
+    assert acts == [("light", {"room": "bedroom", "state": "off"})], (acts, reply)
+    # the note's ~360 tokens were cached with the system prompt: only the turn's words (and the
+    # template's few tokens) are new, where tools_place: turn evaluates the note here too
+    assert note > 200 and st.cached_tokens > note, (st, note)
+    assert st.prompt_tokens - st.cached_tokens <= new + 12, (st, new)

@@ -76,7 +76,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             # words only: no tool in the prompt (what is cached ends before the tools note)
             # and, for a backend that keeps them, none may be called
             req = ChatRequest(messages, [] if last or words_only else tools, o.max_tokens, o.temperature,
-                              tool_choice="none" if last or words_only else "auto")
+                              tool_choice="none" if last or words_only else "auto", catalog=kit.tools.schemas())
             calls: tuple[ToolCall, ...] = ()
             async with contextlib.aclosing(kit.router.stream(req, plan, rec)) as deltas:
                 async for d in deltas:

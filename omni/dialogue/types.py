@@ -44,6 +44,10 @@ class ChatRequest:
     tool_choice: str = "auto"
     """"auto": the model may call the tools; "none": it must answer in words, with the tools
     still in the prompt (so a cached prompt prefix stays valid)."""
+    catalog: list[dict[str, Any]] = field(default_factory=list)
+    """Every tool the conversation may offer in any turn. A backend may keep all of them in its
+    cached prompt prefix (a local model's `tools_place: system`) and still let only `tools` be
+    called; the others ignore it."""
     prefix: str = ""
     """Reply text already spoken by a backend that failed mid-stream; a backend that can
     continue a reply (see ChatBackend.continues) goes on from it instead of starting over."""

@@ -34,6 +34,10 @@ class LlamaSettings:
     """How offered tools are written into the prompt: "template" (the chat template's own words
     and the JSON schemas) or "compact" (one line per tool; about a third of the tokens, which
     the prompt evaluation of every turn that offers a tool pays: bench/waterfall.py)."""
+    tools_place: str = "turn"
+    """Where the tools note goes: "turn" (the offered tools, just before the user's words: a turn
+    that offers one evaluates its note anew) or "system" (every tool of the catalog, after the
+    system prompt: evaluated once and cached with it; a turn that offers none bans the call)."""
 
 
 @dataclass
@@ -110,11 +114,18 @@ class LlamaChat:
                                    bos_token=tok("tokenizer.ggml.bos_token_id"))
 
     def tokens(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (),
-               prefix: str = "") -> list[int]:
+               prefix: str = "", catalog: Sequence[dict[str, Any]] = ()) -> list[int]:
         """The prompt for `messages` (and `tools`, rendered by the chat template); with `prefix`,
-        the assistant's reply is started with that text, so generation continues it."""
+        the assistant's reply is started with that text, so generation continues it. With
+        `tools_place` "system", the note of the whole `catalog` follows the system prompt instead."""
         msgs = list(messages)
-        if tools:  # late in the prompt, so the cached prefix (system prompt, history) holds
+        if self.settings.tools_place == "system" and catalog:
+            note = self.tools_note(catalog)
+            if msgs and msgs[0].get("role") == "system":
+                msgs[0] = {**msgs[0], "content": f"{msgs[0]['content']}\n\n{note}"}
+            else:
+                msgs.insert(0, {"role": "system", "content": note})
+        elif tools:  # late in the prompt, so the cached prefix (system prompt, history) holds
             last_user = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs))
             msgs.insert(last_user, {"role": "system", "content": self.tools_note(tools)})
         rendered = self._format(messages=msgs, tools=None)
@@ -162,11 +173,12 @@ class LlamaChat:
             self.llm.close()
             self.llm = None
 
-    def prefill(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "") -> int:
+    def prefill(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "",
+                catalog: Sequence[dict[str, Any]] = ()) -> int:
         """Evaluate the prompt ahead of a `stream()` with the same arguments (only the part the
         context does not hold yet), so that generation can start at once. Returns the tokens
         evaluated."""
-        toks = self.tokens(messages, tools, prefix)
+        toks = self.tokens(messages, tools, prefix, catalog)
         n = self.cached_prefix(toks)
         if n == len(toks) == self.llm.n_tokens:
             return 0
@@ -176,12 +188,12 @@ class LlamaChat:
 
     def stream(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "",
                max_tokens: int | None = None, temperature: float | None = None,
-               words_only: bool = False) -> Iterator[str]:
+               words_only: bool = False, catalog: Sequence[dict[str, Any]] = ()) -> Iterator[str]:
         """Yield the reply text piece by piece (after `prefix`, when one is given). `words_only`:
         the tools stay in the prompt (its cached prefix holds) but no tool call can start."""
         s = self.settings
         max_tokens = s.max_tokens if max_tokens is None else max_tokens
-        toks = self.tokens(messages, tools, prefix)
+        toks = self.tokens(messages, tools, prefix, catalog)
         if len(toks) + max_tokens > s.n_ctx:
             raise ServiceError(f"prompt of {len(toks)} tokens does not fit the context of {s.n_ctx}",
                                hint="lower the dialogue memory's max_tokens or raise n_ctx")

@@ -136,7 +136,7 @@ class Dialogue(Processor):
         if local is not None:
             self.memory.count = local.count_tokens
             progress("caching the system prompt", None)
-            await local.prefill(ChatRequest([self.memory.system()]))
+            await local.prefill(ChatRequest([self.memory.system()], catalog=self.tools.schemas()))
         if self.options.intents.enabled:
             matcher = self.intents
 
@@ -153,7 +153,7 @@ class Dialogue(Processor):
             return
         if self._prefill is not None and not self._prefill.done():
             self._prefill.cancel()  # a newer history supersedes it (the worker finishes its batch)
-        req = ChatRequest(self.memory.prefix())
+        req = ChatRequest(self.memory.prefix(), catalog=self.tools.schemas())
         self._prefill = asyncio.get_running_loop().create_task(self._local.prefill(req, idle=True), name=f"{self.name}-prefill")
         self._prefill.add_done_callback(_log_failure)
 

@@ -27,6 +27,9 @@ class LlamaBackendOptions(BackendOptions):
     threads: int = Field(2, ge=1, le=64)
     tools_note: Literal["template", "compact"] = "template"
     """How offered tools are written into the prompt (omni.engines.llama_local.LlamaSettings)."""
+    tools_place: Literal["turn", "system"] = "turn"
+    """Where: before the user's words, the offered tools only; or after the system prompt, all of
+    them, cached (omni.engines.llama_local.LlamaSettings)."""
 
 
 class LlamaBackend(ChatBackend):
@@ -37,7 +40,7 @@ class LlamaBackend(ChatBackend):
     def __init__(self, name: str, options: LlamaBackendOptions) -> None:
         super().__init__(name, options)
         self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads,
-                                                 tools_note=options.tools_note))
+                                                 tools_note=options.tools_note, tools_place=options.tools_place))
         self._worker = Worker(f"{name}-llm")
         self._cpu: CpuPriority | None = None
 
@@ -70,12 +73,12 @@ class LlamaBackend(ChatBackend):
 
         def run() -> int:
             if self._cpu is None:
-                return self.engine.prefill(messages, req.tools, req.prefix)
+                return self.engine.prefill(messages, req.tools, req.prefix, req.catalog)
             cpu = self._cpu
             if idle:  # background work: the reply's speech goes first
                 cpu.settle()
             with cpu.voice_work():  # and vision waits for it: the next turn needs it
-                return self.engine.prefill(messages, req.tools, req.prefix)
+                return self.engine.prefill(messages, req.tools, req.prefix, req.catalog)
 
         await self._worker.call(run)
 
@@ -86,7 +89,7 @@ class LlamaBackend(ChatBackend):
 
         def generate() -> Iterator[str]:
             yield from self._gated(eng.stream(messages, req.tools, req.prefix, req.max_tokens, req.temperature,
-                                              words_only=req.tool_choice == "none"))
+                                              words_only=req.tool_choice == "none", catalog=req.catalog))
             # read on the engine's thread, before another session's generation replaces it
             stats.append(copy.copy(eng.last))
 
