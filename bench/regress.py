@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regression check: omni alone on the bench corpus, compared with the last saved run.
 
-    python bench/regress.py             # run, compare with bench/results/regress.json, print
+    python bench/regress.py             # run, compare with bench/reference/regress.json (in git), print
     python bench/regress.py --save      # ... and make this run the new reference
 
 Feeds every corpus turn in real time through the desktop pipeline (as bench/voice_loop.py's
@@ -61,7 +61,7 @@ def compare(now: dict, before: dict, tolerance: float, min_ms: float) -> list[tu
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ref", type=Path, default=ROOT / "bench" / "results" / "regress.json")
+    ap.add_argument("--ref", type=Path, default=ROOT / "bench" / "reference" / "regress.json")
     ap.add_argument("--save", action="store_true", help="store this run as the reference")
     ap.add_argument("--gap", type=float, default=5.0, help="silence between turns, s")
     ap.add_argument("--tolerance", type=float, default=0.25)

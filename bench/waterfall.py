@@ -23,6 +23,7 @@ turn; writes JSON.
 from __future__ import annotations
 
 import argparse
+import collections
 import asyncio
 import json
 import shutil
@@ -115,11 +116,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                              "turns": len(recs), "end_of_turn": r["stages"].get("vad", {}).get("end_of_turn"),
                              "pause_decode": r["stages"].get("stt", {}).get("reused_pause_decode"),
                              "preemptive": (r.get("preemptive") or {}).get("used"),
+                             "over_budget": r.get("over_budget") or [],
+                             "backend": r["stages"].get("llm", {}).get("backend"),
                              **waterfall(r)})
                 print(f"{kind:16s} {label[:28]:28s} v2v {rows[-1]['v2v']}", flush=True)
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "set": args.set, "rows": rows,
             "pause_decode_reused": sum(1 for r in rows if r.get("pause_decode")),
             "preemptive_used": sum(1 for r in rows if r.get("preemptive")),
+            "over_budget": dict(collections.Counter(a for r in rows for a in r.get("over_budget", []))),
             "median": {k: _median([r.get(k) for r in rows]) for k in (*PARTS, "v2v_tts", "v2v")},
             "by_kind": {kind: {k: _median([r.get(k) for r in rows if r["kind"] == kind]) for k in ("v2v", "v2v_tts")}
                         for kind in sorted({r["kind"] for r in rows})}}
@@ -138,7 +142,7 @@ def table(res: dict[str, Any]) -> str:
     for kind, v in res["by_kind"].items():
         lines.append(f"{kind}: V2V heard p50 {v['v2v']} ms (at TTS {v['v2v_tts']})")
     lines.append(f"pause decode reused {res['pause_decode_reused']}, preemptive reply used {res['preemptive_used']} "
-                 f"of {len(res['rows'])} turns")
+                 f"of {len(res['rows'])} turns; over budget, acted: {res['over_budget'] or 'never'}")
     lines.append("")
     for r in res["rows"]:
         lines.append(f"- {r['kind']}: {r['said']!r} heard {r['heard']!r}, {r.get('end_of_turn')}, "

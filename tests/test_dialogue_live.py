@@ -207,6 +207,30 @@ async def test_a_server_that_never_answers_misses_its_first_token_budget_then_si
             assert skipped["outcome"] == "skipped" and "circuit open" in skipped["detail"]
 
 
+async def test_a_dialogue_over_its_budget_fails_over_as_its_pipeline_file_declares():
+    """`over_budget: {action: failover, after_ms: 600}` on the stage, none on the backend: a
+    server with no first token by then gives way to the next backend, and the turn's record
+    counts the action."""
+    from omni.runtime.metrics import TurnRecorder, summarize
+    from omni.runtime.stage import OverBudget
+
+    async with silent_server() as url:
+        async with Run(backends={"hung": remote(url), "local": {"type": "llama.cpp"}},
+                       routing={"order": ["hung", "local"]}, tools={"max_rounds": 0}, max_tokens=24) as r:
+            r.stage.over_budget = OverBudget(action="failover", after_ms=600)
+            recorder = TurnRecorder({"llm": 400}, done_stage="llm")
+            r.stage.context.reporter = recorder.report
+            reply, out = await r.ask("What is the capital of France?")
+            for f in out:
+                recorder.on_frame("llm", f)
+    assert "paris" in reply.lower()
+    (rec,) = recorder.finished
+    hung, local = rec.stages["llm"].extra["attempts"]
+    assert (hung["backend"], hung["outcome"]) == ("hung", "first_token_budget") and 600 <= hung["ms"] < 4600
+    assert local["outcome"] == "answered"
+    assert rec.acted == ["llm.failover"] and summarize([rec])["over_budget"] == {"llm.failover": 1}
+
+
 async def test_a_reply_that_stalls_mid_stream_fails_over_after_stall_ms():
     """The remote sends "The capital of" and then nothing: after routing.stall_ms without a
     delta the local model answers, and what was said before the stall is not said twice."""

@@ -285,3 +285,27 @@ async def test_a_microphone_that_goes_quiet_is_reported_and_the_pipeline_waits_f
     assert kinds[0] == "InputAudio" and kinds[-2:] == ["InputAudio", "EndOfStream"]
     errors = [f for f in out if isinstance(f, ErrorEvent)]
     assert 2 <= len(errors) <= 4 and "no audio for 0.1 s" in errors[0].message
+
+
+# budgets that act ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_stt_over_its_budget_answers_the_words_already_decoded(tmp_path):
+    """`over_budget: partial` (after 1 ms here, so that it must act): a final decode past the
+    budget gives way to the last partial transcript, the turn is answered from it, and its
+    record says so. A turn that ended at its pause reuses that decode and never acts."""
+    sentence = "Tell me a story about a brave little robot who learns to paint the sky at night."
+    audio = np.concatenate([silence(0.5), say(sentence), silence(5)])
+    acting = ["--set", "stt.over_budget.action=partial", "--set", "stt.over_budget.after_ms=1"]
+    partials = ["--set", "stt.partial_every_ms=600", "--set", "stt.partial_after_ms=600"]
+    # announced at its first pause, the turn reuses the pause's decode: nothing to act on
+    turns, _, _ = _run(tmp_path, audio, *acting, *partials)
+    assert [t["over_budget"] for t in turns] == [[]] and turns[0]["stages"]["stt"]["reused_pause_decode"]
+    # no pause decode: the final decode is 1 ms over, and the last partial is answered instead
+    turns, _, _ = _run(tmp_path, audio, *acting, *partials, "--set", "vad.end_of_turn.decode_at_pause=false")
+    (t,) = turns
+    assert t["over_budget"] == ["stt.partial"] and t["stages"]["stt"]["over_budget"] == "partial", t
+    assert not t["stages"]["stt"]["reused_pause_decode"]
+    heard = words(t["transcript"])
+    assert {"story", "robot"} <= heard <= words(sentence), t["transcript"]
+    assert t["reply"], "the turn was answered from the words it had"

@@ -43,11 +43,13 @@ def test_dashboard_shows_state_words_reply_camera_and_latency_bars() -> None:
     assert "The capital of France is Paris." in text and "a cup of coffee" in text and "s ago" in text
     d.on_frame("out", ReplyAudio(turn=TURN, samples=np.zeros(10, np.float32), sample_rate=22050, sentence=0))
     assert "● speaking" in render(d)[0]
-    rec = TurnRecord(turn=TURN, v2v_ms=1800.0, stages={"stt": StageTime(310, 500), "llm": StageTime(620, 400)})
+    rec = TurnRecord(turn=TURN, v2v_ms=1800.0, stages={"stt": StageTime(310, 500),
+                                                       "llm": StageTime(620, 400, {"over_budget": "failover"})})
     d.on_event("turn", rec)
     d.on_frame("out", ReplyPlayed(turn=TURN, text="The capital of France is Paris."))
     text, console = render(d)
     assert "● idle" in text and "310 ms / 500" in text and "620 ms / 400" in text and "1800 ms / 1500" in text
+    assert "620 ms / 400 → failover" in text and "310 ms / 500 →" not in text  # what the stage did about it
     html = console.export_html(inline_styles=True)
     assert re.search(r"color: #(800000|ff0000)[^>]*>[^<]*620 ms", html)  # the overrun is drawn in red
 
@@ -64,8 +66,10 @@ def test_not_a_terminal_gives_plain_lines() -> None:
     view = ConsoleView(Console(file=out, width=100))
     assert not view.live
     view.on_frame("stt", Transcript(turn=TURN, text="What is the capital of France?"))
-    view.on_event("turn", TurnRecord(turn=TURN, reply="Paris.", v2v_ms=900.0, stages={"stt": StageTime(310, 500)}))
+    view.on_event("turn", TurnRecord(turn=TURN, reply="Paris.", v2v_ms=900.0,
+                                     stages={"stt": StageTime(610, 500, {"over_budget": "partial"})}))
     lines = out.getvalue().splitlines()
+    assert "stt !610 → partial ms" in lines[2], lines[2]
     assert lines[0] == "you (turn 1): What is the capital of France?" and "\x1b[" not in out.getvalue()
     assert lines[1] == "omni (turn 1): Paris." and "v2v 900 ms" in lines[2]
 

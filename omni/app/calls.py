@@ -162,7 +162,7 @@ class Calls:
         plan = router.plan(str(last), stage.budget_ms)
         t0 = time.monotonic()
         first = True
-        stream = router.stream(req, plan, RouteRecord())
+        stream = router.stream(req, plan, RouteRecord(), stage.act_after_ms("failover"))
         async with contextlib.aclosing(stream):
             async for d in stream:
                 if isinstance(d, TextDelta) and d.text:

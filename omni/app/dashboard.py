@@ -85,7 +85,10 @@ class Dashboard:
             t.add_row(Text("latency", "dim"), Text("no turn yet", "dim"), "")
             return t
         for name, st in rec.stages.items():
-            t.add_row(name, bar(st.ms, st.budget_ms), Text(_ms(st.ms, st.budget_ms), "red" if not st.ok else ""))
+            label = Text(_ms(st.ms, st.budget_ms), "red" if not st.ok else "")
+            if "over_budget" in st.extra:  # the stage acted instead of waiting: say what it did
+                label.append(f" → {st.extra['over_budget']}", "yellow")
+            t.add_row(name, bar(st.ms, st.budget_ms), label)
         if rec.v2v_ms is not None:
             budget = self.budgets.get("v2v")
             over = budget is not None and rec.v2v_ms > budget

@@ -93,7 +93,8 @@ class ConsoleView:
         parts = []
         for name, st in rec.stages.items():
             mark = "[green]" if st.ok else "[red]!"
-            parts.append(f"{name} {mark}{st.ms:.0f}[/]")
+            acted = f" [yellow]→ {st.extra['over_budget']}[/]" if "over_budget" in st.extra else ""
+            parts.append(f"{name} {mark}{st.ms:.0f}[/]{acted}")
         v2v = "-" if rec.v2v_ms is None else f"{rec.v2v_ms:.0f} ms"
         self.console.print(f"  [dim]latency[/] v2v [bold]{v2v}[/] | " + " · ".join(parts) + " ms")
 
@@ -121,6 +122,8 @@ class ConsoleView:
         table.add_row("[bold]voice to voice[/]", fmt(v["p50"]), fmt(v["p95"]), fmt(v2v_budget_ms), rate)
         self.console.print(table)
         lines = [f"models loaded in {load_s:.1f} s"]
+        if s["over_budget"]:
+            lines.append("over budget, acted: " + ", ".join(f"{k} {n}×" for k, n in s["over_budget"].items()))
         for k, val in (extra or {}).items():
             lines.append(f"{k}: {val}")
         self.console.print("  ".join(lines))

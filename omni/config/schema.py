@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from omni.mqtt.config import MqttOptions
 from omni.runtime.channel import Overflow
+from omni.runtime.stage import OverBudget
 from omni.vision.camera import CameraOptions
 
 
@@ -29,8 +30,16 @@ class StageConfig(BaseModel):
     """Which implementation (see omni.stages.registry), e.g. `stt.whisper`."""
     budget_ms: float | None = Field(default=None, gt=0)
     """Latency budget of this stage per turn; an overrun is logged and counted."""
+    over_budget: OverBudget | None = None
+    """What the stage does when a turn takes it past its budget (`over_budget: partial`, or
+    `{action: failover, after_ms: 1200}`); each use is counted in the turn's metrics."""
     queue: QueueConfig | None = None
     """Override of the stage's default input queue."""
+
+    @field_validator("over_budget", mode="before")
+    @classmethod
+    def _action(cls, v: Any) -> Any:
+        return {"action": v} if isinstance(v, str) else v
     options: dict[str, Any] = Field(default_factory=dict)
     """Options of the implementation, validated by its own Options model."""
 

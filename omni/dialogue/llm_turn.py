@@ -78,7 +78,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             req = ChatRequest(messages, [] if last or words_only else tools, o.max_tokens, o.temperature,
                               tool_choice="none" if last or words_only else "auto", catalog=kit.tools.schemas())
             calls: tuple[ToolCall, ...] = ()
-            async with contextlib.aclosing(kit.router.stream(req, plan, rec)) as deltas:
+            async with contextlib.aclosing(kit.router.stream(req, plan, rec, kit.failover_ms)) as deltas:
                 async for d in deltas:
                     if isinstance(d, TextDelta):
                         if first_ms is None:
@@ -202,6 +202,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         extra["cost"] = round(rec.cost, 6)
     if called:
         extra["tool_calls"] = called
+    if kit.failover_ms is not None and any(a.outcome == "first_token_budget" for a in rec.attempts):
+        extra["over_budget"] = "failover"
     if guard.dropped:
         extra["unbacked_claims"] = guard.dropped
     if guard.relayed:

@@ -192,9 +192,12 @@ class Router:
         old = self.first_token_ewma.get(name)
         self.first_token_ewma[name] = ms if old is None else 0.7 * old + 0.3 * ms
 
-    async def stream(self, req: ChatRequest, plan: Plan, rec: RouteRecord) -> AsyncIterator[Delta]:
+    async def stream(self, req: ChatRequest, plan: Plan, rec: RouteRecord,
+                     first_token_ms: float | None = None) -> AsyncIterator[Delta]:
         """Deltas of the first backend in `plan` that answers; failover is invisible to the
-        consumer except that a reply cut off mid-stream is continued (or restarted) by the next."""
+        consumer except that a reply cut off mid-stream is continued (or restarted) by the next.
+        `first_token_ms`: the turn's own first-token limit (a dialogue stage's `over_budget:
+        failover`), for every backend with another one after it in the plan."""
         said = ""
         rec.reason = rec.reason or plan.reason
         prefill: asyncio.Task[None] | None = None
@@ -206,12 +209,15 @@ class Router:
                     rec.attempts.append(Attempt(name, "skipped", detail=blocked))
                     continue
                 r = replace(req, prefix=said) if said else req
-                if prefill is None and backend.options.first_token_ms and self.opts.prefill_fallback:
+                limit = backend.options.first_token_ms
+                if first_token_ms is not None and any(not self._blocked(n) for n in plan.order[i + 1:]):
+                    limit = min(limit or first_token_ms, first_token_ms)
+                if prefill is None and limit and self.opts.prefill_fallback:
                     nxt = next((self.backends[n] for n in plan.order[i + 1:]
                                 if self.backends[n].continues and not self._blocked(n)), None)
                     if nxt is not None:
                         prefill = asyncio.create_task(nxt.prefill(r), name=f"prefill-{nxt.name}")
-                async with contextlib.aclosing(self._attempt(name, r, rec)) as attempt:
+                async with contextlib.aclosing(self._attempt(name, r, rec, limit)) as attempt:
                     async for d in attempt:
                         if isinstance(d, TextDelta):
                             said += d.text
@@ -229,13 +235,14 @@ class Router:
     def _blocked(self, name: str) -> str | None:
         return self.breakers[name].blocked(time.monotonic()) or self.backends[name].available
 
-    async def _attempt(self, name: str, r: ChatRequest, rec: RouteRecord) -> AsyncIterator[Delta]:
-        """One backend's try; appends its Attempt to `rec` (outcome answered or a fault)."""
+    async def _attempt(self, name: str, r: ChatRequest, rec: RouteRecord,
+                       budget: float | None) -> AsyncIterator[Delta]:
+        """One backend's try, its first token due within `budget` ms; appends its Attempt to
+        `rec` (outcome answered or a fault)."""
         backend = self.backends[name]
         t0 = time.monotonic()
         outcome, detail = "answered", ""
         started = False
-        budget = backend.options.first_token_ms
         gen = backend.stream(r)
         try:
             async with contextlib.aclosing(gen):

@@ -39,6 +39,8 @@ class TurnKit:
     report: Callable[..., None]
     """report(turn, ms, **extra): the stage's record for the turn."""
     budget_ms: float | None = None
+    failover_ms: float | None = None
+    """`over_budget: failover`: a backend with no first token after this long gives way to the next."""
     prompt: PromptEcho | None = None
     """Every text the dialogue writes for its model: a reply clause that reads it out is not spoken."""
     follows: tuple[tuple[str, dict[str, Any]], ...] = ()

@@ -55,6 +55,8 @@ class TurnRecord:
     """Times the reply was paused because someone (the user, or its own echo) spoke over it."""
     heard: str | None = None
     """The part of the reply that was played before the interruption."""
+    acted: list[str] = field(default_factory=list)
+    """What stages over their budget did instead of waiting (`stt.partial`, `llm.failover`)."""
 
     @property
     def overruns(self) -> list[str]:
@@ -80,6 +82,7 @@ class TurnRecord:
             "paused": self.paused,
             "barge_in_ms": None if self.barge_in_ms is None else round(self.barge_in_ms, 1),
             **({"heard": self.heard} if self.heard is not None else {}),
+            "over_budget": self.acted,
             "end_of_turn_ms": next((round(st.ms, 1) for st in self.stages.values()
                                     if "end_of_turn" in st.extra), None),
             "preemptive": next((st.extra["preemptive"] for st in self.stages.values()
@@ -125,6 +128,8 @@ class TurnRecorder:
 
     # reporter --------------------------------------------------------------------------
     def report(self, stage: str, turn: Turn, ms: float | None, extra: dict[str, Any]) -> None:
+        if "over_budget" in extra:  # the stage did something instead of waiting: count it
+            self._record(turn).acted.append(f"{stage}.{extra['over_budget']}")
         if ms is None:  # more fields for the stage's record of this turn
             rec = self._record(turn)
             if stage in rec.stages:
@@ -230,9 +235,11 @@ def summarize(records: list[TurnRecord]) -> dict[str, Any]:
     for r in records:
         for name, st in r.stages.items():
             stages.setdefault(name, []).append(st)
+    acted = collections.Counter(a for r in records for a in r.acted)
     return {
         "turns": len(records),
         "v2v_ms": {"p50": percentile(v2v, 50), "p95": percentile(v2v, 95), "n": len(v2v)},
+        "over_budget": dict(sorted(acted.items())),
         "stages": {
             name: {"p50": percentile([s.ms for s in sts], 50),
                    "p95": percentile([s.ms for s in sts], 95),

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from omni.errors import ConfigError, OmniError
 from omni.frames import EndOfStream, ErrorEvent, Frame, ReplyDone, Tier, Turn
@@ -28,6 +28,18 @@ ProgressFn = Callable[[str, float | None], None]
 """progress(description, fraction or None): what loading is doing now."""
 
 
+class OverBudget(BaseModel):
+    """What a stage does, in the pipeline file, when a turn takes it past its budget: something a
+    user notices less than silence. Which actions a stage knows is its `over_budget_actions`."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: str
+    """e.g. `partial` (stt.whisper: answer from the transcript decoded at the pause) or
+    `failover` (dialogue: the next backend of the routing order answers)."""
+    after_ms: float | None = Field(default=None, gt=0)
+    """When to act (default: the stage's `budget_ms`)."""
+
+
 class StageOptions(BaseModel):
     """Base of every stage's options; unknown keys are an error, not silently ignored."""
 
@@ -45,14 +57,25 @@ class Stage(abc.ABC):
     input_queue: ClassVar[QueueSpec] = QueueSpec()
     live_options: ClassVar[frozenset[str]] = frozenset()
     """Options that may change while the pipeline runs (`update_options`); others need a restart."""
+    over_budget_actions: ClassVar[frozenset[str]] = frozenset()
+    """What this stage can do when a turn takes it past its budget (see OverBudget)."""
 
     def __init__(self, name: str, options: StageOptions | None = None,
                  budget_ms: float | None = None) -> None:
         self.name = name
         self.options = options if options is not None else self.Options()
         self.budget_ms = budget_ms
+        self.over_budget: OverBudget | None = None
+        """Declared in the pipeline file (set by omni.stages.registry.build_stage)."""
         self._context: RunContext | None = None
         self._own_context = False
+
+    def act_after_ms(self, action: str) -> float | None:
+        """When this stage takes `action` over its budget in a turn, or None when it does not."""
+        ob = self.over_budget
+        if ob is None or ob.action != action:
+            return None
+        return ob.after_ms or self.budget_ms
 
     def bind(self, context: RunContext) -> None:
         """The run this stage is part of (its pipeline calls this once, before `load`)."""

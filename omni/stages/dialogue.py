@@ -50,6 +50,9 @@ class Dialogue(Processor):
                                                          "refusal", "preemptive", "system_prompt", "tools_off"})
     """`system_prompt` and `tools_off` too: a session's instructions and tools change from its next turn."""
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=8)
+    over_budget_actions = frozenset({"failover"})
+    """failover: a backend with no first token past the budget gives way to the next in the routing
+    order (a faster tier, a server elsewhere), which answers the turn."""
 
     def __init__(self, name: str, options: DialogueOptions | None = None,
                  budget_ms: float | None = None) -> None:
@@ -85,7 +88,7 @@ class Dialogue(Processor):
     def kit(self) -> TurnKit:
         """What a turn is answered with, as the stage holds it now (options change live)."""
         return TurnKit(self.name, self.options, self.tools, self.router, self.memory, self.report, self.budget_ms,
-                       self._prompt_echo(), self._follows)
+                       self.act_after_ms("failover"), self._prompt_echo(), self._follows)
 
     def instructions(self) -> list[str]:
         """Every text this dialogue may write for its model (omni.dialogue.prompts): its system

@@ -60,6 +60,16 @@ def build_stage(cfg: StageConfig) -> Stage:
         lines = "\n".join(f"  {cfg.name}.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         raise ConfigError(f"stage {cfg.name!r} ({cfg.kind}) has invalid options:\n{lines}") from e
     stage = cls(cfg.name, options, cfg.budget_ms)  # type: ignore[call-arg]
+    if cfg.over_budget is not None:
+        ob = cfg.over_budget
+        if ob.action not in cls.over_budget_actions:
+            known = ", ".join(sorted(cls.over_budget_actions)) or "none"
+            raise ConfigError(f"stage {cfg.name!r} ({cfg.kind}) cannot {ob.action!r} over its budget",
+                              hint=f"what it can do: {known}")
+        if ob.after_ms is None and cfg.budget_ms is None:
+            raise ConfigError(f"stage {cfg.name!r} declares over_budget with no budget_ms to act at",
+                              hint="give the stage a budget_ms, or the action an after_ms")
+        stage.over_budget = ob
     if cfg.queue is not None:
         stage.input_queue = QueueSpec(size=cfg.queue.size, overflow=cfg.queue.overflow)  # type: ignore[misc]
     return stage

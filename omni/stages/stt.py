@@ -103,6 +103,9 @@ class WhisperSTT(Processor):
     options: WhisperOptions
     handles = (InputAudio, SpeechStarted, SpeechPaused, Utterance)
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=256)
+    over_budget_actions = frozenset({"partial"})
+    """partial: a final decode past the budget gives way to the last words already decoded (at the
+    pause, or a partial transcript); the final decode finishes unheard, and is logged."""
 
     def __init__(self, name: str, options: WhisperOptions | None = None,
                  budget_ms: float | None = None) -> None:
@@ -275,6 +278,8 @@ class WhisperSTT(Processor):
                 if isinstance(out, Transcript):
                     yield out  # the tentative one: the dialogue may already start
         spec, self._spec = self._spec, None
+        earlier = (spec[1] if spec is not None and spec[0].id == frame.turn.id else
+                   Heard(self._hyps[-1]) if self._hyps else None)
         self._speech_start = None
         self._paused = False
         reused = spec is not None and spec[0] is frame.turn and not frame.truncated
@@ -286,11 +291,12 @@ class WhisperSTT(Processor):
             heard = spec[1]
             self.reused += 1
         else:
-            heard = await self._call(self.transcribe, frame.samples)
+            heard, gave_way = await self._decode_within(frame, sw, earlier)
         text = heard.text
         if since is None:
+            acted = {"over_budget": "partial"} if not reused and gave_way else {}
             self.report(frame.turn, sw.ms, audio_s=round(len(frame.samples) / frame.sample_rate, 2),
-                        reused_pause_decode=reused)
+                        reused_pause_decode=reused, **acted)
             log.info("turn %d heard: %r", frame.turn.id, text,
                      extra={"stage": self.name, "turn": frame.turn.id})
         if frame.overlapped and held is None:  # said over the assistant, which is paused: go on, or give way
@@ -324,6 +330,28 @@ class WhisperSTT(Processor):
             return
         yield Transcript(turn=frame.turn, text=text, language=heard.language, confidence=heard.confidence,
                          since=since.id if since else None)
+
+    async def _decode_within(self, frame: Utterance, sw: Stopwatch, earlier: Heard | None) -> tuple[Heard, bool]:
+        """The final decode of `frame`; with `over_budget: partial`, past the budget the words
+        decoded `earlier` instead (True: it gave way; the final decode runs on, and what it
+        heard is logged)."""
+        task = asyncio.ensure_future(self._call(self.transcribe, frame.samples))
+        after = self.act_after_ms("partial")
+        if after is None or earlier is None or not earlier.text:
+            return await task, False
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, after - sw.ms) / 1000)
+        if done:
+            return task.result(), False
+        log.warning("turn %d: the final decode is past %.0f ms; answering the words heard so far: %r",
+                    frame.turn.id, after, earlier.text, extra={"stage": self.name, "turn": frame.turn.id})
+
+        def late(t: asyncio.Future[Heard]) -> None:
+            if not t.cancelled() and t.exception() is None:
+                log.info("turn %d: the final decode, %.0f ms late, heard %r", frame.turn.id, sw.ms - after,
+                         t.result().text, extra={"stage": self.name, "turn": frame.turn.id})
+
+        task.add_done_callback(late)
+        return earlier, True
 
     def _went_on_from(self, turn: Turn) -> Turn | None:
         """The turn before `turn`, if the user went on from it before a word of its reply was
