@@ -59,7 +59,10 @@ def test_over_budget_actions_are_declared_checked_and_overridable():
     cfg = load_pipeline("desktop", ["stt.over_budget.after_ms=900", "llm.over_budget=failover"])
     stt, llm = build_stage(cfg.stage("stt")), build_stage(cfg.stage("llm"))
     assert (stt.over_budget.action, stt.act_after_ms("partial")) == ("partial", 900)
-    assert llm.act_after_ms("failover") == llm.budget_ms and llm.act_after_ms("partial") is None
+    # the action named anew keeps the file's after_ms; with none, the stage's budget is the time
+    assert llm.act_after_ms("failover") == 2000 and llm.act_after_ms("partial") is None
+    sentences = load_pipeline("desktop", ["sentences.over_budget=partial"]).stage("sentences")
+    assert sentences.over_budget.after_ms is None
     with pytest.raises(ConfigError, match="(?s)cannot 'failover'.*what it can do: partial"):
         build_stage(load_pipeline("desktop", ["stt.over_budget=failover"]).stage("stt"))
     with pytest.raises(ConfigError, match="(?s)cannot 'partial'.*what it can do: none"):

@@ -111,7 +111,9 @@ def apply_override(data: dict[str, Any], override: Override) -> None:
     if stage is None:
         names = [s.get("name") for s in stages]
         raise ConfigError(f"override {override!r}: no stage named {parts[0]!r}", hint=f"stages: {names}")
-    if parts[1] in ("budget_ms", "kind") or (parts[1] == "over_budget" and len(parts) == 2):
+    if parts[1] == "over_budget" and len(parts) == 2 and isinstance(stage.get("over_budget"), dict):
+        stage["over_budget"] = {**stage["over_budget"], "action": value}  # its after_ms stays
+    elif parts[1] in ("budget_ms", "kind") or (parts[1] == "over_budget" and len(parts) == 2):
         stage[parts[1]] = value
     elif parts[1] == "over_budget" and len(parts) == 3:
         ob = stage.get("over_budget")

@@ -202,7 +202,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         extra["cost"] = round(rec.cost, 6)
     if called:
         extra["tool_calls"] = called
-    if kit.failover_ms is not None and any(a.outcome == "first_token_budget" for a in rec.attempts):
+    if any(a.outcome == "first_token_budget" and a.backend in rec.turn_limited for a in rec.attempts):
         extra["over_budget"] = "failover"
     if guard.dropped:
         extra["unbacked_claims"] = guard.dropped

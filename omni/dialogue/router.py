@@ -102,6 +102,8 @@ class RouteRecord:
     cost: float | None = None
     route_ms: float = 0.0
     """Time spent deciding (the router's own overhead)."""
+    turn_limited: set[str] = field(default_factory=set)
+    """Backends whose first token was due by the turn's own limit (a stage's over_budget)."""
 
     def add_usage(self, u: Usage, cost: float | None) -> None:
         self.usage.prompt_tokens += u.prompt_tokens
@@ -210,8 +212,10 @@ class Router:
                     continue
                 r = replace(req, prefix=said) if said else req
                 limit = backend.options.first_token_ms
-                if first_token_ms is not None and any(not self._blocked(n) for n in plan.order[i + 1:]):
-                    limit = min(limit or first_token_ms, first_token_ms)
+                if first_token_ms is not None and any(not self._blocked(n) for n in plan.order[i + 1:]) \
+                        and (limit is None or first_token_ms < limit):
+                    limit = first_token_ms
+                    rec.turn_limited.add(name)  # the turn's over_budget, not the backend's own budget
                 if prefill is None and limit and self.opts.prefill_fallback:
                     nxt = next((self.backends[n] for n in plan.order[i + 1:]
                                 if self.backends[n].continues and not self._blocked(n)), None)

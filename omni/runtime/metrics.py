@@ -128,8 +128,10 @@ class TurnRecorder:
 
     # reporter --------------------------------------------------------------------------
     def report(self, stage: str, turn: Turn, ms: float | None, extra: dict[str, Any]) -> None:
-        if "over_budget" in extra:  # the stage did something instead of waiting: count it
-            self._record(turn).acted.append(f"{stage}.{extra['over_budget']}")
+        if "over_budget" in extra:  # the stage did something instead of waiting: count it (once)
+            rec, acted = self._record(turn), f"{stage}.{extra['over_budget']}"
+            if acted not in rec.acted:
+                rec.acted.append(acted)
         if ms is None:  # more fields for the stage's record of this turn
             rec = self._record(turn)
             if stage in rec.stages:

@@ -280,10 +280,12 @@ class WhisperSTT(Processor):
         spec, self._spec = self._spec, None
         earlier = (spec[1] if spec is not None and spec[0].id == frame.turn.id else
                    Heard(self._hyps[-1]) if self._hyps else None)
+        self._hyps, self._stable = [], ""  # (a turn cut at max_utterance_s starts with no SpeechStarted)
         self._speech_start = None
         self._paused = False
         reused = spec is not None and spec[0] is frame.turn and not frame.truncated
         since = held.transcript.turn if held is not None else None
+        gave_way = False
         if since is not None:
             heard = Heard("")  # decoded whole, from the held turn on, below: not this part alone
         elif reused:
@@ -305,7 +307,7 @@ class WhisperSTT(Processor):
                 yield ReplyDone(turn=frame.turn, text="", reason="backchannel")
                 return
             self.floor.user_took_turn(keep=frame.turn)
-        if since is None:
+        if since is None and not gave_way:  # (having given way, no slower decode of the whole either)
             since = self._went_on_from(frame.turn)
         self._last = frame.turn
         if since is not None:
@@ -339,7 +341,11 @@ class WhisperSTT(Processor):
         after = self.act_after_ms("partial")
         if after is None or earlier is None or not earlier.text:
             return await task, False
-        done, _ = await asyncio.wait({task}, timeout=max(0.0, after - sw.ms) / 1000)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=max(0.0, after - sw.ms) / 1000)
+        except asyncio.CancelledError:
+            task.add_done_callback(_retrieved)  # it runs on in the worker; its fault is logged there
+            raise
         if done:
             return task.result(), False
         log.warning("turn %d: the final decode is past %.0f ms; answering the words heard so far: %r",
@@ -413,6 +419,11 @@ async def stt_engine(pool: EnginePool, options: WhisperOptions, progress: Progre
                      user: str = "") -> Shared[SpeechToText]:
     """The process's recogniser for these options (loaded on first use)."""
     return await pooled(pool, "stt", options, STAGE_ONLY, progress, user)
+
+
+def _retrieved(t: asyncio.Future[Any]) -> None:
+    if not t.cancelled() and t.exception() is not None:
+        log.warning("an abandoned decode failed: %s", t.exception())
 
 
 def _common_prefix(a: str, b: str) -> str:
