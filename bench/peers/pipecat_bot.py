@@ -44,19 +44,25 @@ SYSTEM = ("You are a helpful voice assistant. The user speaks to you and hears y
 
 
 class Tap(FrameProcessor):
-    """Notes the monotonic time of every TTS audio frame and every transcription."""
+    """Notes the monotonic time of every TTS audio frame (and how long it plays), of every
+    interruption (an output transport drops the audio it still holds) and of every transcription."""
 
     def __init__(self) -> None:
         super().__init__()
         self.audio: list[float] = []
+        self.seconds: list[float] = []
+        self.interruptions: list[float] = []
         self.texts: list[tuple[float, str]] = []
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, TTSAudioRawFrame):
             self.audio.append(time.monotonic())
+            self.seconds.append(len(frame.audio) / 2 / frame.num_channels / frame.sample_rate)
         elif isinstance(frame, TranscriptionFrame):
             self.texts.append((time.monotonic(), frame.text))
+        elif type(frame).__name__ in ("InterruptionFrame", "StartInterruptionFrame"):
+            self.interruptions.append(time.monotonic())
         await self.push_frame(frame, direction)
 
 
@@ -97,7 +103,8 @@ async def run(args: argparse.Namespace) -> dict:
 
     cpu0 = time.process_time()
     await asyncio.gather(PipelineRunner(handle_sigint=False).run(task), feed())
-    return {"fed": fed, "chunk_s": 0.02, "audio_out": tap.audio, "transcripts": heard.texts,
+    return {"fed": fed, "chunk_s": 0.02, "audio_out": tap.audio, "audio_s": tap.seconds,
+            "interruptions": tap.interruptions, "transcripts": heard.texts,
             "cpu_s": round(time.process_time() - cpu0, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
