@@ -223,6 +223,11 @@ def played(times: list[float], seconds: list[float], interruptions: list[float])
     return out
 
 
+def _plain(o: Any) -> Any:
+    """numpy scalars as Python numbers (a figure must never cost the run its results)."""
+    return o.item() if hasattr(o, "item") else str(o)
+
+
 def p(values: list[float | None], q: float) -> float | None:
     v = percentile([x for x in values if x is not None], q)
     return None if v is None else round(v, 1)
@@ -268,7 +273,7 @@ def main() -> int:
             rs = [a / b for pr in runs for it, a, b in zip(items, pr["omni"][key], pr["pipecat"][key], strict=True)
                   if c in it["classes"] and a and b]
             out[c] = {"turns": len(rs), "ratio_p50": round(float(np.median(rs)), 3) if rs else None,
-                      "omni_faster": sum(r < 1 for r in rs)}
+                      "omni_faster": int(sum(r < 1 for r in rs))}
         return out
 
     summary = {name: {"v2v_p50": p([x for pr in runs for x in pr[name]["v2v"]], 50),
@@ -291,7 +296,7 @@ def main() -> int:
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.platform(),
               "command": "python " + " ".join(sys.argv), "summary": summary, "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=_plain) + "\n")
     o, c = summary["omni"], summary["pipecat"]
     print(f"\n{'':10s} {'V2V p50':>9s} {'V2V p95':>9s} {'answered':>9s} {'CPU s':>14s} {'server CPU s':>14s} {'peak RSS MB':>12s}")
     for name, s in (("omni", o), ("pipecat", c), ("naive", summary["naive"])):

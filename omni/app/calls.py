@@ -27,7 +27,7 @@ import soxr
 
 from omni.config import PipelineConfig
 from omni.dialogue.router import RouteRecord, Router
-from omni.dialogue.types import ChatRequest, Message, TextDelta
+from omni.dialogue.types import ChatRequest, Delta, Message, TextDelta, ToolCallDelta
 from omni.engines.base import Heard
 from omni.errors import ConfigError, InputError
 from omni.runtime.engines import EnginePool, stream_of
@@ -151,25 +151,37 @@ class Calls:
         """Chat messages (OpenAI form) -> the reply's text as it is written, from the first
         backend of the pipeline's routing that answers (failover as in a turn). No intents, no
         tools, no history: only what is given."""
+        stream = self.chat(messages, max_tokens=max_tokens, temperature=temperature)
+        async with contextlib.aclosing(stream):
+            async for d in stream:
+                if isinstance(d, TextDelta) and d.text:
+                    yield d.text
+
+    async def chat(self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None,
+                   max_tokens: int | None = None, temperature: float | None = None,
+                   record: RouteRecord | None = None) -> AsyncIterator[Delta]:
+        """`answer` with the router's own deltas: text, the tool calls the model asks for (from
+        `tools`, OpenAI schemas; nothing is run here) and the usage at the end. `record` gets the
+        backend that answered, the attempts, the usage and the cost."""
         stage: Dialogue = self._stage(Dialogue, "dialogue")
         if not messages:
             raise InputError("no messages to answer")
         router = await self._routed(stage)
         o = stage.options
-        req = ChatRequest(messages=list(messages), max_tokens=max_tokens or o.max_tokens,
+        req = ChatRequest(messages=list(messages), tools=list(tools or []), max_tokens=max_tokens or o.max_tokens,
                           temperature=o.temperature if temperature is None else temperature)
         last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
         plan = router.plan(str(last), stage.budget_ms)
         t0 = time.monotonic()
         first = True
-        stream = router.stream(req, plan, RouteRecord(), stage.act_after_ms("failover"))
+        stream = router.stream(req, plan, record if record is not None else RouteRecord(),
+                               stage.act_after_ms("failover"))
         async with contextlib.aclosing(stream):
             async for d in stream:
-                if isinstance(d, TextDelta) and d.text:
-                    if first:
-                        self._timed("answer", stage, t0)
-                        first = False
-                    yield d.text
+                if first and ((isinstance(d, TextDelta) and d.text) or isinstance(d, ToolCallDelta)):
+                    self._timed("answer", stage, t0)
+                    first = False
+                yield d
         self._timed("answer", stage, t0, total=True)
 
     async def _routed(self, stage: Dialogue) -> Router:

@@ -136,6 +136,9 @@ class Sessions(SessionFactory):
         return await self.host.open(self.cfg, audio_out=audio_out, realtime=realtime, text=text, audio=audio,
                                     out_rate=out_rate)
 
+    def open_now(self) -> int:
+        return sum(1 for c in self.host._open if c.cfg is self.cfg)  # noqa: SLF001 (the host's own helper)
+
     def session(self, **kw: Any) -> Any:
         return self.host.session(self.cfg, **kw)
 

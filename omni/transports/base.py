@@ -162,6 +162,10 @@ class SessionFactory(abc.ABC):
     def session(self, **kw: Any) -> Any:
         """`open(**kw)` as an async context manager that closes it on the way out."""
 
+    def open_now(self) -> int:
+        """Conversations of this factory open now."""
+        return 0
+
     @property
     @abc.abstractmethod
     def calls(self) -> Any:

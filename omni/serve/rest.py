@@ -1,0 +1,181 @@
+"""The OpenAI REST surface a voice app uses: `/v1/models` and `/v1/chat/completions` (streamed or
+not, with tools), answered by the pipeline's router: local first, failover, circuit breaker and
+cost accounting behind one endpoint. Tool calls are returned to the client, never run here (the
+client owns its tools, as with any OpenAI endpoint)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from omni.app.calls import Calls
+from omni.dialogue.router import AllBackendsFailed, RouteRecord
+from omni.dialogue.types import Finished, TextDelta, ToolCallDelta
+from omni.errors import OmniError
+from omni.serve.stats import Stats
+
+log = logging.getLogger(__name__)
+
+
+class ChatBody(BaseModel):
+    """The fields omni reads; any other field an OpenAI client sends is accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = "omni"
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    stream: bool = False
+    max_tokens: int | None = Field(None, ge=1, le=4096)
+    max_completion_tokens: int | None = Field(None, ge=1, le=4096)
+    temperature: float | None = Field(None, ge=0, le=2)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
+    stream_options: dict[str, Any] | None = None
+
+
+def error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None) -> JSONResponse:
+    """OpenAI's error shape, so that its clients raise their own typed errors."""
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": None}}, status)
+
+
+def _messages(body: ChatBody) -> list[dict[str, Any]]:
+    """Content given as parts ([{"type": "text", "text": ...}]) is joined into text; roles are checked."""
+    out = []
+    for i, m in enumerate(body.messages):
+        role = m.get("role")
+        if role not in ("system", "developer", "user", "assistant", "tool"):
+            raise ValueError(f"messages[{i}].role must be system, user, assistant or tool, not {role!r}")
+        content = m.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        elif content is not None and not isinstance(content, str):
+            raise ValueError(f"messages[{i}].content must be text or a list of parts")
+        out.append({**m, "role": "system" if role == "developer" else role, "content": content or ""})
+    return out
+
+
+def _calls_json(calls: Any) -> list[dict[str, Any]]:
+    return [{"id": c.id, "type": "function",
+             "function": {"name": c.name, "arguments": c.raw_arguments or json.dumps(c.arguments)}} for c in calls]
+
+
+def routes(calls: Calls, stats: Stats, model: str) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": model, "object": "model", "created": 0, "owned_by": "omni"}]}
+
+    @api.post("/v1/chat/completions", response_model=None)
+    async def chat(request: Request) -> Any:
+        try:
+            body = ChatBody.model_validate(await request.json())
+            messages = _messages(body)
+        except ValidationError as e:
+            err = e.errors()[0]
+            return error(400, f"{'.'.join(map(str, err['loc']))}: {err['msg']}", param=str(err["loc"][0]))
+        except (ValueError, json.JSONDecodeError) as e:
+            return error(400, str(e) or "the body is not JSON")
+        tools = [] if body.tool_choice == "none" else (body.tools or [])
+        max_tokens = body.max_completion_tokens or body.max_tokens
+        rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        rec = RouteRecord()
+        t0 = time.monotonic()
+        deltas = calls.chat(messages, tools=tools, max_tokens=max_tokens, temperature=body.temperature, record=rec)
+
+        def account(finish: str, first: float | None) -> None:
+            backend = rec.backend or "none"
+            stats.chats.labels(backend, finish).inc()
+            if first is not None:
+                stats.first_token.labels(backend).observe(first)
+            stats.total.labels(backend).observe(time.monotonic() - t0)
+            u = rec.usage
+            for kind, n in (("prompt", u.prompt_tokens), ("cached", u.cached_tokens), ("completion", u.completion_tokens)):
+                stats.tokens.labels(kind).inc(n)
+            for a in rec.attempts:
+                if a.outcome not in ("answered", "skipped"):
+                    stats.failovers.labels(a.backend, a.outcome).inc()
+            if rec.cost:
+                stats.cost.inc(rec.cost)
+
+        def usage() -> dict[str, int]:
+            u = rec.usage
+            return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                    "total_tokens": u.prompt_tokens + u.completion_tokens,
+                    "prompt_tokens_details": {"cached_tokens": u.cached_tokens}}
+
+        if not body.stream:
+            text, tool_calls, finish, first = "", [], "stop", None
+            try:
+                async with contextlib.aclosing(deltas) as it:
+                    async for d in it:
+                        if first is None and isinstance(d, (TextDelta, ToolCallDelta)):
+                            first = time.monotonic() - t0
+                        if isinstance(d, TextDelta):
+                            text += d.text
+                        elif isinstance(d, ToolCallDelta):
+                            tool_calls += _calls_json(d.calls)
+                        elif isinstance(d, Finished) and d.usage.finish_reason == "length":
+                            finish = "length"
+            except AllBackendsFailed as e:
+                account("error", first)
+                return error(503, str(e), "server_error")
+            except OmniError as e:
+                account("error", first)
+                return error(400, str(e))
+            finish = "tool_calls" if tool_calls else finish
+            account(finish, first)
+            message: dict[str, Any] = {"role": "assistant", "content": text or (None if tool_calls else "")}
+            if tool_calls:
+                message["tool_calls"] = tool_calls
+            return {"id": rid, "object": "chat.completion", "created": created, "model": model,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage(),
+                    "omni": {"backend": rec.backend, "route": rec.reason,
+                             "attempts": [a.as_dict() for a in rec.attempts], "cost": rec.cost}}
+
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+            c = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+            return f"data: {json.dumps(c)}\n\n"
+
+        async def sse() -> AsyncIterator[str]:
+            first, finish, n_calls = None, "stop", 0
+            yield chunk({"role": "assistant", "content": ""})
+            try:
+                async with contextlib.aclosing(deltas) as it:
+                    async for d in it:
+                        if first is None and isinstance(d, (TextDelta, ToolCallDelta)):
+                            first = time.monotonic() - t0
+                        if isinstance(d, TextDelta) and d.text:
+                            yield chunk({"content": d.text})
+                        elif isinstance(d, ToolCallDelta):
+                            calls_ = _calls_json(d.calls)
+                            yield chunk({"tool_calls": [{"index": n_calls + i, **c} for i, c in enumerate(calls_)]})
+                            n_calls += len(calls_)
+                        elif isinstance(d, Finished) and d.usage.finish_reason == "length":
+                            finish = "length"
+            except (AllBackendsFailed, OmniError) as e:  # the status went out already: say it in the stream
+                account("error", first)
+                log.warning("chat completion failed mid-stream: %s", e)
+                yield f"data: {json.dumps({'error': {'message': str(e), 'type': 'server_error'}})}\n\n"
+                return
+            finish = "tool_calls" if n_calls else finish
+            account(finish, first)
+            yield chunk({}, finish)
+            if include_usage:
+                yield f"data: {json.dumps({'id': rid, 'object': 'chat.completion.chunk', 'created': created, 'model': model, 'choices': [], 'usage': usage()})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    return api

@@ -1,0 +1,103 @@
+"""`HttpServer`: omni's HTTP transport, an omni.transports.base.Server run by Host.serve."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from omni.errors import ConfigError
+from omni.transports.base import Server, SessionFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HttpOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    """0: any free port (see HttpServer.bound)."""
+    token: str | None = None
+    """Required from every client (Authorization: Bearer) but the health probe; needed off loopback."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpServer(Server):
+    name = "http"
+
+    def __init__(self, options: HttpOptions | None = None) -> None:
+        self.options = o = options or HttpOptions()
+        if not is_loopback(o.host) and not o.token:
+            raise ConfigError(f"serving on {o.host} (not this machine only) needs a token",
+                              hint="put one in an environment variable and name it: --token-env OMNI_TOKEN")
+        self.bound: asyncio.Future[tuple[str, int]] | None = None
+        """Set once the socket listens: (host, port)."""
+
+    @property
+    def access(self) -> str:
+        return "token required" if self.options.token else "no token: this machine only"
+
+    async def serve(self, sessions: SessionFactory) -> None:
+        from omni.serve.app import make_app
+        from omni.serve.stats import Stats
+
+        o = self.options
+        stats = Stats(sessions.cfg.name, sessions.open_now, sessions.engines.summary)
+        app = make_app(sessions, stats, token=o.token, sessions_open=sessions.open_now)
+        sock = listen(o.host, o.port)  # bound here, so that a port in use is a clear error
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        server = _Uvicorn(config)
+        self.bound = asyncio.get_running_loop().create_future()
+        run = asyncio.ensure_future(server.serve(sockets=[sock]))
+        try:
+            while not server.started and not run.done():
+                await asyncio.sleep(0.02)
+            if run.done():
+                run.result()
+                raise ConfigError(f"the HTTP server stopped as it started, on {o.host}:{o.port}")
+            name = sock.getsockname()
+            self.bound.set_result((name[0], name[1]))
+            stats.ready.set(1)
+            log.info("serving %s on http://%s:%d (%s)", sessions.cfg.name, name[0], name[1], self.access)
+            await run
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(run), 5)
+            if not run.done():
+                run.cancel()
+            sock.close()
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the process's signals belong to omni (omni.app.session.stop_on_signals), not uvicorn
+
+
+def listen(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+        sock.setblocking(False)
+        return sock
+    except OSError as e:
+        raise ConfigError(f"cannot serve on {host}:{port}: {e.strerror or e}",
+                          hint="pick another --port, or stop what holds this one") from None
