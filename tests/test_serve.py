@@ -113,8 +113,8 @@ def test_a_streamed_answer_comes_in_pieces_and_ends_with_its_usage(client: opena
     assert {"light", "scatter", "sun", "blue"} & set("".join(pieces).lower().replace(".", " ").split())
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finishes == ["stop"] or finishes == ["length"]
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == len(pieces) or \
-        chunks[-1].usage.completion_tokens > 3
+    usage = chunks[-1].usage
+    assert usage is not None and not chunks[-1].choices and usage.completion_tokens >= len(pieces) > 3, usage
 
 
 WEATHER = {"type": "function", "function": {
@@ -148,6 +148,12 @@ def test_bad_requests_are_openai_errors_and_the_server_goes_on(client: openai.Op
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=served.url + "/v1", api_key="wrong", max_retries=0).models.list()
     assert [m.id for m in client.models.list()] == ["omni-desktop"]
+    # a body that is JSON but not an object is a 400 in OpenAI's shape, not a crash
+    req = urllib.request.Request(served.url + "/v1/chat/completions", data=b"[]", method="POST",
+                                 headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=30)
+    assert e.value.code == 400 and json.loads(e.value.read())["error"]["type"] == "invalid_request_error"
 
 
 def test_health_is_open_and_metrics_want_the_token_and_parse_as_prometheus(served: Running,
@@ -185,7 +191,7 @@ def test_launch_serve_says_where_it_listens_and_stops_on_sigterm(tmp_path: Any) 
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    err = open(tmp_path / "stderr", "w+")  # noqa: SIM115 (read while it runs)
+    err = open(tmp_path / "stderr", "w+")  # noqa: SIM115 (read while it runs; closed below)
     proc = subprocess.Popen([sys.executable, str(root / "launch.py"), "serve", "--port", "0"], cwd=root,
                             stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "NO_COLOR": "1"})
     try:
@@ -197,8 +203,24 @@ def test_launch_serve_says_where_it_listens_and_stops_on_sigterm(tmp_path: Any) 
         assert url, Path(err.name).read_text()[-2000:]
         with urllib.request.urlopen(url + "/healthz", timeout=30) as r:
             assert json.loads(r.read())["status"] == "ready"
+
+        def status(req: urllib.request.Request) -> int:
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        # without a token it serves this machine only: a name a web page pointed at 127.0.0.1 is
+        # refused, and so is a POST that is not JSON (a form needs no CORS preflight)
+        assert status(urllib.request.Request(url + "/v1/models", headers={"Host": "evil.example"})) == 403
+        form = urllib.request.Request(url + "/v1/chat/completions", data=b"messages=hi",
+                                      headers={"Content-Type": "text/plain"})
+        assert status(form) == 415
+        assert status(urllib.request.Request(url + "/v1/models")) == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, Path(err.name).read_text()[-2000:]
     finally:
         if proc.poll() is None:
             proc.kill()
+        err.close()

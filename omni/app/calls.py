@@ -158,7 +158,7 @@ class Calls:
                     yield d.text
 
     async def chat(self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None,
-                   max_tokens: int | None = None, temperature: float | None = None,
+                   tool_choice: str = "auto", max_tokens: int | None = None, temperature: float | None = None,
                    record: RouteRecord | None = None) -> AsyncIterator[Delta]:
         """`answer` with the router's own deltas: text, the tool calls the model asks for (from
         `tools`, OpenAI schemas; nothing is run here) and the usage at the end. `record` gets the
@@ -169,7 +169,8 @@ class Calls:
         router = await self._routed(stage)
         o = stage.options
         req = ChatRequest(messages=list(messages), tools=list(tools or []), max_tokens=max_tokens or o.max_tokens,
-                          temperature=o.temperature if temperature is None else temperature)
+                          temperature=o.temperature if temperature is None else temperature,
+                          tool_choice=tool_choice if tools else "none")
         last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
         plan = router.plan(str(last), stage.budget_ms)
         t0 = time.monotonic()

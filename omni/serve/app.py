@@ -28,14 +28,13 @@ def make_app(sessions: SessionFactory, stats: Stats, *, token: str | None, sessi
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         path = request.url.path
-        if token is not None and path not in OPEN:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                stats.requests.labels(path if path in KNOWN else "other", "401").inc()
-                return error(401, "this server wants a token: Authorization: Bearer TOKEN",
-                             "authentication_error")
+        route = path if path in KNOWN else "other"
+        refused = _refused(request, token)
+        if refused is not None:
+            stats.requests.labels(route, str(refused.status_code)).inc()
+            return refused
         response = await call_next(request)
-        stats.requests.labels(path if path in KNOWN else "other", str(response.status_code)).inc()
+        stats.requests.labels(route, str(response.status_code)).inc()
         return response
 
     @app.get("/healthz")
@@ -53,6 +52,33 @@ def make_app(sessions: SessionFactory, stats: Stats, *, token: str | None, sessi
 
     app.include_router(routes(sessions.calls, stats, model=f"omni-{cfg.name}"))
     return app
+
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+
+def _refused(request: Request, token: str | None) -> Response | None:
+    """Why this request is not served, or None.
+
+    - With a token, every route but the health probe wants it (`Authorization: Bearer TOKEN`).
+    - Without one (loopback only), the Host header must name this machine too: a web page the
+      user has open cannot reach the server by pointing a name of its own at 127.0.0.1.
+    - A POST must say it is JSON: a page's form cannot post to it without a CORS preflight."""
+    if token is None:
+        raw = request.headers.get("host", "")
+        host = raw[: raw.find("]") + 1] if raw.startswith("[") else raw.split(":")[0]
+        if host not in LOOPBACK_NAMES:
+            return error(403, f"Host {host!r} is not this machine; serving off loopback needs --token-env",
+                         "permission_error")
+    elif request.url.path not in OPEN:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            r = error(401, "this server wants a token: Authorization: Bearer TOKEN", "authentication_error")
+            r.headers["WWW-Authenticate"] = 'Bearer realm="omni"'
+            return r
+    if request.method == "POST" and "json" not in request.headers.get("content-type", ""):
+        return error(415, "send the body as JSON (Content-Type: application/json)")
+    return None
 
 
 KNOWN = frozenset({"/", "/healthz", "/metrics", "/v1/models", "/v1/chat/completions"})

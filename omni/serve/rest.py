@@ -67,6 +67,22 @@ def _calls_json(calls: Any) -> list[dict[str, Any]]:
              "function": {"name": c.name, "arguments": c.raw_arguments or json.dumps(c.arguments)}} for c in calls]
 
 
+async def _offered_only(deltas: AsyncIterator[Any], offered: set[str | None]) -> AsyncIterator[Any]:
+    """Tool calls only to the tools the client offered; with none offered, what the model wrote
+    as a call (a reply that starts with "{") is its reply, as text."""
+    async with contextlib.aclosing(deltas) as it:  # type: ignore[type-var]
+        async for d in it:
+            if isinstance(d, ToolCallDelta):
+                calls = tuple(c for c in d.calls if c.name in offered)
+                if calls:
+                    yield ToolCallDelta(calls)
+                    continue
+                text = d.malformed or json.dumps([{"name": c.name, "arguments": c.arguments} for c in d.calls])
+                yield TextDelta(text)
+                continue
+            yield d
+
+
 def routes(calls: Calls, stats: Stats, model: str) -> APIRouter:
     api = APIRouter()
 
@@ -81,15 +97,18 @@ def routes(calls: Calls, stats: Stats, model: str) -> APIRouter:
             messages = _messages(body)
         except ValidationError as e:
             err = e.errors()[0]
-            return error(400, f"{'.'.join(map(str, err['loc']))}: {err['msg']}", param=str(err["loc"][0]))
+            loc = ".".join(map(str, err["loc"])) or "body"
+            return error(400, f"{loc}: {err['msg']}", param=str(err["loc"][0]) if err["loc"] else None)
         except (ValueError, json.JSONDecodeError) as e:
             return error(400, str(e) or "the body is not JSON")
         tools = [] if body.tool_choice == "none" else (body.tools or [])
+        offered = {t.get("function", {}).get("name") for t in tools}
         max_tokens = body.max_completion_tokens or body.max_tokens
         rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         rec = RouteRecord()
         t0 = time.monotonic()
-        deltas = calls.chat(messages, tools=tools, max_tokens=max_tokens, temperature=body.temperature, record=rec)
+        deltas = _offered_only(calls.chat(messages, tools=tools, tool_choice="auto" if tools else "none",
+                                          max_tokens=max_tokens, temperature=body.temperature, record=rec), offered)
 
         def account(finish: str, first: float | None) -> None:
             backend = rec.backend or "none"
@@ -148,11 +167,33 @@ def routes(calls: Calls, stats: Stats, model: str) -> APIRouter:
                  "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
             return f"data: {json.dumps(c)}\n\n"
 
+        # the first delta is awaited before the status goes out: all backends failing is a 503
+        head: list[Any] = []
+        try:
+            async for d in deltas:
+                head.append(d)
+                if isinstance(d, (TextDelta, ToolCallDelta, Finished)):
+                    break
+        except AllBackendsFailed as e:
+            account("error", None)
+            await deltas.aclose()
+            return error(503, str(e), "server_error")
+        except OmniError as e:
+            account("error", None)
+            await deltas.aclose()
+            return error(400, str(e))
+
+        async def replay() -> AsyncIterator[Any]:
+            for d in head:
+                yield d
+            async for d in deltas:
+                yield d
+
         async def sse() -> AsyncIterator[str]:
             first, finish, n_calls = None, "stop", 0
             yield chunk({"role": "assistant", "content": ""})
             try:
-                async with contextlib.aclosing(deltas) as it:
+                async with contextlib.aclosing(replay()) as it:
                     async for d in it:
                         if first is None and isinstance(d, (TextDelta, ToolCallDelta)):
                             first = time.monotonic() - t0
@@ -169,6 +210,11 @@ def routes(calls: Calls, stats: Stats, model: str) -> APIRouter:
                 log.warning("chat completion failed mid-stream: %s", e)
                 yield f"data: {json.dumps({'error': {'message': str(e), 'type': 'server_error'}})}\n\n"
                 return
+            except BaseException:  # the client went away mid-stream: counted, and the model stopped
+                account("cancelled", first)
+                raise
+            finally:
+                await deltas.aclose()
             finish = "tool_calls" if n_calls else finish
             account(finish, first)
             yield chunk({}, finish)

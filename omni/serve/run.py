@@ -38,13 +38,12 @@ def run_serve(args: argparse.Namespace) -> int:
         with stop_on_signals(stop):  # the process's signals are omni's: a clean stop on either
             async with Host() as host:
                 serving = asyncio.ensure_future(host.serve(cfg, server, view))
-                while server.bound is None and not serving.done():
+                # a Ctrl-C while the models load stops it too (a load under way ends, then is closed)
+                while not (server.bound is not None and server.bound.done()) and not serving.done() \
+                        and not stop.is_set():
                     await asyncio.sleep(0.05)
-                if server.bound is not None:
-                    await asyncio.wait({server.bound, serving}, return_when=asyncio.FIRST_COMPLETED)
                 if server.bound is not None and server.bound.done() and not server.bound.cancelled():
-                    host_, port = server.bound.result()
-                    print(f"omni: serving {cfg.name} on http://{host_}:{port} ({server.access}); "
+                    print(f"omni: serving {cfg.name} on {server.url} ({server.access}); "
                           "Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
                 await until_stopped(stop, None, serving)
                 if not serving.done():

@@ -40,16 +40,24 @@ class HttpServer(Server):
     name = "http"
 
     def __init__(self, options: HttpOptions | None = None) -> None:
+        """Checks the options and binds the port now (before any model loads), so that a port in
+        use or an address not allowed is a clear error at once; it listens only in `serve`."""
         self.options = o = options or HttpOptions()
         if not is_loopback(o.host) and not o.token:
             raise ConfigError(f"serving on {o.host} (not this machine only) needs a token",
                               hint="put one in an environment variable and name it: --token-env OMNI_TOKEN")
+        self.sock = bind(o.host, o.port)
         self.bound: asyncio.Future[tuple[str, int]] | None = None
         """Set once the socket listens: (host, port)."""
 
     @property
     def access(self) -> str:
         return "token required" if self.options.token else "no token: this machine only"
+
+    @property
+    def url(self) -> str:
+        host, port = self.sock.getsockname()[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     async def serve(self, sessions: SessionFactory) -> None:
         from omni.serve.app import make_app
@@ -58,8 +66,10 @@ class HttpServer(Server):
         o = self.options
         stats = Stats(sessions.cfg.name, sessions.open_now, sessions.engines.summary)
         app = make_app(sessions, stats, token=o.token, sessions_open=sessions.open_now)
-        sock = listen(o.host, o.port)  # bound here, so that a port in use is a clear error
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        sock = self.sock
+        sock.listen(128)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                                timeout_graceful_shutdown=5)
         server = _Uvicorn(config)
         self.bound = asyncio.get_running_loop().create_future()
         run = asyncio.ensure_future(server.serve(sockets=[sock]))
@@ -72,15 +82,21 @@ class HttpServer(Server):
             name = sock.getsockname()
             self.bound.set_result((name[0], name[1]))
             stats.ready.set(1)
-            log.info("serving %s on http://%s:%d (%s)", sessions.cfg.name, name[0], name[1], self.access)
-            await run
+            log.info("serving %s on %s (%s)", sessions.cfg.name, self.url, self.access)
+            await asyncio.shield(run)  # a cancel lands here: uvicorn then shuts down as it should
         finally:
-            server.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(run), 5)
-            if not run.done():
-                run.cancel()
-            sock.close()
+            try:
+                server.should_exit = True  # stop accepting, finish what is under way (5 s at most)
+                try:
+                    await asyncio.wait_for(asyncio.shield(run), 10)
+                except (TimeoutError, asyncio.CancelledError) as e:  # it hung, or a second cancel: force it
+                    server.force_exit = True
+                    run.cancel()
+                    await asyncio.wait({run}, timeout=5)
+                    if isinstance(e, asyncio.CancelledError):
+                        raise
+            finally:
+                sock.close()
 
 
 class _Uvicorn(uvicorn.Server):
@@ -89,13 +105,12 @@ class _Uvicorn(uvicorn.Server):
         yield  # the process's signals belong to omni (omni.app.session.stop_on_signals), not uvicorn
 
 
-def listen(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
     try:
         family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
-        sock.listen(128)
         sock.setblocking(False)
         return sock
     except OSError as e:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -29,7 +29,8 @@ class Stats:
                               registry=r)
         self.failovers = Counter("omni_chat_failovers", "Backends that failed within a request, by outcome",
                                  ["backend", "outcome"], registry=r)
-        self.cost = Counter("omni_chat_cost", "Cost of the answers by the backends' declared prices", registry=r)
+        self.cost = Counter("omni_chat_cost", "Cost of the answers, in the currency of the backends' declared "
+                            "prices", registry=r)
         r.register(_Live(sessions_open, engines))
 
     def exposition(self) -> bytes:
@@ -45,7 +46,7 @@ class _Live(Collector):
     def collect(self):  # type: ignore[no-untyped-def]
         yield GaugeMetricFamily("omni_sessions_open", "Conversations open now", value=self.sessions_open())
         loaded = GaugeMetricFamily("omni_engines_loaded", "Engines loaded in this process", labels=["kind"])
-        calls = GaugeMetricFamily("omni_engine_calls", "Calls into each kind of engine so far", labels=["kind"])
+        calls = CounterMetricFamily("omni_engine_calls", "Calls into each kind of engine so far", labels=["kind"])
         by: dict[str, list[int]] = {}
         for e in self.engines():
             n = by.setdefault(e["kind"], [0, 0])
