@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from omni.net import is_loopback
 from omni.serve.rest import error, routes
 from omni.serve.stats import Stats
 from omni.transports.base import SessionFactory
@@ -54,9 +55,6 @@ def make_app(sessions: SessionFactory, stats: Stats, *, token: str | None, sessi
     return app
 
 
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
-
-
 def _refused(request: Request, token: str | None) -> Response | None:
     """Why this request is not served, or None.
 
@@ -67,7 +65,7 @@ def _refused(request: Request, token: str | None) -> Response | None:
     if token is None:
         raw = request.headers.get("host", "")
         host = raw[: raw.find("]") + 1] if raw.startswith("[") else raw.split(":")[0]
-        if host not in LOOPBACK_NAMES:
+        if not is_loopback(host):
             return error(403, f"Host {host!r} is not this machine; serving off loopback needs --token-env",
                          "permission_error")
     elif request.url.path not in OPEN:

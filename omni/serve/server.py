@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from omni.errors import ConfigError
+from omni.net import is_loopback
 from omni.transports.base import Server, SessionFactory
 
 log = logging.getLogger(__name__)
@@ -25,15 +25,6 @@ class HttpOptions:
     """0: any free port (see HttpServer.bound)."""
     token: str | None = None
     """Required from every client (Authorization: Bearer) but the health probe; needed off loopback."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class HttpServer(Server):

@@ -9,7 +9,6 @@ appears in logs or error messages.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from omni.dialogue.prompts import CONTINUE_NOTE
 from omni.dialogue.toolcalls import make_call, split_text_calls
 from omni.dialogue.types import ChatRequest, Delta, Finished, ToolCallDelta, Usage
 from omni.errors import ConfigError, ServiceError
+from omni.net import is_loopback
 from omni.runtime.cpu import CpuPriority
 from omni.runtime.stage import ProgressFn
 from omni.strings import safe_text
@@ -49,13 +49,7 @@ class OpenAIBackendOptions(BackendOptions):
 
 
 def _is_loopback(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlparse(url).hostname or "")
 
 
 class OpenAIBackend(ChatBackend):
