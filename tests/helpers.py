@@ -42,6 +42,17 @@ def words(text: str) -> set[str]:
     return set(re.findall(r"[a-z']+", text.lower()))
 
 
+def similar(heard: str, text: str) -> float:
+    """How close two texts are, letters only (0..1, difflib's ratio): "the kitchen lights as on"
+    is 0.94 to "The kitchen light is on.", "The front door is locked." 0.47."""
+    import difflib
+
+    def letters(s: str) -> str:
+        return " ".join(re.findall(r"[a-z']+", s.lower()))
+
+    return difflib.SequenceMatcher(None, letters(heard), letters(text)).ratio()
+
+
 async def run_stage(stage: Stage, frames: Iterable[Frame], *, eos: bool = True) -> list[Frame]:
     """Run one stage on frames (plus EndOfStream) and collect what it emits (the frames it
     made and those it passed on)."""

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import ROOT, recording, say, silence, transcribe, voice, words
+from helpers import ROOT, recording, say, silence, similar, transcribe, voice, words
 
 sys.path.insert(0, str(ROOT / "bench"))
 from usefulness import echoes  # noqa: E402
@@ -244,7 +244,11 @@ async def test_transcribe_speak_answer_vad_and_wake_word_alone(host):
     chunks = [c async for c in calls.speak("The kitchen light is on.")]
     audio = np.concatenate(chunks)
     assert len(audio) / calls.sample_rate > 0.8
-    assert {"kitchen", "light"} <= words(transcribe(audio, calls.sample_rate))
+    # piper draws noise at each synthesis, so the words vary a little from run to run: tiny.en
+    # once heard "The kitchen ... as on." (CI, 2026-12-04). What is asserted is that the audio
+    # says the sentence closely enough to be understood, not each word.
+    heard = transcribe(audio, calls.sample_rate)
+    assert "kitchen" in words(heard) and similar(heard, "The kitchen light is on.") >= 0.75, heard
     assert calls.last["speak"].ms <= calls.last["speak"].total_ms  # type: ignore[operator]
     reply = "".join([p async for p in calls.answer([{"role": "user", "content": "What is the capital of France?"}])])
     assert "paris" in words(reply)
