@@ -4,9 +4,7 @@ omni's (Host.serve with HttpServer on a free port) with the bundled models; noth
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,70 +14,12 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from serving import Running
+
 from omni.app.cli import main
-from omni.app.host import Host
-from omni.config import load_pipeline
-from omni.serve.server import HttpOptions, HttpServer
 
 pytestmark = pytest.mark.slow
 TOKEN = "test-token-0123456789abcdef"
-
-
-class Running:
-    """omni serving the desktop pipeline in a thread of its own (its own event loop)."""
-
-    def __init__(self, token: str | None) -> None:
-        self.server = HttpServer(HttpOptions(port=0, token=token))
-        self.ready = threading.Event()
-        self.failed: BaseException | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.url = ""
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self.loop = asyncio.get_running_loop()
-            async with Host() as host:
-                self.task = asyncio.ensure_future(host.serve(load_pipeline("desktop"), self.server))
-                while self.server.bound is None or not self.server.bound.done():
-                    if self.task.done():
-                        self.task.result()
-                    await asyncio.sleep(0.05)
-                host_, port = self.server.bound.result()
-                self.url = f"http://{host_}:{port}"
-                self.ready.set()
-                try:
-                    await self.task
-                except asyncio.CancelledError:
-                    pass
-
-        try:
-            asyncio.run(main())
-        except BaseException as e:  # noqa: BLE001 (reported to the test)
-            self.failed = e
-            self.ready.set()
-
-    def __enter__(self) -> Running:
-        self.thread.start()
-        assert self.ready.wait(300), "the server did not come up in 5 minutes"
-        if self.failed is not None:
-            raise self.failed
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        assert self.loop is not None and self.task is not None
-        self.loop.call_soon_threadsafe(self.task.cancel)
-        self.thread.join(60)
-        assert not self.thread.is_alive(), "the server did not stop"
-
-    def get(self, path: str, token: str | None = TOKEN) -> tuple[int, str]:
-        req = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {token}"} if token else {})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +102,7 @@ def test_health_is_open_and_metrics_want_the_token_and_parse_as_prometheus(serve
     status, body = served.get("/healthz", token=None)
     assert status == 200 and json.loads(body)["status"] == "ready" and "llm" in json.loads(body)["engines"]
     assert served.get("/metrics", token=None)[0] == 401
-    status, text = served.get("/metrics")
+    status, text = served.get("/metrics", token=TOKEN)
     assert status == 200
     fams = {f.name: f for f in text_string_to_metric_families(text)}
     value = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in fams.values() for s in f.samples}

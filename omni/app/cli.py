@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                          choices=["debug", "info", "warning", "error"])
         out.add_argument("--quiet", action="store_true", help="print only the summary")
     sub.add_parser("prepare", help="assemble the bundled models into the cache (run by make setup)")
-    sv = sub.add_parser("serve", help="serve a pipeline over HTTP: OpenAI REST API, Prometheus metrics "
-                        "(docs/serve.md)", formatter_class=argparse.RawDescriptionHelpFormatter)
+    sv = sub.add_parser("serve", help="serve a pipeline over HTTP: OpenAI Realtime and REST APIs, "
+                        "Prometheus metrics (docs/serve.md)", formatter_class=argparse.RawDescriptionHelpFormatter)
     sv.add_argument("pipeline", nargs="?", default="desktop", choices=pipelines, metavar="PIPELINE",
                     help=f"which pipeline ({', '.join(pipelines)}; default desktop)")
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine "
@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free one)")
     sv.add_argument("--token-env", metavar="NAME", help="the environment variable holding the token every "
                     "client must send (Authorization: Bearer TOKEN)")
+    sv.add_argument("--max-sessions", type=int, default=4, metavar="N", help="Realtime sessions at once "
+                    "(default 4); the next client is told busy")
     sv.add_argument("--pipeline-file", type=Path, metavar="FILE.yaml", help="use this pipeline file")
     sv.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
                     help="override the pipeline file (repeatable)")

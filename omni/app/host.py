@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from omni.config import PipelineConfig
 from omni.errors import InputError
 from omni.frames import Frame, ReplyPlayed, Turn
 from omni.runtime import Pipeline
+from omni.runtime.pipeline import Observer
 from omni.runtime.context import RunContext
 from omni.runtime.controls import Controls
 from omni.runtime.engines import EnginePool
@@ -83,10 +84,12 @@ class Host:
 
     async def open(self, cfg: PipelineConfig, *, audio_out: bool = True, realtime: bool = True,
                    text: TextOutput | None = None, audio: AudioOutput | None = None, out_rate: int = 24000,
-                   opts: RunOptions | None = None, view: ConsoleView | None = None) -> Conversation:
-        """Start a session fed from outside (see Conversation); close it with `close()`."""
+                   opts: RunOptions | None = None, view: ConsoleView | None = None,
+                   observers: Sequence[Observer] = ()) -> Conversation:
+        """Start a session fed from outside (see Conversation); close it with `close()`.
+        `observers` see every frame of it (a protocol that reports speech, transcripts, actions)."""
         conv = Conversation(self, cfg, FeedTransport(audio_out=audio_out, realtime=realtime, audio=audio,
-                                                     out_rate=out_rate), text, opts, view)
+                                                     out_rate=out_rate), text, opts, view, observers)
         await conv.start()
         self._open.add(conv)
         self.opened += 1
@@ -132,12 +135,17 @@ class Sessions(SessionFactory):
         self.engines = host.engines
 
     async def open(self, *, audio_out: bool = True, realtime: bool = True, text: TextOutput | None = None,
-                   audio: AudioOutput | None = None, out_rate: int = 24000) -> Conversation:
-        return await self.host.open(self.cfg, audio_out=audio_out, realtime=realtime, text=text, audio=audio,
-                                    out_rate=out_rate)
+                   audio: AudioOutput | None = None, out_rate: int = 24000,
+                   cfg: PipelineConfig | None = None, observers: Sequence[Observer] = ()) -> Conversation:
+        """`cfg`: a variant of the pipeline for this session (a client's turn detection), on the
+        same engines; it counts as one of this factory's sessions."""
+        conv = await self.host.open(cfg or self.cfg, audio_out=audio_out, realtime=realtime, text=text,
+                                    audio=audio, out_rate=out_rate, observers=observers)
+        conv.origin = self.cfg.name
+        return conv
 
     def open_now(self) -> int:
-        return sum(1 for c in self.host._open if c.cfg is self.cfg)  # noqa: SLF001 (the host's own helper)
+        return sum(1 for c in self.host._open if c.origin == self.cfg.name)  # noqa: SLF001 (the host's own helper)
 
     def session(self, **kw: Any) -> Any:
         return self.host.session(self.cfg, **kw)
@@ -155,10 +163,13 @@ class Conversation:
     controls used; replies go to its outputs. `reply(turn)` waits for one turn's reply."""
 
     def __init__(self, host: Host, cfg: PipelineConfig, feed: FeedTransport, text: TextOutput | None,
-                 opts: RunOptions | None, view: ConsoleView | None) -> None:
+                 opts: RunOptions | None, view: ConsoleView | None, observers: Sequence[Observer] = ()) -> None:
         self.id = next(_ids)
+        self._observers = list(observers)
         self.host = host
         self.cfg = cfg
+        self.origin = cfg.name
+        """The pipeline it counts as (a variant of one is still one of its sessions)."""
         self.feed = feed
         self._text = text
         self._opts = opts
@@ -177,7 +188,7 @@ class Conversation:
             if not ready.done():
                 ready.set_result(session)
 
-        observers: list[Any] = [_Replies(self)]
+        observers: list[Any] = [_Replies(self), *self._observers]
         if self._text is not None:
             observers.append(Outputs(self._text))
         self._task = asyncio.get_running_loop().create_task(

@@ -119,7 +119,7 @@ class Memory:
         self._tokens.append(self.count(user_text) + self.count(reply) + 8)
         if turn is not None:
             self._turns[turn] = self.history[-1]
-            while len(self._turns) > 16:
+            while len(self._turns) > 64:
                 del self._turns[next(iter(self._turns))]
         if self.tokens > self.opts.max_tokens:
             self._trim()
@@ -127,13 +127,27 @@ class Memory:
     def amend_reply(self, turn: int, heard: str) -> bool:
         """Replace the reply of `turn` by the part the user heard before interrupting (an
         empty part becomes a note that the user interrupted at once). False if forgotten."""
-        msg = self._turns.pop(turn, None)
+        msg = self._turns.get(turn)  # kept: a client may still truncate or delete it
         if msg is None or not any(m is msg for m in self.history):
             return False
         # an ellipsis marks the cut; a bracketed note here was copied into later replies by a
         # small model ("The train station from here is [the user interrupted]")
         heard = heard.strip()
         msg["content"] = heard if heard.endswith(("…", ".", "!", "?")) else heard + "…"
+        return True
+
+    def edit(self, turn: int, user: str | None = None, reply: str | None = None) -> bool:
+        """Replace a side of `turn`'s exchange (a client's truncate or delete; "" hides that side
+        from the model). False if the turn is forgotten (trimmed, or one of more than the last 64)."""
+        msg = self._turns.get(turn)
+        i = next((i for i, m in enumerate(self.history) if m is msg), None)
+        if msg is None or i is None or i < 1:
+            return False
+        if user is not None:
+            self.history[i - 1]["content"] = user.strip()
+        if reply is not None:
+            msg["content"] = reply.strip()
+        self._tokens[(i - 1) // 2] = self.count(self.history[i - 1]["content"]) + self.count(msg["content"]) + 8
         return True
 
     def forget_reply(self, turn: int) -> bool:

@@ -34,9 +34,13 @@ class ErrorEvent(Frame):
 @dataclass(frozen=True, kw_only=True, eq=False)
 class EndTurn(Frame):
     """End the user's turn now, whatever the end-of-turn model would say (push-to-talk let go, a
-    client's commit). In order with the audio: the turn holds what came before it."""
+    client's commit). In order with the audio: the turn holds what came before it. The VAD
+    passes on a new one with `done` set once it has acted: `turn` is the turn it ended, or None
+    when there was no speech to end (an empty commit)."""
 
     tier = Tier.CONTROL
+    done: bool = False
+    turn: Turn | None = None
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -56,3 +60,16 @@ class Remember(Frame):
     """What the user said."""
     reply: str = ""
     """What the assistant said."""
+    turn: int | None = None
+    """The turn id it is kept under, so that EditHistory can reach it later (None: not editable)."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EditHistory(Frame):
+    """Change what the history keeps of a turn (a client's truncate or delete): a side that is
+    not None replaces that side ("" removes it from what the model reads)."""
+
+    tier = Tier.CONTROL
+    turn: int
+    user: str | None = None
+    reply: str | None = None

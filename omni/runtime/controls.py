@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from omni.errors import ConfigError, InputError
-from omni.frames import ClearInput, EndTurn, Frame, Remember, SayText, Transcript, Turn
+from omni.frames import ClearInput, EditHistory, EndTurn, Frame, Remember, SayText, Transcript, Turn
 from omni.runtime.floor import BargeIn, Floor
 from omni.runtime.stage import Stage, StageOptions
 from omni.strings import safe_text
@@ -106,11 +106,22 @@ class Controls:
         """Forget the user's speech of this turn so far: it is not transcribed or answered."""
         self._transport.inject(ClearInput())
 
-    def remember(self, user: str = "", reply: str = "") -> None:
-        """Add an exchange to the history without answering it (either side may be empty)."""
+    def remember(self, user: str = "", reply: str = "") -> int:
+        """Add an exchange to the history without answering it (either side may be empty).
+        Returns the turn id it is kept under (for `edit`)."""
         if not (user.strip() or reply.strip()):
             raise InputError("remember: give the user's words, the reply, or both")
-        self._transport.inject(Remember(user=safe_text(user), reply=safe_text(reply)))
+        turn = self._floor.next_turn_id()
+        self._transport.inject(Remember(user=safe_text(user), reply=safe_text(reply), turn=turn))
+        return turn
+
+    def edit(self, turn: int, user: str | None = None, reply: str | None = None) -> None:
+        """Change what the history keeps of a turn that has ended: a side given replaces that
+        side ("" removes it). A client's truncate (the reply as far as it was heard) or delete."""
+        if user is None and reply is None:
+            raise InputError("edit: give the user's words, the reply, or both")
+        self._transport.inject(EditHistory(turn=turn, user=None if user is None else safe_text(user),
+                                           reply=None if reply is None else safe_text(reply)))
 
     async def remember_audio(self, samples: np.ndarray, sample_rate: int) -> str:
         """Add what the user said in this audio to the history (transcribed with the session's

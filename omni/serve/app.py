@@ -10,8 +10,12 @@ import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request, Response, WebSocket
 from prometheus_client import CONTENT_TYPE_LATEST
+
+from omni.serve import realtime
 
 from omni.net import is_loopback
 from omni.serve.rest import error, routes
@@ -21,7 +25,8 @@ from omni.transports.base import SessionFactory
 OPEN = frozenset({"/healthz"})
 
 
-def make_app(sessions: SessionFactory, stats: Stats, *, token: str | None, sessions_open: Callable[[], int]) -> FastAPI:
+def make_app(sessions: SessionFactory, stats: Stats, *, token: str | None, sessions_open: Callable[[], int],
+             max_sessions: int = 4) -> FastAPI:
     cfg = sessions.cfg
     app = FastAPI(title="omni", summary=cfg.description or cfg.name, docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -52,7 +57,37 @@ def make_app(sessions: SessionFactory, stats: Stats, *, token: str | None, sessi
         return {"omni": cfg.name, "routes": sorted(KNOWN)}
 
     app.include_router(routes(sessions.calls, stats, model=f"omni-{cfg.name}"))
+    realtime.route(app, sessions, stats, model=f"omni-{cfg.name}", max_sessions=max_sessions,
+                   refused=lambda ws: ws_refused(ws, token))
     return app
+
+
+def _host_of(headers: Any) -> str:
+    raw = headers.get("host", "")
+    return raw[: raw.find("]") + 1] if raw.startswith("[") else raw.split(":")[0]
+
+
+def ws_refused(ws: WebSocket, token: str | None) -> str | None:
+    """Why this WebSocket is not served, or None. With a token: `Authorization: Bearer TOKEN`,
+    or the subprotocol `openai-insecure-api-key.TOKEN` (a browser's only way). Without one: the
+    Host must be this machine, and a page's Origin too (a site the user has open cannot talk
+    to the server: browsers do not apply CORS to WebSockets)."""
+    if token is None:
+        if not is_loopback(_host_of(ws.headers)):
+            return "the Host is not this machine; serving off loopback needs --token-env"
+        origin = ws.headers.get("origin")
+        if origin is not None:
+            host = urlsplit(origin).hostname or ""
+            if not is_loopback(host):
+                return f"a page from {origin[:80]} may not use this server"
+        return None
+    scheme, _, given = ws.headers.get("authorization", "").partition(" ")
+    offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")]
+    keys = [p[len(realtime.KEY_PROTOCOL):] for p in offered if p.startswith(realtime.KEY_PROTOCOL)]
+    candidates = ([given.strip()] if scheme.lower() == "bearer" else []) + keys
+    if not any(hmac.compare_digest(c.encode(), token.encode()) for c in candidates):
+        return "this server wants a token: Authorization: Bearer TOKEN"
+    return None
 
 
 def _refused(request: Request, token: str | None) -> Response | None:
@@ -63,8 +98,7 @@ def _refused(request: Request, token: str | None) -> Response | None:
       user has open cannot reach the server by pointing a name of its own at 127.0.0.1.
     - A POST must say it is JSON: a page's form cannot post to it without a CORS preflight."""
     if token is None:
-        raw = request.headers.get("host", "")
-        host = raw[: raw.find("]") + 1] if raw.startswith("[") else raw.split(":")[0]
+        host = _host_of(request.headers)
         if not is_loopback(host):
             return error(403, f"Host {host!r} is not this machine; serving off loopback needs --token-env",
                          "permission_error")
@@ -79,5 +113,5 @@ def _refused(request: Request, token: str | None) -> Response | None:
     return None
 
 
-KNOWN = frozenset({"/", "/healthz", "/metrics", "/v1/models", "/v1/chat/completions"})
+KNOWN = frozenset({"/", "/healthz", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/realtime"})
 """Routes counted by name in omni_http_requests (anything else is "other": no label per URL)."""

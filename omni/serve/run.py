@@ -30,7 +30,10 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port {args.port} is not a port (0-65535)")
     cfg = load_pipeline(str(args.pipeline_file or args.pipeline), list(args.set))
     # checked before anything loads: a server that may not start does not load 2 GB of models first
-    server = HttpServer(HttpOptions(host=args.host, port=args.port, token=token_from(args.token_env)))
+    if not 1 <= args.max_sessions <= 64:
+        raise ConfigError(f"--max-sessions {args.max_sessions}: from 1 to 64")
+    server = HttpServer(HttpOptions(host=args.host, port=args.port, token=token_from(args.token_env),
+                                    max_sessions=args.max_sessions))
     view = ConsoleView()
 
     async def main() -> None:

@@ -18,6 +18,10 @@ from omni.transports.base import Server, SessionFactory
 log = logging.getLogger(__name__)
 
 
+WS_MAX_BYTES = 24 * 2**20
+"""One WebSocket message: 15 MiB of audio in base64, and its JSON (omni.serve.realtime.protocol)."""
+
+
 @dataclass
 class HttpOptions:
     host: str = "127.0.0.1"
@@ -25,6 +29,8 @@ class HttpOptions:
     """0: any free port (see HttpServer.bound)."""
     token: str | None = None
     """Required from every client (Authorization: Bearer) but the health probe; needed off loopback."""
+    max_sessions: int = 4
+    """Realtime sessions at once; the next client is told "busy" (they share the CPU: 4 on 2 cores)."""
 
 
 class HttpServer(Server):
@@ -56,11 +62,11 @@ class HttpServer(Server):
 
         o = self.options
         stats = Stats(sessions.cfg.name, sessions.open_now, sessions.engines.summary)
-        app = make_app(sessions, stats, token=o.token, sessions_open=sessions.open_now)
+        app = make_app(sessions, stats, token=o.token, sessions_open=sessions.open_now, max_sessions=o.max_sessions)
         sock = self.sock
         sock.listen(128)
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                                timeout_graceful_shutdown=5)
+                                timeout_graceful_shutdown=5, ws_max_size=WS_MAX_BYTES)
         server = _Uvicorn(config)
         self.bound = asyncio.get_running_loop().create_future()
         run = asyncio.ensure_future(server.serve(sockets=[sock]))

@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from omni.runtime.metrics import TurnRecord
+
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 """Seconds: a voice turn lives between 0.1 and 3 s."""
 
@@ -31,7 +33,54 @@ class Stats:
                                  ["backend", "outcome"], registry=r)
         self.cost = Counter("omni_chat_cost", "Cost of the answers, in the currency of the backends' declared "
                             "prices", registry=r)
+        # voice turns (Realtime sessions, the browser page): one TurnRecord each
+        self.turns = Counter("omni_turns", "Voice turns by how they ended (complete, interrupted, error, ...)",
+                             ["end"], registry=r)
+        self.v2v = Histogram("omni_v2v_seconds", "End of the user's speech -> first reply audio",
+                             buckets=LATENCY_BUCKETS, registry=r)
+        self.stage = Histogram("omni_stage_seconds", "Each stage's time on a turn", ["stage"],
+                               buckets=LATENCY_BUCKETS, registry=r)
+        self.overruns = Counter("omni_budget_overruns", "Turns on which a stage (or v2v) was over its budget",
+                                ["stage"], registry=r)
+        self.acted = Counter("omni_over_budget_actions", "What a stage over its budget did instead of waiting",
+                             ["action"], registry=r)
+        self.interruptions = Counter("omni_interruptions", "Replies the user talked over (or a client cancelled)",
+                                     registry=r)
+        self.turn_errors = Counter("omni_turn_errors", "Faults on turns, by stage", ["stage"], registry=r)
+        self.turn_backend = Counter("omni_turn_backend", "Voice turns by the backend that answered", ["backend"],
+                                    registry=r)
+        self.turn_tokens = Counter("omni_turn_tokens", "Tokens of voice turns by kind (prompt, cached, completion)",
+                                   ["kind"], registry=r)
+        self.realtime_sessions = Counter("omni_realtime_sessions", "Realtime sessions ended, by how (closed, too "
+                                         "slow, busy, refused)", ["outcome"], registry=r)
+        self.realtime_events = Counter("omni_realtime_events", "Client events received, by type", ["type"],
+                                       registry=r)
         r.register(_Live(sessions_open, engines))
+
+    def turn(self, rec: TurnRecord, v2v_budget_ms: float | None = None) -> None:
+        """A voice turn has ended: its times, how it ended, what answered it."""
+        self.turns.labels(rec.reason or "unknown").inc()
+        if rec.v2v_ms is not None:
+            self.v2v.observe(rec.v2v_ms / 1000.0)
+            if v2v_budget_ms is not None and rec.v2v_ms > v2v_budget_ms:
+                self.overruns.labels("v2v").inc()
+        for name, st in rec.stages.items():
+            self.stage.labels(name).observe(st.ms / 1000.0)
+            if not st.ok:
+                self.overruns.labels(name).inc()
+            backend = st.extra.get("backend")
+            if backend:
+                self.turn_backend.labels(str(backend)).inc()
+            for kind in ("prompt", "cached", "completion"):
+                n = st.extra.get(f"{kind}_tokens")
+                if isinstance(n, int) and n > 0:
+                    self.turn_tokens.labels(kind).inc(n)
+        for acted in rec.acted:
+            self.acted.labels(acted).inc()
+        if rec.interrupted:
+            self.interruptions.inc()
+        for err in rec.errors:
+            self.turn_errors.labels(err.split(":", 1)[0]).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

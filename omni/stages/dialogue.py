@@ -27,7 +27,7 @@ from omni.dialogue.router import Router
 from omni.dialogue.tools import ToolRegistry
 from omni.dialogue.turns import TurnKit, fast_path
 from omni.dialogue.types import ChatRequest
-from omni.frames import (Answered, ClearInput, ContextUpdate, Remember, EndOfStream, Frame, ReplyDone, ReplyToken, SayText,
+from omni.frames import (Answered, ClearInput, ContextUpdate, EditHistory, Remember, EndOfStream, Frame, ReplyDone, ReplyToken, SayText,
                          SpeechStarted, Transcript, Turn)
 from omni.runtime import Processor, QueueSpec, Stopwatch
 from omni.runtime.controls import BUILTIN_TOOLS
@@ -45,7 +45,7 @@ class Dialogue(Processor):
 
     Options = DialogueOptions
     options: DialogueOptions
-    handles = (Transcript, ContextUpdate, SpeechStarted, SayText, Answered, ClearInput, Remember)
+    handles = (Transcript, ContextUpdate, SpeechStarted, SayText, Answered, ClearInput, Remember, EditHistory)
     live_options: ClassVar[frozenset[str]] = frozenset({"temperature", "max_tokens", "fallback_reply",
                                                          "refusal", "preemptive", "system_prompt", "tools_off"})
     """`system_prompt` and `tools_off` too: a session's instructions and tools change from its next turn."""
@@ -191,7 +191,16 @@ class Dialogue(Processor):
             yield frame
             return
         if isinstance(frame, Remember):  # an exchange added from outside (a client's item)
-            self.memory.add(safe_text(frame.user).strip(), safe_text(frame.reply).strip())
+            self.memory.add(safe_text(frame.user).strip(), safe_text(frame.reply).strip(), turn=frame.turn)
+            self._prefill_next()
+            yield frame
+            return
+        if isinstance(frame, EditHistory):  # a client's truncate or delete: it has the last word
+            self._amended.add(frame.turn)
+            if not self.memory.edit(frame.turn, None if frame.user is None else safe_text(frame.user),
+                                    None if frame.reply is None else safe_text(frame.reply)):
+                # nothing kept of it: cut before a word, trimmed, or more than 64 turns ago
+                log.info("turn %d: not in the history, nothing to edit", frame.turn, extra={"stage": self.name})
             self._prefill_next()
             yield frame
             return

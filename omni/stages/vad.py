@@ -153,9 +153,12 @@ class SileroVAD(Processor):
 
     async def process(self, frame: InputAudio | EndTurn | ClearInput) -> AsyncIterator[Frame]:
         if isinstance(frame, EndTurn):
+            ended: Turn | None = None
             async for out in self._commit():
+                if isinstance(out, Utterance):
+                    ended = out.turn
                 yield out
-            yield frame
+            yield EndTurn(done=True, turn=ended)  # what the commit did, for whoever asked for it
             return
         if isinstance(frame, ClearInput):
             for out in self._clear():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -154,9 +154,11 @@ class SessionFactory(abc.ABC):
 
     @abc.abstractmethod
     async def open(self, *, audio_out: bool = True, realtime: bool = True, text: TextOutput | None = None,
-                   audio: AudioOutput | None = None, out_rate: int = 24000) -> Conversation:
-        """A new conversation, fed from outside (push audio, ask, controls); it loads nothing.
-        Close it with `close()`."""
+                   audio: AudioOutput | None = None, out_rate: int = 24000,
+                   cfg: PipelineConfig | None = None, observers: Sequence[Any] = ()) -> Conversation:
+        """A new conversation, fed from outside (push audio, ask, controls); it loads nothing
+        (`cfg`: a variant of `self.cfg` for this session, on the same engines; `observers` see
+        each of its frames). Close it with `close()`."""
 
     @abc.abstractmethod
     def session(self, **kw: Any) -> Any:

@@ -1,0 +1,789 @@
+"""One Realtime API connection: a Conversation on the process's engines, driven by the client's
+events, its frames reported back as the API's server events.
+
+    client event ──> handler (here) ──> Conversation: push / ask / commit / clear / cancel / edit
+    frames of the session ──> on_frame / on_audio (observer, audio output) ──> events ──> bounded queue ──> socket
+
+One writer for the connection's state: every handler and every callback runs on the event loop.
+The queue of events to send is bounded: a client that does not read is closed, not buffered for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from omni.app.host import Conversation
+from omni.errors import OmniError
+from omni.frames import (DeviceAction, EndTurn, ErrorEvent, Frame, PartialTranscript, ReplyAudio, ReplyPlayed,
+                         ReplyToken, SpeechStarted, SpeechStopped, Transcript, Utterance)
+from omni.runtime.controls import BUILTIN_TOOLS
+from omni.runtime.metrics import TurnRecord
+from omni.serve.realtime.protocol import (OPENAI_VOICES, RATE, ClientError, Ids, Settings, assistant_item,
+                                          audio_format, call_item, check_turn_detection, default_turn_detection,
+                                          error_event, parse, pcm_in, pcm_out, pipeline_for, response_json,
+                                          system_item, text_of, user_item)
+from omni.serve.stats import Stats
+from omni.transports.base import SessionFactory
+
+log = logging.getLogger(__name__)
+
+QUEUE = 2048
+"""Events waiting to be sent; a client this far behind is closed (about 40 s of reply audio)."""
+
+
+@dataclass
+class Item:
+    json: dict[str, Any]
+    side: str
+    """user, assistant, system or call."""
+    turn: int | None = None
+    """The omni turn it belongs to (None: a user message not yet answered, a system message)."""
+
+
+@dataclass
+class Response:
+    id: str
+    audio: bool
+    output: list[str] = field(default_factory=list)
+    message: str | None = None
+    """The assistant message item's id, once the reply has its first word or sound."""
+    text: str = ""
+
+
+@dataclass
+class Exchange:
+    """An omni turn, as the client sees it: a user item (spoken or typed) and a response."""
+
+    turn: int
+    voice: bool
+    user: list[str] = field(default_factory=list)
+    response: Response | None = None
+    sentences: dict[int, list[Any]] = field(default_factory=dict)
+    """Sentence index -> [its text, ms of its audio]: what a truncate at some ms heard."""
+    client_cancelled: bool = False
+    edit_after: str | None = None
+    """The reply as the client heard it (a truncate while it was still going): kept once it ends."""
+    ended: bool = False
+
+
+class RealtimeSession:
+    def __init__(self, ws: WebSocket, sessions: SessionFactory, stats: Stats, *, model: str,
+                 omni_events: bool = False) -> None:
+        self.ws = ws
+        self.sessions = sessions
+        self.cfg = sessions.cfg
+        self.stats = stats
+        self.model = model
+        self.omni_events = omni_events
+        self.ids = Ids()
+        self.conversation_id = self.ids.new("conv")
+        self.out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE)
+        self.settings = Settings()
+        self.conv: Conversation | None = None
+        self._generation = 0
+        self.items: dict[str, Item] = {}
+        self.turns: dict[int, Exchange] = {}
+        self.pending: list[str] = []
+        """User items created by the client, waiting for response.create."""
+        self._speech_item: str | None = None
+        self._partial = ""
+        self._commits = 0
+        self._records: dict[int, TurnRecord] = {}
+        self._closing: str | None = None
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._llm = next((s.name for s in self.cfg.stages if s.kind == "dialogue"), None)
+        self._tts = next((s.name for s in self.cfg.stages if s.kind.startswith("tts.")), None)
+
+    # the connection ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        sender = asyncio.ensure_future(self._send_all())
+        try:
+            await self._open(default_turn_detection(self.cfg))
+            self.settings = self._base = self._initial_settings()
+            c = self.controls
+            self._base_tools_off = list(getattr(c.options(self._llm), "tools_off", []) or []) if self._llm else []
+            self._base_length = getattr(c.options(self._tts), "length_scale", None) if self._tts else None
+            self.emit({"type": "session.created", "session": self._session_json()})
+            self.emit({"type": "conversation.created",
+                       "conversation": {"id": self.conversation_id, "object": "realtime.conversation"}})
+            receiver = asyncio.ensure_future(self._receive_all())
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if not receiver.done():
+                receiver.cancel()
+            await asyncio.wait({receiver})
+        finally:
+            if self.conv is not None:
+                with contextlib.suppress(Exception):
+                    await self.conv.close(cancel=True)
+            if not sender.done():
+                with contextlib.suppress(asyncio.QueueFull):
+                    self.out.put_nowait(None)
+                await asyncio.wait({sender}, timeout=2)
+                sender.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(*((1008, self._closing) if self._closing else (1000,))), 2)
+            self.stats.realtime_sessions.labels("too slow" if self._closing else "closed").inc()
+
+    async def _receive_all(self) -> None:
+        while self._closing is None:
+            try:
+                msg = await self.ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if msg["type"] == "websocket.disconnect":
+                return
+            event_id = None
+            try:
+                event = parse(msg.get("text") if msg.get("text") is not None else None)
+                event_id = event.get("event_id")
+                kind = event["type"]
+                handler = HANDLERS.get(kind)
+                self.stats.realtime_events.labels(kind if handler else "unknown").inc()
+                if handler is None:
+                    raise ClientError(f"unknown event type {kind[:60]!r}", code="unknown_event", param="type")
+                await handler(self, event)
+            except ClientError as e:
+                self.emit(error_event(e, event_id))
+            except OmniError as e:  # a setting the pipeline refused (ConfigError, InputError)
+                self.emit(error_event(ClientError(str(e), code="invalid_value"), event_id))
+            except Exception:
+                log.exception("realtime: a client event failed", extra={"stage": "realtime"})
+                self.emit(error_event(ClientError("the server failed on this event (see its log)",
+                                                  code="server_error", kind="server_error"), event_id))
+
+    async def _send_all(self) -> None:
+        while (event := await self.out.get()) is not None:
+            try:
+                await self.ws.send_text(json.dumps(event))
+            except Exception:  # the client went away
+                return
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Queue a server event (any thread; the loop's own order)."""
+        if threading.get_ident() != self._thread:
+            self._loop.call_soon_threadsafe(self.emit, event)
+            return
+        if self._closing is not None:
+            return
+        event = {"type": event.pop("type"), "event_id": self.ids.new("event"), **event}
+        try:
+            self.out.put_nowait(event)
+        except asyncio.QueueFull:
+            self._closing = "the client did not read its events"
+            log.warning("realtime: closing a session whose client is %d events behind", QUEUE,
+                        extra={"stage": "realtime"})
+            with contextlib.suppress(asyncio.QueueFull, asyncio.QueueEmpty):
+                self.out.get_nowait()
+                self.out.put_nowait(None)
+
+    # the conversation under it ---------------------------------------------------------------
+    async def _open(self, td: dict[str, Any] | None) -> None:
+        """(Re)open the Conversation for these settings (a change of turn detection or of output
+        needs another pipeline); the history goes over to the new one."""
+        old = self.conv
+        self._generation += 1
+        gen = self._generation
+        cfg = pipeline_for(self.cfg, td)
+        if old is not None:
+            await old.close(cancel=True)
+        conv = await self.sessions.open(audio_out=self.settings.audio, realtime=True, out_rate=RATE, cfg=cfg,
+                                        observers=[_Observer(self, gen)], audio=_Audio(self, gen))
+        self.conv = conv
+        conv.session.recorder.listeners.append(lambda kind, rec: self._recorded(kind, rec, gen))
+        if old is not None:
+            self._carry_history()
+
+    def _carry_history(self) -> None:
+        """The history as the client's items say it, into the new conversation (new turn ids)."""
+        assert self.conv is not None
+        by_turn: dict[int, list[Item]] = {}
+        for item in self.items.values():
+            if item.turn is not None and item.side in ("user", "assistant"):
+                by_turn.setdefault(item.turn, []).append(item)
+        self.turns = {}
+        for old, its in sorted(by_turn.items()):
+            user = " ".join(_item_text(i) for i in its if i.side == "user").strip()
+            reply = " ".join(_item_text(i) for i in its if i.side == "assistant").strip()
+            if not (user or reply):
+                continue
+            new = self.conv.controls.remember(user=user, reply=reply)
+            for i in its:
+                i.turn = new
+
+    def _initial_settings(self) -> Settings:
+        assert self.conv is not None
+        c = self.conv.controls
+        llm = c.options(self._llm) if self._llm else None
+        tts = c.options(self._tts) if self._tts else None
+        stt = next((s for s in self.cfg.stages if s.kind.startswith("stt.")), None)
+        return Settings(
+            modalities=["audio"], instructions=getattr(llm, "system_prompt", "") or "",
+            turn_detection=default_turn_detection(self.cfg), voice=getattr(tts, "voice", "") or "",
+            transcription={"model": stt.options.get("model", stt.kind)} if stt is not None else None,
+            max_output_tokens=getattr(llm, "max_tokens", None) or "inf")
+
+    def _tools(self) -> list[dict[str, Any]]:
+        """The pipeline's tools in the API's form: its device actions (the allow-list) and the
+        built-in tools it offers the model; omni runs them and reports each call."""
+        assert self.conv is not None
+        stage = next((s for s in self.conv.session.stages if s.name == self._llm), None)
+        registry = getattr(stage, "tools", None)
+        out = {a.name: {"type": "function", "name": a.name, "description": a.description, "parameters": a.schema()}
+               for a in self.controls.actions.values()}
+        for t in registry.schemas() if registry is not None else []:
+            f = t["function"]
+            out.setdefault(f["name"], {"type": "function", "name": f["name"], "description": f["description"],
+                                       "parameters": f["parameters"]})
+        return list(out.values())
+
+    def _session_json(self) -> dict[str, Any]:
+        return {"id": f"sess_{self.ids.tag}", **self.settings.as_json(self._tools(), self.model)}
+
+    @property
+    def controls(self) -> Any:
+        assert self.conv is not None
+        return self.conv.controls
+
+    # client events -----------------------------------------------------------------------------
+    async def session_update(self, event: dict[str, Any]) -> None:
+        s = event.get("session")
+        if not isinstance(s, dict):
+            raise ClientError("session.update needs a \"session\" object", param="session")
+        if s.get("type", "realtime") != "realtime":
+            raise ClientError("omni serves realtime sessions (type \"realtime\"); for transcription alone "
+                              "use POST /v1/audio/transcriptions", code="unsupported", param="session.type")
+        new = dataclasses.replace(self.settings)
+        audio = s.get("audio") or {}
+        inp, outp = (audio.get("input") or {}), (audio.get("output") or {})
+        if not all(isinstance(x, dict) for x in (audio, inp, outp)):
+            raise ClientError("session.audio, .input and .output are objects", param="session.audio")
+        if "output_modalities" in s:
+            mods = s["output_modalities"]
+            if not isinstance(mods, list) or not mods or not set(mods) <= {"audio", "text"}:
+                raise ClientError("output_modalities is [\"audio\"] or [\"text\"]", param="session.output_modalities")
+            new.modalities = ["audio"] if "audio" in mods else ["text"]
+        if "instructions" in s:
+            if not isinstance(s["instructions"], str):
+                raise ClientError("instructions must be text", param="session.instructions")
+            new.instructions = s["instructions"]
+        audio_format(inp.get("format"), "session.audio.input.format")
+        audio_format(outp.get("format"), "session.audio.output.format")
+        if "turn_detection" in inp:
+            new.turn_detection = check_turn_detection(inp["turn_detection"])
+        if "transcription" in inp:
+            new.transcription = inp["transcription"]
+        if "noise_reduction" in inp:
+            new.noise_reduction = inp["noise_reduction"]
+        if "voice" in outp:
+            voice = outp["voice"]
+            voice = voice.get("id") if isinstance(voice, dict) else voice
+            if not isinstance(voice, str) or not voice:
+                raise ClientError("voice is a voice's name", param="session.audio.output.voice")
+            new.voice = self.settings.voice if voice in OPENAI_VOICES else voice
+        if "speed" in outp:
+            speed = outp["speed"]
+            if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.25 <= speed <= 1.5:
+                raise ClientError("speed is a number from 0.25 to 1.5", param="session.audio.output.speed")
+            new.speed = float(speed)
+        if s.get("tools"):
+            raise ClientError("omni offers the pipeline's own tools (see session.tools: its device actions and "
+                              "built-in tools, run by omni, reported as function calls); tools of the "
+                              "client's are not supported", code="unsupported", param="session.tools")
+        if "tool_choice" in s:
+            if s["tool_choice"] not in ("auto", "none"):
+                raise ClientError("tool_choice is auto or none", code="unsupported", param="session.tool_choice")
+            new.tool_choice = s["tool_choice"]
+        if "max_output_tokens" in s:
+            m = s["max_output_tokens"]
+            if m != "inf" and (isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 4096):
+                raise ClientError("max_output_tokens is 1 to 4096 or \"inf\"", param="session.max_output_tokens")
+            new.max_output_tokens = m
+        await self._apply(new)
+        self.emit({"type": "session.updated", "session": self._session_json()})
+
+    async def _apply(self, new: Settings) -> None:
+        """Everything is checked before anything changes; a pipeline that refuses a value says why."""
+        old = self.settings
+        reopen = new.turn_detection != old.turn_detection or new.modalities != old.modalities
+        if reopen and self._active() is not None:
+            raise ClientError("turn detection and output modalities change between responses: cancel the "
+                              "response under way first", code="conversation_already_has_active_response")
+        if reopen:
+            pipeline_for(self.cfg, new.turn_detection)  # checked before anything changes
+        self.controls.settings(self._live(new))  # all or none: each stage checks its part first
+        self.settings = new
+        if reopen:
+            await self._open(new.turn_detection)
+            self.controls.settings(self._live(new))
+        self._instruct()
+
+    def _live(self, s: Settings) -> dict[str, Any]:
+        """The live options that make the pipeline's session these settings."""
+        assert self.conv is not None
+        base, live = self._base, {}
+        if self._llm:
+            if isinstance(base.max_output_tokens, int):
+                live[f"{self._llm}.max_tokens"] = base.max_output_tokens if s.max_output_tokens == "inf" \
+                    else s.max_output_tokens
+            elif s.max_output_tokens != "inf":
+                live[f"{self._llm}.max_tokens"] = s.max_output_tokens
+            live[f"{self._llm}.tools_off"] = sorted({*self.controls.actions, *BUILTIN_TOOLS.values()}) \
+                if s.tool_choice == "none" else self._base_tools_off
+        if self._tts and any(st.name == self._tts for st in self.conv.session.stages):  # not in a text session
+            live[f"{self._tts}.voice"] = s.voice
+            live[f"{self._tts}.length_scale"] = self._base_length if s.speed == 1.0 else round(1.0 / s.speed, 3)
+        return live
+
+    async def append(self, event: dict[str, Any]) -> None:
+        samples = pcm_in(event.get("audio"))
+        if len(samples):
+            assert self.conv is not None
+            await self.conv.push(samples, RATE)  # waits while the pipeline is behind: the client slows
+
+    async def commit(self, event: dict[str, Any]) -> None:
+        self._commits += 1
+        self.controls.commit()
+
+    async def clear(self, event: dict[str, Any]) -> None:
+        self.controls.clear()
+        self._speech_item = None
+        self.emit({"type": "input_audio_buffer.cleared"})
+
+    async def item_create(self, event: dict[str, Any]) -> None:
+        item = event.get("item")
+        if not isinstance(item, dict):
+            raise ClientError("conversation.item.create needs an \"item\" object", param="item")
+        prev = event.get("previous_item_id")
+        last = next(reversed(self.items), None)
+        if prev is not None and prev != last:
+            raise ClientError("omni adds items at the end of the conversation only (previous_item_id may "
+                              "name the last item)", code="unsupported", param="previous_item_id")
+        item_id = item.get("id") or self.ids.new("item")
+        if not isinstance(item_id, str) or item_id in self.items or len(item_id) > 64:
+            raise ClientError(f"item id {str(item_id)[:64]!r} is taken or not an id", param="item.id")
+        if item.get("type", "message") != "message":
+            raise ClientError(f"items of type {item.get('type')!r} are not supported: omni runs its own tools, "
+                              "so there is no function output to give it", code="unsupported", param="item.type")
+        role, text = text_of(item, "item")
+        if text is None:  # a user's recorded message: heard with the session's recogniser
+            samples = pcm_in(item["content"][0].get("audio"))
+            heard = await self.sessions.calls.transcribe(samples.astype(np.float32) / 32768.0, RATE)
+            js = user_item(item_id, transcript=heard.text)
+            self.items[item_id] = Item(js, "user")
+            self.pending.append(item_id)
+        elif role == "user":
+            if not text:
+                raise ClientError("the user message has no text", param="item.content")
+            self.items[item_id] = Item(user_item(item_id, text=text), "user")
+            self.pending.append(item_id)
+        elif role == "assistant":
+            turn = self.controls.remember(reply=text)
+            self.items[item_id] = Item(assistant_item(item_id, audio=False, text=text), "assistant", turn)
+        else:
+            self.items[item_id] = Item(system_item(item_id, text), "system")
+            self._instruct()
+        js = self.items[item_id].json
+        self.emit({"type": "conversation.item.added", "previous_item_id": last, "item": js})
+        self.emit({"type": "conversation.item.done", "previous_item_id": last, "item": js})
+
+    def _instruct(self) -> None:
+        """The session's instructions, then the client's system messages, in order."""
+        if not self._llm:
+            return
+        texts = [self.settings.instructions, *(_item_text(i) for i in self.items.values() if i.side == "system")]
+        self.controls.settings({f"{self._llm}.system_prompt": "\n\n".join(t for t in texts if t)})
+
+    async def item_delete(self, event: dict[str, Any]) -> None:
+        item = self._item(event)
+        ex = self.turns.get(item.turn) if item.turn is not None else None
+        if ex is not None and not ex.ended:
+            raise ClientError("the item is part of the response under way: cancel it first",
+                              code="conversation_already_has_active_response", param="item_id")
+        del self.items[event["item_id"]]
+        if event["item_id"] in self.pending:
+            self.pending.remove(event["item_id"])
+        elif item.side == "system":
+            self._instruct()
+        elif item.turn is not None and item.side in ("user", "assistant"):
+            self.controls.edit(item.turn, **{"user" if item.side == "user" else "reply": ""})
+        self.emit({"type": "conversation.item.deleted", "item_id": event["item_id"]})
+
+    async def item_retrieve(self, event: dict[str, Any]) -> None:
+        self.emit({"type": "conversation.item.retrieved", "item": self._item(event).json})
+
+    async def item_truncate(self, event: dict[str, Any]) -> None:
+        item = self._item(event)
+        ms = event.get("audio_end_ms")
+        if isinstance(ms, bool) or not isinstance(ms, int) or ms < 0:
+            raise ClientError("audio_end_ms is a whole number of milliseconds, 0 or more", param="audio_end_ms")
+        if event.get("content_index", 0) != 0:
+            raise ClientError("omni's messages have one content part: content_index is 0", param="content_index")
+        ex = self.turns.get(item.turn) if item.turn is not None else None
+        if item.side != "assistant" or ex is None or ex.response is None or not ex.response.audio:
+            raise ClientError("only an assistant message with audio can be truncated", param="item_id")
+        total = sum(ms_ for _, ms_ in ex.sentences.values())
+        if ms > total + 50:
+            raise ClientError(f"audio_end_ms {ms} is past the end of the item's audio ({total:.0f} ms)",
+                              param="audio_end_ms")
+        heard = _heard(ex.sentences, ms)
+        item.json["content"][0]["transcript"] = heard
+        if ex.ended:
+            self.controls.edit(ex.turn, reply=heard)
+        else:  # still playing here: it stops, and the history keeps what the client says was heard
+            ex.client_cancelled, ex.edit_after = True, heard
+            self.controls.cancel()
+        self.emit({"type": "conversation.item.truncated", "item_id": event["item_id"], "content_index": 0,
+                   "audio_end_ms": ms})
+
+    async def response_create(self, event: dict[str, Any]) -> None:
+        params = event.get("response") or {}
+        if not isinstance(params, dict):
+            raise ClientError("response is an object", param="response")
+        for key in ("input", "instructions", "tools", "prompt"):
+            if params.get(key):
+                raise ClientError(f"response.{key} is not supported: omni answers from the conversation, with "
+                                  "the session's instructions and tools", code="unsupported", param=f"response.{key}")
+        if params.get("conversation", "auto") != "auto":
+            raise ClientError("out-of-band responses (conversation: none) are not supported", code="unsupported",
+                              param="response.conversation")
+        mods = params.get("output_modalities")
+        if mods and (["audio"] if "audio" in mods else ["text"]) != self.settings.modalities:
+            raise ClientError("a response's output_modalities are the session's: change them with session.update",
+                              code="unsupported", param="response.output_modalities")
+        if self._active() is not None:
+            raise ClientError("a response is under way: cancel it first or wait for response.done",
+                              code="conversation_already_has_active_response")
+        if not self.pending:
+            raise ClientError("nothing to answer: add a user message first (conversation.item.create), or speak",
+                              code="no_input")
+        text = " ".join(_item_text(self.items[i]) for i in self.pending).strip()
+        turn = self.controls.ask(text)
+        ex = self.turns[turn.id] = Exchange(turn.id, voice=False, user=list(self.pending))
+        for i in self.pending:
+            self.items[i].turn = turn.id
+        self.pending.clear()
+        self._respond(ex)
+
+    async def response_cancel(self, event: dict[str, Any]) -> None:
+        ex = self._active()
+        if ex is None or (event.get("response_id") and ex.response and event["response_id"] != ex.response.id):
+            raise ClientError("no response is under way to cancel", code="response_cancel_not_active")
+        ex.client_cancelled = True
+        self.controls.cancel()
+
+    async def output_clear(self, event: dict[str, Any]) -> None:
+        ex = self._active()
+        if ex is not None:
+            ex.client_cancelled = True
+            self.controls.cancel()
+        self.emit({"type": "output_audio_buffer.cleared",
+                   "response_id": ex.response.id if ex is not None and ex.response else ""})
+
+    def _item(self, event: dict[str, Any]) -> Item:
+        item_id = event.get("item_id")
+        item = self.items.get(item_id) if isinstance(item_id, str) else None
+        if item is None:
+            raise ClientError(f"no item {str(item_id)[:64]!r} in this conversation", code="item_not_found",
+                              param="item_id")
+        return item
+
+    def _active(self) -> Exchange | None:
+        return next((ex for ex in reversed(self.turns.values()) if ex.response is not None and not ex.ended), None)
+
+    # what the session does -------------------------------------------------------------------
+    def on_frame(self, stage: str, frame: Frame) -> None:
+        manual = self.settings.turn_detection is None
+        if isinstance(frame, SpeechStarted) and not manual:
+            self._speech_item = self._speech_item or self.ids.new("item")
+            self.emit({"type": "input_audio_buffer.speech_started", "item_id": self._speech_item,
+                       "audio_start_ms": round(frame.start * 1000 / frame.sample_rate)})
+        elif isinstance(frame, SpeechStopped) and not manual and self._speech_item is not None:
+            self.emit({"type": "input_audio_buffer.speech_stopped", "item_id": self._speech_item,
+                       "audio_end_ms": round(frame.end * 1000 / self.cfg.sample_rate)})
+            if frame.dropped:
+                self._speech_item = None
+        elif isinstance(frame, Utterance):
+            self._committed(frame)
+        elif isinstance(frame, PartialTranscript):
+            self._partial_heard(frame.text)
+        elif isinstance(frame, Transcript):
+            self._transcribed(frame)
+        elif isinstance(frame, ReplyToken):
+            ex = self._exchange(frame.turn.id)
+            if ex is not None and frame.text:
+                self._said(ex, frame.text)
+        elif isinstance(frame, ReplyAudio):
+            ex = self._exchange(frame.turn.id)
+            if ex is not None:
+                s = ex.sentences.setdefault(frame.sentence, [frame.text, 0.0])
+                s[1] += len(frame.samples) * 1000.0 / frame.sample_rate
+        elif isinstance(frame, DeviceAction) and frame.turn is not None:
+            ex = self._exchange(frame.turn.id)
+            if ex is not None:
+                self._called(ex, frame)
+        elif isinstance(frame, ReplyPlayed):
+            ex = self._exchange(frame.turn.id)
+            if ex is not None:
+                self._ended(ex, frame)
+        elif isinstance(frame, EndTurn) and frame.done and self._commits:
+            self._commits -= 1
+            if frame.turn is None:
+                self.emit(error_event(ClientError("nothing to commit: no speech was heard since the last turn",
+                                                  code="input_audio_buffer_commit_empty"), None))
+        elif isinstance(frame, ErrorEvent):
+            self.emit(error_event(ClientError(f"{frame.stage}: {frame.message}", code="pipeline_error",
+                                              kind="server_error"), None))
+
+    def on_audio(self, turn: int, audio: np.ndarray, sample_rate: int, at_s: float) -> None:
+        ex = self._exchange(turn)
+        if ex is None or not self.settings.audio:
+            return
+        r = self._respond(ex)
+        self._message(ex, r)
+        self.emit({"type": "response.output_audio.delta", "response_id": r.id, "item_id": r.message,
+                   "output_index": r.output.index(r.message), "content_index": 0, "delta": pcm_out(audio)})
+
+    def _exchange(self, turn: int) -> Exchange | None:
+        ex = self.turns.get(turn)
+        if ex is None:  # a turn the client did not start (a voice turn whose utterance came first)
+            ex = self.turns[turn] = Exchange(turn, voice=True)
+        return None if ex.ended else ex
+
+    def _committed(self, u: Utterance) -> None:
+        if self.pending:  # typed messages the client did not ask a response to: they are history now
+            text = " ".join(_item_text(self.items[i]) for i in self.pending)
+            turn = self.controls.remember(user=text)
+            for i in self.pending:
+                self.items[i].turn = turn
+            self.pending.clear()
+        item_id = self._speech_item or self.ids.new("item")
+        self._speech_item, self._partial = None, ""
+        prev = next(reversed(self.items), None)
+        ex = self.turns.setdefault(u.turn.id, Exchange(u.turn.id, voice=True))
+        ex.user.append(item_id)
+        self.items[item_id] = Item(user_item(item_id, transcript=None, status="in_progress"), "user", u.turn.id)
+        self.emit({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": prev})
+        self.emit({"type": "conversation.item.added", "previous_item_id": prev, "item": self.items[item_id].json})
+
+    def _partial_heard(self, text: str) -> None:
+        item = self._speech_item
+        if item is None or self.settings.turn_detection is None and not self.omni_events:
+            return
+        if text.startswith(self._partial) and len(text) > len(self._partial):
+            self.emit({"type": "conversation.item.input_audio_transcription.delta", "item_id": item,
+                       "content_index": 0, "delta": text[len(self._partial):]})
+            self._partial = text
+        if self.omni_events:
+            self.emit({"type": "omni.partial_transcript", "item_id": item, "text": text})
+
+    def _transcribed(self, t: Transcript) -> None:
+        ex = self.turns.get(t.turn.id)
+        if t.tentative:
+            self._partial_heard(t.text)
+            return
+        if ex is None or not ex.voice or ex.ended:
+            return  # a typed turn: its item was reported when the client made it
+        if not ex.user:
+            self._committed(Utterance(turn=t.turn, samples=np.zeros(0, np.float32), sample_rate=t.turn.sample_rate))
+        item = self.items.get(ex.user[-1])
+        if item is None:
+            return
+        item.json["content"][0]["transcript"] = t.text
+        item.json["status"] = "completed"
+        seconds = (t.turn.speech_end - t.turn.speech_start) / t.turn.sample_rate
+        self.emit({"type": "conversation.item.input_audio_transcription.completed", "item_id": item.json["id"],
+                   "content_index": 0, "transcript": t.text,
+                   "usage": {"type": "duration", "seconds": round(max(seconds, 0.0), 3)}})
+        self.emit({"type": "conversation.item.done", "item": item.json})
+        if t.text.strip():
+            self._respond(ex)
+
+    def _respond(self, ex: Exchange) -> Response:
+        if ex.response is None:
+            ex.response = Response(self.ids.new("resp"), audio=self.settings.audio)
+            self.emit({"type": "response.created", "response": self._response_json(ex.response, "in_progress")})
+        return ex.response
+
+    def _message(self, ex: Exchange, r: Response) -> None:
+        if r.message is not None:
+            return
+        r.message = self.ids.new("item")
+        r.output.append(r.message)
+        prev = next(reversed(self.items), None)
+        js = assistant_item(r.message, audio=r.audio, status="in_progress")
+        js["content"] = []
+        self.items[r.message] = Item(js, "assistant", ex.turn)
+        idx = r.output.index(r.message)
+        self.emit({"type": "response.output_item.added", "response_id": r.id, "output_index": idx, "item": js})
+        self.emit({"type": "conversation.item.added", "previous_item_id": prev, "item": js})
+        self.emit({"type": "response.content_part.added", "response_id": r.id, "item_id": r.message,
+                   "output_index": idx, "content_index": 0,
+                   "part": {"type": "audio", "transcript": ""} if r.audio else {"type": "text", "text": ""}})
+
+    def _said(self, ex: Exchange, text: str) -> None:
+        r = self._respond(ex)
+        self._message(ex, r)
+        r.text += text
+        self.emit({"type": "response.output_audio_transcript.delta" if r.audio else "response.output_text.delta",
+                   "response_id": r.id, "item_id": r.message, "output_index": r.output.index(r.message),
+                   "content_index": 0, "delta": text})
+
+    def _called(self, ex: Exchange, a: DeviceAction) -> None:
+        r = self._respond(ex)
+        item_id, call_id = self.ids.new("item"), self.ids.new("call")
+        args = json.dumps(a.args)
+        r.output.append(item_id)
+        idx = len(r.output) - 1
+        prev = next(reversed(self.items), None)
+        self.items[item_id] = Item(call_item(item_id, call_id, a.action, args), "call", ex.turn)
+        js = self.items[item_id].json
+        self.emit({"type": "response.output_item.added", "response_id": r.id, "output_index": idx,
+                   "item": {**js, "status": "in_progress", "arguments": ""}})
+        self.emit({"type": "conversation.item.added", "previous_item_id": prev, "item": js})
+        self.emit({"type": "response.function_call_arguments.delta", "response_id": r.id, "item_id": item_id,
+                   "output_index": idx, "call_id": call_id, "delta": args})
+        self.emit({"type": "response.function_call_arguments.done", "response_id": r.id, "item_id": item_id,
+                   "output_index": idx, "call_id": call_id, "name": a.action, "arguments": args})
+        self.emit({"type": "response.output_item.done", "response_id": r.id, "output_index": idx, "item": js})
+        self.emit({"type": "conversation.item.done", "item": js})
+
+    def _ended(self, ex: Exchange, played: ReplyPlayed) -> None:
+        ex.ended = True
+        r = ex.response
+        if r is None and played.reason == "continued":  # the user went on: the words are the next turn's
+            for item_id in ex.user:
+                if self.items.pop(item_id, None) is not None:
+                    self.emit({"type": "conversation.item.deleted", "item_id": item_id})
+            return
+        if r is None and played.reason in ("backchannel", "empty"):
+            return
+        r = self._respond(ex)
+        cut = played.reason == "interrupted"
+        if played.text and r.message is None:  # a reply with no token of its own (a fast-path confirmation)
+            self._said(ex, played.text)
+        if r.message is not None:
+            item = self.items[r.message]
+            text = (ex.edit_after if ex.edit_after is not None else played.text) if cut else (r.text or played.text)
+            idx = r.output.index(r.message)
+            ids = {"response_id": r.id, "item_id": r.message, "output_index": idx, "content_index": 0}
+            if r.audio:
+                self.emit({"type": "response.output_audio.done", **ids})
+                self.emit({"type": "response.output_audio_transcript.done", **ids, "transcript": text})
+                part = {"type": "audio", "transcript": text}
+            else:
+                self.emit({"type": "response.output_text.done", **ids, "text": text})
+                part = {"type": "text", "text": text}
+            self.emit({"type": "response.content_part.done", **ids, "part": part})
+            item.json.update(assistant_item(r.message, audio=r.audio, text=text,
+                                            status="incomplete" if cut else "completed"))
+            self.emit({"type": "response.output_item.done", "response_id": r.id, "output_index": idx,
+                       "item": item.json})
+            self.emit({"type": "conversation.item.done", "item": item.json})
+        if cut and ex.edit_after is not None:
+            self.controls.edit(ex.turn, reply=ex.edit_after)
+        if played.reason == "interrupted":
+            status, details = "cancelled", {"type": "cancelled",
+                                            "reason": "client_cancelled" if ex.client_cancelled else "turn_detected"}
+        elif played.reason == "error":
+            status, details = "failed", {"type": "failed", "error": {"type": "server_error", "code": "pipeline_error",
+                                                                     "message": "the reply failed (see the error event)"}}
+        else:
+            status, details = "completed", None
+        self.emit({"type": "response.done", "response": self._response_json(r, status, details,
+                                                                             self._records.pop(ex.turn, None))})
+        while len(self.turns) > 256:  # a long conversation keeps the recent turns' state only
+            del self.turns[next(iter(self.turns))]
+
+    def _recorded(self, kind: str, rec: Any, gen: int) -> None:
+        if kind != "turn" or gen != self._generation:
+            return
+        self.stats.turn(rec, self.cfg.v2v_budget_ms)
+        self._records[rec.turn.id] = rec
+        while len(self._records) > 32:
+            del self._records[next(iter(self._records))]
+        if self.omni_events:
+            ex = self.turns.get(rec.turn.id)
+            self.emit({"type": "omni.turn", "response_id": ex.response.id if ex and ex.response else None,
+                       "v2v_ms": rec.v2v_ms, "v2v_budget_ms": self.cfg.v2v_budget_ms,
+                       "stages": {k: {"ms": round(v.ms, 1), "budget_ms": v.budget_ms} for k, v in rec.stages.items()},
+                       "acted": rec.acted, "interrupted": rec.interrupted, "reason": rec.reason})
+
+    def _response_json(self, r: Response, status: str, details: dict[str, Any] | None = None,
+                       rec: TurnRecord | None = None) -> dict[str, Any]:
+        usage = None
+        llm = rec.stages.get(self._llm) if rec is not None and self._llm else None
+        if llm is not None and "prompt_tokens" in llm.extra:
+            p, c = int(llm.extra.get("prompt_tokens") or 0), int(llm.extra.get("completion_tokens") or 0)
+            usage = {"total_tokens": p + c, "input_tokens": p, "output_tokens": c,
+                     "input_token_details": {"text_tokens": p, "cached_tokens": int(llm.extra.get("cached_tokens") or 0)},
+                     "output_token_details": {"text_tokens": c}}
+        return response_json(r.id, status=status, output=[self.items[i].json for i in r.output if i in self.items],
+                             audio=r.audio, voice=self.settings.voice, conversation_id=self.conversation_id,
+                             max_output_tokens=self.settings.max_output_tokens, details=details, usage=usage)
+
+
+def _item_text(item: Item) -> str:
+    part = item.json["content"][0] if item.json.get("content") else {}
+    return str(part.get("text") or part.get("transcript") or "")
+
+
+def _heard(sentences: dict[int, list[Any]], ms: float) -> str:
+    """The reply's words within its first `ms` of audio (in proportion within a sentence: piper
+    gives no word timings), with an ellipsis where it was cut."""
+    words: list[str] = []
+    for _, (text, length) in sorted(sentences.items()):
+        w = str(text).split()
+        if ms >= length:
+            words += w
+            ms -= length
+            continue
+        n = int(len(w) * ms / length) if length else 0
+        words += w[:n]
+        if n < len(w) and words:
+            words[-1] += "…"
+        break
+    return " ".join(words)
+
+
+class _Observer:
+    """Frames of one conversation of the session (a reopened one's old frames are not told)."""
+
+    def __init__(self, session: RealtimeSession, generation: int) -> None:
+        self.session, self.generation = session, generation
+
+    def on_frame(self, stage: str, frame: Frame) -> None:
+        if self.generation == self.session._generation:  # noqa: SLF001 (its own session)
+            self.session.on_frame(stage, frame)
+
+
+class _Audio(_Observer):
+    def on_audio(self, turn: int, audio: np.ndarray, sample_rate: int, at_s: float) -> None:
+        if self.generation == self.session._generation:  # noqa: SLF001
+            self.session.on_audio(turn, audio, sample_rate, at_s)
+
+
+HANDLERS = {
+    "session.update": RealtimeSession.session_update,
+    "input_audio_buffer.append": RealtimeSession.append,
+    "input_audio_buffer.commit": RealtimeSession.commit,
+    "input_audio_buffer.clear": RealtimeSession.clear,
+    "conversation.item.create": RealtimeSession.item_create,
+    "conversation.item.delete": RealtimeSession.item_delete,
+    "conversation.item.retrieve": RealtimeSession.item_retrieve,
+    "conversation.item.truncate": RealtimeSession.item_truncate,
+    "response.create": RealtimeSession.response_create,
+    "response.cancel": RealtimeSession.response_cancel,
+    "output_audio_buffer.clear": RealtimeSession.output_clear,
+}

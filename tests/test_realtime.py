@@ -1,0 +1,238 @@
+"""The OpenAI Realtime API at /v1/realtime, driven by the official `openai` client's
+`client.realtime.connect()` against omni serving the desktop pipeline (its real models): speech
+in, speech out, text sessions, cancel, truncate, manual commits, bad input, the session bound.
+
+Every server event is checked against the SDK's own event types (strictly: the client itself
+would accept a malformed event and hand back None fields)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import openai
+import pytest
+import soxr
+from openai.types.realtime import RealtimeServerEvent
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import TypeAdapter
+
+from helpers import silence, transcribe, voice, words
+from serving import Running
+
+pytestmark = pytest.mark.slow
+SERVER_EVENT = TypeAdapter(RealtimeServerEvent)
+
+
+class Rt:
+    """One connection: sends the client's events, collects the server's (each validated)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.events: list[dict[str, Any]] = []
+
+    def next(self) -> dict[str, Any]:
+        ev = json.loads(self.conn.recv_bytes())
+        if not ev["type"].startswith("omni."):
+            parsed = SERVER_EVENT.validate_python(ev)  # raises on a field the SDK's types do not allow
+            assert parsed.type == ev["type"], ev
+        self.events.append(ev)
+        return ev
+
+    def until(self, kind: str, timeout: float = 120.0, **match: Any) -> dict[str, Any]:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            ev = self.next()
+            if ev["type"] == kind and all(ev.get(k) == v for k, v in match.items()):
+                return ev
+        raise AssertionError(f"no {kind} within {timeout} s; got {[e['type'] for e in self.events[-30:]]}")
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == kind]
+
+    def speak(self, audio16k: np.ndarray, chunk_s: float = 0.1) -> None:
+        x = soxr.resample(audio16k, 16000, 24000)
+        pcm = (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+        step = int(24000 * chunk_s) * 2
+        for i in range(0, len(pcm), step):
+            self.conn.input_audio_buffer.append(audio=base64.b64encode(pcm[i:i + step]).decode())
+
+    def say(self, text: str) -> None:
+        self.conn.conversation.item.create(item={"type": "message", "role": "user",
+                                                 "content": [{"type": "input_text", "text": text}]})
+        self.conn.response.create()
+
+    def audio(self, response_id: str) -> np.ndarray:
+        raw = b"".join(base64.b64decode(e["delta"]) for e in self.of("response.output_audio.delta")
+                       if e["response_id"] == response_id)
+        return np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Running]:
+    with Running(None) as r:
+        yield r
+
+
+@pytest.fixture
+def client(served: Running) -> openai.OpenAI:
+    return openai.OpenAI(base_url=served.url + "/v1", api_key="unused-on-loopback", max_retries=0)
+
+
+@pytest.fixture
+def rt(client: openai.OpenAI) -> Iterator[Rt]:
+    with client.realtime.connect(model="omni-desktop") as conn:
+        r = Rt(conn)
+        created = r.until("session.created")
+        assert created["session"]["type"] == "realtime" and created["session"]["output_modalities"] == ["audio"]
+        yield r
+
+
+def test_a_spoken_question_is_heard_and_answered_in_speech(rt: Rt, served: Running) -> None:
+    rt.speak(np.concatenate([silence(0.5), voice("italy", "en-gb"), silence(1.5)]))
+    done = rt.until("response.done")
+    order = [e["type"] for e in rt.events]
+    for a, b in [("input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped"),
+                 ("input_audio_buffer.speech_stopped", "input_audio_buffer.committed"),
+                 ("input_audio_buffer.committed", "conversation.item.input_audio_transcription.completed"),
+                 ("conversation.item.input_audio_transcription.completed", "response.created"),
+                 ("response.created", "response.output_audio.delta")]:
+        assert order.index(a) < order.index(b), order
+    (heard,) = rt.of("conversation.item.input_audio_transcription.completed")
+    assert {"capital", "italy"} <= words(heard["transcript"]), heard
+    assert heard["item_id"] == rt.of("input_audio_buffer.committed")[0]["item_id"]
+    assert 0.4 < rt.of("input_audio_buffer.speech_started")[0]["audio_start_ms"] / 1000 < 0.8
+    r = done["response"]
+    assert r["status"] == "completed" and r["output_modalities"] == ["audio"], r
+    (msg,) = r["output"]
+    said = msg["content"][0]["transcript"]
+    assert "rome" in said.lower(), said
+    assert "".join(e["delta"] for e in rt.of("response.output_audio_transcript.delta")) == said
+    audio = rt.audio(r["id"])
+    assert len(audio) / 24000 > 1.0
+    assert "rome" in words(transcribe(audio, 24000)), "the reply audio does not say what its transcript does"
+    assert r["usage"]["input_tokens"] > 10 and r["usage"]["output_tokens"] > 3, r["usage"]
+
+    status, text = served.get("/metrics")  # the turn is counted and timed for Prometheus
+    assert status == 200
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples[("omni_turns_total", (("end", "complete"),))] >= 1
+    assert samples[("omni_v2v_seconds_count", ())] >= 1 and samples[("omni_v2v_seconds_sum", ())] > 0.1
+    assert samples[("omni_stage_seconds_count", (("stage", "stt"),))] >= 1
+    assert samples[("omni_realtime_events_total", (("type", "input_audio_buffer.append"),))] > 10
+
+
+def test_a_text_session_answers_typed_messages_and_remembers_them(rt: Rt) -> None:
+    rt.conn.session.update(session={"type": "realtime", "output_modalities": ["text"],
+                                    "instructions": "You are a helpful assistant. Answer in one short sentence."})
+    updated = rt.until("session.updated")["session"]
+    assert updated["output_modalities"] == ["text"] and updated["instructions"].startswith("You are a helpful")
+    rt.say("Hello, my name is Ada and I live in Lisbon.")
+    rt.until("response.done")
+    rt.say("Which city do I live in?")
+    done = rt.until("response.done")["response"]
+    assert done["status"] == "completed" and done["output_modalities"] == ["text"]
+    text = done["output"][0]["content"][0]["text"]
+    assert "lisbon" in text.lower(), text
+    assert "".join(e["delta"] for e in rt.of("response.output_text.delta")
+                   if e["response_id"] == done["id"]) == text
+    assert not rt.of("response.output_audio.delta")  # a text session makes no speech
+
+
+def test_a_cancelled_reply_stops_and_a_truncate_keeps_what_was_heard(rt: Rt) -> None:
+    rt.say("Tell me a long story about a dragon who learns to bake bread, in at least six sentences.")
+    first = rt.until("response.output_audio.delta")
+    rt.conn.response.cancel()
+    done = rt.until("response.done")["response"]
+    assert done["status"] == "cancelled" and done["status_details"]["reason"] == "client_cancelled", done
+    (item,) = done["output"]
+    assert item["status"] == "incomplete"
+    rt.conn.conversation.item.truncate(item_id=first["item_id"], content_index=0, audio_end_ms=800)
+    truncated = rt.until("conversation.item.truncated")
+    assert truncated["item_id"] == first["item_id"] and truncated["audio_end_ms"] == 800
+    rt.conn.conversation.item.retrieve(item_id=first["item_id"])
+    kept = rt.until("conversation.item.retrieved")["item"]["content"][0]["transcript"]
+    assert 0 < len(kept.split()) <= 4 and kept.endswith("…"), kept  # 0.8 s of speech: a few words
+    rt.conn.response.cancel()  # nothing under way now
+    assert rt.until("error")["error"]["code"] == "response_cancel_not_active"
+    rt.say("What is the capital of France?")  # the session goes on
+    assert "paris" in rt.until("response.done")["response"]["output"][0]["content"][0]["transcript"].lower()
+
+
+def test_with_turn_detection_off_only_the_clients_commit_ends_a_turn(rt: Rt) -> None:
+    rt.conn.session.update(session={"type": "realtime", "audio": {"input": {"turn_detection": None}}})
+    assert rt.until("session.updated")["session"]["audio"]["input"]["turn_detection"] is None
+    rt.speak(np.concatenate([silence(0.3), voice("italy", "en-gb"), silence(2.5)]))
+    rt.conn.send_raw(json.dumps({"type": "conversation.item.retrieve", "item_id": "none-such"}))
+    rt.until("error")  # the appends before it were taken
+    time.sleep(2.0)
+    rt.conn.send_raw(json.dumps({"type": "conversation.item.retrieve", "item_id": "none-such"}))
+    rt.until("error")
+    assert not rt.of("input_audio_buffer.committed") and not rt.of("input_audio_buffer.speech_started")
+    rt.conn.input_audio_buffer.commit()
+    rt.until("input_audio_buffer.committed")
+    heard = rt.until("conversation.item.input_audio_transcription.completed")
+    assert {"capital", "italy"} <= words(heard["transcript"])
+    assert "rome" in rt.until("response.done")["response"]["output"][0]["content"][0]["transcript"].lower()
+    rt.conn.input_audio_buffer.commit()  # nothing said since
+    assert rt.until("error")["error"]["code"] == "input_audio_buffer_commit_empty"
+
+
+def test_bad_events_get_clear_errors_and_the_session_goes_on(rt: Rt) -> None:
+    bad = [
+        ("{not json", "invalid_json"),
+        (json.dumps({"type": "no.such.event"}), "unknown_event"),
+        (json.dumps([1, 2]), "invalid_event"),
+        (json.dumps({"type": "input_audio_buffer.append", "audio": "%%%"}), "invalid_value"),
+        (json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(b"abc").decode()}), "invalid_value"),
+        (json.dumps({"type": "conversation.item.delete", "item_id": "item_x"}), "item_not_found"),
+        (json.dumps({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+            "format": {"type": "audio/pcmu"}}}}}), "unsupported"),
+        (json.dumps({"type": "session.update", "session": {"type": "realtime", "tools": [
+            {"type": "function", "name": "f", "parameters": {}}]}}), "unsupported"),
+        (json.dumps({"type": "session.update", "session": {"type": "realtime", "audio": {"output": {
+            "speed": 9}}}}), "invalid_value"),
+        (json.dumps({"type": "response.create"}), "no_input"),
+        (json.dumps({"type": "conversation.item.create", "item": {"type": "function_call_output",
+                                                                 "call_id": "c", "output": "{}"}}), "unsupported"),
+    ]
+    for raw, code in bad:
+        rt.conn.send_raw(raw)
+        err = rt.until("error")["error"]
+        assert err["code"] == code and err["message"], (raw, err)
+    rt.conn.send_raw(json.dumps({"type": "conversation.item.delete", "item_id": "item_x", "event_id": "mine_7"}))
+    assert rt.until("error")["error"]["event_id"] == "mine_7"  # which event it was about
+    rt.say("What is the capital of France?")
+    assert "paris" in rt.until("response.done")["response"]["output"][0]["content"][0]["transcript"].lower()
+
+
+def test_beyond_max_sessions_a_client_is_told_busy(client: openai.OpenAI) -> None:
+    conns = [client.realtime.connect(model="omni-desktop").enter() for _ in range(4)]
+    try:
+        for c in conns:
+            assert Rt(c).until("session.created")
+        with client.realtime.connect(model="omni-desktop") as extra:
+            err = Rt(extra).until("error")["error"]
+            assert err["code"] == "session_limit" and "busy" in err["message"]
+    finally:
+        for c in conns:
+            c.close()
+    with client.realtime.connect(model="omni-desktop") as again:  # room again once they closed
+        assert Rt(again).until("session.created")
+
+
+def test_a_page_of_another_site_may_not_open_a_session(served: Running) -> None:
+    import websockets.exceptions
+    import websockets.sync.client
+
+    url = served.url.replace("http", "ws") + "/v1/realtime?model=omni-desktop"
+    with pytest.raises(websockets.exceptions.InvalidStatus) as e:
+        websockets.sync.client.connect(url, origin="http://evil.example")  # type: ignore[arg-type]
+    assert e.value.response.status_code == 403
+    with websockets.sync.client.connect(url, origin="http://127.0.0.1:8080") as ws:  # type: ignore[arg-type]
+        assert json.loads(ws.recv())["type"] == "session.created"
