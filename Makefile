@@ -38,8 +38,8 @@ $(VENV)/.installed: pyproject.toml
 
 # Debian packages the tests need: a real Mosquitto broker (smart-home tests); PortAudio, and a
 # sound server with no sound card (PulseAudio with pipe source/sink, reached through ALSA's pulse
-# plugin) for the live audio tests
-DEBS := mosquitto mosquitto-clients libportaudio2 pulseaudio libasound2-plugins
+# plugin) for the live audio tests; Chromium and its driver for the browser page's tests
+DEBS := mosquitto mosquitto-clients libportaudio2 pulseaudio libasound2-plugins chromium chromium-driver
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	[ -z "$$missing" ] || { $(SUDO) apt-get install -y --no-install-recommends $$missing || \

@@ -10,10 +10,13 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import openai
 import pytest
+import soxr
 from prometheus_client.parser import text_string_to_metric_families
 
+from helpers import similar, transcribe, words
 from serving import Running
 
 from omni.app.cli import main
@@ -94,6 +97,50 @@ def test_bad_requests_are_openai_errors_and_the_server_goes_on(client: openai.Op
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=30)
     assert e.value.code == 400 and json.loads(e.value.read())["error"]["type"] == "invalid_request_error"
+
+
+def test_a_file_of_speech_is_transcribed_whatever_its_format(client: openai.OpenAI, tmp_path: Any) -> None:
+    import av
+
+    from helpers import voice
+
+    x = voice("italy", "en-gb")  # (tiny.en hears espeak en-us "Italy" as "immediately")
+    with av.open(str(tmp_path / "q.mp3"), "w") as out:  # an MP3 at 44.1 kHz: not what whisper takes
+        stream = out.add_stream("libmp3lame", rate=44100, layout="mono")
+        frame = av.AudioFrame.from_ndarray(soxr.resample(x, 16000, 44100)[None, :].astype(np.float32),
+                                           format="fltp", layout="mono")
+        frame.sample_rate = 44100
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    with open(tmp_path / "q.mp3", "rb") as f:
+        heard = client.audio.transcriptions.create(model="whisper-1", file=f)
+    assert {"capital", "italy"} <= words(heard.text), heard
+    with pytest.raises(openai.BadRequestError) as e:
+        client.audio.transcriptions.create(model="whisper-1", file=("notes.wav", b"RIFF not really a wav"))
+    assert "wav" in str(e.value).lower() or "audio" in str(e.value).lower(), e.value
+
+
+@pytest.mark.parametrize("fmt", ["wav", "pcm"])
+def test_speech_comes_back_as_wav_or_24_khz_pcm_and_says_the_text(client: openai.OpenAI, fmt: str) -> None:
+    import io
+    import wave
+
+    r = client.audio.speech.create(model="tts-1", voice="alloy", input="The kitchen light is on.",
+                                   response_format=fmt)  # type: ignore[arg-type]
+    data = r.read()
+    if fmt == "wav":
+        with wave.open(io.BytesIO(data)) as w:
+            rate, pcm = w.getframerate(), w.readframes(w.getnframes())
+    else:
+        rate, pcm = 24000, data
+    audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
+    assert len(audio) / rate > 0.8
+    heard = transcribe(audio, rate)
+    assert "kitchen" in words(heard) and similar(heard, "The kitchen light is on.") >= 0.75, heard
+    with pytest.raises(openai.BadRequestError):
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Hi.", response_format="mp3")
+    with pytest.raises(openai.BadRequestError):
+        client.audio.speech.create(model="tts-1", voice="no-such-voice", input="Hi.", response_format="wav")
 
 
 def test_health_is_open_and_metrics_want_the_token_and_parse_as_prometheus(served: Running,

@@ -51,6 +51,8 @@ class Stats:
                                     registry=r)
         self.turn_tokens = Counter("omni_turn_tokens", "Tokens of voice turns by kind (prompt, cached, completion)",
                                    ["kind"], registry=r)
+        self.audio = Histogram("omni_audio_seconds", "Time to transcribe a file, or to speak a text",
+                               ["route"], buckets=LATENCY_BUCKETS, registry=r)
         self.realtime_sessions = Counter("omni_realtime_sessions", "Realtime sessions ended, by how (closed, too "
                                          "slow, busy, refused)", ["outcome"], registry=r)
         self.realtime_events = Counter("omni_realtime_events", "Client events received, by type", ["type"],
