@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Fuzz every entry point: cases, accepted, clear errors, crashes, hangs, unanswered commands.
 
-    python bench/fuzz.py [--cases 10000] [--node-cases 10000] [--entry NAME] [--out bench/results/fuzz.json]
+    python bench/fuzz.py [--cases 10000] [--node-cases 10000] [--server-cases 10000] [--entry NAME]
+                         [--out bench/results/fuzz.json]
 
 Each entry of bench/fuzzing.py is fed `--cases` hypothesis cases in this process: a case is
 accepted, refused with omni's clear error (a message that prints and publishes), a crash (any
 other exception) or a hang (over 10 s). Then the same MQTT command and audio/in strategies go to
 a real smart-home node over a real Mosquitto on loopback, one at a time: a command is answered
 when its ack or error event arrives (an audio chunk the node cannot take, when its error does);
-none may go unanswered, and the node must still answer a question at the end. Crashes are
+none may go unanswered, and the node must still answer a question at the end. Then Realtime
+events and REST bodies go to a running server (`launch.py serve`'s, in this process): see
+run_server. Crashes are
 printed with the first case that caused each. Target: 0 crashes, 0 hangs, 0 unanswered.
 """
 
@@ -33,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from fuzzing import AUDIO_BYTES, COMMANDS, ENTRIES, Entry  # noqa: E402
+from fuzzing import AUDIO_BYTES, COMMANDS, ENTRIES, REALTIME_EVENTS, REST_BODIES, Entry  # noqa: E402
 
 HANG_S = 10
 
@@ -169,10 +172,116 @@ async def run_node(commands: list[tuple[str, bytes]], chunks: list[bytes]) -> di
     return out
 
 
+def run_server(events: list[str], bodies: list[tuple[str, str, bytes]]) -> dict[str, dict[str, Any]]:
+    """The cases to a real `serve` (desktop pipeline, loopback): Realtime events over one WebSocket,
+    each followed by a probe (a retrieve of no item) that must be answered within 10 s; REST bodies
+    one request each. A crash: an `error` event with code server_error, a closed connection, an
+    HTTP 5xx. After them the server must still answer a question on both."""
+    import urllib.error
+    import urllib.request
+
+    import websockets.sync.client
+    from serving import Running
+
+    out: dict[str, dict[str, Any]] = {}
+    with Running(None, max_sessions=64) as srv:
+        url = srv.url.replace("http", "ws") + "/v1/realtime?model=fuzz"
+        counts, crashes = collections.Counter(), {}
+        t0 = time.monotonic()
+
+        def connect() -> Any:
+            ws = websockets.sync.client.connect(url, max_size=None, open_timeout=30)
+            assert json.loads(ws.recv(30))["type"] == "session.created"
+            return ws
+
+        ws = connect()
+        for i, raw in enumerate(events):
+            counts["cases"] += 1
+            probe = f"probe-{i}"
+            try:
+                try:
+                    raw.encode()
+                    ws.send(raw)
+                except UnicodeEncodeError:  # a lone surrogate: no UTF-8 text frame can carry it
+                    ws.send(raw.encode("utf-8", "surrogatepass"))  # so a binary frame of those bytes
+                ws.send(json.dumps({"type": "conversation.item.retrieve", "item_id": "no-such", "event_id": probe}))
+                errors, deadline = [], time.monotonic() + HANG_S
+                while True:
+                    ev = json.loads(ws.recv(max(0.01, deadline - time.monotonic())))
+                    if ev.get("type") == "error":
+                        if ev["error"].get("event_id") == probe:
+                            break
+                        errors.append(ev["error"])
+                bad = [e for e in errors if e.get("code") == "server_error"]
+                if bad:
+                    counts["crashes"] += 1
+                    crashes.setdefault(bad[0]["message"][:80], raw[:300])
+                else:
+                    counts["clear errors" if errors else "accepted"] += 1
+            except TimeoutError:
+                counts["hangs"] += 1
+                crashes.setdefault("hang", raw[:300])
+                ws.close()
+                ws = connect()
+            except Exception as e:  # noqa: BLE001 - the connection closed under it
+                counts["crashes"] += 1
+                crashes.setdefault(f"{type(e).__name__}: {e}"[:80], raw[:300])
+                ws = connect()
+        ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}))
+        ws.send(json.dumps({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [
+            {"type": "input_text", "text": "What is the capital of France?"}]}}))
+        ws.send(json.dumps({"type": "response.cancel"}))  # one may be under way from a case
+        ws.send(json.dumps({"type": "response.create"}))
+        after, deadline = "", time.monotonic() + 120
+        while not after and time.monotonic() < deadline:
+            ev = json.loads(ws.recv(120))
+            if ev["type"] == "response.done" and ev["response"]["status"] == "completed":
+                after = json.dumps(ev["response"]["output"])
+        ws.close()
+        out["realtime event (server)"] = {
+            "cases": counts["cases"], "accepted": counts["accepted"], "clear errors": counts["clear errors"],
+            "crashes": counts["crashes"], "hangs": counts["hangs"], "unanswered": None,
+            "seconds": round(time.monotonic() - t0, 1), "answers after": "paris" in after.lower(),
+            "first_crashes": crashes}
+
+        counts, crashes = collections.Counter(), {}
+        t0 = time.monotonic()
+        for route, kind, body in bodies:
+            counts["cases"] += 1
+            req = urllib.request.Request(srv.url + route, data=body, headers={"Content-Type": kind})
+            try:
+                with urllib.request.urlopen(req, timeout=HANG_S * 6) as r:
+                    r.read()
+                counts["accepted"] += 1
+            except urllib.error.HTTPError as e:
+                detail = e.read()[:200]
+                if e.code >= 500:
+                    counts["crashes"] += 1
+                    crashes.setdefault(f"{e.code} on {route}: {detail!r}"[:100], repr(body[:300]))
+                else:
+                    counts["clear errors"] += 1
+            except TimeoutError:
+                counts["hangs"] += 1
+                crashes.setdefault(f"hang on {route}", repr(body[:300]))
+        req = urllib.request.Request(srv.url + "/v1/chat/completions", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"messages": [{"role": "user", "content":
+                                                                    "What is the capital of France?"}]}).encode())
+        with urllib.request.urlopen(req, timeout=120) as r:
+            answer = json.loads(r.read())["choices"][0]["message"]["content"]
+        out["REST body (server)"] = {
+            "cases": counts["cases"], "accepted": counts["accepted"], "clear errors": counts["clear errors"],
+            "crashes": counts["crashes"], "hangs": counts["hangs"], "unanswered": None,
+            "seconds": round(time.monotonic() - t0, 1), "answers after": "paris" in answer.lower(),
+            "first_crashes": crashes}
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=int, default=10_000)
     ap.add_argument("--node-cases", type=int, default=10_000)
+    ap.add_argument("--server-cases", type=int, default=10_000, help="Realtime events and REST bodies to a "
+                    "running server (0: none)")
     ap.add_argument("--entry", action="append", help="only these entries (repeatable)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fuzz.json")
     args = ap.parse_args()
@@ -187,18 +296,23 @@ def main() -> int:
         print(f"fuzzing the node over MQTT: {args.node_cases} commands and {args.node_cases} audio chunks ...",
               flush=True)
         results |= asyncio.run(run_node(draw(COMMANDS, args.node_cases), draw(AUDIO_BYTES, args.node_cases)))
+    if args.server_cases:
+        print(f"fuzzing a running server: {args.server_cases} Realtime events and {args.server_cases} REST bodies ...",
+              flush=True)
+        results |= run_server(draw(REALTIME_EVENTS, args.server_cases), draw(REST_BODIES, args.server_cases))
     cols = ["cases", "accepted", "clear errors", "crashes", "hangs", "unanswered"]
     print(f"\n{'entry':24s}" + "".join(f"{c:>14s}" for c in cols))
     for name, r in results.items():
         print(f"{name:24s}" + "".join(f"{'-' if r.get(c) is None else r[c]:>14}" for c in cols))
     for name, r in results.items():
         for where, case in r.get("first_crashes", {}).items():
-            print(f"  crash in {name}: {where}: {case}")
+            print(f"  crash in {name}: {where}: {case}".encode("utf-8", "backslashreplace").decode())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"when": time.strftime("%Y-%m-%d %H:%M"), "cases_per_entry": args.cases,
                                     "node_cases": args.node_cases, "entries": results}, indent=2) + "\n")
     print(f"\nwrote {args.out}")
-    bad = sum(r["crashes"] + r["hangs"] + (r.get("unanswered") or 0) for r in results.values())
+    bad = sum(r["crashes"] + r["hangs"] + (r.get("unanswered") or 0) + (r.get("answers after") is False)
+              for r in results.values())
     return 1 if bad else 0
 
 

@@ -292,3 +292,106 @@ ENTRIES = {e.name: e for e in [
     Entry("--set", st.tuples(st.sampled_from(["desktop", "smart-home", "ar-glasses"]), OVERRIDES),
           load_override, (ConfigError,)),
 ]}
+
+
+# the server: Realtime events and REST bodies (bench/fuzz.py sends them to a running server) --------
+JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**64), st.floats(allow_nan=False),
+                      st.text(max_size=30), st.sampled_from(["", "inf", "audio", "text", "user", "realtime", "\ud800"]))
+JSON_VALUE = st.recursive(JSON_LEAF, lambda kids: st.one_of(st.lists(kids, max_size=4),
+                                                            st.dictionaries(st.text(max_size=10), kids, max_size=4)),
+                          max_leaves=12)
+REALTIME_TYPES = ["session.update", "input_audio_buffer.append", "input_audio_buffer.commit",
+                  "input_audio_buffer.clear", "conversation.item.create", "conversation.item.delete",
+                  "conversation.item.retrieve", "conversation.item.truncate", "response.create", "response.cancel",
+                  "output_audio_buffer.clear"]
+
+
+@st.composite
+def realtime_events(draw: st.DrawFn) -> str:
+    """One frame a Realtime client might send: mostly the right event with odd fields, some noise."""
+    def maybe(value: Any) -> Any:
+        return draw(st.one_of(st.just(value), JSON_VALUE))
+
+    kind = draw(st.one_of(st.sampled_from(REALTIME_TYPES), st.text(max_size=40),
+                          st.sampled_from(["response.text.delta", "session.created", "error"])))
+    ev: dict[str, Any] = {"type": kind}
+    if kind == "session.update":
+        td = draw(st.one_of(st.none(), st.fixed_dictionaries({
+            "type": st.sampled_from(["server_vad", "semantic_vad", "x"]), "threshold": JSON_LEAF,
+            "silence_duration_ms": st.integers(-10, 100_000), "eagerness": st.sampled_from(["low", "high", "auto", 3]),
+            "interrupt_response": JSON_LEAF, "create_response": JSON_LEAF})))
+        session = {"type": maybe("realtime"), "output_modalities": maybe(draw(st.sampled_from([["audio"], ["text"]]))),
+                   "instructions": maybe(draw(st.text(max_size=60))),
+                   "audio": maybe({"input": {"turn_detection": td, "format": maybe({"type": "audio/pcm", "rate": 24000})},
+                                   "output": {"voice": maybe("alloy"), "speed": maybe(1.0)}}),
+                   "tool_choice": maybe("auto"), "max_output_tokens": maybe(8), "tools": maybe([])}
+        ev["session"] = {k: v for k, v in session.items() if draw(st.booleans())}
+    elif kind == "input_audio_buffer.append":
+        raw = draw(st.binary(max_size=4800))
+        ev["audio"] = draw(st.one_of(st.just(__import__("base64").b64encode(raw).decode()), JSON_VALUE))
+    elif kind == "conversation.item.create":
+        part = st.fixed_dictionaries({"type": st.sampled_from(["input_text", "output_text", "input_audio", "text", "x"]),
+                                      "text": st.text(max_size=40), "audio": st.text(max_size=20)})
+        ev["item"] = maybe({"type": draw(st.sampled_from(["message", "function_call_output", "x"])),
+                            "role": draw(st.sampled_from(["user", "assistant", "system", "tool", "x"])),
+                            "content": draw(st.one_of(st.lists(part, max_size=3), JSON_VALUE)),
+                            "id": maybe(draw(st.text(max_size=70)))})
+        if draw(st.booleans()):
+            ev["previous_item_id"] = draw(JSON_VALUE)
+    elif kind in ("conversation.item.delete", "conversation.item.retrieve", "conversation.item.truncate"):
+        ev["item_id"] = draw(JSON_VALUE)
+        ev["audio_end_ms"] = draw(st.one_of(st.integers(-5, 10**12), JSON_LEAF))
+        ev["content_index"] = draw(st.one_of(st.integers(-1, 3), JSON_LEAF))
+    elif kind == "response.create":
+        ev["response"] = maybe({"output_modalities": maybe(["text"]), "instructions": maybe(None),
+                                "conversation": maybe("auto")})
+    for k, v in draw(st.dictionaries(st.text(max_size=12), JSON_VALUE, max_size=2)).items():
+        ev.setdefault(k, v)
+    mode = draw(st.integers(0, 19))
+    if mode == 0:
+        return draw(st.text(max_size=200))  # not JSON at all
+    if mode == 1:
+        return json.dumps(draw(JSON_VALUE))  # JSON, not an event
+    if mode == 2:
+        return "[" * 2000 + "]" * 2000
+    return json.dumps(ev, ensure_ascii=draw(st.booleans()))
+
+
+@st.composite
+def rest_bodies(draw: st.DrawFn) -> tuple[str, str, bytes]:
+    """(route, content type, body): OpenAI REST bodies with odd fields, and noise. A chat that
+    would run asks for 4 tokens (a short answer is not a hang); speech is of a short text."""
+    route = draw(st.sampled_from(["/v1/chat/completions", "/v1/audio/speech", "/v1/audio/transcriptions"]))
+    if route == "/v1/audio/transcriptions":
+        data = draw(st.one_of(AUDIO_BYTES, st.binary(max_size=2000)))
+        boundary = "fuzzb0undary"
+        fmt = draw(st.sampled_from(["json", "text", "verbose_json", "srt", ""]))
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
+                f"Content-Type: audio/wav\r\n\r\n").encode() + data + (
+            f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\n{fmt}\r\n"
+            f"--{boundary}--\r\n").encode()
+        if draw(st.integers(0, 9)) == 0:
+            body = draw(st.binary(max_size=300))
+        return route, f"multipart/form-data; boundary={boundary}", body
+    if route == "/v1/chat/completions":
+        msg = st.fixed_dictionaries({"role": st.sampled_from(["user", "system", "assistant", "tool", "x"]),
+                                     "content": st.one_of(st.text(max_size=40), JSON_VALUE)})
+        body: Any = {"model": draw(JSON_LEAF), "messages": draw(st.one_of(st.lists(msg, max_size=3), JSON_VALUE)),
+                     "stream": draw(st.booleans()), "temperature": draw(st.one_of(st.none(), st.floats(-1, 3))),
+                     "tools": draw(st.one_of(st.none(), JSON_VALUE)),
+                     "tool_choice": draw(st.one_of(st.sampled_from(["auto", "none", "required"]), JSON_VALUE))}
+    else:
+        body = {"model": "tts-1", "input": draw(st.text(max_size=30)), "voice": draw(st.one_of(
+            st.sampled_from(["alloy", "joe", "nope", ""]), JSON_VALUE)),
+                "response_format": draw(st.sampled_from(["wav", "pcm", "mp3", ""])), "speed": draw(JSON_LEAF)}
+    body = {k: v for k, v in body.items() if draw(st.integers(0, 5))}
+    if isinstance(body, dict) and route == "/v1/chat/completions":
+        body["max_tokens"] = 4
+    mode = draw(st.integers(0, 19))
+    raw = (draw(st.binary(max_size=200)) if mode == 0 else json.dumps(draw(JSON_VALUE)).encode() if mode == 1
+           else b"[" * 5000 + b"]" * 5000 if mode == 2 else json.dumps(body).encode())
+    return route, "application/json", raw
+
+
+REALTIME_EVENTS = realtime_events()
+REST_BODIES = rest_bodies()

@@ -175,10 +175,13 @@ def test_with_turn_detection_off_only_the_clients_commit_ends_a_turn(rt: Rt) -> 
     rt.until("error")
     assert not rt.of("input_audio_buffer.committed") and not rt.of("input_audio_buffer.speech_started")
     rt.conn.input_audio_buffer.commit()
+    rt.conn.response.create()  # what a push-to-talk client sends: the committed turn's answer, no second one
     rt.until("input_audio_buffer.committed")
     heard = rt.until("conversation.item.input_audio_transcription.completed")
     assert {"capital", "italy"} <= words(heard["transcript"])
     assert "rome" in rt.until("response.done")["response"]["output"][0]["content"][0]["transcript"].lower()
+    assert not rt.of("error")[2:], rt.of("error")  # (the two probes above)
+    assert len(rt.of("response.created")) == 1
     rt.conn.input_audio_buffer.commit()  # nothing said since
     assert rt.until("error")["error"]["code"] == "input_audio_buffer_commit_empty"
 
@@ -236,3 +239,86 @@ def test_a_page_of_another_site_may_not_open_a_session(served: Running) -> None:
     assert e.value.response.status_code == 403
     with websockets.sync.client.connect(url, origin="http://127.0.0.1:8080") as ws:  # type: ignore[arg-type]
         assert json.loads(ws.recv())["type"] == "session.created"
+
+
+def test_a_cancel_sent_at_once_stops_a_reply_not_yet_begun(rt: Rt) -> None:
+    rt.conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+    rt.until("session.updated")
+    rt.say("Tell me a long story about a dragon who learns to bake bread.")
+    rt.conn.response.cancel()  # before a word of it is written
+    done = rt.until("response.done")["response"]
+    assert done["status"] == "cancelled" and done["status_details"]["reason"] == "client_cancelled", done
+    rt.say("What is the capital of France?")
+    answer = rt.until("response.done")["response"]["output"][0]["content"][0]["text"]
+    assert "paris" in answer.lower() and "dragon" not in answer.lower(), answer  # the cancelled one is not carried
+
+
+def test_a_client_gone_mid_reply_ends_its_session_and_frees_its_place(client: openai.OpenAI,
+                                                                     served: Running) -> None:
+    def open_now() -> int:
+        return json.loads(served.get("/healthz")[1])["sessions_open"]
+
+    before = open_now()
+    with client.realtime.connect(model="omni-desktop") as conn:
+        rt = Rt(conn)
+        rt.say("Tell me a long story about a dragon who learns to bake bread.")
+        rt.until("response.output_audio.delta")
+        assert open_now() == before + 1
+    t0 = time.monotonic()
+    while open_now() > before and time.monotonic() - t0 < 15:
+        time.sleep(0.1)
+    assert open_now() == before, "the session of a client that went away is still open"
+
+
+async def test_a_client_that_does_not_read_is_closed_not_buffered_for() -> None:
+    """A peer whose socket is full (it does not read): its events back up in the session's
+    queue, which is bounded; at the bound the session ends and closes its conversation. The
+    socket here is a stand-in whose send never returns (a real one needs megabytes unread)."""
+    import asyncio
+
+    from omni.app.host import Host
+    from omni.config import load_pipeline
+    from omni.serve.realtime import session as rs
+    from omni.serve.stats import Stats
+
+    class Stuck:
+        def __init__(self) -> None:
+            self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+            self.closed: tuple[Any, ...] | None = None
+
+        async def receive(self) -> dict[str, Any]:
+            return await self.inbox.get()
+
+        async def send_text(self, text: str) -> None:
+            await asyncio.Event().wait()  # never read
+
+        async def close(self, *args: Any) -> None:
+            self.closed = args
+
+    async with Host() as host:
+        cfg = load_pipeline("desktop")
+        ws = Stuck()
+        session = rs.RealtimeSession(ws, host.sessions(cfg), Stats("t", lambda: 0, lambda: []), model="m")  # type: ignore[arg-type]
+        run = asyncio.ensure_future(session.run())
+        while session.conv is None:
+            await asyncio.sleep(0.05)
+        for _ in range(rs.QUEUE):  # cheap events, each answered with one: the queue fills
+            await ws.inbox.put({"type": "websocket.receive", "text": json.dumps({"type": "response.cancel"})})
+        await asyncio.wait_for(run, 30)
+        assert ws.closed is not None and ws.closed[0] == 1008, ws.closed
+        assert session.conv.result is not None, "its conversation was not closed"
+        assert host.sessions(cfg).open_now() == 0
+
+
+def test_the_pipelines_device_actions_are_its_tools_and_a_call_is_reported(rt: Rt) -> None:
+    tools = {t["name"]: t for t in rt.events[0]["session"]["tools"]}
+    assert {"light", "volume"} <= set(tools), tools
+    assert tools["light"]["parameters"]["properties"]["room"]["enum"] == ["kitchen", "bedroom", "living room"]
+    rt.say("Turn on the kitchen light, please.")
+    done = rt.until("response.done")["response"]
+    calls = [o for o in done["output"] if o["type"] == "function_call"]
+    assert [(c["name"], json.loads(c["arguments"])) for c in calls] == [("light", {"room": "kitchen", "state": "on"})]
+    (args_done,) = rt.of("response.function_call_arguments.done")
+    assert args_done["call_id"] == calls[0]["call_id"] and args_done["name"] == "light"
+    said = [o for o in done["output"] if o["type"] == "message"][0]["content"][0]["transcript"]
+    assert "kitchen" in said.lower(), said  # and it says what it did

@@ -261,12 +261,15 @@ class Conversation:
         self._changed.set()
 
     async def close(self, cancel: bool = True) -> RunResult | None:
-        """End the session: with `cancel`, a reply under way stops now (else it finishes);
-        the input ends, the pipeline drains, the session's tasks end. Returns its RunResult."""
+        """End the session: with `cancel`, a reply under way stops now and the input not yet
+        heard is dropped (speech half said is not answered); without, the input is heard to its
+        end and answered. The pipeline drains, the session's tasks end. Returns its RunResult."""
         if self._task is None:
             return None
         if cancel and self._session is not None and not self._task.done():
             self.controls.cancel()
+            self.feed.discard()
+            self.controls.clear()
         self.feed.end()
         self._stop.set()
         try:

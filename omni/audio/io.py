@@ -64,6 +64,8 @@ def read_audio(path: str | Path, sample_rate: int) -> DecodedAudio:
     mono = np.clip(mono.astype(np.float32, copy=False), -1.0, 1.0)
     if rate != sample_rate:
         mono = resample(mono, rate, sample_rate)
+    if mono.size == 0:  # a frame or two: nothing once at the pipeline's rate
+        raise InputError(f"audio file is too short to hear anything ({samples.shape[0]} frames at {rate} Hz): {p}")
     return DecodedAudio(mono, sample_rate, rate, channels, p)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import tempfile
 import time
 import wave
@@ -26,6 +27,7 @@ from omni.serve.realtime.protocol import OPENAI_VOICES
 from omni.serve.rest import error
 from omni.serve.stats import Stats
 
+logging.getLogger("python_multipart").setLevel(logging.ERROR)  # a broken upload is answered with a 400, not logged
 MAX_UPLOAD = 25 * 2**20
 """OpenAI's own limit for a file to transcribe."""
 PCM_RATE = 24000
@@ -83,8 +85,8 @@ def routes(calls: Calls, stats: Stats) -> APIRouter:
             err = e.errors()[0]
             loc = ".".join(map(str, err["loc"])) or "body"
             return error(400, f"{loc}: {err['msg']}", param=str(err["loc"][0]) if err["loc"] else None)
-        except ValueError:
-            return error(400, "the body is not JSON")
+        except (ValueError, RecursionError):
+            return error(400, "the body is not JSON (or nests too deeply)")
         if body.response_format not in ("wav", "pcm"):
             return error(400, f"response_format {body.response_format[:20]!r}: omni gives wav or pcm",
                          param="response_format")

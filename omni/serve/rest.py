@@ -21,6 +21,7 @@ from omni.app.calls import Calls
 from omni.dialogue.router import AllBackendsFailed, RouteRecord
 from omni.dialogue.types import Finished, TextDelta, ToolCallDelta
 from omni.errors import OmniError
+from omni.strings import safe_text
 from omni.serve.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,19 @@ def _messages(body: ChatBody) -> list[dict[str, Any]]:
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
         elif content is not None and not isinstance(content, str):
             raise ValueError(f"messages[{i}].content must be text or a list of parts")
-        out.append({**m, "role": "system" if role == "developer" else role, "content": content or ""})
+        out.append(_clean({**m, "role": "system" if role == "developer" else role, "content": content or ""}))
     return out
+
+
+def _clean(value: Any) -> Any:
+    """Every text in a client's structure made printable and encodable (a lone surrogate is not)."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    return value
 
 
 def _calls_json(calls: Any) -> list[dict[str, Any]]:
@@ -99,9 +111,9 @@ def routes(calls: Calls, stats: Stats, model: str) -> APIRouter:
             err = e.errors()[0]
             loc = ".".join(map(str, err["loc"])) or "body"
             return error(400, f"{loc}: {err['msg']}", param=str(err["loc"][0]) if err["loc"] else None)
-        except (ValueError, json.JSONDecodeError) as e:
-            return error(400, str(e) or "the body is not JSON")
-        tools = [] if body.tool_choice == "none" else (body.tools or [])
+        except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError; nested too deep is not
+            return error(400, str(e) if isinstance(e, ValueError) and str(e) else "the body is not JSON (or nests too deeply)")
+        tools = [] if body.tool_choice == "none" else _clean(body.tools or [])
         offered = {t.get("function", {}).get("name") for t in tools}
         max_tokens = body.max_completion_tokens or body.max_tokens
         rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())

@@ -332,7 +332,8 @@ class Dialogue(Processor):
                 continue
             self._amended.add(s.turn.id)
             gap_s = (turn.speech_start - s.turn.speech_end) / turn.sample_rate
-            if not s.heard.strip() and gap_s <= self.options.carry_within_s:
+            spoken = s.turn.speech_end > s.turn.speech_start  # a typed turn a client cancelled was no pause
+            if not s.heard.strip() and gap_s <= self.options.carry_within_s and spoken:
                 self.memory.forget_reply(s.turn.id)
                 if self._said.get(s.turn.id) and s.turn.id < covered:
                     carried.append(self._said[s.turn.id])

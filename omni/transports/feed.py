@@ -109,6 +109,14 @@ class FeedTransport(Transport):
             self._more.set()
             self._room.set()  # a push waiting for room learns that the input has ended
 
+    def discard(self) -> None:
+        """Drop the audio pushed but not yet read (a session closing: nobody waits for its reply)."""
+        kept = [i for i in self._items if not isinstance(i, np.ndarray)]
+        self._queued = 0
+        self._items = collections.deque(kept)
+        self._pending = np.zeros(0, np.float32)
+        self._room.set()
+
     def _flush(self) -> None:
         if len(self._pending) and not self._ended:
             self._items.append(self._pending)

@@ -36,8 +36,7 @@ def route(app: FastAPI, sessions: SessionFactory, stats: Stats, *, model: str, m
             await ws.close(code=1008, reason=why[:120])
             return
         offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
-        chosen = next((p for p in offered if p == "realtime"), None) or next(
-            (p for p in offered if p.startswith(KEY_PROTOCOL)), None)
+        chosen = "realtime" if "realtime" in offered else None  # never the key's: it would echo the token
         if active >= max_sessions:
             await ws.accept(subprotocol=chosen)
             stats.realtime_sessions.labels("busy").inc()

@@ -72,6 +72,8 @@ class Exchange:
     sentences: dict[int, list[Any]] = field(default_factory=dict)
     """Sentence index -> [its text, ms of its audio]: what a truncate at some ms heard."""
     client_cancelled: bool = False
+    cancel_pending: bool = False
+    """Cancelled before its reply began: stopped as soon as it does."""
     edit_after: str | None = None
     """The reply as the client heard it (a truncate while it was still going): kept once it ends."""
     ended: bool = False
@@ -88,7 +90,7 @@ class RealtimeSession:
         self.omni_events = omni_events
         self.ids = Ids()
         self.conversation_id = self.ids.new("conv")
-        self.out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE)
+        self.out: asyncio.Queue[str | None] = asyncio.Queue(QUEUE)
         self.settings = Settings()
         self.conv: Conversation | None = None
         self._generation = 0
@@ -101,6 +103,7 @@ class RealtimeSession:
         self._commits = 0
         self._records: dict[int, TurnRecord] = {}
         self._closing: str | None = None
+        self._stop = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._llm = next((s.name for s in self.cfg.stages if s.kind == "dialogue"), None)
@@ -109,8 +112,10 @@ class RealtimeSession:
     # the connection ----------------------------------------------------------------------------
     async def run(self) -> None:
         sender = asyncio.ensure_future(self._send_all())
+        receiver: asyncio.Future[None] | None = None
+        stopped = asyncio.ensure_future(self._stop.wait())
         try:
-            await self._open(default_turn_detection(self.cfg))
+            await self._open(default_turn_detection(self.cfg), audio=True)
             self.settings = self._base = self._initial_settings()
             c = self.controls
             self._base_tools_off = list(getattr(c.options(self._llm), "tools_off", []) or []) if self._llm else []
@@ -119,11 +124,11 @@ class RealtimeSession:
             self.emit({"type": "conversation.created",
                        "conversation": {"id": self.conversation_id, "object": "realtime.conversation"}})
             receiver = asyncio.ensure_future(self._receive_all())
-            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if not receiver.done():
-                receiver.cancel()
-            await asyncio.wait({receiver})
+            await asyncio.wait({sender, receiver, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for task in (receiver, stopped, sender if self._closing else None):  # too slow: nothing more goes out
+                if task is not None and not task.done():
+                    task.cancel()
             if self.conv is not None:
                 with contextlib.suppress(Exception):
                     await self.conv.close(cancel=True)
@@ -164,63 +169,67 @@ class RealtimeSession:
                                                   code="server_error", kind="server_error"), event_id))
 
     async def _send_all(self) -> None:
-        while (event := await self.out.get()) is not None:
+        while (text := await self.out.get()) is not None:
             try:
-                await self.ws.send_text(json.dumps(event))
+                await self.ws.send_text(text)
             except Exception:  # the client went away
                 return
 
     def emit(self, event: dict[str, Any]) -> None:
-        """Queue a server event (any thread; the loop's own order)."""
+        """Queue a server event (any thread; the loop's own order). It is written out now: an
+        item changed later does not change what this event said."""
         if threading.get_ident() != self._thread:
             self._loop.call_soon_threadsafe(self.emit, event)
             return
         if self._closing is not None:
             return
-        event = {"type": event.pop("type"), "event_id": self.ids.new("event"), **event}
+        text = json.dumps({"type": event.pop("type"), "event_id": self.ids.new("event"), **event})
         try:
-            self.out.put_nowait(event)
-        except asyncio.QueueFull:
+            self.out.put_nowait(text)
+        except asyncio.QueueFull:  # the client does not read: the session ends now
             self._closing = "the client did not read its events"
             log.warning("realtime: closing a session whose client is %d events behind", QUEUE,
                         extra={"stage": "realtime"})
-            with contextlib.suppress(asyncio.QueueFull, asyncio.QueueEmpty):
-                self.out.get_nowait()
-                self.out.put_nowait(None)
+            self._stop.set()
 
     # the conversation under it ---------------------------------------------------------------
-    async def _open(self, td: dict[str, Any] | None) -> None:
+    async def _open(self, td: dict[str, Any] | None, audio: bool) -> None:
         """(Re)open the Conversation for these settings (a change of turn detection or of output
-        needs another pipeline); the history goes over to the new one."""
+        needs another pipeline); the history goes over to the new one. The new one is open before
+        the old one closes: a pipeline that will not open leaves the session as it was."""
         old = self.conv
-        self._generation += 1
-        gen = self._generation
-        cfg = pipeline_for(self.cfg, td)
-        if old is not None:
-            await old.close(cancel=True)
-        conv = await self.sessions.open(audio_out=self.settings.audio, realtime=True, out_rate=RATE, cfg=cfg,
+        gen = self._generation + 1
+        conv = await self.sessions.open(audio_out=audio, realtime=True, out_rate=RATE, cfg=pipeline_for(self.cfg, td),
                                         observers=[_Observer(self, gen)], audio=_Audio(self, gen))
-        self.conv = conv
+        self._generation, self.conv = gen, conv
         conv.session.recorder.listeners.append(lambda kind, rec: self._recorded(kind, rec, gen))
         if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close(cancel=True)
             self._carry_history()
 
     def _carry_history(self) -> None:
-        """The history as the client's items say it, into the new conversation (new turn ids)."""
+        """The history as the client's items say it, into the new conversation (new turn ids);
+        an item that carries nothing (a function call, an empty message) belongs to no turn now."""
         assert self.conv is not None
         by_turn: dict[int, list[Item]] = {}
         for item in self.items.values():
-            if item.turn is not None and item.side in ("user", "assistant"):
+            if item.turn is not None:
                 by_turn.setdefault(item.turn, []).append(item)
-        self.turns = {}
+        old_turns, self.turns = self.turns, {}
+        self._records.clear()
+        self._commits = 0
+        self._speech_item, self._partial = None, ""
         for old, its in sorted(by_turn.items()):
             user = " ".join(_item_text(i) for i in its if i.side == "user").strip()
             reply = " ".join(_item_text(i) for i in its if i.side == "assistant").strip()
-            if not (user or reply):
-                continue
-            new = self.conv.controls.remember(user=user, reply=reply)
+            new = self.conv.controls.remember(user=user, reply=reply) if user or reply else None
             for i in its:
                 i.turn = new
+            ex = old_turns.get(old)
+            if new is not None and ex is not None:  # its audio's sentences, for a later truncate
+                ex.turn, ex.ended = new, True
+                self.turns[new] = ex
 
     def _initial_settings(self) -> Settings:
         assert self.conv is not None
@@ -266,12 +275,14 @@ class RealtimeSession:
                               "use POST /v1/audio/transcriptions", code="unsupported", param="session.type")
         new = dataclasses.replace(self.settings)
         audio = s.get("audio") or {}
-        inp, outp = (audio.get("input") or {}), (audio.get("output") or {})
+        inp = audio.get("input") or {} if isinstance(audio, dict) else None
+        outp = audio.get("output") or {} if isinstance(audio, dict) else None
         if not all(isinstance(x, dict) for x in (audio, inp, outp)):
             raise ClientError("session.audio, .input and .output are objects", param="session.audio")
+        assert isinstance(inp, dict) and isinstance(outp, dict)
         if "output_modalities" in s:
             mods = s["output_modalities"]
-            if not isinstance(mods, list) or not mods or not set(mods) <= {"audio", "text"}:
+            if not isinstance(mods, list) or not mods or not all(m in ("audio", "text") for m in mods):
                 raise ClientError("output_modalities is [\"audio\"] or [\"text\"]", param="session.output_modalities")
             new.modalities = ["audio"] if "audio" in mods else ["text"]
         if "instructions" in s:
@@ -297,10 +308,13 @@ class RealtimeSession:
             if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.25 <= speed <= 1.5:
                 raise ClientError("speed is a number from 0.25 to 1.5", param="session.audio.output.speed")
             new.speed = float(speed)
-        if s.get("tools"):
+        tools = s.get("tools")
+        ours = {t["name"] for t in self._tools()}
+        if tools and not (isinstance(tools, list) and all(isinstance(t, dict) and t.get("name") in ours for t in tools)):
             raise ClientError("omni offers the pipeline's own tools (see session.tools: its device actions and "
                               "built-in tools, run by omni, reported as function calls); tools of the "
-                              "client's are not supported", code="unsupported", param="session.tools")
+                              "client's are not supported (the session's own, sent back, are fine)",
+                              code="unsupported", param="session.tools")
         if "tool_choice" in s:
             if s["tool_choice"] not in ("auto", "none"):
                 raise ClientError("tool_choice is auto or none", code="unsupported", param="session.tool_choice")
@@ -323,10 +337,10 @@ class RealtimeSession:
         if reopen:
             pipeline_for(self.cfg, new.turn_detection)  # checked before anything changes
         self.controls.settings(self._live(new))  # all or none: each stage checks its part first
-        self.settings = new
         if reopen:
-            await self._open(new.turn_detection)
+            await self._open(new.turn_detection, audio=new.audio)
             self.controls.settings(self._live(new))
+        self.settings = new
         self._instruct()
 
     def _live(self, s: Settings) -> dict[str, Any]:
@@ -380,6 +394,8 @@ class RealtimeSession:
         if text is None:  # a user's recorded message: heard with the session's recogniser
             samples = pcm_in(item["content"][0].get("audio"))
             heard = await self.sessions.calls.transcribe(samples.astype(np.float32) / 32768.0, RATE)
+            if not heard.text.strip():
+                raise ClientError("no speech was heard in the item's audio", param="item.content[0].audio")
             js = user_item(item_id, transcript=heard.text)
             self.items[item_id] = Item(js, "user")
             self.pending.append(item_id)
@@ -442,8 +458,8 @@ class RealtimeSession:
         if ex.ended:
             self.controls.edit(ex.turn, reply=heard)
         else:  # still playing here: it stops, and the history keeps what the client says was heard
-            ex.client_cancelled, ex.edit_after = True, heard
-            self.controls.cancel()
+            ex.edit_after = heard
+            self._cancel(ex)
         self.emit({"type": "conversation.item.truncated", "item_id": event["item_id"], "content_index": 0,
                    "audio_end_ms": ms})
 
@@ -459,9 +475,12 @@ class RealtimeSession:
             raise ClientError("out-of-band responses (conversation: none) are not supported", code="unsupported",
                               param="response.conversation")
         mods = params.get("output_modalities")
-        if mods and (["audio"] if "audio" in mods else ["text"]) != self.settings.modalities:
+        if mods is not None and (not isinstance(mods, list) or (["audio"] if "audio" in mods else ["text"])
+                                 != self.settings.modalities):
             raise ClientError("a response's output_modalities are the session's: change them with session.update",
                               code="unsupported", param="response.output_modalities")
+        if not self.pending and self.settings.turn_detection is None and (self._commits or self._voice_unanswered()):
+            return  # push to talk: a committed turn is answered as it ends; this asks for that answer
         if self._active() is not None:
             raise ClientError("a response is under way: cancel it first or wait for response.done",
                               code="conversation_already_has_active_response")
@@ -480,14 +499,18 @@ class RealtimeSession:
         ex = self._active()
         if ex is None or (event.get("response_id") and ex.response and event["response_id"] != ex.response.id):
             raise ClientError("no response is under way to cancel", code="response_cancel_not_active")
+        self._cancel(ex)
+
+    def _cancel(self, ex: Exchange) -> None:
+        """Stop `ex`'s reply; one not yet begun (its words still being written) is stopped at its first."""
         ex.client_cancelled = True
-        self.controls.cancel()
+        if not self.controls.cancel():
+            ex.cancel_pending = True
 
     async def output_clear(self, event: dict[str, Any]) -> None:
         ex = self._active()
         if ex is not None:
-            ex.client_cancelled = True
-            self.controls.cancel()
+            self._cancel(ex)
         self.emit({"type": "output_audio_buffer.cleared",
                    "response_id": ex.response.id if ex is not None and ex.response else ""})
 
@@ -499,12 +522,18 @@ class RealtimeSession:
                               param="item_id")
         return item
 
+    def _voice_unanswered(self) -> bool:
+        """A spoken turn whose reply has not ended yet (it is answered on its own)."""
+        return any(ex.voice and not ex.ended for ex in self.turns.values())
+
     def _active(self) -> Exchange | None:
         return next((ex for ex in reversed(self.turns.values()) if ex.response is not None and not ex.ended), None)
 
     # what the session does -------------------------------------------------------------------
     def on_frame(self, stage: str, frame: Frame) -> None:
         manual = self.settings.turn_detection is None
+        if isinstance(frame, SpeechStarted):
+            self._typed_to_history()
         if isinstance(frame, SpeechStarted) and not manual:
             self._speech_item = self._speech_item or self.ids.new("item")
             self.emit({"type": "input_audio_buffer.speech_started", "item_id": self._speech_item,
@@ -561,13 +590,19 @@ class RealtimeSession:
             ex = self.turns[turn] = Exchange(turn, voice=True)
         return None if ex.ended else ex
 
+    def _typed_to_history(self) -> None:
+        """Typed messages the client did not ask a response to are history once the user speaks
+        (told now, at the start of speech, they reach the dialogue before that speech does)."""
+        if not self.pending:
+            return
+        text = " ".join(_item_text(self.items[i]) for i in self.pending).strip()
+        turn = self.controls.remember(user=text) if text else None
+        for i in self.pending:
+            self.items[i].turn = turn
+        self.pending.clear()
+
     def _committed(self, u: Utterance) -> None:
-        if self.pending:  # typed messages the client did not ask a response to: they are history now
-            text = " ".join(_item_text(self.items[i]) for i in self.pending)
-            turn = self.controls.remember(user=text)
-            for i in self.pending:
-                self.items[i].turn = turn
-            self.pending.clear()
+        self._typed_to_history()
         item_id = self._speech_item or self.ids.new("item")
         self._speech_item, self._partial = None, ""
         prev = next(reversed(self.items), None)
@@ -611,6 +646,8 @@ class RealtimeSession:
             self._respond(ex)
 
     def _respond(self, ex: Exchange) -> Response:
+        if ex.cancel_pending and self.controls.cancel():
+            ex.cancel_pending = False
         if ex.response is None:
             ex.response = Response(self.ids.new("resp"), audio=self.settings.audio)
             self.emit({"type": "response.created", "response": self._response_json(ex.response, "in_progress")})
@@ -662,13 +699,18 @@ class RealtimeSession:
     def _ended(self, ex: Exchange, played: ReplyPlayed) -> None:
         ex.ended = True
         r = ex.response
-        if r is None and played.reason == "continued":  # the user went on: the words are the next turn's
+        if r is None and played.reason in ("continued", "backchannel", "empty"):
+            # no turn of its own: the user went on (its words are the next turn's), said "mhm" over
+            # the reply, or said nothing the recogniser could hear
             for item_id in ex.user:
                 if self.items.pop(item_id, None) is not None:
                     self.emit({"type": "conversation.item.deleted", "item_id": item_id})
             return
-        if r is None and played.reason in ("backchannel", "empty"):
-            return
+        for item_id in ex.user:  # a turn that failed before its transcript: its item is done too
+            item = self.items.get(item_id)
+            if item is not None and item.json["status"] == "in_progress":
+                item.json["status"] = "incomplete"
+                self.emit({"type": "conversation.item.done", "item": item.json})
         r = self._respond(ex)
         cut = played.reason == "interrupted"
         if played.text and r.message is None:  # a reply with no token of its own (a fast-path confirmation)
