@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from helpers import say, silence, voice, words
+from helpers import ASSETS, say, silence, voice, words
 from serving import Running
 
 pytestmark = [pytest.mark.slow,
@@ -29,6 +29,12 @@ def served() -> Iterator[Running]:
         yield r
 
 
+@pytest.fixture(scope="module")
+def glasses() -> Iterator[Running]:
+    with Running(None, pipeline="ar-glasses") as r:
+        yield r
+
+
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Callable[[np.ndarray], Any]]:
     from selenium import webdriver
@@ -36,7 +42,7 @@ def browser(tmp_path: Path) -> Iterator[Callable[[np.ndarray], Any]]:
 
     drivers: list[Any] = []
 
-    def open_with(mic: np.ndarray) -> Any:
+    def open_with(mic: np.ndarray, video: Path | None = None) -> Any:
         path = tmp_path / f"mic{len(drivers)}.wav"
         with wave.open(str(path), "wb") as w:
             w.setnchannels(1)
@@ -49,6 +55,8 @@ def browser(tmp_path: Path) -> Iterator[Callable[[np.ndarray], Any]]:
                   "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                   f"--use-file-for-fake-audio-capture={path}%noloop", "--autoplay-policy=no-user-gesture-required"]:
             opts.add_argument(a)
+        if video is not None:
+            opts.add_argument(f"--use-file-for-fake-video-capture={video}")
         opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         d = webdriver.Chrome(options=opts, service=Service(shutil.which("chromedriver")))
         drivers.append(d)
@@ -117,3 +125,30 @@ def test_talking_over_the_reply_stops_it_at_once_and_the_next_question_is_answer
     assert cut[1].startswith(first[:20]) and "rome" not in cut[1].lower()
     status, text = served.get("/metrics")  # the page told the server how much of the story was heard
     assert 'omni_realtime_events_total{type="conversation.item.truncate"}' in text, text[-1500:]
+
+
+def test_with_the_glasses_pipeline_the_page_sends_its_camera_and_reads_the_sign(glasses: Running, browser: Any,
+                                                                               tmp_path: Path) -> None:
+    """A phone's browser as the glasses: the camera (a fake one showing the test sign) is sent at
+    the pipeline's sampling rate, the page shows what the scene stage saw and how long ago, and
+    "Read that sign." is answered from the picture."""
+    import cv2
+
+    cam = cv2.VideoCapture(str(ASSETS / "glasses.mp4"))
+    ok, sign = cam.read()
+    cam.release()
+    assert ok
+    h, w = (sign.shape[0] // 2) * 2, (sign.shape[1] // 2) * 2
+    yuv = cv2.cvtColor(sign[:h, :w], cv2.COLOR_BGR2YUV_I420)
+    video = tmp_path / "camera.y4m"  # Chrome's fake camera plays a Y4M file (looped)
+    with open(video, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F5:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(10):
+            f.write(b"FRAME\n" + yuv.tobytes())
+    d = browser(np.concatenate([silence(6.0), say("Read that sign."), silence(10.0)]), video)
+    start(d, glasses)
+    seen = wait(d, lambda: (t := d.find_element("id", "scene").text).startswith("sees:") and t, 30)
+    assert "s ago" in seen, seen
+    reply = wait(d, lambda: next((t for who, t, _ in bubbles(d) if who == "assistant" and t.strip()), None), 60)
+    assert "platform" in reply.lower(), (reply, seen)
+    assert d.execute_script("return state.framesSent") >= 5

@@ -25,9 +25,23 @@ NODE = "t1"
 BASE = f"omni/{NODE}"
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+METRICS_PORT = free_port()
+
+
 @pytest.fixture(scope="module")
 def node(broker: Mosquitto):
-    n = NodeThread("smart-home", [f"mqtt.broker={broker.url}", f"mqtt.node_id={NODE}"]).start()
+    from omni.app.node import NodeRunOptions
+
+    n = NodeThread("smart-home", [f"mqtt.broker={broker.url}", f"mqtt.node_id={NODE}"],
+                   opts=NodeRunOptions(metrics_port=METRICS_PORT)).start()
     yield n
     n.stop()
 
@@ -61,6 +75,26 @@ async def test_text_question_round_trip(node: NodeThread, broker: Mosquitto) -> 
         assert in_order(states, ["thinking", "speaking", "idle"]), states
         seqs = [m.json["seq"] for m in w.messages if m.topic.startswith(f"{BASE}/event/")]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+async def test_the_node_serves_its_turns_to_prometheus_with_metrics_port(node: NodeThread, broker: Mosquitto) -> None:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with watching(broker.port, [f"{BASE}/#"]) as w:
+        turn = await ask(w, "What is the capital of Italy?", "prom-1")
+        await w.wait(event("/event/reply", turn=turn), 30)
+        await asyncio.sleep(0.2)
+    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    value = {(s.name, tuple(sorted(s.labels.items()))): s.value
+             for f in text_string_to_metric_families(text) for s in f.samples}
+    assert value[("omni_info", (("pipeline", "smart-home"),))] == 1 and value[("omni_ready", ())] == 1
+    assert sum(v for (n, _), v in value.items() if n == "omni_turns_total") >= 1
+    assert value[("omni_v2v_seconds_count", ())] >= 1
+    assert value[("omni_stage_seconds_count", (("stage", "llm"),))] >= 1
+    assert ("omni_frames_dropped", ()) in value
 
 
 async def test_cancel_stops_the_reply_and_says_what_was_heard(node: NodeThread, broker: Mosquitto) -> None:

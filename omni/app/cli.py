@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the assistant's audio here, on the input's timeline")
         io.add_argument("--metrics", type=Path, metavar="TURNS.jsonl",
                         help="write one JSON object per turn (transcript, reply, v2v_ms, stages)")
+        io.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve Prometheus /metrics on 127.0.0.1:PORT while running (the live app, "
+                             "the MQTT node)")
         io.add_argument("--fast", action="store_true",
                         help="feed the input as fast as the pipeline takes it (default: real time)")
         io.add_argument("--room-echo", metavar="DB[,MS]",
@@ -226,6 +229,7 @@ def run_node_command(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     assert cfg.mqtt is not None
     view = ConsoleView(quiet=args.quiet)
     opts = NodeRunOptions(audio_in=args.audio_in, metrics=args.metrics, duration_s=args.duration,
+                          metrics_port=args.metrics_port,
                           audio_out=args.audio_out,
                           out_rate=args.out_rate or 16000)
     result = asyncio.run(run_node(cfg, opts, view))
@@ -243,6 +247,7 @@ def run_live_command(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     view = ConsoleView(quiet=args.quiet)
     opts = LiveRunOptions(input_device=args.input_device, output_device=args.output_device,
                           record=args.record, metrics=args.metrics, duration_s=args.duration,
+                          metrics_port=args.metrics_port,
                           camera=args.camera, video_out=args.video_out, hud_fps=args.hud_fps)
     result = asyncio.run(run_live(cfg, opts, view))
     view.summary(result.records, v2v_budget_ms=cfg.v2v_budget_ms, load_s=result.load_s,

@@ -85,11 +85,12 @@ class Host:
     async def open(self, cfg: PipelineConfig, *, audio_out: bool = True, realtime: bool = True,
                    text: TextOutput | None = None, audio: AudioOutput | None = None, out_rate: int = 24000,
                    opts: RunOptions | None = None, view: ConsoleView | None = None,
-                   observers: Sequence[Observer] = ()) -> Conversation:
+                   observers: Sequence[Observer] = (), camera: Any = None) -> Conversation:
         """Start a session fed from outside (see Conversation); close it with `close()`.
-        `observers` see every frame of it (a protocol that reports speech, transcripts, actions)."""
+        `observers` see every frame of it (a protocol that reports speech, transcripts, actions);
+        `camera` is its camera, for a pipeline that looks (a PushedCamera the client fills)."""
         conv = Conversation(self, cfg, FeedTransport(audio_out=audio_out, realtime=realtime, audio=audio,
-                                                     out_rate=out_rate), text, opts, view, observers)
+                                                     out_rate=out_rate, camera=camera), text, opts, view, observers)
         await conv.start()
         self._open.add(conv)
         self.opened += 1
@@ -136,11 +137,12 @@ class Sessions(SessionFactory):
 
     async def open(self, *, audio_out: bool = True, realtime: bool = True, text: TextOutput | None = None,
                    audio: AudioOutput | None = None, out_rate: int = 24000,
-                   cfg: PipelineConfig | None = None, observers: Sequence[Observer] = ()) -> Conversation:
+                   cfg: PipelineConfig | None = None, observers: Sequence[Observer] = (),
+                   camera: Any = None) -> Conversation:
         """`cfg`: a variant of the pipeline for this session (a client's turn detection), on the
         same engines; it counts as one of this factory's sessions."""
         conv = await self.host.open(cfg or self.cfg, audio_out=audio_out, realtime=realtime, text=text,
-                                    audio=audio, out_rate=out_rate, observers=observers)
+                                    audio=audio, out_rate=out_rate, observers=observers, camera=camera)
         conv.origin = self.cfg.name
         return conv
 

@@ -19,4 +19,4 @@ async def run_live(cfg: PipelineConfig, opts: LiveRunOptions, view: ConsoleView,
     dashboard = Dashboard(budgets={"v2v": cfg.v2v_budget_ms}) if view.live and not view.quiet else None
     return await run(cfg, DeviceTransport(opts, dashboard), view,
                      RunOptions(metrics=opts.metrics, duration_s=opts.duration_s, video_out=opts.video_out,
-                                hud_fps=opts.hud_fps, keep_records=200), stop=stop)
+                                hud_fps=opts.hud_fps, keep_records=200, metrics_port=opts.metrics_port), stop=stop)

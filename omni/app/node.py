@@ -22,4 +22,5 @@ async def run_node(cfg: PipelineConfig, opts: NodeRunOptions, view: ConsoleView,
             started.set_result(handle)
 
     return await run(cfg, MqttTransport(opts, on_started), view,
-                     RunOptions(metrics=opts.metrics, duration_s=opts.duration_s, keep_records=200))
+                     RunOptions(metrics=opts.metrics, duration_s=opts.duration_s, keep_records=200,
+                                metrics_port=opts.metrics_port))

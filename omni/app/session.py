@@ -40,6 +40,7 @@ from omni.runtime.metrics import TurnRecord, TurnRecorder
 from omni.runtime.pipeline import Observer
 from omni.runtime.stage import Stage
 from omni.runtime.state import AssistantState
+from omni.serve.stats import MetricsExporter
 from omni.stages import build_stage
 from omni.stages.dialogue import Dialogue
 from omni.stages.chunker import SentenceChunker
@@ -51,7 +52,7 @@ from omni.runtime.controls import Controls
 from omni.runtime.engines import EnginePool
 from omni.runtime.tasks import Scope
 from omni.transports.base import Session, Transport
-from omni.vision.camera import CameraOptions, camera_frames
+from omni.vision.camera import Camera, CameraOptions, camera_frames
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class RunOptions:
     hud_fps: float = 10.0
     keep_records: int | None = None
     """Remember only the last N turn records (a service that runs for weeks); None: all."""
+    metrics_port: int | None = None
+    """Serve Prometheus /metrics on 127.0.0.1:PORT while the run lasts (omni.serve.stats)."""
 
 
 @dataclass
@@ -165,6 +168,7 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
     writer = JsonlWriter(opts.metrics) if opts.metrics else None
     if writer:
         recorder.listeners.append(writer.on_event)
+    exporter: MetricsExporter | None = None
     dialogue = next((s for s in stages if isinstance(s, Dialogue)), None)
     actions = {a.name: a for a in dialogue.options.actions} if dialogue is not None else {}
     stt = next((s for s in stages if isinstance(s, WhisperSTT)), None)
@@ -175,6 +179,9 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
     run_s = 0.0
     # the engines load here the first time (later sessions find them loaded); signals are the process's
     try:
+        if opts.metrics_port:  # bound before the models load: a port in use is said at once
+            exporter = MetricsExporter(cfg, opts.metrics_port, engines, recorder,
+                                       dropped=lambda: sum(ch.dropped for ch in pipeline.channels))
         load_s = await load_pipeline_shown(pipeline, view)
         t1 = time.monotonic()
         await transport.start()
@@ -200,6 +207,8 @@ async def _run(cfg: PipelineConfig, transport: Transport, view: ConsoleView, opt
         await pipeline.aclose()
         if writer:
             close_metrics(writer)
+        if exporter is not None:
+            exporter.close()
     return RunResult(records=list(recorder.finished), recorder=recorder, load_s=load_s, run_s=run_s,
                      input_s=transport.input_s, peak_rss_mb=peak_rss_mb(),
                      extra={**transport.summary(), "frames dropped": sum(ch.dropped for ch in pipeline.channels),
@@ -307,7 +316,7 @@ async def until_stopped(stop: asyncio.Event, duration_s: float | None, *tasks: a
 class CameraFeed:
     """The camera of a run, if its pipeline looks: sampled faster while the user speaks."""
 
-    def __init__(self, cfg: PipelineConfig, stages: list[Stage], source: str | None) -> None:
+    def __init__(self, cfg: PipelineConfig, stages: list[Stage], source: str | Camera | None) -> None:
         self.opts = cfg.camera or CameraOptions()
         self.source = source or self.opts.source
         self.state = AssistantState()
@@ -325,7 +334,8 @@ class CameraFeed:
         """The camera as a branch into the scene stage: its frames pass no audio stage."""
         if self.source is None or self.scene is None:
             return []
-        sampler = self.opts.sampler(self.opts.camera(self.source), active=lambda: self.state.state == "listening")
+        camera = self.source if isinstance(self.source, Camera) else self.opts.camera(self.source)
+        sampler = self.opts.sampler(camera, active=lambda: self.state.state == "listening")
         return [Branch("camera", self.scene.name, camera_frames(sampler))]
 
     def stats(self) -> dict[str, Any]:

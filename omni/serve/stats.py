@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from omni.config import PipelineConfig
+from omni.errors import ConfigError
 from omni.runtime.metrics import TurnRecord
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -108,3 +111,30 @@ class _Live(Collector):
             calls.add_metric([kind], c)
         yield loaded
         yield calls
+
+
+class MetricsExporter:
+    """Prometheus /metrics of one run (the live desktop app, the MQTT node, `--metrics-port`):
+    the same per-turn metrics as `launch.py serve`'s, on 127.0.0.1:PORT (loopback only: there is
+    no token here), in a thread of prometheus-client's own."""
+
+    def __init__(self, cfg: PipelineConfig, port: int, engines: Any, recorder: Any,
+                 dropped: Callable[[], int] | None = None) -> None:
+        from prometheus_client import start_http_server
+
+        self.stats = Stats(cfg.name, lambda: 1, engines.summary)
+        if dropped is not None:
+            Gauge("omni_frames_dropped", "Frames dropped by the run's bounded queues (by their policy)",
+                  registry=self.stats.registry).set_function(dropped)
+        budget = cfg.v2v_budget_ms
+        recorder.listeners.append(lambda kind, rec: self.stats.turn(rec, budget) if kind == "turn" else None)
+        try:
+            self.server, self.thread = start_http_server(port, addr="127.0.0.1", registry=self.stats.registry)
+        except OSError as e:
+            raise ConfigError(f"--metrics-port {port}: {e.strerror or e}",
+                              hint="pick another port, or stop what holds this one") from None
+        self.stats.ready.set(1)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

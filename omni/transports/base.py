@@ -44,8 +44,9 @@ class Transport(abc.ABC):
     """Time means something here: a reply lasts as long as it sounds and can be talked over."""
     echo_path = True
     """The player's sound can reach the input (an echo canceller has work to do)."""
-    camera: str | None = None
-    """A camera source for pipelines that look (None: the pipeline file's)."""
+    camera: Any = None
+    """A camera source for pipelines that look: a source's name (str), a Camera (one fed from
+    outside: omni.vision.camera.PushedCamera), or None (the pipeline file's)."""
     audio_out = True
     """Replies are spoken. False: text only (the session has no sentence chunker, no TTS, and
     its `player` is a omni.transports.outputs.TextSink): a turn ends when its text is complete."""
@@ -155,7 +156,8 @@ class SessionFactory(abc.ABC):
     @abc.abstractmethod
     async def open(self, *, audio_out: bool = True, realtime: bool = True, text: TextOutput | None = None,
                    audio: AudioOutput | None = None, out_rate: int = 24000,
-                   cfg: PipelineConfig | None = None, observers: Sequence[Any] = ()) -> Conversation:
+                   cfg: PipelineConfig | None = None, observers: Sequence[Any] = (),
+                   camera: Any = None) -> Conversation:
         """A new conversation, fed from outside (push audio, ask, controls); it loads nothing
         (`cfg`: a variant of `self.cfg` for this session, on the same engines; `observers` see
         each of its frames). Close it with `close()`."""

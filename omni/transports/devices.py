@@ -33,6 +33,8 @@ class LiveRunOptions:
     record: Path | None = None
     """Also write what the speaker played to this wav (on the input's timeline)."""
     metrics: Path | None = None
+    metrics_port: int | None = None
+    """Serve Prometheus /metrics on 127.0.0.1:PORT while running."""
     duration_s: float | None = None
     camera: str | None = None
     """Camera source for pipelines with vision stages (default: the pipeline's camera.source)."""

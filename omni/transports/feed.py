@@ -41,8 +41,10 @@ class FeedTransport(Transport):
     """The client cancels its own echo (a browser's getUserMedia does); nothing is subtracted here."""
 
     def __init__(self, *, audio_out: bool = True, realtime: bool = True, out_rate: int = 24000,
-                 audio: AudioOutput | None = None, max_chunks: int = 256) -> None:
+                 audio: AudioOutput | None = None, max_chunks: int = 256, camera: Any = None) -> None:
         self.audio_out = audio_out
+        self.camera = camera
+        """A PushedCamera for a pipeline that looks (the client pushes its pictures)."""
         self.realtime = realtime
         """Replies last as long as they sound and can be talked over (a live client); False:
         each reply ends when it is made (a batch of text turns)."""

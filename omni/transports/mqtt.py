@@ -43,6 +43,8 @@ class NodeRunOptions:
     """The speaker as a file: everything the node said, on the input's timeline, written when
     it stops (None: replies are played in real time and forgotten)."""
     metrics: Path | None = None
+    metrics_port: int | None = None
+    """Serve Prometheus /metrics on 127.0.0.1:PORT while running."""
     out_rate: int = 16000
     duration_s: float | None = None
     """Stop after this long (default: until SIGINT/SIGTERM)."""

@@ -333,3 +333,18 @@ async def with_camera(audio: AsyncIterator[Frame], sampler: Sampler) -> AsyncIte
         stop.set()
         await asyncio.wait({task})
         await asyncio.to_thread(sampler.camera.stop)
+
+
+class PushedCamera(Camera):
+    """A camera whose pictures are pushed in (a browser's, over the Realtime API): the same slot,
+    scaling and sampling as a device's, with no capture thread of its own to fail."""
+
+    def __init__(self, *, max_side: int = 1280, name: str = "pushed") -> None:
+        super().__init__(name, max_side=max_side)
+
+    def push(self, image: np.ndarray) -> None:
+        """A BGR (or grey, or BGRA) picture, any size: it is the newest in the slot."""
+        self._put(image)
+
+    def _run(self) -> None:
+        self._stop.wait()

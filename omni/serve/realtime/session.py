@@ -11,6 +11,8 @@ The queue of events to send is bounded: a client that does not read is closed, n
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import dataclasses
 import json
@@ -26,7 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from omni.app.host import Conversation
 from omni.errors import OmniError
 from omni.frames import (DeviceAction, EndTurn, ErrorEvent, Frame, PartialTranscript, ReplyAudio, ReplyPlayed,
-                         ReplyToken, SpeechStarted, SpeechStopped, Transcript, Utterance)
+                         ReplyToken, SceneFrame, SpeechStarted, SpeechStopped, Transcript, Utterance)
 from omni.runtime.controls import BUILTIN_TOOLS
 from omni.runtime.metrics import TurnRecord
 from omni.serve.realtime.protocol import (OPENAI_VOICES, RATE, ClientError, Ids, Settings, assistant_item,
@@ -35,9 +37,12 @@ from omni.serve.realtime.protocol import (OPENAI_VOICES, RATE, ClientError, Ids,
                                           system_item, text_of, user_item)
 from omni.serve.stats import Stats
 from omni.transports.base import SessionFactory
+from omni.vision.camera import PushedCamera
 
 log = logging.getLogger(__name__)
 
+MAX_IMAGE_B64 = 4 * 2**20
+"""A camera picture, base64 (3 MiB of JPEG: a 4K frame is scaled down on arrival anyway)."""
 QUEUE = 2048
 """Events waiting to be sent; a client this far behind is closed (about 40 s of reply audio)."""
 
@@ -108,6 +113,9 @@ class RealtimeSession:
         self._thread = threading.get_ident()
         self._llm = next((s.name for s in self.cfg.stages if s.kind == "dialogue"), None)
         self._tts = next((s.name for s in self.cfg.stages if s.kind.startswith("tts.")), None)
+        self._looks = self.cfg.camera is not None and any(s.kind == "vision.scene" for s in self.cfg.stages)
+        self.camera: PushedCamera | None = None
+        """The session's camera, for a pipeline that looks: the client pushes its pictures."""
 
     # the connection ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -123,6 +131,10 @@ class RealtimeSession:
             self.emit({"type": "session.created", "session": self._session_json()})
             self.emit({"type": "conversation.created",
                        "conversation": {"id": self.conversation_id, "object": "realtime.conversation"}})
+            if self.omni_events:  # what the page needs to know beyond the API: the camera it should send
+                cam = self.cfg.camera
+                self.emit({"type": "omni.session", "pipeline": self.cfg.name,
+                           "camera": {"fps": cam.active_fps, "max_side": cam.max_side} if self._looks and cam else None})
             receiver = asyncio.ensure_future(self._receive_all())
             await asyncio.wait({sender, receiver, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -199,9 +211,10 @@ class RealtimeSession:
         the old one closes: a pipeline that will not open leaves the session as it was."""
         old = self.conv
         gen = self._generation + 1
+        camera = PushedCamera(max_side=self.cfg.camera.max_side) if self._looks else None
         conv = await self.sessions.open(audio_out=audio, realtime=True, out_rate=RATE, cfg=pipeline_for(self.cfg, td),
-                                        observers=[_Observer(self, gen)], audio=_Audio(self, gen))
-        self._generation, self.conv = gen, conv
+                                        observers=[_Observer(self, gen)], audio=_Audio(self, gen), camera=camera)
+        self._generation, self.conv, self.camera = gen, conv, camera
         conv.session.recorder.listeners.append(lambda kind, rec: self._recorded(kind, rec, gen))
         if old is not None:
             with contextlib.suppress(Exception):
@@ -507,6 +520,19 @@ class RealtimeSession:
         if not self.controls.cancel():
             ex.cancel_pending = True
 
+    async def camera_frame(self, event: dict[str, Any]) -> None:
+        """omni's own event: a picture from the client's camera (JPEG or PNG, base64), for a
+        pipeline that looks. The page sends one at the pipeline's active sampling rate."""
+        if self.camera is None:
+            raise ClientError(f"pipeline {self.cfg.name} has no camera to send pictures to", code="unsupported",
+                              param="type")
+        data = event.get("image")
+        if not isinstance(data, str) or len(data) > MAX_IMAGE_B64:
+            raise ClientError(f"image is a base64 JPEG or PNG of at most {MAX_IMAGE_B64 * 3 // 4 // 2**20} MiB",
+                              param="image")
+        image = await asyncio.to_thread(_decode_image, data)
+        self.camera.push(image)
+
     async def output_clear(self, event: dict[str, Any]) -> None:
         ex = self._active()
         if ex is not None:
@@ -571,6 +597,9 @@ class RealtimeSession:
             if frame.turn is None:
                 self.emit(error_event(ClientError("nothing to commit: no speech was heard since the last turn",
                                                   code="input_audio_buffer_commit_empty"), None))
+        elif isinstance(frame, SceneFrame) and self.omni_events:
+            self.emit({"type": "omni.scene", "seq": frame.seq, "age_s": round(time.monotonic() - frame.captured, 2),
+                       "caption": _describe(frame)})
         elif isinstance(frame, ErrorEvent):
             self.emit(error_event(ClientError(f"{frame.stage}: {frame.message}", code="pipeline_error",
                                               kind="server_error"), None))
@@ -776,6 +805,29 @@ class RealtimeSession:
                              max_output_tokens=self.settings.max_output_tokens, details=details, usage=usage)
 
 
+def _describe(scene: SceneFrame) -> str:
+    """What the scene stage saw, in a line: its caption, else the text it read and the labels."""
+    if scene.caption:
+        return scene.caption
+    parts = [" ".join(t.text for t in scene.text[:4])] if scene.text else []
+    if scene.labels:
+        parts.append(", ".join(lb.name for lb in scene.labels[:3]))
+    return "; ".join(p for p in parts if p) or ("dark" if scene.dark else "nothing recognised")
+
+
+def _decode_image(data: str) -> np.ndarray:
+    import cv2
+
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ClientError("image is not valid base64", param="image") from None
+    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise ClientError("image is not a picture OpenCV can read (send JPEG or PNG)", param="image")
+    return image
+
+
 def _item_text(item: Item) -> str:
     part = item.json["content"][0] if item.json.get("content") else {}
     return str(part.get("text") or part.get("transcript") or "")
@@ -828,4 +880,5 @@ HANDLERS = {
     "response.create": RealtimeSession.response_create,
     "response.cancel": RealtimeSession.response_cancel,
     "output_audio_buffer.clear": RealtimeSession.output_clear,
+    "omni.camera.frame": RealtimeSession.camera_frame,
 }

@@ -145,8 +145,45 @@ const handlers = {
     if (e.response.status === "cancelled") stopPlaying(true);  // cut: the history keeps what was heard
   },
   "omni.turn": (e) => { bars(e); },
-  "omni.scene": (e) => { $("scene").textContent = e.caption + " (" + e.age_s.toFixed(1) + " s ago)"; },
+  "omni.session": (e) => { if (e.camera) startCamera(e.camera.fps, e.camera.max_side); },
+  "omni.scene": (e) => {
+    state.scene = { caption: e.caption, at: performance.now() / 1000 - e.age_s };
+    showScene();
+  },
 };
+
+// --- the camera (a pipeline that looks: the AR glasses) -------------------------------------
+async function startCamera(fps, maxSide) {
+  if (state.camera) return;
+  try {
+    state.camera = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+  } catch (err) {
+    $("scene").textContent = "no camera: " + err.message;
+    $("camera").style.display = "block";
+    return;
+  }
+  const video = $("preview"), canvas = document.createElement("canvas");
+  video.srcObject = state.camera;
+  $("camera").style.display = "block";
+  const send1 = () => {  // one picture, at most maxSide (the server scales larger ones anyway)
+    if (!video.videoWidth || !state.ws || state.ws.readyState !== WebSocket.OPEN) return;
+    const f = Math.min(1, maxSide / Math.max(video.videoWidth, video.videoHeight));
+    canvas.width = Math.round(video.videoWidth * f);
+    canvas.height = Math.round(video.videoHeight * f);
+    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+    const jpeg = canvas.toDataURL("image/jpeg", 0.8);
+    send({ type: "omni.camera.frame", image: jpeg.slice(jpeg.indexOf(",") + 1) });
+    state.framesSent = (state.framesSent || 0) + 1;
+  };
+  state.cameraTimer = setInterval(send1, 1000 / fps);  // the pipeline's own sampling rate
+  setInterval(showScene, 1000);
+}
+
+function showScene() {
+  if (!state.scene) return;
+  const age = performance.now() / 1000 - state.scene.at;
+  $("scene").textContent = "sees: " + state.scene.caption + " (" + age.toFixed(0) + " s ago)";
+}
 
 function bars(e) {
   const box = document.createElement("div");
