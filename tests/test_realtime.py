@@ -279,7 +279,7 @@ async def test_a_client_that_does_not_read_is_closed_not_buffered_for() -> None:
     from omni.app.host import Host
     from omni.config import load_pipeline
     from omni.serve.realtime import session as rs
-    from omni.serve.stats import Stats
+    from omni.app.prometheus import Stats
 
     class Stuck:
         def __init__(self) -> None:

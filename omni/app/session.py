@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from omni.app.hud import HudWriter
+from omni.app.prometheus import MetricsExporter
 from omni.app.view import ConsoleView
 from omni.config import PipelineConfig
 from omni.errors import ConfigError, OmniError, OutputError
@@ -40,7 +41,6 @@ from omni.runtime.metrics import TurnRecord, TurnRecorder
 from omni.runtime.pipeline import Observer
 from omni.runtime.stage import Stage
 from omni.runtime.state import AssistantState
-from omni.serve.stats import MetricsExporter
 from omni.stages import build_stage
 from omni.stages.dialogue import Dialogue
 from omni.stages.chunker import SentenceChunker
@@ -73,7 +73,7 @@ class RunOptions:
     keep_records: int | None = None
     """Remember only the last N turn records (a service that runs for weeks); None: all."""
     metrics_port: int | None = None
-    """Serve Prometheus /metrics on 127.0.0.1:PORT while the run lasts (omni.serve.stats)."""
+    """Serve Prometheus /metrics on 127.0.0.1:PORT while the run lasts (omni.app.prometheus)."""
 
 
 @dataclass

@@ -24,7 +24,7 @@ from omni.serve import audio, realtime
 
 from omni.net import is_loopback
 from omni.serve.rest import error, routes
-from omni.serve.stats import Stats
+from omni.app.prometheus import Stats
 from omni.transports.base import SessionFactory
 
 OPEN = frozenset({"/healthz", "/"})

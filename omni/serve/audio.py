@@ -25,7 +25,7 @@ from omni.audio import read_audio
 from omni.errors import OmniError
 from omni.serve.realtime.protocol import OPENAI_VOICES
 from omni.serve.rest import error
-from omni.serve.stats import Stats
+from omni.app.prometheus import Stats
 
 logging.getLogger("python_multipart").setLevel(logging.ERROR)  # a broken upload is answered with a 400, not logged
 MAX_UPLOAD = 25 * 2**20

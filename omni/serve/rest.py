@@ -22,7 +22,7 @@ from omni.dialogue.router import AllBackendsFailed, RouteRecord
 from omni.dialogue.types import Finished, TextDelta, ToolCallDelta
 from omni.errors import OmniError
 from omni.strings import safe_text
-from omni.serve.stats import Stats
+from omni.app.prometheus import Stats
 
 log = logging.getLogger(__name__)
 

@@ -58,7 +58,7 @@ class HttpServer(Server):
 
     async def serve(self, sessions: SessionFactory) -> None:
         from omni.serve.app import make_app
-        from omni.serve.stats import Stats
+        from omni.app.prometheus import Stats
 
         o = self.options
         stats = Stats(sessions.cfg.name, sessions.open_now, sessions.engines.summary)

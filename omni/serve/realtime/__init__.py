@@ -13,7 +13,7 @@ from fastapi import FastAPI, WebSocket
 
 from omni.serve.realtime.protocol import ClientError, error_event
 from omni.serve.realtime.session import RealtimeSession
-from omni.serve.stats import Stats
+from omni.app.prometheus import Stats
 from omni.transports.base import SessionFactory
 
 log = logging.getLogger(__name__)
