@@ -50,6 +50,14 @@ $(HA_VENV)/.installed:
 	$(HA_VENV)/bin/pip install --quiet --progress-bar off homeassistant==$(HA_VERSION)
 	touch $@
 
+# what Home Assistant installs on first use of its Wyoming integration (the requirements of
+# wyoming, conversation, assist_pipeline, tts and ffmpeg in its manifests): tests/test_wyoming.py
+# runs that integration's own code against omni
+$(HA_VENV)/.wyoming: $(HA_VENV)/.installed
+	$(HA_VENV)/bin/pip install --quiet --progress-bar off wyoming==1.5.3 hassil==1.6.1 \
+	  home-assistant-intents==2024.3.12 webrtc-noise-gain==1.2.3 mutagen==1.47.0 ha-ffmpeg==3.1.0
+	touch $@
+
 # tests only: torch (CPU, from this machine's disk) and transformers, for the vision-language
 # model path (a tiny random SmolVLM built inside the test)
 $(VENV)/.vlm: $(VENV)/.installed
@@ -64,7 +72,7 @@ $(DEVSET): $(VENV)/.installed
 	$(PY) bench/devset.py fetch
 	touch $@
 
-test-setup: setup debs $(VENV)/.vlm $(HA_VENV)/.installed $(DEVSET)
+test-setup: setup debs $(VENV)/.vlm $(HA_VENV)/.installed $(HA_VENV)/.wyoming $(DEVSET)
 
 # the quality bench: espeak-ng and sox speak the quality set; whisper base is measured beside
 # tiny.en

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Fuzz every entry point: cases, accepted, clear errors, crashes, hangs, unanswered commands.
 
-    python bench/fuzz.py [--cases 10000] [--node-cases 10000] [--server-cases 10000] [--entry NAME]
-                         [--out bench/results/fuzz.json]
+    python bench/fuzz.py [--cases 10000] [--node-cases 10000] [--server-cases 10000] [--wyoming-cases 10000]
+                         [--entry NAME] [--out bench/results/fuzz.json]
 
 Each entry of bench/fuzzing.py is fed `--cases` hypothesis cases in this process: a case is
 accepted, refused with omni's clear error (a message that prints and publishes), a crash (any
@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from fuzzing import AUDIO_BYTES, COMMANDS, ENTRIES, REALTIME_EVENTS, REST_BODIES, Entry  # noqa: E402
+from fuzzing import (AUDIO_BYTES, COMMANDS, ENTRIES, REALTIME_EVENTS, REST_BODIES, WYOMING_STREAMS,  # noqa: E402
+                     Entry)
 
 HANG_S = 10
 
@@ -276,12 +277,82 @@ def run_server(events: list[str], bodies: list[tuple[str, str, bytes]]) -> dict[
     return out
 
 
+def run_wyoming(streams: list[bytes]) -> dict[str, dict[str, Any]]:
+    """Each stream on a connection of its own to a real `launch.py wyoming` server (smart-home
+    pipeline, loopback), then `describe`: it is answered (`info`), or the stream broke the
+    framing and the connection closed after an `error` event. A crash: closed with no error,
+    or an error with code server-error; a hang: neither within 10 s (60 s for a stream that asks
+    the dialogue). After them the server must still answer."""
+    import socket
+
+    from serving import Running
+
+    from omni.wyoming.server import WyomingOptions, WyomingServer
+    from fuzzing import wyoming_frame
+
+    counts, crashes = collections.Counter(), {}
+    probe = wyoming_frame("describe", None, None)
+    with Running(None, pipeline="smart-home",
+                 server=WyomingServer(WyomingOptions(uri="tcp://127.0.0.1:0", zeroconf=False))) as srv:
+        host, port = srv.url.removeprefix("tcp://").rsplit(":", 1)
+        t0 = time.monotonic()
+
+        def exchange(data: bytes, limit: float) -> list[dict[str, Any]]:
+            got: list[dict[str, Any]] = []
+            with socket.create_connection((host, int(port)), timeout=limit) as s:
+                s.sendall(data + probe)
+                f = s.makefile("rb")
+                deadline = time.monotonic() + limit
+                while time.monotonic() < deadline:
+                    line = f.readline()
+                    if not line:
+                        break
+                    ev = json.loads(line)
+                    if ev.get("data_length"):
+                        ev["data"] = json.loads(f.read(ev["data_length"]))
+                    if ev.get("payload_length"):
+                        f.read(ev["payload_length"])
+                    got.append(ev)
+                    if ev["type"] == "info":
+                        break
+                else:
+                    raise TimeoutError
+            return got
+
+        for data in streams:
+            counts["cases"] += 1
+            try:
+                got = exchange(data, 60 if b'"transcript"' in data else HANG_S)
+            except (TimeoutError, socket.timeout):
+                counts["hangs"] += 1
+                crashes.setdefault("hang", repr(data[:300]))
+                continue
+            except OSError as e:  # reset by the server mid-send: it closed on a broken stream
+                got = [{"type": "error", "data": {"code": "closed", "text": str(e)}}]
+            errors = [e for e in got if e["type"] == "error"]
+            if any((e.get("data") or {}).get("code") == "server-error" for e in errors) or (
+                    not got or (got[-1]["type"] != "info" and not errors)):
+                counts["crashes"] += 1
+                crashes.setdefault(str([e["type"] for e in got])[:80], repr(data[:300]))
+            else:
+                counts["clear errors" if errors else "accepted"] += 1
+        after = exchange(wyoming_frame("transcript", {"text": "What is the capital of France?"}, None), 60)
+    return {"wyoming stream (server)": {
+        "cases": counts["cases"], "accepted": counts["accepted"], "clear errors": counts["clear errors"],
+        "crashes": counts["crashes"], "hangs": counts["hangs"], "unanswered": None,
+        "seconds": round(time.monotonic() - t0, 1),
+        "answers after": any("paris" in str((e.get("data") or {}).get("text", "")).lower() for e in after),
+        "first_crashes": crashes}}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=int, default=10_000)
     ap.add_argument("--node-cases", type=int, default=10_000)
     ap.add_argument("--server-cases", type=int, default=10_000, help="Realtime events and REST bodies to a "
                     "running server (0: none)")
+    ap.add_argument("--wyoming-cases", type=int, default=10_000, help="Wyoming event streams to a running "
+                    "`launch.py wyoming` server (0: none)")
     ap.add_argument("--entry", action="append", help="only these entries (repeatable)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fuzz.json")
     args = ap.parse_args()
@@ -300,6 +371,9 @@ def main() -> int:
         print(f"fuzzing a running server: {args.server_cases} Realtime events and {args.server_cases} REST bodies ...",
               flush=True)
         results |= run_server(draw(REALTIME_EVENTS, args.server_cases), draw(REST_BODIES, args.server_cases))
+    if args.wyoming_cases:
+        print(f"fuzzing a Wyoming server: {args.wyoming_cases} event streams ...", flush=True)
+        results |= run_wyoming(draw(WYOMING_STREAMS, args.wyoming_cases))
     cols = ["cases", "accepted", "clear errors", "crashes", "hangs", "unanswered"]
     print(f"\n{'entry':24s}" + "".join(f"{c:>14s}" for c in cols))
     for name, r in results.items():

@@ -395,3 +395,55 @@ def rest_bodies(draw: st.DrawFn) -> tuple[str, str, bytes]:
 
 REALTIME_EVENTS = realtime_events()
 REST_BODIES = rest_bodies()
+
+
+# Wyoming: event streams to `launch.py wyoming`'s server (bench/fuzz.py) -----------------------------
+WYOMING_TYPES = ["describe", "transcribe", "audio-start", "audio-chunk", "audio-stop", "synthesize",
+                 "synthesize-start", "synthesize-chunk", "synthesize-stop", "detect", "transcript", "ping",
+                 "select-program", "handled"]
+
+
+def wyoming_frame(kind: str, data: Any, payload: bytes | None, *, lie: int = 0) -> bytes:
+    """One event as the protocol frames it (a JSON header line, its data, its payload); `lie`
+    added to payload_length (a payload shorter or longer than announced)."""
+    header: dict[str, Any] = {"type": kind, "version": "1.10.0"}
+    body = json.dumps(data).encode() if data else b""
+    if body:
+        header["data_length"] = len(body)
+    if payload is not None:
+        header["payload_length"] = len(payload) + lie
+    return json.dumps(header).encode() + b"\n" + body + (payload or b"")
+
+
+@st.composite
+def wyoming_streams(draw: st.DrawFn) -> bytes:
+    """One to four events a Wyoming client might send: mostly the right ones with odd fields,
+    some framing broken (a header not JSON, lengths that lie, huge or negative)."""
+    out = b""
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.one_of(st.sampled_from(WYOMING_TYPES), st.text(max_size=20)))
+        audio = kind.startswith("audio-")
+        data: Any = draw(st.one_of(
+            st.fixed_dictionaries({"rate": st.sampled_from([16000, 22050, 8000, 0, -1, 10**9, "x"]),
+                                   "width": st.sampled_from([2, 1, 4, 3, 0, 7]),
+                                   "channels": st.sampled_from([1, 2, 0, 9])}) if audio else st.nothing(),
+            st.fixed_dictionaries({"text": st.text(max_size=60),
+                                   "context": st.one_of(st.none(), st.fixed_dictionaries(
+                                       {"conversation_id": st.sampled_from(["fz1", "fz2"])}))}),
+            st.fixed_dictionaries({"names": st.lists(st.sampled_from(["hey_jarvis", "alexa", "nope"]), max_size=2)}),
+            st.dictionaries(st.text(max_size=8), JSON_LEAF, max_size=3), st.just({})))
+        payload = draw(st.one_of(st.none(), st.binary(max_size=3200))) if kind == "audio-chunk" or \
+            draw(st.integers(0, 9)) == 0 else None
+        mode = draw(st.integers(0, 29))
+        if mode == 0:
+            out += draw(st.binary(max_size=80)) + b"\n"  # a header that is not JSON
+        elif mode == 1 and payload is not None:
+            out += wyoming_frame(kind, data, payload, lie=draw(st.sampled_from([1, 100, -1, 10**7, -10**7])))
+        elif mode == 2:
+            out += json.dumps({"type": kind, "data_length": draw(st.sampled_from([-5, 10**9, "9", 3]))}).encode() + b"\n"
+        else:
+            out += wyoming_frame(kind, data, payload)
+    return out
+
+
+WYOMING_STREAMS = wyoming_streams()

@@ -14,10 +14,12 @@ from omni.serve.server import HttpOptions, HttpServer
 
 
 class Running:
-    """omni serving the desktop pipeline in a thread of its own (its own event loop)."""
+    """omni serving a pipeline (desktop by default) in a thread of its own (its own event loop):
+    `launch.py serve`'s HTTP server, or another Server given as `server`."""
 
-    def __init__(self, token: str | None, pipeline: str = "desktop", max_sessions: int = 4) -> None:
-        self.server = HttpServer(HttpOptions(port=0, token=token, max_sessions=max_sessions))
+    def __init__(self, token: str | None, pipeline: str = "desktop", max_sessions: int = 4,
+                 server: Any = None) -> None:
+        self.server = server or HttpServer(HttpOptions(port=0, token=token, max_sessions=max_sessions))
         self.pipeline = pipeline
         self.ready = threading.Event()
         self.failed: BaseException | None = None
@@ -35,8 +37,8 @@ class Running:
                     if self.task.done():
                         self.task.result()
                     await asyncio.sleep(0.05)
-                host_, port = self.server.bound.result()
-                self.url = f"http://{host_}:{port}"
+                where = self.server.bound.result()
+                self.url = f"http://{where[0]}:{where[1]}" if isinstance(where, tuple) else where
                 self.ready.set()
                 try:
                     await self.task

@@ -212,12 +212,14 @@ class Calls:
         self._timed("speech", stage, t0)
         return probs
 
-    async def wake(self, audio: np.ndarray, sample_rate: int, threshold: float | None = None
-                   ) -> tuple[float, int | None]:
-        """Audio -> (best wake-word probability, 16 kHz offset of the detection or None)."""
+    async def wake(self, audio: np.ndarray, sample_rate: int, threshold: float | None = None,
+                   model: str | None = None) -> tuple[float, int | None]:
+        """Audio -> (best wake-word probability, 16 kHz offset of the detection or None), with
+        the pipeline's wake word or `model` (another bundled one, loaded once)."""
         stage: WakeGate = self._stage(WakeGate, "wake word")
         x = _mono16k(audio, sample_rate)
-        shared = await wake_engine(self.engines, stage.options, _quiet, user="calls")
+        opts = stage.options if model is None else stage.options.model_copy(update={"model": model})
+        shared = await wake_engine(self.engines, opts, _quiet, user="calls")
         t0 = time.monotonic()
 
         def run() -> tuple[float, int | None]:

@@ -117,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override the pipeline file (repeatable)")
     sv.add_argument("--log-level", default=os.environ.get("OMNI_LOG_LEVEL", "warning"),
                     choices=["debug", "info", "warning", "error"])
+    wy = sub.add_parser("wyoming", help="serve a pipeline's recogniser, voice, wake words and dialogue to Home "
+                        "Assistant over the Wyoming protocol (docs/wyoming.md)")
+    wy.add_argument("pipeline", nargs="?", default="smart-home", choices=pipelines, metavar="PIPELINE",
+                    help=f"which pipeline ({', '.join(pipelines)}; default smart-home)")
+    wy.add_argument("--uri", default="tcp://127.0.0.1:10700", help="tcp://HOST:PORT (default "
+                    "tcp://127.0.0.1:10700; 0.0.0.0 for Home Assistant on another machine), unix:///PATH or stdio://")
+    wy.add_argument("--no-zeroconf", action="store_true", help="do not advertise _wyoming._tcp by mDNS")
+    wy.add_argument("--pipeline-file", type=Path, metavar="FILE.yaml", help="use this pipeline file")
+    wy.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                    help="override the pipeline file (repeatable)")
+    wy.add_argument("--log-level", default=os.environ.get("OMNI_LOG_LEVEL", "warning"),
+                    choices=["debug", "info", "warning", "error"])
     return ap
 
 
@@ -146,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
             from omni.serve.run import run_serve
 
             return run_serve(args)
+        if args.command == "wyoming":
+            from omni.wyoming.run import run_wyoming
+
+            return run_wyoming(args)
         return run_pipeline_command(args)
     except (ConfigError, InputError) as e:
         print(f"omni: {e}", file=sys.stderr)
