@@ -287,8 +287,10 @@ def run_wyoming(streams: list[bytes]) -> dict[str, dict[str, Any]]:
 
     from serving import Running
 
-    from omni.wyoming.server import WyomingOptions, WyomingServer
     from fuzzing import wyoming_frame
+
+    from omni.wyoming.handler import STALL_S
+    from omni.wyoming.server import WyomingOptions, WyomingServer
 
     counts, crashes = collections.Counter(), {}
     probe = wyoming_frame("describe", None, None)
@@ -322,7 +324,8 @@ def run_wyoming(streams: list[bytes]) -> dict[str, dict[str, Any]]:
         for data in streams:
             counts["cases"] += 1
             try:
-                got = exchange(data, 60 if b'"transcript"' in data else HANG_S)
+                # a payload announced longer than sent waits STALL_S for the rest: a hang is longer than that
+                got = exchange(data, 60 if b'"transcript"' in data else HANG_S + STALL_S)
             except (TimeoutError, socket.timeout):
                 counts["hangs"] += 1
                 crashes.setdefault("hang", repr(data[:300]))

@@ -189,6 +189,7 @@ def test_with_turn_detection_off_only_the_clients_commit_ends_a_turn(rt: Rt) -> 
 def test_bad_events_get_clear_errors_and_the_session_goes_on(rt: Rt) -> None:
     bad = [
         ("{not json", "invalid_json"),
+        ("[" * 5000 + "]" * 5000, "invalid_json"),  # refused before it is parsed
         (json.dumps({"type": "no.such.event"}), "unknown_event"),
         (json.dumps([1, 2]), "invalid_event"),
         (json.dumps({"type": "input_audio_buffer.append", "audio": "%%%"}), "invalid_value"),

@@ -91,12 +91,13 @@ def test_bad_requests_are_openai_errors_and_the_server_goes_on(client: openai.Op
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=served.url + "/v1", api_key="wrong", max_retries=0).models.list()
     assert [m.id for m in client.models.list()] == ["omni-desktop"]
-    # a body that is JSON but not an object is a 400 in OpenAI's shape, not a crash
-    req = urllib.request.Request(served.url + "/v1/chat/completions", data=b"[]", method="POST",
-                                 headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
-    with pytest.raises(urllib.error.HTTPError) as e:
-        urllib.request.urlopen(req, timeout=30)
-    assert e.value.code == 400 and json.loads(e.value.read())["error"]["type"] == "invalid_request_error"
+    # a body that is JSON but not an object, or nests 5,000 deep, is a 400 in OpenAI's shape, not a crash
+    for body in (b"[]", b"[" * 5000 + b"]" * 5000):
+        req = urllib.request.Request(served.url + "/v1/chat/completions", data=body, method="POST",
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=30)
+        assert e.value.code == 400 and json.loads(e.value.read())["error"]["type"] == "invalid_request_error"
 
 
 def test_a_file_of_speech_is_transcribed_whatever_its_format(client: openai.OpenAI, tmp_path: Any) -> None:

@@ -24,7 +24,7 @@ from omni.app.calls import Calls
 from omni.audio import read_audio
 from omni.errors import OmniError
 from omni.serve.realtime.protocol import OPENAI_VOICES
-from omni.serve.rest import error
+from omni.serve.rest import error, read_json
 from omni.app.prometheus import Stats
 
 logging.getLogger("python_multipart").setLevel(logging.ERROR)  # a broken upload is answered with a 400, not logged
@@ -80,7 +80,7 @@ def routes(calls: Calls, stats: Stats) -> APIRouter:
     @api.post("/v1/audio/speech", response_model=None)
     async def speech(request: Request) -> Any:
         try:
-            body = SpeechBody.model_validate(await request.json())
+            body = SpeechBody.model_validate(await read_json(request))
         except ValidationError as e:
             err = e.errors()[0]
             loc = ".".join(map(str, err["loc"])) or "body"

@@ -21,7 +21,7 @@ from omni.app.calls import Calls
 from omni.dialogue.router import AllBackendsFailed, RouteRecord
 from omni.dialogue.types import Finished, TextDelta, ToolCallDelta
 from omni.errors import OmniError
-from omni.strings import safe_text
+from omni.strings import json_depth, safe_text
 from omni.app.prometheus import Stats
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,19 @@ class ChatBody(BaseModel):
     tools: list[dict[str, Any]] | None = None
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
     stream_options: dict[str, Any] | None = None
+
+
+MAX_DEPTH = 64
+"""JSON nested deeper than this is refused before it is parsed (a parse 5,000 deep spends the
+interpreter's recursion limit, and a finalizer that runs meanwhile fails)."""
+
+
+async def read_json(request: Request) -> Any:
+    """The request's body as JSON (ValueError if it is not, or nests too deeply)."""
+    body = await request.body()
+    if json_depth(body, MAX_DEPTH + 1) > MAX_DEPTH:
+        raise ValueError(f"the body nests more than {MAX_DEPTH} deep")
+    return json.loads(body)
 
 
 def error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None) -> JSONResponse:
@@ -105,7 +118,7 @@ def routes(calls: Calls, stats: Stats, model: str) -> APIRouter:
     @api.post("/v1/chat/completions", response_model=None)
     async def chat(request: Request) -> Any:
         try:
-            body = ChatBody.model_validate(await request.json())
+            body = ChatBody.model_validate(await read_json(request))
             messages = _messages(body)
         except ValidationError as e:
             err = e.errors()[0]

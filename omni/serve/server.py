@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import uvicorn
 
 from omni.errors import ConfigError
-from omni.net import is_loopback
+from omni.net import bind, is_loopback
 from omni.transports.base import Server, SessionFactory
 
 log = logging.getLogger(__name__)
@@ -100,16 +99,3 @@ class _Uvicorn(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield  # the process's signals belong to omni (omni.app.session.stop_on_signals), not uvicorn
-
-
-def bind(host: str, port: int) -> socket.socket:
-    try:
-        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-        sock.setblocking(False)
-        return sock
-    except OSError as e:
-        raise ConfigError(f"cannot serve on {host}:{port}: {e.strerror or e}",
-                          hint="pick another --port, or stop what holds this one") from None

@@ -33,7 +33,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 from wyoming.wake import Detect, Detection, NotDetected
 
 from omni.errors import OmniError
-from omni.strings import safe_text
+from omni.strings import json_depth, safe_text
 from omni.wyoming.service import WAKE_MODELS, WyomingService
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ MAX_DATA = 1 * 2**20
 MAX_PAYLOAD = 4 * 2**20
 MAX_AUDIO_S = 60.0
 """One request's audio (a transcription, a detection window is kept far shorter)."""
-STALL_S = 30.0
+MAX_DEPTH = 32
+STALL_S = 5.0
 """A client silent this long in the middle of an event is gone."""
 WAKE_STEP_S, WAKE_WINDOW_S = 0.5, 2.0
 SENTENCE = re.compile(r"(.+?[.!?…])(\s+|$)", re.S)
@@ -64,7 +65,7 @@ async def read_event(reader: asyncio.StreamReader) -> Event | None:
     except asyncio.LimitOverrunError:
         raise BadEvent(f"an event's header line is longer than {MAX_LINE} bytes") from None
     try:
-        header = json.loads(line)
+        header = _loads(line)
     except (ValueError, RecursionError):
         raise BadEvent("an event's header line is not JSON") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
@@ -76,7 +77,7 @@ async def read_event(reader: asyncio.StreamReader) -> Event | None:
             raise BadEvent(f"{name} must be a whole number from 0 to {most}")
     try:
         if data_length:
-            extra = json.loads(await asyncio.wait_for(reader.readexactly(data_length), STALL_S))
+            extra = _loads(await asyncio.wait_for(reader.readexactly(data_length), STALL_S))
             if not isinstance(extra, dict):
                 raise BadEvent("an event's data is a JSON object")
             data = {**data, **extra}
@@ -88,6 +89,12 @@ async def read_event(reader: asyncio.StreamReader) -> Event | None:
     except (ValueError, RecursionError):
         raise BadEvent("an event's data is not JSON") from None
     return Event(type=header["type"], data=data, payload=payload)
+
+
+def _loads(raw: bytes) -> Any:
+    if json_depth(raw, MAX_DEPTH + 1) > MAX_DEPTH:  # refused before parsing: no recursion spent on it
+        raise BadEvent(f"an event nests more than {MAX_DEPTH} deep")
+    return json.loads(raw)
 
 
 class OmniHandler:

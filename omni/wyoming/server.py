@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from omni.errors import ConfigError
+from omni.net import bind
 from omni.transports.base import Server, SessionFactory
 from omni.wyoming.handler import MAX_LINE, OmniHandler
 from omni.wyoming.service import WyomingService
@@ -45,7 +46,7 @@ class WyomingServer(Server):
         if self.url.scheme == "tcp":
             if not self.url.hostname or self.url.port is None:
                 raise ConfigError(f"--uri {o.uri}: a TCP address needs a host and a port", hint="tcp://0.0.0.0:10700")
-            self.sock = _bind(self.url.hostname, self.url.port)
+            self.sock = bind(self.url.hostname, self.url.port, "serve Wyoming")
         elif self.url.scheme not in ("unix", "stdio"):
             raise ConfigError(f"--uri {o.uri}: omni serves Wyoming on tcp://HOST:PORT, unix:///PATH or stdio://")
         self.bound: asyncio.Future[str] | None = None
@@ -65,6 +66,8 @@ class WyomingServer(Server):
             handlers.add(task)
             try:
                 await OmniHandler(reader, writer, service).run()
+            except asyncio.CancelledError:
+                pass  # the server is stopping: the connection closes with it
             finally:
                 handlers.discard(task)
 
@@ -102,19 +105,6 @@ class WyomingServer(Server):
             await service.aclose()
             if self.url.scheme == "unix":
                 Path(self.url.path).unlink(missing_ok=True)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    try:
-        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-        sock.setblocking(False)
-        return sock
-    except OSError as e:
-        raise ConfigError(f"cannot serve Wyoming on {host}:{port}: {e.strerror or e}",
-                          hint="pick another port, or stop what holds this one") from None
 
 
 async def _stdio() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

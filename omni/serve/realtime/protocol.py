@@ -18,6 +18,7 @@ import numpy as np
 
 from omni.config import PipelineConfig
 from omni.config.loader import apply_override
+from omni.strings import json_depth
 
 RATE = 24000
 """PCM16 mono at 24 kHz: the Realtime API's `audio/pcm` (the only rate it defines)."""
@@ -26,6 +27,8 @@ OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "sage", "s
 """OpenAI's own voice names: a client sends one by habit; the pipeline's voice speaks."""
 EAGERNESS = {"low": (0.85, 2000), "high": (0.5, 800)}
 """semantic_vad eagerness -> (end-of-turn threshold, max_silence_ms); medium and auto keep the pipeline's."""
+MAX_DEPTH = 32
+"""An event nested deeper is refused before it is parsed (no Realtime event nests past 6)."""
 MAX_AUDIO_BYTES = 15 * 1024 * 1024
 """One append's audio, decoded (the Realtime API's own limit)."""
 NEVER_MS = 3_600_000
@@ -269,6 +272,8 @@ def text_of(item: dict[str, Any], where: str) -> tuple[str, str | None]:
 def parse(raw: str | bytes | None) -> dict[str, Any]:
     if raw is None:
         raise ClientError("send events as JSON text frames", code="invalid_json")
+    if json_depth(raw, MAX_DEPTH + 1) > MAX_DEPTH:
+        raise ClientError(f"the event nests more than {MAX_DEPTH} deep", code="invalid_json")
     try:
         event = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):

@@ -1,7 +1,7 @@
 """Wyoming, measured: omni's `transcribe` against wyoming-faster-whisper with the same model on
 this machine (same run, interleaved), and omni's `synthesize` to its first audio chunk.
 
-    python bench/wyoming.py [--rounds 3] [--out bench/results/wyoming.json]
+    python bench/wyoming_bench.py [--rounds 3] [--out bench/results/wyoming.json]
 
 Both servers are driven by the `wyoming` package's AsyncTcpClient. Each utterance (espeak-ng
 voices, a real reader, about 2 s) is sent as fast as the socket takes it; the time is from
