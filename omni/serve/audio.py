@@ -5,11 +5,9 @@ the pcm streamed as it is made)."""
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import tempfile
 import time
-import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from omni.app.calls import Calls
 from omni.audio import read_audio
+from omni.audio.io import wav_bytes
 from omni.errors import OmniError
 from omni.serve.realtime.protocol import OPENAI_VOICES
 from omni.serve.rest import error, read_json
@@ -111,7 +110,7 @@ def routes(calls: Calls, stats: Stats) -> APIRouter:
         if body.response_format == "wav":
             chunks = [first, *[c async for c in stream]]
             stats.audio.labels("speech").observe(time.monotonic() - t0)
-            return Response(_wav(np.concatenate(chunks), rate), media_type="audio/wav")
+            return Response(wav_bytes(np.concatenate(chunks), rate), media_type="audio/wav")
 
         async def pcm() -> AsyncIterator[bytes]:
             rs = soxr.ResampleStream(rate, PCM_RATE, 1, dtype="float32")
@@ -139,13 +138,3 @@ def _decode(data: bytes, name: str) -> np.ndarray:
 
 def _pcm16(x: np.ndarray) -> bytes:
     return (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-
-
-def _wav(x: np.ndarray, rate: int) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(_pcm16(x))
-    return buf.getvalue()

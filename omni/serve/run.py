@@ -6,13 +6,15 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 
 from omni.app.host import Host
 from omni.app.session import stop_on_signals, until_stopped
 from omni.app.view import ConsoleView
-from omni.config import load_pipeline
+from omni.config import PipelineConfig, load_pipeline
 from omni.errors import ConfigError
 from omni.serve.server import HttpOptions, HttpServer
+from omni.transports.base import Server
 
 
 def token_from(env: str | None) -> str | None:
@@ -36,24 +38,28 @@ def run_serve(args: argparse.Namespace) -> int:
                                     max_sessions=args.max_sessions))
     view = ConsoleView()
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        with stop_on_signals(stop):  # the process's signals are omni's: a clean stop on either
-            async with Host() as host:
-                serving = asyncio.ensure_future(host.serve(cfg, server, view))
-                # a Ctrl-C while the models load stops it too (a load under way ends, then is closed)
-                while not (server.bound is not None and server.bound.done()) and not serving.done() \
-                        and not stop.is_set():
-                    await asyncio.sleep(0.05)
-                if server.bound is not None and server.bound.done() and not server.bound.cancelled():
-                    print(f"omni: serving {cfg.name} on {server.url} ({server.access}); "
-                          "Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
-                await until_stopped(stop, None, serving)
-                if not serving.done():
-                    serving.cancel()
-                await asyncio.wait({serving})
-                if not serving.cancelled() and serving.exception() is not None:
-                    raise serving.exception()  # type: ignore[misc]
-
-    asyncio.run(main())
+    asyncio.run(serve_until_stopped(cfg, server, view, lambda: f"omni: serving {cfg.name} on {server.url} "
+                                    f"({server.access}); Ctrl-C or SIGTERM stops it"))
     return 0
+
+
+async def serve_until_stopped(cfg: PipelineConfig, server: Server, view: ConsoleView,
+                              ready: Callable[[], str]) -> None:
+    """Host.serve(cfg, server) until SIGINT/SIGTERM; `ready()` is printed on stderr once the
+    server says where it serves (its `bound` future is set). A Ctrl-C while the models load
+    stops it too (a load under way ends, then is closed)."""
+    stop = asyncio.Event()
+    with stop_on_signals(stop):  # the process's signals are omni's: a clean stop on either
+        async with Host() as host:
+            serving = asyncio.ensure_future(host.serve(cfg, server, view))
+            bound = lambda: getattr(server, "bound", None)  # noqa: E731
+            while not (bound() is not None and bound().done()) and not serving.done() and not stop.is_set():
+                await asyncio.sleep(0.05)
+            if bound() is not None and bound().done() and not bound().cancelled():
+                print(ready(), file=sys.stderr, flush=True)
+            await until_stopped(stop, None, serving)
+            if not serving.done():
+                serving.cancel()
+            await asyncio.wait({serving})
+            if not serving.cancelled() and serving.exception() is not None:
+                raise serving.exception()  # type: ignore[misc]
