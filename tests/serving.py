@@ -18,7 +18,8 @@ class Running:
     `launch.py serve`'s HTTP server, or another Server given as `server`."""
 
     def __init__(self, token: str | None, pipeline: str = "desktop", max_sessions: int = 4,
-                 server: Any = None) -> None:
+                 server: Any = None, sets: list[Any] | None = None) -> None:
+        self.sets = list(sets or [])
         self.server = server or HttpServer(HttpOptions(port=0, token=token, max_sessions=max_sessions))
         self.pipeline = pipeline
         self.ready = threading.Event()
@@ -32,7 +33,7 @@ class Running:
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
             async with Host() as host:
-                self.task = asyncio.ensure_future(host.serve(load_pipeline(self.pipeline), self.server))
+                self.task = asyncio.ensure_future(host.serve(load_pipeline(self.pipeline, self.sets), self.server))
                 while self.server.bound is None or not self.server.bound.done():
                     if self.task.done():
                         self.task.result()

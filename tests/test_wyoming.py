@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,20 +28,29 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 from wyoming.wake import Detect
 
 from helpers import recording, say, silence, similar, transcribe, voice, words
+from mqttclient import event, watching
 from serving import Running
 
 from omni.wyoming.server import WyomingOptions, WyomingServer
 
 pytestmark = pytest.mark.slow
+ADVERTISED = f"omni-test-{os.getpid()}"
+"""The name the test server is advertised under by zeroconf (unique: other runs may share the network)."""
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[str, int]]:
-    with Running(None, pipeline="smart-home",
-                 server=WyomingServer(WyomingOptions(uri="tcp://127.0.0.1:0", zeroconf=False))) as r:
-        u = urlparse(r.url)
-        assert u.hostname and u.port
-        yield u.hostname, u.port
+def running(broker) -> Iterator[Running]:
+    """The smart-home pipeline over Wyoming, its device actions going to a real Mosquitto."""
+    with Running(None, pipeline="smart-home", sets=[("mqtt.broker", broker.url)],
+                 server=WyomingServer(WyomingOptions(uri="tcp://127.0.0.1:0", name=ADVERTISED))) as r:
+        yield r
+
+
+@pytest.fixture(scope="module")
+def served(running) -> tuple[str, int]:
+    u = urlparse(running.url)
+    assert u.hostname and u.port
+    return u.hostname, u.port
 
 
 def pcm(x: np.ndarray, rate: int = 16000, channels: int = 1) -> bytes:
@@ -79,6 +89,44 @@ async def test_describe_lists_the_recogniser_the_voice_the_wake_words_and_the_di
     assert info.tts[0].voices[0].name == "joe" and info.tts[0].supports_synthesize_streaming
     assert {m.name for m in info.wake[0].models} == {"hey_jarvis", "alexa", "okay_nabu", "hey_mycroft"}
     assert info.handle[0].supports_handled_streaming and info.handle[0].supports_home_control
+
+
+async def browse(zc: Any, seconds: float = 3.0) -> set[str]:
+    """The names of the `_wyoming._tcp` services seen in `seconds` (as Home Assistant browses)."""
+    from zeroconf.asyncio import AsyncServiceBrowser
+
+    seen: set[str] = set()
+    browser = AsyncServiceBrowser(zc.zeroconf, "_wyoming._tcp.local.", handlers=[
+        lambda zeroconf, service_type, name, state_change: seen.add(name)])
+    await asyncio.sleep(seconds)
+    await browser.async_cancel()
+    return seen
+
+
+async def test_it_is_advertised_by_zeroconf_and_found_there_by_a_client(served) -> None:
+    from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+
+    zc = AsyncZeroconf()
+    try:
+        name = f"{ADVERTISED}._wyoming._tcp.local."
+        seen = await browse(zc)
+        if name not in seen:  # is there multicast at all? a service of the test's own, on the same zeroconf
+            probe = AsyncServiceInfo("_wyoming._tcp.local.", f"probe-{ADVERTISED}._wyoming._tcp.local.",
+                                     addresses=[bytes([127, 0, 0, 1])], port=9)
+            await zc.async_register_service(probe)
+            if f"probe-{ADVERTISED}._wyoming._tcp.local." not in await browse(zc):
+                pytest.skip("no multicast on this machine: zeroconf cannot be tried")
+            pytest.fail(f"{name} not advertised; seen {sorted(seen)}")
+        info = AsyncServiceInfo("_wyoming._tcp.local.", name)
+        assert await info.async_request(zc.zeroconf, 3000)
+        host, port = info.parsed_addresses()[0], info.port
+    finally:
+        await zc.async_close()
+    assert (host, port) == served
+    async with AsyncTcpClient(host, port) as client:  # what Home Assistant's config flow does next
+        await client.write_event(Describe().event())
+        (ev,) = await events_until(client, "info")
+    assert Info.from_event(ev).asr[0].name == "omni-stt"
 
 
 @pytest.mark.parametrize("who", ["espeak en-gb, 22 kHz stereo", "a real reader, 16 kHz mono"])
@@ -143,6 +191,12 @@ async def test_the_wake_word_is_detected_and_its_absence_said(served) -> None:
         await send_audio(client, pcm(np.concatenate([silence(0.5), say("Hey Jarvis, what time is it?"), silence(0.5)])), 16000)
         got = await events_until(client, "detection")
     assert got[-1].data["name"] == "hey_jarvis" and got[-1].data["timestamp"] > 300
+    hey = say("Hey Jarvis.")
+    async with AsyncTcpClient(*served) as client:  # long enough that the server keeps only its window
+        await client.write_event(Detect(names=["hey_jarvis"]).event())
+        await send_audio(client, pcm(np.concatenate([silence(7.0), hey, silence(1.0)])), 16000)
+        got = await events_until(client, "detection")
+    assert 7000 < got[-1].data["timestamp"] <= 7000 + len(hey) / 16 + 500, got[-1].data  # ms in the stream, at the word
     async with AsyncTcpClient(*served) as client:
         await client.write_event(Detect(names=["hey_jarvis", "alexa"]).event())
         await send_audio(client, pcm(np.concatenate([silence(0.5), say("What is the capital of France?")])), 16000)
@@ -164,6 +218,33 @@ async def test_the_handler_answers_and_keeps_each_conversations_history(served) 
     assert "ada" in again[-1].data["text"].lower(), again[-1].data
     other = await ask("What is my name?", "conv-2")
     assert "ada" not in other[-1].data["text"].lower(), other[-1].data
+
+
+async def test_a_handled_command_publishes_its_device_action_and_without_a_broker_none_is_claimed(
+        served, running, broker) -> None:
+    async def ask(text: str, cid: str) -> str:
+        async with AsyncTcpClient(*served) as client:
+            await client.write_event(Transcript(text=text, context={"conversation_id": cid}).event())
+            return (await events_until(client, "handled", 120))[-1].data["text"]
+
+    async with watching(broker.port, ["home/#", "omni/#"]) as w:
+        reply = await ask("Could you switch the bedroom light on for me?", "act-1")
+        cmd = await w.wait(lambda m: m.topic.startswith("home/"), timeout=30)
+        act = await w.wait(event("event/action", action="light"), timeout=30)
+    assert (cmd.topic, cmd.payload) == ("home/bedroom/light/set", b"ON"), reply
+    assert act.json["args"] == {"room": "bedroom", "state": "on"} and act.json["via"] == "wyoming"
+    assert "bedroom" in words(reply) and "light" in words(reply), reply
+
+    service = running.server.service
+    link, service.actions = service.actions, None  # as `launch.py wyoming` with no broker serves
+    try:
+        async with watching(broker.port, ["home/#"]) as w:
+            reply = await ask("Could you switch the bedroom light off for me?", "act-2")
+            await asyncio.sleep(1.0)
+        assert not w.messages, [m.topic for m in w.messages]
+        assert not re.search(r"\b(is|now|turned|switched) off\b|light off\.", reply.lower()), reply
+    finally:
+        service.actions = link
 
 
 async def test_bad_input_gets_an_error_or_a_closed_connection_and_the_server_goes_on(served) -> None:

@@ -79,6 +79,12 @@ class Calls:
             raise ConfigError(f"pipeline {self.cfg.name!r} has no {what} stage")
         return stage
 
+    @property
+    def actions(self) -> dict[str, Any]:
+        """The pipeline's allow-list of device actions (omni.dialogue.tools.ActionSpec by name)."""
+        stage = self._stages.get(Dialogue)
+        return {a.name: a for a in stage.options.actions} if isinstance(stage, Dialogue) else {}
+
     def _timed(self, call: str, stage: Stage, t0: float, total: bool = False) -> Timed:
         ms = (time.monotonic() - t0) * 1000
         t = self.last.get(call) if total else None

@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     wy.add_argument("--uri", default="tcp://127.0.0.1:10700", help="tcp://HOST:PORT (default "
                     "tcp://127.0.0.1:10700; 0.0.0.0 for Home Assistant on another machine), unix:///PATH or stdio://")
     wy.add_argument("--no-zeroconf", action="store_true", help="do not advertise _wyoming._tcp by mDNS")
+    wy.add_argument("--broker", metavar="URL", help="publish the handler's device actions to this MQTT broker, "
+                    "mqtt[s]://[user@]host[:port], on the pipeline's mqtt.devices topics (password from "
+                    "OMNI_MQTT_PASSWORD); without one the handler has no device actions")
     wy.add_argument("--pipeline-file", type=Path, metavar="FILE.yaml", help="use this pipeline file")
     wy.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
                     help="override the pipeline file (repeatable)")

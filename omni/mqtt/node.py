@@ -85,6 +85,29 @@ def render(dev: DeviceTopic, args: Mapping[str, Any]) -> tuple[str, bytes]:
     return topic, payload.encode()
 
 
+def action_body(frame: DeviceAction) -> dict[str, Any]:
+    """The `event/action` message of a device action (what was done, by which path)."""
+    return {"turn": frame.turn.id if frame.turn else None, "action": frame.action, "args": dict(frame.args),
+            "source": frame.source}
+
+
+def device_command(devices: Mapping[str, DeviceTopic], actions: Mapping[str, ActionSpec],
+                   frame: DeviceAction) -> Outgoing | None:
+    """The device command an action publishes (None: the action has no device topic). ValueError
+    when its arguments fall outside the declared values: nothing outside the allow-list goes out."""
+    dev, spec = devices.get(frame.action), actions.get(frame.action)
+    if dev is None or spec is None:
+        return None
+    try:
+        if any(v not in spec.parameters.get(k, {}).get("enum", [v]) for k, v in frame.args.items()):
+            raise KeyError("argument outside its enum")
+        topic, payload = render(dev, frame.args)
+    except (KeyError, IndexError, ValueError) as e:
+        raise ValueError(f"action {frame.action} {frame.args}: cannot publish it ({e})") from None
+    log.info("action %s %s -> %s %s", frame.action, frame.args, topic, payload.decode())
+    return Outgoing(topic, payload, qos=dev.qos, retain=dev.retain)
+
+
 class _Strict(dict):  # type: ignore[type-arg]
     def __missing__(self, key: str) -> str:
         raise KeyError(key)
@@ -192,22 +215,16 @@ class Node:
             self.event("metrics", body)
 
     def _act(self, frame: DeviceAction) -> None:
-        body: dict[str, Any] = {"turn": frame.turn.id if frame.turn else None, "action": frame.action,
-                                "args": dict(frame.args), "source": frame.source}
-        dev = self.opts.devices.get(frame.action)
-        spec = self.actions.get(frame.action)
-        if dev is not None and spec is not None:
-            try:
-                if any(v not in spec.parameters.get(k, {}).get("enum", [v]) for k, v in frame.args.items()):
-                    raise KeyError("argument outside its enum")
-                topic, payload = render(dev, frame.args)
-            except (KeyError, IndexError, ValueError) as e:
-                self._error(f"action {frame.action} {frame.args}: cannot publish it ({e})", turn=frame.turn)
-                return
-            self._send(Outgoing(topic, payload, qos=dev.qos, retain=dev.retain))
-            body |= {"topic": topic, "payload": payload.decode()}
+        body = action_body(frame)
+        try:
+            msg = device_command(self.opts.devices, self.actions, frame)
+        except ValueError as e:
+            self._error(str(e), turn=frame.turn)
+            return
+        if msg is not None:
+            self._send(msg)
+            body |= {"topic": msg.topic, "payload": msg.payload.decode()}
             self.stats["actions"] += 1
-            log.info("action %s %s -> %s %s", frame.action, frame.args, topic, payload.decode())
         self.event("action", body)
 
     # commands ---------------------------------------------------------------------------

@@ -201,6 +201,9 @@ class OmniHandler:
 
     def _begin(self, mode: str) -> None:
         self.mode, self.started, self.audio, self.audio_s, self.detected = mode, False, [], 0.0, False
+        self.dropped = 0
+        """16 kHz samples of this request no longer kept (a wake-word search keeps only its window):
+        the first kept sample's offset in the stream, so a detection's timestamp is the stream's."""
         self.to16k = AudioChunkConverter(rate=16000, width=2, channels=1)  # no resampler state from the last request
 
     async def _chunk(self, chunk: AudioChunk) -> None:
@@ -231,14 +234,17 @@ class OmniHandler:
         window = x[max(0, len(x) - int(WAKE_WINDOW_S * 16000)):]
         start = len(x) - len(window)
         self.wake_from = len(x)
+        start += self.dropped  # in the stream, not in what is kept of it
         if len(x) > 2 * WAKE_WINDOW_S * 16000:  # keep only the window to come
-            self.audio = [x[-int(WAKE_WINDOW_S * 16000):].tobytes()]
-            self.wake_from = int(WAKE_WINDOW_S * 16000)
+            keep = int(WAKE_WINDOW_S * 16000)
+            self.audio = [x[-keep:].tobytes()]
+            self.dropped += len(x) - keep
+            self.wake_from = keep
         for name in self.wake_names:
             best, at = await self.calls.wake(window, 16000, model=name)
             if at is not None:
                 self.detected = True
-                await self.write(Detection(name=name, timestamp=int((start + at) / 16)).event())
+                await self.write(Detection(name=name, timestamp=int((start + at) / 16)).event())  # ms
                 return
 
     async def _stop(self) -> None:

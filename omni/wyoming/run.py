@@ -12,7 +12,8 @@ from omni.wyoming.server import WyomingOptions, WyomingServer
 
 
 def run_wyoming(args: argparse.Namespace) -> int:
-    cfg = load_pipeline(str(args.pipeline_file or args.pipeline), list(args.set))
+    sets = [*args.set, *([("mqtt.broker", args.broker)] if args.broker else [])]
+    cfg = load_pipeline(str(args.pipeline_file or args.pipeline), sets)
     server = WyomingServer(WyomingOptions(uri=args.uri, zeroconf=not args.no_zeroconf))  # checked before loading
     view = ConsoleView(quiet=args.uri.startswith("stdio"))  # stdout is the protocol's then
 

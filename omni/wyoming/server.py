@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from omni.errors import ConfigError
 from omni.net import bind
 from omni.transports.base import Server, SessionFactory
+from omni.wyoming.actions import ActionLink
 from omni.wyoming.handler import MAX_LINE, OmniHandler
 from omni.wyoming.service import WyomingService
 
@@ -56,7 +57,10 @@ class WyomingServer(Server):
     async def serve(self, sessions: SessionFactory) -> None:
         host = getattr(sessions, "host", None)
         assert host is not None, "a Wyoming server runs on a Host's sessions"
-        self.service = service = WyomingService(host, sessions.cfg)
+        actions = ActionLink.of(sessions.cfg, host.calls(sessions.cfg).actions)
+        if actions is not None:
+            await actions.start()
+        self.service = service = WyomingService(host, sessions.cfg, actions)
         self.bound = asyncio.get_running_loop().create_future()
         handlers: set[asyncio.Task[None]] = set()
 
@@ -103,6 +107,8 @@ class WyomingServer(Server):
                 with contextlib.suppress(Exception):
                     await zc.async_close()
             await service.aclose()
+            if actions is not None:
+                await actions.aclose()
             if self.url.scheme == "unix":
                 Path(self.url.path).unlink(missing_ok=True)
 

@@ -17,6 +17,7 @@ from omni import __version__
 from omni.app.host import Conversation, Host
 from omni.config import PipelineConfig
 from omni.frames import Turn
+from omni.wyoming.actions import ActionLink
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,12 @@ class Replies:
 
 
 class WyomingService:
-    def __init__(self, host: Host, cfg: PipelineConfig) -> None:
+    def __init__(self, host: Host, cfg: PipelineConfig, actions: ActionLink | None = None) -> None:
         self.host = host
         self.cfg = cfg
         self.calls = host.calls(cfg)
+        self.actions = actions
+        """Where the handler's device actions go (None: nowhere, so its conversations have none)."""
         self._conversations: collections.OrderedDict[str, tuple[Conversation, Replies]] = collections.OrderedDict()
         self._lock = asyncio.Lock()
         self.connections = 0
@@ -83,7 +86,7 @@ class WyomingService:
                                    "LLM with failover, allow-listed actions", models=[
                 HandleModel(name=str(local.get("model", "local")), attribution=ATTRIBUTION, installed=True,
                             description="the pipeline's routing order", version=None, languages=["en"])],
-                supports_handled_streaming=True, supports_home_control=bool(actions))]
+                supports_handled_streaming=True, supports_home_control=bool(actions) and self.actions is not None)]
         return info
 
     async def conversation(self, conversation_id: str | None) -> tuple[Conversation, Replies]:
@@ -95,7 +98,10 @@ class WyomingService:
                 self._conversations.move_to_end(key)
                 return got
             replies = Replies()
-            conv = await self.host.open(self.cfg, audio_out=False, realtime=False, text=replies)
+            conv = await self.host.open(self.cfg, audio_out=False, realtime=False, text=replies,
+                                        observers=[self.actions] if self.actions is not None else ())
+            if self.actions is None and self.calls.actions:
+                conv.controls.tools_off(sorted(self.calls.actions))  # it can't do them: it must not say it did
             self._conversations[key] = (conv, replies)
             while len(self._conversations) > CONVERSATIONS:
                 _, (old, _) = self._conversations.popitem(last=False)
