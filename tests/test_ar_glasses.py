@@ -116,9 +116,6 @@ def test_no_camera_given_says_what_to_do(tmp_path: Path, capsys) -> None:
     assert "camera" in err and "--camera" in err
 
 
-@pytest.mark.xfail(strict=False, reason="flaky on a slow 2-core machine: the live microphone's first word is "
-                   "sometimes cut ('3-DET sign.', 'that sign.'); the unchanged code (59c5210) failed this test here "
-                   "too. To be made robust under issue 17")
 def test_live_microphone_and_camera_read_the_sign_aloud(tmp_path: Path) -> None:
     """The live path: PortAudio microphone and speaker (a sound server with pipe devices), the
     camera a folder holding the bundled video's sign (the video shows it for 7 s from the start:

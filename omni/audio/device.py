@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -28,6 +30,36 @@ from omni.frames import EndOfStream, ErrorEvent, Frame, InputAudio
 log = logging.getLogger(__name__)
 
 NO_DEVICE_HINT = "no sound card here? run on files: --audio-in IN.wav --audio-out OUT.wav"
+DEVICE_CALL_S = 5.0
+"""Longest wait for PortAudio to open or stop a stream once the device has gone wrong."""
+
+
+async def off_loop(call: Callable[[], Any], what: str, timeout: float = DEVICE_CALL_S) -> Any:
+    """Run a PortAudio call on a thread of its own, never on the event loop, and wait `timeout`.
+    A device that has gone away can block in PortAudio for good (stopping a stream whose ALSA
+    poll keeps failing never returned: the whole loop stood still); such a call is left to its
+    daemon thread and TimeoutError raised, so the caller can go on without that stream."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not done.done():
+            done.set_result(value) if ok else done.set_exception(value)
+
+    def run() -> None:
+        try:
+            result: Any = call()
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting task
+            loop.call_soon_threadsafe(settle, False, e)
+        else:
+            loop.call_soon_threadsafe(settle, True, result)
+
+    threading.Thread(target=run, name=f"omni-device-{what}", daemon=True).start()
+    try:
+        return await asyncio.wait_for(asyncio.shield(done), timeout)
+    except TimeoutError:
+        log.warning("%s did not return in %g s: left behind", what, timeout)
+        raise
 
 
 def _sd() -> Any:
@@ -102,6 +134,10 @@ class CallbackStats:
                 "load_pct_p99": pick(0.99), "load_pct_max": round(100 * xs[-1], 2) if xs else None}
 
 
+BURST = 5
+"""A burst of audio the pipeline is taking is kept up to this many times the microphone's queue."""
+
+
 class Microphone:
     """An input device as a source of InputAudio chunks on the pipeline's timeline."""
 
@@ -114,6 +150,8 @@ class Microphone:
         self.dropped = 0
         """Blocks dropped because the pipeline did not take them for `queue_s` (counted, reported)."""
         self._queue_s = queue_s
+        self._taken: float | None = None
+        """When the pipeline last took the blocks waiting (monotonic; None: never)."""
         self._blocks: collections.deque[np.ndarray] = collections.deque()
         self._arrived = asyncio.Event()
         self.started = asyncio.Event()
@@ -129,11 +167,16 @@ class Microphone:
         """Frames from the person at the keyboard (push to talk), passed on between chunks."""
 
     def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._open_stream()
+
+    def _open_stream(self) -> None:
+        """Open and start the stream (on any thread: the callback hands blocks to `self._loop`)."""
         sd = _sd()
         self.device = pick_device(self.spec, "input")
         rate = self._rate = native_rate(sd, self.device, self.sample_rate, "input")
         self._max_blocks = max(4, int(self._queue_s * 1000 / self.chunk_ms))
-        self._loop = asyncio.get_running_loop()
+        self._taken = time.monotonic()
         try:
             self._stream = sd.InputStream(device=self.device["index"], channels=1, samplerate=rate,
                                           dtype="float32", blocksize=int(rate * self.chunk_ms / 1000),
@@ -159,7 +202,12 @@ class Microphone:
         self.stats.add(time.perf_counter() - t, frames / self._rate)
 
     def _arrive(self, block: np.ndarray) -> None:
-        if len(self._blocks) >= self._max_blocks:
+        # Audio that arrives in a burst (a sound server catching up after the machine was busy
+        # delivers seconds of it at once) while the pipeline keeps taking it is kept, up to
+        # BURST times the queue; the oldest is dropped only when the pipeline has taken nothing
+        # for `queue_s`, so a pipeline that fell behind catches up on the newest audio.
+        behind = self._taken is None or time.monotonic() - self._taken > self._queue_s
+        if len(self._blocks) >= self._max_blocks * (1 if behind else BURST):
             self._blocks.popleft()
             self.dropped += 1
         self._blocks.append(block)
@@ -177,12 +225,15 @@ class Microphone:
 
     def close(self) -> None:
         if self._stream is not None:
-            try:
-                self._stream.stop()
-                self._stream.close()
-            except Exception:  # a device that is gone cannot be closed cleanly
-                log.debug("closing the microphone failed", exc_info=True)
+            _close_stream(self._stream, "microphone")
             self._stream = None
+
+    async def aclose(self) -> None:
+        """close(), off the event loop: a device gone wrong cannot hold the loop up."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(TimeoutError):
+                await off_loop(lambda: _close_stream(stream, "microphone"), "closing the microphone")
 
     async def frames(self, stall_s: float = 2.0) -> AsyncIterator[Frame]:
         """InputAudio chunks at the pipeline's rate until stop(); a device that stops delivering
@@ -204,13 +255,16 @@ class Microphone:
                 except TimeoutError:
                     yield ErrorEvent(stage="microphone", message=f"the microphone {self.device.get('name')!r} "
                                      f"delivered nothing for {stall_s:g} s: reopening it")
-                    self.close()
+                    await self.aclose()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
                     try:
-                        self.open()
+                        await off_loop(self._open_stream, "opening the microphone")
                     except (ServiceError, ConfigError) as e:
                         yield ErrorEvent(stage="microphone", message=str(e).split("\n")[0])
+                    except TimeoutError:
+                        yield ErrorEvent(stage="microphone", message=f"opening the microphone took over "
+                                         f"{DEVICE_CALL_S:g} s: trying again")
                     else:
                         log.warning("the microphone %r is open again", self.device.get("name"),
                                     extra={"stage": "microphone"})
@@ -220,6 +274,7 @@ class Microphone:
                 yield ErrorEvent(stage="microphone", message=f"{self.dropped - reported_drops} audio block(s) "
                                  "dropped: the pipeline fell behind the microphone")
                 reported_drops = self.dropped
+            self._taken = time.monotonic()
             while self._blocks:
                 block = self._blocks.popleft()
                 pending = np.concatenate([pending, rs.resample_chunk(block) if rs else block])
@@ -228,6 +283,14 @@ class Microphone:
                 yield InputAudio(samples=chunk, sample_rate=self.sample_rate, start=pos)
                 pos += n
         yield EndOfStream(samples=pos, sample_rate=self.sample_rate)
+
+
+def _close_stream(stream: Any, what: str) -> None:
+    try:
+        stream.stop()
+        stream.close()
+    except Exception:  # a device that is gone cannot be closed cleanly
+        log.debug("closing the %s failed", what, exc_info=True)
 
 
 class Speaker(WavFileSink):
@@ -285,13 +348,10 @@ class Speaker(WavFileSink):
         self.stats.add(time.perf_counter() - t, frames / rate)
 
     async def aclose(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.stop()
-                self._stream.close()
-            except Exception:
-                log.debug("closing the speaker failed", exc_info=True)
-            self._stream = None
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(TimeoutError):
+                await off_loop(lambda: _close_stream(stream, "speaker"), "closing the speaker")
         await super().aclose()
 
 

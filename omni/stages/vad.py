@@ -86,6 +86,11 @@ class SileroVADOptions(StageOptions):
     """Shorter speech is dropped as noise."""
     speech_pad_ms: int = Field(120, ge=0)
     """Audio kept before and after the speech for the recognizer."""
+    onset_back_ms: int = Field(250, ge=0)
+    """Speech starts where the probability first rose past `neg_threshold` on its way to
+    `threshold`, up to this long before it got there: after a long silence Silero's probability
+    climbs slowly (170 ms from the first sound to 0.5 after 14 s of silence, 50 ms after 0.3 s),
+    and the first word was cut ("Read that sign." heard as "that sign.")."""
     max_utterance_s: float = Field(30.0, gt=1)
     """An utterance is cut (and a new one started) at this length."""
 
@@ -116,6 +121,8 @@ class SileroVAD(Processor):
         self._times: collections.deque[tuple[int, float]] = collections.deque()  # (chunk end, t)
         self._speaking = False
         self._start = 0
+        self._rising: collections.deque[int] = collections.deque()
+        """Windows (positions) just before speech started whose probability was past neg_threshold."""
         self._silence_at: int | None = None
         self._last_voiced_end = 0
         self._last_dip: int | None = None  # most recent window below threshold while speaking
@@ -195,13 +202,24 @@ class SileroVAD(Processor):
             if p >= o.threshold:
                 if o.half_duplex and self.floor.assistant_audible(t):
                     return  # the assistant's own voice (or the user over it): not listening
-                self._speaking, self._start, self._silence_at = True, pos, None
+                start = pos
+                while self._rising and self._rising[-1] == start - self._win and \
+                        pos - self._rising[-1] <= o.onset_back_ms * sr // 1000:
+                    start = self._rising.pop()
+                self._rising.clear()
+                self._speaking, self._start, self._silence_at = True, start, None
                 self._last_dip = None
                 self._asked_ms = self._eot_p = None
                 self._last_voiced_end = pos + self._win
-                yield SpeechStarted(start=pos, sample_rate=sr, t=t)
+                yield SpeechStarted(start=self._start, sample_rate=sr, t=t)
                 self._barge_in = BargeIn(onset=pos, sample_rate=sr, t=t)
                 self._barge = self.floor.user_started(self._barge_in)
+            elif p >= self._neg:
+                self._rising.append(pos)
+                while len(self._rising) > 64:
+                    self._rising.popleft()
+            else:
+                self._rising.clear()
             return
         if self._barge and pos + self._win - self._start >= o.backchannel_ms * sr / 1000:
             self._barge = False  # too long for a backchannel: the user takes the turn
@@ -362,7 +380,7 @@ class SileroVAD(Processor):
     def _trim(self) -> None:
         """Keep only the audio an utterance may still need."""
         o = self.options
-        keep_from = (self._start if self._speaking else self._pending_start) - \
+        keep_from = (self._start if self._speaking else self._pending_start - o.onset_back_ms * 16) - \
             (o.speech_pad_ms + 2 * self._win * 1000 // 16000) * 16
         while self._history and self._history[0][0] + len(self._history[0][1]) < keep_from:
             self._history.popleft()

@@ -147,7 +147,7 @@ class DeviceTransport(Transport):
         while self._commits:
             self._commits.pop().cancel()
         if self.mic is not None:
-            self.mic.close()
+            await self.mic.aclose()
 
     def summary(self) -> dict[str, Any]:
         if self.mic is None or self.speaker is None:
