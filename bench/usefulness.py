@@ -72,20 +72,23 @@ def longest_run(a: list[str], b: list[str]) -> int:
     return best
 
 
-def echoes(reply: str, said: str, kind: str = "") -> bool:
+def echoes(reply: str, said: str, kind: str = "", question: bool = False) -> bool:
     """The reply says the user's words back. Of something the user told (no question mark):
     five or more in a row that are half of what was said or more ("I planted some sunflowers
     on the balcony. It's a great way to..."). Of a question: its words with hardly a word of the
     reply's own ("Any idea what might help?" back; "The best way to learn to cook is to start
     with simple recipes" answers). Of a short utterance: all but one of its words with less than
-    two others. Small talk answered in kind ("Nice to meet you too!") is not an echo."""
+    two others. Small talk answered in kind ("Nice to meet you too!") is not an echo.
+    `question`: the user asked one, whatever the transcript's punctuation (whisper often drops
+    the question mark: "who wrote the Harry Potter books" is answered by "J.K. Rowling wrote
+    the Harry Potter books.", not said back)."""
     r, s = words(reply), words(said)
     if not r or not s:
         return False
     n = longest_run(r, s)
     if n >= min(3, len(s)) and n >= len(s) - 1 and len(r) - n < 2 and kind != "chitchat":
         return True
-    if said.rstrip().endswith("?"):
+    if question or said.rstrip().endswith("?"):
         return n >= 4 and len(r) - n < 2
     return n >= 5 and n >= 0.5 * len(s)
 
@@ -171,7 +174,7 @@ class Judge:
         # and so may an honest no ("I can't turn on the garden lights.")
         honest_no = kind == "not_allowed" and bool(_REFUSAL.search(reply))
         f["echo"] = bool(reply) and not (acts or used) and not honest_no and (
-            echoes(reply, item["text"], kind) or echoes(reply, said, kind))
+            echoes(reply, item["text"], kind) or echoes(reply, said, kind, question=item["text"].rstrip().endswith("?")))
         read = self.prompt.find(reply, said=f"{item['text']} {said}")
         f["prompt_read"] = read or False
         # a canned line of a few words counts when it is the whole reply ("Okay.")

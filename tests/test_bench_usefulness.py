@@ -1,0 +1,28 @@
+"""The judge of bench/quality.py (bench/usefulness.py) on the replies that taught it: what a
+person hearing them would call said back, and what an answer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from usefulness import echoes  # noqa: E402
+
+
+def test_a_question_heard_without_its_question_mark_answered_in_its_words_is_an_answer() -> None:
+    said = "who wrote the Harry Potter books"  # whisper dropped the "?"
+    assert not echoes("J.K. Rowling wrote the Harry Potter books.", said, "fact", question=True)
+    assert not echoes("The tallest mountain on Earth is Mount Everest, located in Nepal.",
+                      "which is the tallest mountain on earth", "fact", question=True)
+    # the same question said back, with hardly a word of its own, is still an echo
+    assert echoes("Who wrote the Harry Potter books?", said, "fact", question=True)
+    assert echoes("Who wrote the Harry Potter books? Yes.", said, "fact", question=True)
+
+
+def test_a_statement_said_back_is_an_echo_even_inside_a_friendly_reply() -> None:
+    said = "I ran 5 kilometers without stopping for the first time"
+    assert echoes("That's amazing! I'm glad you were able to run 5 kilometers without stopping for the "
+                  "first time.", said, "statement")
+    assert not echoes("That's a great milestone! How long did it take you?", said, "statement")
