@@ -38,7 +38,7 @@ FAULTS = ("silent", "echo", "prompt_read", "canned", "refused", "off_topic", "wr
 TOPIC_SIMILARITY = 0.25
 """Cosine similarity (all-MiniLM-L6-v2) of reply and utterance above which a reply is on topic."""
 
-_REFUSAL = re.compile(r"\b(can't|cannot|can not|unable|not able|not allowed|don't have (?:the )?(?:ability|access|"
+_REFUSAL = re.compile(r"\b(can't|cannot|can not|couldn't|could not|unable|not able|not allowed|don't have (?:the )?(?:ability|access|"
                       r"control|a way)|do not have (?:the )?(?:ability|access|control|a way)|not possible|"
                       r"isn't something i can|is not something i can|only (?:able to )?(?:control|switch|turn|"
                       r"help with|do)|no way to|not (?:set up|connected|equipped)|beyond what i can)\b", re.I)

@@ -5,6 +5,7 @@ in figures: bench/quality.py.)"""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -163,6 +164,21 @@ async def test_a_claim_of_an_offered_action_named_in_full_by_the_user_is_done():
     assert acts == [("light", {"room": "bedroom", "state": "on"})]
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
     assert done.text == "Bedroom light on."
+
+
+async def test_markup_and_template_placeholders_are_never_spoken():
+    # the model's call written as words after a lead-in (dev half of the everyday set, spoken)
+    _, out, _ = await scripted_turn(['you can use the following command:\n "light", "arguments": '
+                                     '{"room": "bathroom", "state": "on"}}'], "Turn on the bathroom light.")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert "arguments" not in done.text and "{" not in done.text and "command:" not in done.text, done.text
+    assert not [f for f in out if isinstance(f, DeviceAction)]
+    # a placeholder where the time should be: the clock's time is said instead
+    _, out, _ = await scripted_turn(["The current local date and time is [insert current date and time]."],
+                                    "Do you have the time?")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert "[" not in done.text and "insert" not in done.text, done.text
+    assert re.search(r"\b\d{1,2}:\d{2}\b", done.text), done.text
 
 
 # the words at a pause ----------------------------------------------------------------------

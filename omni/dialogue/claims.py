@@ -61,8 +61,14 @@ _PROMISE = re.compile(
 _PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|switch)\s+(?:on|off)\b"
 _ERRAND = re.compile(rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can)\s+(?:\w+\s+)?"
                      rf"(?:{_ERRANDS}\b|{_PHYSICAL})", re.IGNORECASE)
-_MARKUP = re.compile(r"</?[a-z_]+>|<\|[a-z_]+\|>|\{\s*\"name\"", re.IGNORECASE)
-"""Tags, chat-template tokens and call JSON: the model's own markup, never words for the user."""
+_MARKUP = re.compile(r"</?[a-z_]+>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:|"
+                     r"\[(?:insert|enter|add|your|current)\b[^\]]*\]", re.IGNORECASE)
+"""Tags, chat-template tokens, call JSON (`"arguments": {"room": ...`, in whatever pieces the
+clauses cut it) and template placeholders ("[insert current date and time]"): the model's own
+markup, never words for the user."""
+_QUOTED_ONLY = re.compile(r'^\s*"[^"]*"\W*$')
+"""A clause that is only a quoted string (`"light",`): a JSON value, or a word the next clause
+goes on from; it goes out with that clause, or not at all."""
 _SENTENCE = re.compile(r"[.!?](?=\s|$)|\n")
 _BOUNDARY = re.compile(r"[.!?;:,](?=\s|$)|\n")
 _REFUSING = re.compile(r"\b(can't|cannot|can not|unable|not able)\b.*\b(assist|help|do|answer|provide|with)\b",
@@ -89,10 +95,10 @@ _TERSE = re.compile(r"^\W*(?:\w+\W+){0,3}(?:lights?|lamps?|volume)\b(?:\W+\w+){0
 # the time or the date told as a fact: only the get_time tool knows them ("Sure, it's 12:34 PM.")
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _TELLS_TIME = re.compile(
-    rf"\b(?:it's|it is|the (?:current )?(?:local )?time is|the (?:current )?date(?: today)? is|today is|"
+    rf"\b(?:it's|it is|the (?:current )?(?:local )?(?:date and time|time and date|time|date(?: today)?) (?:is|are)|today is|"
     rf"right now it's)\s+(?:now\s+|currently\s+|exactly\s+|about\s+|around\s+|just\s+)?(?:the\s+)?"
     rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}(?:[:.]\d{{2}}|/\d{{1,2}})|\d{{1,2}}\s*(?:a\.?m|p\.?m)\b|\w+ o'clock|"
-    rf"(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b)", re.IGNORECASE)
+    rf"(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|\[)", re.IGNORECASE)
 # "Okay, I'll stop now." / "I'll be quiet."
 _STOPS = re.compile(r"\b(?:i'll|i will|let me|i'm going to)\s+(?:now\s+)?(?:stop|be quiet|cancel that|shut up)\b",
                     re.IGNORECASE)
@@ -298,9 +304,17 @@ class ClaimGuard:
             self.relayed.append(clause.strip())
             self.lead = ""
             return ""
+        if not clause.strip():  # a line break between a lead-in and what it leads to
+            if self.lead:
+                self.lead += clause
+                return ""
+            return clause
         lead, self.lead = self.lead, ""
-        if _LEAD.match(clause):
-            self.lead = lead + clause  # "I'm sorry," then "but I can't assist with that." or "to hear that."
+        if _LEAD.match(clause) or clause.rstrip().endswith(":") or _QUOTED_ONLY.match(clause):
+            # "I'm sorry," then "but I can't assist with that." or "to hear that."; and what
+            # announces the next clause ("you can use the following command:") goes with it,
+            # or not at all when that clause is not spoken
+            self.lead = lead + clause
             return ""
         if self.no_refusals and _REFUSING.search(clause):
             self.refusals.append((lead + clause).strip())
