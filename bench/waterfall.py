@@ -98,6 +98,7 @@ def waterfall(rec: dict[str, Any]) -> dict[str, float | None]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = load_pipeline("desktop", overrides=args.set) if args.set else load_pipeline("desktop")
     rows = []
+    rss = 0.0
     async with Host() as host:
         await host.load(cfg)
         with tempfile.TemporaryDirectory() as d:
@@ -107,6 +108,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 write_wav(wav, np.concatenate([np.zeros(int(lead * SR), np.float32), x,
                                                np.zeros(4 * SR, np.float32)]), SR)
                 res = await host.run(cfg, FileTransport(FileRunOptions(audio_in=wav, audio_out=out, out_rate=SR)))
+                rss = max(rss, res.peak_rss_mb)
                 recs = [r.as_dict() for r in res.records if r.transcript]
                 if not recs:
                     rows.append({"kind": kind, "said": label, "heard": "", "reply": "", "turns": 0})
@@ -121,6 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                              **waterfall(r)})
                 print(f"{kind:16s} {label[:28]:28s} v2v {rows[-1]['v2v']}", flush=True)
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "set": args.set, "rows": rows,
+            "peak_rss_mb": round(rss),
             "pause_decode_reused": sum(1 for r in rows if r.get("pause_decode")),
             "preemptive_used": sum(1 for r in rows if r.get("preemptive")),
             "over_budget": dict(collections.Counter(a for r in rows for a in r.get("over_budget", []))),
@@ -141,6 +144,7 @@ def table(res: dict[str, Any]) -> str:
              "| median ms | " + " | ".join(str(m[k]) for k in PARTS) + f" | {m['v2v_tts']} | {m['v2v']} |", ""]
     for kind, v in res["by_kind"].items():
         lines.append(f"{kind}: V2V heard p50 {v['v2v']} ms (at TTS {v['v2v_tts']})")
+    lines.append(f"peak RSS of the voice loop (the process, default models): {res['peak_rss_mb']} MB")
     lines.append(f"pause decode reused {res['pause_decode_reused']}, preemptive reply used {res['preemptive_used']} "
                  f"of {len(res['rows'])} turns; over budget, acted: {res['over_budget'] or 'never'}")
     lines.append("")
