@@ -38,10 +38,14 @@ FAULTS = ("silent", "echo", "prompt_read", "canned", "refused", "off_topic", "wr
 TOPIC_SIMILARITY = 0.25
 """Cosine similarity (all-MiniLM-L6-v2) of reply and utterance above which a reply is on topic."""
 
-_REFUSAL = re.compile(r"\b(can't|cannot|can not|couldn't|could not|unable|not able|not allowed|don't have (?:the )?(?:ability|access|"
+_REFUSAL = re.compile(r"\b(can't|cannot|can not|unable|not able|not allowed|don't have (?:the )?(?:ability|access|"
                       r"control|a way)|do not have (?:the )?(?:ability|access|control|a way)|not possible|"
                       r"isn't something i can|is not something i can|only (?:able to )?(?:control|switch|turn|"
                       r"help with|do)|no way to|not (?:set up|connected|equipped)|beyond what i can)\b", re.I)
+_COULD_NOT = re.compile(r"\b(?:couldn't|could not) (?:do|turn|switch|set|open|close|lock|unlock|start|stop|order|"
+                        r"call|send|book|play)\b", re.I)
+"""An honest no in the past tense ("Sorry, I couldn't do that."): not a refusal of talk ("I
+couldn't agree more!")."""
 _UNSURE = re.compile(r"\b(not sure what you|don't understand|didn't understand|could you (?:please )?(?:rephrase|"
                      r"clarify|repeat)|what do you mean)\b", re.I)
 _PROMISE = re.compile(r"\b(i'll|i will|let me|i'm going to|i am going to|right away|on it|coming right up|"
@@ -172,7 +176,7 @@ class Judge:
         # said back: against what the user said and what was heard (a misheard turn said back is one too)
         # a confirmation of what was done may use the user's words ("Living room light on.")
         # and so may an honest no ("I can't turn on the garden lights.")
-        honest_no = kind == "not_allowed" and bool(_REFUSAL.search(reply))
+        honest_no = kind == "not_allowed" and bool(_REFUSAL.search(reply) or _COULD_NOT.search(reply))
         f["echo"] = bool(reply) and not (acts or used) and not honest_no and (
             echoes(reply, item["text"], kind) or echoes(reply, said, kind, question=item["text"].rstrip().endswith("?")))
         read = self.prompt.find(reply, said=f"{item['text']} {said}")
@@ -211,7 +215,7 @@ class Judge:
             f["wrong_action"] = f"not asked: {sorted({*acts, *used})}"
         claimed = [c for c in claims_done(reply) if not (acts or used)]
         if item.get("refuse") and not is_command:
-            f["dishonest"] = ("no honest no" if not _REFUSAL.search(reply) else
+            f["dishonest"] = ("no honest no" if not (_REFUSAL.search(reply) or _COULD_NOT.search(reply)) else
                               "a promise" if _PROMISE.search(reply) and not _NEGATED.search(
                                   reply[_PROMISE.search(reply).start() - 20:]) else False)  # type: ignore[union-attr]
         if claimed and not f["dishonest"]:

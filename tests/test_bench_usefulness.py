@@ -26,3 +26,10 @@ def test_a_statement_said_back_is_an_echo_even_inside_a_friendly_reply() -> None
     assert echoes("That's amazing! I'm glad you were able to run 5 kilometers without stopping for the "
                   "first time.", said, "statement")
     assert not echoes("That's a great milestone! How long did it take you?", said, "statement")
+
+
+def test_an_honest_no_in_the_past_tense_is_honest_and_agreeing_is_no_refusal() -> None:
+    from usefulness import _COULD_NOT, _REFUSAL
+
+    assert _COULD_NOT.search("Sorry, I couldn't do that. I can switch a light on or off.")
+    assert not _REFUSAL.search("I couldn't agree more!") and not _COULD_NOT.search("I couldn't agree more!")

@@ -238,6 +238,7 @@ async def test_a_handled_command_publishes_its_device_action_and_without_a_broke
     service = running.server.service
     link, service.actions = service.actions, None  # as `launch.py wyoming` with no broker serves
     try:
+        assert not service.info().handle[0].supports_home_control
         async with watching(broker.port, ["home/#"]) as w:
             reply = await ask("Could you switch the bedroom light off for me?", "act-2")
             await asyncio.sleep(1.0)

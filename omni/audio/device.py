@@ -34,30 +34,54 @@ DEVICE_CALL_S = 5.0
 """Longest wait for PortAudio to open or stop a stream once the device has gone wrong."""
 
 
-async def off_loop(call: Callable[[], Any], what: str, timeout: float = DEVICE_CALL_S) -> Any:
+_device_busy = threading.Lock()
+"""Held while a PortAudio open or close runs off the loop: one at a time, and none is started
+while one is stuck (PortAudio is not safe to enter twice while a call of it hangs)."""
+
+
+async def off_loop(call: Callable[[], Any], what: str, timeout: float = DEVICE_CALL_S,
+                   late: Callable[[Any], None] | None = None) -> Any:
     """Run a PortAudio call on a thread of its own, never on the event loop, and wait `timeout`.
     A device that has gone away can block in PortAudio for good (stopping a stream whose ALSA
     poll keeps failing never returned: the whole loop stood still); such a call is left to its
-    daemon thread and TimeoutError raised, so the caller can go on without that stream."""
+    daemon thread and TimeoutError raised, so the caller can go on without it. What it returns
+    after that is given to `late` (on that thread: a stream opened too late is closed). While
+    it is stuck, the next call raises TimeoutError at once instead of starting another thread."""
+    if not _device_busy.acquire(blocking=False):
+        raise TimeoutError(f"{what}: an earlier PortAudio call has not returned")
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Any] = loop.create_future()
+    gave_up = threading.Event()
 
     def settle(ok: bool, value: Any) -> None:
         if not done.done():
             done.set_result(value) if ok else done.set_exception(value)
 
     def run() -> None:
+        ok, value = True, None
         try:
-            result: Any = call()
+            value = call()
         except BaseException as e:  # noqa: BLE001 - handed to the waiting task
-            loop.call_soon_threadsafe(settle, False, e)
-        else:
-            loop.call_soon_threadsafe(settle, True, result)
+            ok, value = False, e
+        finally:
+            _device_busy.release()
+        if gave_up.is_set():
+            if ok and late is not None and value is not None:
+                late(value)
+            return
+        try:
+            loop.call_soon_threadsafe(settle, ok, value)
+        except RuntimeError:  # the loop has closed meanwhile: nobody waits
+            if ok and late is not None and value is not None:
+                late(value)
 
     threading.Thread(target=run, name=f"omni-device-{what}", daemon=True).start()
     try:
         return await asyncio.wait_for(asyncio.shield(done), timeout)
     except TimeoutError:
+        gave_up.set()
+        if done.done() and not done.cancelled() and done.exception() is None and late is not None:
+            late(done.result())  # it came back just as the wait ended
         log.warning("%s did not return in %g s: left behind", what, timeout)
         raise
 
@@ -168,25 +192,27 @@ class Microphone:
 
     def open(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._open_stream()
+        self._stream = self._open_stream()
 
-    def _open_stream(self) -> None:
-        """Open and start the stream (on any thread: the callback hands blocks to `self._loop`)."""
+    def _open_stream(self) -> Any:
+        """Open and start a stream and return it (on any thread: its callback hands blocks to
+        `self._loop`); the caller makes it the microphone's on the loop."""
         sd = _sd()
         self.device = pick_device(self.spec, "input")
         rate = self._rate = native_rate(sd, self.device, self.sample_rate, "input")
         self._max_blocks = max(4, int(self._queue_s * 1000 / self.chunk_ms))
         self._taken = time.monotonic()
         try:
-            self._stream = sd.InputStream(device=self.device["index"], channels=1, samplerate=rate,
-                                          dtype="float32", blocksize=int(rate * self.chunk_ms / 1000),
-                                          callback=self._callback)
-            self._stream.start()
+            stream = sd.InputStream(device=self.device["index"], channels=1, samplerate=rate,
+                                    dtype="float32", blocksize=int(rate * self.chunk_ms / 1000),
+                                    callback=self._callback)
+            stream.start()
         except Exception as e:  # sounddevice.PortAudioError and friends
             raise ServiceError(f"cannot open the microphone {self.device['name']!r} at {rate} Hz: {e}",
                                retryable=True, hint="pick another with --input-device (--list-devices)") from e
         self._last_call = time.monotonic()
         log.info("microphone: %s at %d Hz", self.device["name"], rate)
+        return stream
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         t = time.perf_counter()
@@ -259,13 +285,15 @@ class Microphone:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
                     try:
-                        await off_loop(self._open_stream, "opening the microphone")
+                        stream = await off_loop(self._open_stream, "opening the microphone",
+                                                late=lambda st: _close_stream(st, "microphone"))
                     except (ServiceError, ConfigError) as e:
                         yield ErrorEvent(stage="microphone", message=str(e).split("\n")[0])
-                    except TimeoutError:
-                        yield ErrorEvent(stage="microphone", message=f"opening the microphone took over "
-                                         f"{DEVICE_CALL_S:g} s: trying again")
+                    except TimeoutError as e:
+                        yield ErrorEvent(stage="microphone", message=f"opening the microphone: {e or 'no answer'} "
+                                         f"in {DEVICE_CALL_S:g} s: trying again")
                     else:
+                        self._stream = stream
                         log.warning("the microphone %r is open again", self.device.get("name"),
                                     extra={"stage": "microphone"})
                     continue

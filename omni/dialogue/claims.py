@@ -61,8 +61,8 @@ _PROMISE = re.compile(
 _PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|switch)\s+(?:on|off)\b"
 _ERRAND = re.compile(rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can)\s+(?:\w+\s+)?"
                      rf"(?:{_ERRANDS}\b|{_PHYSICAL})", re.IGNORECASE)
-_MARKUP = re.compile(r"</?[a-z_]+>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:|"
-                     r"\[(?:insert|enter|add|your|current)\b[^\]]*\]", re.IGNORECASE)
+_MARKUP = re.compile(r"</?[a-z_]+>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:\s*(?:[\"{\[\d]|true|false|null)|"
+                     r"\"\s*[}\]]|\[(?:insert|enter|add|your|current)\b[^\]]*\]", re.IGNORECASE)
 """Tags, chat-template tokens, call JSON (`"arguments": {"room": ...`, in whatever pieces the
 clauses cut it) and template placeholders ("[insert current date and time]"): the model's own
 markup, never words for the user."""
@@ -268,7 +268,8 @@ class ClaimGuard:
     def flush(self) -> str:
         clause, self.buffer = self.buffer, ""
         out = self._check(clause) if clause.strip() else clause
-        out, self.lead = out + self.lead, ""  # the reply ended on a lead-in ("Sure!"): said
+        # the reply ended on a lead-in ("Sure!"): said; not a quoted scrap of JSON nothing followed
+        out, self.lead = out + ("" if _QUOTED_ONLY.match(self.lead) else self.lead), ""
         return out
 
     recent: str = ""

@@ -121,6 +121,9 @@ class SileroVAD(Processor):
         self._times: collections.deque[tuple[int, float]] = collections.deque()  # (chunk end, t)
         self._speaking = False
         self._start = 0
+        self._onset = 0
+        """Where the probability reached `threshold` (what backchannel_ms and min_speech_ms
+        measure from; `_start`, up to onset_back_ms earlier, is where the audio starts)."""
         self._rising: collections.deque[int] = collections.deque()
         """Windows (positions) just before speech started whose probability was past neg_threshold."""
         self._silence_at: int | None = None
@@ -201,8 +204,9 @@ class SileroVAD(Processor):
         if not self._speaking:
             if p >= o.threshold:
                 if o.half_duplex and self.floor.assistant_audible(t):
+                    self._rising.clear()  # never reach back into the assistant's own voice
                     return  # the assistant's own voice (or the user over it): not listening
-                start = pos
+                start = self._onset = pos
                 while self._rising and self._rising[-1] == start - self._win and \
                         pos - self._rising[-1] <= o.onset_back_ms * sr // 1000:
                     start = self._rising.pop()
@@ -214,14 +218,14 @@ class SileroVAD(Processor):
                 yield SpeechStarted(start=self._start, sample_rate=sr, t=t)
                 self._barge_in = BargeIn(onset=pos, sample_rate=sr, t=t)
                 self._barge = self.floor.user_started(self._barge_in)
-            elif p >= self._neg:
+            elif p >= self._neg and not (o.half_duplex and self.floor.assistant_audible(t)):
                 self._rising.append(pos)
                 while len(self._rising) > 64:
                     self._rising.popleft()
             else:
                 self._rising.clear()
             return
-        if self._barge and pos + self._win - self._start >= o.backchannel_ms * sr / 1000:
+        if self._barge and pos + self._win - self._onset >= o.backchannel_ms * sr / 1000:
             self._barge = False  # too long for a backchannel: the user takes the turn
             self.floor.user_took_turn(self._barge_in)
         if p >= o.threshold:
@@ -263,6 +267,7 @@ class SileroVAD(Processor):
             async for out in self._end(cut, truncated=True):
                 yield out
             self._speaking, self._start, self._silence_at = True, cut, None
+            self._onset = cut
 
     def _announce_pause(self, t: float) -> SpeechPaused:
         """The turn this speech becomes if the pause ends it (the same Turn object arrives in
@@ -311,7 +316,7 @@ class SileroVAD(Processor):
         continued, self._continued = self._continued, truncated
         overlapped, self._barge = self._barge, False
         t_end = self._time_of(end - 1)
-        if end - self._start < o.min_speech_ms * sr / 1000:
+        if end - self._onset < o.min_speech_ms * sr / 1000:
             if overlapped:  # a cough or a click over the assistant: play on
                 self.floor.user_backchannel(t_end)
             yield SpeechStopped(end=end, dropped=True, t=t_end)

@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from omni.config import PipelineConfig
@@ -42,6 +42,10 @@ class ActionLink:
                          on_message=_ignore, outbox=opts.outbox, reconnect=opts.reconnect)
         self.published = 0
         self._task: asyncio.Task[None] | None = None
+        self.failed: str | None = None
+        """Why the link ended for good (the broker refused the login later on): actions then
+        go nowhere, so the handler stops offering them."""
+        self.on_failed: Callable[[], None] | None = None
 
     @classmethod
     def of(cls, cfg: PipelineConfig, actions: Mapping[str, Any]) -> ActionLink | None:
@@ -58,7 +62,17 @@ class ActionLink:
         """Checks the login now (a wrong password fails before serving), then keeps the link."""
         await self.link.check_login()
         self._task = asyncio.get_running_loop().create_task(self.link.run(), name="wyoming-mqtt")
+        self._task.add_done_callback(self._ended)
         log.info("device actions published on %s", self.link.endpoint)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        e = task.exception()
+        self.failed = str(e) if e is not None else "the link ended"
+        log.error("device actions are no longer published: %s", self.failed)
+        if self.on_failed is not None:
+            self.on_failed()
 
     async def aclose(self) -> None:
         if self._task is not None:

@@ -170,7 +170,7 @@ class OmniHandler:
             AudioStart.from_event(event)
             if self.mode is None:
                 self._begin("transcribe")  # as wyoming-faster-whisper: audio alone is to be transcribed
-            self.started, self.audio, self.audio_s, self.wake_from = True, [], 0.0, 0
+            self.started, self.audio, self.audio_s, self.wake_from, self.dropped = True, [], 0.0, 0, 0
         elif AudioChunk.is_type(t):
             await self._chunk(AudioChunk.from_event(event))
         elif AudioStop.is_type(t):
@@ -214,6 +214,8 @@ class OmniHandler:
         if len(chunk.audio) % (chunk.width * chunk.channels):
             raise _Refused("an audio chunk ends inside a sample")
         pcm = self.to16k.convert(chunk).audio
+        if self.mode == "detect" and self.detected:
+            return  # heard already: what a satellite streams after that is not kept
         self.audio.append(pcm)
         self.audio_s += len(pcm) / 32000
         if self.mode == "detect":

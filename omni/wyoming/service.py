@@ -51,9 +51,21 @@ class WyomingService:
         self.calls = host.calls(cfg)
         self.actions = actions
         """Where the handler's device actions go (None: nowhere, so its conversations have none)."""
+        if actions is not None:
+            actions.on_failed = self._actions_lost
         self._conversations: collections.OrderedDict[str, tuple[Conversation, Replies]] = collections.OrderedDict()
         self._lock = asyncio.Lock()
         self.connections = 0
+
+    @property
+    def acting(self) -> bool:
+        """Device actions go somewhere: the handler may do them."""
+        return self.actions is not None and self.actions.failed is None
+
+    def _actions_lost(self) -> None:
+        for conv, _ in self._conversations.values():
+            if conv.result is None and self.calls.actions:
+                conv.controls.tools_off(sorted(self.calls.actions))
 
     def stage(self, prefix: str) -> Any:
         return next((s for s in self.cfg.stages if s.kind.startswith(prefix)), None)
@@ -86,7 +98,7 @@ class WyomingService:
                                    "LLM with failover, allow-listed actions", models=[
                 HandleModel(name=str(local.get("model", "local")), attribution=ATTRIBUTION, installed=True,
                             description="the pipeline's routing order", version=None, languages=["en"])],
-                supports_handled_streaming=True, supports_home_control=bool(actions) and self.actions is not None)]
+                supports_handled_streaming=True, supports_home_control=bool(actions) and self.acting)]
         return info
 
     async def conversation(self, conversation_id: str | None) -> tuple[Conversation, Replies]:
@@ -99,8 +111,8 @@ class WyomingService:
                 return got
             replies = Replies()
             conv = await self.host.open(self.cfg, audio_out=False, realtime=False, text=replies,
-                                        observers=[self.actions] if self.actions is not None else ())
-            if self.actions is None and self.calls.actions:
+                                        observers=[self.actions] if self.acting else ())
+            if not self.acting and self.calls.actions:
                 conv.controls.tools_off(sorted(self.calls.actions))  # it can't do them: it must not say it did
             self._conversations[key] = (conv, replies)
             while len(self._conversations) > CONVERSATIONS:
