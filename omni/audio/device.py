@@ -34,21 +34,27 @@ DEVICE_CALL_S = 5.0
 """Longest wait for PortAudio to open or stop a stream once the device has gone wrong."""
 
 
-_device_busy = threading.Lock()
-"""Held while a PortAudio open or close runs off the loop: one at a time, and none is started
-while one is stuck (PortAudio is not safe to enter twice while a call of it hangs)."""
+left_behind = 0
+"""PortAudio calls given up on (their threads are stuck in PortAudio): the process then exits
+without PortAudio's own exit handler, which would wait on them for good (launch.py)."""
+_opening = threading.Lock()
+"""Held while a PortAudio open runs off the loop: a stuck open is not joined by another. (A
+close is not held to it: a stream stuck in its stop is left behind and a new one opened, which
+is what brings the microphone back; holding the next open behind the stuck close kept it away
+for good, in a fresh-clone run.)"""
 
 
 async def off_loop(call: Callable[[], Any], what: str, timeout: float = DEVICE_CALL_S,
-                   late: Callable[[Any], None] | None = None) -> Any:
+                   late: Callable[[Any], None] | None = None, one_at_a_time: threading.Lock | None = None) -> Any:
     """Run a PortAudio call on a thread of its own, never on the event loop, and wait `timeout`.
     A device that has gone away can block in PortAudio for good (stopping a stream whose ALSA
     poll keeps failing never returned: the whole loop stood still); such a call is left to its
     daemon thread and TimeoutError raised, so the caller can go on without it. What it returns
     after that is given to `late` (on that thread: a stream opened too late is closed). While
-    it is stuck, the next call raises TimeoutError at once instead of starting another thread."""
-    if not _device_busy.acquire(blocking=False):
-        raise TimeoutError(f"{what}: an earlier PortAudio call has not returned")
+    `one_at_a_time` is stuck, the next call under it raises TimeoutError at once instead of
+    starting another thread."""
+    if one_at_a_time is not None and not one_at_a_time.acquire(blocking=False):
+        raise TimeoutError("an earlier call of it has not returned")
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Any] = loop.create_future()
     gave_up = threading.Event()
@@ -64,7 +70,8 @@ async def off_loop(call: Callable[[], Any], what: str, timeout: float = DEVICE_C
         except BaseException as e:  # noqa: BLE001 - handed to the waiting task
             ok, value = False, e
         finally:
-            _device_busy.release()
+            if one_at_a_time is not None:
+                one_at_a_time.release()
         if gave_up.is_set():
             if ok and late is not None and value is not None:
                 late(value)
@@ -79,6 +86,8 @@ async def off_loop(call: Callable[[], Any], what: str, timeout: float = DEVICE_C
     try:
         return await asyncio.wait_for(asyncio.shield(done), timeout)
     except TimeoutError:
+        global left_behind
+        left_behind += 1
         gave_up.set()
         if done.done() and not done.cancelled() and done.exception() is None and late is not None:
             late(done.result())  # it came back just as the wait ended
@@ -286,11 +295,11 @@ class Microphone:
                     backoff = min(backoff * 2, 10.0)
                     try:
                         stream = await off_loop(self._open_stream, "opening the microphone",
-                                                late=lambda st: _close_stream(st, "microphone"))
+                                                late=lambda st: _close_stream(st, "microphone"), one_at_a_time=_opening)
                     except (ServiceError, ConfigError) as e:
                         yield ErrorEvent(stage="microphone", message=str(e).split("\n")[0])
                     except TimeoutError as e:
-                        yield ErrorEvent(stage="microphone", message=f"opening the microphone: {e or 'no answer'} "
+                        yield ErrorEvent(stage="microphone", message=f"opening the microphone: {e or 'no answer'}, "
                                          f"in {DEVICE_CALL_S:g} s: trying again")
                     else:
                         self._stream = stream
