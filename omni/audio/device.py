@@ -89,8 +89,9 @@ async def off_loop(call: Callable[[], Any], what: str, timeout: float = DEVICE_C
         global left_behind
         left_behind += 1
         gave_up.set()
-        if done.done() and not done.cancelled() and done.exception() is None and late is not None:
-            late(done.result())  # it came back just as the wait ended
+        if late is not None:  # settled on the loop after all (the thread had not seen gave_up): closed then
+            done.add_done_callback(lambda f: None if f.cancelled() or f.exception() is not None or f.result() is None
+                                   else threading.Thread(target=late, args=(f.result(),), daemon=True).start())
         log.warning("%s did not return in %g s: left behind", what, timeout)
         raise
 
