@@ -136,7 +136,7 @@ def test_live_microphone_and_camera_read_the_sign_aloud(tmp_path: Path) -> None:
         cv2.imwrite(str(tmp_path / "camera" / "sign.png"), sign)
         proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "ar-glasses", "--camera",
                                  str(tmp_path / "camera"),
-                                 "--duration", "14", "--metrics", "turns.jsonl", "--video-out", "hud.mp4"],
+                                 "--duration", "14", "--metrics", "turns.jsonl", "--video-out", "hud.mp4", "--log-level", "info"],
                                 cwd=tmp_path, env=sound.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -147,7 +147,7 @@ def test_live_microphone_and_camera_read_the_sign_aloud(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err[-3000:]
         turns = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]
-        assert turns and "PLATFORM 4" in turns[0]["reply"], turns
+        assert turns and "PLATFORM 4" in turns[0]["reply"], (turns, err[-4000:])
         heard = sound.speaker()[int(start_s * sound.rate):]
         assert "platform" in transcribe(heard, sound.rate).lower()
         cap = cv2.VideoCapture(str(tmp_path / "hud.mp4"))

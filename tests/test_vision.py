@@ -235,6 +235,47 @@ async def test_look_answers_from_a_fresh_scene_and_refuses_a_stale_one(analyzer:
     assert "can't see well right now" in "".join(f.text for f in out if isinstance(f, ReplyToken))
 
 
+async def test_a_question_before_the_first_scene_waits_for_it_and_vision_stops_giving_way(analyzer: SceneAnalyzer) -> None:
+    """At start-up (or after the view changed) the camera sends pictures but no scene is current:
+    "read that sign" waits for the next scene instead of saying it cannot see, and says so on the
+    floor so that the scene stage does not hold that analysis back for the voice."""
+    look = LookStage("look", LookOptions(max_age_s=2.0, wait_s=30.0))
+    scene_stage = SceneStage("scene")
+    scene_stage.bind(look.context)  # one run: the same floor
+    picture = frame(sign_image())
+    seen: list[tuple[bool, bool]] = []
+    out: list[Frame] = []
+
+    async def source() -> AsyncIterator[Frame]:
+        yield picture
+        yield Transcript(turn=turn(1), text="Read that sign.")
+        await asyncio.sleep(0)  # (the stage has taken the question)
+        seen.append((look.floor.sight_wanted, scene_stage._voice_busy()))
+        yield analyzer.analyze(picture)
+        seen.append((look.floor.sight_wanted, False))
+        yield EndOfStream()
+
+    async for f in look.run(source()):
+        out.append(f)
+    assert seen[0] == (True, False), seen  # waiting, and vision goes ahead
+    assert seen[1][0] is False
+    reply = "".join(f.text for f in out if isinstance(f, ReplyToken))
+    assert "PLATFORM 4" in reply, reply
+    kinds = [type(f).__name__ for f in out]
+    assert kinds.index("SceneFrame") < kinds.index("ReplyToken")  # answered from the scene that came after
+    # no camera at all: nothing to wait for, said at once
+    out = await run_stage(LookStage("look", LookOptions(wait_s=30.0)), [Transcript(turn=turn(2), text="Read that sign.")])
+    assert "can't see well right now" in "".join(f.text for f in out if isinstance(f, ReplyToken))
+    # the camera sends pictures but no scene comes in time: the wait ends
+    look = LookStage("look", LookOptions(wait_s=0.05))
+    out = await run_stage(look, [frame(sign_image(), 1), Transcript(turn=turn(3), text="Read that sign.")], eos=False)
+    assert not any(isinstance(f, ReplyToken) for f in out) and look.floor.sight_wanted
+    await asyncio.sleep(0.1)
+    out = await run_stage(look, [frame(sign_image(), 2)], eos=False)
+    assert "can't see well right now" in "".join(f.text for f in out if isinstance(f, ReplyToken)), out
+    assert not look.floor.sight_wanted
+
+
 # the vision-language model path ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -320,7 +320,7 @@ class CameraFeed:
         self.opts = cfg.camera or CameraOptions()
         self.source = source or self.opts.source
         self.state = AssistantState()
-        """An observer: the camera samples at active_fps while the state is `listening`."""
+        """An observer: the camera samples at active_fps while the state is `listening` or `thinking`."""
         self.scene = next((s for s in stages if isinstance(s, SceneStage)), None)
         if self.scene is not None and self.source is None:
             raise ConfigError(f"pipeline {cfg.name!r} looks through a camera, and none is given",
@@ -335,7 +335,8 @@ class CameraFeed:
         if self.source is None or self.scene is None:
             return []
         camera = self.source if isinstance(self.source, Camera) else self.opts.camera(self.source)
-        sampler = self.opts.sampler(camera, active=lambda: self.state.state == "listening")
+        # a question is about what is in view now: sampled fast until it is answered
+        sampler = self.opts.sampler(camera, active=lambda: self.state.state in ("listening", "thinking"))
         return [Branch("camera", self.scene.name, camera_frames(sampler))]
 
     def stats(self) -> dict[str, Any]:

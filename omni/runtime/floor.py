@@ -142,6 +142,7 @@ class Floor:
         self.backchannels = 0
         self._turn_ids = itertools.count(1)
         self._pause_words: collections.OrderedDict[int, str] = collections.OrderedDict()
+        self._sight: set[int] = set()
 
     def heard_at_pause(self, turn_id: int, text: str) -> None:
         """The recognizer's words for the speech before a pause that may end turn `turn_id`
@@ -153,6 +154,23 @@ class Floor:
     def words_at_pause(self, turn_id: int) -> str | None:
         """What `heard_at_pause` said for `turn_id`, None while the decode is not done."""
         return self._pause_words.get(turn_id)
+
+    def wait_for_sight(self, turn_id: int, waiting: bool) -> None:
+        """Turn `turn_id`'s answer waits for a current picture of the view (written by the look
+        stage only; the scene stage reads `sight_wanted` and stops giving way to the voice,
+        which is waiting on it)."""
+        if waiting == (turn_id in self._sight):
+            return
+        if waiting:
+            self._sight.add(turn_id)
+        else:
+            self._sight.discard(turn_id)
+        self._changed()
+
+    @property
+    def sight_wanted(self) -> bool:
+        """A reply waits for the camera's next scene (`wait_for_sight`)."""
+        return bool(self._sight)
 
     def watch(self, listener: Callable[[], None]) -> None:
         """Call `listener()` when a reply is opened, becomes audible, ends or is interrupted

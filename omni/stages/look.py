@@ -5,8 +5,10 @@ stove on") is answered here and goes no further; every other frame passes on to 
 With a vision-language model configured, the question and the latest camera frame go to it (in
 a worker thread, streamed token by token, cancelled by a barge-in). Without one, the answer
 comes from the latest scene: its OCR text for "read that", labels and faces for "what is this",
-saying what it is unsure of. A scene older than `max_age_s` is never presented as current: the
-assistant says it cannot see well right now.
+saying what it is unsure of. A scene older than `max_age_s` is never presented as current.
+While the camera is sending pictures and the scene is not current (the first picture is still
+being read, the view changed), the question waits for the next scene, at most `wait_s`; after
+that, or with no camera, the assistant says it cannot see well right now.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from omni.frames import Answered, Frame, ReplyDone, ReplyToken, SceneFrame, Transcript, Turn, VideoFrame
+from omni.frames import Answered, EndOfStream, Frame, ReplyDone, ReplyToken, SceneFrame, Transcript, Turn, VideoFrame
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
 from omni.runtime.engines import Shared, options_key
 from omni.runtime.floor import until
@@ -60,6 +62,10 @@ class LookOptions(StageOptions):
     """While the scene has text in it, a question that points at something ("that", "this",
     "there") and asks what it says or names ("sign", "written", "which platform is this") is
     read from the camera, whatever its exact words."""
+    wait_s: float = Field(4.0, ge=0)
+    """With the camera sending pictures and no current scene, how long a question about the view
+    waits for the next one (0: answer at once). The scene stage stops giving way to the voice
+    meanwhile."""
     stale_reply: str = "I can't see well right now: the camera hasn't given me a recent picture."
 
 
@@ -79,6 +85,8 @@ class LookStage(Processor):
         self._shared: Shared[Vlm] | None = None
         self.scene: SceneFrame | None = None
         self.frame: VideoFrame | None = None
+        self._waiting: tuple[Turn, str, str, float] | None = None
+        """A question waiting for a current scene: (turn, question, kind, deadline)."""
 
     async def load(self, progress: ProgressFn) -> None:
         vo = self.options.vlm
@@ -111,21 +119,61 @@ class LookStage(Processor):
         return s is not None and bool(s.text) and time.monotonic() - s.captured <= self.options.max_age_s
 
     async def process(self, frame: Transcript | SceneFrame | VideoFrame) -> AsyncIterator[Frame]:
-        if isinstance(frame, SceneFrame):
-            self.scene = frame
-        elif isinstance(frame, VideoFrame):
-            self.frame = frame
-        else:
-            kind = self.kind(frame.text)
-            if kind is None:
-                yield frame
-                return
-            if frame.tentative:
-                return  # answered when the turn ends; the dialogue need not start on it
-            async for out in self._answer(frame.turn, frame.text.strip(), kind):
-                yield out
+        if isinstance(frame, (SceneFrame, VideoFrame)):
+            if isinstance(frame, SceneFrame):
+                self.scene = frame
+            else:
+                self.frame = frame
+            yield frame
+            w = self._waiting
+            if w is not None and (self._current() or time.monotonic() >= w[3]):
+                async for out in self._answer_waiting():
+                    yield out
             return
-        yield frame
+        if self._waiting is not None and not frame.tentative:
+            async for out in self._answer_waiting():  # a new turn: the old one waits no more
+                yield out
+        kind = self.kind(frame.text)
+        if kind is None:
+            yield frame
+            return
+        if frame.tentative:
+            return  # answered when the turn ends; the dialogue need not start on it
+        if self._should_wait():
+            self._waiting = (frame.turn, frame.text.strip(), kind, time.monotonic() + self.options.wait_s)
+            self.floor.speech(frame.turn)  # a reply is owed from now: the user can interrupt it
+            self.floor.wait_for_sight(frame.turn.id, True)
+            log.info("turn %d: no current picture yet; waiting up to %.1f s for the camera's next scene",
+                     frame.turn.id, self.options.wait_s, extra={"stage": self.name, "turn": frame.turn.id})
+            return
+        async for out in self._answer(frame.turn, frame.text.strip(), kind):
+            yield out
+
+    async def finish(self, eos: EndOfStream) -> AsyncIterator[Frame]:
+        if self._waiting is not None:
+            async for out in self._answer_waiting():
+                yield out
+
+    def _fresh(self, f: SceneFrame | VideoFrame | None) -> bool:
+        return f is not None and time.monotonic() - f.captured <= self.options.max_age_s
+
+    def _current(self) -> bool:
+        """What an answer now would come from is current: the scene, or the frame for the VLM."""
+        return self._fresh(self.frame) if self.vlm is not None else self._fresh(self.scene)
+
+    def _should_wait(self) -> bool:
+        """No current scene, while the camera sends pictures: the next scene is coming."""
+        return self.options.wait_s > 0 and not self._current() and self._fresh(self.frame)
+
+    async def _answer_waiting(self) -> AsyncIterator[Frame]:
+        assert self._waiting is not None
+        turn, question, kind, _ = self._waiting
+        self._waiting = None
+        self.floor.wait_for_sight(turn.id, False)
+        if self.floor.interrupted(turn):
+            return
+        async for out in self._answer(turn, question, kind):
+            yield out
 
     async def _answer(self, turn: Turn, question: str, kind: str) -> AsyncIterator[Frame]:
         sw = Stopwatch()

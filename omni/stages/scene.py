@@ -4,8 +4,9 @@ Every other frame passes straight through: analysis runs in a worker thread on a
 (a newer camera frame replaces one still waiting, and the skip is counted), so a transcript
 never queues behind OCR. Vision gives way to the voice: from the end of the user's speech until
 the first sample of the reply is placed on the speaker, a new analysis does not start (at most
-`max_defer_s`), and the models use `threads` cores of the machine at most. When the CPU is
-short, fewer frames are analysed; the audio path is not slowed by a queue.
+`max_defer_s`), and the models use `threads` cores of the machine at most, unless that reply
+is a question about the view waiting for this very picture (the look stage says so on the
+floor). When the CPU is short, fewer frames are analysed; the audio path is not slowed by a queue.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class SceneStage(Stage):
     def _voice_busy(self) -> bool:
         """From the end of the user's speech until that turn's reply is heard (its first sample
         placed on the speaker), or it ended without one; and while the voice's models work."""
+        if self.floor.sight_wanted:
+            return False  # a question about the view waits for this very analysis
         # the LLM reading or writing, TTS's first sentence; a reply owed and not yet audible
         return self._turn_open or self.cpu.voice_busy or self.floor.awaiting_reply()
 

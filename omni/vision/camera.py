@@ -247,7 +247,7 @@ class ChangeDetector:
 
 
 class Sampler:
-    """VideoFrames from a camera's slot: `active_fps` while `active()` (the user is speaking),
+    """VideoFrames from a camera's slot: `active_fps` while `active()` (the user is speaking, or waits for a reply),
     `idle_fps` otherwise; a picture like the last one is marked unchanged (it costs no analysis
     but keeps the scene fresh); the camera's faults become ErrorEvents."""
 
