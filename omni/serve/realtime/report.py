@@ -17,8 +17,9 @@ from omni.config import PipelineConfig
 from omni.frames import (DeviceAction, EndTurn, ErrorEvent, Frame, PartialTranscript, ReplyAudio, ReplyPlayed,
                          ReplyToken, SceneFrame, SpeechStarted, SpeechStopped, Transcript, Utterance)
 from omni.runtime.metrics import TurnRecord
-from omni.serve.realtime.protocol import (ClientError, Ids, Settings, assistant_item, call_item, error_event, pcm_out,
+from omni.serve.realtime.protocol import (ClientError, Ids, assistant_item, call_item, error_event, pcm_out,
                                           response_json, user_item)
+from omni.serve.realtime.settings import Settings
 from omni.app.prometheus import Stats
 
 

@@ -14,7 +14,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import dataclasses
 import json
 import logging
 import threading
@@ -27,9 +26,9 @@ from omni.app.host import Conversation
 from omni.errors import OmniError
 from omni.frames import Frame
 from omni.runtime.controls import BUILTIN_TOOLS
-from omni.serve.realtime.protocol import (OPENAI_VOICES, RATE, ClientError, Ids, Settings, assistant_item,
-                                          audio_format, check_turn_detection, default_turn_detection, error_event,
-                                          parse, pcm_in, pipeline_for, system_item, text_of, user_item)
+from omni.serve.realtime.protocol import (RATE, ClientError, Ids, assistant_item, error_event, parse, pcm_in,
+                                          system_item, text_of, user_item)
+from omni.serve.realtime.settings import Settings, default_turn_detection, pipeline_for, updated
 from omni.serve.realtime.report import Exchange, Item, Reporter, _item_text, _heard
 from omni.app.prometheus import Stats
 from omni.transports.base import SessionFactory
@@ -234,63 +233,7 @@ class RealtimeSession(Reporter):
 
     # client events -----------------------------------------------------------------------------
     async def session_update(self, event: dict[str, Any]) -> None:
-        s = event.get("session")
-        if not isinstance(s, dict):
-            raise ClientError("session.update needs a \"session\" object", param="session")
-        if s.get("type", "realtime") != "realtime":
-            raise ClientError("omni serves realtime sessions (type \"realtime\"); for transcription alone "
-                              "use POST /v1/audio/transcriptions", code="unsupported", param="session.type")
-        new = dataclasses.replace(self.settings)
-        audio = s.get("audio") or {}
-        inp = audio.get("input") or {} if isinstance(audio, dict) else None
-        outp = audio.get("output") or {} if isinstance(audio, dict) else None
-        if not all(isinstance(x, dict) for x in (audio, inp, outp)):
-            raise ClientError("session.audio, .input and .output are objects", param="session.audio")
-        assert isinstance(inp, dict) and isinstance(outp, dict)
-        if "output_modalities" in s:
-            mods = s["output_modalities"]
-            if not isinstance(mods, list) or not mods or not all(m in ("audio", "text") for m in mods):
-                raise ClientError("output_modalities is [\"audio\"] or [\"text\"]", param="session.output_modalities")
-            new.modalities = ["audio"] if "audio" in mods else ["text"]
-        if "instructions" in s:
-            if not isinstance(s["instructions"], str):
-                raise ClientError("instructions must be text", param="session.instructions")
-            new.instructions = s["instructions"]
-        audio_format(inp.get("format"), "session.audio.input.format")
-        audio_format(outp.get("format"), "session.audio.output.format")
-        if "turn_detection" in inp:
-            new.turn_detection = check_turn_detection(inp["turn_detection"])
-        if "transcription" in inp:
-            new.transcription = inp["transcription"]
-        if "noise_reduction" in inp:
-            new.noise_reduction = inp["noise_reduction"]
-        if "voice" in outp:
-            voice = outp["voice"]
-            voice = voice.get("id") if isinstance(voice, dict) else voice
-            if not isinstance(voice, str) or not voice:
-                raise ClientError("voice is a voice's name", param="session.audio.output.voice")
-            new.voice = self.settings.voice if voice in OPENAI_VOICES else voice
-        if "speed" in outp:
-            speed = outp["speed"]
-            if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.25 <= speed <= 1.5:
-                raise ClientError("speed is a number from 0.25 to 1.5", param="session.audio.output.speed")
-            new.speed = float(speed)
-        tools = s.get("tools")
-        ours = {t["name"] for t in self._tools()}
-        if tools and not (isinstance(tools, list) and all(isinstance(t, dict) and t.get("name") in ours for t in tools)):
-            raise ClientError("omni offers the pipeline's own tools (see session.tools: its device actions and "
-                              "built-in tools, run by omni, reported as function calls); tools of the "
-                              "client's are not supported (the session's own, sent back, are fine)",
-                              code="unsupported", param="session.tools")
-        if "tool_choice" in s:
-            if s["tool_choice"] not in ("auto", "none"):
-                raise ClientError("tool_choice is auto or none", code="unsupported", param="session.tool_choice")
-            new.tool_choice = s["tool_choice"]
-        if "max_output_tokens" in s:
-            m = s["max_output_tokens"]
-            if m != "inf" and (isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 4096):
-                raise ClientError("max_output_tokens is 1 to 4096 or \"inf\"", param="session.max_output_tokens")
-            new.max_output_tokens = m
+        new = updated(self.settings, event.get("session"), {t["name"] for t in self._tools()})
         await self._apply(new)
         self.emit({"type": "session.updated", "session": self._session_json()})
 
