@@ -78,7 +78,9 @@ def test_a_request_of_several_parts_is_split():
 
 def test_claims_of_actions_are_recognised():
     for s in ["The alarm is turned off.", "The garage door is opened.", "Timer set for 5 seconds.",
-              "The light is turned on in the garage.", "Kitchen light on.", "I have set a timer for 5 minutes."]:
+              "The light is turned on in the garage.", "Kitchen light on.", "I have set a timer for 5 minutes.",
+              # a deed said in the first person, whatever it names: no device list knows them all
+              "I switched on the coffee machine.", "I've just started the dishwasher."]:
         assert claims_action(s), s
     for s in ["I am doing well, thank you.", "Rome is the capital of Italy.", "It was the best of times.",
               "Would you like me to turn the volume up?", "Sorry, I cannot open the garage door.",
@@ -99,6 +101,31 @@ def test_an_action_said_to_be_under_way_is_held_like_a_claim():
     g = ClaimGuard(lambda: [], said="Turn on the TV.")
     assert (g.feed("Sure, ") + g.feed("I'll turn on the TV.") + g.flush()) == ""
     assert g.dropped == ["I'll turn on the TV."]
+
+
+def test_the_guard_judges_whole_clauses_however_the_tokens_fall():
+    """A model streamed "Sure, it's 12:" then "34 PM.": the colon at the end of what had come so
+    far was taken for a clause's end, and neither half told a time the guard could see."""
+    g = ClaimGuard(lambda: [], said="Do you have the time?")
+    assert g.feed("Sure,") + g.feed(" it's 12:") + g.feed("34 PM.") + g.flush() == ""
+    assert g.dropped == ["it's 12:34 PM."]
+    g = ClaimGuard(lambda: [], said="How far is it?")
+    assert g.feed("It is 3.") + g.feed("5 km away. ") + g.feed("Enjoy!") + g.flush() == "It is 3.5 km away. Enjoy!"
+    # a placeholder for the time, in whatever brackets, is no time told
+    g = ClaimGuard(lambda: [], said="Do you have the time?")
+    assert g.feed("The current local date and time is <current-time>.") + g.flush() == ""
+
+
+def test_an_offer_of_help_goes_with_what_it_offers():
+    """'Sure, I can help with that! Let's book a table ...': the promise was held and the offer
+    left standing, a promise all the same. An offer now goes out with the clause after it."""
+    g = ClaimGuard(lambda: [], said="Book a table for two on Friday.")
+    assert g.feed("Sure, I can help with that! ") + g.feed("Let's book a table for two on Friday.") + g.flush() == ""
+    g = ClaimGuard(lambda: [], said="Can you help me pick a gift?")
+    assert g.feed("Sure, I can help with that! ") + g.feed("How about a book?") + g.flush() == \
+        "Sure, I can help with that! How about a book?"
+    g = ClaimGuard(lambda: [], said="Add milk to my list.")
+    assert g.feed("Sure, I'll add milk to your list.") + g.flush() == ""
 
 
 def test_the_guard_passes_what_was_done_and_drops_the_rest():

@@ -39,6 +39,7 @@ _CLAIM = re.compile(
     rf"|\b(?:light|lamp|lights|volume)\s+(?:now\s+)?(?:on|off|up|down)\b"
     rf"|\b(?:lights?|lamps?|volume|sound|timer|alarm|door|tv|music)\s+(?:now\s+|successfully\s+)?{_DONE}\b)",
     re.IGNORECASE)
+_DID = re.compile(rf"\bi(?:'ve| have)?\s+(?:just\s+|now\s+|already\s+)?{_DONE}\b", re.IGNORECASE)
 _DOING = (r"(?:turning|switching|setting|starting|opening|closing|locking|unlocking|publishing|sending|"
           r"increasing|decreasing|raising|lowering|dimming|adjusting|activating|deactivating|disabling|"
           r"enabling|cancell?ing|stopping|changing|updating|arming|disarming)")
@@ -52,7 +53,8 @@ _UNDER_WAY = re.compile(
 # "Sure, I'll turn on the TV." / "Let me order that for you.": an action promised is held like
 # a claim (no tool promised it); an errand promised is one too, with no device word in it
 _ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|lock|unlock|open|close|shut|record|"
-            r"vacuum|clean|brew|cook|water|feed|wash|heat|cool|skip|pause|take (?:a |the )?(?:photo|picture))")
+            r"vacuum|clean|brew|cook|water|feed|wash|heat|cool|skip|pause|take (?:a |the )?(?:photo|picture)|"
+            r"add|schedule|remind|reserve|pay|transfer|download|install|print|save)")
 _PROMISE = re.compile(
     rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can go ahead and|i can)\s+(?:now\s+|just\s+|quickly\s+)?"
     rf"(?:go ahead and\s+)?(?:(?:turn|switch|set|start|dim|raise|lower|adjust|cancel|stop|put|make|get)\b|{_ERRANDS}\b)",
@@ -61,7 +63,7 @@ _PROMISE = re.compile(
 _PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|switch)\s+(?:on|off)\b"
 _ERRAND = re.compile(rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can)\s+(?:\w+\s+)?"
                      rf"(?:{_ERRANDS}\b|{_PHYSICAL})", re.IGNORECASE)
-_MARKUP = re.compile(r"</?[a-z_]+>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:\s*(?:[\"{\[\d]|true|false|null)|"
+_MARKUP = re.compile(r"</?[a-z_-]+>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:\s*(?:[\"{\[\d]|true|false|null)|"
                      r"\"\s*[}\]]|\[(?:insert|enter|add|your|current)\b[^\]]*\]", re.IGNORECASE)
 """Tags, chat-template tokens, call JSON (`"arguments": {"room": ...`, in whatever pieces the
 clauses cut it) and template placeholders ("[insert current date and time]"): the model's own
@@ -69,14 +71,21 @@ markup, never words for the user."""
 _QUOTED_ONLY = re.compile(r'^\s*"[^"]*"\W*$')
 """A clause that is only a quoted string (`"light",`): a JSON value, or a word the next clause
 goes on from; it goes out with that clause, or not at all."""
-_SENTENCE = re.compile(r"[.!?](?=\s|$)|\n")
-_BOUNDARY = re.compile(r"[.!?;:,](?=\s|$)|\n")
+# a clause ends at a mark followed by a space; at the end of what has streamed so far only "!"
+# and "?" are sure ends: "12:" may be "12:34", "3." "3.5", "1," "1,000" (the rest comes at flush)
+_SENTENCE = re.compile(r"[!?](?=\s|$)|\.(?=\s)|\n")
+_BOUNDARY = re.compile(r"[!?](?=\s|$)|[.;:,](?=\s)|\n")
 _REFUSING = re.compile(r"\b(can't|cannot|can not|unable|not able)\b.*\b(assist|help|do|answer|provide|with)\b",
                        re.IGNORECASE)
 _LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|great|yes|yeah|of course|certainly|"
                    r"absolutely|understood|got it|right|no problem|(?:i'm |i am )?(?:sorry|afraid))\W*)+$", re.IGNORECASE)
 """A clause that only leads in ("Sure,", "I'm sorry,", "Oh no!"): it goes out with the clause after
 it, or not at all when that one is not spoken (no reply is left at "Sure,")."""
+_OFFER = re.compile(r"^\s*(?:(?:oh|well|sure|okay|ok|alright|all right|yes|yeah|of course|certainly|absolutely)\W+)*"
+                    r"(?:i can|i could|i'd be (?:happy|glad) to|i would be (?:happy|glad) to|(?:i'm )?happy to)\s+"
+                    r"help(?: you)?(?: with (?:that|this|it))?\W*$", re.IGNORECASE)
+"""An offer of help and nothing more ("Sure, I can help with that!"): a lead-in too. Before a
+promise no action backs ("Let's book a table ...") it would be a promise left standing."""
 def _kind(clause: str) -> str | None:
     low = clause.lower()
     if re.search(r"\bturn(?:ed|ing)? (?:it|that|this) (?:up|down)\b", low):  # said of a speaker
@@ -98,7 +107,7 @@ _TELLS_TIME = re.compile(
     rf"\b(?:it's|it is|the (?:current )?(?:local )?(?:date and time|time and date|time|date(?: today)?) (?:is|are)|today is|"
     rf"right now it's)\s+(?:now\s+|currently\s+|exactly\s+|about\s+|around\s+|just\s+)?(?:the\s+)?"
     rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}(?:[:.]\d{{2}}|/\d{{1,2}})|\d{{1,2}}\s*(?:a\.?m|p\.?m)\b|\w+ o'clock|"
-    rf"(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|\[)", re.IGNORECASE)
+    rf"(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|[\[<])", re.IGNORECASE)
 # "Okay, I'll stop now." / "I'll be quiet."
 _STOPS = re.compile(r"\b(?:i'll|i will|let me|i'm going to)\s+(?:now\s+)?(?:stop|be quiet|cancel that|shut up)\b",
                     re.IGNORECASE)
@@ -113,7 +122,8 @@ def claims_action(clause: str) -> str | None:
         return "get_time"
     if not (_CLAIM.search(clause) or _TERSE.search(clause)):
         return None
-    return _kind(clause)
+    # "I switched on the coffee machine.": a deed the assistant says it did, whatever it names
+    return _kind(clause) or ("other" if _DID.search(clause) else None)
 
 
 def under_way(clause: str) -> str | None:
@@ -311,7 +321,7 @@ class ClaimGuard:
                 return ""
             return clause
         lead, self.lead = self.lead, ""
-        if _LEAD.match(clause) or clause.rstrip().endswith(":") or _QUOTED_ONLY.match(clause):
+        if _LEAD.match(clause) or _OFFER.match(clause) or clause.rstrip().endswith(":") or _QUOTED_ONLY.match(clause):
             # "I'm sorry," then "but I can't assist with that." or "to hear that."; and what
             # announces the next clause ("you can use the following command:") goes with it,
             # or not at all when that clause is not spoken
