@@ -96,7 +96,13 @@ def short_turns(args: argparse.Namespace) -> int:
         now_m["peak_rss_mb"] = {"p50": run["peak_rss_mb"]}
         ref_m = {k: {"p50": v} for k, v in before["median"].items()}
         ref_m["peak_rss_mb"] = {"p50": before["peak_rss_mb"]}
+        if run.get("set") != before.get("set"):
+            print(f"note: this run's --set {run.get('set')} is not the reference's {before.get('set')}")
+        rss = (now_m.pop("peak_rss_mb")["p50"], ref_m.pop("peak_rss_mb")["p50"])
         slower = print_rows(compare(now_m, ref_m, args.tolerance, args.min_ms))
+        grew = rss[0] > rss[1] * 1.05  # memory: 5 %, not the stages' 25 % and 40 ms
+        print(f"{'peak RSS MB':14s} {rss[0]:>9.0f} {rss[1]:>9.0f}  {'BIGGER' if grew else 'same'}")
+        slower += ["peak RSS"] if grew else []
         print("slower (or bigger): " + (", ".join(slower) if slower else "nothing"))
     if args.save:
         ref.write_text(json.dumps(run, indent=1))
@@ -113,9 +119,10 @@ def quality_figures(run: dict) -> dict[str, float]:
             n = rep.get("useful", "").split(" of ")[-1] if isinstance(rep, dict) else "0"
             if isinstance(rep, dict) and "useful_pct" in rep and n != "0":  # (of how many: runs of another size are not compared)
                 out[f"{part} {half} useful % of {n}"] = rep["useful_pct"]
-    wer = (run.get("spoken") or {}).get("timing", {}).get("wer") if isinstance(run.get("spoken"), dict) else None
-    if wer is not None:
-        out["spoken WER %"] = round(100 * wer, 1)
+    spoken = run.get("spoken") if isinstance(run.get("spoken"), dict) else {}
+    wer = spoken.get("timing", {}).get("wer")
+    if wer is not None:  # over the items spoken (a held-only run and a whole run are not compared)
+        out[f"spoken WER % of {len(spoken.get('items', []))}"] = round(100 * wer, 1)
     return out
 
 
@@ -141,7 +148,7 @@ def quality(args: argparse.Namespace) -> int:
         ref.write_text(json.dumps({"from": str(args.quality), "date": time.strftime("%Y-%m-%d %H:%M"),
                                    "figures": merged}, indent=1))
         print(f"saved as the reference: {ref}")
-    return 0
+    return 3 if saved is None and not args.save else 0
 
 
 def main() -> int:

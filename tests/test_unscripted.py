@@ -84,7 +84,7 @@ def test_claims_of_actions_are_recognised():
         assert claims_action(s), s
     for s in ["I am doing well, thank you.", "Rome is the capital of Italy.", "It was the best of times.",
               "Would you like me to turn the volume up?", "Sorry, I cannot open the garage door.",
-              "I can turn on the light for you if you like."]:
+              "I can turn on the light for you if you like.", "I changed my mind.", "I stopped by the bakery."]:
         assert claims_action(s) is None, s
 
 
@@ -126,6 +126,10 @@ def test_an_offer_of_help_goes_with_what_it_offers():
         "Sure, I can help with that! How about a book?"
     g = ClaimGuard(lambda: [], said="Add milk to my list.")
     assert g.feed("Sure, I'll add milk to your list.") + g.flush() == ""
+    # the same verbs in ordinary speech are no promise
+    g = ClaimGuard(lambda: [], said="When does the museum close?")
+    said = "Let me add that the museum closes at five. I can save you some time: go early."
+    assert g.feed(said) + g.flush() == said
 
 
 def test_the_guard_passes_what_was_done_and_drops_the_rest():

@@ -276,6 +276,36 @@ async def test_a_question_before_the_first_scene_waits_for_it_and_vision_stops_g
     assert not look.floor.sight_wanted
 
 
+async def test_a_waiting_question_is_answered_at_its_deadline_even_when_the_camera_stops() -> None:
+    """The camera sent a picture, then nothing: the question is answered when its wait ends, not
+    when the next frame of any kind happens to come. A barge-in ends a waiting turn too."""
+    look = LookStage("look", LookOptions(wait_s=0.05))
+    resumed: list[bool] = []
+    out: list[tuple[Frame, bool]] = []
+
+    async def source() -> AsyncIterator[Frame]:
+        yield frame(sign_image())
+        yield Transcript(turn=turn(1), text="Read that sign.")
+        await asyncio.sleep(2.0)  # the camera is gone; nothing else happens
+        resumed.append(True)
+        yield EndOfStream()
+
+    async for f in look.run(source()):
+        out.append((f, bool(resumed)))
+    replies = [(f, late) for f, late in out if isinstance(f, ReplyDone)]
+    assert len(replies) == 1 and replies[0][1] is False, out  # before the source went on
+    assert "can't see well right now" in replies[0][0].text
+    assert not look.floor.sight_wanted
+    # interrupted while it waits: its turn ends (interrupted), and vision is no longer held back
+    look = LookStage("look", LookOptions(wait_s=30.0))
+    out2 = await run_stage(look, [frame(sign_image(), 1), Transcript(turn=turn(2), text="Read that sign.")], eos=False)
+    assert look.floor.sight_wanted
+    look.floor.speech(turn(2)).interrupt()
+    out2 = await run_stage(look, [frame(sign_image(), 2)], eos=False)
+    assert [(f.turn.id, f.reason) for f in out2 if isinstance(f, ReplyDone)] == [(2, "interrupted")]
+    assert not look.floor.sight_wanted and not any(isinstance(f, ReplyToken) for f in out2)
+
+
 # the vision-language model path ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,10 @@ _CLAIM = re.compile(
     rf"|\b(?:light|lamp|lights|volume)\s+(?:now\s+)?(?:on|off|up|down)\b"
     rf"|\b(?:lights?|lamps?|volume|sound|timer|alarm|door|tv|music)\s+(?:now\s+|successfully\s+)?{_DONE}\b)",
     re.IGNORECASE)
-_DID = re.compile(rf"\bi(?:'ve| have)?\s+(?:just\s+|now\s+|already\s+)?{_DONE}\b", re.IGNORECASE)
+_DID = re.compile(rf"\bi(?:'ve| have)?\s+(?:just\s+|now\s+|already\s+)?{_DONE}\s+(?:(?:on|off|up|down)\s+)?"
+                  rf"(?:the|your|it|that|this|a|an)\b", re.IGNORECASE)
+"""A deed done to something, said in the first person ("I switched on the coffee machine"; not
+"I changed my mind", "I stopped by the bakery")."""
 _DOING = (r"(?:turning|switching|setting|starting|opening|closing|locking|unlocking|publishing|sending|"
           r"increasing|decreasing|raising|lowering|dimming|adjusting|activating|deactivating|disabling|"
           r"enabling|cancell?ing|stopping|changing|updating|arming|disarming)")
@@ -54,7 +57,8 @@ _UNDER_WAY = re.compile(
 # a claim (no tool promised it); an errand promised is one too, with no device word in it
 _ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|lock|unlock|open|close|shut|record|"
             r"vacuum|clean|brew|cook|water|feed|wash|heat|cool|skip|pause|take (?:a |the )?(?:photo|picture)|"
-            r"add|schedule|remind|reserve|pay|transfer|download|install|print|save)")
+            r"add(?!\s+(?:that|to that|to this)\b)|schedule|remind(?!\s+you\s+(?:that|of)\b)|reserve|"
+            r"pay(?!\s+attention\b)|transfer|download|install|print|save(?!\s+you\b))")
 _PROMISE = re.compile(
     rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can go ahead and|i can)\s+(?:now\s+|just\s+|quickly\s+)?"
     rf"(?:go ahead and\s+)?(?:(?:turn|switch|set|start|dim|raise|lower|adjust|cancel|stop|put|make|get)\b|{_ERRANDS}\b)",
@@ -63,7 +67,7 @@ _PROMISE = re.compile(
 _PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|switch)\s+(?:on|off)\b"
 _ERRAND = re.compile(rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can)\s+(?:\w+\s+)?"
                      rf"(?:{_ERRANDS}\b|{_PHYSICAL})", re.IGNORECASE)
-_MARKUP = re.compile(r"</?[a-z_-]+>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:\s*(?:[\"{\[\d]|true|false|null)|"
+_MARKUP = re.compile(r"</?[a-z_][a-z_-]*>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:\s*(?:[\"{\[\d]|true|false|null)|"
                      r"\"\s*[}\]]|\[(?:insert|enter|add|your|current)\b[^\]]*\]", re.IGNORECASE)
 """Tags, chat-template tokens, call JSON (`"arguments": {"room": ...`, in whatever pieces the
 clauses cut it) and template placeholders ("[insert current date and time]"): the model's own
@@ -151,6 +155,8 @@ def backed(clause: str, kind: str, done: Iterable[tuple[str, dict[str, Any]]]) -
     """Does a recorded action (name, args) back the claim of `kind` made in `clause`?"""
     low = clause.lower()
     for name, args in done:
+        if kind == "other" and re.search(rf"\b{re.escape(name.replace('_', ' '))}\b", low):
+            return True  # "I switched on the coffee machine." after the coffee_machine action
         if name != kind:
             continue
         room = args.get("room")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -163,29 +164,67 @@ class Processor(Stage):
     handles: ClassVar[tuple[type[Frame], ...]] = ()
 
     async def run(self, inp: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
-        async for frame in inp:
-            if self._stale(frame):
-                continue
-            if isinstance(frame, EndOfStream):
-                async for out in self.finish(frame):
-                    yield out
-                yield frame
-            elif isinstance(frame, self.handles):
+        src = aiter(inp)
+        pending: asyncio.Future[Frame] | None = None
+        """The next frame, asked for while the stage waits for its `wake_at` (not asked twice)."""
+        try:
+            while True:
+                at = self.wake_at()
+                if at is not None:  # the stage acts at `at` if no frame comes by then
+                    if pending is None:
+                        pending = asyncio.ensure_future(anext(src))
+                    await asyncio.wait({pending}, timeout=max(0.0, at - time.monotonic()))
+                    if not pending.done():
+                        async for out in self.tick():
+                            if not self._stale(out):
+                                yield out
+                        continue
                 try:
-                    async for out in self.process(frame):
-                        if not self._stale(out):
-                            yield out
-                except OmniError as e:
-                    log.warning("%s: %s", self.name, e, extra={"stage": self.name})
-                    for out in self._failed(str(e), frame):
+                    if pending is not None:
+                        frame, pending = await pending, None
+                    else:
+                        frame = await anext(src)
+                except StopAsyncIteration:
+                    break
+                async for out in self._handle(frame):
+                    yield out
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+
+    async def _handle(self, frame: Frame) -> AsyncIterator[Frame]:
+        if self._stale(frame):
+            return
+        if isinstance(frame, EndOfStream):
+            async for out in self.finish(frame):
+                yield out
+            yield frame
+        elif isinstance(frame, self.handles):
+            try:
+                async for out in self.process(frame):
+                    if not self._stale(out):
                         yield out
-                except Exception as e:  # a bug or an engine fault: report, keep serving
-                    log.exception("%s failed on %s", self.name, type(frame).__name__,
-                                  extra={"stage": self.name})
-                    for out in self._failed(f"{type(e).__name__}: {e}", frame):
-                        yield out
-            else:
-                yield frame
+            except OmniError as e:
+                log.warning("%s: %s", self.name, e, extra={"stage": self.name})
+                for out in self._failed(str(e), frame):
+                    yield out
+            except Exception as e:  # a bug or an engine fault: report, keep serving
+                log.exception("%s failed on %s", self.name, type(frame).__name__,
+                              extra={"stage": self.name})
+                for out in self._failed(f"{type(e).__name__}: {e}", frame):
+                    yield out
+        else:
+            yield frame
+
+    def wake_at(self) -> float | None:
+        """A monotonic time at which the stage must act even if no frame has come (`tick`), or
+        None (most stages: they act only on frames)."""
+        return None
+
+    async def tick(self) -> AsyncIterator[Frame]:
+        """Act at `wake_at()`, no frame having come by then. Must change what `wake_at` says."""
+        return
+        yield  # pragma: no cover - makes this an async generator
 
     def _stale(self, frame: Frame) -> bool:
         return frame.tier is Tier.DATA and self.floor.interrupted(getattr(frame, "turn", None))

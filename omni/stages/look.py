@@ -126,7 +126,7 @@ class LookStage(Processor):
                 self.frame = frame
             yield frame
             w = self._waiting
-            if w is not None and (self._current() or time.monotonic() >= w[3]):
+            if w is not None and (self._current() or time.monotonic() >= w[3] or self.floor.interrupted(w[0])):
                 async for out in self._answer_waiting():
                     yield out
             return
@@ -154,6 +154,14 @@ class LookStage(Processor):
             async for out in self._answer_waiting():
                 yield out
 
+    def wake_at(self) -> float | None:
+        """A waiting question's deadline: answered then, even if the camera has stopped sending."""
+        return self._waiting[3] if self._waiting is not None else None
+
+    async def tick(self) -> AsyncIterator[Frame]:
+        async for out in self._answer_waiting():
+            yield out
+
     def _fresh(self, f: SceneFrame | VideoFrame | None) -> bool:
         return f is not None and time.monotonic() - f.captured <= self.options.max_age_s
 
@@ -166,16 +174,25 @@ class LookStage(Processor):
         return self.options.wait_s > 0 and not self._current() and self._fresh(self.frame)
 
     async def _answer_waiting(self) -> AsyncIterator[Frame]:
+        """The waiting question answered now, from what there is (its turn ends here whatever
+        happens: interrupted, failed or answered)."""
         assert self._waiting is not None
-        turn, question, kind, _ = self._waiting
+        turn, question, kind, deadline = self._waiting
         self._waiting = None
         self.floor.wait_for_sight(turn.id, False)
         if self.floor.interrupted(turn):
+            yield ReplyDone(turn=turn, text="", reason="interrupted")
             return
-        async for out in self._answer(turn, question, kind):
-            yield out
+        waited_ms = round((time.monotonic() - deadline + self.options.wait_s) * 1000, 1)
+        try:
+            async for out in self._answer(turn, question, kind, waited_ms=waited_ms):
+                yield out
+        except Exception as e:  # (the frame in hand is not this turn's: its error is reported here)
+            log.exception("%s failed answering turn %d", self.name, turn.id, extra={"stage": self.name})
+            yield self.error(f"{type(e).__name__}: {e}")
+            yield ReplyDone(turn=turn, text="", reason="error")
 
-    async def _answer(self, turn: Turn, question: str, kind: str) -> AsyncIterator[Frame]:
+    async def _answer(self, turn: Turn, question: str, kind: str, waited_ms: float = 0.0) -> AsyncIterator[Frame]:
         sw = Stopwatch()
         speech = self.floor.speech(turn)
         now = time.monotonic()
@@ -211,7 +228,8 @@ class LookStage(Processor):
             yield ReplyToken(turn=turn, text=answer)
         reply = "".join(parts).strip()
         self.report(turn, first_ms if first_ms is not None else sw.ms, backend=f"vision:{source}", reason=kind,
-                    scene_age_ms=None if age_ms is None else round(age_ms, 1), total_ms=round(sw.ms, 1))
+                    scene_age_ms=None if age_ms is None else round(age_ms, 1), total_ms=round(sw.ms, 1),
+                    waited_for_sight_ms=waited_ms)
         log.info("turn %d %s question answered from %s (%s): %r", turn.id, kind, source,
                  "no picture" if age_ms is None else f"{age_ms:.0f} ms old", reply,
                  extra={"stage": self.name, "turn": turn.id})
