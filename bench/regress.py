@@ -69,7 +69,7 @@ REF = ROOT / "bench" / "reference"
 
 
 def print_rows(rows: list[tuple[str, float | None, float | None, str]], unit: str = "") -> list[str]:
-    print(f"{'':14s} {'now':>9s} {'before':>9s}  ")
+    print(f"{'':14s} {'p50 now':>9s} {'before':>9s}  ")
     for name, a, b, verdict in rows:
         fa = "-" if a is None else f"{a:.0f}{unit}"
         fb = "-" if b is None else f"{b:.0f}{unit}"
@@ -181,14 +181,7 @@ def main() -> int:
         print(f"no reference yet ({args.ref})")
     else:
         print(f"reference: commit {before['commit']} of {before['date']}")
-        print(f"{'':12s} {'p50 now':>9s} {'before':>9s}  ")
-        slower = []
-        for name, a, b, verdict in compare(now, before["summary"], args.tolerance, args.min_ms):
-            fa = "-" if a is None else f"{a:.0f}"
-            fb = "-" if b is None else f"{b:.0f}"
-            print(f"{name:12s} {fa:>9s} {fb:>9s}  {verdict}")
-            if verdict == "SLOWER":
-                slower.append(name)
+        slower = print_rows(compare(now, before["summary"], args.tolerance, args.min_ms))
         print("slower: " + (", ".join(slower) if slower else "nothing") +
               f" (more than {args.tolerance:.0%} and {args.min_ms:.0f} ms at p50)")
     if args.save:

@@ -86,7 +86,7 @@ class LookStage(Processor):
         self.scene: SceneFrame | None = None
         self.frame: VideoFrame | None = None
         self._waiting: tuple[Turn, str, str, float] | None = None
-        """A question waiting for a current scene: (turn, question, kind, deadline)."""
+        """A question waiting for a current scene: (turn, question, kind, when it came)."""
 
     async def load(self, progress: ProgressFn) -> None:
         vo = self.options.vlm
@@ -126,7 +126,8 @@ class LookStage(Processor):
                 self.frame = frame
             yield frame
             w = self._waiting
-            if w is not None and (self._current() or time.monotonic() >= w[3] or self.floor.interrupted(w[0])):
+            if w is not None and (self._current() or time.monotonic() >= w[3] + self.options.wait_s
+                                  or self.floor.interrupted(w[0])):
                 async for out in self._answer_waiting():
                     yield out
             return
@@ -140,7 +141,7 @@ class LookStage(Processor):
         if frame.tentative:
             return  # answered when the turn ends; the dialogue need not start on it
         if self._should_wait():
-            self._waiting = (frame.turn, frame.text.strip(), kind, time.monotonic() + self.options.wait_s)
+            self._waiting = (frame.turn, frame.text.strip(), kind, time.monotonic())
             self.floor.speech(frame.turn)  # a reply is owed from now: the user can interrupt it
             self.floor.wait_for_sight(frame.turn.id, True)
             log.info("turn %d: no current picture yet; waiting up to %.1f s for the camera's next scene",
@@ -156,7 +157,7 @@ class LookStage(Processor):
 
     def wake_at(self) -> float | None:
         """A waiting question's deadline: answered then, even if the camera has stopped sending."""
-        return self._waiting[3] if self._waiting is not None else None
+        return self._waiting[3] + self.options.wait_s if self._waiting is not None else None
 
     async def tick(self) -> AsyncIterator[Frame]:
         async for out in self._answer_waiting():
@@ -177,13 +178,13 @@ class LookStage(Processor):
         """The waiting question answered now, from what there is (its turn ends here whatever
         happens: interrupted, failed or answered)."""
         assert self._waiting is not None
-        turn, question, kind, deadline = self._waiting
+        turn, question, kind, since = self._waiting
         self._waiting = None
         self.floor.wait_for_sight(turn.id, False)
         if self.floor.interrupted(turn):
             yield ReplyDone(turn=turn, text="", reason="interrupted")
             return
-        waited_ms = round((time.monotonic() - deadline + self.options.wait_s) * 1000, 1)
+        waited_ms = round((time.monotonic() - since) * 1000, 1)
         try:
             async for out in self._answer(turn, question, kind, waited_ms=waited_ms):
                 yield out
