@@ -132,6 +132,40 @@ def test_an_offer_of_help_goes_with_what_it_offers():
     assert g.feed(said) + g.flush() == said
 
 
+async def test_an_offer_alone_to_an_errand_is_an_honest_no():
+    """'Can you order a pizza for us?' got 'Sure, I can help with that!' and nothing more: an
+    offer to do what no action does, left standing. It is now said that it can't."""
+    _, out, _ = await scripted_turn(["Sure, I can help with that!"], "Can you order a pizza for us?")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == "Sorry, I can't do that.", done.text
+    # asked for help in words, the offer is the answer (the user goes on); so after an action done
+    for said in ["Can you help me write an email?", "Could you help me plan a trip?"]:
+        g = ClaimGuard(lambda: [], said=said)
+        assert g.feed("Sure, I can help with that!") + g.flush() == "Sure, I can help with that!", said
+    g = ClaimGuard(lambda: [("light", {"room": "kitchen", "state": "on"})], said="Can you order a pizza?")
+    assert g.feed("Sure, I can help with that!") + g.flush() == "Sure, I can help with that!"
+
+
+async def test_a_time_told_against_noon_or_midnight_is_read_from_the_clock():
+    """'Is it already past noon?' got 'No, it is not past noon.' with no clock read."""
+    for s in ["No, it is not past noon.", "It's almost midnight.", "It is after 5 pm."]:
+        assert claims_action(s) == "get_time", s
+    for s in ["The museum is open before noon.", "It's not past its best."]:
+        assert claims_action(s) is None, s
+    stage, out, _ = await scripted_turn(["No, it is not past noon."], "Is it already past noon?")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert "noon" not in done.text and re.search(r"\b\d{1,2}:\d{2}\b", done.text), done.text
+
+
+async def test_a_device_claim_not_done_is_never_answered_okay():
+    """Heard as 'on the bathroom light.' (no verb), the model's 'Bathroom light on.' was dropped
+    and 'Okay.' said instead: as if it were done."""
+    _, out, _ = await scripted_turn(["Bathroom light on."], "on the bathroom light.")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text.startswith("Sorry, I couldn't do that.") and "light" in done.text, done.text
+    assert not [f for f in out if isinstance(f, DeviceAction)]
+
+
 def test_the_guard_passes_what_was_done_and_drops_the_rest():
     done: list[tuple[str, dict[str, Any]]] = []
     g = ClaimGuard(lambda: done)

@@ -81,7 +81,7 @@ _SENTENCE = re.compile(r"[!?](?=\s|$)|\.(?=\s)|\n")
 _BOUNDARY = re.compile(r"[!?](?=\s|$)|[.;:,](?=\s)|\n")
 _REFUSING = re.compile(r"\b(can't|cannot|can not|unable|not able)\b.*\b(assist|help|do|answer|provide|with)\b",
                        re.IGNORECASE)
-_LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|great|yes|yeah|of course|certainly|"
+_LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|great|yes|yeah|no|of course|certainly|"
                    r"absolutely|understood|got it|right|no problem|(?:i'm |i am )?(?:sorry|afraid))\W*)+$", re.IGNORECASE)
 """A clause that only leads in ("Sure,", "I'm sorry,", "Oh no!"): it goes out with the clause after
 it, or not at all when that one is not spoken (no reply is left at "Sure,")."""
@@ -112,6 +112,11 @@ _TELLS_TIME = re.compile(
     rf"right now it's)\s+(?:now\s+|currently\s+|exactly\s+|about\s+|around\s+|just\s+)?(?:the\s+)?"
     rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}(?:[:.]\d{{2}}|/\d{{1,2}})|\d{{1,2}}\s*(?:a\.?m|p\.?m)\b|\w+ o'clock|"
     rf"(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|[\[<])", re.IGNORECASE)
+# the time told against a mark ("No, it's not past noon yet.", "It's almost midnight."): a time
+# told too
+_TIME_AGAINST = re.compile(
+    r"\b(?:it's|it is|it isn't|it is not|it's not|we're|we are)\s+(?:not\s+)?(?:yet\s+|already\s+|still\s+|just\s+)?"
+    r"(?:past|after|before|almost|nearly|not yet)\s+(?:noon|midnight|midday|\d{1,2}\b)", re.IGNORECASE)
 # "Okay, I'll stop now." / "I'll be quiet."
 _STOPS = re.compile(r"\b(?:i'll|i will|let me|i'm going to)\s+(?:now\s+)?(?:stop|be quiet|cancel that|shut up)\b",
                     re.IGNORECASE)
@@ -122,7 +127,7 @@ def claims_action(clause: str) -> str | None:
     a time or date told), or None."""
     if clause.rstrip().endswith("?"):
         return None  # a question ("shall I turn the volume up?") claims nothing
-    if _TELLS_TIME.search(clause):
+    if _TELLS_TIME.search(clause) or _TIME_AGAINST.search(clause):
         return "get_time"
     if not (_CLAIM.search(clause) or _TERSE.search(clause)):
         return None
@@ -211,6 +216,18 @@ _REQUEST = re.compile(
     r"|\b(?:can|could|would|will) you\b|\bplease\b|\bi (?:want|need) you to\b", re.IGNORECASE)
 
 
+_ASKS_ERRAND = re.compile(
+    rf"^\W*(?:(?:hey|okay|ok|so|um|uh|right|now)\W+)*(?:please\W+)?{_ERRANDS}\b"
+    rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+|go ahead and\s+)?{_ERRANDS}\b"
+    rf"|\bi (?:want|need) you to\s+{_ERRANDS}\b", re.IGNORECASE)
+
+
+def asks_errand(said: str) -> bool:
+    """The user's words ask for an errand in the world to be done ("Can you order a pizza?",
+    "Book a table for two."), its verb the one asked for: not "Can you help me write an email?"."""
+    return bool(_ASKS_ERRAND.search(said))
+
+
 def asks_for_action(said: str) -> bool:
     """The user's words ask for something to be done ("Turn on the TV.", "Can you order a
     pizza?"), as against telling or asking about something."""
@@ -284,6 +301,12 @@ class ClaimGuard:
     def flush(self) -> str:
         clause, self.buffer = self.buffer, ""
         out = self._check(clause) if clause.strip() else clause
+        if not self.spoke and not out.strip() and _OFFER.match(self.lead) and asks_errand(self.said) and \
+                not self.done():
+            # "Sure, I can help with that!" and nothing more, to "Can you order a pizza?": an
+            # offer to do an errand no action did is a promise left standing
+            self.dropped.append(self.lead.strip())
+            self.lead = ""
         # the reply ended on a lead-in ("Sure!"): said; not a quoted scrap of JSON nothing followed
         out, self.lead = out + ("" if _QUOTED_ONLY.match(self.lead) else self.lead), ""
         return out
@@ -292,8 +315,12 @@ class ClaimGuard:
     """The model's last words, clauses judged so far whether spoken or not (the relay check reads
     across clauses: a sign read out a few words a clause)."""
 
+    spoke: bool = False
+    """Some clause of the reply has been given out to be spoken."""
+
     def _check(self, clause: str) -> str:
         out = self._judge(clause)
+        self.spoke = self.spoke or bool(out.strip())
         self.recent = (self.recent + clause)[-400:]
         return out
 
