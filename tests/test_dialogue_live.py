@@ -394,3 +394,31 @@ async def test_with_the_tools_in_the_system_prompt_a_tool_turn_evaluates_only_it
     # template's few tokens) are new, where tools_place: turn evaluates the note here too
     assert note > 200 and st.cached_tokens > note, (st, note)
     assert st.prompt_tokens - st.cached_tokens <= new + 12, (st, new)
+
+
+async def test_the_words_every_tools_note_starts_with_are_read_ahead_with_the_history():
+    """tools_place: turn (the default) puts a tool turn's note before its words, so it is
+    evaluated on that turn; the chat template's words that start every note ("# Tools ... <tools>")
+    are read ahead between turns, with the history, and a turn that offers no tool loses nothing."""
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"enabled": False}, tools={"builtin": []},
+                   temperature=0) as r:
+        eng = r.stage.backends["local"].engine
+        head = eng.note_head(r.stage.tools.schemas())
+        await r.ask("Good morning.")
+        await r.stage.idle()
+        question = "What is the capital of France?"
+        answer, _ = await r.ask(question, 2)
+        plain = eng.last
+        await r.stage.idle()
+        said = "Please switch the bedroom light off for me."
+        reply, out = await r.ask(said, 3)
+        tool_turn = eng.last
+        note = eng.count(eng.tools_note(r.stage.tools.schemas(frozenset({"light"}))))
+        n_head, n_said, n_question = eng.count(head), eng.count(said), eng.count(question)
+    assert head.startswith("# Tools") and head.rstrip().endswith("<tools>"), head
+    acts = [(f.action, f.args) for f in out if isinstance(f, DeviceAction)]
+    assert acts == [("light", {"room": "bedroom", "state": "off"})], (acts, reply)
+    # the light's note minus the head it shares with every note (and the turn's words) is new
+    assert tool_turn.prompt_tokens - tool_turn.cached_tokens <= note - n_head + n_said + 14, (tool_turn, note, n_head)
+    assert "paris" in answer.lower()
+    assert plain.prompt_tokens - plain.cached_tokens <= n_question + 8, plain

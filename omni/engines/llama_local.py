@@ -145,14 +145,38 @@ class LlamaChat:
             mark = "\x00omni\x00"
             a = self._format(messages=[{"role": "system", "content": mark}], tools=list(tools)).prompt
             b = self._format(messages=[{"role": "system", "content": mark}], tools=None).prompt
-            n = 0
-            while n < min(len(a), len(b)) and a[n] == b[n]:
-                n += 1
+            n = _shared_start(a, b)
             m = 0
             while m < min(len(a), len(b)) - n and a[-1 - m] == b[-1 - m]:
                 m += 1
             note = self._notes[key] = a[n: len(a) - m].strip()
         return note
+
+    def note_head(self, catalog: Sequence[dict[str, Any]]) -> str:
+        """The words every turn's tools note starts with, whichever tools it offers (the chat
+        template's "# Tools ... <tools>" before the first schema): "" when the notes of two
+        tools share no start."""
+        if len(catalog) < 2:
+            return ""
+        a, b = self.tools_note(catalog[:1]), self.tools_note(catalog[1:2])
+        head = a[:_shared_start(a, b)]
+        # up to the end of its last line: what follows it starts the first tool's own words
+        return head[: head.rfind("\n") + 1] if "\n" in head else ""
+
+    def _with_note_head(self, messages: Sequence[Message], catalog: Sequence[dict[str, Any]]) -> list[int]:
+        """The prompt of `messages` followed by the start of a tools note, as a turn that offers
+        tools renders it (the tokens up to it are the same; the last may merge differently, and
+        is evaluated again)."""
+        head = self.note_head(catalog)
+        if not head:
+            return []
+        mark = "\x00omni-user\x00"
+        whole = self._format(messages=[*messages, {"role": "system", "content": self.tools_note(catalog[:1])},
+                                       {"role": "user", "content": mark}], tools=None).prompt
+        at = whole.rfind(head, 0, whole.rfind(mark))
+        if at < 0:
+            return []
+        return self.llm.tokenize(whole[: at + len(head)].encode("utf-8"), add_bos=False, special=True)
 
     def count(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -177,8 +201,13 @@ class LlamaChat:
                 catalog: Sequence[dict[str, Any]] = ()) -> int:
         """Evaluate the prompt ahead of a `stream()` with the same arguments (only the part the
         context does not hold yet), so that generation can start at once. Returns the tokens
-        evaluated."""
+        evaluated. Messages that end before the next user turn (the system prompt and the
+        history) are the start of the next turn's prompt: when a turn may offer tools, the words
+        every tools note starts with go with them (see `note_head`)."""
         toks = self.tokens(messages, tools, prefix, catalog)
+        if not tools and not prefix and catalog and self.settings.tools_place == "turn" and \
+                (not messages or messages[-1].get("role") != "user"):
+            toks = self._with_note_head(messages, catalog) or toks
         n = self.cached_prefix(toks)
         if n == len(toks) == self.llm.n_tokens:
             return 0
@@ -217,6 +246,14 @@ class LlamaChat:
             close = getattr(it, "close", None)
             if close:
                 close()
+
+
+def _shared_start(a: str, b: str) -> int:
+    """How many leading characters `a` and `b` have in common."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def compact_tools_note(tools: Sequence[dict[str, Any]]) -> str:
