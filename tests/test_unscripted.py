@@ -111,6 +111,13 @@ def test_the_guard_judges_whole_clauses_however_the_tokens_fall():
     assert g.dropped == ["it's 12:34 PM."]
     g = ClaimGuard(lambda: [], said="How far is it?")
     assert g.feed("It is 3.") + g.feed("5 km away. ") + g.feed("Enjoy!") + g.flush() == "It is 3.5 km away. Enjoy!"
+    # a sure end needs no next token ("yet." and not "3.", "p.", "Dr.")
+    g = ClaimGuard(lambda: [], said="Ever tried?")
+    assert g.feed("I haven't tried") + g.feed(" it yet.") == "I haven't tried it yet."
+    for part in ["The bus leaves at 3.", "The bus leaves at 3 p.", "Ask the Dr."]:
+        assert (g := ClaimGuard(lambda: [], said="When?")).feed(part) == "", part
+    g = ClaimGuard(lambda: [], said="Do you have the time?")
+    assert g.feed("Sure, it's 3 p.") + g.feed("m.") + g.flush() == "" and g.dropped == ["it's 3 p.m."]
     # a placeholder for the time, in whatever brackets, is no time told
     g = ClaimGuard(lambda: [], said="Do you have the time?")
     assert g.feed("The current local date and time is <current-time>.") + g.flush() == ""

@@ -10,8 +10,8 @@ from pydantic import Field
 
 from omni.frames import Frame, ReplyDone, ReplySentence, ReplyToken, Turn
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
+from omni.sentences import ABBREVIATIONS, ends_sentence_now
 
-_ABBREV = {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "no", "approx"}
 _END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|[\n]+")
 _CLAUSE = re.compile(r"[,;:—–](?=\s)")
 _MARKUP = re.compile(r"[*_`#>]+|\[(.*?)\]\(.*?\)")
@@ -80,9 +80,12 @@ class SentenceChunker(Processor):
             if len(piece) < self.options.min_chars:
                 continue
             word = re.findall(r"([\w.]+)[.]$", piece)
-            if word and word[-1].lower().rstrip(".") in _ABBREV:
+            if word and word[-1].lower().rstrip(".") in ABBREVIATIONS:
                 continue
             return end
+        # the last token may end the sentence: then it is not kept waiting for the next one
+        if len(buf.strip()) >= self.options.min_chars and ends_sentence_now(buf):
+            return len(buf)
         if first and len(buf) >= self.options.first_clause_chars:
             m = next((m for m in _CLAUSE.finditer(buf) if m.end() >= self.options.min_chars), None)
             if m:
