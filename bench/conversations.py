@@ -102,8 +102,10 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str], 
     async def source():  # noqa: ANN202
         last = None
         for i, (ci, it) in enumerate(seq):
+            # the user hears the reply before saying the next thing: what the dialogue reads
+            # ahead meanwhile is done (back to back, the next turn would wait for it)
+            await stage.idle()
             if ci != last and last is not None:  # a new conversation: nothing remembered
-                await stage.idle()
                 stage.memory = Memory(stage._system_prompt(), stage.options.memory, stage.memory.count)
             last = ci
             done.clear()

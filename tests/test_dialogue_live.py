@@ -414,7 +414,13 @@ async def test_the_words_every_tools_note_starts_with_are_read_ahead_with_the_hi
         reply, out = await r.ask(said, 3)
         tool_turn = eng.last
         note = eng.count(eng.tools_note(r.stage.tools.schemas(frozenset({"light"}))))
-        n_head, n_said, n_question = eng.count(head), eng.count(said), eng.count(question)
+        # the turn after offers the light again ("and the kitchen?"): its whole note was read ahead
+        await r.stage.idle()
+        after = "And what is the capital of Spain?"
+        answer2, _ = await r.ask(after, 4)
+        following = eng.last
+        offered = r.metrics[-1].get("tools_offered")
+        n_head, n_said, n_question, n_after = eng.count(head), eng.count(said), eng.count(question), eng.count(after)
     assert head.startswith("# Tools") and head.rstrip().endswith("<tools>"), head
     acts = [(f.action, f.args) for f in out if isinstance(f, DeviceAction)]
     assert acts == [("light", {"room": "bedroom", "state": "off"})], (acts, reply)
@@ -422,3 +428,5 @@ async def test_the_words_every_tools_note_starts_with_are_read_ahead_with_the_hi
     assert tool_turn.prompt_tokens - tool_turn.cached_tokens <= note - n_head + n_said + 14, (tool_turn, note, n_head)
     assert "paris" in answer.lower()
     assert plain.prompt_tokens - plain.cached_tokens <= n_question + 8, plain
+    assert offered == ["light"] and "madrid" in answer2.lower(), (offered, answer2)
+    assert following.prompt_tokens - following.cached_tokens <= n_after + 8, following

@@ -38,6 +38,10 @@ class LlamaSettings:
     """Where the tools note goes: "turn" (the offered tools, just before the user's words: a turn
     that offers one evaluates its note anew) or "system" (every tool of the catalog, after the
     system prompt: evaluated once and cached with it; a turn that offers none bans the call)."""
+    notes_ahead: bool = True
+    """With tools_place "turn": a prefill of the next turn's start (system prompt and history)
+    also reads the words every tools note starts with, or the whole note of the tools it is given
+    (those the next turn offers again); false: the history alone."""
 
 
 @dataclass
@@ -114,10 +118,11 @@ class LlamaChat:
                                    bos_token=tok("tokenizer.ggml.bos_token_id"))
 
     def tokens(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (),
-               prefix: str = "", catalog: Sequence[dict[str, Any]] = ()) -> list[int]:
+               prefix: str = "", catalog: Sequence[dict[str, Any]] = (), ahead: bool = False) -> list[int]:
         """The prompt for `messages` (and `tools`, rendered by the chat template); with `prefix`,
         the assistant's reply is started with that text, so generation continues it. With
-        `tools_place` "system", the note of the whole `catalog` follows the system prompt instead."""
+        `tools_place` "system", the note of the whole `catalog` follows the system prompt instead.
+        `ahead`: `messages` end before the next user turn, and the tools note goes after them."""
         msgs = list(messages)
         if self.settings.tools_place == "system" and catalog:
             note = self.tools_note(catalog)
@@ -126,7 +131,8 @@ class LlamaChat:
             else:
                 msgs.insert(0, {"role": "system", "content": note})
         elif tools:  # late in the prompt, so the cached prefix (system prompt, history) holds
-            last_user = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs))
+            last_user = len(msgs) if ahead else \
+                max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs))
             msgs.insert(last_user, {"role": "system", "content": self.tools_note(tools)})
         rendered = self._format(messages=msgs, tools=None)
         stop = rendered.stop
@@ -204,9 +210,11 @@ class LlamaChat:
         evaluated. Messages that end before the next user turn (the system prompt and the
         history) are the start of the next turn's prompt: when a turn may offer tools, the words
         every tools note starts with go with them (see `note_head`)."""
-        toks = self.tokens(messages, tools, prefix, catalog)
-        if not tools and not prefix and catalog and self.settings.tools_place == "turn" and \
-                (not messages or messages[-1].get("role") != "user"):
+        ahead = not prefix and (not messages or messages[-1].get("role") in ("system", "assistant"))
+        if ahead and not self.settings.notes_ahead:
+            tools, catalog = (), ([] if self.settings.tools_place == "turn" else catalog)
+        toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead)
+        if ahead and not tools and catalog and self.settings.tools_place == "turn":
             toks = self._with_note_head(messages, catalog) or toks
         n = self.cached_prefix(toks)
         if n == len(toks) == self.llm.n_tokens:

@@ -156,7 +156,11 @@ class Dialogue(Processor):
             return
         if self._prefill is not None and not self._prefill.done():
             self._prefill.cancel()  # a newer history supersedes it (the worker finishes its batch)
-        req = ChatRequest(self.memory.prefix(), catalog=self.tools.schemas())
+        # the next turn offers the tools this one ran ("and the bedroom?"): their note, which goes
+        # just before the user's words, is read ahead too
+        follows = frozenset(name for name, _ in self._follows)
+        req = ChatRequest(self.memory.prefix(), self.tools.schemas(follows) if follows else [],
+                          catalog=self.tools.schemas())
         self._prefill = asyncio.get_running_loop().create_task(self._local.prefill(req, idle=True), name=f"{self.name}-prefill")
         self._prefill.add_done_callback(_log_failure)
 
@@ -345,13 +349,23 @@ class Dialogue(Processor):
                       gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         """The reply; with a `gate` (a preemptive reply) no tool acts before it resolves."""
         mark = self.tools.runs
+        over = False
         async with contextlib.aclosing(self._answer_by(turn, text, parts, gate)) as g:
             async for out in g:
+                if isinstance(out, ReplyDone) and gate is None and not over:
+                    # the reply is whole: the next turn's start is read ahead from now on, while
+                    # the reply is spoken (not once the stage is asked for its next frame)
+                    over = True
+                    self._answered(mark)
                 yield out
-        # answered (a reply started at a pause and thrown away never gets here): the next turn
-        # may refer to what this one did
+        if not over:  # a reply started at a pause and thrown away never gets here
+            self._answered(mark)
+
+    def _answered(self, mark: int) -> None:
+        """The turn is answered: the next may refer to what it did, and its start is read ahead."""
         n = min(self.tools.runs - mark, len(self.tools.ran))
         self._follows = tuple(self.tools.ran[-n:]) if n else ()
+        self._prefill_next()
 
     async def _answer_by(self, turn: Turn, text: str, parts: list[str],
                          gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
@@ -367,7 +381,6 @@ class Dialogue(Processor):
         if several is not None:
             async for out in fast_path(self.kit, turn, text, several, parts, gate, sw):
                 yield out
-            self._prefill_next()
             return
         if match is None and (call := follow_up(text, list(self._follows), self.tools)) is not None:
             # "and the kitchen too": the last call, changed as the user says
@@ -375,12 +388,10 @@ class Dialogue(Processor):
         if match is not None:
             async for out in fast_path(self.kit, turn, text, [match], parts, gate, sw):
                 yield out
-            self._prefill_next()
             return
         async with contextlib.aclosing(llm_turn(self.kit, turn, text, sw, score, near, parts, gate)) as g:
             async for out in g:
                 yield out
-        self._prefill_next()
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:

@@ -30,6 +30,9 @@ class LlamaBackendOptions(BackendOptions):
     tools_place: Literal["turn", "system"] = "turn"
     """Where: before the user's words, the offered tools only; or after the system prompt, all of
     them, cached (omni.engines.llama_local.LlamaSettings)."""
+    notes_ahead: bool = True
+    """Between turns, read the start of every tools note (and the whole note of the tools the
+    next turn will offer again) ahead with the history (omni.engines.llama_local.LlamaSettings)."""
 
 
 class LlamaBackend(ChatBackend):
@@ -40,7 +43,8 @@ class LlamaBackend(ChatBackend):
     def __init__(self, name: str, options: LlamaBackendOptions) -> None:
         super().__init__(name, options)
         self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads,
-                                                 tools_note=options.tools_note, tools_place=options.tools_place))
+                                                 tools_note=options.tools_note, tools_place=options.tools_place,
+                                                 notes_ahead=options.notes_ahead))
         self._worker = Worker(f"{name}-llm")
         self._cpu: CpuPriority | None = None
 
