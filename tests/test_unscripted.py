@@ -151,13 +151,18 @@ async def test_an_offer_alone_to_an_errand_is_an_honest_no():
         assert g.feed("Sure, I can help with that!") + g.flush() == "Sure, I can help with that!", said
     g = ClaimGuard(lambda: [("light", {"room": "kitchen", "state": "on"})], said="Can you order a pizza?")
     assert g.feed("Sure, I can help with that!") + g.flush() == "Sure, I can help with that!"
+    # an offer before a call of the same round is what the call does: not dropped before it runs
+    g = ClaimGuard(lambda: [], said="Can you book a table for two?")
+    assert g.feed("Sure, I can help with that!") + g.flush(calls=True) == "Sure, I can help with that!"
+    assert not g.dropped
 
 
 async def test_a_time_told_against_noon_or_midnight_is_read_from_the_clock():
     """'Is it already past noon?' got 'No, it is not past noon.' with no clock read."""
     for s in ["No, it is not past noon.", "It's almost midnight.", "It is after 5 pm."]:
         assert claims_action(s) == "get_time", s
-    for s in ["The museum is open before noon.", "It's not past its best."]:
+    for s in ["The museum is open before noon.", "It's not past its best.", "It's nearly 20 minutes by car.",
+              "It's almost 5 degrees outside.", "We're almost 2 weeks away."]:
         assert claims_action(s) is None, s
     stage, out, _ = await scripted_turn(["No, it is not past noon."], "Is it already past noon?")
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
@@ -171,6 +176,10 @@ async def test_a_device_claim_not_done_is_never_answered_okay():
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
     assert done.text.startswith("Sorry, I couldn't do that.") and "light" in done.text, done.text
     assert not [f for f in out if isinstance(f, DeviceAction)]
+    # a promise to words that asked for nothing is no device worked: acknowledged, as before
+    _, out, _ = await scripted_turn(["Sure, I'll turn on the bedroom light later."], "Let me think about it.")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert not done.text.startswith("Sorry"), done.text
 
 
 def test_the_guard_passes_what_was_done_and_drops_the_rest():

@@ -117,7 +117,8 @@ _TELLS_TIME = re.compile(
 # told too
 _TIME_AGAINST = re.compile(
     r"\b(?:it's|it is|it isn't|it is not|it's not|we're|we are)\s+(?:not\s+)?(?:yet\s+|already\s+|still\s+|just\s+)?"
-    r"(?:past|after|before|almost|nearly|not yet)\s+(?:noon|midnight|midday|\d{1,2}\b)", re.IGNORECASE)
+    r"(?:past|after|before|almost|nearly|not yet)\s+(?:noon|midnight|midday|\d{1,2}:\d{2}|"
+    r"\d{1,2}\s*(?:a\.?m|p\.?m|o'clock)\b)", re.IGNORECASE)
 # "Okay, I'll stop now." / "I'll be quiet."
 _STOPS = re.compile(r"\b(?:i'll|i will|let me|i'm going to)\s+(?:now\s+)?(?:stop|be quiet|cancel that|shut up)\b",
                     re.IGNORECASE)
@@ -302,11 +303,13 @@ class ClaimGuard:
             out += self._check(clause)
         return out
 
-    def flush(self) -> str:
+    def flush(self, calls: bool = False) -> str:
+        """What is left, at the end of a round; `calls`: the round ended in tool calls (an offer
+        before them is what they do)."""
         clause, self.buffer = self.buffer, ""
         out = self._check(clause) if clause.strip() else clause
-        if not self.spoke and not out.strip() and _OFFER.match(self.lead) and asks_errand(self.said) and \
-                not self.done():
+        if not calls and not self.spoke and not out.strip() and _OFFER.match(self.lead) and \
+                asks_errand(self.said) and not self.done():
             # "Sure, I can help with that!" and nothing more, to "Can you order a pizza?": an
             # offer to do an errand no action did is a promise left standing
             self.dropped.append(self.lead.strip())

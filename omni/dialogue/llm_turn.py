@@ -91,7 +91,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                         if d.malformed:
                             yield kit.error(turn, f"{rec.backend} wrote a tool call that does not parse: "
                                                     f"{d.malformed[:120]!r}")
-            if (tok := spoken(guard.flush())) is not None:
+            if (tok := spoken(guard.flush(calls=bool(calls)))) is not None:
                 yield tok
             if not calls and malformed and not words_only and not "".join(parts).strip():
                 words_only = True  # markup instead of an answer: once more, in words

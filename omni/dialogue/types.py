@@ -51,6 +51,9 @@ class ChatRequest:
     prefix: str = ""
     """Reply text already spoken by a backend that failed mid-stream; a backend that can
     continue a reply (see ChatBackend.continues) goes on from it instead of starting over."""
+    ahead: bool = False
+    """For a prefill: `messages` are the start of the next turn's prompt (system prompt and
+    history), not a whole prompt; `tools` are those it will offer again."""
 
 
 @dataclass(frozen=True)

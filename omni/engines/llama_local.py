@@ -204,13 +204,13 @@ class LlamaChat:
             self.llm = None
 
     def prefill(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "",
-                catalog: Sequence[dict[str, Any]] = ()) -> int:
+                catalog: Sequence[dict[str, Any]] = (), ahead: bool = False) -> int:
         """Evaluate the prompt ahead of a `stream()` with the same arguments (only the part the
         context does not hold yet), so that generation can start at once. Returns the tokens
-        evaluated. Messages that end before the next user turn (the system prompt and the
-        history) are the start of the next turn's prompt: when a turn may offer tools, the words
-        every tools note starts with go with them (see `note_head`)."""
-        ahead = not prefix and (not messages or messages[-1].get("role") in ("system", "assistant"))
+        evaluated. `ahead`: `messages` are the start of the next turn's prompt (the system
+        prompt and the history), and the note of `tools` (those it will offer again) follows
+        them; with none, the words every tools note starts with (see `note_head`)."""
+        ahead = ahead and not prefix
         if ahead and not self.settings.notes_ahead:
             tools, catalog = (), ([] if self.settings.tools_place == "turn" else catalog)
         toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead)

@@ -139,7 +139,7 @@ class Dialogue(Processor):
         if local is not None:
             self.memory.count = local.count_tokens
             progress("caching the system prompt", None)
-            await local.prefill(ChatRequest([self.memory.system()], catalog=self.tools.schemas()))
+            await local.prefill(ChatRequest([self.memory.system()], catalog=self.tools.schemas(), ahead=True))
         if self.options.intents.enabled:
             matcher = self.intents
 
@@ -157,10 +157,11 @@ class Dialogue(Processor):
         if self._prefill is not None and not self._prefill.done():
             self._prefill.cancel()  # a newer history supersedes it (the worker finishes its batch)
         # the next turn offers the tools this one ran ("and the bedroom?"): their note, which goes
-        # just before the user's words, is read ahead too
-        follows = frozenset(name for name, _ in self._follows)
+        # just before the user's words, is read ahead too (not with context notes: those come
+        # between the history and it, and the read-ahead would not be the prompt's start)
+        follows = frozenset(name for name, _ in self._follows) if not self.memory.context else frozenset()
         req = ChatRequest(self.memory.prefix(), self.tools.schemas(follows) if follows else [],
-                          catalog=self.tools.schemas())
+                          catalog=self.tools.schemas(), ahead=True)
         self._prefill = asyncio.get_running_loop().create_task(self._local.prefill(req, idle=True), name=f"{self.name}-prefill")
         self._prefill.add_done_callback(_log_failure)
 

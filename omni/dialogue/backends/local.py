@@ -77,12 +77,12 @@ class LlamaBackend(ChatBackend):
 
         def run() -> int:
             if self._cpu is None:
-                return self.engine.prefill(messages, req.tools, req.prefix, req.catalog)
+                return self.engine.prefill(messages, req.tools, req.prefix, req.catalog, ahead=req.ahead)
             cpu = self._cpu
             if idle:  # background work: the reply's speech goes first
                 cpu.settle()
             with cpu.voice_work():  # and vision waits for it: the next turn needs it
-                return self.engine.prefill(messages, req.tools, req.prefix, req.catalog)
+                return self.engine.prefill(messages, req.tools, req.prefix, req.catalog, ahead=req.ahead)
 
         await self._worker.call(run)
 
