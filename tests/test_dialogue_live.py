@@ -397,11 +397,12 @@ async def test_with_the_tools_in_the_system_prompt_a_tool_turn_evaluates_only_it
 
 
 async def test_the_words_every_tools_note_starts_with_are_read_ahead_with_the_history():
-    """tools_place: turn (the default) puts a tool turn's note before its words, so it is
+    """notes_ahead (off by default). tools_place: turn (the default) puts a tool turn's note before its words, so it is
     evaluated on that turn; the chat template's words that start every note ("# Tools ... <tools>")
     are read ahead between turns, with the history, and a turn that offers no tool loses nothing."""
+    local = {"type": "llama.cpp", "notes_ahead": True}
     async with Run(actions=[LIGHT, VOLUME, STOP], intents={"enabled": False}, tools={"builtin": []},
-                   temperature=0) as r:
+                   temperature=0, backends={"local": local}) as r:
         eng = r.stage.backends["local"].engine
         head = eng.note_head(r.stage.tools.schemas())
         await r.ask("Good morning.")

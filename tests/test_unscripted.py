@@ -111,13 +111,6 @@ def test_the_guard_judges_whole_clauses_however_the_tokens_fall():
     assert g.dropped == ["it's 12:34 PM."]
     g = ClaimGuard(lambda: [], said="How far is it?")
     assert g.feed("It is 3.") + g.feed("5 km away. ") + g.feed("Enjoy!") + g.flush() == "It is 3.5 km away. Enjoy!"
-    # a sure end needs no next token ("yet." and not "3.", "p.", "Dr.")
-    g = ClaimGuard(lambda: [], said="Ever tried?")
-    assert g.feed("I haven't tried") + g.feed(" it yet.") == "I haven't tried it yet."
-    for part in ["The bus leaves at 3.", "The bus leaves at 3 p.", "Ask the Dr."]:
-        assert (g := ClaimGuard(lambda: [], said="When?")).feed(part) == "", part
-    g = ClaimGuard(lambda: [], said="Do you have the time?")
-    assert g.feed("Sure, it's 3 p.") + g.feed("m.") + g.flush() == "" and g.dropped == ["it's 3 p.m."]
     # a placeholder for the time, in whatever brackets, is no time told
     g = ClaimGuard(lambda: [], said="Do you have the time?")
     assert g.feed("The current local date and time is <current-time>.") + g.flush() == ""
@@ -167,19 +160,6 @@ async def test_a_time_told_against_noon_or_midnight_is_read_from_the_clock():
     stage, out, _ = await scripted_turn(["No, it is not past noon."], "Is it already past noon?")
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
     assert "noon" not in done.text and re.search(r"\b\d{1,2}:\d{2}\b", done.text), done.text
-
-
-async def test_a_device_claim_not_done_is_never_answered_okay():
-    """Heard as 'on the bathroom light.' (no verb), the model's 'Bathroom light on.' was dropped
-    and 'Okay.' said instead: as if it were done."""
-    _, out, _ = await scripted_turn(["Bathroom light on."], "on the bathroom light.")
-    (done,) = [f for f in out if isinstance(f, ReplyDone)]
-    assert done.text.startswith("Sorry, I couldn't do that.") and "light" in done.text, done.text
-    assert not [f for f in out if isinstance(f, DeviceAction)]
-    # a promise to words that asked for nothing is no device worked: acknowledged, as before
-    _, out, _ = await scripted_turn(["Sure, I'll turn on the bedroom light later."], "Let me think about it.")
-    (done,) = [f for f in out if isinstance(f, ReplyDone)]
-    assert not done.text.startswith("Sorry"), done.text
 
 
 def test_the_guard_passes_what_was_done_and_drops_the_rest():

@@ -17,7 +17,6 @@ from typing import Any
 
 from omni.dialogue.intents import spoken_seconds
 from omni.dialogue.prompts import PromptEcho
-from omni.sentences import ends_sentence_now
 
 # which recorded action backs a claim about each kind of thing
 KINDS: dict[str, tuple[str, ...]] = {
@@ -76,8 +75,8 @@ markup, never words for the user."""
 _QUOTED_ONLY = re.compile(r'^\s*"[^"]*"\W*$')
 """A clause that is only a quoted string (`"light",`): a JSON value, or a word the next clause
 goes on from; it goes out with that clause, or not at all."""
-# a clause ends at a mark followed by a space; at the end of what has streamed so far only the
-# sure ends of omni.sentences: "12:" may be "12:34", "3." "3.5", "1," "1,000" (the rest comes at flush)
+# a clause ends at a mark followed by a space; at the end of what has streamed so far only "!"
+# and "?" are sure ends: "12:" may be "12:34", "3." "3.5", "1," "1,000" (the rest comes at flush)
 _SENTENCE = re.compile(r"[!?](?=\s|$)|\.(?=\s)|\n")
 _BOUNDARY = re.compile(r"[!?](?=\s|$)|[.;:,](?=\s)|\n")
 _REFUSING = re.compile(r"\b(can't|cannot|can not|unable|not able)\b.*\b(assist|help|do|answer|provide|with)\b",
@@ -297,9 +296,6 @@ class ClaimGuard:
         boundary = _SENTENCE if self.notes else _BOUNDARY
         while (m := boundary.search(self.buffer)) is not None:
             clause, self.buffer = self.buffer[: m.end()], self.buffer[m.end():]
-            out += self._check(clause)
-        if self.buffer.strip() and ends_sentence_now(self.buffer):  # "... yet." needs no next token
-            clause, self.buffer = self.buffer, ""
             out += self._check(clause)
         return out
 

@@ -116,16 +116,12 @@ def not_done(kit: TurnKit, said: str, dropped: list[str], refused: bool) -> str:
     acknowledgement; to a request no action allows (or a promise of one), that it can't; to an
     allowed action asked in values it does not take, what it can do."""
     o = kit.options
-    kinds = {c: claims_action(c) or under_way(c) or promises(c) for c in dropped}
-    action = next((a for a in o.actions if a.name in kinds.values()), None)
-    worked = {claims_action(c) or under_way(c) for c in dropped}
-    if action is not None and not refused and (action.name in worked or asks_for_action(said)):
-        # one of this pipeline's devices said to be worked (not promised: "Okay, I'll be quiet."
-        # to "Let me think." is no request): the user asked for it, in whatever words ("on the
-        # bathroom light."), and an "Okay." would let them think it was done
-        return f"Sorry, I couldn't do that. I can {can_do([action])}."
     if not asks_for_action(said) and not refused:
         return o.acknowledge
+    kinds = {c: claims_action(c) or under_way(c) or promises(c) for c in dropped}
+    action = next((a for a in o.actions if a.name in kinds.values()), None)
+    if action is not None and not refused:
+        return f"Sorry, I couldn't do that. I can {can_do([action])}."
     if refused or any(promises(c) or k not in kit.tools.targets() for c, k in kinds.items()):
         return o.refusal
     return o.not_done_reply

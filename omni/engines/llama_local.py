@@ -38,7 +38,7 @@ class LlamaSettings:
     """Where the tools note goes: "turn" (the offered tools, just before the user's words: a turn
     that offers one evaluates its note anew) or "system" (every tool of the catalog, after the
     system prompt: evaluated once and cached with it; a turn that offers none bans the call)."""
-    notes_ahead: bool = True
+    notes_ahead: bool = False
     """With tools_place "turn": a prefill of the next turn's start (system prompt and history)
     also reads the words every tools note starts with, or the whole note of the tools it is given
     (those the next turn offers again); false: the history alone."""

@@ -10,11 +10,8 @@ from pydantic import Field
 
 from omni.frames import Frame, ReplyDone, ReplySentence, ReplyToken, Turn
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
-from omni.sentences import ends_sentence_now
 
 _ABBREV = {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "no", "approx"}
-"""Before a space: the short list ("Yes, I am. " ends there; omni.sentences' longer one is for a
-sentence's end at the end of the buffer, where the next token is unknown)."""
 _END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|[\n]+")
 _CLAUSE = re.compile(r"[,;:—–](?=\s)")
 _MARKUP = re.compile(r"[*_`#>]+|\[(.*?)\]\(.*?\)")
@@ -86,9 +83,6 @@ class SentenceChunker(Processor):
             if word and word[-1].lower().rstrip(".") in _ABBREV:
                 continue
             return end
-        # the last token may end the sentence: then it is not kept waiting for the next one
-        if len(buf.strip()) >= self.options.min_chars and ends_sentence_now(buf):
-            return len(buf)
         if first and len(buf) >= self.options.first_clause_chars:
             m = next((m for m in _CLAUSE.finditer(buf) if m.end() >= self.options.min_chars), None)
             if m:

@@ -30,9 +30,11 @@ class LlamaBackendOptions(BackendOptions):
     tools_place: Literal["turn", "system"] = "turn"
     """Where: before the user's words, the offered tools only; or after the system prompt, all of
     them, cached (omni.engines.llama_local.LlamaSettings)."""
-    notes_ahead: bool = True
+    notes_ahead: bool = False
     """Between turns, read the start of every tools note (and the whole note of the tools the
-    next turn will offer again) ahead with the history (omni.engines.llama_local.LlamaSettings)."""
+    next turn will offer again) ahead with the history (omni.engines.llama_local.LlamaSettings).
+    Off by default: the same prompt evaluated in other batches gave other replies, and fewer
+    useful ones in the runs made (docs/benchmarks.md)."""
 
 
 class LlamaBackend(ChatBackend):
