@@ -210,15 +210,17 @@ ASKS_TO_READ = re.compile(r"\b(?:read|reads|says?|said|written|writing|sign|sign
 """Words of a turn that asks what writing says: reading the writing out is then the answer."""
 
 
+_OPENER = r"^\W*(?:(?:hey|okay|ok|so|um|uh|right|now)\W+)*(?:please\W+)?"
+"""How a request may start before its verb ("Hey, please turn ...")."""
 _REQUEST = re.compile(
-    r"^\W*(?:(?:hey|okay|ok|so|um|uh|right|now)\W+)*(?:please\W+)?(?:turn|switch|open|close|shut|lock|unlock|play|"
+    _OPENER + r"(?:turn|switch|open|close|shut|lock|unlock|play|"
     r"order|book|call|ring|phone|text|send|add|take|set|start|stop|make|put|skip|pause|vacuum|clean|brew|record|"
     r"dim|raise|lower|check|buy|email|message|remind|cancel|show|find)\b"
     r"|\b(?:can|could|would|will) you\b|\bplease\b|\bi (?:want|need) you to\b", re.IGNORECASE)
 
 
 _ASKS_ERRAND = re.compile(
-    rf"^\W*(?:(?:hey|okay|ok|so|um|uh|right|now)\W+)*(?:please\W+)?{_ERRANDS}\b"
+    rf"{_OPENER}{_ERRANDS}\b"
     rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+|go ahead and\s+)?{_ERRANDS}\b"
     rf"|\bi (?:want|need) you to\s+{_ERRANDS}\b", re.IGNORECASE)
 

@@ -126,7 +126,7 @@ class LookStage(Processor):
                 self.frame = frame
             yield frame
             w = self._waiting
-            if w is not None and (self._current() or time.monotonic() >= w[3] + self.options.wait_s
+            if w is not None and (self._current() or time.monotonic() >= self.wake_at()
                                   or self.floor.interrupted(w[0])):
                 async for out in self._answer_waiting():
                     yield out
