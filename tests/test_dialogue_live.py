@@ -316,6 +316,19 @@ def test_everything_else_goes_to_the_llm(matcher, text):
     assert matcher.match(text)[0] is None
 
 
+def test_a_command_wrapped_in_other_words_is_near_its_action_but_not_acted_on(matcher):
+    """'Alright, I've heard enough, thanks, stop there.' was far from every example as a whole
+    (0.31 to "stop"), so the model was not offered the stop tool. A part of the turn near an
+    action makes the turn that near (which tools are offered); acting at once still needs the
+    whole turn to match."""
+    text = "Right, thanks a lot, that's plenty for today, stop there."
+    m, score, near = matcher.assess(text)
+    whole = matcher.model.encode_one("right thanks a lot that's plenty for today stop there") @ matcher.vectors.T
+    assert m is None and float(whole.max()) < 0.5, float(whole.max())
+    assert near["stop"] >= 0.7 and near["stop"] > max(v for k, v in near.items() if k != "stop"), near
+    assert matcher.assess("I just got back from a long walk by the river.")[2]["stop"] < 0.5
+
+
 async def test_fast_path_acts_and_confirms_without_the_llm():
     async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}) as r:
         eng = r.stage.backends["local"].engine

@@ -9,7 +9,7 @@ import re
 import time
 from typing import Any
 
-from omni.dialogue.claims import ClaimGuard, claims_action, echoes, under_way
+from omni.dialogue.claims import ClaimGuard, acknowledges, asks_for_action, claims_action, echoes, under_way
 from omni.dialogue.intents import clauses, spoken_seconds
 from omni.dialogue.router import Router, RoutingOptions
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolsOptions
@@ -138,6 +138,11 @@ async def test_an_offer_alone_to_an_errand_is_an_honest_no():
     _, out, _ = await scripted_turn(["Sure, I can help with that!"], "Can you order a pizza for us?")
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
     assert done.text == "Sorry, I can't do that.", done.text
+    # and so is agreeing to it and no more ("Skip this song." -> "I understand.")
+    for reply, said in [("I understand.", "Skip this song."), ("Okay!", "Please book a table for two at eight.")]:
+        _, out, _ = await scripted_turn([reply], said)
+        (done,) = [f for f in out if isinstance(f, ReplyDone)]
+        assert done.text == "Sorry, I can't do that.", (said, done.text)
     # asked for help in words, the offer is the answer (the user goes on); so after an action done
     for said in ["Can you help me write an email?", "Could you help me plan a trip?"]:
         g = ClaimGuard(lambda: [], said=said)
@@ -179,8 +184,8 @@ def test_the_guard_passes_what_was_done_and_drops_the_rest():
 
 
 async def scripted_turn(replies: list[str | ToolCall], text: str, **options: Any) -> tuple[Dialogue, list, Scripted]:
-    stage = Dialogue("llm", DialogueOptions(actions=[LIGHT], intents={"enabled": False}, prefill_next=False,
-                                            **options))
+    options.setdefault("actions", [LIGHT])
+    stage = Dialogue("llm", DialogueOptions(intents={"enabled": False}, prefill_next=False, **options))
     fake = Scripted(replies)
     stage.backends = {"local": fake}
     stage.router = Router(stage.backends, RoutingOptions(order=["local"]))
@@ -225,6 +230,35 @@ async def test_a_claim_of_an_offered_action_named_in_full_by_the_user_is_done():
     assert acts == [("light", {"room": "bedroom", "state": "on"})]
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
     assert done.text == "Bedroom light on."
+
+
+STOP = ActionSpec(name="stop", description="Stop talking.", say="Okay.", keywords=["stop", "enough", "cancel"])
+
+
+async def test_a_bare_okay_to_a_request_is_the_request_done():
+    """'Okay okay, that's enough, you can stop now.' got 'Understood.' and no stop: the model
+    agreed and called nothing. It is done when one offered action's word was said (and, for
+    one with arguments, the words ask for it and name every argument)."""
+    assert acknowledges("Understood.") and acknowledges("Sure, will do!") and acknowledges("I understand.")
+    assert not acknowledges("Okay, the light is on.") and not acknowledges("Sure! What else?")
+    for said in ["Okay okay, that's enough, you can stop now.", "Alright, I've heard enough, thanks, stop there.",
+                 "I'm done in the kitchen, you can switch that light off."]:
+        assert asks_for_action(said), said
+    for said in ["I left the kitchen light on.", "My train was late, so I called my boss.", "I turned it off, then I left."]:
+        assert not asks_for_action(said), said
+    actions = [LIGHT, STOP]
+    _, out, _ = await scripted_turn(["Understood."], "Okay okay, that's enough, you can stop now.", actions=actions)
+    assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("stop", {})]
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == "Understood.", done.text
+    _, out, _ = await scripted_turn(["Sure."], "I'm done here, you can switch the kitchen light off.", actions=actions)
+    assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("light", {"room": "kitchen", "state": "off"})]
+    # negated, told not asked, a value missing, or a reply that says more: nothing is done
+    for reply, said in [("Okay.", "Don't stop, go on."), ("Okay.", "I left the kitchen light on."),
+                        ("Okay.", "You can switch the light off."), ("Okay, sleep well!", "You can switch the kitchen light off."),
+                        ("Okay.", "Stop the music and switch the kitchen light off.")]:
+        _, out, _ = await scripted_turn([reply], said, actions=actions)
+        assert not [f for f in out if isinstance(f, DeviceAction)], (said, out)
 
 
 async def test_markup_and_template_placeholders_are_never_spoken():

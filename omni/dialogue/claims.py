@@ -82,7 +82,8 @@ _BOUNDARY = re.compile(r"[!?](?=\s|$)|[.;:,](?=\s)|\n")
 _REFUSING = re.compile(r"\b(can't|cannot|can not|unable|not able)\b.*\b(assist|help|do|answer|provide|with)\b",
                        re.IGNORECASE)
 _LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|great|yes|yeah|no|of course|certainly|"
-                   r"absolutely|understood|got it|right|no problem|(?:i'm |i am )?(?:sorry|afraid))\W*)+$", re.IGNORECASE)
+                   r"absolutely|understood|i understand|got it|right|no problem|(?:i'm |i am )?(?:sorry|afraid))\W*)+$",
+                   re.IGNORECASE)
 """A clause that only leads in ("Sure,", "I'm sorry,", "Oh no!"): it goes out with the clause after
 it, or not at all when that one is not spoken (no reply is left at "Sure,")."""
 _OFFER = re.compile(r"^\s*(?:(?:oh|well|sure|okay|ok|alright|all right|yes|yeah|of course|certainly|absolutely)\W+)*"
@@ -212,17 +213,29 @@ ASKS_TO_READ = re.compile(r"\b(?:read|reads|says?|said|written|writing|sign|sign
 
 _OPENER = r"^\W*(?:(?:hey|okay|ok|so|um|uh|right|now)\W+)*(?:please\W+)?"
 """How a request may start before its verb ("Hey, please turn ...")."""
+_VERBS = (r"(?:turn|switch|open|close|shut|lock|unlock|play|order|book|call|ring|phone|text|send|add|take|set|start|"
+          r"stop|make|put|skip|pause|vacuum|clean|brew|record|dim|raise|lower|check|buy|email|message|remind|cancel|"
+          r"show|find)\b")
 _REQUEST = re.compile(
-    _OPENER + r"(?:turn|switch|open|close|shut|lock|unlock|play|"
-    r"order|book|call|ring|phone|text|send|add|take|set|start|stop|make|put|skip|pause|vacuum|clean|brew|record|"
-    r"dim|raise|lower|check|buy|email|message|remind|cancel|show|find)\b"
-    r"|\b(?:can|could|would|will) you\b|\bplease\b|\bi (?:want|need) you to\b", re.IGNORECASE)
+    # the verb first, in the turn or in a part of it after the others ("Alright, thanks, stop there.")
+    rf"(?:{_OPENER}|[,;.!]\s+(?:(?:and|then|so|now)\s+)?(?:please\s+)?){_VERBS}"
+    rf"|\b(?:can|could|would|will) you\b|\bplease\b|\bi (?:want|need) you to\b"
+    rf"|\byou can (?:now\s+|go ahead and\s+|just\s+)?{_VERBS}", re.IGNORECASE)
 
 
 _ASKS_ERRAND = re.compile(
     rf"{_OPENER}{_ERRANDS}\b"
     rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+|go ahead and\s+)?{_ERRANDS}\b"
     rf"|\bi (?:want|need) you to\s+{_ERRANDS}\b", re.IGNORECASE)
+
+
+_ACK = re.compile(r"^\W*(?:(?:okay|ok|understood|got it|alright|all right|sure|sure thing|will do|of course|"
+                  r"certainly|no problem|right|fine|i understand|consider it done)\W*)+$", re.IGNORECASE)
+
+
+def acknowledges(reply: str) -> bool:
+    """The whole reply only agrees ("Okay.", "Understood.", "Sure, will do!"), saying nothing else."""
+    return bool(reply.strip()) and bool(_ACK.match(reply))
 
 
 def asks_errand(said: str) -> bool:
@@ -306,10 +319,11 @@ class ClaimGuard:
         before them is what they do)."""
         clause, self.buffer = self.buffer, ""
         out = self._check(clause) if clause.strip() else clause
-        if not calls and not self.spoke and not out.strip() and _OFFER.match(self.lead) and \
-                asks_errand(self.said) and not self.done():
-            # "Sure, I can help with that!" and nothing more, to "Can you order a pizza?": an
-            # offer to do an errand no action did is a promise left standing
+        if not calls and not self.spoke and not out.strip() and (_OFFER.match(self.lead) or acknowledges(self.lead)) \
+                and asks_errand(self.said) and not self.done():
+            # "Sure, I can help with that!" or "I understand." and nothing more, to "Can you order
+            # a pizza?" or "Skip this song.": agreeing to an errand no action did is a promise
+            # left standing
             self.dropped.append(self.lead.strip())
             self.lead = ""
         # the reply ended on a lead-in ("Sure!"): said; not a quoted scrap of JSON nothing followed

@@ -134,6 +134,14 @@ class IntentMatcher:
         near: dict[str, float] = {}
         for ex, sim in zip(self.opts.examples, sims):
             near[ex.action] = max(near.get(ex.action, -1.0), float(sim))
+        # a command wrapped in other words ("Alright, I've heard enough, thanks, stop there."): the
+        # whole is far from every example, its part is not. Nearness only (which tools the model
+        # is offered); acting at once still needs the whole turn to match
+        parts = clauses(text)
+        if len(parts) > 1:
+            vs = self.model.encode([masked(p) for p in parts])
+            for ex, sim in zip(self.opts.examples, (self.vectors @ vs.T).max(axis=1)):
+                near[ex.action] = max(near[ex.action], float(sim))
         if len(text.split()) > self.opts.max_words:
             return None, 0.0, near
         order = np.argsort(-sims)

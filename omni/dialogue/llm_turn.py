@@ -9,12 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.claims import ClaimGuard
+from omni.dialogue.claims import ClaimGuard, acknowledges
 from omni.dialogue.prompts import NOTES_HEADER
 from omni.dialogue.options import REFUSE
 from omni.dialogue.router import AllBackendsFailed, RouteRecord
 from omni.dialogue.tools import ToolResult
-from omni.dialogue.turns import TurnKit, apology, claimed_call, not_done, which
+from omni.dialogue.turns import TurnKit, agreed_call, apology, claimed_call, not_done, which
 from omni.dialogue.types import ChatRequest, Message, TextDelta, ToolCall, ToolCallDelta
 from omni.frames import DeviceAction, Frame, ReplyDone, ReplyToken, Turn
 from omni.runtime import Stopwatch
@@ -165,6 +165,27 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             if r.action is not None:
                 yield DeviceAction(turn=turn, action=r.action[0], args=r.action[1], source="tool")
             yield say(r.say or "Done.", keep=True)
+        # "Understood." to "Okay okay, that's enough, you can stop now.": the model agreed to do
+        # what the turn asked and called nothing. Done after all, when one offered action's own
+        # word was said and every argument is in the words (and, for an action that takes any,
+        # the words ask for it: "I left the kitchen light on." asks nothing)
+        # (the guard drops such an "Okay." to an errand as a promise: one an action does is kept)
+        agreed = "".join(parts).strip() or (guard.dropped[0] if len(guard.dropped) == 1 else "")
+        if not called and not done and not failed and acknowledges(agreed) and \
+                (call := agreed_call(kit, text, offered)) is not None:
+            if gate is not None:
+                await gate
+            r = await kit.tools.call(call, said=text)
+            if r.ok:
+                called.append(call.name)
+                done.append(r)
+                if r.action is not None:
+                    yield DeviceAction(turn=turn, action=r.action[0], args=r.action[1], source="tool")
+                if agreed in guard.dropped:
+                    guard.dropped.remove(agreed)
+                    yield say(agreed, keep=True)
+                log.info("turn %d: %r agreed to %s(%s): done", turn.id, agreed, call.name, call.arguments,
+                         extra={"stage": kit.name, "turn": turn.id})
         if guard.dropped:
             yield kit.error(turn, f"the reply claimed what was not done; not said: {guard.dropped}")
         if not "".join(parts).strip():  # never silent: say what happened
