@@ -10,6 +10,8 @@ one Host holding the engines. Per turn, the stage records give the waterfall:
     end of turn   the VAD's wait from the last speech sample to its decision (vad.ms)
     STT           the final decode (stt.ms)
     LLM           prompt evaluation and first token (llm.ms, from the transcript)
+    guard         first token -> the first whole clause out of the reply guard: the model
+                  decoding it (llm.first_out_ms - llm.ms; claims are judged on whole clauses)
     first clause  first token -> the first speakable clause (sentences.ms)
     TTS           the clause -> its first audio (tts.ms)
     between       what the records above do not cover (queues, the guard, the event loop):
@@ -51,7 +53,7 @@ REAL = [("beckett.wav", 0.0, 1.22), ("beckett.wav", 2.0, 2.72), ("beckett.wav", 
         ("beckett.wav", 8.18, 8.74), ("endgame_nagg_nell.wav", 0.0, 0.8), ("clone-test.wav", 0.0, 0.96)]
 PHRASES = ["What time is it?", "Turn it up.", "Good morning.", "Thank you.", "Lights off, please."]
 VOICES = ["en-gb", "en-us+f3"]
-PARTS = ("end_of_turn", "stt", "llm", "first_clause", "tts", "between", "sink")
+PARTS = ("end_of_turn", "stt", "llm", "guard", "first_clause", "tts", "between", "sink")
 
 
 def espeak(text: str, voice: str) -> np.ndarray:
@@ -85,6 +87,8 @@ def waterfall(rec: dict[str, Any]) -> dict[str, float | None]:
 
     parts = {"end_of_turn": ms("vad"), "stt": ms("stt"), "llm": ms("llm"), "first_clause": ms("sentences"),
              "tts": ms("tts")}
+    out = st.get("llm", {}).get("first_out_ms")
+    parts["guard"] = out - parts["llm"] if out is not None and parts["llm"] is not None else None
     v2v_tts = rec.get("v2v_ms")
     known = [v for v in parts.values() if v is not None]
     parts["between"] = v2v_tts - sum(known) if v2v_tts is not None else None

@@ -143,6 +143,12 @@ async def test_an_offer_alone_to_an_errand_is_an_honest_no():
         _, out, _ = await scripted_turn([reply], said)
         (done,) = [f for f in out if isinstance(f, ReplyDone)]
         assert done.text == "Sorry, I can't do that.", (said, done.text)
+    # to words that ask for nothing, help is no reply: what follows goes alone, or the offer if nothing does
+    said = "My cousin just moved to a little flat, I must say."
+    g = ClaimGuard(lambda: [], said=said)
+    assert (g.feed("Sure, I'll help you with that. Do you like the flat?") + g.flush()).strip() == "Do you like the flat?"
+    g = ClaimGuard(lambda: [], said=said)
+    assert g.feed("Sure, I'll help you with that.") + g.flush() == "Sure, I'll help you with that."
     # asked for help in words, the offer is the answer (the user goes on); so after an action done
     for said in ["Can you help me write an email?", "Could you help me plan a trip?"]:
         g = ClaimGuard(lambda: [], said=said)
@@ -183,12 +189,17 @@ def test_the_guard_passes_what_was_done_and_drops_the_rest():
     assert not echoes("Sure, I can help.", "Can you help me?")
 
 
+REPORTS: list[dict[str, Any]] = []
+"""The llm stage's records of scripted_turn's turns, newest last."""
+
+
 async def scripted_turn(replies: list[str | ToolCall], text: str, **options: Any) -> tuple[Dialogue, list, Scripted]:
     options.setdefault("actions", [LIGHT])
     stage = Dialogue("llm", DialogueOptions(intents={"enabled": False}, prefill_next=False, **options))
     fake = Scripted(replies)
     stage.backends = {"local": fake}
     stage.router = Router(stage.backends, RoutingOptions(order=["local"]))
+    stage.context.reporter = lambda name, t, ms, extra: REPORTS.append({"ms": ms, **extra}) if ms is not None else None
     turn = Turn(id=1, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
     out = [f async for f in stage.process(Transcript(turn=turn, text=text))]
     return stage, out, fake
@@ -251,6 +262,8 @@ async def test_a_bare_okay_to_a_request_is_the_request_done():
     assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("stop", {})]
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
     assert done.text == "Understood.", done.text
+    # when the words left the guard is recorded beside the first token (bench/waterfall.py)
+    assert REPORTS[-1]["first_out_ms"] >= REPORTS[-1]["ms"] > 0, REPORTS[-1]
     _, out, _ = await scripted_turn(["Sure."], "I'm done here, you can switch the kitchen light off.", actions=actions)
     assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("light", {"room": "kitchen", "state": "off"})]
     # negated, told not asked, a value missing, or a reply that says more: nothing is done

@@ -87,7 +87,7 @@ _LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|grea
 """A clause that only leads in ("Sure,", "I'm sorry,", "Oh no!"): it goes out with the clause after
 it, or not at all when that one is not spoken (no reply is left at "Sure,")."""
 _OFFER = re.compile(r"^\s*(?:(?:oh|well|sure|okay|ok|alright|all right|yes|yeah|of course|certainly|absolutely)\W+)*"
-                    r"(?:i can|i could|i'd be (?:happy|glad) to|i would be (?:happy|glad) to|(?:i'm )?happy to)\s+"
+                    r"(?:i can|i could|i'll|i will|i'd be (?:happy|glad) to|i would be (?:happy|glad) to|(?:i'm )?happy to)\s+"
                     r"help(?: you)?(?: with (?:that|this|it))?\W*$", re.IGNORECASE)
 """An offer of help and nothing more ("Sure, I can help with that!"): a lead-in too. Before a
 promise no action backs ("Let's book a table ...") it would be a promise left standing."""
@@ -296,6 +296,8 @@ class ClaimGuard:
     dropped: list[str] = field(default_factory=list)
     """Clauses not spoken: they claimed what was not done."""
 
+    offers: list[str] = field(default_factory=list)
+    """Offers of help to words that asked for nothing, not spoken (unless nothing else is)."""
     prompt: PromptEcho | None = None
     """omni's own prompt text: a clause that reads it out is not spoken."""
     read_out: list[str] = field(default_factory=list)
@@ -326,6 +328,8 @@ class ClaimGuard:
             # left standing
             self.dropped.append(self.lead.strip())
             self.lead = ""
+        if not self.spoke and not out.strip() and not self.lead and self.offers and not self.dropped:
+            out = self.offers.pop(0)  # an offer is more of a reply than none
         # the reply ended on a lead-in ("Sure!"): said; not a quoted scrap of JSON nothing followed
         out, self.lead = out + ("" if _QUOTED_ONLY.match(self.lead) else self.lead), ""
         return out
@@ -373,6 +377,12 @@ class ClaimGuard:
                 return ""
             return clause
         lead, self.lead = self.lead, ""
+        if _OFFER.match(clause) and self.said and not asks_for_action(self.said) and not self.said.rstrip().endswith("?"):
+            # "Sure, I'll help you with that." to "My sister just moved to a flat.": help with what
+            # nobody asked for is no reply to it; what follows goes out alone (and if nothing does,
+            # the offer after all: flush)
+            self.offers.append((lead + clause).strip())
+            return ""
         if _LEAD.match(clause) or _OFFER.match(clause) or clause.rstrip().endswith(":") or _QUOTED_ONLY.match(clause):
             # "I'm sorry," then "but I can't assist with that." or "to hear that."; and what
             # announces the next clause ("you can use the following command:") goes with it,

@@ -39,6 +39,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     asked_forbidden = near.get(REFUSE, 0.0) >= max([o.tools.offer_similarity, *(
         v for k, v in near.items() if k != REFUSE)])
     first_ms: float | None = None
+    out_ms: float | None = None
+    """When the first words left for the speaker (the guard gives out whole clauses)."""
     called: list[str] = []
     failed: list[ToolResult] = []
     done: list[ToolResult] = []
@@ -54,8 +56,9 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     malformed = False
 
     def say(text: str, keep: bool = False) -> ReplyToken:
-        nonlocal first_ms
+        nonlocal first_ms, out_ms
         first_ms = sw.ms if first_ms is None else first_ms
+        out_ms = sw.ms if out_ms is None else out_ms
         sep = " " if "".join(parts).strip() and not parts[-1][-1:].isspace() else ""
         parts.append(sep + text)
         if keep:
@@ -63,8 +66,10 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         return ReplyToken(turn=turn, text=parts[-1])
 
     def spoken(text: str) -> ReplyToken | None:
+        nonlocal out_ms
         if not text:
             return None
+        out_ms = sw.ms if out_ms is None else out_ms
         parts.append(text)
         kept.append(text)
         return ReplyToken(turn=turn, text=text)
@@ -217,6 +222,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         attempts=[a.as_dict() for a in rec.attempts], prompt_tokens=u.prompt_tokens,
         cached_tokens=u.cached_tokens, completion_tokens=u.completion_tokens,
         total_ms=round(sw.ms, 1), intent_score=round(intent_score, 3), tools_offered=sorted(offered))
+    if out_ms is not None:
+        extra["first_out_ms"] = round(out_ms, 1)
     if u.estimated:
         extra["tokens_estimated"] = True
     if rec.cost is not None:
