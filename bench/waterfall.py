@@ -10,11 +10,12 @@ one Host holding the engines. Per turn, the stage records give the waterfall:
     end of turn   the VAD's wait from the last speech sample to its decision (vad.ms)
     STT           the final decode (stt.ms)
     LLM           prompt evaluation and first token (llm.ms, from the transcript)
-    guard         first token -> the first whole clause out of the reply guard: the model
-                  decoding it (llm.first_out_ms - llm.ms; claims are judged on whole clauses)
+    guard         first token -> the first words out of the dialogue (llm.first_out_ms - llm.ms):
+                  the model decoding the first whole clause the claim guard lets through, or a
+                  tool's confirmation after its round
     first clause  first token -> the first speakable clause (sentences.ms)
     TTS           the clause -> its first audio (tts.ms)
-    between       what the records above do not cover (queues, the guard, the event loop):
+    between       what the records above do not cover (queues, the event loop):
                   v2v at TTS output minus their sum
     sink          TTS output -> the reply on the output timeline (the player's own delay)
 

@@ -149,6 +149,9 @@ async def test_an_offer_alone_to_an_errand_is_an_honest_no():
     assert (g.feed("Sure, I'll help you with that. Do you like the flat?") + g.flush()).strip() == "Do you like the flat?"
     g = ClaimGuard(lambda: [], said=said)
     assert g.feed("Sure, I'll help you with that.") + g.flush() == "Sure, I'll help you with that."
+    # but to an errand it is a promise, and dropped ("Reserve a table for two.")
+    g = ClaimGuard(lambda: [], said="Reserve a table for two.")
+    assert (g.feed("Sure, I can help with that!") + g.flush()).strip() == "" and g.dropped
     # asked for help in words, the offer is the answer (the user goes on); so after an action done
     for said in ["Can you help me write an email?", "Could you help me plan a trip?"]:
         g = ClaimGuard(lambda: [], said=said)
@@ -269,7 +272,9 @@ async def test_a_bare_okay_to_a_request_is_the_request_done():
     # negated, told not asked, a value missing, or a reply that says more: nothing is done
     for reply, said in [("Okay.", "Don't stop, go on."), ("Okay.", "I left the kitchen light on."),
                         ("Okay.", "You can switch the light off."), ("Okay, sleep well!", "You can switch the kitchen light off."),
-                        ("Okay.", "Stop the music and switch the kitchen light off.")]:
+                        ("Okay.", "Stop the music and switch the kitchen light off."),
+                        ("I understand.", "I've had enough of this weather."), ("Okay.", "I can't stop laughing."),
+                        ("Okay.", "My flight got cancelled.")]:
         _, out, _ = await scripted_turn([reply], said, actions=actions)
         assert not [f for f in out if isinstance(f, DeviceAction)], (said, out)
 

@@ -218,7 +218,7 @@ _VERBS = (r"(?:turn|switch|open|close|shut|lock|unlock|play|order|book|call|ring
           r"show|find)\b")
 _REQUEST = re.compile(
     # the verb first, in the turn or in a part of it after the others ("Alright, thanks, stop there.")
-    rf"(?:{_OPENER}|[,;.!]\s+(?:(?:and|then|so|now)\s+)?(?:please\s+)?){_VERBS}"
+    rf"(?:{_OPENER}|[,;.!?]\s+(?:(?:and|then|and then|so|now)\s+)?(?:please\s+)?){_VERBS}"
     rf"|\b(?:can|could|would|will) you\b|\bplease\b|\bi (?:want|need) you to\b"
     rf"|\byou can (?:now\s+|go ahead and\s+|just\s+)?{_VERBS}", re.IGNORECASE)
 
@@ -377,7 +377,8 @@ class ClaimGuard:
                 return ""
             return clause
         lead, self.lead = self.lead, ""
-        if _OFFER.match(clause) and self.said and not asks_for_action(self.said) and not self.said.rstrip().endswith("?"):
+        if _OFFER.match(clause) and self.said and not asks_for_action(self.said) and not asks_errand(self.said) \
+                and not self.said.rstrip().endswith("?"):
             # "Sure, I'll help you with that." to "My sister just moved to a flat.": help with what
             # nobody asked for is no reply to it; what follows goes out alone (and if nothing does,
             # the offer after all: flush)

@@ -23,6 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from omni.errors import ConfigError
 
 
+REFUSE = "refuse"
+"""The examples of what no action allows (omni.dialogue.options.REFUSE)."""
+
+
 class IntentExample(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str
@@ -136,12 +140,14 @@ class IntentMatcher:
             near[ex.action] = max(near.get(ex.action, -1.0), float(sim))
         # a command wrapped in other words ("Alright, I've heard enough, thanks, stop there."): the
         # whole is far from every example, its part is not. Nearness only (which tools the model
-        # is offered); acting at once still needs the whole turn to match
+        # is offered); acting at once still needs the whole turn to match, and a request no action
+        # allows is judged on the whole turn ("I left the front door open" is no "unlock the door")
         parts = clauses(text)
         if len(parts) > 1:
             vs = self.model.encode([masked(p) for p in parts])
             for ex, sim in zip(self.opts.examples, (self.vectors @ vs.T).max(axis=1)):
-                near[ex.action] = max(near[ex.action], float(sim))
+                if ex.action != REFUSE:
+                    near[ex.action] = max(near[ex.action], float(sim))
         if len(text.split()) > self.opts.max_words:
             return None, 0.0, near
         order = np.argsort(-sims)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from pydantic import Field
 
 from omni.dialogue.backends import AnyBackendOptions, LlamaBackendOptions
+from omni.dialogue.intents import REFUSE as _REFUSE
 from omni.dialogue.intents import IntentOptions
 from omni.dialogue.memory import MemoryOptions
 from omni.dialogue.router import RoutingOptions
 from omni.dialogue.tools import ActionSpec, ToolsOptions
 from omni.runtime import StageOptions
 
-REFUSE = "refuse"
+REFUSE = _REFUSE
+"""The intent examples' name for what no action allows."""
+
 """The intent target of requests the pipeline declares out of bounds."""
 
 DEFAULT_SYSTEM_PROMPT = (

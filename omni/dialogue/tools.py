@@ -225,6 +225,12 @@ class ToolRegistry:
             return f"{name}: {where}: {e.message}"
         return None
 
+    def keyword_said(self, name: str, said: str) -> bool:
+        """One of tool `name`'s keywords (its name, for one declared without) is in the words `said`."""
+        tool = self._tools.get(name)
+        words = _words(said)
+        return tool is not None and any(_said(k, words) for k in tool.keywords)
+
     def ungrounded(self, call: ToolCall, said: str) -> str | None:
         """None when the user's words `said` ground this call (see ToolsOptions.grounded), else why not."""
         tool = self._tools.get(call.name)

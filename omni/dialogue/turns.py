@@ -113,23 +113,18 @@ def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -
 
 def agreed_call(kit: TurnKit, said: str, offered: frozenset[str]) -> ToolCall | None:
     """The call a bare "Okay." agrees to: the one offered device action whose keyword the words
-    `said` hold, unnegated, with every argument in them; one that takes arguments only when the
-    words ask for something to be done. None when that is not one action."""
-    if said.rstrip().endswith("?") and not asks_for_action(said) or _NEGATED.search(said):
+    `said` hold, when they ask for something to be done, unnegated, with every argument in them
+    ("I've had enough of this weather." asks for no stop). None when that is not one action."""
+    if not asks_for_action(said) or _NEGATED.search(said):
         return None
-    named = [n for n in sorted(offered) if (a := kit.tools.action(n)) is not None and kit.tools.ungrounded(
-        ToolCall("", n, {}), said) is None and a.keywords]
+    named = [n for n in sorted(offered) if kit.tools.action(n) is not None and kit.tools.keyword_said(n, said)]
     if len(named) != 1:
         return None
-    action = kit.tools.action(named[0])
-    assert action is not None
-    if action.parameters and not asks_for_action(said):
-        return None
-    call = kit.tools.act_from_words(action.name, said)
+    call = kit.tools.act_from_words(named[0], said)
     return call if call is not None and not kit.tools.contradicts(call, said) else None
 
 
-_NEGATED = re.compile(r"\b(?:don't|do not|never|not|no need to)\b", re.IGNORECASE)
+_NEGATED = re.compile(r"\b(?:don't|do not|never|not|no need to)\b|n['’]t\b", re.IGNORECASE)
 
 
 def not_done(kit: TurnKit, said: str, dropped: list[str], refused: bool) -> str:
