@@ -85,6 +85,7 @@ class IntentMatcher:
                                   "which is not declared", hint=f"actions and tools: {sorted(targets)}")
         self.model: Any = None
         self.vectors = np.zeros((0, 1), np.float32)
+        self._recent: dict[str, np.ndarray] = {}
 
     def load(self, progress: Any) -> None:
         from omni.engines.minilm import MiniLM
@@ -97,6 +98,16 @@ class IntentMatcher:
         progress(f"loading intent embeddings {res.spec}", None)
         self.model = MiniLM(Path(res.location))
         self.vectors = self.model.encode([masked(ex.text) for ex in self.opts.examples])
+
+    def _vector(self, masked_text: str) -> np.ndarray:
+        """The embedding of `masked_text`, kept for the turn's next look (a turn's parts are
+        embedded for its nearness, then again by match_parts)."""
+        v = self._recent.get(masked_text)
+        if v is None:
+            v = self._recent[masked_text] = self.model.encode_one(masked_text)
+            while len(self._recent) > 32:
+                self._recent.pop(next(iter(self._recent)))
+        return v
 
     def slots(self, text: str, schema: dict[str, Any], example: IntentExample) -> dict[str, Any] | None:
         low = text.lower()
@@ -133,7 +144,7 @@ class IntentMatcher:
             return None, 0.0, {}
         if len(text.split()) > self.opts.max_words * 3:
             return None, 0.0, {}
-        v = self.model.encode_one(masked(text))
+        v = self._vector(masked(text))
         sims = self.vectors @ v
         near: dict[str, float] = {}
         for ex, sim in zip(self.opts.examples, sims):
@@ -144,7 +155,7 @@ class IntentMatcher:
         # allows is judged on the whole turn ("I left the front door open" is no "unlock the door")
         parts = clauses(text)
         if len(parts) > 1:
-            vs = self.model.encode([masked(p) for p in parts])
+            vs = np.stack([self._vector(masked(p)) for p in parts])
             for ex, sim in zip(self.opts.examples, (self.vectors @ vs.T).max(axis=1)):
                 if ex.action != REFUSE:
                     near[ex.action] = max(near[ex.action], float(sim))

@@ -171,9 +171,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 yield DeviceAction(turn=turn, action=r.action[0], args=r.action[1], source="tool")
             yield say(r.say or "Done.", keep=True)
         # "Understood." to "Okay okay, that's enough, you can stop now.": the model agreed to do
-        # what the turn asked and called nothing. Done after all, when one offered action's own
-        # word was said and every argument is in the words (and, for an action that takes any,
-        # the words ask for it: "I left the kitchen light on." asks nothing)
+        # what the turn asked and called nothing. Done after all when the words ask for one
+        # offered action by its keyword, with every argument (turns.agreed_call)
         # (the guard drops such an "Okay." to an errand as a promise: one an action does is kept)
         agreed = "".join(parts).strip() or (guard.dropped[0] if len(guard.dropped) == 1 else "")
         if not called and not done and not failed and acknowledges(agreed) and \

@@ -13,9 +13,7 @@ from omni.dialogue.tools import ActionSpec, ToolsOptions
 from omni.runtime import StageOptions
 
 REFUSE = _REFUSE
-"""The intent examples' name for what no action allows."""
-
-"""The intent target of requests the pipeline declares out of bounds."""
+"""The intent target of requests the pipeline declares out of bounds (defined with the intents)."""
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are omni, a friendly voice assistant. The user talks to you and hears your reply, so answer in one "

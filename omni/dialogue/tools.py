@@ -237,7 +237,7 @@ class ToolRegistry:
         if tool is None or not self.opts.grounded:
             return None
         words = _words(said)
-        if tool.keywords and not any(_said(k, words) for k in tool.keywords):
+        if tool.keywords and not self.keyword_said(call.name, said):
             return f"{call.name} was not asked for (none of: {', '.join(tool.keywords)})"
         if tool.action is not None:
             for k, v in call.arguments.items():
