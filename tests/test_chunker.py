@@ -45,3 +45,11 @@ async def test_sentence_is_emitted_before_the_reply_ends():
 def test_markdown_is_not_read_aloud():
     assert clean("**Paris** is the `capital` of [France](http://x).\n- yes") == \
         "Paris is the capital of France. - yes"
+
+
+async def test_a_short_first_sentence_goes_out_alone_later_ones_wait():
+    """The first sound as soon as the first sentence ends ("Goodbye!"); a short sentence later
+    on ("Ok.") and a list's number ("1.") still wait for what follows."""
+    assert await chunk("Goodbye! I'm here if you need anything. Ok. Bye then.") == [
+        "Goodbye!", "I'm here if you need anything.", "Ok. Bye then."]
+    assert (await chunk("1. Preheat the oven. 2. Mix the flour."))[0] == "1. Preheat the oven."

@@ -116,6 +116,25 @@ def test_the_guard_judges_whole_clauses_however_the_tokens_fall():
     assert g.feed("The current local date and time is <current-time>.") + g.flush() == ""
 
 
+def test_a_sentence_given_out_is_ended_by_the_next_token_not_the_next_clause():
+    """"Good morning!" went to the chunker without the space after it, which came with "How can I
+    assist you today?" once that clause was decoded and judged: the first sound waited for the
+    second clause (~0.5 s on 2 cores). The space now goes out with the clause it ends."""
+    from omni.stages.chunker import SentenceChunker
+
+    g = ClaimGuard(lambda: [], said="Good morning.")
+    out = [g.feed(t) for t in ["Good", " morning", "!", " How", " can", " I"]]
+    assert "".join(out) == "Good morning! "
+    assert SentenceChunker("s")._cut("".join(out), first=True) is not None
+    g = ClaimGuard(lambda: [], said="Thank you.")
+    assert [g.feed(t) for t in ["You're welcome", ".", " Anything"]] == ["", "", "You're welcome. "]
+    # after a clause that is not spoken, or a lead-in held for what follows, nothing goes early
+    g = ClaimGuard(lambda: [], said="Turn on the TV.")
+    assert [g.feed(t) for t in ["I've turned on the TV", ".", " Enjoy"]] == ["", "", ""]
+    g = ClaimGuard(lambda: [], said="Can you help me pick a gift?")
+    assert [g.feed(t) for t in ["Sure", ",", " how"]] == ["", "", ""]
+
+
 def test_an_offer_of_help_goes_with_what_it_offers():
     """'Sure, I can help with that! Let's book a table ...': the promise was held and the offer
     left standing, a promise all the same. An offer now goes out with the clause after it."""

@@ -314,6 +314,10 @@ class ClaimGuard:
         while (m := boundary.search(self.buffer)) is not None:
             clause, self.buffer = self.buffer[: m.end()], self.buffer[m.end():]
             out += self._check(clause)
+        if self.gave and not self.lead and (n := len(self.buffer) - len(self.buffer.lstrip())):
+            # the space after a clause given out goes with it: it tells the chunker that the
+            # sentence has ended, which it would not learn until the next clause was judged
+            out, self.buffer = out + self.buffer[:n], self.buffer[n:]
         return out
 
     def flush(self, calls: bool = False) -> str:
@@ -341,9 +345,13 @@ class ClaimGuard:
     spoke: bool = False
     """Some clause of the reply has been given out to be spoken."""
 
+    gave: bool = False
+    """The last clause judged was given out."""
+
     def _check(self, clause: str) -> str:
         out = self._judge(clause)
-        self.spoke = self.spoke or bool(out.strip())
+        self.gave = bool(out.strip())
+        self.spoke = self.spoke or self.gave
         self.recent = (self.recent + clause)[-400:]
         return out
 

@@ -26,6 +26,9 @@ def clean(text: str) -> str:
 class SentenceChunkerOptions(StageOptions):
     min_chars: int = Field(12, ge=1)
     """A sentence shorter than this waits to be joined with the next."""
+    first_min_chars: int = Field(4, ge=1)
+    """The same for the reply's first sentence: a short one goes out alone, for an earlier first
+    sound ("Goodbye!" before "I'm here if you need anything.")."""
     first_clause_chars: int = Field(60, ge=10)
     """The first piece may end at a comma once it is this long (an earlier first sound)."""
 
@@ -77,7 +80,8 @@ class SentenceChunker(Processor):
         for m in _END.finditer(buf):
             end = m.end()
             piece = buf[:end].strip()
-            if len(piece) < self.options.min_chars:
+            if len(piece) < (self.options.first_min_chars if first else self.options.min_chars) \
+                    or not re.search(r"[^\W\d_]{2}", piece):  # "1." of a list
                 continue
             word = re.findall(r"([\w.]+)[.]$", piece)
             if word and word[-1].lower().rstrip(".") in _ABBREV:
