@@ -53,3 +53,12 @@ async def test_a_short_first_sentence_goes_out_alone_later_ones_wait():
     assert await chunk("Goodbye! I'm here if you need anything. Ok. Bye then.") == [
         "Goodbye!", "I'm here if you need anything.", "Ok. Bye then."]
     assert (await chunk("1. Preheat the oven. 2. Mix the flour."))[0] == "1. Preheat the oven."
+
+
+async def test_a_question_or_exclamation_ends_with_its_mark_not_the_next_token():
+    frames = [ReplyToken(turn=TURN, text=t) for t in ["You're", " welcome", "!"]]
+    out = await run_stage(SentenceChunker("sentences"), frames, eos=False)
+    assert [f.text for f in out if isinstance(f, ReplySentence)] == ["You're welcome!"]
+    frames = [ReplyToken(turn=TURN, text=t) for t in ["It is", " 3", "."]]
+    out = await run_stage(SentenceChunker("sentences"), frames, eos=False)
+    assert [f.text for f in out if isinstance(f, ReplySentence)] == []  # "3." of "3.5"

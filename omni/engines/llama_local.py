@@ -118,11 +118,15 @@ class LlamaChat:
                                    bos_token=tok("tokenizer.ggml.bos_token_id"))
 
     def tokens(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (),
-               prefix: str = "", catalog: Sequence[dict[str, Any]] = (), ahead: bool = False) -> list[int]:
+               prefix: str = "", catalog: Sequence[dict[str, Any]] = (), ahead: bool = False,
+               opener: bool = False) -> list[int]:
         """The prompt for `messages` (and `tools`, rendered by the chat template); with `prefix`,
         the assistant's reply is started with that text, so generation continues it. With
         `tools_place` "system", the note of the whole `catalog` follows the system prompt instead.
-        `ahead`: `messages` end before the next user turn, and the tools note goes after them."""
+        `ahead`: `messages` end before the next user turn, and the tools note goes after them.
+        `opener`: the prompt ends with what the template writes before a user's words
+        ("<|im_start|>user\n"), as read ahead: the next turn evaluates its words and the
+        assistant's opener only (a few tokens fewer, ~25 ms each on 2 cores)."""
         msgs = list(messages)
         if self.settings.tools_place == "system" and catalog:
             note = self.tools_note(catalog)
@@ -134,7 +138,14 @@ class LlamaChat:
             last_user = len(msgs) if ahead else \
                 max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs))
             msgs.insert(last_user, {"role": "system", "content": self.tools_note(tools)})
+        mark = "\x00omni-user\x00"
+        if opener:
+            msgs.append({"role": "user", "content": mark})
         rendered = self._format(messages=msgs, tools=None)
+        if opener:
+            at = rendered.prompt.rfind(mark)
+            return self.llm.tokenize(rendered.prompt[:at].encode("utf-8"), add_bos=False, special=True) \
+                if at > 0 else []
         stop = rendered.stop
         self._stop = stop if isinstance(stop, list) else ([stop] if stop else [])
         return self.llm.tokenize((rendered.prompt + prefix).encode("utf-8"), add_bos=False, special=True)
@@ -216,6 +227,8 @@ class LlamaChat:
         toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead)
         if ahead and not tools and catalog and self.settings.tools_place == "turn":
             toks = self._with_note_head(messages, catalog) or toks
+        elif ahead and not tools:
+            toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead, opener=True) or toks
         n = self.cached_prefix(toks)
         if n == len(toks) == self.llm.n_tokens:
             return 0

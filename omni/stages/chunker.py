@@ -12,7 +12,8 @@ from omni.frames import Frame, ReplyDone, ReplySentence, ReplyToken, Turn
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
 
 _ABBREV = {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "no", "approx"}
-_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|[\n]+")
+# a "!" or "?" ends a sentence as soon as it comes (a "." may be "3." of "3.5", or "Dr.")
+_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|[!?]+[\"')\]]*$|[\n]+")
 _CLAUSE = re.compile(r"[,;:—–](?=\s)")
 _MARKUP = re.compile(r"[*_`#>]+|\[(.*?)\]\(.*?\)")
 
