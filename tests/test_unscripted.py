@@ -151,26 +151,6 @@ def test_an_offer_of_help_goes_with_what_it_offers():
     assert g.feed(said) + g.flush() == said
 
 
-async def test_agreeing_in_other_words_to_what_no_action_does_is_an_honest_no():
-    """Three ways a model agreed to what it could not do, seen on the dev half: saying the
-    request back as understood, an offer followed by its first question, and a promise whose
-    errand comes a step later in the clause. Each is now the honest no."""
-    for reply, said in [(["I understand you want to pause the film."], "Pause the film."),
-                        (["Sure, I can help with that.", " Which fan is it?"], "Turn on the ceiling fan."),
-                        (["Sure!", " Let's look at the menu and order the curry."], "Order us a curry.")]:
-        _, out, _ = await scripted_turn(reply, said)
-        (done,) = [f for f in out if isinstance(f, ReplyDone)]
-        assert done.text == "Sorry, I can't do that.", (said, done.text)
-    # said back with more that answers, it goes out; an offer where an action may act is the call's
-    g = ClaimGuard(lambda: [], said="Pause the film.")
-    assert g.feed("I understand you want to pause the film. I can't control your TV, though.") + g.flush() == \
-        "I understand you want to pause the film. I can't control your TV, though."
-    g = ClaimGuard(lambda: [], said="Set a timer.", can_act=True)
-    assert g.feed("Sure, I can help with that. For how long?") + g.flush() == "Sure, I can help with that. For how long?"
-    g = ClaimGuard(lambda: [], said="Can you help me pick a gift?", can_act=False)
-    assert g.feed("Sure, I can help with that! Who is it for?") + g.flush() == "Sure, I can help with that! Who is it for?"
-
-
 async def test_an_offer_alone_to_an_errand_is_an_honest_no():
     """'Can you order a pizza for us?' got 'Sure, I can help with that!' and nothing more: an
     offer to do what no action does, left standing. It is now said that it can't."""

@@ -63,10 +63,6 @@ _PROMISE = re.compile(
     rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can go ahead and|i can)\s+(?:now\s+|just\s+|quickly\s+)?"
     rf"(?:go ahead and\s+)?(?:(?:turn|switch|set|start|dim|raise|lower|adjust|cancel|stop|put|make|get)\b|{_ERRANDS}\b)",
     re.IGNORECASE)
-# "Let's go to the Italian place on Friday and book a table.": the errand a step later in the clause
-_PROMISE_LATER = re.compile(
-    rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to)\s+(?:[\w'-]+,?\s+){{1,8}}?(?:and|then)\s+"
-    rf"(?:then\s+)?(?:(?:turn|switch|set|start|dim|cancel|stop)\b|{_ERRANDS}\b)", re.IGNORECASE)
 # a promise to work a device no word of KINDS names ("I'll switch on the coffee machine") is one too
 _PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|switch)\s+(?:on|off)\b"
 _ERRAND = re.compile(rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can)\s+(?:\w+\s+)?"
@@ -157,9 +153,9 @@ def promises(clause: str) -> str | None:
         return None
     if _STOPS.search(clause):
         return "stop"
-    if not (_PROMISE.search(clause) or _PROMISE_LATER.search(clause)):
+    if not _PROMISE.search(clause):
         return None
-    return _kind(clause) or ("other" if _ERRAND.search(clause) or _PROMISE_LATER.search(clause) else None)
+    return _kind(clause) or ("other" if _ERRAND.search(clause) else None)
 
 
 def backed(clause: str, kind: str, done: Iterable[tuple[str, dict[str, Any]]]) -> bool:
@@ -237,22 +233,9 @@ _ACK = re.compile(r"^\W*(?:(?:okay|ok|understood|got it|alright|all right|sure|s
                   r"certainly|no problem|right|fine|i understand|consider it done)\W*)+$", re.IGNORECASE)
 
 
-# agreeing by saying back what was asked: "I understand you want to skip this song."
-_ACK_RESTATED = re.compile(r"^\W*(?:(?:okay|ok|sure|alright|all right)\W+)?(?:i understand|i see|got it|understood)"
-                           r"(?: that)? you(?:'d like| would like| want| wanted| wish| need)(?: me)? to\b[^.!?]*[.!]?\s*$",
-                           re.IGNORECASE)
-
-
 def acknowledges(reply: str) -> bool:
-    """The whole reply only agrees ("Okay.", "Understood.", "Sure, will do!", "I understand you
-    want to skip this song."), saying nothing else."""
-    return bool(reply.strip()) and bool(_ACK.match(reply) or _ACK_RESTATED.match(reply))
-
-
-def commands(said: str) -> bool:
-    """The user's words are a command, their verb first ("Turn on the fan.", "Hey, open the
-    garage."), not a request for help ("Can you help me pick a gift?")."""
-    return bool(re.match(rf"{_OPENER}{_VERBS}", said, re.IGNORECASE))
+    """The whole reply only agrees ("Okay.", "Understood.", "Sure, will do!"), saying nothing else."""
+    return bool(reply.strip()) and bool(_ACK.match(reply))
 
 
 def asks_errand(said: str) -> bool:
@@ -318,11 +301,6 @@ class ClaimGuard:
     prompt: PromptEcho | None = None
     """omni's own prompt text: a clause that reads it out is not spoken."""
     read_out: list[str] = field(default_factory=list)
-    can_act: bool = True
-    """Some action may be done this turn (a tool is offered): an offer of help to a command is
-    then what the call will do; with none, it is a promise no action can keep."""
-    promised: bool = False
-    """The held lead-in is such an offer: it goes, with the clause it leads to, to `dropped`."""
 
     def feed(self, text: str) -> str:
         """What may be spoken now: whole clauses, each judged once it has ended. (A clause's start
@@ -348,7 +326,7 @@ class ClaimGuard:
         clause, self.buffer = self.buffer, ""
         out = self._check(clause) if clause.strip() else clause
         if not calls and not self.spoke and not out.strip() and (_OFFER.match(self.lead) or acknowledges(self.lead)) \
-                and (asks_errand(self.said) or self.promised) and not self.done():
+                and asks_errand(self.said) and not self.done():
             # "Sure, I can help with that!" or "I understand." and nothing more, to "Can you order
             # a pizza?" or "Skip this song.": agreeing to an errand no action did is a promise
             # left standing
@@ -407,16 +385,6 @@ class ClaimGuard:
                 return ""
             return clause
         lead, self.lead = self.lead, ""
-        if self.promised and not self.done():
-            # "Sure, I can help with that." then "What's the temperature?" to "Turn on the air
-            # conditioning." that no action can do: the offer's first step, a promise all the same
-            self.dropped.append((lead + clause).strip())
-            self.promised = False
-            return ""
-        self.promised = False
-        if _OFFER.match(clause) and not self.can_act and (commands(self.said) or asks_errand(self.said)):
-            self.lead, self.promised = lead + clause, True
-            return ""
         if _OFFER.match(clause) and self.said and not asks_for_action(self.said) and not asks_errand(self.said) \
                 and not self.said.rstrip().endswith("?"):
             # "Sure, I'll help you with that." to "My sister just moved to a flat.": help with what
@@ -424,8 +392,7 @@ class ClaimGuard:
             # the offer after all: flush)
             self.offers.append((lead + clause).strip())
             return ""
-        if _LEAD.match(clause) or _OFFER.match(clause) or _ACK_RESTATED.match(clause) or clause.rstrip().endswith(":") \
-                or _QUOTED_ONLY.match(clause):
+        if _LEAD.match(clause) or _OFFER.match(clause) or clause.rstrip().endswith(":") or _QUOTED_ONLY.match(clause):
             # "I'm sorry," then "but I can't assist with that." or "to hear that."; and what
             # announces the next clause ("you can use the following command:") goes with it,
             # or not at all when that clause is not spoken
