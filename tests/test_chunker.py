@@ -52,7 +52,8 @@ async def test_a_short_first_sentence_goes_out_alone_later_ones_wait():
     on ("Ok.") and a list's number ("1.") still wait for what follows."""
     assert await chunk("Goodbye! I'm here if you need anything. Ok. Bye then.") == [
         "Goodbye!", "I'm here if you need anything.", "Ok. Bye then."]
-    assert (await chunk("1. Preheat the oven. 2. Mix the flour."))[0] == "1. Preheat the oven."
+    assert (await chunk("2024. What a year that was. Then more."))[0] == "2024. What a year that was."
+    assert (await chunk("Really?! Yes.", pieces=1)) == ["Really?", "Yes."]
 
 
 async def test_a_question_or_exclamation_ends_with_its_mark_not_the_next_token():

@@ -21,7 +21,8 @@ _MARKUP = re.compile(r"[*_`#>]+|\[(.*?)\]\(.*?\)")
 def clean(text: str) -> str:
     """Strip markdown the TTS would read aloud; fold white space."""
     text = _MARKUP.sub(lambda m: m.group(1) or "", text)
-    return re.sub(r"\s+", " ", text).strip()
+    # a mark left over from the sentence before ("?" taken as its end, then "!" of "?!")
+    return re.sub(r"\s+", " ", text).strip().lstrip("!?)]\"'’”» ")
 
 
 class SentenceChunkerOptions(StageOptions):
@@ -82,7 +83,7 @@ class SentenceChunker(Processor):
             end = m.end()
             piece = buf[:end].strip()
             if len(piece) < (self.options.first_min_chars if first else self.options.min_chars) \
-                    or not re.search(r"[^\W\d_]{2}", piece):  # "1." of a list
+                    or not re.search(r"[^\W\d_]{2}", piece):  # a number alone: "2024." or a list's "10."
                 continue
             word = re.findall(r"([\w.]+)[.]$", piece)
             if word and word[-1].lower().rstrip(".") in _ABBREV:
