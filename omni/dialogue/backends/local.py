@@ -30,6 +30,9 @@ class LlamaBackendOptions(BackendOptions):
     tools_place: Literal["turn", "system"] = "turn"
     """Where: before the user's words, the offered tools only; or after the system prompt, all of
     them, cached (omni.engines.llama_local.LlamaSettings)."""
+    seed: int = 7
+    """The sampler's seed: a reply is the same for the same prompt, evaluated the same way (to
+    judge a change by its figures over more than one draw: bench/quality.py --set)."""
     notes_ahead: bool = False
     """Between turns, read the start of every tools note (and the whole note of the tools the
     next turn will offer again) ahead with the history (omni.engines.llama_local.LlamaSettings).
@@ -46,7 +49,7 @@ class LlamaBackend(ChatBackend):
         super().__init__(name, options)
         self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads,
                                                  tools_note=options.tools_note, tools_place=options.tools_place,
-                                                 notes_ahead=options.notes_ahead))
+                                                 notes_ahead=options.notes_ahead, seed=options.seed))
         self._worker = Worker(f"{name}-llm")
         self._cpu: CpuPriority | None = None
 
