@@ -138,14 +138,13 @@ class LlamaChat:
             last_user = len(msgs) if ahead else \
                 max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs))
             msgs.insert(last_user, {"role": "system", "content": self.tools_note(tools)})
-        mark = "\x00omni-user\x00"
-        if opener:
-            msgs.append({"role": "user", "content": mark})
-        rendered = self._format(messages=msgs, tools=None)
-        if opener:
+        if opener:  # rendered with a user turn whose words are a mark, cut before the mark
+            mark = "\x00omni-user\x00"
+            rendered = self._format(messages=[*msgs, {"role": "user", "content": mark}], tools=None)
             at = rendered.prompt.rfind(mark)
             return self.llm.tokenize(rendered.prompt[:at].encode("utf-8"), add_bos=False, special=True) \
                 if at > 0 else []
+        rendered = self._format(messages=msgs, tools=None)
         stop = rendered.stop
         self._stop = stop if isinstance(stop, list) else ([stop] if stop else [])
         return self.llm.tokenize((rendered.prompt + prefix).encode("utf-8"), add_bos=False, special=True)
@@ -224,11 +223,12 @@ class LlamaChat:
         ahead = ahead and not prefix
         if ahead and not self.settings.notes_ahead:
             tools, catalog = (), ([] if self.settings.tools_place == "turn" else catalog)
-        toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead)
+        toks: list[int] = []
         if ahead and not tools and catalog and self.settings.tools_place == "turn":
-            toks = self._with_note_head(messages, catalog) or toks
+            toks = self._with_note_head(messages, catalog)
         elif ahead and not tools:
-            toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead, opener=True) or toks
+            toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead, opener=True)
+        toks = toks or self.tokens(messages, tools, prefix, catalog, ahead=ahead)
         n = self.cached_prefix(toks)
         if n == len(toks) == self.llm.n_tokens:
             return 0

@@ -14,6 +14,8 @@ from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
 _ABBREV = {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "no", "approx"}
 # a "!" or "?" ends a sentence as soon as it comes (a "." may be "3." of "3.5", or "Dr.")
 _END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|[!?]+[\"')\]]*$|[\n]+")
+_WORD = re.compile(r"[^\W\d_]{2}")
+"""Two letters in a row: a piece without them is a number alone ("2024.", a list's "10.")."""
 _CLAUSE = re.compile(r"[,;:—–](?=\s)")
 _MARKUP = re.compile(r"[*_`#>]+|\[(.*?)\]\(.*?\)")
 
@@ -83,7 +85,7 @@ class SentenceChunker(Processor):
             end = m.end()
             piece = buf[:end].strip()
             if len(piece) < (self.options.first_min_chars if first else self.options.min_chars) \
-                    or not re.search(r"[^\W\d_]{2}", piece):  # a number alone: "2024." or a list's "10."
+                    or not _WORD.search(piece):
                 continue
             word = re.findall(r"([\w.]+)[.]$", piece)
             if word and word[-1].lower().rstrip(".") in _ABBREV:
