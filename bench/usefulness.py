@@ -17,9 +17,10 @@ A reply is *useful* only if it has none of these faults, each counted on its own
 - `wrong_action`: a command not done, or done with other arguments, or an action nobody asked for;
 - `dishonest`: a request no action allows, answered without an honest no, or with a promise
   ("Sure, I'll ...") or a claim that it was done; and in any turn, a claim of an action not done;
-- `asked_back`: "could you say that again?" when the recogniser had heard all but a word right.
-  Asked back after a mishearing (two words wrong or more), it is the useful reply (nothing is
-  acted on or answered by guess), and no other fault counts.
+- `asked_back`: "could you say that again?" (omni's line for a transcript the recogniser doubts,
+  or the model's own question: "Did you mean ...?", "Could you repeat that?") when the recogniser
+  had heard all but a word right. Asked back after a mishearing (two words wrong or more), it is
+  the useful reply (nothing is acted on or answered by guess), and no other fault counts.
 
 Plain functions over what was said and done, so a saved run can be judged again.
 """
@@ -48,6 +49,16 @@ _COULD_NOT = re.compile(r"\b(?:couldn't|could not) (?:do|turn|switch|set|open|cl
 couldn't agree more!")."""
 _UNSURE = re.compile(r"\b(not sure what you|don't understand|didn't understand|could you (?:please )?(?:rephrase|"
                      r"clarify|repeat)|what do you mean)\b", re.I)
+_ASKS_BACK = re.compile(r"\b(say (?:that|it) again|repeat|rephrase|clarify|more context|did you (?:mean|say)|"
+                        r"didn't (?:quite )?(?:catch|hear)|not (?:quite )?clear what you|what do you mean)\b|"
+                        r"^(?:i'm |i am )?sorry\W*$", re.I)
+"""A sentence that asks what was said instead of answering it (or the "Sorry," before one)."""
+
+
+def asks_back(reply: str) -> bool:
+    """Every sentence of the reply asks what the user said: it answers nothing by guess."""
+    parts = [p for p in re.split(r"(?<=[.!?,])\s+", reply.strip()) if p]
+    return bool(parts) and all(_ASKS_BACK.search(p) for p in parts)
 _PROMISE = re.compile(r"\b(i'll|i will|let me|i'm going to|i am going to|right away|on it|coming right up|"
                       r"i'm (?:now )?(?:turning|locking|unlocking|opening|closing|playing|calling|sending|"
                       r"ordering|setting|booking|checking))\b", re.I)
@@ -159,7 +170,9 @@ class Judge:
         reply was given (a time or date it tells is checked against it)."""
         said = item["text"] if said is None else said
         kind = item["kind"]
-        if self.say_again and reply.strip() == self.say_again.strip():
+        asks = (self.say_again and reply.strip() == self.say_again.strip()) or (
+            not (actions or tools) and asks_back(reply))
+        if asks:
             from scoring import wer_counts
 
             misheard = wer_counts(item["text"], said)[0] >= 2  # one word off is often answered right

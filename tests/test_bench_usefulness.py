@@ -33,3 +33,22 @@ def test_an_honest_no_in_the_past_tense_is_honest_and_agreeing_is_no_refusal() -
 
     assert _COULD_NOT.search("Sorry, I couldn't do that. I can switch a light on or off.")
     assert not _REFUSAL.search("I couldn't agree more!") and not _COULD_NOT.search("I couldn't agree more!")
+
+
+def test_the_models_own_question_back_counts_as_asking_back_and_an_answer_by_guess_does_not() -> None:
+    from usefulness import Judge, asks_back
+
+    assert asks_back("It's not clear what you mean by \"roughly hurts all limits.\" Could you please clarify?")
+    assert asks_back("Sorry, did you say the kitchen?")
+    # an answer to the misheard words, then a question, answered by guess
+    assert not asks_back("The capital I'm paying is New York City. Did you mean Spain?")
+    assert not asks_back("I'm sorry to hear that. Could you tell me more?")
+    judge = Judge(["You are omni, a friendly voice assistant."], {"say_again": "Could you say it again?"})
+    item = {"id": "f1", "kind": "fact", "text": "What's the capital of Spain?", "any": ["Madrid"]}
+    back = "Sorry, I didn't quite catch that. Could you repeat it?"
+    misheard = judge(item, back, said="What's the capital I'm paying?")
+    assert misheard["useful"] and misheard["asked_back"], misheard
+    heard = judge(item, back, said="What's the capital of Spain?")
+    assert not heard["useful"] and heard["faults"] == ["asked_back"], heard
+    guessed = judge(item, "The capital I'm paying is New York City.", said="What's the capital I'm paying?")
+    assert not guessed["useful"] and "wrong_fact" in guessed["faults"], guessed
