@@ -36,8 +36,9 @@ class LlamaBackendOptions(BackendOptions):
     notes_ahead: bool = False
     """Between turns, read the start of every tools note (and the whole note of the tools the
     next turn will offer again) ahead with the history (omni.engines.llama_local.LlamaSettings).
-    Off by default: the same prompt evaluated in other batches gave other replies, and fewer
-    useful ones in the runs made (docs/benchmarks.md)."""
+    Off by default: the same prompt evaluated in other batches gives other replies; as many
+    useful ones over two seeds of the everyday set, but a misheard remark of tests/test_replies.py
+    got a reply off its topic at 2 of 3 seeds, and none without (docs/benchmarks.md)."""
 
 
 class LlamaBackend(ChatBackend):
