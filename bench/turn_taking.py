@@ -107,7 +107,7 @@ async def end_of_turn() -> dict:
     return result
 
 
-def paused_pipeline(tmp: Path) -> dict:
+def paused_pipeline(tmp: Path, extra: tuple[str, ...] = ()) -> dict:
     """The paused sentences through the whole pipeline: does a reply ever begin before the user
     has finished the sentence (a false end of turn the user hears)?"""
     pieces, spans = [], []
@@ -118,7 +118,7 @@ def paused_pipeline(tmp: Path) -> dict:
             spans.append((pos + 0.5, pos + len(x) / SR - 6.0, text, pause))
             pieces.append(x)
             pos += len(x) / SR
-    turns, _, _ = run(np.concatenate(pieces), tmp)
+    turns, _, _ = run(np.concatenate(pieces), tmp, *extra)
     out = {"sentences": len(spans), "answered_once_whole": 0, "fragment_answered": 0,
            "continued": 0, "per_sentence": []}
     for a, b, text, pause in spans:
@@ -230,12 +230,14 @@ def main_() -> None:
     ap.add_argument("--parts", default="eot,paused,streaming,barge",
                     help="which parts to run (the others are kept from the JSON file, if any)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "turn_taking.json")
+    ap.add_argument("--set", action="append", default=[],
+                    help="stage.option=value for the whole-pipeline part of the paused sentences (as launch.py --set)")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
     eot = asyncio.run(end_of_turn()) if "eot" in parts else old["end_of_turn"]
     with tempfile.TemporaryDirectory() as d:
-        paused = paused_pipeline(Path(d)) if "paused" in parts else old["paused_pipeline"]
+        paused = paused_pipeline(Path(d), tuple(x for k in args.set for x in ("--set", k))) if "paused" in parts else old["paused_pipeline"]
         stream = streaming(args.repeats, Path(d)) if "streaming" in parts else old["streaming"]
         barge = barge_in(args.repeats, Path(d)) if "barge" in parts else old["barge_in"]
     print("\nend of turn (audio time from the last speech sample to the decision)")
