@@ -107,8 +107,13 @@ async def test_builtin_tools_answer_and_speak_their_results():
     timer = await reg.call(ToolCall("2", "set_timer", {"seconds": 300}))
     assert timer.ok and timer.say == "Timer set for 5 minutes."
     assert len(reg.timers) == 1
+    # the same timer asked for again is a second one, cancelled with the rest (it was kept under
+    # the first one's label, and the first then rang on after the session had shut down)
+    again = await reg.call(ToolCall("3", "set_timer", {"seconds": 300}))
+    assert again.ok and len(reg.timers) == 2
+    tasks = list(reg.timers.values())
     await reg.aclose()
-    assert not reg.timers
+    assert not reg.timers and all(t.done() for t in tasks)
     quiet = registry(speak_results=False)
     t2 = await quiet.call(ToolCall("1", "get_time", {}))
     assert t2.ok and t2.say == "" and t2.content["time"] == "14:05", "the model phrases the result"

@@ -391,6 +391,9 @@ class ToolRegistry:
             n = len(live)
             raise RuntimeError(f"{n} timer{' is' if n == 1 else 's are'} already running (limit {self.opts.max_timers})")
         self.timers = live
+        base, n = label, 2
+        while label in live:  # a second timer of the same length is a timer of its own, not lost track of
+            label, n = f"{base} ({n})", n + 1
         self.timers[label] = asyncio.get_running_loop().create_task(self._ring(label, seconds))
         return {"ok": True, "label": label, "seconds": seconds}
 
