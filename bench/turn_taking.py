@@ -235,12 +235,15 @@ def main_() -> None:
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
-    eot = asyncio.run(end_of_turn()) if "eot" in parts else old["end_of_turn"]
+    eot = asyncio.run(end_of_turn()) if "eot" in parts else old.get("end_of_turn")
     with tempfile.TemporaryDirectory() as d:
-        paused = paused_pipeline(Path(d), tuple(x for k in args.set for x in ("--set", k))) if "paused" in parts else old["paused_pipeline"]
-        stream = streaming(args.repeats, Path(d)) if "streaming" in parts else old["streaming"]
-        barge = barge_in(args.repeats, Path(d)) if "barge" in parts else old["barge_in"]
+        sets = tuple(x for k in args.set for x in ("--set", k))
+        paused = paused_pipeline(Path(d), sets) if "paused" in parts else old.get("paused_pipeline")
+        stream = streaming(args.repeats, Path(d)) if "streaming" in parts else old.get("streaming")
+        barge = barge_in(args.repeats, Path(d)) if "barge" in parts else old.get("barge_in")
     print("\nend of turn (audio time from the last speech sample to the decision)")
+    eot, paused, stream, barge = eot or {}, paused or {"sentences": 0, "answered_once_whole": 0, "fragment_answered": 0,
+                                                      "continued": 0}, stream or {}, barge or {}
     print(f"{'arm':15s} {'p50 ms':>7s} {'p95 ms':>7s}  false ends 300/600 ms pause (of {len(PAUSED)})")
     for arm, r in eot.items():
         d = r["decision_ms"]
