@@ -241,34 +241,39 @@ def main_() -> None:
         paused = paused_pipeline(Path(d), sets) if "paused" in parts else old.get("paused_pipeline")
         stream = streaming(args.repeats, Path(d)) if "streaming" in parts else old.get("streaming")
         barge = barge_in(args.repeats, Path(d)) if "barge" in parts else old.get("barge_in")
-    print("\nend of turn (audio time from the last speech sample to the decision)")
-    eot, paused, stream, barge = eot or {}, paused or {"sentences": 0, "answered_once_whole": 0, "fragment_answered": 0,
-                                                      "continued": 0}, stream or {}, barge or {}
+    print("\nend of turn (audio time from the last speech sample to the decision)" + ("" if eot else ": not run"))
     print(f"{'arm':15s} {'p50 ms':>7s} {'p95 ms':>7s}  false ends 300/600 ms pause (of {len(PAUSED)})")
-    for arm, r in eot.items():
+    for arm, r in (eot or {}).items():
         d = r["decision_ms"]
         print(f"{arm:15s} {d['p50']:7.0f} {d['p95']:7.0f}  {r['false_ends']['300ms']}/{r['false_ends']['600ms']}"
               f"   decided by {r['decided_by']}")
-    print(f"\nwhole pipeline, {paused['sentences']} sentences with a 300 or 600 ms hesitation: answered once, "
-          f"after it ended {paused['answered_once_whole']}; a reply begun before it ended "
-          f"{paused['fragment_answered']}; turns carried into the next {paused['continued']}")
-    print("\nstreaming recognition and preemptive replies (corpus in real time)")
+    if paused is None:
+        print("\nwhole pipeline, the paused sentences: not run")
+    else:
+        print(f"\nwhole pipeline, {paused['sentences']} sentences with a 300 or 600 ms hesitation: answered once, "
+              f"after it ended {paused['answered_once_whole']}; a reply begun before it ended "
+              f"{paused['fragment_answered']}; turns carried into the next {paused['continued']}"
+              + (f" (with {' '.join(args.set)})" if args.set and "paused" in parts else ""))
+    print("\nstreaming recognition and preemptive replies (corpus in real time)" + ("" if stream else ": not run"))
     print(f"{'arm':10s} {'turns':>5s} {'V2V p50':>7s} {'V2V p95':>7s} {'EOT p50':>7s} {'STT p50':>7s} "
           f"{'early reply used':>16s} {'wasted':>6s} {'head start p50/p95':>18s}")
-    for arm, r in stream.items():
+    for arm, r in (stream or {}).items():
         hs = r["head_start_ms"]
         hs_s = f"{hs['p50']:.0f}/{hs['p95']:.0f}" if hs["n"] else "-"
         print(f"{arm:10s} {r['turns']:5d} {r['v2v_ms']['p50']:7.0f} {r['v2v_ms']['p95']:7.0f} "
               f"{r['end_of_turn_ms']['p50']:7.0f} {r['stt_ms']['p50']:7.0f} {r['used']:16d} {r['wasted']:6d} {hs_s:>18s}")
-    print("\nbarge-in (user onset -> assistant audio stopped, from the output file)")
+    print("\nbarge-in (user onset -> assistant audio stopped, from the output file)" + ("" if barge else ": not run"))
     print(f"{'arm':12s} {'runs':>4s} {'interr.':>7s} {'p50 ms':>7s} {'p95 ms':>7s} {'self-pauses':>11s} {'user V2V p50':>12s}")
-    for arm, r in barge.items():
+    for arm, r in (barge or {}).items():
         lat = r["latency_ms"]
         fmt = lambda v: f"{v:7.0f}" if v is not None else "      -"  # noqa: E731
         print(f"{arm:12s} {r['runs']:4d} {r['interrupted']:7d} {fmt(lat['p50'])} {fmt(lat['p95'])} "
               f"{sum(r['self_pauses']):11d} {fmt(r['user_v2v_ms']['p50'])}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": platform.platform(), "end_of_turn": eot, "paused_pipeline": paused,
+    # a part not run is kept from the file (or null); the options its paused part ran with are kept
+    paused_set = args.set if "paused" in parts else old.get("paused_set", [])
+    args.out.write_text(json.dumps({"machine": platform.platform(), "paused_set": paused_set,
+                                    "end_of_turn": eot, "paused_pipeline": paused,
                                     "streaming": stream,
                                     "barge_in": barge},
                                    indent=2, default=str))

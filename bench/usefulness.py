@@ -49,16 +49,22 @@ _COULD_NOT = re.compile(r"\b(?:couldn't|could not) (?:do|turn|switch|set|open|cl
 couldn't agree more!")."""
 _UNSURE = re.compile(r"\b(not sure what you|don't understand|didn't understand|could you (?:please )?(?:rephrase|"
                      r"clarify|repeat)|what do you mean)\b", re.I)
-_ASKS_BACK = re.compile(r"\b(say (?:that|it) again|repeat|rephrase|clarify|more context|did you (?:mean|say)|"
-                        r"didn't (?:quite )?(?:catch|hear)|not (?:quite )?clear what you|what do you mean)\b|"
-                        r"^(?:i'm |i am )?sorry\W*$", re.I)
-"""A sentence that asks what was said instead of answering it (or the "Sorry," before one)."""
+_ASKS_BACK = re.compile(r"\b((?:could|can|would) you (?:please )?(?:say (?:that|it) again|repeat|rephrase|clarify)|"
+                        r"say (?:that|it) again|did you (?:mean|say)|didn't (?:quite )?(?:catch|hear)|"
+                        r"clarify (?:your|what you)|more context|not (?:quite )?clear what you|what do you mean)\b", re.I)
+"""A sentence that asks what was said instead of answering it."""
+_FILLER = re.compile(r"^(?:(?:i'm |i am )?sorry|hmm+|oh|please|pardon)\W*$", re.I)
+"""A piece of a reply that says nothing either way ("Sorry,", "please?")."""
 
 
 def asks_back(reply: str) -> bool:
-    """Every sentence of the reply asks what the user said: it answers nothing by guess."""
-    parts = [p for p in re.split(r"(?<=[.!?,])\s+", reply.strip()) if p]
-    return bool(parts) and all(_ASKS_BACK.search(p) for p in parts)
+    """Every sentence of the reply asks what the user said (an apology or "please" around it
+    aside): it answers nothing by guess."""
+    parts = [p for p in re.split(r"(?<=[.!?,])\s+", reply.strip().replace("\u2019", "'")) if p]
+    asks = [p for p in parts if not _FILLER.search(p)]
+    return bool(asks) and all(_ASKS_BACK.search(p) for p in asks)
+
+
 _PROMISE = re.compile(r"\b(i'll|i will|let me|i'm going to|i am going to|right away|on it|coming right up|"
                       r"i'm (?:now )?(?:turning|locking|unlocking|opening|closing|playing|calling|sending|"
                       r"ordering|setting|booking|checking))\b", re.I)

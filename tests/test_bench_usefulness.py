@@ -43,6 +43,12 @@ def test_the_models_own_question_back_counts_as_asking_back_and_an_answer_by_gue
     # an answer to the misheard words, then a question, answered by guess
     assert not asks_back("The capital I'm paying is New York City. Did you mean Spain?")
     assert not asks_back("I'm sorry to hear that. Could you tell me more?")
+    assert asks_back("Could you repeat that, please?") and asks_back("Hmm, did you mean Spain?")
+    assert asks_back("Sorry, I didn\u2019t catch that.")
+    # an apology alone, a canned line, an answer that uses the words: none asks anything
+    for reply in ("Sorry.", "Sorry, I'm not sure what you'd like me to do.", "I've put your playlist on repeat.",
+                  "Let me clarify that Madrid is the capital of Spain."):
+        assert not asks_back(reply), reply
     judge = Judge(["You are omni, a friendly voice assistant."], {"say_again": "Could you say it again?"})
     item = {"id": "f1", "kind": "fact", "text": "What's the capital of Spain?", "any": ["Madrid"]}
     back = "Sorry, I didn't quite catch that. Could you repeat it?"
