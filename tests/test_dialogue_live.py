@@ -368,6 +368,23 @@ async def test_after_a_fast_path_turn_the_local_model_reads_the_history_ahead():
     assert st.prompt_tokens - st.cached_tokens <= new + 6, (st, new)
 
 
+async def test_after_an_action_the_next_turn_finds_the_note_of_the_tool_it_offers_again_read():
+    """The turn after an action offers that action again ("and the bedroom?"), whatever it asks:
+    its note (~150 tokens, 2 s on 2 cores) is read ahead while the user hears the confirmation."""
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}) as r:
+        await r.ask("Turn on the kitchen light.")
+        await r.stage.idle()
+        question = "What is the capital of France?"
+        reply, _ = await r.ask(question, 2)
+        (m,) = [x for x in r.metrics if x.get("backend") == "local"]
+        st = r.stage.backends["local"].engine.last
+        new = r.stage.backends["local"].count_tokens(question)
+    assert "paris" in reply.lower()
+    assert m["tools_offered"] == ["light"], m
+    assert st.prompt_tokens - new > 100  # the note is in the prompt...
+    assert st.prompt_tokens - st.cached_tokens <= new + 12, (st, new)  # ...and was read ahead
+
+
 async def test_local_tool_call_acts_and_confirms():
     """The compact model turns a command the fast path does not take into an allow-listed action."""
     async with Run(actions=[LIGHT], intents={"enabled": False}, tools={"builtin": []}, temperature=0) as r:
@@ -445,3 +462,30 @@ async def test_the_words_every_tools_note_starts_with_are_read_ahead_with_the_hi
     assert plain.prompt_tokens - plain.cached_tokens <= n_question + 8, plain
     assert offered == ["light"] and "madrid" in answer2.lower(), (offered, answer2)
     assert following.prompt_tokens - following.cached_tokens <= n_after + 8, following
+
+
+def test_a_long_prompt_is_read_in_steps_and_a_reply_stopped_between_them_reads_no_further():
+    """A turn cancelled while its tools note is evaluated stops within a step (a few hundred ms on
+    2 cores), not seconds later: the next turn would wait for it."""
+    from omni.engines.llama_local import EVAL_STEP, LlamaChat, LlamaSettings
+
+    eng = LlamaChat(LlamaSettings())
+    eng.load(noop)
+    tools = [{"type": "function", "function": {"name": s.name, "description": s.description,
+                                               "parameters": {"type": "object", "properties": s.parameters}}}
+             for s in (LIGHT, VOLUME, STOP)]
+    messages = [{"role": "system", "content": "You are omni, a voice assistant."},
+                {"role": "user", "content": "Switch the kitchen light on."}]
+    try:
+        toks = eng.tokens(messages, tools)
+        assert len(toks) > 2 * EVAL_STEP
+        it = eng.stream(messages, tools)
+        assert next(it) == "", "a chance to stop after the first step, before any text"
+        it.close()
+        assert eng.llm.n_tokens == EVAL_STEP, "only the first step was evaluated"
+        # read on from there, the reply names the call (the steps are not text and not counted)
+        text = "".join(eng.stream(messages, tools))
+        assert '"light"' in text and "kitchen" in text, text
+        assert eng.last.cached_tokens == EVAL_STEP and eng.last.completion_tokens > 3
+    finally:
+        eng.close()

@@ -107,8 +107,10 @@ class CpuPriority:
                 self._quiet.wait(min(timeout, max_wait_s - (now - start)))
         self.waits += 1
 
-    def gate(self, items: Iterator[T]) -> Iterator[T]:
-        """Yield from `items`, pausing before each next step while urgent work runs."""
+    def gate(self, items: Iterator[T], after: Callable[[T], bool] | None = None) -> Iterator[T]:
+        """Yield from `items`, pausing before each next step while urgent work runs (only after
+        the items `after` accepts, when given)."""
         for item in items:
             yield item
-            self.wait_for_urgent()
+            if after is None or after(item):
+                self.wait_for_urgent()

@@ -39,6 +39,11 @@ class LlamaBackendOptions(BackendOptions):
     Off by default: the same prompt evaluated in other batches gives other replies; as many
     useful ones over two seeds of the everyday set, but a misheard remark of tests/test_replies.py
     got a reply off its topic at 2 of 3 seeds, and none without (docs/benchmarks.md)."""
+    note_again: bool = True
+    """With notes_ahead off: after a turn that ran a tool, read the whole note of the tools the
+    next turn offers again ahead ("and the bedroom?"), while the user listens. The note (~150-230
+    tokens, 2-3 s on 2 cores) was otherwise read on the next turn, whatever it asked
+    (docs/benchmarks.md)."""
 
 
 class LlamaBackend(ChatBackend):
@@ -50,7 +55,8 @@ class LlamaBackend(ChatBackend):
         super().__init__(name, options)
         self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads,
                                                  tools_note=options.tools_note, tools_place=options.tools_place,
-                                                 notes_ahead=options.notes_ahead, seed=options.seed))
+                                                 notes_ahead=options.notes_ahead, note_again=options.note_again,
+                                                 seed=options.seed))
         self._worker = Worker(f"{name}-llm")
         self._cpu: CpuPriority | None = None
 
@@ -73,7 +79,8 @@ class LlamaBackend(ChatBackend):
             return
         cpu = self._cpu
         with cpu.voice_work():
-            yield from cpu.gate(tokens)
+            # (not between the steps of reading the prompt, the empty pieces: as before)
+            yield from cpu.gate(tokens, after=bool)
 
     def _messages(self, req: ChatRequest) -> list[dict[str, Any]]:
         return [_template_form(m) for m in self.wire_messages(req.messages)]
@@ -104,20 +111,27 @@ class LlamaBackend(ChatBackend):
             stats.append(copy.copy(eng.last))
 
         gen = self._worker.stream(generate)
-        async with contextlib.aclosing(gen):
+        # (the empty pieces between prompt steps were chances to stop: not text)
+        async with contextlib.aclosing(gen), contextlib.aclosing(_text(gen)) as pieces:
             if req.prefix:  # continuing a reply: it is prose by now
                 started = False
-                async for piece in gen:
+                async for piece in pieces:
                     if not started:
                         started = True
                         yield Started()
                     yield TextDelta(piece)
             else:
-                async for d in split_text_calls(gen, id_prefix=f"{self.name}_call"):
+                async for d in split_text_calls(pieces, id_prefix=f"{self.name}_call"):
                     yield d
         st = stats[0] if stats else eng.last
         yield Finished(Usage(prompt_tokens=st.prompt_tokens, completion_tokens=st.completion_tokens,
                              cached_tokens=st.cached_tokens, finish_reason=st.finish_reason))
+
+
+async def _text(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
+    async for piece in pieces:
+        if piece:
+            yield piece
 
 
 def _template_form(m: dict[str, Any]) -> dict[str, Any]:
