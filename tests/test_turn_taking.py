@@ -250,11 +250,58 @@ async def test_partials_while_speaking_then_a_tentative_and_a_final_transcript_o
     # the pause announced the turn; the tentative transcript is of that very Turn object
     paused = [f for f in seen if isinstance(f, SpeechPaused)]
     tentative = [t for t in transcripts if t.tentative]
-    # (the pause is Smart Turn hesitating after this complete piper sentence at its first answer;
-    # a pause is what this test needs, so it fails if the model stops hesitating)
+    # (every pause is announced once the VAD's pad of silence is in, before the model is asked)
     assert paused and any(p.turn is final[0].turn for p in paused)
     assert tentative, "a pause starts a decode, which gives the tentative transcript"
     assert tentative[-1].turn is final[0].turn and tentative[-1].text == final[0].text
+
+
+def test_the_words_of_a_pause_the_user_went_on_from_do_not_end_the_turn_at_the_next():
+    floor = Floor()
+    first = Turn(id=3, speech_start=0, speech_end=16000, t_speech_end=0.0, sample_rate=SR)
+    floor.heard_at_pause(first, "Set a timer.")
+    assert floor.words_at_pause(first) == "Set a timer."
+    # the user went on ("... for ten minutes and"): the next pause of the same turn, not decoded yet
+    later = Turn(id=3, speech_start=0, speech_end=40000, t_speech_end=1.5, sample_rate=SR)
+    assert floor.words_at_pause(later) is None
+    floor.heard_at_pause(later, "Set a timer for ten minutes and")
+    assert floor.words_at_pause(later) == "Set a timer for ten minutes and"
+
+
+@pytest.mark.parametrize("decode_after_ms", [None, 200])
+async def test_the_pause_is_announced_once_the_speech_pad_is_in_before_the_model_is_asked(decode_after_ms):
+    """The decode at the pause hears the audio the final decode would (the VAD's 120 ms pad of
+    silence) and starts then, not when the end-of-turn model is first asked (200 ms)."""
+    from omni.frames import SpeechPaused, Utterance
+
+    audio = np.concatenate([silence(0.3), say("What is the capital of France?"), silence(1.5)])
+    vad = SileroVAD("vad", SileroVADOptions(end_of_turn={"decode_after_ms": decode_after_ms}))
+    paused: list[float] = []
+    ended: list[Utterance] = []
+
+    class Collect:
+        def on_frame(self, name, frame):
+            if isinstance(frame, SpeechPaused):  # the silence heard when it was announced
+                paused.append(frame.t - frame.turn.speech_end / SR)
+            elif isinstance(frame, Utterance):
+                ended.append(frame)
+
+    async def mic():  # stamped with the audio's own clock: where each chunk ends
+        for i in range(0, len(audio), 512):
+            yield InputAudio(samples=audio[i:i + 512], sample_rate=SR, start=i, t=(i + 512) / SR)
+
+    await vad.load(lambda *a: None)
+    try:
+        await Pipeline([vad], observers=[Collect()]).run(mic())
+    finally:
+        await vad.aclose()
+    assert len(ended) == 1 and paused, (paused, ended)
+    first_ms = paused[0] * 1000
+    if decode_after_ms is None:
+        assert 120 <= first_ms < 200, first_ms
+    else:
+        assert first_ms >= 200, first_ms
+    assert ended[0].turn.speech_end - ended[0].turn.speech_start > SR  # the whole question, one turn
 
 
 def test_a_transcript_that_stops_on_a_function_word_is_unfinished():

@@ -141,19 +141,22 @@ class Floor:
         self.interruptions = 0
         self.backchannels = 0
         self._turn_ids = itertools.count(1)
-        self._pause_words: collections.OrderedDict[int, str] = collections.OrderedDict()
+        self._pause_words: collections.OrderedDict[int, tuple[int, str]] = collections.OrderedDict()
         self._sight: set[int] = set()
 
-    def heard_at_pause(self, turn_id: int, text: str) -> None:
-        """The recognizer's words for the speech before a pause that may end turn `turn_id`
-        (written by the recognizer only; the VAD reads them to decide whether the turn ended)."""
-        self._pause_words[turn_id] = text
+    def heard_at_pause(self, turn: Turn, text: str) -> None:
+        """The recognizer's words for the speech before a pause that may end `turn` (written by
+        the recognizer only; the VAD reads them to decide whether the turn ended)."""
+        self._pause_words[turn.id] = (turn.speech_end, text)
         while len(self._pause_words) > self._keep:
             self._pause_words.popitem(last=False)
 
-    def words_at_pause(self, turn_id: int) -> str | None:
-        """What `heard_at_pause` said for `turn_id`, None while the decode is not done."""
-        return self._pause_words.get(turn_id)
+    def words_at_pause(self, turn: Turn) -> str | None:
+        """What `heard_at_pause` said for this pause of `turn` (the speech up to its
+        `speech_end`), None while its decode is not done: the words of an earlier pause the user
+        went on from say nothing about this one."""
+        end, text = self._pause_words.get(turn.id, (None, None))
+        return text if end == turn.speech_end else None
 
     def wait_for_sight(self, turn_id: int, waiting: bool) -> None:
         """Turn `turn_id`'s answer waits for a current picture of the view (written by the look

@@ -244,7 +244,7 @@ class WhisperSTT(Processor):
         if job.kind == "pause":
             assert job.turn is not None
             self._spec = (job.turn, heard)
-            self.floor.heard_at_pause(job.turn.id, text)  # the VAD may end the turn on these words
+            self.floor.heard_at_pause(job.turn, text)  # the VAD may end the turn on these words
             if not text:
                 return []
             return [Transcript(turn=job.turn, text=text, language=heard.language, confidence=heard.confidence,

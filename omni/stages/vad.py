@@ -52,11 +52,20 @@ class EndOfTurnOptions(StageOptions):
     """...and only if the model's probability of an end is at least this."""
     decode_at_pause: bool = True
     """Announce the pause (SpeechPaused: the recogniser decodes it, the dialogue may start a
-    reply it holds) when the model is first asked, not after its first "not finished": a turn
-    the model ends at once then has its transcript, and a reply under way, sooner. On 16 short
-    turns (bench/waterfall.py, 2026-12-04) V2V p50 1,083 -> 962 ms, the pause decode reused on
-    4 -> 16 and the early reply used on 4 -> 13; the paused sentences were answered once, whole,
-    12 of 12 either way. False: the pause is announced only after the model's first "not finished"."""
+    reply it holds) at `decode_after_ms` of silence, before the model is first asked, not after
+    its first "not finished": a turn the model ends at once then has its transcript, and a reply
+    under way, sooner. On 16 short turns (bench/waterfall.py, 2026-12-04), announced when the
+    model was first asked: V2V p50 1,083 -> 962 ms, the pause decode reused on 4 -> 16 and the
+    early reply used on 4 -> 13; the paused sentences were answered once, whole, 12 of 12 either
+    way. False: the pause is announced only after the model's first "not finished"."""
+    decode_after_ms: int | None = Field(None, ge=32)
+    """With `decode_at_pause`, the silence after which the pause is announced: not before the
+    VAD's `speech_pad_ms` (120 ms) of it is in, so the decode hears the audio the turn's final
+    decode would (it is reused as it is), and not after `pause_ms`. None: at `speech_pad_ms`
+    (on the VAD's 32 ms steps, 128 ms: 96 ms before the model is first asked). On 16 short turns
+    (bench/waterfall.py, 2026-12-05) V2V p50 873 -> 780 ms against announcing it at `pause_ms`,
+    15 of 16 turns sooner, every transcript the same. A pause the user goes on from after it
+    costs a decode and the start of a reply, which are thrown away."""
 
 
 class SileroVADOptions(StageOptions):
@@ -145,6 +154,10 @@ class SileroVAD(Processor):
     def options_changed(self) -> None:
         o = self.options
         self._neg = o.neg_threshold if o.neg_threshold is not None else max(0.01, o.threshold - 0.15)
+        eot = o.end_of_turn
+        self._decode_after_ms = 0 if eot is None else min(
+            eot.pause_ms, max(32, o.speech_pad_ms, eot.decode_after_ms or 0))
+        """Silence after which the pause is announced (with `decode_at_pause`)."""
 
     async def load(self, progress: ProgressFn) -> None:
         self._vad = await vad_engine(self.engines, self.options, progress, user=self.name)
@@ -242,8 +255,8 @@ class SileroVAD(Processor):
         eot = o.end_of_turn
         if eot is not None and eot.decode_at_pause and self._eot is not None and self._silence_at is not None \
                 and self._candidate is None and self._asked_ms is None and \
-                (pos + self._win - self._silence_at) * 1000 / sr >= eot.pause_ms:
-            # decoded while the model decides (two cores: one each), reused if it ends here
+                (pos + self._win - self._silence_at) * 1000 / sr >= self._decode_after_ms:
+            # decoded before and while the model decides (two cores: one each), reused if it ends here
             yield self._announce_pause(t)
         ended = self._silence_at is not None and await self._turn_ended(pos, t)
         if ended:
@@ -292,9 +305,10 @@ class SileroVAD(Processor):
             return True
         if silence < eot.pause_ms:
             return False
-        if eot.words and self._candidate is not None and silence >= eot.words_after_ms and \
-                (self._eot_p or 0.0) >= eot.words_min_p:
-            words = self.floor.words_at_pause(self._candidate.id)
+        if eot.words and self._candidate is not None and self._asked_ms is not None and \
+                silence >= eot.words_after_ms and (self._eot_p or 0.0) >= eot.words_min_p:
+            # (the model first: the words only end a turn it heard no end in)
+            words = self.floor.words_at_pause(self._candidate)
             if words is not None and sounds_finished(words):
                 self._how = "words"
                 return True
