@@ -382,7 +382,8 @@ async def test_after_an_action_the_next_turn_finds_the_note_of_the_tool_it_offer
     assert "paris" in reply.lower()
     assert m["tools_offered"] == ["light"], m
     assert st.prompt_tokens - new > 100  # the note is in the prompt...
-    assert st.prompt_tokens - st.cached_tokens <= new + 12, (st, new)  # ...and was read ahead
+    # ...and was read ahead, and what the template writes before the user's words after it
+    assert st.prompt_tokens - st.cached_tokens <= new + 6, (st, new)
 
 
 async def test_local_tool_call_acts_and_confirms():

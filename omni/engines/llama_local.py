@@ -231,12 +231,13 @@ class LlamaChat:
         them; with none, the words every tools note starts with (see `note_head`)."""
         ahead = ahead and not prefix
         if ahead and not self.settings.notes_ahead:
-            tools = tools if self.settings.note_again else ()
-            catalog = [] if self.settings.tools_place == "turn" else catalog
+            turn = self.settings.tools_place == "turn"
+            tools = tools if self.settings.note_again and turn else ()
+            catalog = [] if turn else catalog
         toks: list[int] = []
         if ahead and not tools and catalog and self.settings.tools_place == "turn":
             toks = self._with_note_head(messages, catalog)
-        elif ahead and not tools:
+        elif ahead:  # (a note of `tools` goes before the user's opener, as in the turn's prompt)
             toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead, opener=True)
         toks = toks or self.tokens(messages, tools, prefix, catalog, ahead=ahead)
         n = self.cached_prefix(toks)

@@ -47,7 +47,8 @@ class SpeechStopped(Frame):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class SpeechPaused(Frame):
-    """The user paused long enough for the end-of-turn check. `turn` is the turn this speech
+    """The user paused long enough for a decode of the speech so far (the VAD's
+    `speech_pad_ms` of silence, before the end-of-turn model is asked). `turn` is the turn this speech
     becomes if the pause ends it: the very same object arrives in the Utterance then, so a
     recognizer and the dialogue can start on it early and know whether their work is used."""
 

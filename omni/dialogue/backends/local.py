@@ -34,8 +34,9 @@ class LlamaBackendOptions(BackendOptions):
     """The sampler's seed: a reply is the same for the same prompt, evaluated the same way (to
     judge a change by its figures over more than one draw: bench/quality.py --set)."""
     notes_ahead: bool = False
-    """Between turns, read the start of every tools note (and the whole note of the tools the
-    next turn will offer again) ahead with the history (omni.engines.llama_local.LlamaSettings).
+    """Between turns, read the start of every tools note ahead with the history (the whole note
+    of the tools the next turn offers again is read ahead anyway: `note_again`)
+    (omni.engines.llama_local.LlamaSettings).
     Off by default: the same prompt evaluated in other batches gives other replies; as many
     useful ones over two seeds of the everyday set, but a misheard remark of tests/test_replies.py
     got a reply off its topic at 2 of 3 seeds, and none without (docs/benchmarks.md)."""
