@@ -257,6 +257,21 @@ async def test_a_call_nobody_asked_for_makes_the_model_answer_in_words():
     assert not fake.requests[0].tools
 
 
+async def test_a_call_written_when_no_tool_was_offered_to_a_request_is_an_honest_no():
+    """With every tool in view (tools_place: system), the model may write a call to a request no
+    tool was offered for ("Start the dishwasher." -> a timer): it is ignored, and the user hears
+    that it can't be done, not that no answer could be given."""
+    stage, out, fake = await scripted_turn([ToolCall("c", "set_timer", {"seconds": 60})], "Start the dishwasher.")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert not fake.requests[0].tools, "no tool was offered"
+    assert done.text == stage.options.refusal and not [f for f in out if isinstance(f, DeviceAction)], done.text
+    assert len(fake.requests) == 1
+    # words that ask for nothing are not told that what they asked can't be done
+    stage, out, _ = await scripted_turn([ToolCall("c", "set_timer", {"seconds": 60})], "It was a long day.")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text and done.text != stage.options.refusal, done.text
+
+
 async def test_a_claim_of_an_offered_action_named_in_full_by_the_user_is_done():
     _, out, _ = await scripted_turn(["Bedroom lamp on."], "Can you turn the bedroom lamp on?")
     acts = [(f.action, f.args) for f in out if isinstance(f, DeviceAction)]

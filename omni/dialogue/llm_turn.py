@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.claims import ClaimGuard, acknowledges
+from omni.dialogue.claims import ClaimGuard, acknowledges, asks_for_action
 from omni.dialogue.prompts import NOTES_HEADER
 from omni.dialogue.options import REFUSE
 from omni.dialogue.router import AllBackendsFailed, RouteRecord
@@ -112,6 +112,10 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             if not req.tools:  # it was to answer in words; it wrote a call anyway
                 yield kit.error(turn, f"{rec.backend} called {', '.join(c.name for c in calls)} "
                                         "when no tool was offered; ignored")
+                if not "".join(parts).strip() and (asked_forbidden or asks_for_action(text)):
+                    # it tried to do what was asked with a tool nothing said offers ("Start the
+                    # dishwasher." -> set_timer): that is a request it cannot do, not a failure
+                    yield say(o.refusal)
                 break
             if gate is not None:
                 await gate  # a preemptive reply acts only once the words are confirmed
