@@ -42,6 +42,10 @@ TOOLS_SENTENCE = ("Besides talking, you can do only this, with your tools: {can}
                   "Never say that you did, or will do, something unless a tool did it.")
 """Added to the system prompt of a pipeline that declares device actions ({can}: what they do)."""
 
+TOOLS_FOCUS = "Tools that may fit the user's next message: {names}."
+"""With every tool's note after the system prompt (a local model's `tools_place: system` and
+`tools_focus`): a system line before the words of a turn that offers some, naming them."""
+
 
 def can_do(actions: Iterable[Any], builtins: Iterable[str] = ()) -> str:
     """What the tools do, in words: each action's description with the values it takes
@@ -73,7 +77,8 @@ def instruction_texts(system_prompt: str, extra: Iterable[str] = ()) -> list[str
     prompt as built, every note's fixed words, and `extra` (tool descriptions, a chat template's
     tool text, a pipeline's own notes)."""
     return [system_prompt, NOTES_HEADER, _template_words(STALE_NOTE), QUOTED_WRITING,
-            _template_words(TOOL_RESULTS_NOTE), _template_words(CONTINUE_NOTE), *extra]
+            _template_words(TOOL_RESULTS_NOTE), _template_words(CONTINUE_NOTE), _template_words(TOOLS_FOCUS),
+            *extra]
 
 
 def without(text: str, phrases: Iterable[str]) -> str:

@@ -40,9 +40,14 @@ class LlamaSettings:
     and the JSON schemas) or "compact" (one line per tool; about a third of the tokens, which
     the prompt evaluation of every turn that offers a tool pays: bench/waterfall.py)."""
     tools_place: str = "turn"
-    """Where the tools note goes: "turn" (the offered tools, just before the user's words: a turn
-    that offers one evaluates its note anew) or "system" (every tool of the catalog, after the
-    system prompt: evaluated once and cached with it; a turn that offers none bans the call)."""
+    """Where the tools note goes: "turn" (the offered tools, just before the user's words: a
+    turn that offers one evaluates its note anew, 2-3 s on 2 cores) or "system" (every tool of
+    the catalog, after the system prompt: evaluated once and cached with it; a turn that offers
+    none bans the call, one that offers some may call only those)."""
+    tools_focus: str = ""
+    """With tools_place "system": a turn that offers tools has this line, `{names}` filled in
+    with theirs, just before the user's words (as the note there named them with tools_place
+    "turn"); "": none (the dialogue's is omni.dialogue.prompts.TOOLS_FOCUS)."""
     notes_ahead: bool = False
     """With tools_place "turn": a prefill of the next turn's start (system prompt and history)
     also reads the words every tools note starts with, or the whole note of the tools it is given
@@ -143,6 +148,10 @@ class LlamaChat:
                 msgs[0] = {**msgs[0], "content": f"{msgs[0]['content']}\n\n{note}"}
             else:
                 msgs.insert(0, {"role": "system", "content": note})
+            if tools and self.settings.tools_focus and not ahead:
+                last_user = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs))
+                names = ", ".join(t.get("function", t)["name"] for t in tools)
+                msgs.insert(last_user, {"role": "system", "content": self.settings.tools_focus.format(names=names)})
         elif tools:  # late in the prompt, so the cached prefix (system prompt, history) holds
             last_user = len(msgs) if ahead else \
                 max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs))

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from omni.dialogue.backends.base import BackendOptions, ChatBackend
+from omni.dialogue.prompts import TOOLS_FOCUS
 from omni.dialogue.toolcalls import split_text_calls
 from omni.dialogue.types import ChatRequest, Delta, Finished, Started, TextDelta, Usage
 from omni.engines.llama_local import LlamaChat, LlamaSettings
@@ -28,20 +29,28 @@ class LlamaBackendOptions(BackendOptions):
     tools_note: Literal["template", "compact"] = "template"
     """How offered tools are written into the prompt (omni.engines.llama_local.LlamaSettings)."""
     tools_place: Literal["turn", "system"] = "turn"
-    """Where: before the user's words, the offered tools only; or after the system prompt, all of
-    them, cached (omni.engines.llama_local.LlamaSettings)."""
+    """Where: before the user's words, the offered tools only, read on the turn; or after the
+    system prompt, all of them, read once and cached (omni.engines.llama_local.LlamaSettings).
+    Everyday set over two seeds, held useful replies 215 (turn) / 214 (system, with
+    tools_focus) of 254, dev 231 / 227; the slowest tenth of replies starts within 2.6 s /
+    0.7 s; but with every tool in view a misheard remark of tests/test_replies.py got a reply
+    about rooms (docs/benchmarks.md)."""
+    tools_focus: bool = True
+    """With tools_place "system": a line naming the offered tools before the user's words
+    (omni.engines.llama_local.LlamaSettings). Everyday set over two seeds, held useful replies
+    214 with it, 211 without; its ~15 tokens are read on a tool turn (docs/benchmarks.md)."""
     seed: int = 7
     """The sampler's seed: a reply is the same for the same prompt, evaluated the same way (to
     judge a change by its figures over more than one draw: bench/quality.py --set)."""
     notes_ahead: bool = False
-    """Between turns, read the start of every tools note ahead with the history (the whole note
+    """With tools_place "turn": between turns, read the start of every tools note ahead with the history (the whole note
     of the tools the next turn offers again is read ahead anyway: `note_again`)
     (omni.engines.llama_local.LlamaSettings).
     Off by default: the same prompt evaluated in other batches gives other replies; as many
     useful ones over two seeds of the everyday set, but a misheard remark of tests/test_replies.py
     got a reply off its topic at 2 of 3 seeds, and none without (docs/benchmarks.md)."""
     note_again: bool = True
-    """With notes_ahead off: after a turn that ran a tool, read the whole note of the tools the
+    """With tools_place "turn" and notes_ahead off: after a turn that ran a tool, read the whole note of the tools the
     next turn offers again ahead ("and the bedroom?"), while the user listens. The note (~150-230
     tokens, 2-3 s on 2 cores) was otherwise read on the next turn, whatever it asked
     (docs/benchmarks.md)."""
@@ -56,6 +65,7 @@ class LlamaBackend(ChatBackend):
         super().__init__(name, options)
         self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads,
                                                  tools_note=options.tools_note, tools_place=options.tools_place,
+                                                 tools_focus=TOOLS_FOCUS if options.tools_focus else "",
                                                  notes_ahead=options.notes_ahead, note_again=options.note_again,
                                                  seed=options.seed))
         self._worker = Worker(f"{name}-llm")
