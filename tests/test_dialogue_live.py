@@ -423,6 +423,20 @@ async def test_with_the_tools_in_the_system_prompt_a_tool_turn_evaluates_only_it
         new = eng.count(said)
         note = eng.count(eng.tools_note(r.stage.tools.schemas()))
         focus = eng.count(eng.settings.tools_focus.format(names="light"))
+        # the line naming the offered tool goes just before the user's last words; not in a turn
+        # that offers none, nor in what is read ahead of the next turn
+        catalog, light = r.stage.tools.schemas(), r.stage.tools.schemas(frozenset({"light"}))
+        msgs = [{"role": "system", "content": "You are omni."}, {"role": "user", "content": "Hello there."},
+                {"role": "assistant", "content": "Hi, friend."}, {"role": "user", "content": "Lamp off."}]
+
+        def text(*a: Any, **k: Any) -> str:
+            return eng.llm.detokenize(eng.tokens(*a, **k)).decode()
+
+        line = eng.settings.tools_focus.format(names="light")
+        whole = text(msgs, light, catalog=catalog)
+        assert whole.count(line) == 1 and whole.index("Hi, friend.") < whole.index(line) < whole.index("Lamp off."), whole
+        assert line not in text(msgs, [], catalog=catalog)
+        assert line not in text(msgs[:3], light, catalog=catalog, ahead=True, opener=True)
     acts = [(f.action, f.args) for f in out if isinstance(f, DeviceAction)]
     assert acts == [("light", {"room": "bedroom", "state": "off"})], (acts, reply)
     # the note's ~360 tokens were cached with the system prompt: only the turn's words, the line

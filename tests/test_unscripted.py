@@ -266,10 +266,19 @@ async def test_a_call_written_when_no_tool_was_offered_to_a_request_is_an_honest
     assert not fake.requests[0].tools, "no tool was offered"
     assert done.text == stage.options.refusal and not [f for f in out if isinstance(f, DeviceAction)], done.text
     assert len(fake.requests) == 1
-    # words that ask for nothing are not told that what they asked can't be done
-    stage, out, _ = await scripted_turn([ToolCall("c", "set_timer", {"seconds": 60})], "It was a long day.")
+    # a question that words could answer is not told it can't be done
+    stage, out, fake = await scripted_turn([ToolCall("c", "set_timer", {"seconds": 60})],
+                                           "Could you tell me how long to boil an egg?")
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
-    assert done.text and done.text != stage.options.refusal, done.text
+    assert not fake.requests[0].tools and done.text and done.text != stage.options.refusal, done.text
+    # a call again after the offered one was refused for a room nobody said: the user is asked which
+    stage, out, fake = await scripted_turn([ToolCall("c", "light", {"room": "kitchen", "state": "on"}),
+                                            ToolCall("d", "light", {"room": "kitchen", "state": "on"})],
+                                           "Turn on the kitten light.")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert fake.requests[0].tools and not fake.requests[1].tools, "the second round was to be words"
+    assert done.text != stage.options.refusal and "kitchen" in done.text.lower(), done.text
+    assert not [f for f in out if isinstance(f, DeviceAction)]
 
 
 async def test_a_claim_of_an_offered_action_named_in_full_by_the_user_is_done():

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.claims import ClaimGuard, acknowledges, asks_for_action
+from omni.dialogue.claims import ClaimGuard, acknowledges, asks_errand, asks_for_action
 from omni.dialogue.prompts import NOTES_HEADER
 from omni.dialogue.options import REFUSE
 from omni.dialogue.router import AllBackendsFailed, RouteRecord
@@ -50,6 +50,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     guard = ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
                        notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt)
     nudged = False
+    ignored = False
+    """The model wrote a call where it was to answer in words (no tool offered, or no more)."""
     words_only = not offered
     refused_any = False
     refusals: list[ToolResult] = []
@@ -112,10 +114,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             if not req.tools:  # it was to answer in words; it wrote a call anyway
                 yield kit.error(turn, f"{rec.backend} called {', '.join(c.name for c in calls)} "
                                         "when no tool was offered; ignored")
-                if not "".join(parts).strip() and (asked_forbidden or asks_for_action(text)):
-                    # it tried to do what was asked with a tool nothing said offers ("Start the
-                    # dishwasher." -> set_timer): that is a request it cannot do, not a failure
-                    yield say(o.refusal)
+                ignored = True
                 break
             if gate is not None:
                 await gate  # a preemptive reply acts only once the words are confirmed
@@ -209,6 +208,11 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 yield say(not_done(kit, text, guard.dropped, refused=asked_forbidden or refused_any))
             elif guard.echoed or guard.refusals or guard.relayed or guard.read_out:
                 yield say(o.refusal if asked_forbidden else o.unsure_reply)
+            elif ignored and not offered and (asked_forbidden or asks_errand(text) or
+                                              (asks_for_action(text) and not text.rstrip().endswith("?"))):
+                # it tried to do what was asked with a tool nothing said offers ("Start the
+                # dishwasher." -> set_timer): a request it cannot do, not a failure to answer
+                yield say(o.refusal)
             else:
                 yield say(o.fallback_reply)
     except AllBackendsFailed as e:
