@@ -7,84 +7,24 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
+from dialogue_run import EXAMPLES, LIGHT, STOP, VOLUME, Run, noop
 from servers import llama_server, remote, silent_server, stalling_server
 
 from omni.dialogue.backends import OpenAIBackend, OpenAIBackendOptions
-from omni.dialogue.intents import IntentExample, IntentMatcher, IntentOptions
-from omni.dialogue.tools import ActionSpec
+from omni.dialogue.intents import IntentMatcher, IntentOptions
 from omni.dialogue.types import ChatRequest, Finished, ToolCallDelta
-from omni.frames import DeviceAction, ErrorEvent, Frame, ReplyDone, ReplyToken, Transcript, Turn
-from omni.stages.dialogue import Dialogue, DialogueOptions
+from omni.frames import DeviceAction, ErrorEvent, ReplyDone, ReplyToken
 
 pytestmark = pytest.mark.slow
-
-LIGHT = ActionSpec(name="light", description="Switch a light on or off.", say="{room} light {state}.",
-                   parameters={"room": {"enum": ["kitchen", "bedroom", "living room"]},
-                               "state": {"enum": ["on", "off"]}})
-VOLUME = ActionSpec(name="volume", description="Turn the volume up or down.", say="Volume {direction}.",
-                    parameters={"direction": {"enum": ["up", "down"]}})
-STOP = ActionSpec(name="stop", description="Stop talking.", say="Okay.")
-EXAMPLES = [
-    IntentExample(text="turn on the kitchen light", action="light"),
-    IntentExample(text="switch the bedroom light off", action="light"),
-    IntentExample(text="lights off in the living room", action="light"),
-    IntentExample(text="turn the volume up", action="volume", args={"direction": "up"}),
-    IntentExample(text="louder please", action="volume", args={"direction": "up"}),
-    IntentExample(text="turn the volume down", action="volume", args={"direction": "down"}),
-    IntentExample(text="quieter please", action="volume", args={"direction": "down"}),
-    IntentExample(text="stop", action="stop"),
-    IntentExample(text="be quiet", action="stop"),
-    IntentExample(text="what time is it", action="get_time"),
-    IntentExample(text="set a timer for five minutes", action="set_timer"),
-]
-
-
-def noop(*a: Any) -> None:
-    pass
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     with llama_server() as (url, _):
         yield url
-
-
-def turn(i: int = 1) -> Turn:
-    return Turn(id=i, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
-
-
-class Run:
-    """A Dialogue stage driven turn by turn, with its metrics."""
-
-    def _report(self, name: str, turn: Any, ms: float | None, extra: dict[str, Any]) -> None:
-        if ms is None:  # more fields for the turn's record (as the TurnRecorder merges them)
-            self.metrics[-1].update(extra)
-        else:
-            self.metrics.append({"ms": ms, **extra})
-
-    def __init__(self, **options: Any) -> None:
-        self.stage = Dialogue("llm", DialogueOptions(**options))
-        self.metrics: list[dict[str, Any]] = []
-        self.stage.context.reporter = self._report
-
-    async def __aenter__(self) -> Run:
-        await self.stage.load(noop)
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.stage.aclose()
-
-    def frames(self, text: str, i: int = 1) -> AsyncIterator[Frame]:
-        return self.stage.process(Transcript(turn=turn(i), text=text))
-
-    async def ask(self, text: str, i: int = 1) -> tuple[str, list[Frame]]:
-        out = [f async for f in self.frames(text, i)]
-        (done,) = [f for f in out if isinstance(f, ReplyDone)]
-        return done.text, out
 
 
 # remote backend against the real server -------------------------------------------------------
@@ -354,40 +294,6 @@ async def test_a_failing_tool_is_told_to_the_user_and_reported():
     assert "limit 1" in err.message and err.turn is not None and err.turn.id == 2
 
 
-async def test_after_a_fast_path_turn_the_local_model_reads_the_history_ahead():
-    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}, tools={"max_rounds": 0}) as r:
-        await r.ask("Turn on the kitchen light.")
-        await r.stage.idle()  # the prefill runs while the user listens to the confirmation
-        question = "What is the capital of France?"
-        reply, _ = await r.ask(question, 2)
-        st = r.stage.backends["local"].engine.last
-        new = r.stage.backends["local"].count_tokens(question)
-    assert "paris" in reply.lower()
-    # only the new question (and its few template tokens) is evaluated, not the fast-path exchange;
-    # what the template writes before a user's words was read ahead too (8 tokens of it without)
-    assert st.prompt_tokens - st.cached_tokens <= new + 6, (st, new)
-
-
-async def test_after_an_action_the_next_turn_finds_the_note_of_the_tool_it_offers_again_read():
-    """tools_place: turn. The turn after an action offers that action again ("and the bedroom?"),
-    whatever it asks: its note (~150 tokens, 2 s on 2 cores) is read ahead while the user hears
-    the confirmation."""
-    local = {"type": "llama.cpp", "tools_place": "turn"}
-    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}, backends={"local": local}) as r:
-        await r.ask("Turn on the kitchen light.")
-        await r.stage.idle()
-        question = "What is the capital of France?"
-        reply, _ = await r.ask(question, 2)
-        (m,) = [x for x in r.metrics if x.get("backend") == "local"]
-        st = r.stage.backends["local"].engine.last
-        new = r.stage.backends["local"].count_tokens(question)
-    assert "paris" in reply.lower()
-    assert m["tools_offered"] == ["light"], m
-    assert st.prompt_tokens - new > 100  # the note is in the prompt...
-    # ...and was read ahead, and what the template writes before the user's words after it
-    assert st.prompt_tokens - st.cached_tokens <= new + 6, (st, new)
-
-
 async def test_local_tool_call_acts_and_confirms():
     """The compact model turns a command the fast path does not take into an allow-listed action."""
     async with Run(actions=[LIGHT], intents={"enabled": False}, tools={"builtin": []}, temperature=0) as r:
@@ -406,105 +312,3 @@ async def test_context_frames_reach_the_model():
                                                          captured=time.monotonic()))]
         reply, _ = await r.ask("What colour is the sign I am looking at?")
     assert "red" in reply.lower(), reply
-
-
-async def test_with_the_tools_in_the_system_prompt_a_tool_turn_evaluates_only_its_words():
-    """tools_place: system keeps the note of every tool cached after the system prompt: a
-    turn that offers a tool does not evaluate the note anew, and a turn that offers none still may not call."""
-    local = {"type": "llama.cpp", "tools_place": "system"}
-    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"enabled": False}, tools={"builtin": []},
-                   temperature=0, backends={"local": local}) as r:
-        eng = r.stage.backends["local"].engine
-        await r.ask("Good morning.")
-        await r.stage.idle()
-        said = "Please switch the bedroom light off for me."
-        reply, out = await r.ask(said, 2)
-        st = eng.last
-        new = eng.count(said)
-        note = eng.count(eng.tools_note(r.stage.tools.schemas()))
-        focus = eng.count(eng.settings.tools_focus.format(names="light"))
-        # the line naming the offered tool goes just before the user's last words; not in a turn
-        # that offers none, nor in what is read ahead of the next turn
-        catalog, light = r.stage.tools.schemas(), r.stage.tools.schemas(frozenset({"light"}))
-        msgs = [{"role": "system", "content": "You are omni."}, {"role": "user", "content": "Hello there."},
-                {"role": "assistant", "content": "Hi, friend."}, {"role": "user", "content": "Lamp off."}]
-
-        def text(*a: Any, **k: Any) -> str:
-            return eng.llm.detokenize(eng.tokens(*a, **k)).decode()
-
-        line = eng.settings.tools_focus.format(names="light")
-        whole = text(msgs, light, catalog=catalog)
-        assert whole.count(line) == 1 and whole.index("Hi, friend.") < whole.index(line) < whole.index("Lamp off."), whole
-        assert line not in text(msgs, [], catalog=catalog)
-        assert line not in text(msgs[:3], light, catalog=catalog, ahead=True, opener=True)
-    acts = [(f.action, f.args) for f in out if isinstance(f, DeviceAction)]
-    assert acts == [("light", {"room": "bedroom", "state": "off"})], (acts, reply)
-    # the note's ~360 tokens were cached with the system prompt: only the turn's words, the line
-    # naming the offered tool (tools_focus) and the template's few tokens are new, where
-    # tools_place: turn evaluates the note here too
-    assert note > 200 and st.cached_tokens > note, (st, note)
-    assert 0 < focus < 20 and st.prompt_tokens - st.cached_tokens <= new + focus + 14, (st, new, focus)
-
-
-async def test_the_words_every_tools_note_starts_with_are_read_ahead_with_the_history():
-    """notes_ahead (off by default). tools_place: turn puts a tool turn's note before its words, so it is
-    evaluated on that turn; the chat template's words that start every note ("# Tools ... <tools>")
-    are read ahead between turns, with the history, and a turn that offers no tool loses nothing."""
-    local = {"type": "llama.cpp", "tools_place": "turn", "notes_ahead": True}
-    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"enabled": False}, tools={"builtin": []},
-                   temperature=0, backends={"local": local}) as r:
-        eng = r.stage.backends["local"].engine
-        head = eng.note_head(r.stage.tools.schemas())
-        await r.ask("Good morning.")
-        await r.stage.idle()
-        question = "What is the capital of France?"
-        answer, _ = await r.ask(question, 2)
-        plain = eng.last
-        await r.stage.idle()
-        said = "Please switch the bedroom light off for me."
-        reply, out = await r.ask(said, 3)
-        tool_turn = eng.last
-        note = eng.count(eng.tools_note(r.stage.tools.schemas(frozenset({"light"}))))
-        # the turn after offers the light again ("and the kitchen?"): its whole note was read ahead
-        await r.stage.idle()
-        after = "And what is the capital of Spain?"
-        answer2, _ = await r.ask(after, 4)
-        following = eng.last
-        offered = r.metrics[-1].get("tools_offered")
-        n_head, n_said, n_question, n_after = eng.count(head), eng.count(said), eng.count(question), eng.count(after)
-    assert head.startswith("# Tools") and head.rstrip().endswith("<tools>"), head
-    acts = [(f.action, f.args) for f in out if isinstance(f, DeviceAction)]
-    assert acts == [("light", {"room": "bedroom", "state": "off"})], (acts, reply)
-    # the light's note minus the head it shares with every note (and the turn's words) is new
-    assert tool_turn.prompt_tokens - tool_turn.cached_tokens <= note - n_head + n_said + 14, (tool_turn, note, n_head)
-    assert "paris" in answer.lower()
-    assert plain.prompt_tokens - plain.cached_tokens <= n_question + 8, plain
-    assert offered == ["light"] and "madrid" in answer2.lower(), (offered, answer2)
-    assert following.prompt_tokens - following.cached_tokens <= n_after + 8, following
-
-
-def test_a_long_prompt_is_read_in_steps_and_a_reply_stopped_between_them_reads_no_further():
-    """A turn cancelled while its tools note is evaluated stops within a step (a few hundred ms on
-    2 cores), not seconds later: the next turn would wait for it."""
-    from omni.engines.llama_local import EVAL_STEP, LlamaChat, LlamaSettings
-
-    eng = LlamaChat(LlamaSettings())
-    eng.load(noop)
-    tools = [{"type": "function", "function": {"name": s.name, "description": s.description,
-                                               "parameters": {"type": "object", "properties": s.parameters}}}
-             for s in (LIGHT, VOLUME, STOP)]
-    messages = [{"role": "system", "content": "You are omni, a voice assistant."},
-                {"role": "user", "content": "Switch the kitchen light on."}]
-    try:
-        toks = eng.tokens(messages, tools)
-        assert len(toks) > 2 * EVAL_STEP
-        it = eng.stream(messages, tools)
-        assert next(it) == "", "a chance to stop after the first step, before any text"
-        it.close()
-        assert eng.llm.n_tokens == EVAL_STEP, "only the first step was evaluated"
-        # read on from there, the reply names the call (the steps are not text and not counted)
-        text = "".join(eng.stream(messages, tools))
-        assert '"light"' in text and "kitchen" in text, text
-        assert eng.last.cached_tokens == EVAL_STEP and eng.last.completion_tokens > 3
-    finally:
-        eng.close()
