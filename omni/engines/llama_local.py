@@ -149,13 +149,10 @@ class LlamaChat:
             else:
                 msgs.insert(0, {"role": "system", "content": note})
             if tools and self.settings.tools_focus and not ahead:
-                last_user = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs))
                 names = ", ".join(t.get("function", t)["name"] for t in tools)
-                msgs.insert(last_user, {"role": "system", "content": self.settings.tools_focus.format(names=names)})
+                msgs.insert(_last_user(msgs), {"role": "system", "content": self.settings.tools_focus.format(names=names)})
         elif tools:  # late in the prompt, so the cached prefix (system prompt, history) holds
-            last_user = len(msgs) if ahead else \
-                max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs))
-            msgs.insert(last_user, {"role": "system", "content": self.tools_note(tools)})
+            msgs.insert(len(msgs) if ahead else _last_user(msgs), {"role": "system", "content": self.tools_note(tools)})
         if opener:  # rendered with a user turn whose words are a mark, cut before the mark
             mark = "\x00omni-user\x00"
             rendered = self._format(messages=[*msgs, {"role": "user", "content": mark}], tools=None)
@@ -239,12 +236,12 @@ class LlamaChat:
         prompt and the history), and the note of `tools` (those it will offer again) follows
         them; with none, the words every tools note starts with (see `note_head`)."""
         ahead = ahead and not prefix
+        turn = self.settings.tools_place == "turn"
         if ahead and not self.settings.notes_ahead:
-            turn = self.settings.tools_place == "turn"
             tools = tools if self.settings.note_again and turn else ()
             catalog = [] if turn else catalog
         toks: list[int] = []
-        if ahead and not tools and catalog and self.settings.tools_place == "turn":
+        if ahead and not tools and catalog and turn:
             toks = self._with_note_head(messages, catalog)
         elif ahead:  # (a note of `tools` goes before the user's opener, as in the turn's prompt)
             toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead, opener=True)
@@ -296,6 +293,12 @@ class LlamaChat:
             close = getattr(it, "close", None)
             if close:
                 close()
+
+
+def _last_user(msgs: Sequence[Message]) -> int:
+    """Where the last user message is (the end, when there is none): a note for the turn goes
+    just before it."""
+    return max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs))
 
 
 def _shared_start(a: str, b: str) -> int:
