@@ -231,6 +231,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         total_ms=round(sw.ms, 1), intent_score=round(intent_score, 3), tools_offered=sorted(offered))
     if out_ms is not None:
         extra["first_out_ms"] = round(out_ms, 1)
+    if u.forced_tokens:
+        extra["forced_tokens"] = u.forced_tokens
     if u.estimated:
         extra["tokens_estimated"] = True
     if rec.cost is not None:

@@ -109,6 +109,7 @@ class RouteRecord:
         self.usage.prompt_tokens += u.prompt_tokens
         self.usage.completion_tokens += u.completion_tokens
         self.usage.cached_tokens += u.cached_tokens
+        self.usage.forced_tokens += u.forced_tokens
         self.usage.finish_reason = u.finish_reason
         self.usage.estimated = self.usage.estimated or u.estimated
         if cost is not None:

@@ -86,6 +86,9 @@ class Usage:
     completion_tokens: int = 0
     cached_tokens: int = 0
     finish_reason: str = ""
+    forced_tokens: int = 0
+    """Of the completion tokens, those evaluated in a batch, not decoded one at a time (the
+    fixed parts of a tool call: omni.engines.jump_forward)."""
     estimated: bool = False
     """The endpoint reported no usage; the counts are estimates (content chunks, characters / 4)."""
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from omni.engines.jump_forward import fixed_next, starts_call
 from omni.errors import ModelNotFoundError, ServiceError
 from omni.models import hub_error, resolve
 
@@ -56,6 +57,10 @@ class LlamaSettings:
     """With tools_place "turn" and notes_ahead off: a prefill given tools (those the next turn
     offers again: the turn just answered ran them) reads their whole note after the history; a
     prefill given none reads the history and the user's opener, as without it."""
+    jump_forward: bool = True
+    """A reply that opens a tool call: the parts of it the offered tools' schemas fix (keys,
+    punctuation, a name or enum value once its start names it) are evaluated in one batch, not
+    decoded a token at a time (omni.engines.jump_forward)."""
 
 
 @dataclass
@@ -66,6 +71,8 @@ class GenerationStats:
     cached_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str = ""
+    forced_tokens: int = 0
+    """Completion tokens evaluated in a batch, not decoded (jump_forward)."""
 
 
 class LlamaChat:
@@ -280,6 +287,8 @@ class LlamaChat:
                                         top_p=s.top_p, stop=self._stop, stream=True, seed=s.seed,
                                         logit_bias={t: float("-inf") for t in self._call_tokens}
                                         if words_only and self._call_tokens else None)
+        jump = s.jump_forward and bool(tools) and not words_only and not prefix
+        said, opened = "", False
         try:
             for chunk in it:
                 choice = chunk["choices"][0]
@@ -288,11 +297,60 @@ class LlamaChat:
                 text = choice.get("text", "")
                 if text:
                     stats.completion_tokens += 1
+                    said += text
                     yield text
+                    if jump:
+                        opens = starts_call(said)
+                        if opens:
+                            opened = True
+                            break  # the rest of the call: below, what its schemas fix in one batch
+                        jump = opens is None
         finally:
             close = getattr(it, "close", None)
             if close:
                 close()
+        if opened:
+            yield from self._call_rest(toks, said, tools, max_tokens, temperature, stats)
+
+    def _call_rest(self, toks: list[int], said: str, tools: Sequence[dict[str, Any]], max_tokens: int,
+                   temperature: float | None, stats: GenerationStats) -> Iterator[str]:
+        """Write on a reply that opened a tool call with `said`: what the offered tools' schemas
+        fix is evaluated in one batch with the token before it, the rest sampled a token at a
+        time, as create_completion would (its sampler settings, the same seed)."""
+        import llama_cpp
+
+        llm, s = self.llm, self.settings
+        temp = s.temperature if temperature is None else temperature
+        vocab = llm._model.vocab
+        text = said
+        while True:
+            forced = fixed_next(text, tools)
+            if forced:
+                text += forced
+                stats.forced_tokens += len(llm.tokenize(forced.encode("utf-8"), add_bos=False, special=True))
+                yield forced
+            full = toks + llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+            stats.completion_tokens = len(full) - len(toks)
+            if stats.completion_tokens >= max_tokens:
+                stats.finish_reason = "length"
+                return
+            n = min(self.cached_prefix(full), len(full) - 1)
+            llm.n_tokens = n  # eval() drops the KV cache beyond this point
+            llm.eval(full[n:])
+            tok = llm.sample(top_k=40, top_p=s.top_p, min_p=0.05, temp=temp)
+            if llama_cpp.llama_vocab_is_eog(vocab, tok):
+                stats.finish_reason = "stop"
+                return
+            piece = llm.detokenize([tok], prev_tokens=full, special=True).decode("utf-8", "ignore")
+            before, text = len(text), text + piece
+            at = min((i for st in self._stop if (i := text.find(st, max(0, before - len(st) + 1))) >= 0),
+                     default=-1)
+            if at >= 0:
+                if at > before:
+                    yield text[before:at]
+                stats.finish_reason = "stop"
+                return
+            yield piece
 
 
 def _last_user(msgs: Sequence[Message]) -> int:

@@ -54,6 +54,10 @@ class LlamaBackendOptions(BackendOptions):
     next turn offers again ahead ("and the bedroom?"), while the user listens. The note (~150-230
     tokens, 2-3 s on 2 cores) was otherwise read on the next turn, whatever it asked
     (docs/benchmarks.md)."""
+    jump_forward: bool = True
+    """A reply that opens a tool call: what the offered tools' schemas fix (keys, punctuation, a
+    name or enum value once its start names it) is evaluated in one batch, not decoded a token at
+    a time (omni.engines.jump_forward)."""
 
 
 class LlamaBackend(ChatBackend):
@@ -67,7 +71,7 @@ class LlamaBackend(ChatBackend):
                                                  tools_note=options.tools_note, tools_place=options.tools_place,
                                                  tools_focus=TOOLS_FOCUS if options.tools_focus else "",
                                                  notes_ahead=options.notes_ahead, note_again=options.note_again,
-                                                 seed=options.seed))
+                                                 seed=options.seed, jump_forward=options.jump_forward))
         self._worker = Worker(f"{name}-llm")
         self._cpu: CpuPriority | None = None
 
@@ -136,7 +140,8 @@ class LlamaBackend(ChatBackend):
                     yield d
         st = stats[0] if stats else eng.last
         yield Finished(Usage(prompt_tokens=st.prompt_tokens, completion_tokens=st.completion_tokens,
-                             cached_tokens=st.cached_tokens, finish_reason=st.finish_reason))
+                             cached_tokens=st.cached_tokens, finish_reason=st.finish_reason,
+                             forced_tokens=st.forced_tokens))
 
 
 async def _text(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
