@@ -3,8 +3,8 @@
 A local model writes a call as ~20 tokens of JSON (`{"name": "volume", "arguments":
 {"direction": "up"}}`), decoded one at a time (~70 ms each for the 1.5B on 2 cores), and the
 dialogue acts only when the last one is out. Most of those tokens are fixed by the format and
-the schemas: the keys, the punctuation, the name when one tool is offered, the rest of an enum
-value once its start names it. `fixed_next` says what must come next, so the engine evaluates
+the schemas: the keys, the punctuation, the rest of a name or an enum value once its start names
+it. `fixed_next` says what must come next, so the engine evaluates
 it in one batch (a few tokens cost about what one decoded token does) and samples only where the
 model has a choice.
 
@@ -118,20 +118,23 @@ class _Reader:
         return ("rest", fits[0], fits[0][len(part):]) if len(fits) == 1 else ("open", "", "")
 
     def call(self) -> str | None:
-        close = ""
+        # `<tool_call>` and the `{{` a template teaches open nothing but a call; a bare `{` or
+        # `<tools>` may also start the tool list written back ({"type": "function", ...}), so
+        # there the model writes "name" itself before anything is forced
+        close, sure = "", False
         for tag, end in _TAGS:
             if self.t.startswith(tag, self.i):
                 self.i += len(tag)
-                close = end
+                close, sure = end, tag == OPEN
                 if self.done():
-                    return '\n{"name": "'
+                    return '\n{"name": "' if sure else ""
                 self.ws()
                 break
             if tag.startswith(self.t[self.i:]):  # the text stops inside a tag
                 fits = [t for t, _ in _TAGS if t.startswith(self.t[self.i:])]
-                return tag[len(self.t) - self.i:] + '\n{"name": "' if len(fits) == 1 else ""
+                return tag[len(self.t) - self.i:] + '\n{"name": "' if fits == [OPEN] else ""
         if self.done():
-            return '{"name": "'
+            return '{"name": "' if sure else ""
         if self.t[self.i] != "{":
             raise _Free
         self.i += 1
@@ -139,17 +142,32 @@ class _Reader:
             return ""  # `{"` or the `{{` some templates teach: the model's choice
         braces = 2 if self.t[self.i] == "{" else 1
         self.i += braces - 1
+        if not (sure or braces == 2):
+            said = self.t[self.i:]
+            if '"name'.startswith(said) and said != '"name':
+                return ""
+            if not said.startswith('"name'):
+                raise _Free
         if (r := self.lit('"name": "')) is not None:
             return r
         kind, name, rest = self.word(sorted(self.schemas))
         if kind == "open":
             return ""
-        if kind == "rest":  # the rest of the one name that fits, and its closing quote
-            return rest + '"'
+        if kind == "rest":  # the rest of the one name its start fits, and its closing quote; the
+            # start is the model's: one tool offered is not the one it was about to call
+            return rest + '"' if rest != name else ""
         schema = self.schemas[name]
-        if (r := self.lit(', "arguments": {')) is not None:
+        props = schema.get("properties") or {}
+        if not isinstance(props, dict) or not all(isinstance(v, dict) for v in props.values()):
+            raise _Free
+        required = [k for k in schema.get("required") or [] if k in props]
+        if (r := self.lit(', "arguments":')) is not None:
             return r
-        if (r := self.arguments(schema.get("properties") or {}, list(schema.get("required") or []))) is not None:
+        if self.done():  # ` {"` (a key is due), ` {}` (none can be) or, with optional ones, either
+            return ' {"' if required else "" if props else " {}"
+        if (r := self.lit(" {")) is not None:
+            return r
+        if (r := self.arguments(props, required)) is not None:
             return r
         if (r := self.lit("}" * braces)) is not None:
             return r
@@ -173,8 +191,8 @@ class _Reader:
             return ""
 
         self.ws()
-        if self.done():
-            return '"' if props else "}"
+        if self.done():  # a key when one is required; with optional ones only, maybe none
+            return '"' if required else "" if props else "}"
         while True:
             if self.t[self.i] == "}":
                 self.i += 1
@@ -201,12 +219,14 @@ class _Reader:
                 if self.done():
                     return ' "'
                 self.ws()
+                if self.done():
+                    return ""
             elif self.t[self.i] != "}":
                 raise _Free
 
     def value(self, spec: dict[str, Any], after: Any) -> str | None:
         enum = spec.get("enum")
-        if enum and all(isinstance(e, str) for e in enum):
+        if _plain(enum):
             if (r := self.lit('"')) is not None:
                 return r
             kind, _, rest = self.word(enum)
@@ -243,5 +263,10 @@ class _Reader:
 
 
 def _quoted(spec: dict[str, Any]) -> bool:
-    enum = spec.get("enum")
-    return spec.get("type") == "string" or bool(enum) and all(isinstance(e, str) for e in enum)
+    return spec.get("type") == "string" or _plain(spec.get("enum"))
+
+
+def _plain(enum: Any) -> bool:
+    """An enum of strings that JSON writes as they are (no quote or backslash to escape)."""
+    return isinstance(enum, list) and bool(enum) and all(
+        isinstance(e, str) and '"' not in e and "\\" not in e for e in enum)

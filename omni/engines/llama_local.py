@@ -316,20 +316,22 @@ class LlamaChat:
                    temperature: float | None, stats: GenerationStats) -> Iterator[str]:
         """Write on a reply that opened a tool call with `said`: what the offered tools' schemas
         fix is evaluated in one batch with the token before it, the rest sampled a token at a
-        time, as create_completion would (its sampler settings, the same seed)."""
+        time, as create_completion would (the sampler it left, the same settings and seed)."""
         import llama_cpp
 
         llm, s = self.llm, self.settings
         temp = s.temperature if temperature is None else temperature
         vocab = llm._model.vocab
         text = said
+        held: list[int] = []  # sampled tokens whose bytes do not make a whole character yet
+        pending = b""
         while True:
-            forced = fixed_next(text, tools)
+            forced = "" if held else fixed_next(text, tools)
             if forced:
                 text += forced
                 stats.forced_tokens += len(llm.tokenize(forced.encode("utf-8"), add_bos=False, special=True))
                 yield forced
-            full = toks + llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+            full = toks + llm.tokenize(text.encode("utf-8"), add_bos=False, special=True) + held
             stats.completion_tokens = len(full) - len(toks)
             if stats.completion_tokens >= max_tokens:
                 stats.finish_reason = "length"
@@ -341,7 +343,16 @@ class LlamaChat:
             if llama_cpp.llama_vocab_is_eog(vocab, tok):
                 stats.finish_reason = "stop"
                 return
-            piece = llm.detokenize([tok], prev_tokens=full, special=True).decode("utf-8", "ignore")
+            data = pending + llm.detokenize([tok], prev_tokens=full)
+            try:
+                piece, pending, held = data.decode("utf-8"), b"", []
+            except UnicodeDecodeError:
+                if len(data) < 4:  # the rest of the character is in the next token(s)
+                    pending = data
+                    held.append(tok)
+                    yield ""  # (not text: a chance to stop, as between prompt steps)
+                    continue
+                piece, pending, held = data.decode("utf-8", "replace"), b"", []
             before, text = len(text), text + piece
             at = min((i for st in self._stop if (i := text.find(st, max(0, before - len(st) + 1))) >= 0),
                      default=-1)
