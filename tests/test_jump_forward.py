@@ -70,6 +70,9 @@ TIMER = {"type": "function", "function": {"name": "set_timer", "parameters": {
     ('{{"name": "music", "arguments": {"room": "kit', [MUSIC], 'chen'),
     ('{{"name": "music", "arguments": {"room": "kitchen', [MUSIC], ""),
     ('{{"name": "music", "arguments": {"source": "', [MUSIC], ""),
+    # a free string is the model's to its closing quote (escaped ones are not it)
+    ('{{"name": "set_timer", "arguments": {"seconds": 60, "label": "a \\"b', [TIMER], ""),
+    ('{{"name": "set_timer", "arguments": {"seconds": 60, "label": "a \\"b\\""', [TIMER], "}}}"),
     # a line break after a comma
     ('{{"name": "set_timer", "arguments": {"seconds": 60,\n', [TIMER], ""),
     ('{{"name": "set_timer", "arguments": {"seconds": 60,\n\t"lab', [TIMER], 'el": "'),

@@ -4,15 +4,14 @@ A local model writes a call as ~20 tokens of JSON (`{"name": "volume", "argument
 {"direction": "up"}}`), decoded one at a time (~70 ms each for the 1.5B on 2 cores), and the
 dialogue acts only when the last one is out. Most of those tokens are fixed by the format and
 the schemas: the keys, the punctuation, the rest of a name or an enum value once its start names
-it. `fixed_next` says what must come next, so the engine evaluates
-it in one batch (a few tokens cost about what one decoded token does) and samples only where the
-model has a choice.
+it. `fixed_next` says what must come next, so the engine evaluates it in one batch (a few tokens
+cost about what one decoded token does) and samples only where the model has a choice.
 
 The format is the Hermes/Qwen one: `<tool_call>` and an object, or a bare object (some templates
 teach `{{...}}`, and the model copies it), or the object in the `<tools>` tags the template puts
-the schemas in (the 1.5B writes that too: the dialogue reads it as a call). Text that leaves it (a name or key no schema has, a
-value outside its enum, prose) gets nothing forced: the model writes on freely, and the
-dialogue judges the call as it would have.
+the schemas in (the 1.5B writes that too: the dialogue reads it as a call). Text that leaves it
+(a name or key no schema has, a value outside its enum, prose) gets nothing forced: the model
+writes on freely, and the dialogue judges the call as it would have.
 
 A forced run ends where the model's own tokens would: before a name, key or value it chooses,
 or after a value's closing quote together with what must follow it (`", "`, `"}}`), never at a
@@ -29,6 +28,7 @@ OPEN, CLOSE = "<tool_call>", "</tool_call>"
 _TAGS = ((OPEN, CLOSE), ("<tools>", "</tools>"))
 _WS = " \t\r\n"
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"')  # a JSON string's rest, to its closing quote
 _MAX_STEPS = 32
 
 
@@ -242,7 +242,7 @@ class _Reader:
         if kind == "string":
             if (r := self.lit('"')) is not None:
                 return r
-            m = re.compile(r'(?:[^"\\]|\\.)*"').match(self.t, self.i)
+            m = _STRING_REST.match(self.t, self.i)
             if m is None:
                 self.i = len(self.t)
                 return ""
