@@ -90,6 +90,10 @@ def test_only_a_reply_that_opens_as_a_call_is_followed():
     assert starts_call("{{") and starts_call(' {"') and starts_call("<tool_call>") and starts_call("<tools>")
     assert starts_call("Sure") is False and starts_call("I can't") is False and starts_call("<b>") is False
     assert starts_call("<") is None and starts_call("<tool") is None and starts_call(" ") is None
+    # the dialogue's reader of a reply's start is the same, and also reads a call in a fence
+    from omni.dialogue.toolcalls import looks_like_call
+    assert looks_like_call("```json\n{") and looks_like_call("<tools>") and looks_like_call("{{")
+    assert looks_like_call("<tool") is None and looks_like_call("Sure") is False
 
 
 @pytest.mark.slow

@@ -14,8 +14,7 @@ import re
 from collections.abc import AsyncIterator, Iterable
 
 from omni.dialogue.types import Delta, Started, TextDelta, ToolCall, ToolCallDelta
-
-OPEN, CLOSE = "<tool_call>", "</tool_call>"
+from omni.engines.jump_forward import CLOSE, OPEN, starts_call
 _FENCE = re.compile(r"```[A-Za-z]*\s*")
 
 
@@ -29,13 +28,8 @@ def looks_like_call(head: str) -> bool | None:
         if m is None:
             return None if head == "`" * len(head) and len(head) < 3 else False
         return looks_like_call(head[m.end():]) if head[m.end():] else None
-    if head[0] == "{":
-        return True
-    if OPEN.startswith(head[: len(OPEN)]):
-        return True if len(head) >= len(OPEN) else None
-    if "<tools>".startswith(head[:7]):  # the tool list written back: markup, never speech
-        return True if len(head) >= 7 else None
-    return False
+    # `{`, `<tool_call>`, or `<tools>` (the tool list written back: markup, never speech)
+    return starts_call(head)
 
 
 def parse_calls(text: str, id_prefix: str = "call") -> list[ToolCall]:
