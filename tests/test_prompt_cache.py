@@ -31,7 +31,7 @@ async def test_after_an_action_the_next_turn_finds_the_note_of_the_tool_it_offer
     """tools_place: turn. The turn after an action offers that action again ("and the bedroom?"),
     whatever it asks: its note (~150 tokens, 2 s on 2 cores) is read ahead while the user hears
     the confirmation."""
-    local = {"type": "llama.cpp", "tools_place": "turn"}
+    local = {"type": "llama.cpp", "tools_note": "template", "tools_place": "turn"}
     async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}, backends={"local": local}) as r:
         await r.ask("Turn on the kitchen light.")
         await r.stage.idle()
@@ -50,7 +50,7 @@ async def test_after_an_action_the_next_turn_finds_the_note_of_the_tool_it_offer
 async def test_with_the_tools_in_the_system_prompt_a_tool_turn_evaluates_only_its_words():
     """tools_place: system keeps the note of every tool cached after the system prompt: a
     turn that offers a tool does not evaluate the note anew, and a turn that offers none still may not call."""
-    local = {"type": "llama.cpp", "tools_place": "system"}
+    local = {"type": "llama.cpp", "tools_note": "template", "tools_place": "system"}
     async with Run(actions=[LIGHT, VOLUME, STOP], intents={"enabled": False}, tools={"builtin": []},
                    temperature=0, backends={"local": local}) as r:
         eng = r.stage.backends["local"].engine
@@ -85,11 +85,37 @@ async def test_with_the_tools_in_the_system_prompt_a_tool_turn_evaluates_only_it
     assert 0 < focus < 20 and st.prompt_tokens - st.cached_tokens <= new + focus + 14, (st, new, focus)
 
 
+async def test_with_a_line_for_a_note_a_tool_turn_reads_one_line_and_its_words_act():
+    """tools_note: line. A tool turn reads one line naming the offered tools with what they do,
+    not their note (~150 tokens, 2-3 s here); the model answers in words, and a claim of the
+    offered action in them is done."""
+    local = {"type": "llama.cpp", "tools_note": "line"}
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"enabled": False}, tools={"builtin": []},
+                   temperature=0, backends={"local": local}) as r:
+        eng = r.stage.backends["local"].engine
+        await r.ask("Good morning.")
+        await r.stage.idle()
+        said = "Please switch the bedroom light off for me."
+        reply, out = await r.ask(said, 2)
+        st = eng.last
+        light = r.stage.tools.schemas(frozenset({"light"}))
+        msgs = [{"role": "system", "content": "You are omni."}, {"role": "user", "content": "Lamp off."}]
+        whole = eng.llm.detokenize(eng.tokens(msgs, light)).decode()
+        line = eng.settings.tools_focus.format(names="light (switch a light on or off)")
+        n_line, n_said = eng.count(line), eng.count(said)
+        offered = r.metrics[-1].get("tools_offered")
+    assert offered == ["light"], offered
+    assert whole.count(line) == 1 and whole.index(line) < whole.index("Lamp off.") and "<tools>" not in whole, whole
+    assert st.prompt_tokens - st.cached_tokens <= n_said + n_line + 14, (st, n_said, n_line)
+    acts = [(f.action, f.args) for f in out if isinstance(f, DeviceAction)]
+    assert acts == [("light", {"room": "bedroom", "state": "off"})], (acts, reply)
+
+
 async def test_the_words_every_tools_note_starts_with_are_read_ahead_with_the_history():
     """notes_ahead (off by default). tools_place: turn puts a tool turn's note before its words, so it is
     evaluated on that turn; the chat template's words that start every note ("# Tools ... <tools>")
     are read ahead between turns, with the history, and a turn that offers no tool loses nothing."""
-    local = {"type": "llama.cpp", "tools_place": "turn", "notes_ahead": True}
+    local = {"type": "llama.cpp", "tools_note": "template", "tools_place": "turn", "notes_ahead": True}
     async with Run(actions=[LIGHT, VOLUME, STOP], intents={"enabled": False}, tools={"builtin": []},
                    temperature=0, backends={"local": local}) as r:
         eng = r.stage.backends["local"].engine

@@ -9,7 +9,7 @@ import re
 import time
 from typing import Any
 
-from omni.dialogue.claims import ClaimGuard, acknowledges, asks_for_action, claims_action, echoes, under_way
+from omni.dialogue.claims import ClaimGuard, acknowledges, asks_for_action, claims_action, echoes, promises, under_way
 from omni.dialogue.intents import clauses, spoken_seconds
 from omni.dialogue.router import Router, RoutingOptions
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolsOptions
@@ -287,6 +287,41 @@ async def test_a_claim_of_an_offered_action_named_in_full_by_the_user_is_done():
     assert acts == [("light", {"room": "bedroom", "state": "on"})]
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
     assert done.text == "Bedroom light on."
+
+
+async def test_an_offered_action_said_to_be_under_way_is_done():
+    """'Starting a countdown of three minutes.' to a countdown asked for was dropped as a claim,
+    and the user heard 'I haven't done that.': said to be under way, an offered action stands for
+    its call as a past-tense claim or a promise does (its values from the words)."""
+    stage, out, _ = await scripted_turn(["Starting a countdown of three minutes."],
+                                        "Could you give me a three minute countdown?", actions=[])
+    await stage.tools.aclose()  # the timer it set
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert "3 minutes" in done.text and done.text != DialogueOptions().not_done_reply, done.text
+    _, out, _ = await scripted_turn(["Switching off the bedroom light."], "Bedroom light off, please.")
+    assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("light", {"room": "bedroom", "state": "off"})]
+    # still held, not done: an action no word of the user's asked for, or a value they did not say
+    for reply, said in [("Starting a countdown of three minutes.", "I love a good countdown show."),
+                        ("Switching off the kitchen light.", "Bedroom light off, please.")]:
+        _, out, _ = await scripted_turn([reply], said)
+        (done,) = [f for f in out if isinstance(f, ReplyDone)]
+        assert not [f for f in out if isinstance(f, DeviceAction)] and "minutes" not in done.text, (said, done.text)
+
+
+async def test_a_promise_to_raise_or_lower_in_other_words_is_held_and_done_when_offered():
+    """'Crank it up.' got 'Sure, I'll increase the volume.', spoken as it was, and nothing done:
+    "increase" was no promise to the guard (nor "decrease", "reduce", "boost", "mute")."""
+    for s in ["Sure, I'll increase the volume.", "I will reduce the volume.", "Let me mute the sound."]:
+        assert promises(s) == "volume", s
+    for s in ["I'll increase my efforts to help.", "I can reduce stress by breathing slowly."]:
+        assert promises(s) is None, s
+    volume = ActionSpec(name="volume", description="Turn the volume up or down.", say="Volume {direction}.",
+                        parameters={"direction": {"enum": ["up", "down"]}}, keywords=["volume", "louder", "sound"],
+                        words={"up": ["louder", "increase", "crank"], "down": ["quieter", "decrease"]})
+    _, out, _ = await scripted_turn(["Sure, I'll increase the volume."], "Could you make it louder?", actions=[volume])
+    assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("volume", {"direction": "up"})]
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == "Volume up.", done.text
 
 
 STOP = ActionSpec(name="stop", description="Stop talking.", say="Okay.", keywords=["stop", "enough", "cancel"])

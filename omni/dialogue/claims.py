@@ -61,7 +61,8 @@ _ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|loc
             r"pay(?!\s+attention\b)|transfer|download|install|print|save(?!\s+you\b))")
 _PROMISE = re.compile(
     rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can go ahead and|i can)\s+(?:now\s+|just\s+|quickly\s+)?"
-    rf"(?:go ahead and\s+)?(?:(?:turn|switch|set|start|dim|raise|lower|adjust|cancel|stop|put|make|get)\b|{_ERRANDS}\b)",
+    rf"(?:go ahead and\s+)?(?:(?:turn|switch|set|start|dim|raise|lower|increase|decrease|reduce|boost|mute|unmute|"
+    rf"adjust|cancel|stop|put|make|get)\b|{_ERRANDS}\b)",
     re.IGNORECASE)
 # a promise to work a device no word of KINDS names ("I'll switch on the coffee machine") is one too
 _PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|switch)\s+(?:on|off)\b"

@@ -95,9 +95,10 @@ async def fast_path(kit: TurnKit, turn: Turn, text: str, matches: list[IntentMat
 
 
 def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -> ToolCall | None:
-    """The call a claim (or a promise) of an offered action stands for, with its arguments from
-    the words: "Bedroom light off." / "Sure, I'll turn the kitchen light on."."""
-    kind = claims_action(claim) or promises(claim)
+    """The call a claim, a promise or an action said to be under way of an offered action
+    stands for, with its arguments from the words: "Bedroom light off." / "Sure, I'll turn the
+    kitchen light on." / "Starting a countdown of three minutes."."""
+    kind = claims_action(claim) or promises(claim) or under_way(claim)
     if kind is None or kind not in offered:
         return None
     if kind == "get_time":  # the time it made up is not said; the clock's is

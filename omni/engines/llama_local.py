@@ -39,7 +39,11 @@ class LlamaSettings:
     tools_note: str = "template"
     """How offered tools are written into the prompt: "template" (the chat template's own words
     and the JSON schemas) or "compact" (one line per tool; about a third of the tokens, which
-    the prompt evaluation of every turn that offers a tool pays: bench/waterfall.py)."""
+    the prompt evaluation of every turn that offers a tool pays: bench/waterfall.py), "line"
+    (no note: `tools_focus` naming the offered tools with what they do, before the user's words)
+    or "none" (nothing). With "line" and "none" the model answers a tool turn in words, which the
+    dialogue acts on when they claim an offered action; a call it writes anyway is still parsed
+    and checked, and `tools_place` does not apply."""
     tools_place: str = "turn"
     """Where the tools note goes: "turn" (the offered tools, just before the user's words: a
     turn that offers one evaluates its note anew, 2-3 s on 2 cores) or "system" (every tool of
@@ -149,6 +153,11 @@ class LlamaChat:
         ("<|im_start|>user\n"), as read ahead: the next turn evaluates its words and the
         assistant's opener only (a few tokens fewer, ~25 ms each on 2 cores)."""
         msgs = list(messages)
+        if self.settings.tools_note in ("none", "line"):
+            if tools and self.settings.tools_note == "line" and self.settings.tools_focus and not ahead:
+                msgs.insert(_last_user(msgs), {"role": "system", "content": self.settings.tools_focus.format(
+                    names=", ".join(_described(t) for t in tools))})
+            tools, catalog = (), ()
         if self.settings.tools_place == "system" and catalog:
             note = self.tools_note(catalog)
             if msgs and msgs[0].get("role") == "system":
@@ -243,6 +252,8 @@ class LlamaChat:
         prompt and the history), and the note of `tools` (those it will offer again) follows
         them; with none, the words every tools note starts with (see `note_head`)."""
         ahead = ahead and not prefix
+        if self.settings.tools_note in ("none", "line"):
+            tools, catalog = (), ()
         turn = self.settings.tools_place == "turn"
         if ahead and not self.settings.notes_ahead:
             tools = tools if self.settings.note_again and turn else ()
@@ -376,6 +387,13 @@ def _shared_start(a: str, b: str) -> int:
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return n
+
+
+def _described(tool: dict[str, Any]) -> str:
+    """A tool's name with what it does: "volume (turn the speaker volume up or down)"."""
+    f = tool.get("function", tool)
+    what = str(f.get("description", "")).strip().rstrip(".")
+    return f"{f['name']} ({what[:1].lower() + what[1:]})" if what else str(f["name"])
 
 
 def compact_tools_note(tools: Sequence[dict[str, Any]]) -> str:

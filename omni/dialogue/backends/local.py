@@ -26,8 +26,14 @@ class LlamaBackendOptions(BackendOptions):
     """Bundled name, a path to a GGUF file, or a hub id `org/repo/file.gguf`."""
     n_ctx: int = Field(2048, ge=256)
     threads: int = Field(2, ge=1, le=64)
-    tools_note: Literal["template", "compact"] = "template"
-    """How offered tools are written into the prompt (omni.engines.llama_local.LlamaSettings)."""
+    tools_note: Literal["line", "template", "compact", "none"] = "line"
+    """How offered tools are written into the prompt (omni.engines.llama_local.LlamaSettings):
+    "line" (one line naming them, with what they do, before the user's words; the model answers
+    in words, which the dialogue acts on), "template" (the chat template's words and the JSON
+    schemas: 130-180 tokens a tool turn reads first, 2-3 s on 2 cores), "compact" or "none".
+    Everyday set, seeds 7 and 8: useful dev / held 232 / 214 (line) against 232 / 216
+    (template) of 258 / 254; the slowest tenth of replies starts within 0.75 s against 2.5 s
+    (docs/benchmarks.md, twelfth session)."""
     tools_place: Literal["turn", "system"] = "turn"
     """Where: before the user's words, the offered tools only, read on the turn; or after the
     system prompt, all of them, read once and cached (omni.engines.llama_local.LlamaSettings).
@@ -69,7 +75,8 @@ class LlamaBackend(ChatBackend):
         super().__init__(name, options)
         self.engine = LlamaChat(LlamaSettings(model=options.model, n_ctx=options.n_ctx, threads=options.threads,
                                                  tools_note=options.tools_note, tools_place=options.tools_place,
-                                                 tools_focus=TOOLS_FOCUS if options.tools_focus else "",
+                                                 tools_focus=TOOLS_FOCUS if options.tools_focus or
+                                                 options.tools_note == "line" else "",
                                                  notes_ahead=options.notes_ahead, note_again=options.note_again,
                                                  seed=options.seed, jump_forward=options.jump_forward))
         self._worker = Worker(f"{name}-llm")
