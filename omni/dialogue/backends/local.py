@@ -42,7 +42,9 @@ class LlamaBackendOptions(BackendOptions):
     0.7 s; but with every tool in view a misheard remark of tests/test_replies.py got a reply
     about rooms (docs/benchmarks.md)."""
     tools_focus: bool = True
-    """With tools_place "system": a line naming the offered tools before the user's words
+    """With tools_note "template" and tools_place "system": a line naming the offered tools
+    before the user's words (with tools_note "line" that line, with what each tool does, is the
+    whole note, whatever this says)
     (omni.engines.llama_local.LlamaSettings). Everyday set over two seeds, held useful replies
     214 with it, 211 without; its ~15 tokens are read on a tool turn (docs/benchmarks.md)."""
     seed: int = 7
