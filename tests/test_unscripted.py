@@ -300,9 +300,13 @@ async def test_an_offered_action_said_to_be_under_way_is_done():
     assert "3 minutes" in done.text and done.text != DialogueOptions().not_done_reply, done.text
     _, out, _ = await scripted_turn(["Switching off the bedroom light."], "Bedroom light off, please.")
     assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("light", {"room": "bedroom", "state": "off"})]
-    # still held, not done: an action no word of the user's asked for, or a value they did not say
+    # still held, not done: an action no word of the user's asked for, a value they did not say,
+    # advice that starts the same way, an action that undoes one
     for reply, said in [("Starting a countdown of three minutes.", "I love a good countdown show."),
-                        ("Switching off the kitchen light.", "Bedroom light off, please.")]:
+                        ("Switching off the kitchen light.", "Bedroom light off, please."),
+                        ("Turning off the bedroom light at night saves energy.",
+                         "Does the bedroom light waste much power at night?"),
+                        ("Cancelling the five minute timer.", "Cancel the five minute timer.")]:
         _, out, _ = await scripted_turn([reply], said)
         (done,) = [f for f in out if isinstance(f, ReplyDone)]
         assert not [f for f in out if isinstance(f, DeviceAction)] and "minutes" not in done.text, (said, done.text)

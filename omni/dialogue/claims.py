@@ -138,10 +138,16 @@ def claims_action(clause: str) -> str | None:
     return _kind(clause) or ("other" if _DID.search(clause) else None)
 
 
+UNDOING = re.compile(r"\b(?:cancell?ing|stopping|disabling|deactivating|clearing|deleting|removing)\b", re.IGNORECASE)
+"""An action under way that undoes one ("Cancelling the five minute timer."): never the call its
+kind names."""
+
+
 def under_way(clause: str) -> str | None:
     """The kind of action the clause says is being done ("Disabling the alarm."), or None: the
-    guard holds it like a claim (it is not taken as a call, as a past-tense claim of an offered
-    action may be)."""
+    guard holds it like a claim. It is taken as a call only where the user's words asked for an
+    action and the clause undoes nothing (omni.dialogue.turns.claimed_call): advice starts with
+    such words too ("Turning off the light at night saves energy.")."""
     if clause.rstrip().endswith("?") or not _UNDER_WAY.search(clause):
         return None
     return _kind(clause)

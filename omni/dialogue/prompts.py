@@ -43,8 +43,9 @@ TOOLS_SENTENCE = ("Besides talking, you can do only this, with your tools: {can}
 """Added to the system prompt of a pipeline that declares device actions ({can}: what they do)."""
 
 TOOLS_FOCUS = "Tools that may fit the user's next message: {names}."
-"""With every tool's note after the system prompt (a local model's `tools_place: system` and
-`tools_focus`): a system line before the words of a turn that offers some, naming them."""
+"""A system line before the words of a turn that offers tools, naming them: a local model's
+`tools_note: line` (the default; each with what it does, and no note), or with every tool's note
+after the system prompt (`tools_note: template`, `tools_place: system` and `tools_focus`)."""
 
 
 def can_do(actions: Iterable[Any], builtins: Iterable[str] = ()) -> str:

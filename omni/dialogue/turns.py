@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from omni.dialogue.claims import asks_for_action, claims_action, promises, under_way
+from omni.dialogue.claims import UNDOING, asks_for_action, claims_action, promises, under_way
 from omni.dialogue.intents import IntentMatch, spoken_seconds
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import REFUSE, DialogueOptions
@@ -98,7 +98,10 @@ def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -
     """The call a claim, a promise or an action said to be under way of an offered action
     stands for, with its arguments from the words: "Bedroom light off." / "Sure, I'll turn the
     kitchen light on." / "Starting a countdown of three minutes."."""
-    kind = claims_action(claim) or promises(claim) or under_way(claim)
+    kind = claims_action(claim) or promises(claim)
+    if kind is None and (said_kind := under_way(claim)) is not None and asks_for_action(said) and \
+            not UNDOING.search(claim):
+        kind = said_kind  # asked for, and said to be under way: "Starting a countdown of three minutes."
     if kind is None or kind not in offered:
         return None
     if kind == "get_time":  # the time it made up is not said; the clock's is

@@ -50,9 +50,10 @@ class LlamaSettings:
     the catalog, after the system prompt: evaluated once and cached with it; a turn that offers
     none bans the call, one that offers some may call only those)."""
     tools_focus: str = ""
-    """With tools_place "system": a turn that offers tools has this line, `{names}` filled in
-    with theirs, just before the user's words (as the note there named them with tools_place
-    "turn"); "": none (the dialogue's is omni.dialogue.prompts.TOOLS_FOCUS)."""
+    """With tools_note "line" (or "template" and tools_place "system"): a turn that offers tools
+    has this line, `{names}` filled in with theirs (with "line", each with what it does), just
+    before the user's words; "": none, and "line" is then "none" (the dialogue's is
+    omni.dialogue.prompts.TOOLS_FOCUS)."""
     notes_ahead: bool = False
     """With tools_place "turn": a prefill of the next turn's start (system prompt and history)
     also reads the words every tools note starts with, or the whole note of the tools it is given
@@ -253,7 +254,9 @@ class LlamaChat:
         them; with none, the words every tools note starts with (see `note_head`)."""
         ahead = ahead and not prefix
         if self.settings.tools_note in ("none", "line"):
-            tools, catalog = (), ()
+            # the line goes before the user's words (tokens() writes it): nothing to read ahead
+            catalog = ()
+            tools = () if ahead else tools
         turn = self.settings.tools_place == "turn"
         if ahead and not self.settings.notes_ahead:
             tools = tools if self.settings.note_again and turn else ()

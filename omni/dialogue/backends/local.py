@@ -35,7 +35,8 @@ class LlamaBackendOptions(BackendOptions):
     (template) of 258 / 254; the slowest tenth of replies starts within 0.75 s against 2.5 s
     (docs/benchmarks.md, twelfth session)."""
     tools_place: Literal["turn", "system"] = "turn"
-    """Where: before the user's words, the offered tools only, read on the turn; or after the
+    """With tools_note "template" or "compact" (not "line" or "none": there is no note), where
+    the note goes: before the user's words, the offered tools only, read on the turn; or after the
     system prompt, all of them, read once and cached (omni.engines.llama_local.LlamaSettings).
     Everyday set over two seeds, held useful replies 215 (turn) / 214 (system, with
     tools_focus) of 254, dev 231 / 227; the slowest tenth of replies starts within 2.6 s /
