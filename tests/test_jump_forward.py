@@ -134,7 +134,8 @@ async def test_the_local_backend_gives_the_call_and_counts_what_was_forced():
     from omni.dialogue.backends.local import LlamaBackend, LlamaBackendOptions
     from omni.dialogue.types import ChatRequest, Finished, ToolCallDelta
 
-    backend = LlamaBackend("local", LlamaBackendOptions())
+    # (the JSON note the model writes calls from: the default line leaves it answering in words)
+    backend = LlamaBackend("local", LlamaBackendOptions(tools_note="template"))
     await backend.load(noop)
     try:
         req = ChatRequest(messages=[{"role": "system", "content": "You are omni, a voice assistant."},
