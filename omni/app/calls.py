@@ -176,7 +176,7 @@ class Calls:
         o = stage.options
         req = ChatRequest(messages=list(messages), tools=list(tools or []), max_tokens=max_tokens or o.max_tokens,
                           temperature=o.temperature if temperature is None else temperature,
-                          tool_choice=tool_choice if tools else "none")
+                          tool_choice=tool_choice if tools else "none", schemas=True)
         last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
         plan = router.plan(str(last), stage.budget_ms)
         t0 = time.monotonic()

@@ -54,6 +54,10 @@ class ChatRequest:
     ahead: bool = False
     """For a prefill: `messages` are the start of the next turn's prompt (system prompt and
     history), not a whole prompt; `tools` are those it will offer again."""
+    schemas: bool = False
+    """The tools' schemas must be in the prompt: only a call can use them (a client's own tools
+    over the REST API). False: the dialogue also acts on what the model's words claim, and a
+    local model may name the tools in a line instead (`tools_note: line`)."""
 
 
 @dataclass(frozen=True)

@@ -145,17 +145,19 @@ class LlamaChat:
 
     def tokens(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (),
                prefix: str = "", catalog: Sequence[dict[str, Any]] = (), ahead: bool = False,
-               opener: bool = False) -> list[int]:
+               opener: bool = False, note: str | None = None) -> list[int]:
         """The prompt for `messages` (and `tools`, rendered by the chat template); with `prefix`,
         the assistant's reply is started with that text, so generation continues it. With
         `tools_place` "system", the note of the whole `catalog` follows the system prompt instead.
         `ahead`: `messages` end before the next user turn, and the tools note goes after them.
         `opener`: the prompt ends with what the template writes before a user's words
         ("<|im_start|>user\n"), as read ahead: the next turn evaluates its words and the
-        assistant's opener only (a few tokens fewer, ~25 ms each on 2 cores)."""
+        assistant's opener only (a few tokens fewer, ~25 ms each on 2 cores). `note`: this
+        prompt's `tools_note` instead of the settings' ("template" for tools only a call can use)."""
         msgs = list(messages)
-        if self.settings.tools_note in ("none", "line"):
-            if tools and self.settings.tools_note == "line" and self.settings.tools_focus and not ahead:
+        kind = note or self.settings.tools_note
+        if kind in ("none", "line"):
+            if tools and kind == "line" and self.settings.tools_focus and not ahead:
                 msgs.insert(_last_user(msgs), {"role": "system", "content": self.settings.tools_focus.format(
                     names=", ".join(_described(t) for t in tools))})
             tools, catalog = (), ()
@@ -246,14 +248,14 @@ class LlamaChat:
             self.llm = None
 
     def prefill(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "",
-                catalog: Sequence[dict[str, Any]] = (), ahead: bool = False) -> int:
+                catalog: Sequence[dict[str, Any]] = (), ahead: bool = False, note: str | None = None) -> int:
         """Evaluate the prompt ahead of a `stream()` with the same arguments (only the part the
         context does not hold yet), so that generation can start at once. Returns the tokens
         evaluated. `ahead`: `messages` are the start of the next turn's prompt (the system
         prompt and the history), and the note of `tools` (those it will offer again) follows
         them; with none, the words every tools note starts with (see `note_head`)."""
         ahead = ahead and not prefix
-        if self.settings.tools_note in ("none", "line"):
+        if (note or self.settings.tools_note) in ("none", "line"):
             # the line goes before the user's words (tokens() writes it): nothing to read ahead
             catalog = ()
             tools = () if ahead else tools
@@ -265,8 +267,8 @@ class LlamaChat:
         if ahead and not tools and catalog and turn:
             toks = self._with_note_head(messages, catalog)
         elif ahead:  # (a note of `tools` goes before the user's opener, as in the turn's prompt)
-            toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead, opener=True)
-        toks = toks or self.tokens(messages, tools, prefix, catalog, ahead=ahead)
+            toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead, opener=True, note=note)
+        toks = toks or self.tokens(messages, tools, prefix, catalog, ahead=ahead, note=note)
         n = self.cached_prefix(toks)
         if n == len(toks) == self.llm.n_tokens:
             return 0
@@ -276,12 +278,13 @@ class LlamaChat:
 
     def stream(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "",
                max_tokens: int | None = None, temperature: float | None = None,
-               words_only: bool = False, catalog: Sequence[dict[str, Any]] = ()) -> Iterator[str]:
+               words_only: bool = False, catalog: Sequence[dict[str, Any]] = (),
+               note: str | None = None) -> Iterator[str]:
         """Yield the reply text piece by piece (after `prefix`, when one is given). `words_only`:
         the tools stay in the prompt (its cached prefix holds) but no tool call can start."""
         s = self.settings
         max_tokens = s.max_tokens if max_tokens is None else max_tokens
-        toks = self.tokens(messages, tools, prefix, catalog)
+        toks = self.tokens(messages, tools, prefix, catalog, note=note)
         if len(toks) + max_tokens > s.n_ctx:
             raise ServiceError(f"prompt of {len(toks)} tokens does not fit the context of {s.n_ctx}",
                                hint="lower the dialogue memory's max_tokens or raise n_ctx")

@@ -110,17 +110,24 @@ class LlamaBackend(ChatBackend):
     def _messages(self, req: ChatRequest) -> list[dict[str, Any]]:
         return [_template_form(m) for m in self.wire_messages(req.messages)]
 
+    def _note(self, req: ChatRequest) -> str | None:
+        """The tools note a request needs, where the backend's `tools_note` writes no schemas:
+        the template's, for tools only a call can use (ChatRequest.schemas)."""
+        return "template" if req.schemas and self.options.tools_note in ("line", "none") else None
+
     async def prefill(self, req: ChatRequest, idle: bool = False) -> None:
         messages = self._messages(req)
 
         def run() -> int:
             if self._cpu is None:
-                return self.engine.prefill(messages, req.tools, req.prefix, req.catalog, ahead=req.ahead)
+                return self.engine.prefill(messages, req.tools, req.prefix, req.catalog, ahead=req.ahead,
+                                           note=self._note(req))
             cpu = self._cpu
             if idle:  # background work: the reply's speech goes first
                 cpu.settle()
             with cpu.voice_work():  # and vision waits for it: the next turn needs it
-                return self.engine.prefill(messages, req.tools, req.prefix, req.catalog, ahead=req.ahead)
+                return self.engine.prefill(messages, req.tools, req.prefix, req.catalog, ahead=req.ahead,
+                                           note=self._note(req))
 
         await self._worker.call(run)
 
@@ -131,7 +138,7 @@ class LlamaBackend(ChatBackend):
 
         def generate() -> Iterator[str]:
             yield from self._gated(eng.stream(messages, req.tools, req.prefix, req.max_tokens, req.temperature,
-                                              words_only=req.tool_choice == "none", catalog=req.catalog))
+                                              words_only=req.tool_choice == "none", catalog=req.catalog, note=self._note(req)))
             # read on the engine's thread, before another session's generation replaces it
             stats.append(copy.copy(eng.last))
 
