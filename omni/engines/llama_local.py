@@ -27,6 +27,10 @@ EVAL_STEP = 64
 2.9 s); steps of 64 cost 3.5 % more than one batch, steps of 16 20 % (probe, 2026-12-05)."""
 
 
+NO_SCHEMAS = ("line", "none")
+"""The `tools_note` kinds that write no tool schema into the prompt."""
+
+
 @dataclass
 class LlamaSettings:
     model: str = "qwen2.5-coder-1.5b"
@@ -156,17 +160,17 @@ class LlamaChat:
         prompt's `tools_note` instead of the settings' ("template" for tools only a call can use)."""
         msgs = list(messages)
         kind = note or self.settings.tools_note
-        if kind in ("none", "line"):
+        if kind in NO_SCHEMAS:
             if tools and kind == "line" and self.settings.tools_focus and not ahead:
                 msgs.insert(_last_user(msgs), {"role": "system", "content": self.settings.tools_focus.format(
                     names=", ".join(_described(t) for t in tools))})
             tools, catalog = (), ()
         if self.settings.tools_place == "system" and catalog:
-            note = self.tools_note(catalog)
+            every = self.tools_note(catalog)
             if msgs and msgs[0].get("role") == "system":
-                msgs[0] = {**msgs[0], "content": f"{msgs[0]['content']}\n\n{note}"}
+                msgs[0] = {**msgs[0], "content": f"{msgs[0]['content']}\n\n{every}"}
             else:
-                msgs.insert(0, {"role": "system", "content": note})
+                msgs.insert(0, {"role": "system", "content": every})
             if tools and self.settings.tools_focus and not ahead:
                 names = ", ".join(t.get("function", t)["name"] for t in tools)
                 msgs.insert(_last_user(msgs), {"role": "system", "content": self.settings.tools_focus.format(names=names)})
@@ -255,7 +259,7 @@ class LlamaChat:
         prompt and the history), and the note of `tools` (those it will offer again) follows
         them; with none, the words every tools note starts with (see `note_head`)."""
         ahead = ahead and not prefix
-        if (note or self.settings.tools_note) in ("none", "line"):
+        if (note or self.settings.tools_note) in NO_SCHEMAS:
             # the line goes before the user's words (tokens() writes it): nothing to read ahead
             catalog = ()
             tools = () if ahead else tools

@@ -14,7 +14,7 @@ from omni.dialogue.backends.base import BackendOptions, ChatBackend
 from omni.dialogue.prompts import TOOLS_FOCUS
 from omni.dialogue.toolcalls import split_text_calls
 from omni.dialogue.types import ChatRequest, Delta, Finished, Started, TextDelta, Usage
-from omni.engines.llama_local import LlamaChat, LlamaSettings
+from omni.engines.llama_local import NO_SCHEMAS, LlamaChat, LlamaSettings
 from omni.runtime import Worker
 from omni.runtime.cpu import CpuPriority
 from omni.runtime.stage import ProgressFn
@@ -113,7 +113,7 @@ class LlamaBackend(ChatBackend):
     def _note(self, req: ChatRequest) -> str | None:
         """The tools note a request needs, where the backend's `tools_note` writes no schemas:
         the template's, for tools only a call can use (ChatRequest.schemas)."""
-        return "template" if req.schemas and self.options.tools_note in ("line", "none") else None
+        return "template" if req.schemas and self.options.tools_note in NO_SCHEMAS else None
 
     async def prefill(self, req: ChatRequest, idle: bool = False) -> None:
         messages = self._messages(req)
