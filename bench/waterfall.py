@@ -123,6 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                              "turns": len(recs), "end_of_turn": r["stages"].get("vad", {}).get("end_of_turn"),
                              "pause_decode": r["stages"].get("stt", {}).get("reused_pause_decode"),
                              "preemptive": (r.get("preemptive") or {}).get("used"),
+                             "head_start": (r.get("preemptive") or {}).get("head_start_ms"),
                              "over_budget": r.get("over_budget") or [],
                              "backend": r["stages"].get("llm", {}).get("backend"),
                              **waterfall(r)})
@@ -155,7 +156,7 @@ def table(res: dict[str, Any]) -> str:
     lines.append("")
     for r in res["rows"]:
         lines.append(f"- {r['kind']}: {r['said']!r} heard {r['heard']!r}, {r.get('end_of_turn')}, "
-                     f"v2v {r.get('v2v')} ms: " + ", ".join(f"{k} {r.get(k) if r.get(k) is None else round(r[k])}"
+                     f"v2v {r.get('v2v')} ms, head start {r.get('head_start')}: " + ", ".join(f"{k} {r.get(k) if r.get(k) is None else round(r[k])}"
                                                              for k in PARTS))
     return "\n".join(lines)
 

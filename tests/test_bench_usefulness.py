@@ -58,3 +58,12 @@ def test_the_models_own_question_back_counts_as_asking_back_and_an_answer_by_gue
     assert not heard["useful"] and heard["faults"] == ["asked_back"], heard
     guessed = judge(item, "The capital I'm paying is New York City.", said="What's the capital I'm paying?")
     assert not guessed["useful"] and "wrong_fact" in guessed["faults"], guessed
+
+
+def test_on_it_is_a_promise_only_as_a_reply_of_its_own() -> None:
+    from usefulness import _PROMISE
+
+    assert _PROMISE.search("On it!") and _PROMISE.search("Sure, on it.") and _PROMISE.search("I'm on it.")
+    # an honest no about a thing "on it" promises nothing
+    assert not _PROMISE.search("I don't have a calendar, so I can't tell you what's on it today.")
+    assert not _PROMISE.search("There is a stain on it!")

@@ -211,6 +211,15 @@ def test_the_guard_passes_what_was_done_and_drops_the_rest():
     assert not echoes("Sure, I can help.", "Can you help me?")
 
 
+def test_a_greeting_returned_in_kind_is_a_reply_and_a_sentence_said_back_is_not():
+    g = ClaimGuard(lambda: [], said="Happy new year!")
+    assert (g.feed("Happy new year!") + g.flush()).strip() == "Happy new year!" and not g.echoed
+    assert not echoes("Good morning to you too!", "Good morning.")
+    # a longer sentence said back is still the user's words, whatever its first word
+    assert echoes("Thanks for the lovely dinner last night.", "Thanks for the lovely dinner last night.")
+    assert echoes("Turn off the kitchen light.", "Hey, turn off the kitchen light.")
+
+
 REPORTS: list[dict[str, Any]] = []
 """The llm stage's records of scripted_turn's turns, newest last."""
 
