@@ -479,3 +479,48 @@ async def test_a_reply_handle_changes_only_through_its_methods():
     s.played(heard="Hello there")
     assert s.audible_until == now + 2.0 and s.heard == "Hello", "the first report of what was heard stands"
     assert not s.audible(now) and s.is_interrupted
+
+
+class Background(Processor):
+    """Starts work of its own on each frame and gives its result when that is done."""
+
+    handles = (Num,)
+
+    def __init__(self, name: str, wake: bool) -> None:
+        super().__init__(name)
+        self.wake = wake
+        self.job: asyncio.Future[int] | None = None
+
+    async def process(self, frame: Num) -> AsyncIterator[Frame]:
+        async def work() -> int:
+            await asyncio.sleep(0.02)
+            return frame.n + 100
+
+        self.job = asyncio.ensure_future(work())
+        return
+        yield  # pragma: no cover
+
+    def wake_on(self):
+        return self.job if self.wake else None
+
+    async def tick(self) -> AsyncIterator[Frame]:
+        job, self.job = self.job, None
+        if job is not None:
+            yield Num(n=job.result())
+
+
+async def test_a_stage_gives_its_own_works_result_when_it_is_done_not_with_the_next_frame():
+    async def frames() -> AsyncIterator[Frame]:
+        yield Num(n=1)
+        await asyncio.sleep(3600)  # no next frame: the VAD waiting for its end-of-turn model
+
+    for wake, expect in ((True, 101), (False, None)):
+        stage = Background("bg", wake)
+        out = stage.run(frames())
+        try:
+            got = await asyncio.wait_for(anext(out), 1.0)
+        except TimeoutError:
+            got = None
+        finally:
+            await out.aclose()
+        assert (got.n if got is not None else None) == expect, wake

@@ -169,11 +169,13 @@ class Processor(Stage):
         """The next frame, asked for while the stage waits for its `wake_at` (not asked twice)."""
         try:
             while True:
-                at = self.wake_at()
-                if at is not None:  # the stage acts at `at` if no frame comes by then
+                at, on = self.wake_at(), self.wake_on()
+                if at is not None or on is not None:  # the stage acts then if no frame comes first
                     if pending is None:
                         pending = asyncio.ensure_future(anext(src))
-                    await asyncio.wait({pending}, timeout=max(0.0, at - time.monotonic()))
+                    await asyncio.wait({pending} if on is None else {pending, on},
+                                       timeout=None if at is None else max(0.0, at - time.monotonic()),
+                                       return_when=asyncio.FIRST_COMPLETED)
                     if not pending.done():
                         async for out in self.tick():
                             if not self._stale(out):
@@ -221,8 +223,14 @@ class Processor(Stage):
         None (most stages: they act only on frames)."""
         return None
 
+    def wake_on(self) -> asyncio.Future[Any] | None:
+        """Work of the stage's own (a decode in a worker thread) whose end makes it act
+        (`tick`) without waiting for the next frame, or None."""
+        return None
+
     async def tick(self) -> AsyncIterator[Frame]:
-        """Act at `wake_at()`, no frame having come by then. Must change what `wake_at` says."""
+        """Act at `wake_at()` or when `wake_on()` is done, no frame having come by then. Must
+        change what they say."""
         return
         yield  # pragma: no cover - makes this an async generator
 

@@ -225,6 +225,17 @@ class WhisperSTT(Processor):
         self._decoded_to = end
         self._start_job("partial", self._audio.slice(max(0, self._speech_start - self._pad), end), end=end)
 
+    def wake_on(self) -> asyncio.Future[Any] | None:
+        """A decode under way: its transcript goes on when it is done, not with the next frame
+        (none comes while the VAD waits for the end-of-turn model, so the reply that the pause's
+        transcript starts would wait for the turn's end)."""
+        tasks = [j.task for j in (self._job, self._partial) if j is not None]
+        return next((t for t in tasks if t.done()), tasks[0] if tasks else None)
+
+    async def tick(self) -> AsyncIterator[Frame]:
+        for out in self._collect():
+            yield out
+
     def _collect(self) -> list[Frame]:
         out = []
         for attr in ("_job", "_partial"):
