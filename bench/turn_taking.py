@@ -129,7 +129,8 @@ def paused_pipeline(tmp: Path, extra: tuple[str, ...] = ()) -> dict:
         out["fragment_answered"] += any(start < b for start, _ in heard)
         out["answered_once_whole"] += len(heard) == 1 and heard[0][0] >= b
         out["per_sentence"].append({"text": text, "pause_s": pause,
-                                    "turns": [(t["transcript"], t["reason"], t["reply"][:40]) for t in mine]})
+                                    "turns": [(t["transcript"], t["reason"], t["reply"][:40]) for t in mine],
+                                    "replies_begin_after_end_s": [round(start - b, 2) for start, _ in heard]})
     return out
 
 

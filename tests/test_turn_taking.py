@@ -304,6 +304,42 @@ async def test_the_pause_is_announced_once_the_speech_pad_is_in_before_the_model
     assert ended[0].turn.speech_end - ended[0].turn.speech_start > SR  # the whole question, one turn
 
 
+@pytest.mark.parametrize("ask_at_pause", [False, True])
+async def test_the_end_of_turn_model_may_be_asked_when_the_pause_is_announced(ask_at_pause):
+    """vad.end_of_turn.ask_at_pause: the model hears the audio of the pause (128 ms of silence)
+    when it is announced, once, and the turn still ends only at `pause_ms` or later."""
+    from omni.frames import Utterance
+
+    audio = np.concatenate([silence(0.3), say("What is the capital of France?"), silence(1.5)])
+    vad = SileroVAD("vad", SileroVADOptions(end_of_turn={"ask_at_pause": ask_at_pause}))
+    ended: list[Utterance] = []
+    asked: list[int] = []  # samples of audio each question to the model held
+
+    class Collect:
+        def on_frame(self, name, frame):
+            if isinstance(frame, Utterance):
+                ended.append(frame)
+
+    async def mic():
+        for i in range(0, len(audio), 512):
+            yield InputAudio(samples=audio[i:i + 512], sample_rate=SR, start=i, t=(i + 512) / SR)
+
+    await vad.load(lambda *a: None)
+    predict = vad._eot.predict
+    vad._eot.predict = lambda x: (asked.append(len(x)), predict(x))[1]
+    try:
+        await Pipeline([vad], observers=[Collect()]).run(mic())
+    finally:
+        del vad._eot.predict
+        await vad.aclose()
+    assert len(ended) == 1 and asked, (ended, asked)
+    turn = ended[0].turn
+    pad = vad.options.speech_pad_ms * SR // 1000
+    silence_ms = [(n + max(0, turn.speech_start - pad) - turn.speech_end) * 1000 / SR for n in asked]
+    assert (120 <= silence_ms[0] < 200) if ask_at_pause else silence_ms[0] >= 200, silence_ms
+    assert vad._silence_ms >= vad.options.end_of_turn.pause_ms  # never ended sooner
+
+
 def test_a_transcript_that_stops_on_a_function_word_is_unfinished():
     from omni.engines.turn_words import unfinished as _unfinished
 

@@ -4,9 +4,10 @@ the recognizer's words; barge-in over the assistant through the floor."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
-import time
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -58,6 +59,15 @@ class EndOfTurnOptions(StageOptions):
     model was first asked: V2V p50 1,083 -> 962 ms, the pause decode reused on 4 -> 16 and the
     early reply used on 4 -> 13; the paused sentences were answered once, whole, 12 of 12 either
     way. False: the pause is announced only after the model's first "not finished"."""
+    ask_at_pause: bool = False
+    """With `decode_at_pause`, the model is asked when the pause is announced, on that audio,
+    beside the decode; its answer is taken when the silence reaches `pause_ms` (the turn never
+    ends sooner). False: asked at `pause_ms`, and the turn waits for the answer there. Measured
+    2026-12-05 (bench/waterfall.py, two pairs of runs): end of turn p50 335-346 -> 228-235 ms,
+    but the recogniser's pause decode, sharing the two cores, then ends the wait (end of turn
+    and STT 341-346 -> 295-303 ms); V2V per-turn ratio 0.88 and 0.99. And with it a fast-path
+    reply ("Timer set for 10 minutes.") began in a 300 ms hesitation before the user went on
+    (bench/turn_taking.py --parts paused: 1 of 12, 0 without): off."""
     decode_after_ms: int | None = Field(None, ge=32)
     """With `decode_at_pause`, the silence after which the pause is announced: not before the
     VAD's `speech_pad_ms` (120 ms) of it is in, so the decode hears the audio the turn's final
@@ -145,6 +155,8 @@ class SileroVAD(Processor):
         self._eot: EndOfTurn | None = None
         self._asked_ms: float | None = None  # silence length when the model was last asked
         self._eot_p: float | None = None
+        self._early: tuple[int, asyncio.Future[float]] | None = None
+        """The model asked at the pause (ask_at_pause): where that silence began, and its answer."""
         self._how = "silence"
         self._silence_ms = 0.0  # audio time from the last speech sample to the decision
         self._barge = False  # this speech paused the assistant; took the turn or not yet decided
@@ -246,6 +258,7 @@ class SileroVAD(Processor):
                 yield SpeechStarted(start=pos, sample_rate=sr, t=t, resumed=True)
             self._silence_at = None
             self._asked_ms = None
+            self._early = None  # asked of a pause the user went on from
             self._candidate = None
             self._last_voiced_end = pos + self._win
         else:
@@ -258,6 +271,8 @@ class SileroVAD(Processor):
                 (pos + self._win - self._silence_at) * 1000 / sr >= self._decode_after_ms:
             # decoded before and while the model decides (two cores: one each), reused if it ends here
             yield self._announce_pause(t)
+            if eot.ask_at_pause:
+                self._ask_early(pos)
         ended = self._silence_at is not None and await self._turn_ended(pos, t)
         if ended:
             assert self._silence_at is not None
@@ -281,6 +296,12 @@ class SileroVAD(Processor):
                 yield out
             self._speaking, self._start, self._silence_at = True, cut, None
             self._onset = cut
+
+    def _ask_early(self, pos: int) -> None:
+        assert self._turn_model is not None and self._eot is not None and self._silence_at is not None
+        pad = self.options.speech_pad_ms * self.sample_rate // 1000
+        audio = self._slice(max(0, self._start - pad), pos + self._win)
+        self._early = (self._silence_at, asyncio.ensure_future(self._turn_model.call(self._eot.predict, audio)))
 
     def _announce_pause(self, t: float) -> SpeechPaused:
         """The turn this speech becomes if the pause ends it (the same Turn object arrives in
@@ -314,6 +335,14 @@ class SileroVAD(Processor):
                 return True
         if self._asked_ms is not None and silence - self._asked_ms < eot.recheck_ms:
             return False
+        early, self._early = self._early, None
+        if early is not None and early[0] == self._silence_at and self._asked_ms is None:
+            # the answer on the audio of the pause, asked when it was announced: the recheck
+            # schedule counts from here, as if asked now
+            self._asked_ms = silence
+            self._eot_p = await early[1]
+            self._how = "model"
+            return self._eot_p >= eot.threshold
         self._asked_ms = silence
         pad = self.options.speech_pad_ms * self.sample_rate // 1000
         audio = self._slice(max(0, self._start - pad), pos + self._win)
@@ -372,7 +401,7 @@ class SileroVAD(Processor):
         if self._barge:  # it paused the assistant: play on
             self.floor.user_backchannel(t)
         self._speaking, self._barge, self._candidate, self._turn_id = False, False, None, None
-        self._silence_at = self._asked_ms = self._eot_p = None
+        self._silence_at = self._asked_ms = self._eot_p = self._early = None
         log.info("input cleared: the speech so far is dropped", extra={"stage": self.name})
         return [SpeechStopped(end=self._last_voiced_end, dropped=True, t=t)]
 
