@@ -162,3 +162,22 @@ def test_long_utterances_are_split_at_pauses_and_lose_nothing(conversation):
 async def test_stt_hears_the_whole_of_a_long_utterance(conversation):
     heard = (await stt_once(monologue(conversation))).lower()
     assert heard.count("capital") >= 3 and heard.count("cats") >= 3, heard
+
+
+async def test_a_low_voice_the_short_window_takes_for_no_speech_is_decoded_on_whisper_s_own():
+    """espeak-ng en-us+m7 pitched down: on the short encoder window (stt.window) tiny.en scores
+    "Are you listening?" as no speech, so the user heard nothing back; whisper's 30 s window
+    hears it."""
+    from helpers import voice
+
+    audio = voice("listening", "en-us-m7-low")
+    stt = WhisperSTT("stt", WhisperOptions(window=True, min_window_s=15))
+    await stt.load(noop)
+    try:
+        out = await run_stage(stt, [Utterance(turn=turn(), samples=audio, sample_rate=16000)])
+        fallbacks = stt.window_fallbacks
+    finally:
+        await stt.aclose()
+    (tr,) = [f for f in out if isinstance(f, Transcript)]
+    assert {"you", "listening"} <= words(tr.text), tr.text
+    assert fallbacks == 1

@@ -33,6 +33,14 @@ def split_long(audio: np.ndarray, rate: int, max_s: float, search_s: float = 3.0
     return pieces
 
 
+QUIET_RMS = 0.003
+"""Audio quieter than this (about -50 dBFS) heard as no speech is not decoded again."""
+
+
+def _quiet(audio: np.ndarray) -> bool:
+    return bool(len(audio) == 0 or float(np.sqrt(np.mean(np.square(audio)))) < QUIET_RMS)
+
+
 class FasterWhisper:
     """Options (the STT stage's): model, compute_type, beam_size, language, threads,
     no_speech_threshold, initial_prompt, window, min_window_s, max_piece_s."""
@@ -85,11 +93,14 @@ class FasterWhisper:
                 got = transcribe_window(self.model, piece, beam_size=o.beam_size, language=o.language,
                                         initial_prompt=o.initial_prompt, min_window_s=o.min_window_s,
                                         no_speech_threshold=o.no_speech_threshold)
-                if got is not None:
+                if got is not None and (got[0] or _quiet(piece)):
                     words.append(got[0])
                     scores.append(got[1])
                     language = o.language
                     continue
+                # a decode that looked wrong, or heard no speech in what the VAD took for
+                # speech: on a short window a low voice's "Are you listening?" scored as no
+                # speech ("are you please"); whisper's own 30 s window heard it
                 self.window_fallbacks += 1
             segments, info = self.model.transcribe(
                 piece, beam_size=o.beam_size, language=o.language, vad_filter=False,

@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
@@ -36,12 +38,21 @@ LINES = {
     "television": "Please turn on the television.",
 }
 RATE = 16000
+# single files in a voice of their own: name -> (text, espeak voice, words a minute, sox effect)
+LOW = {
+    # a low voice tiny.en hears as no speech on a short window (tests/test_models.py)
+    "listening-en-us-m7-low": ("Are you listening?", "en-us+m7", 140, ["pitch", "-300"]),
+}
 
 
-def espeak(text: str, voice: str) -> "object":
+def espeak(text: str, voice: str, wpm: int = 160, sox: list[str] | None = None) -> "object":
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "e.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "160", "-w", str(out), text], check=True)
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(out), text], check=True)
+        if sox:
+            low = Path(d) / "low.wav"
+            subprocess.run(["sox", str(out), "-t", "wavpcm", str(low), *sox], check=True)
+            out = low
         return read_audio(out, RATE).samples * 0.8
 
 
@@ -55,6 +66,14 @@ def main(remake: bool = False) -> None:
             if remake or not (HERE / file).exists():
                 write_wav(HERE / file, espeak(text, voice), RATE)
             manifest.append({"file": file, "text": text, "voice": f"espeak-ng {voice}", "words_per_minute": 160})
+    for name, (text, voice, wpm, sox) in LOW.items():
+        file = f"{name}.wav"
+        if remake or not (HERE / file).exists():  # as the quality set makes it: trimmed, peak 0.7
+            a = espeak(text, voice, wpm, sox)
+            loud = np.flatnonzero(np.abs(a) > 0.01)
+            write_wav(HERE / file, a[loud[0]: loud[-1] + 1] / np.max(np.abs(a)) * 0.7, RATE)
+        manifest.append({"file": file, "text": text, "voice": f"espeak-ng {voice}, sox {' '.join(sox)}",
+                         "words_per_minute": wpm})
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
