@@ -40,6 +40,20 @@ def test_a_tool_is_offered_only_to_a_turn_near_it():
     assert [t["function"]["name"] for t in reg.schemas(frozenset({"light"}))] == ["light"]
 
 
+def test_the_volumes_own_words_ground_a_call_to_it_and_other_things_lowered_do_not():
+    """"Softer, please." asks for the volume down: the model's call is done, not refused as a
+    call the words do not ask for (the desktop pipeline's actions, as declared)."""
+    from omni.config import load_pipeline
+
+    cfg = load_pipeline("desktop")
+    opts = next(s for s in cfg.stages if s.kind == "dialogue").options
+    reg = ToolRegistry(ToolsOptions(**opts["tools"]), [ActionSpec(**a) for a in opts["actions"]])
+    down = ToolCall("c1", "volume", {"direction": "down"})
+    for said in ("Softer, please.", "A bit quieter.", "Turn the sound down."):
+        assert reg.ungrounded(down, said) is None, said
+    assert reg.ungrounded(down, "Reduce the oven temperature.") is not None
+
+
 def test_arguments_are_read_from_the_words_said():
     reg = ToolRegistry(ToolsOptions(), [LIGHT])
     c = reg.act_from_words("light", "switch off the bed room light")
