@@ -112,6 +112,10 @@ def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -
     # the claim's own words first ("I'll turn off the bedroom light" after "... read in the
     # living room"), then the user's with it; never a value the user said otherwise
     call = kit.tools.act_from_words(kind, claim) or kit.tools.act_from_words(kind, f"{said} {claim}")
+    if call is not None and kit.tools.contradicts(call, said) and asks_for_action(said):
+        # the right action with a value the user's words gainsay ("Volume up." to "Softer,
+        # please."): what the words ask for, when they name every argument
+        call = kit.tools.act_from_words(kind, said)
     return call if call is not None and not kit.tools.contradicts(call, said) else None
 
 
