@@ -65,8 +65,9 @@ def asks_back(reply: str) -> bool:
     return bool(asks) and all(_ASKS_BACK.search(p) for p in asks)
 
 
-_PROMISE = re.compile(r"\b(i'll|i will|let me|i'm going to|i am going to|right away|(?:i'm|i am) on it|"
-                      r"(?<![\w'] )on it(?=\s*[.!]|\s*$)|coming right up|"
+_PROMISE = re.compile(r"\b(i'll|i will|let me|i'm going to|i am going to|right away|"
+                      r"(?:^|[.!?,]\s*|\b(?:i'm|i am|we're|we are|okay|ok|sure|right|alright)\W+)on it(?!\s+[a-z])|"
+                      r"coming right up|"
                       r"i'm (?:now )?(?:turning|locking|unlocking|opening|closing|playing|calling|sending|"
                       r"ordering|setting|booking|checking))\b", re.I)
 _DEVICE = re.compile(r"\b(lights?|lamps?|volume|sound|timer|alarm|door|garage|heating|oven|windows?|lock|tv|"

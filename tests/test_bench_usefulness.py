@@ -63,7 +63,8 @@ def test_the_models_own_question_back_counts_as_asking_back_and_an_answer_by_gue
 def test_on_it_is_a_promise_only_as_a_reply_of_its_own() -> None:
     from usefulness import _PROMISE
 
-    assert _PROMISE.search("On it!") and _PROMISE.search("Sure, on it.") and _PROMISE.search("I'm on it.")
+    for reply in ("On it!", "Sure, on it.", "I'm on it.", "Okay on it.", "We're on it.", "On it, turning it off."):
+        assert _PROMISE.search(reply), reply
     # an honest no about a thing "on it" promises nothing
     assert not _PROMISE.search("I don't have a calendar, so I can't tell you what's on it today.")
     assert not _PROMISE.search("There is a stain on it!")

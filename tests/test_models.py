@@ -171,11 +171,15 @@ async def test_a_low_voice_the_short_window_takes_for_no_speech_is_decoded_on_wh
     from helpers import voice
 
     audio = voice("listening", "en-us-m7-low")
+    noise = (0.018 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)  # -35 dBFS
     stt = WhisperSTT("stt", WhisperOptions(window=True, min_window_s=15))
     await stt.load(noop)
     try:
         out = await run_stage(stt, [Utterance(turn=turn(), samples=audio, sample_rate=16000)])
         fallbacks = stt.window_fallbacks
+        # noise the VAD took for speech is not decoded again: nothing in it scores like words
+        heard = stt.transcribe(noise)
+        assert not heard.text and stt.window_fallbacks == fallbacks, heard
     finally:
         await stt.aclose()
     (tr,) = [f for f in out if isinstance(f, Transcript)]

@@ -524,3 +524,22 @@ async def test_a_stage_gives_its_own_works_result_when_it_is_done_not_with_the_n
         finally:
             await out.aclose()
         assert (got.n if got is not None else None) == expect, wake
+
+
+async def test_a_fault_of_a_stages_own_work_is_an_event_and_the_stage_goes_on():
+    class Faulty(Background):
+        async def tick(self) -> AsyncIterator[Frame]:
+            job, self.job = self.job, None
+            if job is not None and job.result() == 101:
+                raise RuntimeError("decode fell over")
+            yield Num(n=job.result() if job is not None else 0)
+
+    async def frames() -> AsyncIterator[Frame]:
+        yield Num(n=1)
+        await asyncio.sleep(0.1)
+        yield Num(n=2)
+        await asyncio.sleep(0.1)
+
+    out = [f async for f in Faulty("bg", True).run(frames())]
+    assert [type(f).__name__ for f in out] == ["ErrorEvent", "Num"] and out[1].n == 102, out
+    assert "decode fell over" in out[0].message

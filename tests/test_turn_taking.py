@@ -337,6 +337,7 @@ async def test_the_end_of_turn_model_may_be_asked_when_the_pause_is_announced(as
     pad = vad.options.speech_pad_ms * SR // 1000
     silence_ms = [(n + max(0, turn.speech_start - pad) - turn.speech_end) * 1000 / SR for n in asked]
     assert (120 <= silence_ms[0] < 200) if ask_at_pause else silence_ms[0] >= 200, silence_ms
+    assert len(asked) == 1, silence_ms  # the early answer ended the turn: not asked again at pause_ms
     assert vad._silence_ms >= vad.options.end_of_turn.pause_ms  # never ended sooner
 
 

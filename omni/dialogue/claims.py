@@ -188,19 +188,21 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
-IN_KIND = re.compile(r"^\W*(?:a\s+)?(?:very\s+)?(?:happy|merry|good (?:morning|afternoon|evening|night|luck)|"
-                     r"congratulations|cheers|same to you|you too)\b", re.IGNORECASE)
-"""A greeting or a wish, which is answered in kind: "Happy new year!" to "Happy new year!" is a
-reply, not the user's words said back (up to IN_KIND_WORDS words)."""
-IN_KIND_WORDS = 6
+IN_KIND = re.compile(
+    r"^\W*(?:(?:and\s+)?(?:a\s+)?(?:very\s+)?(?:happy|merry)\s+(?:new\s+year|birthday|christmas|holidays|easter|"
+    r"thanksgiving|halloween|anniversary|hanukkah|diwali|eid|[a-z']+\s+day)|good\s+(?:morning|afternoon|evening|night|"
+    r"luck)|congratulations|cheers|same\s+to\s+you)(?:\W+(?:to\s+you|to\s+you\s+too|too|as\s+well|omni|"
+    r"everyone))?\W*$", re.IGNORECASE)
+"""A greeting or a wish and nothing else, which is answered in kind: "Happy new year!" to
+"Happy new year!" is a reply, not the user's words said back."""
 
 
 def echoes(clause: str, said: str) -> bool:
     """The clause is the user's own words said back (three words or more, in the same order);
     compact models do that with what they cannot answer ("Order more milk from the shop.").
-    A greeting or wish returned in kind (IN_KIND) is not."""
+    A greeting or wish returned in kind (IN_KIND, to one) is not."""
     c, s = _words(clause), _words(said)
-    if len(c) < 3 or (len(c) <= IN_KIND_WORDS and IN_KIND.match(clause)):
+    if len(c) < 3 or (IN_KIND.match(clause) and IN_KIND.match(said)):
         return False
     n = len(c)
     return any(s[i:i + n] == c for i in range(len(s) - n + 1))

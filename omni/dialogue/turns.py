@@ -112,11 +112,16 @@ def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -
     # the claim's own words first ("I'll turn off the bedroom light" after "... read in the
     # living room"), then the user's with it; never a value the user said otherwise
     call = kit.tools.act_from_words(kind, claim) or kit.tools.act_from_words(kind, f"{said} {claim}")
-    if call is not None and kit.tools.contradicts(call, said) and asks_for_action(said):
+    if call is not None and kit.tools.contradicts(call, said):
         # the right action with a value the user's words gainsay ("Volume up." to "Softer,
-        # please."): what the words ask for, when they name every argument
-        call = kit.tools.act_from_words(kind, said)
+        # please."): what the words ask for, when they ask for it by its keyword with every
+        # argument, unnegated, and do not ask how things are ("Can you tell me if ...?")
+        return None if _ASKS_STATE.search(said) else agreed_call(kit, said, frozenset({kind}))
     return call if call is not None and not kit.tools.contradicts(call, said) else None
+
+
+_ASKS_STATE = re.compile(r"\b(?:if|whether)\b|^\W*(?:is|are|was|were)\b", re.IGNORECASE)
+"""Words that ask how a thing is ("Is the bedroom light on?"), not for it to be so."""
 
 
 def agreed_call(kit: TurnKit, said: str, offered: frozenset[str]) -> ToolCall | None:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from omni.engines.base import Capabilities, Heard
-from omni.engines.whisper_window import transcribe_window
+from omni.engines.whisper_window import Decoded, transcribe_window
 from omni.errors import ModelNotFoundError
 from omni.models import hub_error, resolve
 from omni.runtime.stage import ProgressFn
@@ -33,12 +33,15 @@ def split_long(audio: np.ndarray, rate: int, max_s: float, search_s: float = 3.0
     return pieces
 
 
-QUIET_RMS = 0.003
-"""Audio quieter than this (about -50 dBFS) heard as no speech is not decoded again."""
+RETRY_ABOVE = -2.5
+"""Words the short window decoded and took for no speech are decoded again on whisper's 30 s
+window when they scored above this (a mean log-probability per token): a low voice's "Are you
+listening?" heard as "are you please" scored -1.4 to -1.7; noise heard as "You" or "." -3.2
+to -4.0."""
 
 
-def _quiet(audio: np.ndarray) -> bool:
-    return bool(len(audio) == 0 or float(np.sqrt(np.mean(np.square(audio)))) < QUIET_RMS)
+def _worth_retrying(got: Decoded) -> bool:
+    return not got.text and any(ch.isalpha() for ch in got.dropped) and got.score > RETRY_ABOVE
 
 
 class FasterWhisper:
@@ -52,7 +55,10 @@ class FasterWhisper:
         self.options = options
         self._make = make
         self.window_fallbacks = 0
-        """Decodes made again on the 30 s window (the short one looked wrong)."""
+        """Decodes made again on the 30 s window (the short one looked wrong, or took words
+        for no speech: RETRY_ABOVE)."""
+        self.retry_no_speech = True
+        """Decode again what the short window took for no speech (not for partials: a spare)."""
 
     @classmethod
     def load(cls, options: Any, progress: ProgressFn) -> FasterWhisper:
@@ -83,7 +89,9 @@ class FasterWhisper:
 
     def spare(self, threads: int) -> FasterWhisper:
         """Another copy of the model on `threads` (tiny.en is 40 MB: a second one is cheap)."""
-        return FasterWhisper(self._make(threads), self.options, self._make)
+        spare = FasterWhisper(self._make(threads), self.options, self._make)
+        spare.retry_no_speech = False  # a partial is heard again soon enough
+        return spare
 
     def transcribe(self, audio: np.ndarray) -> Heard:
         o = self.options
@@ -93,14 +101,14 @@ class FasterWhisper:
                 got = transcribe_window(self.model, piece, beam_size=o.beam_size, language=o.language,
                                         initial_prompt=o.initial_prompt, min_window_s=o.min_window_s,
                                         no_speech_threshold=o.no_speech_threshold)
-                if got is not None and (got[0] or _quiet(piece)):
-                    words.append(got[0])
-                    scores.append(got[1])
+                if got is not None and not (self.retry_no_speech and _worth_retrying(got)):
+                    words.append(got.text)
+                    scores.append(got.score)
                     language = o.language
                     continue
-                # a decode that looked wrong, or heard no speech in what the VAD took for
-                # speech: on a short window a low voice's "Are you listening?" scored as no
-                # speech ("are you please"); whisper's own 30 s window heard it
+                # a decode that looked wrong, or words taken for no speech that may be words:
+                # on a short window a low voice's "Are you listening?" was decoded as "are you
+                # please" and dropped as no speech; whisper's own 30 s window heard it
                 self.window_fallbacks += 1
             segments, info = self.model.transcribe(
                 piece, beam_size=o.beam_size, language=o.language, vad_filter=False,

@@ -11,7 +11,7 @@ the usual 30 s window instead. Word error rate per window: bench/quality.py --pa
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,13 +19,22 @@ RATE = 16000
 FRAMES_PER_S = 100
 
 
+class Decoded(NamedTuple):
+    text: str
+    score: float
+    """The decode's mean log-probability per token."""
+    dropped: str = ""
+    """Words decoded and then taken for no speech (the no-speech probability over its threshold
+    and a low score): `text` is empty then."""
+
+
 def transcribe_window(model: Any, audio: np.ndarray, *, beam_size: int = 1, language: str | None = "en",
                       initial_prompt: str | None = None, min_window_s: float = 6.0, pad_s: float = 1.0,
-                      no_speech_threshold: float = 0.6) -> tuple[str, float] | None:
+                      no_speech_threshold: float = 0.6) -> Decoded | None:
     """The text of `audio` (at most 30 s) decoded on a window of its own length plus `pad_s`
     (at least `min_window_s`), or None when the decode looks wrong (it ran to its token budget
-    or repeats itself), with the decode's mean log-probability per token. Blocking: call it from
-    a worker thread. `model`: a faster_whisper WhisperModel."""
+    or repeats itself). Blocking: call it from a worker thread. `model`: a faster_whisper
+    WhisperModel."""
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_suppressed_tokens
@@ -51,12 +60,12 @@ def transcribe_window(model: Any, audio: np.ndarray, *, beam_size: int = 1, lang
     text = tokenizer.decode(tokens).strip()
     cum = res.scores[0] * max(1, len(tokens))
     if res.no_speech_prob > no_speech_threshold and cum / (len(tokens) + 1) < -1.0:
-        return "", float(res.scores[0])
+        return Decoded("", float(res.scores[0]), text)
     if len(text) > 12 and len(text) / max(1, len(zlib.compress(text.encode()))) > 2.4:
         return None  # one phrase over and over
     if _repeats(text):
         return None
-    return text, float(res.scores[0])
+    return Decoded(text, float(res.scores[0]))
 
 
 def _repeats(text: str) -> bool:

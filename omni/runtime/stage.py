@@ -166,7 +166,7 @@ class Processor(Stage):
     async def run(self, inp: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
         src = aiter(inp)
         pending: asyncio.Future[Frame] | None = None
-        """The next frame, asked for while the stage waits for its `wake_at` (not asked twice)."""
+        """The next frame, asked for while the stage waits for `wake_at` or `wake_on` (not asked twice)."""
         try:
             while True:
                 at, on = self.wake_at(), self.wake_on()
@@ -177,9 +177,8 @@ class Processor(Stage):
                                        timeout=None if at is None else max(0.0, at - time.monotonic()),
                                        return_when=asyncio.FIRST_COMPLETED)
                     if not pending.done():
-                        async for out in self.tick():
-                            if not self._stale(out):
-                                yield out
+                        async for out in self._tick():
+                            yield out
                         continue
                 try:
                     if pending is not None:
@@ -193,6 +192,15 @@ class Processor(Stage):
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
+
+    async def _tick(self) -> AsyncIterator[Frame]:
+        try:
+            async for out in self.tick():
+                if not self._stale(out):
+                    yield out
+        except Exception as e:  # as a frame's fault: reported, the stage keeps serving
+            log.exception("%s failed acting on its own", self.name, extra={"stage": self.name})
+            yield self.error(f"{type(e).__name__}: {e}")
 
     async def _handle(self, frame: Frame) -> AsyncIterator[Frame]:
         if self._stale(frame):
@@ -225,7 +233,8 @@ class Processor(Stage):
 
     def wake_on(self) -> asyncio.Future[Any] | None:
         """Work of the stage's own (a decode in a worker thread) whose end makes it act
-        (`tick`) without waiting for the next frame, or None."""
+        (`tick`) without waiting for the next frame, or None. `tick` must take the result, so
+        that a future once done is not returned again (the loop would spin)."""
         return None
 
     async def tick(self) -> AsyncIterator[Frame]:

@@ -66,8 +66,9 @@ class WhisperOptions(StageOptions):
     """Said over the assistant, these only acknowledge: the assistant goes on talking."""
     window: bool = True
     """Decode each utterance on an encoder window of its own length (at least `min_window_s`)
-    instead of whisper's 30 s; a decode that looks wrong there is made again on 30 s (see
-    omni.engines.whisper_window; bench/quality.py --parts wer)."""
+    instead of whisper's 30 s; a decode that looks wrong there, or words taken for no speech
+    that scored like words, is made again on 30 s (see omni.engines.whisper_window and
+    omni.engines.whisper.RETRY_ABOVE; bench/quality.py --parts wer)."""
     min_window_s: float = Field(15.0, ge=1, le=30)
     """Shorter windows lose words (quality set WER: 6 s 0.32, 10 s 0.18, 15 s 0.17, 30 s 0.17)."""
     max_piece_s: float = Field(10.0, ge=2, le=30)
@@ -95,7 +96,8 @@ class WhisperSTT(Processor):
     pause -> a tentative Transcript of the turn that pause may end; Utterance -> Transcript.
 
     Decodes run in the background on the stage's worker thread, one at a time, so audio keeps
-    flowing; their results go out with the next frame (every 32 ms of audio). The final
+    flowing; their results go out as soon as they are done (`wake_on`), even while no frame
+    comes (the VAD waiting for its end-of-turn model). The final
     transcript reuses the decode made at the pause when the turn ended there (same audio).
     """
 
@@ -145,8 +147,8 @@ class WhisperSTT(Processor):
 
     @property
     def window_fallbacks(self) -> int:
-        """Decodes made again on whisper's 30 s window (the short one looked wrong), by every
-        session of the process (the engine is shared)."""
+        """Decodes made again on whisper's 30 s window (the short one looked wrong, or took
+        words for no speech), by every session of the process (the engine is shared)."""
         return sum(getattr(e, "window_fallbacks", 0) for e in (self._engine, self._partial_engine) if e)
 
     def transcribe(self, audio: np.ndarray, engine: SpeechToText | None = None) -> Heard:

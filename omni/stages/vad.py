@@ -301,7 +301,10 @@ class SileroVAD(Processor):
         assert self._turn_model is not None and self._eot is not None and self._silence_at is not None
         pad = self.options.speech_pad_ms * self.sample_rate // 1000
         audio = self._slice(max(0, self._start - pad), pos + self._win)
-        self._early = (self._silence_at, asyncio.ensure_future(self._turn_model.call(self._eot.predict, audio)))
+        answer = asyncio.ensure_future(self._turn_model.call(self._eot.predict, audio))
+        # one thrown away (the user went on) is not awaited: its fault, if any, is read here
+        answer.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._early = (self._silence_at, answer)
 
     def _announce_pause(self, t: float) -> SpeechPaused:
         """The turn this speech becomes if the pause ends it (the same Turn object arrives in
