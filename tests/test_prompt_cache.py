@@ -47,18 +47,24 @@ async def test_after_an_action_the_next_turn_finds_the_note_of_the_tool_it_offer
     assert st.prompt_tokens - st.cached_tokens <= new + 6, (st, new)
 
 
+async def light_off_after_a_greeting(r: Any) -> tuple[Any, str, str, list, Any]:
+    """A greeting, its read-ahead, then a tool turn: the engine, the words, the reply, its
+    frames and the tool turn's token counts."""
+    eng = r.stage.backends["local"].engine
+    await r.ask("Good morning.")
+    await r.stage.idle()
+    said = "Please switch the bedroom light off for me."
+    reply, out = await r.ask(said, 2)
+    return eng, said, reply, out, eng.last
+
+
 async def test_with_the_tools_in_the_system_prompt_a_tool_turn_evaluates_only_its_words():
     """tools_place: system keeps the note of every tool cached after the system prompt: a
     turn that offers a tool does not evaluate the note anew, and a turn that offers none still may not call."""
     local = {"type": "llama.cpp", "tools_note": "template", "tools_place": "system"}
     async with Run(actions=[LIGHT, VOLUME, STOP], intents={"enabled": False}, tools={"builtin": []},
                    temperature=0, backends={"local": local}) as r:
-        eng = r.stage.backends["local"].engine
-        await r.ask("Good morning.")
-        await r.stage.idle()
-        said = "Please switch the bedroom light off for me."
-        reply, out = await r.ask(said, 2)
-        st = eng.last
+        eng, said, reply, out, st = await light_off_after_a_greeting(r)
         new = eng.count(said)
         note = eng.count(eng.tools_note(r.stage.tools.schemas()))
         focus = eng.count(eng.settings.tools_focus.format(names="light"))
@@ -92,12 +98,7 @@ async def test_with_a_line_for_a_note_a_tool_turn_reads_one_line_and_its_words_a
     local = {"type": "llama.cpp", "tools_note": "line"}
     async with Run(actions=[LIGHT, VOLUME, STOP], intents={"enabled": False}, tools={"builtin": []},
                    temperature=0, backends={"local": local}) as r:
-        eng = r.stage.backends["local"].engine
-        await r.ask("Good morning.")
-        await r.stage.idle()
-        said = "Please switch the bedroom light off for me."
-        reply, out = await r.ask(said, 2)
-        st = eng.last
+        eng, said, reply, out, st = await light_off_after_a_greeting(r)
         light = r.stage.tools.schemas(frozenset({"light"}))
         msgs = [{"role": "system", "content": "You are omni."}, {"role": "user", "content": "Lamp off."}]
         whole = eng.llm.detokenize(eng.tokens(msgs, light)).decode()
