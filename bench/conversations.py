@@ -105,8 +105,9 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str], 
             # the user hears the reply before saying the next thing: what the dialogue reads
             # ahead meanwhile is done (back to back, the next turn would wait for it)
             await stage.idle()
-            if ci != last and last is not None:  # a new conversation: nothing remembered
+            if ci != last and last is not None:  # a new conversation: nothing remembered, no timer left
                 stage.memory = Memory(stage._system_prompt(), stage.options.memory, stage.memory.count)
+                await stage.tools.aclose()  # (the set's timers would fill max_timers in one run)
             last = ci
             done.clear()
             t = time.monotonic()

@@ -34,10 +34,12 @@ def test_overrides_reach_options_budgets_and_queues():
     ("stt.modle=base", "modle"),
     ("llm.budget_ms=-5", "budget_ms"),
     ("novalue", "KEY=VALUE"),
+    # an option that only works with another: said, not silently ignored
+    ("vad.end_of_turn.decode_at_pause=false,vad.end_of_turn.ask_at_pause=true", "ask_at_pause.*decode_at_pause"),
 ])
 def test_bad_overrides_are_clear_config_errors(override, message):
     with pytest.raises(ConfigError, match=message):
-        cfg = load_pipeline("desktop", [override])
+        cfg = load_pipeline("desktop", override.split(","))
         for s in cfg.stages:
             build_stage(s)
 

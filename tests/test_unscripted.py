@@ -11,20 +11,15 @@ from typing import Any
 
 from omni.dialogue.claims import ClaimGuard, acknowledges, asks_for_action, claims_action, echoes, promises, under_way
 from omni.dialogue.intents import clauses, spoken_seconds
-from omni.dialogue.router import Router, RoutingOptions
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolsOptions
 from omni.dialogue.types import ToolCall
 from omni.engines.turn_words import sounds_finished, unfinished
-from omni.frames import DeviceAction, ReplyDone, SceneFrame, TextLine, Transcript, Turn
-from omni.stages.dialogue import Dialogue, DialogueOptions
+from omni.frames import DeviceAction, ReplyDone, SceneFrame, TextLine
+from omni.stages.dialogue import DialogueOptions
 from omni.stages.look import LookStage
 
-from helpers import Scripted
+from scripted import LIGHT, REPORTS, scripted_turn
 
-LIGHT = ActionSpec(name="light", description="Switch a light.", say="{room} light {state}.",
-                   keywords=["light", "lamp"],
-                   parameters={"room": {"enum": ["kitchen", "bedroom", "living room"]},
-                               "state": {"enum": ["on", "off"]}})
 
 
 # which tools a turn is offered ------------------------------------------------------------
@@ -234,22 +229,6 @@ def test_a_greeting_returned_in_kind_is_a_reply_and_a_sentence_said_back_is_not(
     for said in ("Happy hour starts at five.", "Good morning, turn on the kitchen lights.",
                  "Cheers to the new kitchen lights!"):
         assert echoes(said, said), said
-
-
-REPORTS: list[dict[str, Any]] = []
-"""The llm stage's records of scripted_turn's turns, newest last."""
-
-
-async def scripted_turn(replies: list[str | ToolCall], text: str, **options: Any) -> tuple[Dialogue, list, Scripted]:
-    options.setdefault("actions", [LIGHT])
-    stage = Dialogue("llm", DialogueOptions(intents={"enabled": False}, prefill_next=False, **options))
-    fake = Scripted(replies)
-    stage.backends = {"local": fake}
-    stage.router = Router(stage.backends, RoutingOptions(order=["local"]))
-    stage.context.reporter = lambda name, t, ms, extra: REPORTS.append({"ms": ms, **extra}) if ms is not None else None
-    turn = Turn(id=1, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
-    out = [f async for f in stage.process(Transcript(turn=turn, text=text))]
-    return stage, out, fake
 
 
 async def test_a_reply_never_claims_an_action_that_did_not_happen():

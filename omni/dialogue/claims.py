@@ -232,7 +232,7 @@ _OPENER = r"^\W*(?:(?:hey|okay|ok|so|um|uh|right|now)\W+)*(?:please\W+)?"
 """How a request may start before its verb ("Hey, please turn ...")."""
 _VERBS = (r"(?:turn|switch|open|close|shut|lock|unlock|play|order|book|call|ring|phone|text|send|add|take|set|start|"
           r"stop|make|put|skip|pause|vacuum|clean|brew|record|dim|raise|lower|check|buy|email|message|remind|cancel|"
-          r"show|find)\b")
+          r"show|find|forget)\b")
 _REQUEST = re.compile(
     # the verb first, in the turn or in a part of it after the others ("Alright, thanks, stop there.")
     rf"(?:{_OPENER}|[,;.!?]\s+(?:(?:and|then|and then|so|now)\s+)?(?:please\s+)?){_VERBS}"
@@ -247,7 +247,8 @@ _ASKS_ERRAND = re.compile(
 
 
 _ACK = re.compile(r"^\W*(?:(?:okay|ok|understood|got it|alright|all right|sure|sure thing|will do|of course|"
-                  r"certainly|no problem|right|fine|i understand|consider it done)\W*)+$", re.IGNORECASE)
+                  r"certainly|no problem|right|fine|i understand|consider it done|thank you|thanks)\W*)+$",
+                  re.IGNORECASE)
 
 
 def acknowledges(reply: str) -> bool:
@@ -259,6 +260,22 @@ def asks_errand(said: str) -> bool:
     """The user's words ask for an errand in the world to be done ("Can you order a pizza?",
     "Book a table for two."), its verb the one asked for: not "Can you help me write an email?"."""
     return bool(_ASKS_ERRAND.search(said))
+
+
+_ASKS_DEVICE = re.compile(
+    rf"{_OPENER}(?:turn|switch|dim|start)\b"
+    rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+|go ahead and\s+)?(?:turn|switch|dim|start)\b",
+    re.IGNORECASE)
+
+
+def asks_to_act(said: str) -> bool:
+    """The user's words ask for a thing to be done in the world: an errand (see asks_errand) or a
+    device worked ("Turn on the air conditioning.", "Could you start the dishwasher?")."""
+    return asks_errand(said) or bool(_ASKS_DEVICE.search(said))
+
+
+_CANT = re.compile(r"\b(?:can't|cannot|can not|unable|not able|don't have|do not have|won't be able)\b", re.IGNORECASE)
+"""A clause that says what cannot be done: an honest no, whatever came before it."""
 
 
 def asks_for_action(said: str) -> bool:
@@ -313,6 +330,13 @@ class ClaimGuard:
     dropped: list[str] = field(default_factory=list)
     """Clauses not spoken: they claimed what was not done."""
 
+    no_action: bool = False
+    """No action was offered to the turn, so none can do what its words ask: agreeing to do it
+    ("Sure, I can help with that!") and what follows that agreement (the details it asks for,
+    the errand told as under way) is a promise no action keeps, not spoken; a clause that says
+    it can't still is."""
+    promised: bool = False
+    """Such an agreement was dropped: what follows it is held to the same."""
     offers: list[str] = field(default_factory=list)
     """Offers of help to words that asked for nothing, not spoken (unless nothing else is)."""
     prompt: PromptEcho | None = None
@@ -343,7 +367,7 @@ class ClaimGuard:
         clause, self.buffer = self.buffer, ""
         out = self._check(clause) if clause.strip() else clause
         if not calls and not self.spoke and not out.strip() and (_OFFER.match(self.lead) or acknowledges(self.lead)) \
-                and asks_errand(self.said) and not self.done():
+                and (asks_errand(self.said) or (self.no_action and asks_to_act(self.said))) and not self.done():
             # "Sure, I can help with that!" or "I understand." and nothing more, to "Can you order
             # a pizza?" or "Skip this song.": agreeing to an errand no action did is a promise
             # left standing
@@ -402,6 +426,15 @@ class ClaimGuard:
                 return ""
             return clause
         lead, self.lead = self.lead, ""
+        if self.no_action and self.said and asks_to_act(self.said) and not self.done() and not _CANT.search(clause) \
+                and (self.promised or _OFFER.match(clause)
+                     or (acknowledges(lead) and clause.rstrip().endswith("?"))):
+            # "Sure, I can help with that! What's the temperature?" to "Turn on the air
+            # conditioning.", with no action to do it: agreeing, then asking the details of an
+            # errand nothing will run, is a promise left standing
+            self.dropped.append((lead + clause).strip())
+            self.promised = True
+            return ""
         if _OFFER.match(clause) and self.said and not asks_for_action(self.said) and not asks_errand(self.said) \
                 and not self.said.rstrip().endswith("?"):
             # "Sure, I'll help you with that." to "My sister just moved to a flat.": help with what

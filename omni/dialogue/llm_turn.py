@@ -48,7 +48,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     """What the history keeps: the model's words and tool confirmations, no canned replies."""
     notes = " ".join(m["content"] for m in messages if m["role"] == "system" and m["content"].startswith(NOTES_HEADER))
     guard = ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
-                       notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt)
+                       notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt, no_action=not offered)
     nudged = False
     ignored = False
     """The model wrote a call where it was to answer in words (no tool offered, or no more)."""

@@ -290,7 +290,8 @@ class ToolRegistry:
 
     def contradicts(self, call: ToolCall, said: str) -> bool:
         """The user's words name other values for an argument of this call, and not its own
-        ("bedroom" said, the model's claim names the kitchen)."""
+        ("bedroom" said, the model's claim names the kitchen), or name its own only to say not
+        that one ("Not the kitchen light, please.", "the bedroom one, not the kitchen")."""
         tool = self._tools.get(call.name)
         if tool is None or tool.action is None:
             return False
@@ -299,6 +300,9 @@ class ToolRegistry:
             enum = [str(e) for e in tool.action.parameters.get(k, {}).get("enum", [])]
             named = [e for e in enum if tool.action.said(e, words)]
             named = [e for e in named if not any(e != o and e in o for o in named)]  # "living room" over "room"
+            if str(v) in named and _said_not(str(v), words):
+                return True
+            named = [e for e in named if not _said_not(e, words)]
             if named and v not in named:
                 return True
         return False
@@ -420,6 +424,23 @@ def _duration(seconds: int) -> str:
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
+
+
+_NOT = frozenset({"not", "no"})
+
+
+def _said_not(phrase: str, words: list[str]) -> bool:
+    """`phrase` is said only after "not" or "no" ("not the kitchen", "no, not kitchen"): a value
+    the user rules out, never one asked for."""
+    want = _words(phrase)
+    n = len(want)
+    at = [i for i in range(len(words) - n + 1) if all(words[i + j].startswith(w) for j, w in enumerate(want))]
+    def ruled_out(i: int) -> bool:
+        before = words[max(0, i - 2):i]
+        if before and before[-1] in {"the", "a", "that", "this"}:
+            before = before[:-1]
+        return bool(before) and before[-1] in _NOT
+    return bool(at) and all(ruled_out(i) for i in at)
 
 
 def _said(phrase: str, words: list[str]) -> bool:

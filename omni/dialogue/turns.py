@@ -137,7 +137,7 @@ def agreed_call(kit: TurnKit, said: str, offered: frozenset[str]) -> ToolCall | 
     return call if call is not None and not kit.tools.contradicts(call, said) else None
 
 
-_NEGATED = re.compile(r"\b(?:don't|do not|never|not|no need to)\b|n['’]t\b", re.IGNORECASE)
+_NEGATED = re.compile(r"\b(?:don't|do not|never(?!\s+mind\b)|not|no need to)\b|n['’]t\b", re.IGNORECASE)
 
 
 def not_done(kit: TurnKit, said: str, dropped: list[str], refused: bool) -> str:

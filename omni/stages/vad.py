@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from omni.frames import (ClearInput, EndOfStream, EndTurn, Frame, InputAudio, SpeechPaused, SpeechStarted, SpeechStopped,
                          Turn, Utterance)
@@ -76,6 +76,13 @@ class EndOfTurnOptions(StageOptions):
     (bench/waterfall.py, 2026-12-05) V2V p50 873 -> 780 ms against announcing it at `pause_ms`,
     15 of 16 turns sooner, every transcript the same. A pause the user goes on from after it
     costs a decode and the start of a reply, which are thrown away."""
+
+    @model_validator(mode="after")
+    def _ask_needs_the_pause(self) -> EndOfTurnOptions:
+        if self.ask_at_pause and not self.decode_at_pause:
+            raise ValueError("ask_at_pause asks the model when the pause is announced, which only "
+                             "decode_at_pause does: set decode_at_pause: true, or ask_at_pause: false")
+        return self
 
 
 class SileroVADOptions(StageOptions):
