@@ -2,8 +2,8 @@
 sentences, through the pipeline's recogniser (bench/quality.py --parts spoken).
 
 Voices (the quality set's definitions, bench/quality/items.yaml): espeak-ng en-us, en-gb+f3,
-en-gb-scotland, en-us+m7 pitched down by sox, and piper at 0.8 speed; item i is said by voice
-i mod 5 (a follow-up by the voice of the turn it follows: one speaker per conversation). The
+en-gb-scotland, en-us+m7 pitched down by sox, and piper at 0.8 speed; item i of its half is said
+by voice i mod 5 (a follow-up by the voice of the turn it follows: one speaker per conversation). The
 wavs are made once into `$OMNI_CACHE_DIR/everyday/` (espeak-ng and sox: `make bench-setup`).
 Real people: every sentence of the four recordings of bench/devset.py, cut at the reference's
 times, each a `read` item (what a person reads out to the assistant); even sentences dev, odd held.
@@ -32,9 +32,11 @@ _spec.loader.exec_module(qmake)  # type: ignore[union-attr]
 
 
 def voiced(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each item with the voice that says it."""
-    out, voice_of = [], {}
-    for i, it in enumerate(items):
+    """Each item with the voice that says it: counted within its half, so that an item has the
+    same voice whether its half is run alone (--split held) or with the other (--split both)."""
+    out, voice_of, at = [], {}, {}
+    for it in items:
+        i = at[it.get("split")] = at.get(it.get("split"), -1) + 1
         v = voice_of.get(it.get("after")) or VOICES[i % len(VOICES)]
         voice_of[it["id"]] = v
         out.append({**it, "voice": v})
