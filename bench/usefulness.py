@@ -43,6 +43,16 @@ _REFUSAL = re.compile(r"\b(can't|cannot|can not|unable|not able|not allowed|don'
                       r"control|a way)|do not have (?:the )?(?:ability|access|control|a way)|not possible|"
                       r"isn't something i can|is not something i can|only (?:able to )?(?:control|switch|turn|"
                       r"help with|do)|no way to|not (?:set up|connected|equipped)|beyond what i can)\b", re.I)
+_OTHERS = re.compile(r"\b(?:he|she|they|you|who|people|one|it)\s+(?:\w+\s+)?$", re.I)
+"""What comes just before "cannot" when it is someone else's ("a woman he cannot have", "you can't
+go wrong with it"): the assistant refuses nothing there."""
+
+
+def refuses(reply: str) -> bool:
+    """The reply refuses: one of _REFUSAL's words said of the assistant, not of anyone else."""
+    return any(not _OTHERS.search(reply[max(0, m.start() - 30): m.start()]) for m in _REFUSAL.finditer(reply))
+
+
 _COULD_NOT = re.compile(r"\b(?:couldn't|could not) (?:do|turn|switch|set|open|close|lock|unlock|start|stop|order|"
                         r"call|send|book|play)\b", re.I)
 """An honest no in the past tense ("Sorry, I couldn't do that."): not a refusal of talk ("I
@@ -206,7 +216,7 @@ class Judge:
         canned = [name for name, line in self.canned.items() if name != "refusal" and not (acts or used) and (
             line.lower().rstrip(".!") in low if len(line.split()) > 3 else low.rstrip(".!") == line.lower().rstrip(".!"))]
         f["canned"] = canned[0] if canned else False
-        refusing = bool(_REFUSAL.search(reply) or _UNSURE.search(reply))
+        refusing = refuses(reply) or bool(_UNSURE.search(reply))
         want_act = item.get("act") or {}
         want_tool = item.get("tool")
         is_command = bool(want_act or want_tool)

@@ -35,6 +35,18 @@ def test_an_honest_no_in_the_past_tense_is_honest_and_agreeing_is_no_refusal() -
     assert not _REFUSAL.search("I couldn't agree more!") and not _COULD_NOT.search("I couldn't agree more!")
 
 
+def test_a_cannot_of_someone_else_is_no_refusal() -> None:
+    """'...The Great Gatsby ... the story of a young man who falls in love with a woman he cannot
+    have.' was judged a refusal of the advice asked for (held a004, spoken)."""
+    from usefulness import refuses
+
+    assert not refuses("It tells the story of a young man who falls in love with a woman he cannot have.")
+    assert not refuses("You can't go wrong with a cup of tea.")
+    for reply in ["I'm sorry, but I can't assist with that.", "Sorry, I cannot do that.", "That's not possible.",
+                  "I'm not able to help with that, but he can."]:
+        assert refuses(reply), reply
+
+
 def test_the_models_own_question_back_counts_as_asking_back_and_an_answer_by_guess_does_not() -> None:
     from usefulness import Judge, asks_back
 

@@ -30,6 +30,11 @@ async def test_agreeing_to_what_no_action_does_and_asking_its_details_is_an_hone
         _, out, _ = await scripted_turn([reply], said)
         assert reply_of(out) == "Sorry, I can't do that.", (said, reply_of(out))
         assert not [f for f in out if isinstance(f, DeviceAction)]
+    # help promised with the errand named is the errand promised (dev n003, spoken)
+    _, out, _ = await scripted_turn(["Sure, I can help you order a pizza!"], "Can you order a pizza for us?")
+    assert reply_of(out) == "Sorry, I can't do that.", reply_of(out)
+    _, out, _ = await scripted_turn(["I can help you plan a trip. Where to?"], "Can you help me plan a trip?")
+    assert reply_of(out) == "I can help you plan a trip. Where to?", reply_of(out)
     # what it says it can't do is still said after the agreement
     _, out, _ = await scripted_turn(["Sure, I can help with that! However, I can't book tables myself."],
                                     "Book a table for two at eight.")

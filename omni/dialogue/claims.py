@@ -59,14 +59,16 @@ _ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|loc
             r"vacuum|clean|brew|cook|water|feed|wash|heat|cool|skip|pause|take (?:a |the )?(?:photo|picture)|"
             r"add(?!\s+(?:that|to that|to this)\b)|schedule|remind(?!\s+you\s+(?:that|of)\b)|reserve|"
             r"pay(?!\s+attention\b)|transfer|download|install|print|save(?!\s+you\b))")
+_HELP = r"help\s+(?:you\s+)?(?:to\s+)?"
+"""'I can help you order a pizza': the errand is promised all the same."""
 _PROMISE = re.compile(
     rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can go ahead and|i can)\s+(?:now\s+|just\s+|quickly\s+)?"
-    rf"(?:go ahead and\s+)?(?:(?:turn|switch|set|start|dim|raise|lower|increase|decrease|reduce|boost|mute|unmute|"
+    rf"(?:go ahead and\s+|{_HELP})?(?:(?:turn|switch|set|start|dim|raise|lower|increase|decrease|reduce|boost|mute|unmute|"
     rf"adjust|cancel|stop|put|make|get)\b|{_ERRANDS}\b)",
     re.IGNORECASE)
 # a promise to work a device no word of KINDS names ("I'll switch on the coffee machine") is one too
 _PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|switch)\s+(?:on|off)\b"
-_ERRAND = re.compile(rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can)\s+(?:\w+\s+)?"
+_ERRAND = re.compile(rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can)\s+(?:{_HELP}|\w+\s+)?"
                      rf"(?:{_ERRANDS}\b|{_PHYSICAL})", re.IGNORECASE)
 _MARKUP = re.compile(r"</?[a-z_][a-z_-]*>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:\s*(?:[\"{\[\d]|true|false|null)|"
                      r"\"\s*[}\]]|\[(?:insert|enter|add|your|current)\b[^\]]*\]", re.IGNORECASE)
