@@ -39,7 +39,7 @@ def voiced(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         i = at[it.get("split")] = at.get(it.get("split"), -1) + 1
         v = voice_of.get(it.get("after")) or VOICES[i % len(VOICES)]
         voice_of[it["id"]] = v
-        out.append({**it, "voice": v})
+        out.append({**it, "voice": v, "_nth": i})
     return out
 
 
@@ -55,8 +55,8 @@ def audio_of(items: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     out = {}
     for i, it in enumerate(items):
         p = d / f"{it['id']}-{it['voice']}.wav"
-        if not p.exists():
-            write_wav(p, sp.speak(it["text"], voices[it["voice"]], seed=i), SR)
+        if not p.exists():  # (seeded by the item's place in its half, as its voice is)
+            write_wav(p, sp.speak(it["text"], voices[it["voice"]], seed=it.get("_nth", i)), SR)
         out[it["id"]] = read_audio(p, SR).samples
     return out
 

@@ -43,14 +43,21 @@ _REFUSAL = re.compile(r"\b(can't|cannot|can not|unable|not able|not allowed|don'
                       r"control|a way)|do not have (?:the )?(?:ability|access|control|a way)|not possible|"
                       r"isn't something i can|is not something i can|only (?:able to )?(?:control|switch|turn|"
                       r"help with|do)|no way to|not (?:set up|connected|equipped)|beyond what i can)\b", re.I)
-_OTHERS = re.compile(r"\b(?:he|she|they|you|who|people|one|it)\s+(?:\w+\s+)?$", re.I)
+_OTHERS = re.compile(r"\b(?:he|she|they|you|people|one)\s+(?:\w+\s+)?$", re.I)
 """What comes just before "cannot" when it is someone else's ("a woman he cannot have", "you can't
-go wrong with it"): the assistant refuses nothing there."""
+go wrong with it"): the assistant refuses nothing there, unless the sentence names it ("you can't
+order pizza through me")."""
 
 
 def refuses(reply: str) -> bool:
     """The reply refuses: one of _REFUSAL's words said of the assistant, not of anyone else."""
-    return any(not _OTHERS.search(reply[max(0, m.start() - 30): m.start()]) for m in _REFUSAL.finditer(reply))
+    for m in _REFUSAL.finditer(reply):
+        start = max(reply.rfind(c, 0, m.start()) for c in ".!?") + 1
+        end = min([i for c in ".!?" if (i := reply.find(c, m.end())) >= 0] or [len(reply)])
+        if not _OTHERS.search(reply[max(start, m.start() - 30): m.start()]) or \
+                re.search(r"\b(?:me|i|i'm)\b", reply[start:end], re.I):
+            return True
+    return False
 
 
 _COULD_NOT = re.compile(r"\b(?:couldn't|could not) (?:do|turn|switch|set|open|close|lock|unlock|start|stop|order|"

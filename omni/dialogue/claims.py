@@ -59,16 +59,19 @@ _ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|loc
             r"vacuum|clean|brew|cook|water|feed|wash|heat|cool|skip|pause|take (?:a |the )?(?:photo|picture)|"
             r"add(?!\s+(?:that|to that|to this)\b)|schedule|remind(?!\s+you\s+(?:that|of)\b)|reserve|"
             r"pay(?!\s+attention\b)|transfer|download|install|print|save(?!\s+you\b))")
-_HELP = r"help\s+(?:you\s+)?(?:to\s+)?"
+_STRICT_ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|reserve|pay(?!\s+attention\b)|"
+                   r"transfer|schedule|vacuum|lock|unlock|print|download|install)")
+"""Errands with no ordinary sense in talk ("play", "cool", "save", "water" have one)."""
+_HELP = re.compile(rf"\b(?:i can|i'll|i will|let me)\s+help\s+(?:you\s+)?(?:to\s+)?{_STRICT_ERRANDS}\b", re.IGNORECASE)
 """'I can help you order a pizza': the errand is promised all the same."""
 _PROMISE = re.compile(
     rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can go ahead and|i can)\s+(?:now\s+|just\s+|quickly\s+)?"
-    rf"(?:go ahead and\s+|{_HELP})?(?:(?:turn|switch|set|start|dim|raise|lower|increase|decrease|reduce|boost|mute|unmute|"
+    rf"(?:go ahead and\s+)?(?:(?:turn|switch|set|start|dim|raise|lower|increase|decrease|reduce|boost|mute|unmute|"
     rf"adjust|cancel|stop|put|make|get)\b|{_ERRANDS}\b)",
     re.IGNORECASE)
 # a promise to work a device no word of KINDS names ("I'll switch on the coffee machine") is one too
 _PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|switch)\s+(?:on|off)\b"
-_ERRAND = re.compile(rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can)\s+(?:{_HELP}|\w+\s+)?"
+_ERRAND = re.compile(rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can)\s+(?:\w+\s+)?"
                      rf"(?:{_ERRANDS}\b|{_PHYSICAL})", re.IGNORECASE)
 _MARKUP = re.compile(r"</?[a-z_][a-z_-]*>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:\s*(?:[\"{\[\d]|true|false|null)|"
                      r"\"\s*[}\]]|\[(?:insert|enter|add|your|current)\b[^\]]*\]", re.IGNORECASE)
@@ -162,6 +165,8 @@ def promises(clause: str) -> str | None:
         return None
     if _STOPS.search(clause):
         return "stop"
+    if _HELP.search(clause):
+        return _kind(clause) or "other"
     if not _PROMISE.search(clause):
         return None
     return _kind(clause) or ("other" if _ERRAND.search(clause) else None)
@@ -264,16 +269,18 @@ def asks_errand(said: str) -> bool:
     return bool(_ASKS_ERRAND.search(said))
 
 
-_ASKS_DEVICE = re.compile(
-    rf"{_OPENER}(?:turn|switch|dim|start)\b"
-    rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+|go ahead and\s+)?(?:turn|switch|dim|start)\b",
-    re.IGNORECASE)
+_WORK = rf"(?:{_PHYSICAL}|(?:start|stop)\s+(?:the|my|our)\s+\w+|{_STRICT_ERRANDS}\b)"
+_ASKS_TO_ACT = re.compile(
+    rf"{_OPENER}(?:please\s+)?{_WORK}"
+    rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+|go ahead and\s+)?{_WORK}"
+    rf"|\bi (?:want|need) you to\s+{_WORK}", re.IGNORECASE)
 
 
 def asks_to_act(said: str) -> bool:
-    """The user's words ask for a thing to be done in the world: an errand (see asks_errand) or a
-    device worked ("Turn on the air conditioning.", "Could you start the dishwasher?")."""
-    return asks_errand(said) or bool(_ASKS_DEVICE.search(said))
+    """The user's words ask for a thing to be done in the world: a device worked ("Turn on the
+    air conditioning.", "Could you start the dishwasher?") or an errand that is one in any talk
+    ("Book a table for two."); not "Can you turn this into a poem?", "Can you play a game?"."""
+    return bool(_ASKS_TO_ACT.search(said))
 
 
 _CANT = re.compile(r"\b(?:can't|cannot|can not|unable|not able|don't have|do not have|won't be able)\b", re.IGNORECASE)
@@ -407,6 +414,8 @@ class ClaimGuard:
         if kind is not None and not backed(clause, kind, self.done()):
             self.dropped.append(clause.strip())
             self.lead = ""  # "Sure," goes with "I'll turn on the TV."
+            # what follows a promise nothing keeps goes with it (see no_action)
+            self.promised = self.promised or (self.no_action and asks_to_act(self.said))
             return ""
         # counted across clauses: "You are omni," then "a helpful voice assistant."
         lead = " ".join(_words(self.recent)[-(self.prompt.n - 1):]) if self.prompt is not None else ""
@@ -428,7 +437,9 @@ class ClaimGuard:
                 return ""
             return clause
         lead, self.lead = self.lead, ""
-        if self.no_action and self.said and asks_to_act(self.said) and not self.done() and not _CANT.search(clause) \
+        if self.promised and _CANT.search(clause):
+            self.promised = False  # an honest no, and what goes on from it ("... but try the app.")
+        elif self.no_action and self.said and asks_to_act(self.said) and not self.done() \
                 and (self.promised or _OFFER.match(clause)
                      or (acknowledges(lead) and clause.rstrip().endswith("?"))):
             # "Sure, I can help with that! What's the temperature?" to "Turn on the air

@@ -243,6 +243,8 @@ class ToolRegistry:
             for k, v in call.arguments.items():
                 if isinstance(v, str) and not tool.action.said(v, words):
                     return f"{call.name}: {k}={v!r} was not said"
+                if isinstance(v, str) and _said_not(v, words):
+                    return f"{call.name}: {k}={v!r} was ruled out (\"not {v}\")"
         return None
 
     def _said_duration(self, call: ToolCall, said: str) -> ToolCall:
@@ -426,12 +428,9 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
-_NOT = frozenset({"not", "no"})
-
-
 def _said_not(phrase: str, words: list[str]) -> bool:
-    """`phrase` is said only after "not" or "no" ("not the kitchen", "no, not kitchen"): a value
-    the user rules out, never one asked for."""
+    """`phrase` is said only after "not" ("not the kitchen", "no, not kitchen"): a value the user
+    rules out, never one asked for. ("No, the bedroom." chooses the bedroom.)"""
     want = _words(phrase)
     n = len(want)
     at = [i for i in range(len(words) - n + 1) if all(words[i + j].startswith(w) for j, w in enumerate(want))]
@@ -439,7 +438,7 @@ def _said_not(phrase: str, words: list[str]) -> bool:
         before = words[max(0, i - 2):i]
         if before and before[-1] in {"the", "a", "that", "this"}:
             before = before[:-1]
-        return bool(before) and before[-1] in _NOT
+        return bool(before) and before[-1] == "not"
     return bool(at) and all(ruled_out(i) for i in at)
 
 

@@ -128,7 +128,7 @@ def agreed_call(kit: TurnKit, said: str, offered: frozenset[str]) -> ToolCall | 
     """The call a bare "Okay." agrees to: the one offered device action whose keyword the words
     `said` hold, when they ask for something to be done, unnegated, with every argument in them
     ("I've had enough of this weather." asks for no stop). None when that is not one action."""
-    if not asks_for_action(said) or _NEGATED.search(said):
+    if not asks_for_action(said) or _NEGATED.search(_NEVER_MIND.sub("", said)):
         return None
     named = [n for n in sorted(offered) if kit.tools.action(n) is not None and kit.tools.keyword_said(n, said)]
     if len(named) != 1:
@@ -137,7 +137,9 @@ def agreed_call(kit: TurnKit, said: str, offered: frozenset[str]) -> ToolCall | 
     return call if call is not None and not kit.tools.contradicts(call, said) else None
 
 
-_NEGATED = re.compile(r"\b(?:don't|do not|never(?!\s+mind\b)|not|no need to)\b|n['’]t\b", re.IGNORECASE)
+_NEGATED = re.compile(r"\b(?:don't|do not|never|not|no need to)\b|n['’]t\b", re.IGNORECASE)
+_NEVER_MIND = re.compile(r"^\W*(?:oh\W+|okay\W+|ok\W+)?never ?mind\b", re.IGNORECASE)
+"""'Never mind, ...' at the start: a request to stop, not a negation ('I never mind the rain.' is one)."""
 
 
 def not_done(kit: TurnKit, said: str, dropped: list[str], refused: bool) -> str:
