@@ -153,7 +153,10 @@ class TurnRecorder:
     # observer --------------------------------------------------------------------------
     def on_frame(self, stage: str, frame: Frame) -> None:
         if isinstance(frame, Utterance):
-            self._record(frame.turn).truncated = frame.truncated
+            rec = self._record(frame.turn)
+            # the turn as it ended: a transcript decoded at an earlier pause of it (the user went
+            # on) may have opened the record with that pause's end as the turn's
+            rec.turn, rec.truncated = frame.turn, frame.truncated
         elif isinstance(frame, Transcript):
             self._record(frame.turn).transcript = frame.text
         elif isinstance(frame, ReplyAudio):
