@@ -45,8 +45,9 @@ _REFUSAL = re.compile(r"\b(can't|cannot|can not|unable|not able|not allowed|don'
                       r"help with|do)|no way to|not (?:set up|connected|equipped)|beyond what i can)\b", re.I)
 _OTHERS = re.compile(r"\b(?:he|she|they|you|people|one)\s+(?:\w+\s+)?$", re.I)
 """What comes just before "cannot" when it is someone else's ("a woman he cannot have", "you can't
-go wrong with it"): the assistant refuses nothing there, unless the sentence names it ("you can't
-order pizza through me")."""
+go wrong with it"): the assistant refuses nothing there, unless what can't be done is done
+through it ("you can't order pizza through me")."""
+_THROUGH_ME = re.compile(r"\b(?:through|from|with|by|using) me\b", re.I)
 
 
 def refuses(reply: str) -> bool:
@@ -54,8 +55,7 @@ def refuses(reply: str) -> bool:
     for m in _REFUSAL.finditer(reply):
         start = max(reply.rfind(c, 0, m.start()) for c in ".!?") + 1
         end = min([i for c in ".!?" if (i := reply.find(c, m.end())) >= 0] or [len(reply)])
-        if not _OTHERS.search(reply[max(start, m.start() - 30): m.start()]) or \
-                re.search(r"\b(?:me|i|i'm)\b", reply[start:end], re.I):
+        if not _OTHERS.search(reply[max(start, m.start() - 30): m.start()]) or _THROUGH_ME.search(reply[m.end():end]):
             return True
     return False
 

@@ -42,6 +42,8 @@ def test_a_cannot_of_someone_else_is_no_refusal() -> None:
 
     assert not refuses("It tells the story of a young man who falls in love with a woman he cannot have.")
     assert not refuses("You can't go wrong with a cup of tea.")
+    assert not refuses("I think you can't go wrong with a cup of tea.")
+    assert not refuses("It tells the story of a woman he cannot have, and I loved it.")
     for reply in ["I'm sorry, but I can't assist with that.", "Sorry, I cannot do that.", "That's not possible.",
                   "I'm not able to help with that, but he can.", "Sorry, it is not possible for me to order food.",
                   "I'm a voice assistant who can't make calls.", "Unfortunately you can't order pizza through me."]:

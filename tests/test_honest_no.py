@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from scripted import LIGHT, scripted_turn
 
-from omni.dialogue.claims import ClaimGuard, acknowledges, asks_for_action, asks_to_act
+from omni.dialogue.claims import ClaimGuard, acknowledges, asks_for_action, asks_to_act, promises
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolsOptions
 from omni.dialogue.types import ToolCall
 from omni.frames import DeviceAction, ReplyDone
@@ -34,6 +34,11 @@ async def test_agreeing_to_what_no_action_does_and_asking_its_details_is_an_hone
     for reply in ["Sure, I can help you order a pizza!", "Sure, I can help you order a pizza! What toppings?"]:
         _, out, _ = await scripted_turn([reply], "Can you order a pizza for us?")
         assert reply_of(out) == "Sorry, I can't do that.", (reply, reply_of(out))
+    # another's "can't" ends no promise ("You can't go wrong with pepperoni." is still the pizza)
+    for reply in ["Sure, I can help you order a pizza! You can't go wrong with pepperoni. What size?",
+                  "I'll order a pizza for you! I can't wait. What toppings?"]:
+        _, out, _ = await scripted_turn([reply], "Can you order a pizza for us?")
+        assert reply_of(out) == "Sorry, I can't do that.", (reply, reply_of(out))
     # what it says it can't do is still said after the agreement, and what it says from there on
     for reply, said, heard in [
             ("Sure, I can help with that! However, I can't book tables myself.", "Book a table for two at eight.",
@@ -52,11 +57,25 @@ async def test_agreeing_to_what_no_action_does_and_asking_its_details_is_an_hone
                         ("Sure! Have you tried a list?", "Start of the week is always busy, any tips?"),
                         ("Sure! Did you know octopuses have three hearts?", "Cool! Tell me a fun fact."),
                         ("Sure! How about twenty questions?", "Can you play a game with me?"),
+                        ("Sure, I can help with that! Mix flour, eggs and milk.", "Could you send me a recipe for pancakes?"),
+                        ("Sure! What genres do you like?", "Book recommendations for the summer?"),
+                        ("Sure! Go to settings, then apps.", "Lock screen keeps showing ads, how do I fix it?"),
+                        ("Sure! One, two, five.", "Can you order these from smallest to largest: five, one, two?"),
                         ("Sure! Which room?", "Turn on the light.")]:
         _, out, _ = await scripted_turn([reply], said)
         assert reply_of(out) == reply, (said, reply_of(out))
     assert asks_to_act("Turn on the air conditioning.") and asks_to_act("Could you start the dishwasher?")
     assert not asks_to_act("Can you help me write an email?") and not asks_to_act("I'm starting dinner now.")
+
+
+def test_help_promised_with_a_device_or_errand_named_is_a_promise_of_it():
+    assert promises("Sure, I can help you set a timer for five minutes.") == "set_timer"
+    assert promises("I can help you turn off the kitchen light.") == "light"
+    assert promises("I can help you turn on the air conditioning.") == "other"
+    assert promises("Sure, I can help you order a pizza!") == "other"
+    for advice in ["I can help you set goals for the week.", "I can help you reduce stress.",
+                   "I can help you turn your life around.", "I can help you plan a trip."]:
+        assert promises(advice) is None, advice
 
 
 def test_the_guard_drops_the_agreement_and_what_follows_it_but_not_a_no():
@@ -83,9 +102,13 @@ async def test_a_stop_agreed_to_with_thanks_or_asked_as_never_mind_is_done():
         _, out, _ = await scripted_turn([reply], said, actions=[LIGHT, STOP])
         assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("stop", {})], (said, out)
         assert reply_of(out) == reply
+    # with a word before it, and what goes with it, "never mind" is still a stop
+    for said in ["Actually, never mind, forget it.", "Um, never mind, don't bother."]:
+        _, out, _ = await scripted_turn(["Okay."], said, actions=[LIGHT, STOP])
+        assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("stop", {})], (said, out)
     # words that hold the keyword and ask for something, but no stop: not done
     for reply, said in [("Okay.", "Please, I never mind the rain."),
-                        ("Okay.", "Never mind the weather, please turn on the kitchen light.")]:
+                        ("Okay.", "Please, I'd never mind a bit of rain.")]:
         _, out, _ = await scripted_turn([reply], said, actions=[LIGHT, STOP])
         assert not [f for f in out if isinstance(f, DeviceAction)], (said, out)
 

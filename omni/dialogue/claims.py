@@ -64,6 +64,10 @@ _STRICT_ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|r
 """Errands with no ordinary sense in talk ("play", "cool", "save", "water" have one)."""
 _HELP = re.compile(rf"\b(?:i can|i'll|i will|let me)\s+help\s+(?:you\s+)?(?:to\s+)?{_STRICT_ERRANDS}\b", re.IGNORECASE)
 """'I can help you order a pizza': the errand is promised all the same."""
+_HELP_WORK = re.compile(r"\b(?:i can|i'll|i will|let me)\s+help\s+(?:you\s+)?(?:to\s+)?(?:turn|switch|set|start|dim|raise|"
+                        r"lower|increase|decrease|reduce|boost|mute|unmute|adjust|cancel|stop)\b", re.IGNORECASE)
+"""'I can help you set a timer': a device's work promised, when the clause names the device
+(not 'I can help you set goals')."""
 _PROMISE = re.compile(
     rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can go ahead and|i can)\s+(?:now\s+|just\s+|quickly\s+)?"
     rf"(?:go ahead and\s+)?(?:(?:turn|switch|set|start|dim|raise|lower|increase|decrease|reduce|boost|mute|unmute|"
@@ -167,6 +171,8 @@ def promises(clause: str) -> str | None:
         return "stop"
     if _HELP.search(clause):
         return _kind(clause) or "other"
+    if _HELP_WORK.search(clause) and (kind := _kind(clause) or ("other" if re.search(_PHYSICAL, clause, re.I) else None)):
+        return kind
     if not _PROMISE.search(clause):
         return None
     return _kind(clause) or ("other" if _ERRAND.search(clause) else None)
@@ -269,7 +275,10 @@ def asks_errand(said: str) -> bool:
     return bool(_ASKS_ERRAND.search(said))
 
 
-_WORK = rf"(?:{_PHYSICAL}|(?:start|stop)\s+(?:the|my|our)\s+\w+|{_STRICT_ERRANDS}\b)"
+_WORK = (rf"(?:{_PHYSICAL}|(?:start|stop)\s+(?:the|my|our)\s+\w+"
+         rf"|{_STRICT_ERRANDS}\s+(?:a|an|the|my|our|us|some|more|\d+)\b)")
+"""A device worked, or an errand done to something ("Book a table", "Call my mum"; not "Book
+recommendations?", "Send me a recipe", "Lock screen keeps ...")."""
 _ASKS_TO_ACT = re.compile(
     rf"{_OPENER}(?:please\s+)?{_WORK}"
     rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+|go ahead and\s+)?{_WORK}"
@@ -283,8 +292,10 @@ def asks_to_act(said: str) -> bool:
     return bool(_ASKS_TO_ACT.search(said))
 
 
-_CANT = re.compile(r"\b(?:can't|cannot|can not|unable|not able|don't have|do not have|won't be able)\b", re.IGNORECASE)
-"""A clause that says what cannot be done: an honest no, whatever came before it."""
+_CANT = re.compile(r"\b(?:i|i'm|i am|we|we're)\s+(?:\w+\s+)?(?:can't|cannot|can not|unable|not able|don't have|"
+                   r"do not have|won't be able)\b(?!\s+wait\b)", re.IGNORECASE)
+"""A clause in which the assistant says what it cannot do: an honest no, whatever came before
+it (not "You can't go wrong with pepperoni.", "I can't wait.")."""
 
 
 def asks_for_action(said: str) -> bool:

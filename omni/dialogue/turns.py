@@ -128,7 +128,7 @@ def agreed_call(kit: TurnKit, said: str, offered: frozenset[str]) -> ToolCall | 
     """The call a bare "Okay." agrees to: the one offered device action whose keyword the words
     `said` hold, when they ask for something to be done, unnegated, with every argument in them
     ("I've had enough of this weather." asks for no stop). None when that is not one action."""
-    if not asks_for_action(said) or _NEGATED.search(_NEVER_MIND.sub("", said)):
+    if not (asks_for_action(said) or _NEVER_MIND.match(said)) or _NEGATED.search(_NEVER_MIND.sub("", said)):
         return None
     named = [n for n in sorted(offered) if kit.tools.action(n) is not None and kit.tools.keyword_said(n, said)]
     if len(named) != 1:
@@ -138,7 +138,8 @@ def agreed_call(kit: TurnKit, said: str, offered: frozenset[str]) -> ToolCall | 
 
 
 _NEGATED = re.compile(r"\b(?:don't|do not|never|not|no need to)\b|n['’]t\b", re.IGNORECASE)
-_NEVER_MIND = re.compile(r"^\W*(?:oh\W+|okay\W+|ok\W+)?never ?mind\b", re.IGNORECASE)
+_NEVER_MIND = re.compile(r"^\W*(?:(?:actually|no|oh|okay|ok|um|uh|hmm|ah|well|so|alright|wait)\W+){0,2}never ?mind\b(?:\W+(?:don't|do not) (?:bother|worry)(?: about it)?\b)?",
+                         re.IGNORECASE)
 """'Never mind, ...' at the start: a request to stop, not a negation ('I never mind the rain.' is one)."""
 
 
