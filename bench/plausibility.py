@@ -65,11 +65,11 @@ def main() -> None:
     lm = scores(items, a.model)
     ks = [float(k) for k in a.weights.split(",")]
     print(f"{'half':5} {'misheard':>8} {'right':>5} {'whisper':>8} {'LM':>6} " + " ".join(f"{'both k=' + str(k):>11}" for k in ks))
+    conf = [it["confidence"] for it in items]
     for half in ("dev", "held"):
         idx = [i for i, it in enumerate(items) if it["split"] == half]
         bad = [i for i in idx if items[i]["word_errors"] >= 2]
         good = [i for i in idx if items[i]["word_errors"] == 0]
-        conf = [items[i]["confidence"] for i in range(len(items))]
         row = [auc([conf[i] for i in bad], [conf[i] for i in good]), auc([lm[i] for i in bad], [lm[i] for i in good])]
         row += [auc([conf[i] + k * lm[i] for i in bad], [conf[i] + k * lm[i] for i in good]) for k in ks]
         print(f"{half:5} {len(bad):>8} {len(good):>5} " + " ".join(f"{v:>8.3f}" if j < 2 else f"{v:>11.3f}"

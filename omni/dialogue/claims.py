@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from omni.dialogue.intents import spoken_seconds
@@ -62,16 +63,15 @@ _ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|loc
 _STRICT_ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|reserve|pay(?!\s+attention\b)|"
                    r"transfer|schedule|vacuum|lock|unlock|print|download|install)")
 """Errands with no ordinary sense in talk ("play", "cool", "save", "water" have one)."""
-_HELP = re.compile(rf"\b(?:i can|i'll|i will|let me)\s+help\s+(?:you\s+)?(?:to\s+)?{_STRICT_ERRANDS}\b", re.IGNORECASE)
-"""'I can help you order a pizza': the errand is promised all the same."""
-_HELP_WORK = re.compile(r"\b(?:i can|i'll|i will|let me)\s+help\s+(?:you\s+)?(?:to\s+)?(?:turn|switch|set|start|dim|raise|"
-                        r"lower|increase|decrease|reduce|boost|mute|unmute|adjust|cancel|stop)\b", re.IGNORECASE)
-"""'I can help you set a timer': a device's work promised, when the clause names the device
-(not 'I can help you set goals')."""
+_WORK_VERBS = r"(?:turn|switch|set|start|dim|raise|lower|increase|decrease|reduce|boost|mute|unmute|adjust|cancel|stop)"
+"""What is done to a device."""
+_HELP = re.compile(rf"\b(?:i can|i'll|i will|let me)\s+help\s+(?:you\s+)?(?:to\s+)?(?:(?P<errand>{_STRICT_ERRANDS})|"
+                   rf"{_WORK_VERBS})\b", re.IGNORECASE)
+"""'I can help you order a pizza': the errand is promised all the same; 'I can help you set a
+timer': a device's work, when the clause names the device (not 'I can help you set goals')."""
 _PROMISE = re.compile(
     rf"\b(?:i'll|i will|let me|let's|i'm going to|i am going to|i can go ahead and|i can)\s+(?:now\s+|just\s+|quickly\s+)?"
-    rf"(?:go ahead and\s+)?(?:(?:turn|switch|set|start|dim|raise|lower|increase|decrease|reduce|boost|mute|unmute|"
-    rf"adjust|cancel|stop|put|make|get)\b|{_ERRANDS}\b)",
+    rf"(?:go ahead and\s+)?(?:(?:{_WORK_VERBS}|put|make|get)\b|{_ERRANDS}\b)",
     re.IGNORECASE)
 # a promise to work a device no word of KINDS names ("I'll switch on the coffee machine") is one too
 _PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|switch)\s+(?:on|off)\b"
@@ -169,9 +169,8 @@ def promises(clause: str) -> str | None:
         return None
     if _STOPS.search(clause):
         return "stop"
-    if _HELP.search(clause):
-        return _kind(clause) or "other"
-    if _HELP_WORK.search(clause) and (kind := _kind(clause) or ("other" if re.search(_PHYSICAL, clause, re.I) else None)):
+    if (helps := _HELP.search(clause)) and \
+            (kind := _kind(clause) or ("other" if helps["errand"] or re.search(_PHYSICAL, clause, re.I) else None)):
         return kind
     if not _PROMISE.search(clause):
         return None
@@ -357,6 +356,11 @@ class ClaimGuard:
     it can't still is."""
     promised: bool = False
     """Such an agreement was dropped: what follows it is held to the same."""
+
+    @cached_property
+    def _in_vain(self) -> bool:
+        """The words ask for a thing to be done and no action was offered to do it (no_action)."""
+        return self.no_action and bool(self.said) and asks_to_act(self.said)
     offers: list[str] = field(default_factory=list)
     """Offers of help to words that asked for nothing, not spoken (unless nothing else is)."""
     prompt: PromptEcho | None = None
@@ -387,7 +391,7 @@ class ClaimGuard:
         clause, self.buffer = self.buffer, ""
         out = self._check(clause) if clause.strip() else clause
         if not calls and not self.spoke and not out.strip() and (_OFFER.match(self.lead) or acknowledges(self.lead)) \
-                and (asks_errand(self.said) or (self.no_action and asks_to_act(self.said))) and not self.done():
+                and (asks_errand(self.said) or self._in_vain) and not self.done():
             # "Sure, I can help with that!" or "I understand." and nothing more, to "Can you order
             # a pizza?" or "Skip this song.": agreeing to an errand no action did is a promise
             # left standing
@@ -426,7 +430,7 @@ class ClaimGuard:
             self.dropped.append(clause.strip())
             self.lead = ""  # "Sure," goes with "I'll turn on the TV."
             # what follows a promise nothing keeps goes with it (see no_action)
-            self.promised = self.promised or (self.no_action and asks_to_act(self.said))
+            self.promised = self.promised or self._in_vain
             return ""
         # counted across clauses: "You are omni," then "a helpful voice assistant."
         lead = " ".join(_words(self.recent)[-(self.prompt.n - 1):]) if self.prompt is not None else ""
@@ -450,7 +454,7 @@ class ClaimGuard:
         lead, self.lead = self.lead, ""
         if self.promised and _CANT.search(clause):
             self.promised = False  # an honest no, and what goes on from it ("... but try the app.")
-        elif self.no_action and self.said and asks_to_act(self.said) and not self.done() \
+        elif self._in_vain and not self.done() \
                 and (self.promised or _OFFER.match(clause)
                      or (acknowledges(lead) and clause.rstrip().endswith("?"))):
             # "Sure, I can help with that! What's the temperature?" to "Turn on the air

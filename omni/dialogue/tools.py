@@ -302,9 +302,10 @@ class ToolRegistry:
             enum = [str(e) for e in tool.action.parameters.get(k, {}).get("enum", [])]
             named = [e for e in enum if tool.action.said(e, words)]
             named = [e for e in named if not any(e != o and e in o for o in named)]  # "living room" over "room"
-            if str(v) in named and _said_not(str(v), words):
+            ruled_out = {e for e in named if _said_not(e, words)}
+            if str(v) in ruled_out:
                 return True
-            named = [e for e in named if not _said_not(e, words)]
+            named = [e for e in named if e not in ruled_out]
             if named and v not in named:
                 return True
         return False
@@ -428,12 +429,18 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
+def _at(want: list[str], words: list[str]) -> list[int]:
+    """Where the words `want` are said in a row in `words`, each matching a said word or the
+    start of one ("light" in "lights")."""
+    n = len(want)
+    return [i for i in range(len(words) - n + 1) if all(words[i + j].startswith(w) for j, w in enumerate(want))]
+
+
 def _said_not(phrase: str, words: list[str]) -> bool:
     """`phrase` is said only after "not" ("not the kitchen", "no, not kitchen"): a value the user
     rules out, never one asked for. ("No, the bedroom." chooses the bedroom.)"""
-    want = _words(phrase)
-    n = len(want)
-    at = [i for i in range(len(words) - n + 1) if all(words[i + j].startswith(w) for j, w in enumerate(want))]
+    at = _at(_words(phrase), words)
+
     def ruled_out(i: int) -> bool:
         before = words[max(0, i - 2):i]
         if before and before[-1] in {"the", "a", "that", "this"}:
@@ -446,10 +453,7 @@ def _said(phrase: str, words: list[str]) -> bool:
     """Was `phrase` said: its words in a row, each matching a said word or the start of one
     ("light" in "lights", "minute" in "minutes")."""
     want = _words(phrase)
-    if not want:
-        return True
-    n = len(want)
-    if any(all(words[i + j].startswith(w) for j, w in enumerate(want)) for i in range(len(words) - n + 1)):
+    if not want or _at(want, words):
         return True
     # a compound heard in two words ("bed room") or as one ("livingroom")
     joined = "".join(want)
