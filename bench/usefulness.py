@@ -52,12 +52,8 @@ _THROUGH_ME = re.compile(r"\b(?:through|from|with|by|using) me\b", re.I)
 
 def refuses(reply: str) -> bool:
     """The reply refuses: one of _REFUSAL's words said of the assistant, not of anyone else."""
-    for m in _REFUSAL.finditer(reply):
-        start = max(reply.rfind(c, 0, m.start()) for c in ".!?") + 1
-        end = min([i for c in ".!?" if (i := reply.find(c, m.end())) >= 0] or [len(reply)])
-        if not _OTHERS.search(reply[max(start, m.start() - 30): m.start()]) or _THROUGH_ME.search(reply[m.end():end]):
-            return True
-    return False
+    return any(not _OTHERS.search(s[:m.start()]) or _THROUGH_ME.search(s[m.end():])
+               for s in re.split(r"(?<=[.!?])\s+", reply) for m in _REFUSAL.finditer(s))
 
 
 _COULD_NOT = re.compile(r"\b(?:couldn't|could not) (?:do|turn|switch|set|open|close|lock|unlock|start|stop|order|"
