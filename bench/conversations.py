@@ -138,6 +138,8 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str], 
             j = judge(it, r.get("reply", ""), said=r.get("transcript") or it["text"], actions=acts, tools=tools,
                       now=at.get(i + 1))
             j.update(backend=llm.get("backend"), first_ms=llm.get("ms"), at=at.get(i + 1))
+            if llm.get("retried"):  # every word of a first sample dropped; this is the next one
+                j["retried"] = llm["retried"]
             judged.append(j)
     finally:
         await pipe.aclose()
@@ -164,7 +166,8 @@ async def rejudge(judged: list[dict[str, Any]], overrides: list[str]) -> list[di
         items = {it["id"]: it for it in [*everyday(), *spoken.real_items()]}
         return [{**judge({**items[j["id"]], "voice": j.get("voice")}, j["reply"], said=j["said"], actions=j["actions"],
                          tools=j["tools"], now=j.get("at")),
-                 **{k: j.get(k) for k in ("backend", "first_ms", "at", "confidence", "word_errors")}} for j in judged]
+                 **{k: j.get(k) for k in ("backend", "first_ms", "at", "confidence", "word_errors")},
+                 **({"retried": j["retried"]} if j.get("retried") else {})} for j in judged]
     finally:
         await stage.aclose()
 

@@ -222,8 +222,9 @@ async def part_pipeline(rows: list[dict], overrides: list[str], gap_s: float,
         llm_rec = rec.get("stages", {}).get("llm", {})
         tools = [t for t in ("get_time", "set_timer") if t in llm_rec.get("tool_calls", []) or
                  f"intent {t}" in str(llm_rec.get("reason", ""))]
-        return judging(item, rec.get("reply", ""), said=rec.get("transcript", ""), tools=tools,
-                       actions={a["action"]: a["args"] for a in rec.get("actions", [])})
+        j = judging(item, rec.get("reply", ""), said=rec.get("transcript", ""), tools=tools,
+                    actions={a["action"]: a["args"] for a in rec.get("actions", [])})
+        return {**j, "retried": llm_rec["retried"]} if llm_rec.get("retried") else j
 
     results: dict[str, Any] = {"voices": {}, "real": {}}
     all_judged: list[dict] = []

@@ -276,6 +276,8 @@ def tally(judged: list[dict[str, Any]]) -> dict[str, Any]:
     out["honest_no"] = f"{sum('dishonest' not in j['faults'] and not j.get('asked_back') for j in noes)}/{len(noes)}"
     out["asked_back_total"] = sum(bool(j.get("asked_back")) for j in judged)
     out["canned_lines"] = dict(Counter(j["canned"] for j in judged if j.get("canned")))
+    # replies whose first sample was dropped whole (said back, read out, refused) and drawn again
+    out["drawn_again"] = sum(bool(j.get("retried")) for j in judged)
     return out
 
 

@@ -174,3 +174,19 @@ def test_a_long_prompt_is_read_in_steps_and_a_reply_stopped_between_them_reads_n
         assert eng.last.cached_tokens == EVAL_STEP and eng.last.completion_tokens > 3
     finally:
         eng.close()
+
+
+async def test_a_sample_drawn_again_does_not_start_as_the_one_dropped():
+    """The real model, asked the same thing twice: the second draw, told the first reply's
+    start, begins with another token (the dialogue draws again when every word was dropped)."""
+    async with Run(actions=[LIGHT]) as r:
+        eng = r.stage.backends["local"].engine
+        msgs = r.stage.memory.messages("What is the capital of France?")
+        first = "".join(eng.stream(msgs, max_tokens=12, temperature=0.0))
+        # (words only, as a turn that offers no tool: the call tokens' ban and this one together)
+        again = "".join(eng.stream(msgs, max_tokens=12, temperature=0.0, words_only=True, not_starting=[first]))
+        starts = [eng.llm.tokenize(x.strip().encode(), add_bos=False)[:1] for x in (first, again)]
+    assert first.strip() and again.strip(), (first, again)
+    assert starts[0] != starts[1], (first, again)
+    assert "paris" in first.lower() and "paris" in again.lower(), (first, again)
+

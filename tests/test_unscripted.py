@@ -445,3 +445,35 @@ async def test_the_right_action_claimed_with_a_value_the_user_gainsaid_is_done_a
                         ("Volume up.", "Lower the kitchen light a little, please.")]:
         _, out, _ = await scripted_turn([claim], said, actions=[volume, LIGHT])
         assert not [f for f in out if isinstance(f, DeviceAction)], said
+
+
+async def test_a_reply_said_back_whole_is_drawn_once_more_before_a_canned_line():
+    """The model said the user's words back and nothing else: the user hears a second sample,
+    drawn at retry_temperature from the same prompt, not "Sorry, I'm not sure ..."; twice said
+    back, the canned line (no third draw); with the option off, the canned line at once."""
+    said = "I just got back from a long walk in the park."
+    stage, out, fake = await scripted_turn([said, "That sounds lovely! How far did you go?"], said)
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == "That sounds lovely! How far did you go?", done.text
+    assert [r.temperature for r in fake.requests] == [stage.options.temperature, stage.options.retry_temperature]
+    assert fake.requests[0].messages == fake.requests[1].messages, "the same prompt, so its cache holds"
+    assert REPORTS[-1]["retried"] == {"echoed": [said]}
+    stage, out, fake = await scripted_turn([said, said], said)
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == stage.options.unsure_reply and len(fake.requests) == 2
+    stage, out, fake = await scripted_turn([said], said, retry_temperature=None)
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == stage.options.unsure_reply and len(fake.requests) == 1
+    # a claim dropped is not drawn again: an action may back it, or the user hears it was not done
+    stage, out, fake = await scripted_turn(["The kitchen light is turned on."], "Turn on the bedroom light.")
+    assert len(fake.requests) == 1
+    # refused, nudged, refused again: a third draw, hotter, before the canned line
+    said = "Stop it, both of you, it's my turn now."
+    stage, out, fake = await scripted_turn(["I'm sorry, but I can't assist with that.",
+                                            "I'm sorry, I can't help with that.", "Sounds like a busy house!"], said)
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == "Sounds like a busy house!" and len(fake.requests) == 3, done.text
+    assert fake.requests[2].temperature == stage.options.retry_temperature
+    assert fake.requests[2].not_starting == ("I'm sorry, but I can't assist with that. ",
+                                             "I'm sorry, I can't help with that. ")
+    assert not fake.requests[0].not_starting and not fake.requests[1].not_starting

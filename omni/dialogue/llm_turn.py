@@ -47,8 +47,19 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     kept: list[str] = []
     """What the history keeps: the model's words and tool confirmations, no canned replies."""
     notes = " ".join(m["content"] for m in messages if m["role"] == "system" and m["content"].startswith(NOTES_HEADER))
-    guard = ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
-                       notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt, no_action=not offered)
+
+    def new_guard() -> ClaimGuard:
+        return ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
+                          notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt, no_action=not offered)
+
+    guard = new_guard()
+    temperature = o.temperature
+    retried: dict[str, list[str]] = {}
+    """What the first sample said that was dropped, when every word of it was (another was drawn)."""
+    drawn: list[str] = []
+    """The model's words, round by round: a sample drawn again does not start as these did."""
+    redraw = False
+    """The next request is that sample (a round after it, a tool's result read, may start as it likes)."""
     nudged = False
     ignored = False
     """The model wrote a call where it was to answer in words (no tool offered, or no more)."""
@@ -82,14 +93,18 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             last = rnd >= o.tools.max_rounds
             # words only: no tool in the prompt (what is cached ends before the tools note)
             # and, for a backend that keeps them, none may be called
-            req = ChatRequest(messages, [] if last or words_only else tools, o.max_tokens, o.temperature,
-                              tool_choice="none" if last or words_only else "auto", catalog=kit.tools.schemas())
+            req = ChatRequest(messages, [] if last or words_only else tools, o.max_tokens, temperature,
+                              tool_choice="none" if last or words_only else "auto", catalog=kit.tools.schemas(),
+                              not_starting=tuple(drawn) if redraw else ())
+            redraw = False
             calls: tuple[ToolCall, ...] = ()
+            drawn.append("")
             async with contextlib.aclosing(kit.router.stream(req, plan, rec, kit.failover_ms)) as deltas:
                 async for d in deltas:
                     if isinstance(d, TextDelta):
                         if first_ms is None:
                             first_ms = sw.ms
+                        drawn[-1] += d.text
                         if (tok := spoken(guard.feed(d.text))) is not None:
                             yield tok
                     elif isinstance(d, ToolCallDelta):
@@ -100,14 +115,29 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                                                     f"{d.malformed[:120]!r}")
             if (tok := spoken(guard.flush(calls=bool(calls)))) is not None:
                 yield tok
-            if not calls and malformed and not words_only and not "".join(parts).strip():
+            if not calls and malformed and not words_only and not retried and not "".join(parts).strip():
                 words_only = True  # markup instead of an answer: once more, in words
                 continue
-            if not calls and guard.refusals and not nudged and not "".join(parts).strip():
+            if not calls and guard.refusals and not nudged and not retried and not "".join(parts).strip():
                 # it refused what nobody asked it to do: once more, told what the turn is
                 nudged = words_only = True
                 messages = [*messages[:-1], {"role": "system", "content": o.not_a_request_note},
                             messages[-1]]
+                continue
+            if not calls and not retried and o.retry_temperature is not None and not asked_forbidden and \
+                    not "".join(parts).strip() and not (done or failed or guard.dropped or guard.relayed) and \
+                    not any("ask" in r.content for r in refusals) and (guard.echoed or guard.read_out or guard.refusals):
+                # every word dropped as said back, read out or refused (again, after the nudge
+                # above), none for a claim an action may yet back: another sample, drawn
+                # hotter and not starting as those did, before a canned line (the same prompt,
+                # so its cache holds). Not to a request refused (the user hears it can't be
+                # done), nor after words a note gave (a second, hotter try at passing a sign's
+                # orders on would be one more chance for them)
+                retried = {k: v for k, v in (("echoed", guard.echoed), ("read_out", guard.read_out),
+                                             ("refusals", guard.refusals)) if v}
+                log.info("turn %d: every word of the reply dropped (%s): answering once more",
+                         turn.id, ", ".join(retried), extra={"stage": kit.name, "turn": turn.id})
+                guard, temperature, redraw = new_guard(), o.retry_temperature, True
                 continue
             if not calls:
                 break
@@ -206,7 +236,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 yield say(which(ask))  # "turn on the kitten light": which room?
             elif guard.dropped:  # it claimed or promised what was not done
                 yield say(not_done(kit, text, guard.dropped, refused=asked_forbidden or refused_any))
-            elif guard.echoed or guard.refusals or guard.relayed or guard.read_out:
+            elif retried or guard.echoed or guard.refusals or guard.relayed or guard.read_out:
                 yield say(o.refusal if asked_forbidden else o.unsure_reply)
             elif ignored and not offered and (asked_forbidden or asks_errand(text) or
                                               (asks_for_action(text) and not text.rstrip().endswith("?"))):
@@ -249,6 +279,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         extra["prompt_read_out"] = guard.read_out
     if guard.echoed:
         extra["echoed"] = guard.echoed
+    if retried:
+        extra["retried"] = retried
     kit.report(turn, first_ms if first_ms is not None else sw.ms, **extra)
     log.info("turn %d reply (%s): %r", turn.id, rec.backend, reply, extra={"stage": kit.name, "turn": turn.id})
     yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")

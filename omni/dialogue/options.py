@@ -41,7 +41,11 @@ class DialogueOptions(StageOptions):
                                "friendly sentence about what they said.")
     """Told the model when it refused a turn that asked for nothing (it answers once more)."""
     unsure_reply: str = "Sorry, I'm not sure what you'd like me to do."
-    """Spoken when the model's only words were the user's said back."""
+    """Spoken when the model's only words were the user's said back (or omni's prompt read out)."""
+    retry_temperature: float | None = Field(0.8, ge=0, le=2)
+    """When a reply's every word was dropped (the user's said back, the prompt or a note read out,
+    an ordinary turn refused after the nudge), the model answers once more at this temperature,
+    so another sample is drawn, before a canned line is spoken. None: the canned line at once."""
     acknowledge: str = "Okay."
     """Spoken when the model's only words claimed or promised an action to a turn that asked for none."""
     not_done_reply: str = "I haven't done that."

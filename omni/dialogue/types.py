@@ -48,6 +48,9 @@ class ChatRequest:
     """Every tool the conversation may offer in any turn. A backend may keep all of them in its
     cached prompt prefix (a local model's `tools_place: system`) and still let only `tools` be
     called; the others ignore it."""
+    not_starting: tuple[str, ...] = ()
+    """Replies drawn for this turn before and not used (every word dropped): a backend that can
+    (the local model) does not begin this one as any of them began."""
     prefix: str = ""
     """Reply text already spoken by a backend that failed mid-stream; a backend that can
     continue a reply (see ChatBackend.continues) goes on from it instead of starting over."""

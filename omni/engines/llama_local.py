@@ -280,12 +280,33 @@ class LlamaChat:
         self.llm.eval(toks[n:])
         return len(toks) - n
 
+    def _bans(self, words_only: bool, replies: Sequence[str], at: int) -> dict[str, Any]:
+        """create_completion's arguments that ban the call tokens (`words_only`) and, at the first
+        token of a reply (its prompt `at` tokens long), the first token of each of `replies`.
+        (llama-cpp-python loses both when given a logit bias and a processor: `list.extend`
+        returns None; so with replies, one processor does both.)"""
+        calls = self._call_tokens if words_only else []
+        first = sorted({t[0] for r in replies if r.strip()
+                        if (t := self.llm.tokenize(r.strip().encode(), add_bos=False, special=False))})
+        if not first:
+            return {"logit_bias": {t: float("-inf") for t in calls} if calls else None}
+
+        def bans(input_ids: Any, scores: Any) -> Any:
+            scores[calls] = -float("inf")
+            if len(input_ids) == at:
+                scores[first] = -float("inf")
+            return scores
+
+        return {"logits_processor": [bans]}
+
     def stream(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "",
                max_tokens: int | None = None, temperature: float | None = None,
                words_only: bool = False, catalog: Sequence[dict[str, Any]] = (),
-               note: str | None = None) -> Iterator[str]:
+               note: str | None = None, not_starting: Sequence[str] = ()) -> Iterator[str]:
         """Yield the reply text piece by piece (after `prefix`, when one is given). `words_only`:
-        the tools stay in the prompt (its cached prefix holds) but no tool call can start."""
+        the tools stay in the prompt (its cached prefix holds) but no tool call can start.
+        `not_starting`: replies drawn before and not used; this one does not begin with the
+        first token of any of them (nor applies after a `prefix`: the reply has begun)."""
         s = self.settings
         max_tokens = s.max_tokens if max_tokens is None else max_tokens
         toks = self.tokens(messages, tools, prefix, catalog, note=note)
@@ -306,8 +327,7 @@ class LlamaChat:
         it = self.llm.create_completion(prompt=toks, max_tokens=max_tokens,
                                         temperature=s.temperature if temperature is None else temperature,
                                         top_p=s.top_p, stop=self._stop, stream=True, seed=s.seed,
-                                        logit_bias={t: float("-inf") for t in self._call_tokens}
-                                        if words_only and self._call_tokens else None)
+                                        **self._bans(words_only, () if prefix else not_starting, len(toks)))
         jump = s.jump_forward and bool(tools) and not words_only and not prefix
         said, opened = "", False
         try:

@@ -138,7 +138,8 @@ class LlamaBackend(ChatBackend):
 
         def generate() -> Iterator[str]:
             yield from self._gated(eng.stream(messages, req.tools, req.prefix, req.max_tokens, req.temperature,
-                                              words_only=req.tool_choice == "none", catalog=req.catalog, note=self._note(req)))
+                                              words_only=req.tool_choice == "none", catalog=req.catalog, note=self._note(req),
+                                              not_starting=req.not_starting))
             # read on the engine's thread, before another session's generation replaces it
             stats.append(copy.copy(eng.last))
 
