@@ -190,3 +190,60 @@ async def test_a_sample_drawn_again_does_not_start_as_the_one_dropped():
     assert starts[0] != starts[1], (first, again)
     assert "paris" in first.lower() and "paris" in again.lower(), (first, again)
 
+
+async def test_a_read_ahead_the_context_holds_keeps_the_words_of_a_turn_the_user_went_on_from():
+    """A pause, a reply started on "What is the capital of", then more words: the read-ahead
+    between (the history and the user's opener) is held already and drops nothing, so the
+    whole sentence's turn evaluates only what follows the words it shares with the fragment."""
+    async with Run(actions=[LIGHT]) as r:
+        eng = r.stage.backends["local"].engine
+        fragment, whole = "What is the capital of", "What is the capital of France?"
+        "".join(eng.stream(r.stage.memory.messages(fragment), max_tokens=4, temperature=0.0))
+        held = eng.llm.n_tokens
+        assert eng.prefill(r.stage.memory.prefix(), ahead=True) == 0
+        assert eng.llm.n_tokens == held, "the fragment's prompt was dropped"
+        reply = "".join(eng.stream(r.stage.memory.messages(whole), max_tokens=12, temperature=0.0))
+        st, new = eng.last, r.stage.backends["local"].count_tokens(" France?")
+    assert "paris" in reply.lower(), reply
+    # " France?" and the template's end of the user's message and the assistant's opener
+    assert st.prompt_tokens - st.cached_tokens <= new + 6, st
+
+
+async def test_a_turn_the_user_went_on_from_leaves_its_prompt_for_the_whole_sentence():
+    """The dialogue stage: a reply started on "Who invented the light" (which offers the light,
+    so a line naming it goes before the words) is interrupted before a word: the user went on.
+    No read-ahead of the history replaces its prompt, so the whole sentence's turn (its words
+    carried) evaluates only what the fragment did not have, not the tools' line again."""
+    import asyncio
+    import time
+
+    from omni.frames import ReplyDone, Transcript, Turn
+    from omni.runtime.floor import BargeIn
+
+    async with Run(actions=[LIGHT]) as r:
+        st = r.stage
+        first = Turn(id=1, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
+
+        eng = st.backends["local"].engine
+        start = eng.llm.n_tokens
+
+        async def go_on() -> None:  # the user talks again once the model has read the fragment
+            while eng.llm.n_tokens <= start:  # (before its first clause is out: several tokens)
+                await asyncio.sleep(0.002)
+            assert st.floor.user_started(BargeIn(onset=0, sample_rate=16000, t=0.0))
+            st.floor.user_took_turn()
+
+        task = asyncio.create_task(go_on())
+        out = [f async for f in st.process(Transcript(turn=first, text="Who invented the light"))]
+        await task
+        (done,) = [f for f in out if isinstance(f, ReplyDone)]
+        assert done.reason == "interrupted" and not done.text, done
+        st.floor.speech(first).played(heard="", done=True)  # the player: nothing of it was heard
+        await st.idle()
+        second = Turn(id=2, speech_start=20000, speech_end=40000, t_speech_end=time.monotonic(), sample_rate=16000)
+        out = [f async for f in st.process(Transcript(turn=second, text="bulb?"))]
+        (done,) = [f for f in out if isinstance(f, ReplyDone)]
+        stats, new = eng.last, st.backends["local"].count_tokens(" bulb?")
+    assert r.metrics[-1]["tools_offered"] == ["light"], r.metrics[-1]
+    assert "edison" in done.text.lower(), done.text
+    assert stats.prompt_tokens - stats.cached_tokens <= new + 6, stats

@@ -274,7 +274,10 @@ class LlamaChat:
             toks = self.tokens(messages, tools, prefix, catalog, ahead=ahead, opener=True, note=note)
         toks = toks or self.tokens(messages, tools, prefix, catalog, ahead=ahead, note=note)
         n = self.cached_prefix(toks)
-        if n == len(toks) == self.llm.n_tokens:
+        if n == len(toks):
+            # all of it is held, and perhaps more: kept, not dropped. After a turn the user went
+            # on from (a pause, then more words), the context holds that turn's prompt, whose
+            # words start the next turn's; a generation reuses whatever prefix it shares
             return 0
         self.llm.n_tokens = n  # eval() drops the KV cache beyond this point
         self.llm.eval(toks[n:])

@@ -317,7 +317,11 @@ class Dialogue(Processor):
             # the generation was cancelled; the player reports what was heard, which is what the
             # history keeps (see _amend_interrupted)
             yield ReplyDone(turn=turn, text="".join(parts).strip(), reason="interrupted")
-            self._prefill_next()
+            if "".join(parts).strip():
+                self._prefill_next()
+            # else the user went on before a word of the reply: the next turn most likely
+            # starts with these words (see _amend_interrupted), and the context holds this
+            # turn's prompt, tools' line and all; a read-ahead of the history would drop it
 
     def _amend_interrupted(self, turn: Turn, since: int | None = None) -> str:
         """The history keeps only what the user heard of an interrupted reply. A turn whose
