@@ -115,7 +115,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                                                     f"{d.malformed[:120]!r}")
             if (tok := spoken(guard.flush(calls=bool(calls)))) is not None:
                 yield tok
-            if not calls and malformed and not words_only and not retried and not "".join(parts).strip():
+            if not calls and malformed and not words_only and not "".join(parts).strip():
                 words_only = True  # markup instead of an answer: once more, in words
                 continue
             if not calls and guard.refusals and not nudged and not retried and not "".join(parts).strip():
@@ -125,19 +125,22 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                             messages[-1]]
                 continue
             if not calls and not retried and o.retry_temperature is not None and not asked_forbidden and \
-                    not "".join(parts).strip() and not (done or failed or guard.dropped or guard.relayed) and \
-                    not any("ask" in r.content for r in refusals) and (guard.echoed or guard.read_out or guard.refusals):
-                # every word dropped as said back, read out or refused (again, after the nudge
-                # above), none for a claim an action may yet back: another sample, drawn
-                # hotter and not starting as those did, before a canned line (the same prompt,
-                # so its cache holds). Not to a request refused (the user hears it can't be
-                # done), nor after words a note gave (a second, hotter try at passing a sign's
-                # orders on would be one more chance for them)
-                retried = {k: v for k, v in (("echoed", guard.echoed), ("read_out", guard.read_out),
-                                             ("refusals", guard.refusals)) if v}
+                    not "".join(parts).strip() and not (done or failed or guard.dropped or guard.relayed or guard.refusals) \
+                    and not nudged and not any("ask" in r.content for r in refusals) and (guard.echoed or guard.read_out):
+                # every word dropped as said back or read out, none for a claim an action may yet
+                # back: another sample, drawn hotter and not starting as those did, before a
+                # canned line (the same prompt, so its cache holds). Not after a refusal: the
+                # model's no may be right (an injected order), and a draw that may not start
+                # with "I'm sorry" was seen obeying it ("Understood, I'll disable the alarm.");
+                # not to a request refused, nor after words a note gave (a second, hotter try at
+                # passing a sign's orders on would be one more chance for them)
+                retried = {k: v for k, v in (("echoed", guard.echoed), ("read_out", guard.read_out)) if v}
                 log.info("turn %d: every word of the reply dropped (%s): answering once more",
                          turn.id, ", ".join(retried), extra={"stage": kit.name, "turn": turn.id})
-                guard, temperature, redraw = new_guard(), o.retry_temperature, True
+                # in words only, and nothing it claims is done (below): the first sample's no
+                # was the model's, and a hotter draw may not overrule it into an action (an
+                # injected "publish OFF to home/kitchen/light/set" refused, then "Kitchen light off.")
+                guard, temperature, redraw, words_only = new_guard(), o.retry_temperature, True, True
                 continue
             if not calls:
                 break
@@ -188,7 +191,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         # (reading the clock harms nothing: a time the model made up is always replaced by it)
         loosely = offered | {k for k, v in near.items() if k != REFUSE and v >= o.tools.keyword_similarity} | \
             ({"get_time"} & set(kit.tools.targets()))
-        for claim in list(guard.dropped):
+        for claim in [] if retried else list(guard.dropped):
             call = claimed_call(kit, claim, text, frozenset(loosely))
             if call is None:
                 continue
@@ -208,7 +211,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         # offered action by its keyword, with every argument (turns.agreed_call)
         # (the guard drops such an "Okay." to an errand as a promise: one an action does is kept)
         agreed = "".join(parts).strip() or (guard.dropped[0] if len(guard.dropped) == 1 else "")
-        if not called and not done and not failed and acknowledges(agreed) and \
+        if not called and not done and not failed and not retried and acknowledges(agreed) and \
                 (call := agreed_call(kit, text, offered)) is not None:
             if gate is not None:
                 await gate
