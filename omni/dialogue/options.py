@@ -43,12 +43,12 @@ class DialogueOptions(StageOptions):
     unsure_reply: str = "Sorry, I'm not sure what you'd like me to do."
     """Spoken when the model's only words were the user's said back (or omni's prompt read out)."""
     retry_temperature: float | None = Field(0.8, ge=0, le=2)
-    """When a reply's every word was dropped (the user's said back, omni's prompt read out, an
-    ordinary turn refused after the nudge), the model answers once more at this temperature (the
-    local model not starting as the dropped reply did), before a canned line is spoken; not after
-    a dropped claim, a refused request, a room asked for or a note relayed. None: the canned line
-    at once. (The turn's first-token figure stays the first sample's; `first_out_ms` is when words
-    left.)"""
+    """When a reply's every word was dropped as the user's said back or omni's prompt read out,
+    the model answers once more at this temperature, in words only (the local model not starting
+    as the dropped reply did), before a canned line is spoken; nothing that draw claims is done.
+    Not after a refusal (the model's no may be right), a dropped claim, a refused request, a room
+    asked for or a note relayed. None: the canned line at once. (The turn's first-token figure
+    stays the first sample's; `first_out_ms` is when words left.)"""
     acknowledge: str = "Okay."
     """Spoken when the model's only words claimed or promised an action to a turn that asked for none."""
     not_done_reply: str = "I haven't done that."
