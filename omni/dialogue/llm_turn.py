@@ -59,7 +59,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     drawn: list[str] = []
     """The model's words, round by round: a sample drawn again does not start as these did."""
     redraw = False
-    """The next request is that sample (a round after it, a tool's result read, may start as it likes)."""
+    """The next request is the sample drawn again (only it carries `not_starting`)."""
     nudged = False
     ignored = False
     """The model wrote a call where it was to answer in words (no tool offered, or no more)."""
@@ -126,20 +126,17 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 continue
             if not calls and not retried and o.retry_temperature is not None and not asked_forbidden and \
                     not "".join(parts).strip() and not (done or failed or guard.dropped or guard.relayed or guard.refusals) \
-                    and not nudged and not any("ask" in r.content for r in refusals) and (guard.echoed or guard.read_out):
-                # every word dropped as said back or read out, none for a claim an action may yet
-                # back: another sample, drawn hotter and not starting as those did, before a
-                # canned line (the same prompt, so its cache holds). Not after a refusal: the
-                # model's no may be right (an injected order), and a draw that may not start
-                # with "I'm sorry" was seen obeying it ("Understood, I'll disable the alarm.");
-                # not to a request refused, nor after words a note gave (a second, hotter try at
-                # passing a sign's orders on would be one more chance for them)
+                    and not any("ask" in r.content for r in refusals) and (guard.echoed or guard.read_out):
+                # every word dropped as said back or read out: another sample, drawn hotter and
+                # not starting as those did, before a canned line (the same prompt, so its cache
+                # holds); in words only, and nothing it claims is done (below). Never after a
+                # refusal (a nudged turn's guard holds its refusals too): the model's no may be
+                # right, and a draw that may not start with "I'm sorry" obeyed an injected order
+                # ("Understood, I'll disable the alarm."); nor after a dropped claim, a request
+                # refused, a room asked for, or words a note gave
                 retried = {k: v for k, v in (("echoed", guard.echoed), ("read_out", guard.read_out)) if v}
                 log.info("turn %d: every word of the reply dropped (%s): answering once more",
                          turn.id, ", ".join(retried), extra={"stage": kit.name, "turn": turn.id})
-                # in words only, and nothing it claims is done (below): the first sample's no
-                # was the model's, and a hotter draw may not overrule it into an action (an
-                # injected "publish OFF to home/kitchen/light/set" refused, then "Kitchen light off.")
                 guard, temperature, redraw, words_only = new_guard(), o.retry_temperature, True, True
                 continue
             if not calls:
