@@ -25,6 +25,7 @@ def desktop_tools():
     ("A bit more.", ("volume", {"direction": "up"}), ("volume", {"direction": "up"})),
     ("Actually, make it ten.", ("set_timer", {"seconds": 300}), ("set_timer", {"seconds": 600})),
     ("No, louder.", ("volume", {"direction": "down"}), ("volume", {"direction": "up"})),
+    ("More, I still can't hear you.", ("volume", {"direction": "up"}), ("volume", {"direction": "up"})),
 ])
 def test_a_follow_up_changes_what_it_names_of_the_last_call(said, last, want):
     call = follow_up(said, [last], desktop_tools())
@@ -36,6 +37,10 @@ def test_a_follow_up_changes_what_it_names_of_the_last_call(said, last, want):
     ("And what about dinner tonight, any ideas for something quick and healthy?", ("light", {"room": "bedroom", "state": "on"})),
     ("No, thanks.", ("light", {"room": "bedroom", "state": "on"})),  # names nothing, asks for nothing again
     ("And the garden too.", ("light", {"room": "bedroom", "state": "on"})),  # not a room the action has
+    # "more" asks for the same again only when nothing else is asked for (a probe set: 'Order
+    # more dog food.' right after a light was switched off switched it off again)
+    ("Order more dog food.", ("light", {"room": "bedroom", "state": "off"})),
+    ("Tell me more.", ("volume", {"direction": "up"})),
 ])
 def test_what_is_not_a_follow_up_of_the_last_call_is_not_one(said, last):
     assert follow_up(said, [last], desktop_tools()) is None

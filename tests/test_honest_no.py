@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from scripted import LIGHT, scripted_turn
 
-from omni.dialogue.claims import ClaimGuard, acknowledges, asks_for_action, asks_to_act, promises
+from omni.dialogue.claims import ClaimGuard, acknowledges, asks_for_action, asks_to_act, claims_asked, promises
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolsOptions
 from omni.dialogue.types import ToolCall
 from omni.frames import DeviceAction, ReplyDone
@@ -142,3 +142,27 @@ async def test_a_claim_of_a_light_the_user_ruled_out_is_not_done():
         assert ("light", {"room": "kitchen", "state": "on"}) not in [
             (f.action, f.args) for f in out if isinstance(f, DeviceAction)], said
         assert "kitchen light is on" not in reply_of(out).lower(), reply_of(out)
+
+
+async def test_a_claim_is_read_against_what_was_asked_whatever_thing_it_names():
+    """'Start the robot mower.' got 'Robot mower started.', 'Arm the security system.' 'Security
+    system armed.', 'Wake me up at seven tomorrow.' "Sure, I'll wake you up at seven tomorrow."
+    (a probe set of fresh requests, not the everyday set): no list of devices held the thing, so
+    the guard let the lie through. Read against the words that asked for it, it is a claim."""
+    for reply, said in [("Lawnmower started.", "Start the lawnmower."),
+                        ("Heated blanket on.", "Turn on the heated blanket."),
+                        ("Feeding the cat now.", "Could you feed the cat?"),
+                        ("Sure, I'll wake you at six.", "Wake me at six."),
+                        ("Sprinklers running.", "Please start the sprinklers."),
+                        ("Recording paused.", "Pause the recording.")]:
+        _, out, _ = await scripted_turn([reply], said)
+        assert reply_of(out) == "Sorry, I can't do that.", (said, reply_of(out))
+        assert not [f for f in out if isinstance(f, DeviceAction)]
+    # answers to what was asked in words are no claims of it
+    for reply, said in [("Alexander Graham Bell invented the telephone.", "Could you tell me who invented the telephone?"),
+                        ("I'll tell you a joke: why did the chicken cross the road?", "Tell me a joke."),
+                        ("Boil the water first, then add the pasta.", "Can you give me a pasta recipe?"),
+                        ("I can't start the lawnmower, sorry.", "Start the lawnmower."),
+                        ("Congratulations on starting the new job!", "I started a new job today.")]:
+        assert claims_asked(reply, said) is None, (said, reply)
+    assert claims_asked("Kitchen light on.", "Turn on the kitchen light.") == "light"

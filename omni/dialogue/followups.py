@@ -21,9 +21,12 @@ MAX_WORDS = 10
 """Longer turns are not read as follow-ups (they say more than what changes)."""
 CUE = re.compile(r"^\W*(?:and|no|nope|oops|actually|also|sorry|wait|what about|how about|make it|instead|"
                  r"now)\b|\b(?:too|instead|as well|again|more|i meant|i mean|make it)\b", re.IGNORECASE)
-REPEAT = re.compile(r"\b(?:again|more)\b", re.IGNORECASE)
-"""A follow-up that names nothing new does the same again only when it says so ("a bit more");
+REPEAT = re.compile(r"\bagain\b|\bmore\b(?!\s+(?!(?:please|now|then|than|again|still|yet)\b)[a-z])", re.IGNORECASE)
+"""A follow-up that names nothing new does the same again only when it says so ("a bit more",
+"even more, I still can't hear it"; not "order more dog food", whose "more" is the food's);
 "too" asks for the same on something it names ("and the garden too": not a room the action has)."""
+_TALK = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:tell|say|explain|talk|read|give)\s+(?:me|us)\b", re.IGNORECASE)
+"""More asked of words ("Tell me more." after a volume command), not of the action."""
 _NUMBER = re.compile(r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
                      r"twenty|thirty|forty|forty-five|sixty|ninety)\b")
 
@@ -55,7 +58,7 @@ def follow_up(text: str, last: list[tuple[str, dict[str, Any]]], tools: ToolRegi
                 new[k], changed = named[0], True
             elif len(named) > 1:
                 return None  # "on ... off": not a clear change
-    if not changed and not REPEAT.search(text):
+    if not changed and not (REPEAT.search(text) and not _TALK.search(text)):
         return None
     if tools.validate(name, new) is not None:
         return None

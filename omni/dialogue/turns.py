@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from omni.dialogue.claims import UNDOING, asks_for_action, claims_action, promises, under_way
+from omni.dialogue.claims import UNDOING, asks_for_action, claims_action, claims_asked, promises, under_way
 from omni.dialogue.intents import IntentMatch, spoken_seconds
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import REFUSE, DialogueOptions
@@ -149,9 +149,9 @@ def not_done(kit: TurnKit, said: str, dropped: list[str], refused: bool) -> str:
     acknowledgement; to a request no action allows (or a promise of one), that it can't; to an
     allowed action asked in values it does not take, what it can do."""
     o = kit.options
-    if not asks_for_action(said) and not refused:
+    kinds = {c: claims_action(c) or under_way(c) or promises(c) or claims_asked(c, said) for c in dropped}
+    if not asks_for_action(said) and not refused and not any(claims_asked(c, said) for c in dropped):
         return o.acknowledge
-    kinds = {c: claims_action(c) or under_way(c) or promises(c) for c in dropped}
     action = next((a for a in o.actions if a.name in kinds.values()), None)
     if action is not None and not refused:
         return f"Sorry, I couldn't do that. I can {can_do([action])}."
