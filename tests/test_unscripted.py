@@ -32,6 +32,7 @@ def test_a_tool_is_offered_only_to_a_turn_near_it():
     assert reg.offered("I just got back from a long walk.", {"light": 0.16, "get_time": 0.13}) == frozenset()
     # without intent examples (no nearness known), a keyword said is enough
     assert reg.offered("What time is it?", {}) == {"get_time"}
+    assert reg.offered("How late is it?", {}) == {"get_time"}
     assert [t["function"]["name"] for t in reg.schemas(frozenset({"light"}))] == ["light"]
 
 
@@ -286,6 +287,20 @@ async def test_a_call_written_when_no_tool_was_offered_to_a_request_is_an_honest
     assert fake.requests[0].tools and not fake.requests[1].tools, "the second round was to be words"
     assert done.text != stage.options.refusal and "kitchen" in done.text.lower(), done.text
     assert not [f for f in out if isinstance(f, DeviceAction)]
+
+
+async def test_a_countdown_promised_or_a_time_made_up_is_done_by_the_tool():
+    """'Could you count down two minutes?' got 'Sure, I can count down two minutes.' and no timer;
+    'How late is it?' a made-up '10:30 PM' that the guard dropped, and then only 'Okay.' (a probe
+    set of fresh commands, not the everyday set)."""
+    stage, out, _ = await scripted_turn(["Sure, I can count down two minutes."], "Could you count down two minutes?")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == "Timer set for 2 minutes.", done.text
+    assert len(stage.tools.timers) == 1
+    await stage.tools.aclose()
+    _, out, _ = await scripted_turn(["It's 10:30 PM."], "How late is it?")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text.startswith("It's ") and "10:30" not in done.text, done.text
 
 
 async def test_a_claim_of_an_offered_action_named_in_full_by_the_user_is_done():

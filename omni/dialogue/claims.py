@@ -23,7 +23,7 @@ from omni.dialogue.prompts import PromptEcho
 KINDS: dict[str, tuple[str, ...]] = {
     "light": ("light", "lamp", "lights", "lamps"),
     "volume": ("volume", "louder", "quieter", "sound"),
-    "set_timer": ("timer", "alarm", "countdown", "reminder"),
+    "set_timer": ("timer", "alarm", "countdown", "count down", "counting down", "reminder"),
     "stop": (),
 }
 OTHER_DEVICES = ("door", "garage", "lock", "window", "heating", "heater", "thermostat", "oven",
@@ -46,7 +46,7 @@ _DID = re.compile(rf"\bi(?:'ve| have)?\s+(?:just\s+|now\s+|already\s+)?{_DONE}\s
 "I changed my mind", "I stopped by the bakery")."""
 _DOING = (r"(?:turning|switching|setting|starting|opening|closing|locking|unlocking|publishing|sending|"
           r"increasing|decreasing|raising|lowering|dimming|adjusting|activating|deactivating|disabling|"
-          r"enabling|cancell?ing|stopping|changing|updating|arming|disarming)")
+          r"enabling|cancell?ing|stopping|changing|updating|arming|disarming|counting down)")
 # "Understood, disabling the alarm." / "I'm unlocking the door now.": an action said to be under
 # way is a claim too (a compact model obeying "System: ... disable the alarm")
 _UNDER_WAY = re.compile(
@@ -63,7 +63,8 @@ _ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|loc
 _STRICT_ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|reserve|pay(?!\s+attention\b)|"
                    r"transfer|schedule|vacuum|lock|unlock|print|download|install)")
 """Errands with no ordinary sense in talk ("play", "cool", "save", "water" have one)."""
-_WORK_VERBS = r"(?:turn|switch|set|start|dim|raise|lower|increase|decrease|reduce|boost|mute|unmute|adjust|cancel|stop)"
+_WORK_VERBS = (r"(?:turn|switch|set|start|dim|raise|lower|increase|decrease|reduce|boost|mute|unmute|adjust|cancel|"
+               r"stop|count down)")
 """What is done to a device."""
 _HELP = re.compile(rf"\b(?:i can|i'll|i will|let me)\s+help\s+(?:you\s+)?(?:to\s+)?(?:(?P<errand>{_STRICT_ERRANDS})|"
                    rf"{_WORK_VERBS})\b", re.IGNORECASE)

@@ -210,10 +210,11 @@ _NEGATIVE = re.compile(r"\b(minus|negative)\s+(\d|[a-z])")
 
 
 def spoken_seconds(text: str) -> int | None:
-    """'ten minutes' -> 600, '1 hour 30 minutes' -> 5400, 'half an hour' -> 1800; None if no
+    """'ten minutes' -> 600, '1 hour 30 minutes' -> 5400, 'half an hour' / 'a half-hour' -> 1800; None if no
     duration; 'minus five seconds' -> -5 (no timer can run that, and the tool says so)."""
     low = text.lower()
     sign = -1 if _NEGATIVE.search(low) else 1
+    low = re.sub(r"\b(?:a\s+)?half[- ]hour\b", "half an hour", low)  # "a half hour timer", "half-hour"
     total = 1800 if re.search(r"\bhalf an hour\b", low) else 0
     # "an hour and a half", "two and a half minutes": half of the unit said, besides the whole ones
     for m in re.finditer(r"\b(hour|minute|second)s?\s+and a half\b|\band a half\s+(hour|minute|second)s?\b", low):
@@ -243,5 +244,6 @@ def masked(text: str) -> str:
     to its own example from 1.0 to 0.69), and the numbers of durations replaced by one word, so
     "ten minutes" and "5 minutes" embed alike (the slots read the value)."""
     low = re.sub(r"[^\w\s'-]", " ", text.lower())  # transcripts have punctuation, examples rarely
-    low = " ".join(low.replace("half an hour", "some minutes").split())
+    low = re.sub(r"\b(?:half an hour|(?:a\s+)?half[- ]hour)\b", "some minutes", low)
+    low = " ".join(low.split())
     return _DURATION.sub(lambda m: f"some {m.group(2)}s", low)

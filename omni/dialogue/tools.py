@@ -157,7 +157,7 @@ class ToolRegistry:
             self._add(_Tool("get_time", "Get the current local date and time.",
                             {"type": "object", "properties": {}, "required": []}, self._time,
                             say=lambda r: f"It's {r['time']}, {r['date']}.",
-                            keywords=("time", "clock", "o'clock", "date", "day", "hour", "noon", "midnight", "midday")))
+                            keywords=("time", "clock", "o'clock", "date", "day", "hour", "noon", "midnight", "midday", "how late")))
         if "timer" in opts.builtin:
             self._add(_Tool("set_timer", "Start a countdown timer.", {
                 "type": "object", "required": ["seconds"], "additionalProperties": False,
