@@ -103,7 +103,7 @@ async def test_only_declared_tools_with_valid_arguments_run():
 async def test_builtin_tools_answer_and_speak_their_results():
     reg = registry()
     t = await reg.call(ToolCall("1", "get_time", {}))
-    assert t.ok and t.content["time"] == "14:05" and t.say == "It's 14:05, Wednesday 25 November 2026."
+    assert t.ok and t.content["time"] == "14:05" and t.say == "It's 14:05. Today is Wednesday 25 November 2026."
     timer = await reg.call(ToolCall("2", "set_timer", {"seconds": 300}))
     assert timer.ok and timer.say == "Timer set for 5 minutes."
     assert len(reg.timers) == 1

@@ -154,7 +154,8 @@ async def test_a_claim_is_read_against_what_was_asked_whatever_thing_it_names():
                         ("Feeding the cat now.", "Could you feed the cat?"),
                         ("Sure, I'll wake you at six.", "Wake me at six."),
                         ("Sprinklers running.", "Please start the sprinklers."),
-                        ("Recording paused.", "Pause the recording.")]:
+                        ("Recording paused.", "Pause the recording."),
+                        ("Sure, let me look up your order.", "Where's my order?")]:
         _, out, _ = await scripted_turn([reply], said)
         assert reply_of(out) == "Sorry, I can't do that.", (said, reply_of(out))
         assert not [f for f in out if isinstance(f, DeviceAction)]
@@ -163,6 +164,7 @@ async def test_a_claim_is_read_against_what_was_asked_whatever_thing_it_names():
                         ("I'll tell you a joke: why did the chicken cross the road?", "Tell me a joke."),
                         ("Boil the water first, then add the pasta.", "Can you give me a pasta recipe?"),
                         ("I can't start the lawnmower, sorry.", "Start the lawnmower."),
-                        ("Congratulations on starting the new job!", "I started a new job today.")]:
+                        ("Congratulations on starting the new job!", "I started a new job today."),
+                        ("Let me explain your options: rent or buy.", "What are my options?")]:
         assert claims_asked(reply, said) is None, (said, reply)
     assert claims_asked("Kitchen light on.", "Turn on the kitchen light.") == "light"

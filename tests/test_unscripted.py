@@ -301,6 +301,8 @@ async def test_a_countdown_promised_or_a_time_made_up_is_done_by_the_tool():
     _, out, _ = await scripted_turn(["It's 10:30 PM."], "How late is it?")
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
     assert done.text.startswith("It's ") and "10:30" not in done.text, done.text
+    # the time in a sentence of its own, before the date: the chunker sends it to TTS alone
+    assert re.fullmatch(r"It's \d\d:\d\d\. Today is \w+ \d\d \w+ \d{4}\.", done.text), done.text
 
 
 async def test_a_claim_of_an_offered_action_named_in_full_by_the_user_is_done():

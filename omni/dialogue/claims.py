@@ -324,6 +324,8 @@ _ASKED = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"[,;.!?]\s+(?:(?:and|then|and then|so|now)\s+)?(?:please\s+)?(?P<v>[a-z]+)\b"))
 """Where a verb asked to be done stands: first ("Arm the ..."), after "could you", "I want you
 to", or first in a later part ("Okay, that's all, stop.")."""
+_FETCH = r"(?:read|check|look at|look up|look through|open|find|get|fetch|pull up|go through|access|see)"
+"""What is done to the user's own things ("I'll read your messages", "Let me check your calendar")."""
 _IRREGULAR = {"set": "set", "put": "put", "shut": "shut", "send": "sent", "make": "made", "do": "done",
               "get": "got", "begin": "begun", "run": "run", "cut": "cut", "take": "taken", "bring": "brought",
               "buy": "bought", "leave": "left", "hold": "held", "keep": "kept", "pay": "paid", "lay": "laid"}
@@ -381,6 +383,9 @@ def claims_asked(clause: str, said: str) -> str | None:
             return _kind(clause) or "other"  # "Kettle on." to "Turn on the kettle."
         if verb not in _TALK_VERBS and re.search(rf"\b{_PROMISING}{re.escape(verb)}\b", low):
             return _kind(clause) or "other"  # "Sure, I'll wake you up at seven."
+    mine = set(re.findall(r"\bmy\s+([a-z']+)", said.lower()))
+    if mine and (m := re.search(rf"\b{_PROMISING}{_FETCH}\s+(?:\w+\s+){{0,2}}?your\s+([a-z']+)", low)) and m[1] in mine:
+        return _kind(clause) or "other"  # "Sure, I'll read your messages." to "Read me my messages."
     return None
 
 
