@@ -269,6 +269,24 @@ def test_a_command_wrapped_in_other_words_is_near_its_action_but_not_acted_on(ma
     assert matcher.assess("I just got back from a long walk by the river.")[2]["stop"] < 0.5
 
 
+@pytest.mark.parametrize("text, action, args", [
+    ("Right, thanks a lot, that's plenty for today, stop there.", "stop", {}),
+    ("Okay, I don't need you anymore, stop.", "stop", {}),
+    ("I'm freezing, switch the bedroom light on.", "light", {"room": "bedroom", "state": "on"}),
+    ("Dinner's in the oven, set a timer for twenty minutes.", "set_timer", {"seconds": 1200}),
+    ("Kids, dinner is ready, turn off the kitchen light.", None, None),  # said to someone else
+    ("Could you stop there?", None, None),  # a question: the model's (nothing matched whole)
+    ("My boss kept on talking, so I said stop.", None, None),
+])
+def test_a_clear_command_said_last_after_words_that_ask_for_nothing_is_acted_on(matcher, text, action, args):
+    """A clear command at the end of a turn whose other words ask for nothing ("Okay, I don't need
+    you anymore, stop.") goes the fast path (found by a probe set of fresh commands: the model
+    answered it with "I'm glad I could help!" and nothing stopped)."""
+    m = matcher.match_last(text)
+    got = (m.action, m.args) if m is not None else (None, None)
+    assert got == (action, args), (text, m)
+
+
 async def test_fast_path_acts_and_confirms_without_the_llm():
     async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}) as r:
         eng = r.stage.backends["local"].engine

@@ -69,6 +69,7 @@ async def test_agreeing_to_what_no_action_does_and_asking_its_details_is_an_hone
 
 
 def test_help_promised_with_a_device_or_errand_named_is_a_promise_of_it():
+    assert promises("Sure, I can be quiet for a while.") == "stop"
     assert promises("Sure, I can help you set a timer for five minutes.") == "set_timer"
     assert promises("I can help you turn off the kitchen light.") == "light"
     assert promises("I can help you turn on the air conditioning.") == "other"
@@ -155,7 +156,10 @@ async def test_a_claim_is_read_against_what_was_asked_whatever_thing_it_names():
                         ("Sure, I'll wake you at six.", "Wake me at six."),
                         ("Sprinklers running.", "Please start the sprinklers."),
                         ("Recording paused.", "Pause the recording."),
-                        ("Sure, let me look up your order.", "Where's my order?")]:
+                        ("Sure, let me look up your order.", "Where's my order?"),
+                        ("I can iron your shirt.", "Iron my shirt, please."),  # agreed as an ability
+                        ("Turn on the radio.", "Put some music on."),  # an errand handed back
+                        ("Set a timer for 12 hours.", "Remind me to water the plants tonight.")]:
         _, out, _ = await scripted_turn([reply], said)
         assert reply_of(out) == "Sorry, I can't do that.", (said, reply_of(out))
         assert not [f for f in out if isinstance(f, DeviceAction)]
@@ -165,6 +169,8 @@ async def test_a_claim_is_read_against_what_was_asked_whatever_thing_it_names():
                         ("Boil the water first, then add the pasta.", "Can you give me a pasta recipe?"),
                         ("I can't start the lawnmower, sorry.", "Start the lawnmower."),
                         ("Congratulations on starting the new job!", "I started a new job today."),
-                        ("Let me explain your options: rent or buy.", "What are my options?")]:
+                        ("Let me explain your options: rent or buy.", "What are my options?"),
+                        ("Turn it off and on again.", "How do I fix my router?"),
+                        ("Turn the bike upside down first.", "Can you help me fix my bike?")]:
         assert claims_asked(reply, said) is None, (said, reply)
     assert claims_asked("Kitchen light on.", "Turn on the kitchen light.") == "light"

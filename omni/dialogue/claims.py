@@ -131,7 +131,8 @@ _TIME_AGAINST = re.compile(
     r"(?:past|after|before|almost|nearly|not yet)\s+(?:noon|midnight|midday|\d{1,2}:\d{2}|"
     r"\d{1,2}\s*(?:a\.?m|p\.?m|o'clock)\b)", re.IGNORECASE)
 # "Okay, I'll stop now." / "I'll be quiet."
-_STOPS = re.compile(r"\b(?:i'll|i will|let me|i'm going to)\s+(?:now\s+)?(?:stop|be quiet|cancel that|shut up)\b",
+_STOPS = re.compile(r"\b(?:(?:i'll|i will|let me|i'm going to)\s+(?:now\s+)?(?:stop|be quiet|cancel that|shut up)|"
+                    r"i can (?:now\s+)?be quiet)\b",
                     re.IGNORECASE)
 
 
@@ -326,6 +327,10 @@ _ASKED = tuple(re.compile(p, re.IGNORECASE) for p in (
 to", or first in a later part ("Okay, that's all, stop.")."""
 _FETCH = r"(?:read|check|look at|look up|look through|open|find|get|fetch|pull up|go through|access|see)"
 """What is done to the user's own things ("I'll read your messages", "Let me check your calendar")."""
+_ORDERS = re.compile(r"^\W*(?:turn|switch|set|start|put|open|close|lock|unlock|play|call|send|order|book)\s+"
+                     r"(?:on|off|up|down|a|an|the|my|your|it|that|this)\b[^,;:]*[.!]?\s*$", re.IGNORECASE)
+"""A reply that is an order of one clause, as if the user were the one to carry it out ("Set a
+timer for 24 hours." to "Remind me to call the dentist tomorrow.")."""
 _IRREGULAR = {"set": "set", "put": "put", "shut": "shut", "send": "sent", "make": "made", "do": "done",
               "get": "got", "begin": "begun", "run": "run", "cut": "cut", "take": "taken", "bring": "brought",
               "buy": "bought", "leave": "left", "hold": "held", "keep": "kept", "pay": "paid", "lay": "laid"}
@@ -374,6 +379,9 @@ def claims_asked(clause: str, said: str) -> str | None:
         return None
     words = _words(clause)
     low = " ".join(words)
+    wanted = [v for v, _ in asked(said) if v not in _TALK_VERBS]
+    if wanted and _ORDERS.match(clause) and not echoes(clause, said):
+        return "other"  # "Turn on the TV." to "Put on the news.": an errand handed back, not done
     for verb, things in asked(said):
         named = bool(things & set(words))
         done, doing = _forms(verb)
@@ -381,8 +389,8 @@ def claims_asked(clause: str, said: str) -> str | None:
             return _kind(clause) or "other"  # "Security system armed.", "Counting down two minutes."
         if named and len(words) <= 6 and re.search(rf"\b{_PARTICLES}$", low):
             return _kind(clause) or "other"  # "Kettle on." to "Turn on the kettle."
-        if verb not in _TALK_VERBS and re.search(rf"\b{_PROMISING}{re.escape(verb)}\b", low):
-            return _kind(clause) or "other"  # "Sure, I'll wake you up at seven."
+        if verb not in _TALK_VERBS and re.search(rf"\b(?:{_PROMISING}|i can\s+){re.escape(verb)}\b", low):
+            return _kind(clause) or "other"  # "Sure, I'll wake you up at seven.", "I can make coffee."
     mine = set(re.findall(r"\bmy\s+([a-z']+)", said.lower()))
     if mine and (m := re.search(rf"\b{_PROMISING}{_FETCH}\s+(?:\w+\s+){{0,2}}?your\s+([a-z']+)", low)) and m[1] in mine:
         return _kind(clause) or "other"  # "Sure, I'll read your messages." to "Read me my messages."

@@ -188,6 +188,21 @@ class IntentMatcher:
         return out
 
 
+    def match_last(self, text: str) -> IntentMatch | None:
+        """A clear command said last, after words that ask for nothing near an action ("Okay, I
+        don't need you anymore, stop.", "I'm putting the pasta on, set a timer for eleven
+        minutes."): its match, or None. Not in a question."""
+        parts = clauses(text)
+        if len(parts) < 2 or "?" in text or (len(parts[0].split()) == 1 and parts[0].lower() not in _INTERJECTIONS):
+            return None  # "Kids, dinner's ready, turn off the kitchen light.": said to someone else
+        m, _ = self.match(parts[-1])
+        if m is None or any(self.match(p)[1] >= self.opts.threshold for p in parts[:-1]):
+            return None
+        return dataclasses.replace(m, said=parts[-1])
+
+
+_INTERJECTIONS = frozenset("alright right so um uh well hey yes yeah no oh hmm okay ok fine great thanks cool sorry "
+                           "actually wait please omni".split())
 _CLAUSE = re.compile(r"\s*(?:[,;]\s*(?:and\s+|then\s+|and then\s+)?|\s(?:and then|and|then|also)\s)\s*",
                      re.IGNORECASE)
 

@@ -387,6 +387,10 @@ class Dialogue(Processor):
             async for out in fast_path(self.kit, turn, text, several, parts, gate, sw):
                 yield out
             return
+        if match is None and on and self._intents and \
+                (last := await self._intents.call(self.intents.match_last, text)) is not None and \
+                last.action not in self.tools.off:
+            match = last  # "Okay, I don't need you anymore, stop."
         if match is None and (call := follow_up(text, list(self._follows), self.tools)) is not None:
             # "and the kitchen too": the last call, changed as the user says
             match = IntentMatch(call.name, call.arguments, 1.0, "(follows the turn before)", said=text)
