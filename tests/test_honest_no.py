@@ -26,6 +26,7 @@ async def test_agreeing_to_what_no_action_does_and_asking_its_details_is_an_hone
                         ("Sure, I can help with that! Let's go to the Italian place on Friday and book a table for two.",
                          "Book a table for two at the Italian place on Friday."),
                         ("Sure! What time would you like the table?", "Can you book a table for two?"),
+                        ("Sure, I can help you with that. Where to?", "Order me a cab to the station."),
                         ("Of course. Which programme?", "Could you start the washing machine?")]:
         _, out, _ = await scripted_turn([reply], said)
         assert reply_of(out) == "Sorry, I can't do that.", (said, reply_of(out))
@@ -159,6 +160,8 @@ async def test_a_claim_is_read_against_what_was_asked_whatever_thing_it_names():
                         ("Sure, let me look up your order.", "Where's my order?"),
                         ("I can iron your shirt.", "Iron my shirt, please."),  # agreed as an ability
                         ("Turn on the radio.", "Put some music on."),  # an errand handed back
+                        ("Phone your brother.", "Phone my brother."),
+                        ("Done.", "Set the hallway lamp to blue."),  # and nothing was done
                         ("Set a timer for 12 hours.", "Remind me to water the plants tonight.")]:
         _, out, _ = await scripted_turn([reply], said)
         assert reply_of(out) == "Sorry, I can't do that.", (said, reply_of(out))

@@ -277,7 +277,8 @@ def asks_errand(said: str) -> bool:
 
 
 _WORK = (rf"(?:{_PHYSICAL}|(?:start|stop)\s+(?:the|my|our)\s+\w+"
-         rf"|{_STRICT_ERRANDS}\s+(?:a|an|the|my|our|us|some|more|\d+)\b)")
+         rf"|{_STRICT_ERRANDS}\s+(?:a|an|the|my|our|us|some|more|\d+)\b"
+         rf"|(?:book|order|buy|call|reserve)\s+(?:me|us)\s+(?:a|an|the|some)\b)")
 """A device worked, or an errand done to something ("Book a table", "Call my mum"; not "Book
 recommendations?", "Send me a recipe", "Lock screen keeps ...")."""
 _ASKS_TO_ACT = re.compile(
@@ -331,6 +332,10 @@ _ORDERS = re.compile(r"^\W*(?:turn|switch|set|start|put|open|close|lock|unlock|p
                      r"(?:on|off|up|down|a|an|the|my|your|it|that|this)\b[^,;:]*[.!]?\s*$", re.IGNORECASE)
 """A reply that is an order of one clause, as if the user were the one to carry it out ("Set a
 timer for 24 hours." to "Remind me to call the dentist tomorrow.")."""
+_OBJECT = frozenset("the a an my your his her their our it that this some me him them us".split())
+_BARE_DONE = re.compile(r"^\W*(?:all\s+)?(?:done|finished|there you go)\W*$", re.IGNORECASE)
+"""'Done.' and no more: a claim of whatever was asked (the guard takes it as one only when no
+action of the turn backs it)."""
 _IRREGULAR = {"set": "set", "put": "put", "shut": "shut", "send": "sent", "make": "made", "do": "done",
               "get": "got", "begin": "begun", "run": "run", "cut": "cut", "take": "taken", "bring": "brought",
               "buy": "bought", "leave": "left", "hold": "held", "keep": "kept", "pay": "paid", "lay": "laid"}
@@ -353,12 +358,13 @@ def _forms(verb: str) -> tuple[set[str], set[str]]:
     return done, doing
 
 
-def asked(said: str) -> list[tuple[str, set[str]]]:
+def asked(said: str, first: bool = False) -> list[tuple[str, set[str]]]:
     """What the user's words ask to be done, in the imperative or asked of the assistant ("Arm the
     security system.", "Could you water the plants?"): each verb with the words of what it is done
-    to. Empty for words that tell or ask about something."""
+    to. Empty for words that tell or ask about something. `first`: only a verb the words start
+    with or ask with ("could you ..."), not one after a comma ("..., one, two?")."""
     out = []
-    for m in (m for pattern in _ASKED for m in pattern.finditer(said)):
+    for m in (m for pattern in (_ASKED[:3] if first else _ASKED) for m in pattern.finditer(said)):
         verb = m["v"].lower()
         if verb in _NOT_VERBS or len(verb) < 2:
             continue
@@ -380,8 +386,12 @@ def claims_asked(clause: str, said: str) -> str | None:
     words = _words(clause)
     low = " ".join(words)
     wanted = [v for v, _ in asked(said) if v not in _TALK_VERBS]
-    if wanted and _ORDERS.match(clause) and not echoes(clause, said):
-        return "other"  # "Turn on the TV." to "Put on the news.": an errand handed back, not done
+    first = [v for v, _ in asked(said, first=True) if v not in _TALK_VERBS]
+    if wanted and (_ORDERS.match(clause) or (len(words) > 2 and words[0] in first and words[1] in _OBJECT
+                                             and "?" not in clause)) and not echoes(clause, said):
+        return "other"  # "Turn on the TV." to "Put on the news.", "Ring your sister.": an errand handed back
+    if wanted and _BARE_DONE.match(clause):
+        return "other"  # "Done." to "Set the lights to half brightness."
     for verb, things in asked(said):
         named = bool(things & set(words))
         done, doing = _forms(verb)
@@ -520,6 +530,8 @@ class ClaimGuard:
             self.lead = ""
             return ""
         kind = claims_action(clause) or under_way(clause) or promises(clause) or claims_asked(clause, self.said)
+        if kind == "other" and _BARE_DONE.match(clause) and self.done():
+            kind = None  # "Done." after an action the turn did
         if kind is not None and not backed(clause, kind, self.done()):
             self.dropped.append(clause.strip())
             self.lead = ""  # "Sure," goes with "I'll turn on the TV."
