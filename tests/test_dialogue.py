@@ -288,6 +288,7 @@ def test_spoken_durations():
     assert spoken_seconds("twenty five seconds") == 25
     assert spoken_seconds("half an hour") == 1800
     assert spoken_seconds("Set a half hour timer.") == spoken_seconds("a half-hour") == 1800
+    assert spoken_seconds("Set a one and a half hour timer.") == 5400
     assert spoken_seconds("a minute") == 60
     assert spoken_seconds("set a timer") is None
     assert spoken_seconds("for many minutes") is None

@@ -277,6 +277,11 @@ def test_a_command_wrapped_in_other_words_is_near_its_action_but_not_acted_on(ma
     ("Kids, dinner is ready, turn off the kitchen light.", None, None),  # said to someone else
     ("Could you stop there?", None, None),  # a question: the model's (nothing matched whole)
     ("My boss kept on talking, so I said stop.", None, None),
+    ("I'm still reading, don't turn off the kitchen light.", None, None),  # negated
+    ("Keep going, don't stop.", None, None),
+    ("My husband came in and shouted, turn off the kitchen light.", None, None),  # reported
+    ("Hey kids, dinner is ready, turn off the kitchen light.", None, None),
+    ("I got home, and then I opened the garage door.", None, None),  # a statement near a refused example
 ])
 def test_a_clear_command_said_last_after_words_that_ask_for_nothing_is_acted_on(matcher, text, action, args):
     """A clear command at the end of a turn whose other words ask for nothing ("Okay, I don't need

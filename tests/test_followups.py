@@ -26,6 +26,7 @@ def desktop_tools():
     ("Actually, make it ten.", ("set_timer", {"seconds": 300}), ("set_timer", {"seconds": 600})),
     ("No, louder.", ("volume", {"direction": "down"}), ("volume", {"direction": "up"})),
     ("More, I still can't hear you.", ("volume", {"direction": "up"}), ("volume", {"direction": "up"})),
+    ("One more time.", ("volume", {"direction": "up"}), ("volume", {"direction": "up"})),
 ])
 def test_a_follow_up_changes_what_it_names_of_the_last_call(said, last, want):
     call = follow_up(said, [last], desktop_tools())
@@ -41,6 +42,9 @@ def test_a_follow_up_changes_what_it_names_of_the_last_call(said, last, want):
     # more dog food.' right after a light was switched off switched it off again)
     ("Order more dog food.", ("light", {"room": "bedroom", "state": "off"})),
     ("Tell me more.", ("volume", {"direction": "up"})),
+    ("Order the dog food again.", ("light", {"room": "bedroom", "state": "off"})),
+    ("Sorry, say that again?", ("volume", {"direction": "up"})),
+    ("That's enough, no more.", ("volume", {"direction": "up"})),
 ])
 def test_what_is_not_a_follow_up_of_the_last_call_is_not_one(said, last):
     assert follow_up(said, [last], desktop_tools()) is None

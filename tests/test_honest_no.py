@@ -174,6 +174,15 @@ async def test_a_claim_is_read_against_what_was_asked_whatever_thing_it_names():
                         ("Congratulations on starting the new job!", "I started a new job today."),
                         ("Let me explain your options: rent or buy.", "What are my options?"),
                         ("Turn it off and on again.", "How do I fix my router?"),
-                        ("Turn the bike upside down first.", "Can you help me fix my bike?")]:
+                        ("Turn the bike upside down first.", "Can you help me fix my bike?"),
+                        # a review's cases: words taken for an asked verb, verbs kept by talking
+                        ("Turn it off and on again.", "Hey Omni, how do I fix my router?"),
+                        ("Put your phone away an hour before bed.", "I can't sleep. Tips?"),
+                        ("Sure! Let me know what's on your mind.", "Let's chat."),
+                        ("Got it, I'll keep that in mind.", "Keep in mind that I'm vegetarian."),
+                        ("Of course, I can keep a secret!", "Can you keep a secret?"),
+                        ("Yes, I can hear you.", "Can you hear me?"),
+                        ("Wishing you the best of luck on your exam!", "Wish me luck, I have an exam today!"),
+                        ("I flipped a coin and got heads.", "Flip a coin.")]:
         assert claims_asked(reply, said) is None, (said, reply)
     assert claims_asked("Kitchen light on.", "Turn on the kitchen light.") == "light"

@@ -312,13 +312,17 @@ _NOT_VERBS = frozenset(
     "am be been do does did don't doesn't can could would will should shall may might must have has had "
     "not no yes yeah yep nope oh ah hey hi hello okay ok so um uh hmm well right now then just really actually "
     "maybe also still already very too quite and but or if because of in on at to for from with about by as "
-    "let's thanks thank please sorry wow great nice good cool love like".split())
+    "let's thanks thank please sorry wow great nice good cool love like let don doesn didn isn aren wasn won "
+    "can couldn wouldn shouldn haven hasn".split())
 """Words that start a turn without being the verb it asks to be done."""
 _TALK_VERBS = frozenset(
     "tell say explain describe give help recommend suggest name list guess think imagine answer repeat spell "
     "translate calculate define talk sing write summarize summarise compare teach read speak chat find show "
-    "remember count convert check look".split())
-"""Verbs whose promise is kept in words ("I'll tell you a joke", "Let me explain")."""
+    "remember count convert check look keep wait use pick choose hear listen wish flip roll try stay continue "
+    "rephrase clarify surprise learn pretend consider note promise hold hang relax enjoy have bear mind go come "
+    "see be".split())
+"""Verbs whose promise is kept in words or by the talk itself ("I'll tell you a joke", "Let me
+explain", "I'll keep that in mind", "Wishing you luck!"): never read as an errand."""
 _ASKED = tuple(re.compile(p, re.IGNORECASE) for p in (
     rf"{_OPENER}(?:just\s+)?(?P<v>[a-z]+)\b",
     r"\b(?:can|could|would|will) you\s+(?:please\s+|just\s+|go ahead and\s+)?(?P<v>[a-z]+)\b",
@@ -385,21 +389,24 @@ def claims_asked(clause: str, said: str) -> str | None:
         return None
     words = _words(clause)
     low = " ".join(words)
-    wanted = [v for v, _ in asked(said) if v not in _TALK_VERBS]
-    first = [v for v, _ in asked(said, first=True) if v not in _TALK_VERBS]
-    if wanted and (_ORDERS.match(clause) or (len(words) > 2 and words[0] in first and words[1] in _OBJECT
-                                             and "?" not in clause)) and not echoes(clause, said):
+    verbs = [(v, things) for v, things in asked(said) if v not in _TALK_VERBS]
+    # an errand handed back as an order only to words that ask for one, not to a question ("How
+    # do I fix my router?" -> "Turn it off and on again." is the answer)
+    request = (asks_for_action(said) or asks_to_act(said)) and not said.rstrip().endswith("?")
+    first = {v for v, _ in asked(said, first=True)} - _TALK_VERBS
+    if request and (_ORDERS.match(clause) or (len(words) > 2 and words[0] in first and words[1] in _OBJECT)) \
+            and not echoes(clause, said):
         return "other"  # "Turn on the TV." to "Put on the news.", "Ring your sister.": an errand handed back
-    if wanted and _BARE_DONE.match(clause):
+    if verbs and _BARE_DONE.match(clause):
         return "other"  # "Done." to "Set the lights to half brightness."
-    for verb, things in asked(said):
+    for verb, things in verbs:
         named = bool(things & set(words))
         done, doing = _forms(verb)
         if named and (done & set(words) or (words and words[0] in doing)):
             return _kind(clause) or "other"  # "Security system armed.", "Counting down two minutes."
         if named and len(words) <= 6 and re.search(rf"\b{_PARTICLES}$", low):
             return _kind(clause) or "other"  # "Kettle on." to "Turn on the kettle."
-        if verb not in _TALK_VERBS and re.search(rf"\b(?:{_PROMISING}|i can\s+){re.escape(verb)}\b", low):
+        if re.search(rf"\b(?:{_PROMISING}|i can\s+){re.escape(verb)}\b", low):
             return _kind(clause) or "other"  # "Sure, I'll wake you up at seven.", "I can make coffee."
     mine = set(re.findall(r"\bmy\s+([a-z']+)", said.lower()))
     if mine and (m := re.search(rf"\b{_PROMISING}{_FETCH}\s+(?:\w+\s+){{0,2}}?your\s+([a-z']+)", low)) and m[1] in mine:

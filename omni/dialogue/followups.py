@@ -21,12 +21,18 @@ MAX_WORDS = 10
 """Longer turns are not read as follow-ups (they say more than what changes)."""
 CUE = re.compile(r"^\W*(?:and|no|nope|oops|actually|also|sorry|wait|what about|how about|make it|instead|"
                  r"now)\b|\b(?:too|instead|as well|again|more|i meant|i mean|make it)\b", re.IGNORECASE)
-REPEAT = re.compile(r"\bagain\b|\bmore\b(?!\s+(?!(?:please|now|then|than|again|still|yet)\b)[a-z])", re.IGNORECASE)
+REPEAT = re.compile(r"\bagain\b|(?<!\bno )(?<!\bany )\bmore\b(?!\s+(?!(?:please|now|then|than|again|still|yet|time)\b)[a-z])",
+                    re.IGNORECASE)
 """A follow-up that names nothing new does the same again only when it says so ("a bit more",
 "even more, I still can't hear it"; not "order more dog food", whose "more" is the food's);
 "too" asks for the same on something it names ("and the garden too": not a room the action has)."""
-_TALK = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:tell|say|explain|talk|read|give)\s+(?:me|us)\b", re.IGNORECASE)
-"""More asked of words ("Tell me more." after a volume command), not of the action."""
+_TALK = re.compile(r"\b(?:tell|say|explain|talk|read|give|repeat)\b|\bhear\s+(?:more|(?:that|it)\s+again)\b", re.IGNORECASE)
+"""More asked of words ("Tell me more.", "Sorry, say that again?" after a volume command), not of
+the action."""
+_OTHER = re.compile(r"^\W*(?:(?:okay|ok|um|uh|so|and|now|please|right)\W+)*(?!(?:do|turn|make|switch|set|go|try|put|keep|"
+                    r"once|one|a|the|that|this|it|louder|quieter|softer|brighter|dimmer|more|again|bit|little|even|much|"
+                    r"yes|no|and)\b)[a-z]+\s+(?:the|a|an|my|some)\s+\w+", re.IGNORECASE)
+"""A turn that starts by asking for something else ("Order the dog food again."): not the same again."""
 _NUMBER = re.compile(r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
                      r"twenty|thirty|forty|forty-five|sixty|ninety)\b")
 
@@ -58,7 +64,7 @@ def follow_up(text: str, last: list[tuple[str, dict[str, Any]]], tools: ToolRegi
                 new[k], changed = named[0], True
             elif len(named) > 1:
                 return None  # "on ... off": not a clear change
-    if not changed and not (REPEAT.search(text) and not _TALK.search(text)):
+    if not changed and not (REPEAT.search(text) and not _TALK.search(text) and not _OTHER.match(text)):
         return None
     if tools.validate(name, new) is not None:
         return None

@@ -193,16 +193,23 @@ class IntentMatcher:
         don't need you anymore, stop.", "I'm putting the pasta on, set a timer for eleven
         minutes."): its match, or None. Not in a question."""
         parts = clauses(text)
-        if len(parts) < 2 or "?" in text or (len(parts[0].split()) == 1 and parts[0].lower() not in _INTERJECTIONS):
-            return None  # "Kids, dinner's ready, turn off the kitchen light.": said to someone else
+        if len(parts) < 2 or "?" in text or _LAST_NEGATED.search(parts[-1]) or _REPORTED.search(" ".join(parts[:-1])):
+            return None  # "..., don't stop."; "so I said, stop": not asked of the assistant
+        head = [w for w in re.findall(r"[a-z']+", parts[0].lower()) if w not in _INTERJECTIONS]
+        if 0 < len(head) <= 2 and not set(head) & _SPEAKER:
+            return None  # "Kids, dinner is ready, turn off the kitchen light.": said to someone else
         m, _ = self.match(parts[-1])
-        if m is None or any(self.match(p)[1] >= self.opts.threshold for p in parts[:-1]):
-            return None
+        if m is None or m.action == REFUSE or any(self.match(p)[1] >= self.opts.threshold for p in parts[:-1]):
+            return None  # a request no action allows is judged on the whole turn ("I got home, I turned on the oven.")
         return dataclasses.replace(m, said=parts[-1])
 
 
+_LAST_NEGATED = re.compile(r"\b(?:don't|do not|never|not|no)\b|n't\b", re.IGNORECASE)
+_REPORTED = re.compile(r"\b(?:said|say|says|shouted|yelled|told|tells|asked|asks|goes|went|like)\b", re.IGNORECASE)
+_SPEAKER = frozenset("i i'm i've i'd we we're it it's that's that this there there's you you're".split())
+"""Words of a first part that speaks for the user ("I'm cold, ..."), not to someone by name."""
 _INTERJECTIONS = frozenset("alright right so um uh well hey yes yeah no oh hmm okay ok fine great thanks cool sorry "
-                           "actually wait please omni".split())
+                           "actually wait please omni come on".split())
 _CLAUSE = re.compile(r"\s*(?:[,;]\s*(?:and\s+|then\s+|and then\s+)?|\s(?:and then|and|then|also)\s)\s*",
                      re.IGNORECASE)
 
@@ -229,7 +236,8 @@ def spoken_seconds(text: str) -> int | None:
     duration; 'minus five seconds' -> -5 (no timer can run that, and the tool says so)."""
     low = text.lower()
     sign = -1 if _NEGATIVE.search(low) else 1
-    low = re.sub(r"\b(?:a\s+)?half[- ]hour\b", "half an hour", low)  # "a half hour timer", "half-hour"
+    # "a half hour timer", "half-hour"; not the half of "one and a half hour"
+    low = re.sub(r"(?<!and )(?<!and a )\b(?:a\s+)?half[- ]hour\b", "half an hour", low)
     total = 1800 if re.search(r"\bhalf an hour\b", low) else 0
     # "an hour and a half", "two and a half minutes": half of the unit said, besides the whole ones
     for m in re.finditer(r"\b(hour|minute|second)s?\s+and a half\b|\band a half\s+(hour|minute|second)s?\b", low):
@@ -259,6 +267,6 @@ def masked(text: str) -> str:
     to its own example from 1.0 to 0.69), and the numbers of durations replaced by one word, so
     "ten minutes" and "5 minutes" embed alike (the slots read the value)."""
     low = re.sub(r"[^\w\s'-]", " ", text.lower())  # transcripts have punctuation, examples rarely
-    low = re.sub(r"\b(?:half an hour|(?:a\s+)?half[- ]hour)\b", "some minutes", low)
+    low = re.sub(r"\bhalf an hour\b|(?<!and )(?<!and a )\b(?:a\s+)?half[- ]hour\b", "some minutes", low)
     low = " ".join(low.split())
     return _DURATION.sub(lambda m: f"some {m.group(2)}s", low)
