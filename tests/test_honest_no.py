@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from scripted import LIGHT, scripted_turn
 
-from omni.dialogue.claims import ClaimGuard, acknowledges, asks_for_action, asks_to_act, claims_asked, promises
+from omni.dialogue.asks import asks_for_action, asks_to_act
+from omni.dialogue.claims import acknowledges, claims_asked, promises
+from omni.dialogue.guard import ClaimGuard
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolsOptions
 from omni.dialogue.types import ToolCall
 from omni.frames import DeviceAction, ReplyDone

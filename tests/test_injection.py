@@ -13,7 +13,8 @@ import time
 import pytest
 from helpers import ROOT
 
-from omni.dialogue.claims import FRAMING, ClaimGuard, relays
+from omni.dialogue.claims import FRAMING, relays
+from omni.dialogue.guard import ClaimGuard
 from omni.dialogue.memory import NOTES_HEADER, Memory, MemoryOptions
 from omni.frames import SceneFrame, TextLine
 from omni.stages.look import LookStage

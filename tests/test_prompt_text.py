@@ -17,7 +17,7 @@ import pytest
 from helpers import Scripted
 from omni.config import load_pipeline
 from omni.config.loader import PIPELINES_DIR
-from omni.dialogue.claims import ClaimGuard
+from omni.dialogue.guard import ClaimGuard
 from omni.dialogue.prompts import RUN, PromptEcho
 from omni.dialogue.router import Router, RoutingOptions
 from omni.frames import ReplyDone, Transcript, Turn

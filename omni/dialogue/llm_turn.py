@@ -9,7 +9,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.claims import ClaimGuard, acknowledges, asks_errand, asks_for_action
+from omni.dialogue.asks import asks_errand, asks_for_action
+from omni.dialogue.claims import acknowledges
+from omni.dialogue.guard import ClaimGuard
 from omni.dialogue.prompts import NOTES_HEADER
 from omni.dialogue.options import REFUSE
 from omni.dialogue.router import AllBackendsFailed, RouteRecord

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from omni.dialogue.claims import UNDOING, asks_for_action, claims_action, claims_asked, promises, under_way
+from omni.dialogue.asks import asks_for_action
+from omni.dialogue.claims import UNDOING, claims_action, claims_asked, promises, under_way
 from omni.dialogue.intents import IntentMatch, spoken_seconds
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import REFUSE, DialogueOptions

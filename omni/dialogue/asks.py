@@ -1,0 +1,134 @@
+"""What the user's words ask for: an errand in the world, a device worked, something done at all,
+and which verb with which object ("Arm the security system." asks "arm" of "security",
+"system").
+
+The reply guards (omni.dialogue.claims, omni.dialogue.guard) read a model's words against these:
+a claim or a promise is judged by what was asked, not only by a list of devices.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import NamedTuple
+
+ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|lock|unlock|open|close|shut|record|"
+            r"vacuum|clean|brew|cook|water|feed|wash|heat|cool|skip|pause|take (?:a |the )?(?:photo|picture)|"
+            r"add(?!\s+(?:that|to that|to this)\b)|schedule|remind(?!\s+you\s+(?:that|of)\b)|reserve|"
+            r"pay(?!\s+attention\b)|transfer|download|install|print|save(?!\s+you\b))")
+STRICT_ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|reserve|pay(?!\s+attention\b)|"
+                   r"transfer|schedule|vacuum|lock|unlock|print|download|install)")
+"""Errands with no ordinary sense in talk ("play", "cool", "save", "water" have one)."""
+
+PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|switch)\s+(?:on|off)\b"
+
+def words_of(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+ASKS_TO_READ = re.compile(r"\b(?:read|reads|says?|said|written|writing|sign|signs|text|words?|label|menu|board)\b",
+                          re.IGNORECASE)
+"""Words of a turn that asks what writing says: reading the writing out is then the answer."""
+
+_OPENER = r"^\W*(?:(?:hey|okay|ok|so|um|uh|right|now)\W+)*(?:please\W+)?"
+"""How a request may start before its verb ("Hey, please turn ...")."""
+_VERBS = (r"(?:turn|switch|open|close|shut|lock|unlock|play|order|book|call|ring|phone|text|send|add|take|set|start|"
+          r"stop|make|put|skip|pause|vacuum|clean|brew|record|dim|raise|lower|check|buy|email|message|remind|cancel|"
+          r"show|find|forget)\b")
+_REQUEST = re.compile(
+    # the verb first, in the turn or in a part of it after the others ("Alright, thanks, stop there.")
+    rf"(?:{_OPENER}|[,;.!?]\s+(?:(?:and|then|and then|so|now)\s+)?(?:please\s+)?){_VERBS}"
+    rf"|\b(?:can|could|would|will) you\b|\bplease\b|\bi (?:want|need) you to\b"
+    rf"|\byou can (?:now\s+|go ahead and\s+|just\s+)?{_VERBS}", re.IGNORECASE)
+
+
+_ASKS_ERRAND = re.compile(
+    rf"{_OPENER}{ERRANDS}\b"
+    rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+|go ahead and\s+)?{ERRANDS}\b"
+    rf"|\bi (?:want|need) you to\s+{ERRANDS}\b", re.IGNORECASE)
+
+def asks_errand(said: str) -> bool:
+    """The user's words ask for an errand in the world to be done ("Can you order a pizza?",
+    "Book a table for two."), its verb the one asked for: not "Can you help me write an email?"."""
+    return bool(_ASKS_ERRAND.search(said))
+
+
+_WORK = (rf"(?:{PHYSICAL}|(?:start|stop)\s+(?:the|my|our)\s+\w+"
+         rf"|{STRICT_ERRANDS}\s+(?:a|an|the|my|our|us|some|more|\d+)\b"
+         rf"|(?:book|order|buy|call|reserve)\s+(?:me|us)\s+(?:a|an|the|some)\b)")
+"""A device worked, or an errand done to something ("Book a table", "Call my mum"; not "Book
+recommendations?", "Send me a recipe", "Lock screen keeps ...")."""
+_ASKS_TO_ACT = re.compile(
+    rf"{_OPENER}(?:please\s+)?{_WORK}"
+    rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+|go ahead and\s+)?{_WORK}"
+    rf"|\bi (?:want|need) you to\s+{_WORK}", re.IGNORECASE)
+
+
+def asks_to_act(said: str) -> bool:
+    """The user's words ask for a thing to be done in the world: a device worked ("Turn on the
+    air conditioning.", "Could you start the dishwasher?") or an errand that is one in any talk
+    ("Book a table for two."); not "Can you turn this into a poem?", "Can you play a game?"."""
+    return bool(_ASKS_TO_ACT.search(said))
+
+
+def asks_for_action(said: str) -> bool:
+    """The user's words ask for something to be done ("Turn on the TV.", "Can you order a
+    pizza?"), as against telling or asking about something."""
+    return bool(_REQUEST.search(said))
+
+
+_NOT_VERBS = frozenset(
+    "i i'm i'd i've i'll me my we we're our you you're your it it's its this that these those there here they "
+    "he she his her them a an the some any what what's who who's whom which when where why how is are was were "
+    "am be been do does did don't doesn't can could would will should shall may might must have has had "
+    "not no yes yeah yep nope oh ah hey hi hello okay ok so um uh hmm well right now then just really actually "
+    "maybe also still already very too quite and but or if because of in on at to for from with about by as "
+    "let's thanks thank please sorry wow great nice good cool love like let don doesn didn isn aren wasn won "
+    "can couldn wouldn shouldn haven hasn".split())
+"""Words that start a turn without being the verb it asks to be done, nor name its object (the
+contractions count there: "Turn it's ..." keeps "it's" out of the object's words; a verb's place
+takes only the stem before the apostrophe, "don", "let")."""
+TALK_VERBS = frozenset(
+    "tell say explain describe give help recommend suggest name list guess think imagine answer repeat spell "
+    "translate calculate define talk sing write summarize summarise compare teach read speak chat find show "
+    "remember count convert check look keep wait use pick choose hear listen wish flip roll try stay continue "
+    "rephrase clarify surprise learn pretend consider note promise hold hang relax enjoy have bear mind go come "
+    "see be".split())
+"""Verbs whose promise is kept in words or by the talk itself ("I'll tell you a joke", "Let me
+explain", "I'll keep that in mind", "Wishing you luck!"): never read as an errand."""
+_ASKED = tuple(re.compile(p, re.IGNORECASE) for p in (
+    rf"{_OPENER}(?:just\s+)?(?P<v>[a-z]+)\b",
+    r"\b(?:can|could|would|will) you\s+(?:please\s+|just\s+|go ahead and\s+)?(?P<v>[a-z]+)\b",
+    r"\bi (?:want|need) you to\s+(?P<v>[a-z]+)\b",
+    r"[,;.!?]\s+(?:(?:and|then|and then|so|now)\s+)?(?:please\s+)?(?P<v>[a-z]+)\b"))
+"""Where a verb asked to be done stands: first ("Arm the ..."), after "could you", "I want you
+to", or first in a later part ("Okay, that's all, stop.")."""
+
+_STOP = frozenset("the a an my our your some more this that it me us please for to of in on at and up down off "
+                  "now just all any thanks".split())
+"""Words that name no object of the verb."""
+
+
+class Asked(NamedTuple):
+    verb: str
+    things: frozenset[str]
+    """The words of what it is done to ("security", "system")."""
+    first: bool
+    """The words start with it or ask with it ("could you ..."), not a part after a comma."""
+
+
+@lru_cache(maxsize=64)
+def asked(said: str) -> tuple[Asked, ...]:
+    """What the user's words ask to be done, in the imperative or asked of the assistant ("Arm the
+    security system.", "Could you water the plants?"): each verb with the words of what it is done
+    to. Empty for words that tell or ask about something. (Read once for a turn: the guard asks
+    it of every clause.)"""
+    out = []
+    for n, pattern in enumerate(_ASKED):
+        for m in pattern.finditer(said):
+            verb = m["v"].lower()
+            if verb in _NOT_VERBS or len(verb) < 2:
+                continue
+            rest = words_of(said[m.end():])[:6]
+            things = frozenset(w for w in rest if w not in _STOP and w not in _NOT_VERBS and len(w) > 2)
+            out.append(Asked(verb, things, first=n < 3))
+    return tuple(out)

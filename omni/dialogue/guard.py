@@ -1,0 +1,209 @@
+"""The reply as it may be spoken: a `ClaimGuard` takes the model's text as it streams and gives
+back whole clauses, each judged once it has ended.
+
+A clause is not spoken when it claims or promises an action the turn did not record
+(omni.dialogue.claims), says the user's words back, reads out omni's own prompt or a context note,
+is the model's markup, or refuses what nobody asked to be refused. Lead-ins ("Sure,", "I'm
+sorry,") go out with the clause after them, or not at all. Tool confirmations are the dialogue's
+own words and do not pass through the guard.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from omni.dialogue.asks import ASKS_TO_READ, asks_errand, asks_for_action, asks_to_act, words_of
+from omni.dialogue.claims import (BARE_DONE, acknowledges, backed, claims_action, claims_asked, echoes, promises,
+                                  relays, under_way)
+from omni.dialogue.prompts import PromptEcho
+
+_MARKUP = re.compile(r"</?[a-z_][a-z_-]*>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:\s*(?:[\"{\[\d]|true|false|null)|"
+                     r"\"\s*[}\]]|\[(?:insert|enter|add|your|current)\b[^\]]*\]", re.IGNORECASE)
+"""Tags, chat-template tokens, call JSON (`"arguments": {"room": ...`, in whatever pieces the
+clauses cut it) and template placeholders ("[insert current date and time]"): the model's own
+markup, never words for the user."""
+_QUOTED_ONLY = re.compile(r'^\s*"[^"]*"\W*$')
+"""A clause that is only a quoted string (`"light",`): a JSON value, or a word the next clause
+goes on from; it goes out with that clause, or not at all."""
+# a clause ends at a mark followed by a space; at the end of what has streamed so far only "!"
+# and "?" are sure ends: "12:" may be "12:34", "3." "3.5", "1," "1,000" (the rest comes at flush)
+_SENTENCE = re.compile(r"[!?](?=\s|$)|\.(?=\s)|\n")
+_BOUNDARY = re.compile(r"[!?](?=\s|$)|[.;:,](?=\s)|\n")
+_REFUSING = re.compile(r"\b(can't|cannot|can not|unable|not able)\b.*\b(assist|help|do|answer|provide|with)\b",
+                       re.IGNORECASE)
+_LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|great|yes|yeah|no|of course|certainly|"
+                   r"absolutely|understood|i understand|got it|right|no problem|(?:i'm |i am )?(?:sorry|afraid))\W*)+$",
+                   re.IGNORECASE)
+"""A clause that only leads in ("Sure,", "I'm sorry,", "Oh no!"): it goes out with the clause after
+it, or not at all when that one is not spoken (no reply is left at "Sure,")."""
+_OFFER = re.compile(r"^\s*(?:(?:oh|well|sure|okay|ok|alright|all right|yes|yeah|of course|certainly|absolutely)\W+)*"
+                    r"(?:i can|i could|i'll|i will|i'd be (?:happy|glad) to|i would be (?:happy|glad) to|(?:i'm )?happy to)\s+"
+                    r"help(?: you)?(?: with (?:that|this|it))?\W*$", re.IGNORECASE)
+"""An offer of help and nothing more ("Sure, I can help with that!"): a lead-in too. Before a
+promise no action backs ("Let's book a table ...") it would be a promise left standing."""
+
+_CANT = re.compile(r"\b(?:i|i'm|i am|we|we're)\s+(?:\w+\s+)?(?:can't|cannot|can not|unable|not able|don't have|"
+                   r"do not have|won't be able)\b(?!\s+wait\b)", re.IGNORECASE)
+"""A clause in which the assistant says what it cannot do: an honest no, whatever came before
+it (not "You can't go wrong with pepperoni.", "I can't wait.")."""
+
+
+@dataclass
+class ClaimGuard:
+    """Feed the model's text as it streams; get back what may be spoken, clause by clause."""
+
+    done: Callable[[], list[tuple[str, dict[str, Any]]]]
+    """The actions the turn has recorded so far."""
+    said: str = ""
+    """The user's words: a clause that only says them back is not spoken either."""
+    echoed: list[str] = field(default_factory=list)
+    notes: str = ""
+    """The context notes of the turn (what the camera saw): a clause that relays them is not spoken."""
+    relayed: list[str] = field(default_factory=list)
+    no_refusals: bool = False
+    """The user asked for nothing refused: a clause of the model refusing ("I'm sorry, but I
+    can't assist with that.") is not spoken (compact models refuse ordinary statements)."""
+    refusals: list[str] = field(default_factory=list)
+    lead: str = ""
+    """A lead-in clause held back until the clause after it is judged."""
+    buffer: str = ""
+    dropped: list[str] = field(default_factory=list)
+    """Clauses not spoken: they claimed what was not done."""
+
+    no_action: bool = False
+    """No action was offered to the turn, so none can do what its words ask: agreeing to do it
+    ("Sure, I can help with that!") and what follows that agreement (the details it asks for,
+    the errand told as under way) is a promise no action keeps, not spoken; a clause that says
+    it can't still is."""
+    promised: bool = False
+    """Such an agreement was dropped: what follows it is held to the same."""
+
+    @cached_property
+    def _in_vain(self) -> bool:
+        """The words ask for a thing to be done and no action was offered to do it (no_action)."""
+        return self.no_action and bool(self.said) and asks_to_act(self.said)
+    offers: list[str] = field(default_factory=list)
+    """Offers of help to words that asked for nothing, not spoken (unless nothing else is)."""
+    prompt: PromptEcho | None = None
+    """omni's own prompt text: a clause that reads it out is not spoken."""
+    read_out: list[str] = field(default_factory=list)
+
+    def feed(self, text: str) -> str:
+        """What may be spoken now: whole clauses, each judged once it has ended. (A clause's start
+        given out early could not be taken back when its end claimed an action, and the reply
+        was left cut off: "but I can tell you that the garden".)"""
+        self.buffer += text
+        out = ""
+        # with a note in the prompt, whole sentences: a sentence that passes a sign on is dropped
+        # whole, not left at 'The sign in front of me says: PLATFORM 4,'
+        boundary = _SENTENCE if self.notes else _BOUNDARY
+        while (m := boundary.search(self.buffer)) is not None:
+            clause, self.buffer = self.buffer[: m.end()], self.buffer[m.end():]
+            out += self._check(clause)
+        if self.gave and not self.lead and (n := len(self.buffer) - len(self.buffer.lstrip())):
+            # the space after a clause given out goes with it: it tells the chunker that the
+            # sentence has ended, which it would not learn until the next clause was judged
+            out, self.buffer = out + self.buffer[:n], self.buffer[n:]
+        return out
+
+    def flush(self, calls: bool = False) -> str:
+        """What is left, at the end of a round; `calls`: the round ended in tool calls (an offer
+        before them is what they do)."""
+        clause, self.buffer = self.buffer, ""
+        out = self._check(clause) if clause.strip() else clause
+        if not calls and not self.spoke and not out.strip() and (_OFFER.match(self.lead) or acknowledges(self.lead)) \
+                and (asks_errand(self.said) or self._in_vain) and not self.done():
+            # "Sure, I can help with that!" or "I understand." and nothing more, to "Can you order
+            # a pizza?" or "Skip this song.": agreeing to an errand no action did is a promise
+            # left standing
+            self.dropped.append(self.lead.strip())
+            self.lead = ""
+        if not self.spoke and not out.strip() and not self.lead and self.offers and not self.dropped:
+            out = self.offers.pop(0)  # an offer is more of a reply than none
+        # the reply ended on a lead-in ("Sure!"): said; not a quoted scrap of JSON nothing followed
+        out, self.lead = out + ("" if _QUOTED_ONLY.match(self.lead) else self.lead), ""
+        return out
+
+    recent: str = ""
+    """The model's last words, clauses judged so far whether spoken or not (the relay check reads
+    across clauses: a sign read out a few words a clause)."""
+
+    spoke: bool = False
+    """Some clause of the reply has been given out to be spoken."""
+
+    gave: bool = False
+    """The last clause judged was given out."""
+
+    def _check(self, clause: str) -> str:
+        out = self._judge(clause)
+        self.gave = bool(out.strip())
+        self.spoke = self.spoke or self.gave
+        self.recent = (self.recent + clause)[-400:]
+        return out
+
+    def _judge(self, clause: str) -> str:
+        if _MARKUP.search(clause):  # "30:00</get_time>."
+            self.dropped.append(clause.strip())
+            self.lead = ""
+            return ""
+        kind = claims_action(clause) or under_way(clause) or promises(clause) or claims_asked(clause, self.said)
+        if kind == "other" and BARE_DONE.match(clause) and self.done():
+            kind = None  # "Done." after an action the turn did
+        if kind is not None and not backed(clause, kind, self.done()):
+            self.dropped.append(clause.strip())
+            self.lead = ""  # "Sure," goes with "I'll turn on the TV."
+            # what follows a promise nothing keeps goes with it (see no_action)
+            self.promised = self.promised or self._in_vain
+            return ""
+        # counted across clauses: "You are omni," then "a helpful voice assistant."
+        lead = " ".join(words_of(self.recent)[-(self.prompt.n - 1):]) if self.prompt is not None else ""
+        if self.prompt is not None and self.prompt.find(f"{lead} {clause}", self.said):
+            self.read_out.append(clause.strip())
+            self.lead = ""
+            return ""
+        if kind is None and self.said and echoes(clause, self.said):
+            self.echoed.append(clause.strip())
+            self.lead = ""
+            return ""
+        if self.notes and relays(clause, self.notes, before=self.recent, reading=bool(ASKS_TO_READ.search(self.said))):
+            self.relayed.append(clause.strip())
+            self.lead = ""
+            return ""
+        if not clause.strip():  # a line break between a lead-in and what it leads to
+            if self.lead:
+                self.lead += clause
+                return ""
+            return clause
+        lead, self.lead = self.lead, ""
+        if self.promised and _CANT.search(clause):
+            self.promised = False  # an honest no, and what goes on from it ("... but try the app.")
+        elif self._in_vain and not self.done() \
+                and (self.promised or _OFFER.match(clause)
+                     or (acknowledges(lead) and clause.rstrip().endswith("?"))):
+            # "Sure, I can help with that! What's the temperature?" to "Turn on the air
+            # conditioning.", with no action to do it: agreeing, then asking the details of an
+            # errand nothing will run, is a promise left standing
+            self.dropped.append((lead + clause).strip())
+            self.promised = True
+            return ""
+        if _OFFER.match(clause) and self.said and not asks_for_action(self.said) and not asks_errand(self.said) \
+                and not self.said.rstrip().endswith("?"):
+            # "Sure, I'll help you with that." to "My sister just moved to a flat.": help with what
+            # nobody asked for is no reply to it; what follows goes out alone (and if nothing does,
+            # the offer after all: flush)
+            self.offers.append((lead + clause).strip())
+            return ""
+        if _LEAD.match(clause) or _OFFER.match(clause) or clause.rstrip().endswith(":") or _QUOTED_ONLY.match(clause):
+            # "I'm sorry," then "but I can't assist with that." or "to hear that."; and what
+            # announces the next clause ("you can use the following command:") goes with it,
+            # or not at all when that clause is not spoken
+            self.lead = lead + clause
+            return ""
+        if self.no_refusals and _REFUSING.search(clause):
+            self.refusals.append((lead + clause).strip())
+            return ""
+        return lead + clause
