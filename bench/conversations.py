@@ -14,6 +14,7 @@ reported side by side.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from usefulness import Judge, by_kind, tally
 ROOT = Path(__file__).resolve().parents[1]
 EVERYDAY = ROOT / "bench" / "quality" / "everyday.yaml"
 SR = 16000
+CLOCK = dt.datetime(2026, 11, 25, 14, 5)
+"""The time and date every turn of a run is told (a Wednesday afternoon)."""
 CONVERSATION = 6
 """Items per conversation (a follow-up chain is never split)."""
 
@@ -92,6 +95,9 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str], 
                 done.set()
 
     pipe = Pipeline([stage], observers=[rec, Done()], reporter=rec.report)
+    # one clock for every run: the time a tool tells enters the history, and a run at 07:42 and
+    # one at 09:05 otherwise read different words from there on (and drew other replies)
+    stage.tools.clock = lambda: CLOCK
     t0 = time.monotonic()
     await pipe.load(lambda *a: None)
     load_s = time.monotonic() - t0
@@ -111,7 +117,7 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str], 
             last = ci
             done.clear()
             t = time.monotonic()
-            at[i + 1] = time.time()
+            at[i + 1] = CLOCK.timestamp()
             text = heard.get(it["id"], it["text"]) if heard else it["text"]
             yield Transcript(turn=Turn(id=i + 1, speech_start=i * SR, speech_end=i * SR + 1, t_speech_end=t,
                                        sample_rate=SR), text=text,
