@@ -5,8 +5,11 @@ pipeline's example phrases; the nearest example must clear `threshold` and beat 
 example of any other action by `margin`. Which arguments: read from the words themselves (an
 enum value said in the utterance, "kitchen", "off"), else implied by the matched example
 ("louder please" carries direction=up), else the parameter's schema default.
-Embeddings cannot tell "on" from "off" (their cosine is ~0.9), words can. A turn that is long,
-names two values for one argument, or leaves a required argument open goes to the LLM.
+Embeddings cannot tell "on" from "off" (their cosine is ~0.9), words can. A turn that is long
+or names two values for one argument goes to the LLM. A clear command that leaves a required
+choice open ("Lights off, please.": which room?) is asked about at once when its words hold
+nothing but the command (no word its action's examples do not have: "Turn on the garden lights"
+names a place the action does not take, and goes to the LLM for its honest no).
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ class IntentOptions(BaseModel):
     """Lead the best action must have over the next-best action."""
     max_words: int = Field(12, ge=1)
     """Longer turns go to the LLM."""
+    ask_for: list[str] = Field(default_factory=list)
+    """Arguments the fast path asks for when a clear command leaves them open ("room": "Lights
+    off, please." -> "Which room: kitchen, bedroom or living room?"); the command is matched
+    against its examples with that argument's values taken out ("turn on the light")."""
     examples: list[IntentExample] = Field(default_factory=list)
 
 
@@ -58,6 +65,9 @@ class IntentMatch:
     example: str
     said: str = ""
     """The words it was matched on (a part of the turn, for a request of several)."""
+    ask: dict[str, Any] | None = None
+    """A required choice the words left open: {"argument": "room", "choices": [...]}. The
+    fast path asks which instead of acting (`args` holds what was said)."""
 
 
 def _mentions(text: str, value: str) -> bool:
@@ -86,6 +96,16 @@ class IntentMatcher:
         self.model: Any = None
         self.vectors = np.zeros((0, 1), np.float32)
         self._recent: dict[str, np.ndarray] = {}
+        self._open: list[tuple[IntentExample, str, str]] = []
+        self._open_vectors: np.ndarray | None = None
+        self._vocab: dict[str, set[str]] = {}
+        """Each action's words: its examples' and its arguments' values (whole and in words)."""
+        for ex in opts.examples:
+            self._vocab.setdefault(ex.action, set()).update(_stems(ex.text))
+        for action, schema in targets.items():
+            for prop in schema.get("properties", {}).values():
+                for v in prop.get("enum", []):
+                    self._vocab.setdefault(action, set()).update(_stems(str(v)))
 
     def load(self, progress: Any) -> None:
         from omni.engines.minilm import MiniLM
@@ -98,6 +118,10 @@ class IntentMatcher:
         progress(f"loading intent embeddings {res.spec}", None)
         self.model = MiniLM(Path(res.location))
         self.vectors = self.model.encode([masked(ex.text) for ex in self.opts.examples])
+        # each example with an argument that may be asked for taken out ("turn on the light")
+        self._open = [(ex, arg, text) for ex in self.opts.examples for arg in self.opts.ask_for
+                      if (text := _without(ex.text, self.targets[ex.action], arg)) is not None]
+        self._open_vectors = self.model.encode([masked(t) for _, _, t in self._open]) if self._open else None
 
     def _vector(self, masked_text: str) -> np.ndarray:
         """The embedding of `masked_text`, kept for the turn's next look (a turn's parts are
@@ -132,14 +156,29 @@ class IntentMatcher:
             return None
         return args
 
+    def open_choice(self, text: str, action: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """The one required choice `args` leave open for `action`, to be asked ("which room:
+        kitchen, bedroom or living room?"), when the words hold nothing but the command: no word
+        the action's examples and values lack ("Turn on the garden lights" names a place, and a
+        model's honest no is the answer). None otherwise."""
+        schema = self.targets[action]
+        missing = [r for r in schema.get("required", []) if r not in args]
+        if len(missing) != 1 or not (choices := schema["properties"].get(missing[0], {}).get("enum")):
+            return None
+        if _stems(text) - self._vocab.get(action, set()) - _COMMAND_WORDS:
+            return None
+        return {"argument": missing[0], "choices": [str(c) for c in choices]}
+
     def match(self, text: str) -> tuple[IntentMatch | None, float]:
-        """The action for `text` (or None) and the best similarity seen."""
+        """The action for `text` (or None) and the best similarity seen; only a command whose
+        arguments are all said (not one that leaves a choice to be asked: see assess)."""
         m, score, _ = self.assess(text)
-        return m, score
+        return (m if m is None or m.ask is None else None), score
 
     def assess(self, text: str) -> tuple[IntentMatch | None, float, dict[str, float]]:
-        """`match()`, and the best similarity of `text` to each action's examples (how near the
-        turn is to asking for each, even when no example is near enough to act on)."""
+        """`match()` (or a match whose `ask` names the choice left open), and the best similarity
+        of `text` to each action's examples (how near the turn is to asking for each, even when no
+        example is near enough to act on)."""
         if not self.opts.enabled or self.model is None or not len(self.opts.examples):
             return None, 0.0, {}
         if len(text.split()) > self.opts.max_words * 3:
@@ -167,11 +206,52 @@ class IntentMatcher:
         score = float(sims[best])
         other = next((float(sims[i]) for i in order[1:] if self.opts.examples[int(i)].action != ex.action), -1.0)
         if score < self.opts.threshold or score - other < self.opts.margin:
-            return None, score, near
+            return self._asking(text, v, sims), score, near
         args = self.slots(text, self.targets[ex.action], ex)
         if args is None:
-            return None, score, near
+            return self._asking(text, v, sims), score, near
         return IntentMatch(ex.action, args, score, ex.text), score, near
+
+    def _asking(self, text: str, v: np.ndarray, sims: np.ndarray) -> IntentMatch | None:
+        """A clear command but for an argument it leaves open (ask_for): near an example with
+        that argument taken out, ahead of every other action's examples, and the words hold
+        nothing else (open_choice). Its match asks which; None otherwise."""
+        if self._open_vectors is None:
+            return None
+        osims = self._open_vectors @ v
+        best = int(np.argmax(osims))
+        ex, arg, stripped = self._open[best]
+        score = float(osims[best])
+        other = max((float(s) for e, s in zip(self.opts.examples, sims) if e.action != ex.action), default=-1.0)
+        if score < self.opts.threshold or score - other < self.opts.margin:
+            return None
+        partial = self.slots(text, {**self.targets[ex.action], "required": []}, ex)
+        if partial is None or arg in partial:
+            return None
+        ask = self.open_choice(text, ex.action, partial)
+        if ask is None or ask["argument"] != arg:
+            return None
+        return IntentMatch(ex.action, partial, score, stripped, ask=ask)
+
+    def answer(self, text: str, asked: IntentMatch) -> IntentMatch | None:
+        """The command `asked` completed by this turn's words, when they answer its open choice
+        and say nothing else ("The kitchen." or "In the bedroom, please." to "Which room:
+        kitchen, bedroom or living room?"); None otherwise ("The kitchen is a mess." says more)."""
+        if asked.ask is None or text.rstrip().endswith("?") or \
+                _stems(text) - self._vocab.get(asked.action, set()) - _COMMAND_WORDS - _ANSWER_WORDS:
+            return None
+        low = text.lower()
+        args = dict(asked.args)
+        for name, prop in self.targets[asked.action].get("properties", {}).items():
+            said = [str(v) for v in prop.get("enum", []) if _mentions(low, str(v))]
+            said = [v for v in said if not any(v != w and v in w for w in said)]
+            if len(said) > 1:
+                return None
+            if said:
+                args[name] = said[0]
+        if asked.ask["argument"] not in args:
+            return None
+        return IntentMatch(asked.action, args, 1.0, f"(answers which {asked.ask['argument']})", said=text)
 
     def match_parts(self, text: str) -> list[IntentMatch] | None:
         """A request of several commands ("turn off the alarm and open the garage door, then
@@ -202,6 +282,33 @@ class IntentMatcher:
         if m is None or m.action == REFUSE or any(self.match(p)[1] >= self.opts.threshold for p in parts[:-1]):
             return None  # a request no action allows is judged on the whole turn ("I got home, I turned on the oven.")
         return dataclasses.replace(m, said=parts[-1])
+
+
+_COMMAND_WORDS = frozenset(
+    "a an the please now thanks thank you can could would will just all my our hey okay ok oh um uh so right "
+    "omni again too".split())
+"""Words any command may hold beside its action's own."""
+
+
+def _without(example: str, schema: dict[str, Any], arg: str) -> str | None:
+    """The example with the values of `arg` taken out ("lights off in the living room" ->
+    "lights off"), or None when it names none of them."""
+    values = sorted((str(v) for v in schema.get("properties", {}).get(arg, {}).get("enum", [])), key=len, reverse=True)
+    out = example
+    for v in values:
+        out = re.sub(rf"\s*\bin\s+the\s+{re.escape(v)}\b|\b{re.escape(v)}\s*\b", " ", out, flags=re.IGNORECASE)
+    out = " ".join(out.split())
+    return out if out != " ".join(example.split()) else None
+
+
+_ANSWER_WORDS = frozenset("in one that i mean meant yes".split())
+"""Words an answer to "which room?" may hold beside the choice ("The living room one.")."""
+
+
+def _stems(text: str) -> set[str]:
+    """The words of `text`, a plural's "s" dropped ("lights" is "light")."""
+    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+            for w in re.findall(r"[a-z']+", text.lower())}
 
 
 _LAST_NEGATED = re.compile(r"\b(?:don't|do not|never|not|no)\b|n't\b", re.IGNORECASE)

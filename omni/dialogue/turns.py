@@ -63,9 +63,14 @@ async def fast_path(kit: TurnKit, turn: Turn, text: str, matches: list[IntentMat
     said: list[str] = []
     confirmed: list[str] = []
     refused: list[IntentMatch] = []
+    asked: list[str] = []
     for m in matches:
         if m.action == REFUSE:
             refused.append(m)
+            continue
+        if m.ask is not None:  # "Lights off, please.": which room? (the next turn's answer completes it)
+            said.append(which(m.ask))
+            asked.append(said[-1])
             continue
         # the same allow-list, validation and confirmation as a model's tool call
         res = await kit.tools.call(ToolCall(f"intent_{turn.id}_{len(said)}", m.action, m.args), fast_path=True)
@@ -85,10 +90,10 @@ async def fast_path(kit: TurnKit, turn: Turn, text: str, matches: list[IntentMat
     reply = " ".join([*said, *([cannot(kit.options.refusal, refused, len(matches))] if refused else [])])
     yield ReplyToken(turn=turn, text=reply)
     parts.append(reply)
-    if confirmed:  # refusals and apologies stay out of the history (a small model copies them)
-        kit.memory.add(text, " ".join(confirmed), turn=turn.id)
-    how = ", ".join(f"{'refused' if m.action == REFUSE else 'intent ' + m.action} (similarity {m.score:.2f} "
-                    f"to {m.example!r})" for m in matches)
+    if confirmed or asked:  # refusals and apologies stay out of the history (a small model copies them)
+        kit.memory.add(text, " ".join([*confirmed, *asked]), turn=turn.id)
+    how = ", ".join(f"{'refused' if m.action == REFUSE else 'intent ' + m.action}{' asks which ' + m.ask['argument'] if m.ask else ''}"
+                    f" (similarity {m.score:.2f} to {m.example!r})" for m in matches)
     kit.report(turn, sw.ms, backend="intent", reason=how,
                 **({"args": matches[0].args} if len(matches) == 1 and not refused else {}))
     log.info("turn %d fast path: %s", turn.id, how, extra={"stage": kit.name, "turn": turn.id})

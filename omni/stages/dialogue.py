@@ -83,6 +83,10 @@ class Dialogue(Processor):
         self._echo: tuple[tuple[str, str, bool], PromptEcho] | None = None
         self._follows: tuple[tuple[str, dict[str, Any]], ...] = ()
         """The calls the last answered turn made (the next may refer to them)."""
+        self._asking: IntentMatch | None = None
+        """The command the last answered turn asked a choice of ("which room?"): the next may answer."""
+        self._open: dict[int, IntentMatch] = {}
+        """Such a question, by the turn that asks it, until the turn is answered."""
 
     @property
     def kit(self) -> TurnKit:
@@ -361,23 +365,33 @@ class Dialogue(Processor):
                     # the reply is whole: the next turn's start is read ahead from now on, while
                     # the reply is spoken (not once the stage is asked for its next frame)
                     over = True
-                    self._answered(mark)
+                    self._answered(mark, turn.id)
                 yield out
         if not over:  # a reply started at a pause and thrown away never gets here
-            self._answered(mark)
+            self._answered(mark, turn.id)
 
-    def _answered(self, mark: int) -> None:
-        """The turn is answered: the next may refer to what it did, and its start is read ahead."""
+    def _answered(self, mark: int, turn_id: int) -> None:
+        """The turn is answered: the next may refer to what it did or answer what it asked, and
+        its start is read ahead."""
         n = min(self.tools.runs - mark, len(self.tools.ran))
         self._follows = tuple(self.tools.ran[-n:]) if n else ()
+        self._asking = self._open.pop(turn_id, None)
+        self._open.clear()
         self._prefill_next()
 
     async def _answer_by(self, turn: Turn, text: str, parts: list[str],
                          gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         sw = Stopwatch()
         on = self.options.intents.enabled
+        self._open.pop(turn.id, None)  # (a reply drawn at a pause and thrown away may have asked)
         match, score, near = (await self._intents.call(self.intents.assess, text)
                               if on and self._intents else (None, 0.0, {}))
+        if match is not None and match.ask is not None and \
+                any(name == match.action for name, _ in self._follows):
+            match = None  # "Lights off." after the kitchen light: which one, the history tells the model
+        if match is None and on and self._intents and self._asking is not None and \
+                (answer := self.intents.answer(text, self._asking)) is not None:
+            match = answer  # "The kitchen." to "Which room: kitchen, bedroom or living room?"
         several = await self._intents.call(self.intents.match_parts, text) if on and self._intents else None
         if match is not None and match.action in self.tools.off:
             match = None
@@ -395,6 +409,8 @@ class Dialogue(Processor):
             # "and the kitchen too": the last call, changed as the user says
             match = IntentMatch(call.name, call.arguments, 1.0, "(follows the turn before)", said=text)
         if match is not None:
+            if match.ask is not None:
+                self._open[turn.id] = match
             async for out in fast_path(self.kit, turn, text, [match], parts, gate, sw):
                 yield out
             return
