@@ -42,6 +42,9 @@ async def main() -> None:
     for probe in sorted(want):
         items = [{**it, "split": "dev"} for it in yaml.safe_load(REQUESTS.read_text())["items"] if it["probe"] == probe]
         random.Random(1).shuffle(items)  # kinds mixed, in the same order every run
+        # a follow-up right after the item it answers ("The bedroom." after "Light on, please.")
+        items = [x for it in items if not it.get("after")
+                 for x in [it, *(f for f in items if f.get("after") == it["id"])]]
         judged, timing = await conversations.run_dialogue(conversations.conversations(items), args.set)
         rep = conversations.report(judged)["dev"]
         conversations.print_report(f"probe {probe} ({', '.join(args.set) or 'defaults'}): {timing}", {"all": rep})

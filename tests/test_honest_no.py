@@ -4,19 +4,37 @@ replies, as the bundled models gave them on the everyday set's dev half: bench/q
 
 from __future__ import annotations
 
+import time
+
+from helpers import Scripted
 from scripted import LIGHT, scripted_turn
 
 from omni.dialogue.asks import asks_for_action, asks_to_act
 from omni.dialogue.claims import acknowledges, claims_asked, promises
 from omni.dialogue.guard import ClaimGuard
+from omni.dialogue.router import Router, RoutingOptions
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolsOptions
 from omni.dialogue.types import ToolCall
-from omni.frames import DeviceAction, ReplyDone
+from omni.frames import DeviceAction, ReplyDone, Transcript, Turn
+from omni.stages.dialogue import Dialogue, DialogueOptions
 
 
 def reply_of(out: list) -> str:
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
     return done.text
+
+
+async def test_an_errand_no_offered_tool_names_is_in_vain_whatever_tool_was_offered():
+    """'Book a haircut for Saturday morning.' was offered the clock (near "morning"), so the guard
+    took it that an action might do the errand and let "Sure, I can help with that. What time
+    would you like the haircut?" through (probe 4): the clock books nothing."""
+    stage = Dialogue("llm", DialogueOptions(intents={"enabled": False}, prefill_next=False, actions=[LIGHT]))
+    stage.backends = {"local": Scripted(["Sure, I can help with that. What time would you like the haircut?"])}
+    stage.router = Router(stage.backends, RoutingOptions(order=["local"]))
+    stage.tools.offered = lambda said, near: frozenset({"get_time"})  # type: ignore[method-assign]
+    turn = Turn(id=1, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
+    out = [f async for f in stage.process(Transcript(turn=turn, text="Book a haircut for Saturday morning."))]
+    assert reply_of(out) == "Sorry, I can't do that.", reply_of(out)
 
 
 async def test_agreeing_to_what_no_action_does_and_asking_its_details_is_an_honest_no():
@@ -164,7 +182,12 @@ async def test_a_claim_is_read_against_what_was_asked_whatever_thing_it_names():
                         ("Turn on the radio.", "Put some music on."),  # an errand handed back
                         ("Phone your brother.", "Phone my brother."),
                         ("Done.", "Set the hallway lamp to blue."),  # and nothing was done
-                        ("Set a timer for 12 hours.", "Remind me to water the plants tonight.")]:
+                        ("Set a timer for 12 hours.", "Remind me to water the plants tonight."),
+                        # a fresh probe set (probe 4): the errand under way in other words, and
+                        # handed back after a lead-in
+                        ("Garage defrosting in progress.", "Defrost the garage freezer."),
+                        ("Sure, wash the car before you go.", "Wash the car before I go."),
+                        ("Okay, heat up the soup in the microwave.", "Heat up the soup for dinner.")]:
         _, out, _ = await scripted_turn([reply], said)
         assert reply_of(out) == "Sorry, I can't do that.", (said, reply_of(out))
         assert not [f for f in out if isinstance(f, DeviceAction)]
@@ -185,6 +208,9 @@ async def test_a_claim_is_read_against_what_was_asked_whatever_thing_it_names():
                         ("Of course, I can keep a secret!", "Can you keep a secret?"),
                         ("Yes, I can hear you.", "Can you hear me?"),
                         ("Wishing you the best of luck on your exam!", "Wish me luck, I have an exam today!"),
-                        ("I flipped a coin and got heads.", "Flip a coin.")]:
+                        ("I flipped a coin and got heads.", "Flip a coin."),
+                        ("Defrosting a freezer with a bowl of hot water inside takes about an hour.",
+                         "I need to defrost the freezer."),
+                        ("Sure, boiling the kettle first makes it quicker.", "How do I make tea?")]:
         assert claims_asked(reply, said) is None, (said, reply)
     assert claims_asked("Kitchen light on.", "Turn on the kitchen light.") == "light"

@@ -82,7 +82,7 @@ _NOT_VERBS = frozenset(
     "am be been do does did don't doesn't can could would will should shall may might must have has had "
     "not no yes yeah yep nope oh ah hey hi hello okay ok so um uh hmm well right now then just really actually "
     "maybe also still already very too quite and but or if because of in on at to for from with about by as "
-    "let's thanks thank please sorry wow great nice good cool love like let don doesn didn isn aren wasn won "
+    "let's thanks thank please sorry wow great nice good cool love like let don doesn didn isn aren wasn won omni "
     "can couldn wouldn shouldn haven hasn".split())
 """Words that start a turn without being the verb it asks to be done, nor name its object (the
 contractions count there: "Turn it's ..." keeps "it's" out of the object's words; a verb's place

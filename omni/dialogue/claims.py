@@ -225,6 +225,10 @@ _ORDERS = re.compile(r"^\W*(?:turn|switch|set|start|put|open|close|lock|unlock|p
                      r"(?:on|off|up|down|a|an|the|my|your|it|that|this)\b[^,;:]*[.!]?\s*$", re.IGNORECASE)
 """A reply that is an order of one clause, as if the user were the one to carry it out ("Set a
 timer for 24 hours." to "Remind me to call the dentist tomorrow.")."""
+_LEAD_WORDS = frozenset("sure okay ok alright yes yeah of course certainly absolutely right fine".split())
+"""Words a reply may lead in with before an errand handed back ("Sure, warm up the car ...")."""
+_PARTICLE_WORDS = frozenset("up down on off out in over back".split())
+_UNDER_WAY_WORDS = re.compile(r"\b(?:in progress|under ?way|now|started|begun)\b")
 _OBJECT = frozenset("the a an my your his her their our it that this some me him them us".split())
 BARE_DONE = re.compile(r"^\W*(?:all\s+)?(?:done|finished|there you go)\W*$", re.IGNORECASE)
 """'Done.' and no more: a claim of whatever was asked (the guard takes it as one only when no
@@ -265,10 +269,13 @@ def claims_asked(clause: str, said: str) -> str | None:
     verbs = [a for a in asked(said) if a.verb not in TALK_VERBS]
     # an errand handed back as an order only to words that ask for one, not to a question ("How
     # do I fix my router?" -> "Turn it off and on again." is the answer)
-    request = (asks_for_action(said) or asks_to_act(said)) and not said.rstrip().endswith("?")
+    question = said.rstrip().endswith("?")
+    request = (asks_for_action(said) or asks_to_act(said)) and not question
     first = {a.verb for a in verbs if a.first}
-    if request and (_ORDERS.match(clause) or (len(words) > 2 and words[0] in first and words[1] in _OBJECT)) \
-            and not echoes(clause, said):
+    bare = words[next((i for i, w in enumerate(words) if w not in _LEAD_WORDS), len(words)):]  # "Sure, warm up ..."
+    obj = bare[2:3] if bare[1:2] and bare[1] in _PARTICLE_WORDS else bare[1:2]  # "warm up the car"
+    if ((request and _ORDERS.match(" ".join(bare))) or (not question and len(bare) > 2 and bare[0] in first
+                                                        and set(obj) & _OBJECT)) and not echoes(clause, said):
         return "other"  # "Turn on the TV." to "Put on the news.", "Ring your sister.": an errand handed back
     if verbs and BARE_DONE.match(clause):
         return "other"  # "Done." to "Set the lights to half brightness."
@@ -277,6 +284,8 @@ def claims_asked(clause: str, said: str) -> str | None:
         done, doing = _forms(verb)
         if named and (done & set(words) or (words and words[0] in doing)):
             return _kind(clause) or "other"  # "Security system armed.", "Counting down two minutes."
+        if named and doing & set(words) and (len(words) <= 6 or _UNDER_WAY_WORDS.search(low)):
+            return _kind(clause) or "other"  # "Freezer defrosting in progress."
         if named and len(words) <= 6 and re.search(rf"\b{_PARTICLES}$", low):
             return _kind(clause) or "other"  # "Kettle on." to "Turn on the kettle."
         if re.search(rf"\b(?:{_PROMISING}|i can\s+){re.escape(verb)}\b", low):

@@ -75,7 +75,8 @@ class ClaimGuard:
     """Clauses not spoken: they claimed what was not done."""
 
     no_action: bool = False
-    """No action was offered to the turn, so none can do what its words ask: agreeing to do it
+    """No action offered to the turn can do what its words ask (none was, or an errand no
+    offered tool's words name: omni.dialogue.llm_turn): agreeing to do it
     ("Sure, I can help with that!") and what follows that agreement (the details it asks for,
     the errand told as under way) is a promise no action keeps, not spoken; a clause that says
     it can't still is."""

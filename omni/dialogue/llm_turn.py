@@ -40,6 +40,10 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     # the user asked for something not allowed: the turn is nearest to an out-of-bounds example
     asked_forbidden = near.get(REFUSE, 0.0) >= max([o.tools.offer_similarity, *(
         v for k, v in near.items() if k != REFUSE)])
+    # no action can do what the words ask: none offered, or an errand ("Book a haircut for
+    # Saturday morning.") that no offered tool's words name (a tool offered for its nearness, the
+    # clock for "morning", does no errand)
+    in_vain = not offered or (asks_errand(text) and not any(kit.tools.keyword_said(n, text) for n in offered))
     first_ms: float | None = None
     out_ms: float | None = None
     """When the first words left for the speaker (the guard gives out whole clauses)."""
@@ -52,7 +56,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
 
     def new_guard() -> ClaimGuard:
         return ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
-                          notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt, no_action=not offered)
+                          notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt, no_action=in_vain)
 
     guard = new_guard()
     temperature = o.temperature

@@ -386,9 +386,6 @@ class Dialogue(Processor):
         self._open.pop(turn.id, None)  # (a reply drawn at a pause and thrown away may have asked)
         match, score, near = (await self._intents.call(self.intents.assess, text)
                               if on and self._intents else (None, 0.0, {}))
-        if match is not None and match.ask is not None and \
-                any(name == match.action for name, _ in self._follows):
-            match = None  # "Lights off." after the kitchen light: which one, the history tells the model
         if match is None and on and self._intents and self._asking is not None and \
                 (answer := self.intents.answer(text, self._asking)) is not None:
             match = answer  # "The kitchen." to "Which room: kitchen, bedroom or living room?"
