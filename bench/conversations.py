@@ -56,8 +56,11 @@ def dialogue_judge(stage: Any) -> Judge:
               "fallback": o.fallback_reply, "refusal": o.refusal, "say_again": getattr(o, "say_again", ""),
               "acknowledge": getattr(o, "acknowledge", "")}
     encode = stage.intents.model.encode if getattr(stage.intents, "model", None) is not None else None
+    from omni.dialogue.prompts import can_do
+
+    can = can_do(o.actions, o.tools.builtin).split("; ") if hasattr(o, "actions") else []
     if hasattr(stage, "instructions"):
-        return Judge(stage.instructions(), canned, encode)
+        return Judge(stage.instructions(), canned, encode, capabilities=can)
     # an older dialogue stage (a 'before' run): the same texts, gathered here
     extra = [t["function"]["description"] for t in stage.tools.schemas()]
     if getattr(o, "not_a_request_note", None):
@@ -66,7 +69,7 @@ def dialogue_judge(stage: Any) -> Judge:
     engine = getattr(local, "engine", None)
     if engine is not None and getattr(engine, "llm", None) is not None:
         extra.append(engine.tools_note(stage.tools.schemas()))
-    return Judge(instruction_texts(stage._system_prompt(), extra), canned, encode)
+    return Judge(instruction_texts(stage._system_prompt(), extra), canned, encode, capabilities=can)
 
 
 async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str], heard: dict[str, str] | None = None,
@@ -190,7 +193,7 @@ def report(judged: list[dict[str, Any]]) -> dict[str, Any]:
 
 def print_report(title: str, rep: dict[str, Any]) -> None:
     print(f"\n{title}")
-    keys = ["useful", "useful_pct", "silent", "echo", "prompt_read", "canned", "refused", "off_topic", "wrong_fact",
+    keys = ["useful", "useful_pct", "silent", "echo", "prompt_read", "canned", "refused", "off_topic", "tool_talk", "wrong_fact",
             "wrong_action", "dishonest", "facts_right", "commands_right", "honest_no"]
     print(" | ".join(["half", *keys]))
     for half, r in rep.items():

@@ -13,6 +13,10 @@ A reply is *useful* only if it has none of these faults, each counted on its own
   a question, advice, an aside);
 - `off_topic`: a statement, small talk or advice answered with something else (neither a word
   of the item's topic in it, nor a sentence embedding near the user's words);
+- `tool_talk`: a turn that asks for nothing done (a statement, small talk, advice, a fact, an
+  aside) answered with what omni's tools do, three words in a row of them the user did not say
+  ("I can't turn the power on or off, but I can tell you the time and date.", "You can turn on
+  the speaker volume to a higher setting and ask someone to help you celebrate");
 - `wrong_fact`: a question of fact without its answer;
 - `wrong_action`: a command not done, or done with other arguments, or an action nobody asked for;
 - `dishonest`: a request no action allows, answered without an honest no, or with a promise
@@ -34,8 +38,12 @@ from typing import Any
 
 import numpy as np
 
-FAULTS = ("silent", "echo", "prompt_read", "canned", "refused", "off_topic", "wrong_fact", "wrong_action",
-          "dishonest", "asked_back")
+FAULTS = ("silent", "echo", "prompt_read", "canned", "refused", "off_topic", "tool_talk", "wrong_fact",
+          "wrong_action", "dishonest", "asked_back")
+_PLAIN = frozenset("a an the and or of on off up down in to is it what going set turn switch stop tell talking cancel "
+                   "light".split())
+"""Words any talk has: a run of a tool's words counts as tool talk only with two words besides
+these ("the speaker volume", "time and date"; not "is going on", "set a timer", "a light on")."""
 TOPIC_SIMILARITY = 0.25
 """Cosine similarity (all-MiniLM-L6-v2) of reply and utterance above which a reply is on topic."""
 
@@ -169,10 +177,14 @@ class Judge:
     topic check), or None to use the items' topic words alone."""
 
     def __init__(self, instructions: Iterable[str], canned: dict[str, str],
-                 encode: Callable[[list[str]], np.ndarray] | None = None) -> None:
+                 encode: Callable[[list[str]], np.ndarray] | None = None, capabilities: Iterable[str] = ()) -> None:
+        """`capabilities`: what the tools do, in the words the system prompt gives them
+        (omni.dialogue.prompts.can_do), for `tool_talk`."""
         from omni.dialogue.prompts import PromptEcho
 
         self.prompt = PromptEcho(instructions)
+        self.tool_runs = {run for c in capabilities for w in [words(c)] for i in range(len(w) - 2)
+                          if len(set(run := tuple(w[i:i + 3])) - _PLAIN) >= 2}
         self.say_again = canned.get("say_again", "")
         self.canned = {k: v for k, v in canned.items() if v and k != "say_again"}
         self.encode = encode
@@ -232,6 +244,11 @@ class Judge:
             f["off_topic"] = not on and (sim is None or sim < TOPIC_SIMILARITY)
             if sim is not None:
                 f["topic_similarity"] = round(sim, 3)
+        if kind in ("statement", "chitchat", "advice", "fact", "aside") and not is_command and reply:
+            r, heard = words(reply), {tuple(w[i:i + 3]) for w in [words(f"{item['text']} {said}")] for i in range(len(w) - 2)}
+            talk = [" ".join(r[i:i + 3]) for i in range(len(r) - 2)
+                    if tuple(r[i:i + 3]) in self.tool_runs and tuple(r[i:i + 3]) not in heard]
+            f["tool_talk"] = talk[0] if talk else False
         if item.get("any"):
             f["wrong_fact"] = not mentions(reply, item["any"])
         if is_command:

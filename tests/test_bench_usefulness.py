@@ -83,3 +83,23 @@ def test_on_it_is_a_promise_only_as_a_reply_of_its_own() -> None:
     # an honest no about a thing "on it" promises nothing
     assert not _PROMISE.search("I don't have a calendar, so I can't tell you what's on it today.")
     assert not _PROMISE.search("There is a stain on it!")
+
+
+def test_what_the_tools_do_told_to_a_turn_that_asks_nothing_done_is_tool_talk() -> None:
+    """A system prompt change made the model answer "I just got a new job offer." with "That's
+    great news! ... You can turn on the speaker volume to a higher setting and ask someone to help
+    you celebrate your new job offer." The judge called it useful (on topic); a listener would not."""
+    can = ["switch a light on or off (kitchen, bedroom or living room)", "turn the speaker volume up or down",
+           "stop talking and cancel what is going on", "tell the time and date", "set a timer"]
+    from usefulness import Judge
+
+    judge = Judge(["You are omni, a friendly voice assistant."], {}, capabilities=can)
+    item = {"id": "s", "kind": "statement", "text": "I just got a new job offer.", "topic": ["job", "offer"]}
+    bad = judge(item, "Great news! You can turn on the speaker volume and celebrate your job offer.")
+    assert bad["faults"] == ["tool_talk"] and bad["tool_talk"] == "the speaker volume", bad
+    assert judge(item, "Congratulations on the job offer! What is the new role?")["useful"]
+    # the same words are no tool talk where the user said them, or in talk of anything else
+    said = {"id": "s2", "kind": "statement", "text": "The speaker volume on my phone is broken.", "topic": ["phone"]}
+    assert judge(said, "Sorry about the phone, the speaker volume may come back after a restart.")["useful"]
+    busy = {"id": "s3", "kind": "statement", "text": "Work is hectic this week.", "topic": ["work"]}
+    assert judge(busy, "Sounds like a lot is going on at work; set a timer for breaks.")["useful"]
