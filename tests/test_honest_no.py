@@ -47,6 +47,10 @@ async def test_agreeing_to_what_no_action_does_and_asking_its_details_is_an_hone
                          "Book a table for two at the Italian place on Friday."),
                         ("Sure! What time would you like the table?", "Can you book a table for two?"),
                         ("Sure, I can help you with that. Where to?", "Order me a cab to the station."),
+                        # a deed no list names, asked first (probes 1 and 2 of bench/quality/requests.yaml)
+                        ("Sure, I can help with that.", "Charge my car."),
+                        ("Sure, let me help you with that. What kind of plants are they?", "Water the plants."),
+                        ("Sure, I can help you record this show.", "Can you record this show?"),
                         ("Of course. Which programme?", "Could you start the washing machine?")]:
         _, out, _ = await scripted_turn([reply], said)
         assert reply_of(out) == "Sorry, I can't do that.", (said, reply_of(out))
@@ -55,6 +59,12 @@ async def test_agreeing_to_what_no_action_does_and_asking_its_details_is_an_hone
     for reply in ["Sure, I can help you order a pizza!", "Sure, I can help you order a pizza! What toppings?"]:
         _, out, _ = await scripted_turn([reply], "Can you order a pizza for us?")
         assert reply_of(out) == "Sorry, I can't do that.", (reply, reply_of(out))
+    # what talk does is no deed left undone
+    for reply, said in [("Sure, I can help you plan your week. What's on Monday?", "Plan my week."),
+                        ("Sure! Why did the scarecrow win an award? He was outstanding in his field.", "Tell me a joke."),
+                        ("Of course! What should the poem be about?", "Can you write me a poem?")]:
+        _, out, _ = await scripted_turn([reply], said)
+        assert reply_of(out) == reply, (said, reply_of(out))
     # another's "can't" ends no promise ("You can't go wrong with pepperoni." is still the pizza)
     for reply in ["Sure, I can help you order a pizza! You can't go wrong with pepperoni. What size?",
                   "I'll order a pizza for you! I can't wait. What toppings?"]:

@@ -92,7 +92,8 @@ TALK_VERBS = frozenset(
     "translate calculate define talk sing write summarize summarise compare teach read speak chat find show "
     "remember count convert check look keep wait use pick choose hear listen wish flip roll try stay continue "
     "rephrase clarify surprise learn pretend consider note promise hold hang relax enjoy have bear mind go come "
-    "see be".split())
+    "see be plan draft outline brainstorm organise organize believe imagine write create compose solve "
+    "work figure".split())
 """Verbs whose promise is kept in words or by the talk itself ("I'll tell you a joke", "Let me
 explain", "I'll keep that in mind", "Wishing you luck!"): never read as an errand."""
 _ASKED = tuple(re.compile(p, re.IGNORECASE) for p in (
@@ -132,3 +133,18 @@ def asked(said: str) -> tuple[Asked, ...]:
             things = frozenset(w for w in rest if w not in _STOP and w not in _NOT_VERBS and len(w) > 2)
             out.append(Asked(verb, things, first=n < 3))
     return tuple(out)
+
+
+def asks_deed(said: str) -> bool:
+    """The user's words start by asking for a deed that talk does not do, in the imperative or
+    of the assistant ("Charge my car.", "Could you fold the laundry?"); not "Tell me a joke.",
+    "Can you plan dinner?", nor a verb later in the turn."""
+    if said.rstrip().endswith("?") and not re.search(r"\b(?:can|could|would|will) you\b", said, re.IGNORECASE):
+        return False  # "Book recommendations for the summer?": a noun asked about
+    return any(a.first and a.verb not in TALK_VERBS and a.verb not in _LIGHT_VERBS for a in asked(said))
+
+
+_LIGHT_VERBS = frozenset("turn switch set put make take get do give start stop run open close play add show find "
+                         "bring send check".split())
+"""Verbs whose deed is in their object ("Can you turn this into a poem?", "Make me a playlist",
+"Give me a minute"): asks_to_act reads them with it."""

@@ -288,8 +288,8 @@ def claims_asked(clause: str, said: str) -> str | None:
             return _kind(clause) or "other"  # "Freezer defrosting in progress."
         if named and len(words) <= 6 and re.search(rf"\b{_PARTICLES}$", low):
             return _kind(clause) or "other"  # "Kettle on." to "Turn on the kettle."
-        if re.search(rf"\b(?:{_PROMISING}|i can\s+){re.escape(verb)}\b", low):
-            return _kind(clause) or "other"  # "Sure, I'll wake you up at seven.", "I can make coffee."
+        if re.search(rf"\b(?:{_PROMISING}|i can\s+)(?:help\s+(?:you\s+)?(?:to\s+)?)?{re.escape(verb)}\b", low):
+            return _kind(clause) or "other"  # "Sure, I'll wake you up at seven.", "I can help you record this show."
     mine = set(re.findall(r"\bmy\s+([a-z']+)", said.lower()))
     if mine and (m := re.search(rf"\b{_PROMISING}{_FETCH}\s+(?:\w+\s+){{0,2}}?your\s+([a-z']+)", low)) and m[1] in mine:
         return _kind(clause) or "other"  # "Sure, I'll read your messages." to "Read me my messages."

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from omni.dialogue.asks import ASKS_TO_READ, asks_errand, asks_for_action, asks_to_act, words_of
+from omni.dialogue.asks import ASKS_TO_READ, asks_deed, asks_errand, asks_for_action, asks_to_act, words_of
 from omni.dialogue.claims import (BARE_DONE, acknowledges, backed, claims_action, claims_asked, echoes, promises,
                                   relays, under_way)
 from omni.dialogue.prompts import PromptEcho
@@ -41,7 +41,7 @@ _LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|grea
 """A clause that only leads in ("Sure,", "I'm sorry,", "Oh no!"): it goes out with the clause after
 it, or not at all when that one is not spoken (no reply is left at "Sure,")."""
 _OFFER = re.compile(r"^\s*(?:(?:oh|well|sure|okay|ok|alright|all right|yes|yeah|of course|certainly|absolutely)\W+)*"
-                    r"(?:i can|i could|i'll|i will|i'd be (?:happy|glad) to|i would be (?:happy|glad) to|(?:i'm )?happy to)\s+"
+                    r"(?:i can|i could|i'll|i will|let me|i'd be (?:happy|glad) to|i would be (?:happy|glad) to|(?:i'm )?happy to)\s+"
                     r"help(?: you)?(?: with (?:that|this|it))?\W*$", re.IGNORECASE)
 """An offer of help and nothing more ("Sure, I can help with that!"): a lead-in too. Before a
 promise no action backs ("Let's book a table ...") it would be a promise left standing."""
@@ -85,8 +85,10 @@ class ClaimGuard:
 
     @cached_property
     def _in_vain(self) -> bool:
-        """The words ask for a thing to be done and no action was offered to do it (no_action)."""
-        return self.no_action and bool(self.said) and asks_to_act(self.said)
+        """The words ask for a thing to be done and no action was offered to do it (no_action):
+        a device worked or an errand (asks_to_act), or any deed asked first that talk does not
+        do ("Charge my car.", "Could you fold the laundry?"; not "Tell me a joke.")."""
+        return self.no_action and bool(self.said) and (asks_to_act(self.said) or asks_deed(self.said))
     offers: list[str] = field(default_factory=list)
     """Offers of help to words that asked for nothing, not spoken (unless nothing else is)."""
     prompt: PromptEcho | None = None

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from omni.dialogue.asks import asks_for_action
+from omni.dialogue.asks import asks_deed, asks_for_action
 from omni.dialogue.claims import UNDOING, claims_action, claims_asked, promises, under_way
 from omni.dialogue.intents import IntentMatch, spoken_seconds
 from omni.dialogue.memory import Memory
@@ -156,7 +156,8 @@ def not_done(kit: TurnKit, said: str, dropped: list[str], refused: bool) -> str:
     allowed action asked in values it does not take, what it can do."""
     o = kit.options
     kinds = {c: claims_action(c) or under_way(c) or promises(c) or claims_asked(c, said) for c in dropped}
-    if not asks_for_action(said) and not refused and not any(claims_asked(c, said) for c in dropped):
+    if not asks_for_action(said) and not asks_deed(said) and not refused and \
+            not any(claims_asked(c, said) for c in dropped):
         return o.acknowledge
     action = next((a for a in o.actions if a.name in kinds.values()), None)
     if action is not None and not refused:
