@@ -313,6 +313,7 @@ async def test_fast_path_acts_and_confirms_without_the_llm():
     ("Switch the hallway light off.", None, None, None),
     ("Mum, can you turn the light off when you come up?", None, None, None),
     ("Set a timer.", None, None, None),  # no choices to offer: the model asks for how long
+    ("Turn off all the lights.", None, None, None),  # every room: the model's (a review's case)
 ])
 def test_a_clear_command_with_a_choice_left_open_asks_which(matcher, text, action, args, ask):
     m, _, _ = matcher.assess(text)
@@ -334,6 +335,16 @@ def test_the_choice_asked_is_answered_by_the_next_turn(matcher, text, args):
     asked, _, _ = matcher.assess("Switch the light on, please.")
     m = matcher.answer(text, asked)
     assert (m.args if m is not None else None) == args, (text, m)
+
+
+async def test_a_follow_up_of_the_last_light_is_no_question_of_which_room():
+    """'Now turn the light off.' after the kitchen light is the kitchen's (a review's case: the
+    question of which room was taken before the follow-up)."""
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES, "ask_for": ["room"]}) as r:
+        await r.ask("Turn on the kitchen light.")
+        reply, out = await r.ask("Now turn the light off.", 2)
+    acts = [(f.action, f.args) for f in out if isinstance(f, DeviceAction)]
+    assert acts == [("light", {"room": "kitchen", "state": "off"})], (acts, reply)
 
 
 async def test_a_room_left_open_is_asked_at_once_and_the_answer_acts():

@@ -93,7 +93,8 @@ TALK_VERBS = frozenset(
     "remember count convert check look keep wait use pick choose hear listen wish flip roll try stay continue "
     "rephrase clarify surprise learn pretend consider note promise hold hang relax enjoy have bear mind go come "
     "see be plan draft outline brainstorm organise organize believe imagine write create compose solve "
-    "work figure".split())
+    "work figure proofread review edit rewrite improve correct analyse analyze rate quiz practice practise test "
+    "cheer motivate entertain recap paraphrase shorten expand simplify ignore disregard forget".split())
 """Verbs whose promise is kept in words or by the talk itself ("I'll tell you a joke", "Let me
 explain", "I'll keep that in mind", "Wishing you luck!"): never read as an errand."""
 _ASKED = tuple(re.compile(p, re.IGNORECASE) for p in (
@@ -141,7 +142,16 @@ def asks_deed(said: str) -> bool:
     "Can you plan dinner?", nor a verb later in the turn."""
     if said.rstrip().endswith("?") and not re.search(r"\b(?:can|could|would|will) you\b", said, re.IGNORECASE):
         return False  # "Book recommendations for the summer?": a noun asked about
-    return any(a.first and a.verb not in TALK_VERBS and a.verb not in _LIGHT_VERBS for a in asked(said))
+    return any(a.first and a.verb not in TALK_VERBS and a.verb not in _LIGHT_VERBS
+               and not re.search(r"(?:ing|ed|[^s]s)$", a.verb)  # "Running my first ...", "Movies this ..."
+               and re.search(rf"\b{a.verb}\s+{_DONE_TO}", said, re.IGNORECASE)
+               for a in asked(said))
+
+
+_DONE_TO = r"(?:(?:up|down|out|off|on|over|back|in)\s+)?(?:the|my|our|your|his|her|their|a|an|some|these|those|this|that|it)\b"
+"""What follows a verb that does something to a thing ("Charge my car", "Fill up the bird
+feeder"): not "Quiz me on capitals", "Practice Spanish with me", "Goodnight.", "Dinner was
+amazing tonight."."""
 
 
 _LIGHT_VERBS = frozenset("turn switch set put make take get do give start stop run open close play add show find "

@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from omni.dialogue.asks import (ERRANDS, PHYSICAL, STRICT_ERRANDS, TALK_VERBS, asked, asks_for_action, asks_to_act,
-                                words_of)
+from omni.dialogue.asks import (ERRANDS, PHYSICAL, STRICT_ERRANDS, TALK_VERBS, asked, asks_deed, asks_for_action,
+                                asks_to_act, words_of)
 from omni.dialogue.intents import spoken_seconds
 
 # which recorded action backs a claim about each kind of thing
@@ -274,8 +274,9 @@ def claims_asked(clause: str, said: str) -> str | None:
     first = {a.verb for a in verbs if a.first}
     bare = words[next((i for i, w in enumerate(words) if w not in _LEAD_WORDS), len(words)):]  # "Sure, warm up ..."
     obj = bare[2:3] if bare[1:2] and bare[1] in _PARTICLE_WORDS else bare[1:2]  # "warm up the car"
-    if ((request and _ORDERS.match(" ".join(bare))) or (not question and len(bare) > 2 and bare[0] in first
-                                                        and set(obj) & _OBJECT)) and not echoes(clause, said):
+    if ((request and _ORDERS.match(" ".join(bare))) or ((request or asks_deed(said)) and len(bare) > 2
+                                                        and bare[0] in first and set(obj) & _OBJECT)) \
+            and not echoes(clause, said):
         return "other"  # "Turn on the TV." to "Put on the news.", "Ring your sister.": an errand handed back
     if verbs and BARE_DONE.match(clause):
         return "other"  # "Done." to "Set the lights to half brightness."

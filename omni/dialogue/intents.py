@@ -285,7 +285,7 @@ class IntentMatcher:
 
 
 _COMMAND_WORDS = frozenset(
-    "a an the please now thanks thank you can could would will just all my our hey okay ok oh um uh so right "
+    "a an the please now thanks thank you can could would will just my our hey okay ok oh um uh so right "
     "omni again too".split())
 """Words any command may hold beside its action's own."""
 

@@ -367,15 +367,20 @@ class Dialogue(Processor):
                     over = True
                     self._answered(mark, turn.id)
                 yield out
-        if not over:  # a reply started at a pause and thrown away never gets here
-            self._answered(mark, turn.id)
+        if not over:  # a reply started at a pause and thrown away before it ended never gets here
+            confirmed = gate is None or (gate.done() and not gate.cancelled() and gate.exception() is None)
+            self._answered(mark, turn.id, confirmed)
 
-    def _answered(self, mark: int, turn_id: int) -> None:
+    def _answered(self, mark: int, turn_id: int, confirmed: bool = True) -> None:
         """The turn is answered: the next may refer to what it did or answer what it asked, and
-        its start is read ahead."""
+        its start is read ahead. A reply drawn at a pause that ended before its words were
+        confirmed ("Um." while the user goes on: "Um, the bedroom.") leaves the question asked
+        before it open."""
         n = min(self.tools.runs - mark, len(self.tools.ran))
         self._follows = tuple(self.tools.ran[-n:]) if n else ()
-        self._asking = self._open.pop(turn_id, None)
+        opened = self._open.pop(turn_id, None)
+        if confirmed or opened is not None:
+            self._asking = opened
         self._open.clear()
         self._prefill_next()
 
@@ -402,8 +407,10 @@ class Dialogue(Processor):
                 (last := await self._intents.call(self.intents.match_last, text)) is not None and \
                 last.action not in self.tools.off:
             match = last  # "Okay, I don't need you anymore, stop."
-        if match is None and (call := follow_up(text, list(self._follows), self.tools)) is not None:
-            # "and the kitchen too": the last call, changed as the user says
+        if (match is None or match.ask is not None) and \
+                (call := follow_up(text, list(self._follows), self.tools)) is not None:
+            # "and the kitchen too": the last call, changed as the user says ("Now turn the light
+            # off." after the kitchen light is the kitchen's, not a question of which room)
             match = IntentMatch(call.name, call.arguments, 1.0, "(follows the turn before)", said=text)
         if match is not None:
             if match.ask is not None:
