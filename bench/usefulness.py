@@ -44,6 +44,11 @@ _PLAIN = frozenset("a an the and or of on off up down in to is it what going set
                    "light".split())
 """Words any talk has: a run of a tool's words counts as tool talk only with two words besides
 these ("the speaker volume", "time and date"; not "is going on", "set a timer", "a light on")."""
+def _triples(w: list[str]) -> list[tuple[str, ...]]:
+    """Each run of three words in a row."""
+    return [tuple(w[i:i + 3]) for i in range(len(w) - 2)]
+
+
 TOPIC_SIMILARITY = 0.25
 """Cosine similarity (all-MiniLM-L6-v2) of reply and utterance above which a reply is on topic."""
 
@@ -183,8 +188,7 @@ class Judge:
         from omni.dialogue.prompts import PromptEcho
 
         self.prompt = PromptEcho(instructions)
-        self.tool_runs = {run for c in capabilities for w in [words(c)] for i in range(len(w) - 2)
-                          if len(set(run := tuple(w[i:i + 3])) - _PLAIN) >= 2}
+        self.tool_runs = {run for c in capabilities for run in _triples(words(c)) if len(set(run) - _PLAIN) >= 2}
         self.say_again = canned.get("say_again", "")
         self.canned = {k: v for k, v in canned.items() if v and k != "say_again"}
         self.encode = encode
@@ -245,9 +249,8 @@ class Judge:
             if sim is not None:
                 f["topic_similarity"] = round(sim, 3)
         if kind in ("statement", "chitchat", "advice", "fact", "aside") and not is_command and reply:
-            r, heard = words(reply), {tuple(w[i:i + 3]) for w in [words(f"{item['text']} {said}")] for i in range(len(w) - 2)}
-            talk = [" ".join(r[i:i + 3]) for i in range(len(r) - 2)
-                    if tuple(r[i:i + 3]) in self.tool_runs and tuple(r[i:i + 3]) not in heard]
+            heard = set(_triples(words(f"{item['text']} {said}")))
+            talk = [" ".join(run) for run in _triples(words(reply)) if run in self.tool_runs and run not in heard]
             f["tool_talk"] = talk[0] if talk else False
         if item.get("any"):
             f["wrong_fact"] = not mentions(reply, item["any"])

@@ -142,8 +142,7 @@ class IntentMatcher:
                 if secs is not None:
                     args[name] = secs
                 continue
-            said = [v for v in prop.get("enum", []) if isinstance(v, str) and _mentions(low, v)]
-            said = [v for v in said if not any(v != w and v in w for w in said)]  # "living room" over "room"
+            said = _values_said(low, prop)
             if len(said) > 1:
                 return None  # "on ... off": not a clear command
             if said:
@@ -243,8 +242,7 @@ class IntentMatcher:
         low = text.lower()
         args = dict(asked.args)
         for name, prop in self.targets[asked.action].get("properties", {}).items():
-            said = [str(v) for v in prop.get("enum", []) if _mentions(low, str(v))]
-            said = [v for v in said if not any(v != w and v in w for w in said)]
+            said = _values_said(low, prop)
             if len(said) > 1:
                 return None
             if said:
@@ -282,6 +280,12 @@ class IntentMatcher:
         if m is None or m.action == REFUSE or any(self.match(p)[1] >= self.opts.threshold for p in parts[:-1]):
             return None  # a request no action allows is judged on the whole turn ("I got home, I turned on the oven.")
         return dataclasses.replace(m, said=parts[-1])
+
+
+def _values_said(low: str, prop: dict[str, Any]) -> list[str]:
+    """The enum values of a parameter that the (lower-case) words name, "living room" over "room"."""
+    said = [v for v in prop.get("enum", []) if isinstance(v, str) and _mentions(low, v)]
+    return [v for v in said if not any(v != w and v in w for w in said)]
 
 
 _COMMAND_WORDS = frozenset(

@@ -85,8 +85,8 @@ class Dialogue(Processor):
         """The calls the last answered turn made (the next may refer to them)."""
         self._asking: IntentMatch | None = None
         """The command the last answered turn asked a choice of ("which room?"): the next may answer."""
-        self._open: dict[int, IntentMatch] = {}
-        """Such a question, by the turn that asks it, until the turn is answered."""
+        self._open: tuple[int, IntentMatch] | None = None
+        """Such a question, with the turn that asks it, until that turn is answered."""
 
     @property
     def kit(self) -> TurnKit:
@@ -378,17 +378,17 @@ class Dialogue(Processor):
         before it open."""
         n = min(self.tools.runs - mark, len(self.tools.ran))
         self._follows = tuple(self.tools.ran[-n:]) if n else ()
-        opened = self._open.pop(turn_id, None)
+        opened = self._open[1] if self._open is not None and self._open[0] == turn_id else None
         if confirmed or opened is not None:
             self._asking = opened
-        self._open.clear()
+        self._open = None
         self._prefill_next()
 
     async def _answer_by(self, turn: Turn, text: str, parts: list[str],
                          gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         sw = Stopwatch()
         on = self.options.intents.enabled
-        self._open.pop(turn.id, None)  # (a reply drawn at a pause and thrown away may have asked)
+        self._open = None  # (a reply drawn at a pause and thrown away may have asked)
         match, score, near = (await self._intents.call(self.intents.assess, text)
                               if on and self._intents else (None, 0.0, {}))
         if match is None and on and self._intents and self._asking is not None and \
@@ -414,7 +414,7 @@ class Dialogue(Processor):
             match = IntentMatch(call.name, call.arguments, 1.0, "(follows the turn before)", said=text)
         if match is not None:
             if match.ask is not None:
-                self._open[turn.id] = match
+                self._open = (turn.id, match)
             async for out in fast_path(self.kit, turn, text, [match], parts, gate, sw):
                 yield out
             return
