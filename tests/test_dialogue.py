@@ -292,6 +292,32 @@ def test_spoken_durations():
     assert spoken_seconds("a minute") == 60
     assert spoken_seconds("set a timer") is None
     assert spoken_seconds("for many minutes") is None
+    assert spoken_seconds("Set a timer for a quarter of an hour.") == spoken_seconds("a quarter-hour timer") == 900
+    assert spoken_seconds("three quarters of an hour") == 2700
+    assert spoken_seconds("an hour and a quarter") == 4500
+    assert spoken_seconds("quarter past six") is None
+
+
+def test_a_complaint_of_too_much_asks_for_less():
+    """"Not so loud, please." is near "louder please", whose direction is up; the words ask for down."""
+    from omni.dialogue.intents import IntentExample, IntentMatcher, IntentOptions, too_much
+
+    words = {"up": ["louder", "higher"], "down": ["quieter", "softer", "lower"]}
+    prop = {"enum": ["up", "down"]}
+    assert too_much("not so loud, please", prop, words) == "down"
+    assert too_much("it's way too loud", prop, words) == "down"
+    assert too_much("too quiet, i can't hear it", prop, words) == "up"
+    assert too_much("it's not loud enough", prop, words) == "up"
+    assert too_much("louder please", prop, words) is None
+    assert too_much("too loud", {"enum": ["up", "down", "mute"]}, words) is None
+    louder = IntentExample(text="louder please", action="volume", args={"direction": "up"})
+    schema = {"properties": {"direction": prop}, "required": ["direction"]}
+    m = IntentMatcher(IntentOptions(examples=[louder]), {"volume": schema}, {"volume": words})
+    assert m.slots("Not so loud, please.", schema, louder) == {"direction": "down"}
+    assert m.slots("Louder, please.", schema, louder) == {"direction": "up"}
+    assert m.slots("It's too loud up here.", schema, louder) is None  # "up" said too: not clear
+    assert IntentMatcher(IntentOptions(examples=[louder]), {"volume": schema}).slots(
+        "Not so loud, please.", schema, louder) == {"direction": "up"}  # without its words it can't tell
 
 
 async def test_device_actions_not_offered_to_the_model_stay_with_the_fast_path():

@@ -84,11 +84,14 @@ def _mentions(text: str, value: str) -> bool:
 class IntentMatcher:
     """Blocking; `load()` and `match()` run in a worker thread."""
 
-    def __init__(self, opts: IntentOptions, targets: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, opts: IntentOptions, targets: dict[str, dict[str, Any]],
+                 words: dict[str, dict[str, list[str]]] | None = None) -> None:
         """`targets`: what an example may name (device actions, built-in tools) with the JSON
-        schema of its arguments."""
+        schema of its arguments; `words`: each action's other words for its values
+        ({"volume": {"up": ["louder", ...]}}, ActionSpec.words)."""
         self.opts = opts
         self.targets = targets
+        self.words = words or {}
         for ex in opts.examples:
             if ex.action not in targets:
                 raise ConfigError(f"intent example {ex.text!r} names action {ex.action!r}, "
@@ -143,6 +146,11 @@ class IntentMatcher:
                     args[name] = secs
                 continue
             said = _values_said(low, prop)
+            meant = too_much(low, prop, self.words.get(example.action, {}))
+            if meant is not None:  # "Not so loud, please." near "louder please": down, not up
+                if said and said != [meant]:
+                    return None  # "it's too loud up here": not a clear command
+                said = [meant]
             if len(said) > 1:
                 return None  # "on ... off": not a clear command
             if said:
@@ -288,6 +296,27 @@ def _values_said(low: str, prop: dict[str, Any]) -> list[str]:
     return [v for v in said if not any(v != w and v in w for w in said)]
 
 
+def too_much(low: str, prop: dict[str, Any], words: dict[str, list[str]]) -> str | None:
+    """The value of a two-valued parameter that a complaint of too much or too little asks for:
+    "too loud", "so loud", "not so loud" -> the value whose words do not hold "louder" (down);
+    "not loud enough" -> the one whose words do (up). None when the (lower-case) words make no
+    such complaint."""
+    values = [str(v) for v in prop.get("enum", [])]
+    if len(values) != 2:
+        return None
+    for i, v in enumerate(values):
+        for w in words.get(v, []):
+            if not (w.endswith("er") and len(w) > 4):
+                continue
+            base = w[:-3] if w[-3] == w[-4] else w[:-2]  # "louder" -> "loud", "bigger" -> "big"
+            base = base[:-1] + "y" if base.endswith("i") else base  # "quieter" is "quiet", "tidier" "tidy"
+            if re.search(rf"\bnot\s+(?:\w+\s+)?{base}\s+enough\b", low):
+                return v
+            if re.search(rf"\b(?:too|so)\s+(?:\w+\s+)?{base}\b", low):
+                return values[1 - i]
+    return None
+
+
 _COMMAND_WORDS = frozenset(
     "a an the please now thanks thank you can could would will just my our hey okay ok oh um uh so right "
     "omni again too".split())
@@ -340,6 +369,7 @@ _NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy":
 _UNITS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600}
 _DURATION = re.compile(r"\b(\d+|(?:(?:twenty|thirty|forty|fifty)[- ])?[a-z]+)\s+(second|sec|minute|min|hour)s?\b")
 _NEGATIVE = re.compile(r"\b(minus|negative)\s+(\d|[a-z])")
+_QUARTERS = re.compile(r"\b(?:(a|one|two|three)\s+)?quarters?(?:[- ]hour\b|\s+of\s+an\s+hour\b)")
 
 
 def spoken_seconds(text: str) -> int | None:
@@ -350,10 +380,16 @@ def spoken_seconds(text: str) -> int | None:
     # "a half hour timer", "half-hour"; not the half of "one and a half hour"
     low = re.sub(r"(?<!and )(?<!and a )\b(?:a\s+)?half[- ]hour\b", "half an hour", low)
     total = 1800 if re.search(r"\bhalf an hour\b", low) else 0
-    # "an hour and a half", "two and a half minutes": half of the unit said, besides the whole ones
-    for m in re.finditer(r"\b(hour|minute|second)s?\s+and a half\b|\band a half\s+(hour|minute|second)s?\b", low):
-        total += _UNITS[m.group(1) or m.group(2)] // 2
-    low = re.sub(r"\s+and a half\b", "", low).replace("half an hour", "")
+    # "a quarter of an hour", "three quarters of an hour", "a quarter-hour timer"
+    for m in _QUARTERS.finditer(low):
+        total += _NUMBERS.get(m.group(1) or "a", 1) * 900
+    low = _QUARTERS.sub("", low)
+    # "an hour and a half", "two and a half minutes": half (or a quarter) of the unit said, besides
+    # the whole ones
+    for m in re.finditer(r"\b(hour|minute|second)s?\s+and a (half|quarter)\b|\band a (half|quarter)\s+"
+                         r"(hour|minute|second)s?\b", low):
+        total += _UNITS[m.group(1) or m.group(4)] // (2 if "half" in (m.group(2), m.group(3)) else 4)
+    low = re.sub(r"\s+and a (?:half|quarter)\b", "", low).replace("half an hour", "")
     # one duration, in parts said together ("1 hour 30 minutes", "an hour and ten minutes"); a
     # second one later ("four minutes? ... timer for four minutes.") says the same again
     last_end = None
@@ -379,5 +415,6 @@ def masked(text: str) -> str:
     "ten minutes" and "5 minutes" embed alike (the slots read the value)."""
     low = re.sub(r"[^\w\s'-]", " ", text.lower())  # transcripts have punctuation, examples rarely
     low = re.sub(r"\bhalf an hour\b|(?<!and )(?<!and a )\b(?:a\s+)?half[- ]hour\b", "some minutes", low)
+    low = _QUARTERS.sub("some minutes", low)
     low = " ".join(low.split())
     return _DURATION.sub(lambda m: f"some {m.group(2)}s", low)

@@ -66,7 +66,8 @@ class Dialogue(Processor):
         self.tools.off = _off(o.tools_off)
         # "refuse": examples of what the home may ask that no action allows ("unlock the door"),
         # answered with options.refusal before a model can pretend to have done it
-        self.intents = IntentMatcher(o.intents, {**self.tools.targets(), REFUSE: {"type": "object"}})
+        self.intents = IntentMatcher(o.intents, {**self.tools.targets(), REFUSE: {"type": "object"}},
+                                     {a.name: a.words for a in o.actions})
         self.memory = Memory(self._system_prompt(), o.memory)
         self._intents: Shared[IntentMatcher] | None = None
         self._local: ChatBackend | None = None
