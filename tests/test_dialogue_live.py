@@ -256,6 +256,33 @@ def test_everything_else_goes_to_the_llm(matcher, text):
     assert matcher.match(text)[0] is None
 
 
+def test_words_an_embedding_cannot_weigh_decide_the_fast_path():
+    """Negation: "Can you hear me?" and "I can hear you." are 0.8 near "i can't hear you" (volume
+    up), and "Don't stop." near "stop"; none is that command. Own words: "Turn it up." is 0.67
+    from "turn the volume up", below the threshold, but says nothing the volume's examples do not,
+    and its direction itself; "Volume." says no direction."""
+    from omni.dialogue.intents import IntentExample, gainsays
+    from omni.dialogue.tools import ToolRegistry, ToolsOptions
+
+    assert gainsays("Can you hear me?", "i can't hear you") and gainsays("Don't stop.", "stop")
+    assert not gainsays("No, turn it down.", "turn it down a bit")  # "no," negates nothing
+    assert not gainsays("Louder, I can't hear.", "louder please")
+    examples = [*EXAMPLES, IntentExample(text="i can't hear you", action="volume", args={"direction": "up"}),
+                IntentExample(text="turn it down a bit", action="volume", args={"direction": "down"})]
+    targets = ToolRegistry(ToolsOptions(), [LIGHT, VOLUME, STOP]).targets()
+    m = IntentMatcher(IntentOptions(examples=examples), targets)
+    m.load(noop)
+    for text in ("Can you hear me?", "I can hear you.", "Don't stop.", "Don't turn the volume up.", "Volume."):
+        assert m.match(text)[0] is None, text
+    hit = m.match("I can't hear you.")[0]
+    assert hit is not None and (hit.action, hit.args) == ("volume", {"direction": "up"})
+    hit, score = m.match("Turn it up.")
+    assert hit is not None and (hit.action, hit.args) == ("volume", {"direction": "up"}) and score < m.opts.threshold
+    never = IntentMatcher(IntentOptions(examples=examples, own_words_threshold=1.0), targets)
+    never.load(noop)
+    assert never.match("Turn it up.")[0] is None
+
+
 def test_a_command_wrapped_in_other_words_is_near_its_action_but_not_acted_on(matcher):
     """'Alright, I've heard enough, thanks, stop there.' was far from every example as a whole
     (0.31 to "stop"), so the model was not offered the stop tool. A part of the turn near an

@@ -48,6 +48,10 @@ class IntentOptions(BaseModel):
     """Cosine similarity the nearest example must reach."""
     margin: float = Field(0.04, ge=0, le=1)
     """Lead the best action must have over the next-best action."""
+    own_words_threshold: float = Field(0.6, ge=0, le=1)
+    """The similarity enough for a turn whose every word is its nearest action's own (its
+    examples' words and its values, besides "please", "can you" and the like) and which says
+    each argument itself: "Turn it up." is 0.67 from "turn the volume up". (1: never lower.)"""
     max_words: int = Field(12, ge=1)
     """Longer turns go to the LLM."""
     ask_for: list[str] = Field(default_factory=list)
@@ -212,12 +216,22 @@ class IntentMatcher:
         ex = self.opts.examples[best]
         score = float(sims[best])
         other = next((float(sims[i]) for i in order[1:] if self.opts.examples[int(i)].action != ex.action), -1.0)
-        if score < self.opts.threshold or score - other < self.opts.margin:
+        if score - other < self.opts.margin or score < self.opts.threshold and not (
+                score >= self.opts.own_words_threshold and self._own_words(text, ex.action)):
             return self._asking(text, v, sims), score, near
+        if gainsays(text, ex.text):  # "I can hear you." is near "i can't hear you" (volume up)
+            return None, score, near
         args = self.slots(text, self.targets[ex.action], ex)
         if args is None:
             return self._asking(text, v, sims), score, near
         return IntentMatch(ex.action, args, score, ex.text), score, near
+
+    def _own_words(self, text: str, action: str) -> bool:
+        """Every word of `text` is one of `action`'s own or any command's, and its arguments are
+        all said in them (none taken from an example: "Volume." says no direction)."""
+        if action == REFUSE or _stems(text) - self._vocab.get(action, set()) - _COMMAND_WORDS:
+            return False
+        return self.slots(text, self.targets[action], IntentExample(text="", action=action)) is not None
 
     def _asking(self, text: str, v: np.ndarray, sims: np.ndarray) -> IntentMatch | None:
         """A clear command but for an argument it leaves open (ask_for): near an example with
@@ -288,6 +302,26 @@ class IntentMatcher:
         if m is None or m.action == REFUSE or any(self.match(p)[1] >= self.opts.threshold for p in parts[:-1]):
             return None  # a request no action allows is judged on the whole turn ("I got home, I turned on the oven.")
         return dataclasses.replace(m, said=parts[-1])
+
+
+_NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b|\bcannot\b", re.IGNORECASE)
+
+
+def _negated(text: str) -> set[str]:
+    """The words of `text` a negation says are not so: the next two after "not", "never", "no" or
+    a "-n't", in its clause ("can't hear you" -> hear, you; "don't turn it up" -> turn, it)."""
+    out: set[str] = set()
+    for m in _NEGATION.finditer(text):  # up to a comma: "No, turn it down." negates nothing
+        out |= _stems(" ".join(re.split(r"[,.;:!?]", text[m.end():])[0].split()[:2]))
+    return out
+
+
+def gainsays(text: str, example: str) -> bool:
+    """`text` says a word its example says too, but negated where the example is not, or the
+    other way round: "I can hear you." / "Can you hear me?" against "i can't hear you", "Don't
+    turn the volume up." against "turn the volume up". Embeddings barely tell these apart."""
+    shared = _stems(text) & _stems(example)
+    return bool(shared & (_negated(text) ^ _negated(example)))
 
 
 def _values_said(low: str, prop: dict[str, Any]) -> list[str]:
