@@ -54,7 +54,7 @@ def dialogue_judge(stage: Any) -> Judge:
     o = stage.options
     canned = {"unsure": getattr(o, "unsure_reply", ""), "not_done": getattr(o, "not_done_reply", ""),
               "fallback": o.fallback_reply, "refusal": o.refusal, "say_again": getattr(o, "say_again", ""),
-              "acknowledge": getattr(o, "acknowledge", "")}
+              "acknowledge": getattr(o, "acknowledge", ""), "cannot_tell": getattr(o, "cannot_tell", "")}
     encode = stage.intents.model.encode if getattr(stage.intents, "model", None) is not None else None
     from omni.dialogue.prompts import can_do
 

@@ -238,3 +238,20 @@ async def test_a_second_draw_never_acts():
     said = "Okay okay, turn the kitchen light off now."
     stage, out, fake = await scripted_turn(["The user talks to you and hears your reply.", "Okay."], said)
     assert len(fake.requests) == 2 and not [f for f in out if isinstance(f, DeviceAction)]
+
+
+async def test_a_question_of_how_a_device_is_does_nothing_to_it():
+    """"Is the kitchen light on?" is a command's words asked of, not for: before, the fast path
+    (0.82 near "turn on the kitchen light") or the model switched the light on. No action reads
+    a device, so a model's "The kitchen light is on." is made up: the user hears that it can't
+    tell, and what it can do. The clock may still be read."""
+    stage, out, fake = await scripted_turn(["The kitchen light is on."], "Is the kitchen light on?")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert not [f for f in out if isinstance(f, DeviceAction)] and not fake.requests[0].tools
+    assert done.text.startswith(stage.options.cannot_tell) and "I can switch a light" in done.text, done.text
+    stage, out, fake = await scripted_turn([ToolCall("c", "light", {"room": "kitchen", "state": "on"}), "I can't tell."],
+                                           "Is the kitchen light on?")
+    assert not [f for f in out if isinstance(f, DeviceAction)]
+    _, out, _ = await scripted_turn(["It is five o'clock."], "Is it five o'clock yet?")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert "five o'clock" not in done.text and re.search(r"\d{1,2}:\d{2}", done.text), done.text

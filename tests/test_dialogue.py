@@ -295,7 +295,35 @@ def test_spoken_durations():
     assert spoken_seconds("Set a timer for a quarter of an hour.") == spoken_seconds("a quarter-hour timer") == 900
     assert spoken_seconds("three quarters of an hour") == 2700
     assert spoken_seconds("an hour and a quarter") == 4500
+    assert spoken_seconds("three-quarters of an hour") == 2700 and spoken_seconds("an hour and three quarters") == 6300
+    assert spoken_seconds("a one and a quarter hour timer") == 4500
     assert spoken_seconds("quarter past six") is None
+
+
+def test_a_negated_word_gainsays_its_example():
+    from omni.dialogue.intents import gainsays
+
+    assert gainsays("Can you hear me?", "i can't hear you") and gainsays("I can hear you.", "i can't hear you")
+    assert gainsays("Don't stop.", "stop") and gainsays("Don't turn the volume up.", "turn the volume up")
+    assert not gainsays("I can’t hear you.", "i can't hear you") and not gainsays("I cant hear you", "i can't hear you")
+    assert not gainsays("I can barely hear you.", "i can't hear you")  # probe 1's "It's too quiet, I can barely ..."
+    assert not gainsays("No, turn it down.", "turn it down a bit")  # "no," negates nothing
+    assert not gainsays("Louder, I can't hear.", "louder please")  # the negated word is not the example's
+
+
+def test_the_pipelines_fast_path_reads_its_actions_words():
+    """The stage hands each action's `words` to the fast path (no model is loaded to read slots)."""
+    from omni.config import load_pipeline
+    from omni.config.loader import PIPELINES_DIR
+    from omni.dialogue.intents import IntentExample
+    from omni.stages import build_stage
+
+    cfg = load_pipeline(PIPELINES_DIR / "desktop.yaml", [])
+    stage = build_stage(next(s for s in cfg.stages if s.kind == "dialogue"))
+    louder = next(ex for ex in stage.intents.opts.examples if ex.text == "louder please")
+    schema = stage.intents.targets["volume"]
+    assert stage.intents.slots("Not so loud, please.", schema, louder) == {"direction": "down"}
+    assert stage.intents.slots("Louder, please.", schema, IntentExample(text="", action="volume")) is None
 
 
 def test_a_complaint_of_too_much_asks_for_less():
@@ -310,6 +338,8 @@ def test_a_complaint_of_too_much_asks_for_less():
     assert too_much("it's not loud enough", prop, words) == "up"
     assert too_much("louder please", prop, words) is None
     assert too_much("too loud", {"enum": ["up", "down", "mute"]}, words) is None
+    assert too_much("it isn't loud enough", prop, words) == "up"
+    assert too_much("it's too quiet, not too loud", prop, words) is None  # both: not a clear ask
     louder = IntentExample(text="louder please", action="volume", args={"direction": "up"})
     schema = {"properties": {"direction": prop}, "required": ["direction"]}
     m = IntentMatcher(IntentOptions(examples=[louder]), {"volume": schema}, {"volume": words})

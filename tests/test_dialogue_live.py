@@ -251,6 +251,7 @@ def test_clear_commands_take_the_fast_path(matcher, text, action, args):
     "Turn the kitchen light on and then off.",  # two states: not a clear command
     "Tell me a story about a stop sign.",
     "Set a timer.",                             # for how long? the LLM asks
+    "Is the kitchen light on?",                 # asked how it is, not for it (0.82 near its command)
 ])
 def test_everything_else_goes_to_the_llm(matcher, text):
     assert matcher.match(text)[0] is None
@@ -261,21 +262,20 @@ def test_words_an_embedding_cannot_weigh_decide_the_fast_path():
     up), and "Don't stop." near "stop"; none is that command. Own words: "Turn it up." is 0.67
     from "turn the volume up", below the threshold, but says nothing the volume's examples do not,
     and its direction itself; "Volume." says no direction."""
-    from omni.dialogue.intents import IntentExample, gainsays
+    from omni.dialogue.intents import IntentExample
     from omni.dialogue.tools import ToolRegistry, ToolsOptions
 
-    assert gainsays("Can you hear me?", "i can't hear you") and gainsays("Don't stop.", "stop")
-    assert not gainsays("No, turn it down.", "turn it down a bit")  # "no," negates nothing
-    assert not gainsays("Louder, I can't hear.", "louder please")
     examples = [*EXAMPLES, IntentExample(text="i can't hear you", action="volume", args={"direction": "up"}),
                 IntentExample(text="turn it down a bit", action="volume", args={"direction": "down"})]
     targets = ToolRegistry(ToolsOptions(), [LIGHT, VOLUME, STOP]).targets()
     m = IntentMatcher(IntentOptions(examples=examples), targets)
     m.load(noop)
-    for text in ("Can you hear me?", "I can hear you.", "Don't stop.", "Don't turn the volume up.", "Volume."):
+    for text in ("Can you hear me?", "I can hear you.", "Don't stop.", "Don't turn the volume up.", "Volume.",
+                 "What is it?", "Thank you.", "Okay.", "Too quiet."):  # "too quiet" is 0.66 near "be quiet"
         assert m.match(text)[0] is None, text
-    hit = m.match("I can't hear you.")[0]
-    assert hit is not None and (hit.action, hit.args) == ("volume", {"direction": "up"})
+    for text in ("I can't hear you.", "I can’t hear you."):
+        hit = m.match(text)[0]
+        assert hit is not None and (hit.action, hit.args) == ("volume", {"direction": "up"}), text
     hit, score = m.match("Turn it up.")
     assert hit is not None and (hit.action, hit.args) == ("volume", {"direction": "up"}) and score < m.opts.threshold
     never = IntentMatcher(IntentOptions(examples=examples, own_words_threshold=1.0), targets)

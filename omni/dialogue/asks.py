@@ -70,6 +70,18 @@ def asks_to_act(said: str) -> bool:
     return bool(_ASKS_TO_ACT.search(said))
 
 
+_ASKS_HOW = re.compile(r"^\W*(?:is|are|was|were|has|have|had|isn't|aren't|wasn't|weren't|hasn't|haven't)\b"
+                       r"(?!\s+(?:you able|it possible|there (?:any )?way|it (?:ok|okay|alright) (?:if|to))\b)",
+                       re.IGNORECASE)
+
+
+def asks_how(said: str) -> bool:
+    """The words ask how things are ("Is the kitchen light on?", "Has the timer been set?"): a
+    command's words, asked of and not for; nothing is to be done. ("Are you able to ...?", "Is it
+    possible to ...?" ask for it.)"""
+    return bool(_ASKS_HOW.match(said))
+
+
 def asks_for_action(said: str) -> bool:
     """The user's words ask for something to be done ("Turn on the TV.", "Can you order a
     pizza?"), as against telling or asking about something."""

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from omni.dialogue.asks import asks_how
 from omni.errors import ConfigError
 
 
@@ -211,6 +212,8 @@ class IntentMatcher:
                     near[ex.action] = max(near[ex.action], float(sim))
         if len(text.split()) > self.opts.max_words:
             return None, 0.0, near
+        if asks_how(text):  # "Is the kitchen light on?" is 0.82 near "turn on the kitchen light"
+            return None, float(sims.max()), near
         order = np.argsort(-sims)
         best = int(order[0])
         ex = self.opts.examples[best]
@@ -227,11 +230,17 @@ class IntentMatcher:
         return IntentMatch(ex.action, args, score, ex.text), score, near
 
     def _own_words(self, text: str, action: str) -> bool:
-        """Every word of `text` is one of `action`'s own or any command's, and its arguments are
-        all said in them (none taken from an example: "Volume." says no direction)."""
-        if action == REFUSE or _stems(text) - self._vocab.get(action, set()) - _COMMAND_WORDS:
+        """Every word of `text` is one of `action`'s own or any command's, at least one of them
+        is not a word any command has, and the action takes arguments, all said in them (none
+        taken from an example: "Volume." says no direction; an action without arguments is
+        matched on its words alone, and "What is it?" is not "what time is it")."""
+        words = _stems(text)
+        if action == REFUSE or not words - _COMMAND_WORDS or words - self._vocab.get(action, set()) - _COMMAND_WORDS:
             return False
-        return self.slots(text, self.targets[action], IntentExample(text="", action=action)) is not None
+        props = self.targets[action].get("properties", {})
+        heard = self.slots(text, self.targets[action], IntentExample(text="", action=action))
+        return bool(props) and heard is not None and any(
+            k in heard and heard[k] != p.get("default") for k, p in props.items())
 
     def _asking(self, text: str, v: np.ndarray, sims: np.ndarray) -> IntentMatch | None:
         """A clear command but for an argument it leaves open (ask_for): near an example with
@@ -304,13 +313,15 @@ class IntentMatcher:
         return dataclasses.replace(m, said=parts[-1])
 
 
-_NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b|\bcannot\b", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|never|no|cannot|cant|dont|wont|isnt|doesnt|didnt|barely|hardly|scarcely)\b|n't\b",
+                       re.IGNORECASE)
 
 
 def _negated(text: str) -> set[str]:
-    """The words of `text` a negation says are not so: the next two after "not", "never", "no" or
-    a "-n't", in its clause ("can't hear you" -> hear, you; "don't turn it up" -> turn, it)."""
+    """The words of `text` a negation says are not so: the next two after "not", "never", "no",
+    "barely" or a "-n't", in its clause ("can't hear you" -> hear, you; "don't turn it up" -> turn, it)."""
     out: set[str] = set()
+    text = text.replace("’", "'")
     for m in _NEGATION.finditer(text):  # up to a comma: "No, turn it down." negates nothing
         out |= _stems(" ".join(re.split(r"[,.;:!?]", text[m.end():])[0].split()[:2]))
     return out
@@ -320,6 +331,7 @@ def gainsays(text: str, example: str) -> bool:
     """`text` says a word its example says too, but negated where the example is not, or the
     other way round: "I can hear you." / "Can you hear me?" against "i can't hear you", "Don't
     turn the volume up." against "turn the volume up". Embeddings barely tell these apart."""
+    text = text.replace("’", "'")
     shared = _stems(text) & _stems(example)
     return bool(shared & (_negated(text) ^ _negated(example)))
 
@@ -333,22 +345,23 @@ def _values_said(low: str, prop: dict[str, Any]) -> list[str]:
 def too_much(low: str, prop: dict[str, Any], words: dict[str, list[str]]) -> str | None:
     """The value of a two-valued parameter that a complaint of too much or too little asks for:
     "too loud", "so loud", "not so loud" -> the value whose words do not hold "louder" (down);
-    "not loud enough" -> the one whose words do (up). None when the (lower-case) words make no
-    such complaint."""
+    "not loud enough", "isn't loud enough" -> the one whose words do (up). None when the
+    (lower-case) words make no such complaint, or complaints that ask for both."""
     values = [str(v) for v in prop.get("enum", [])]
     if len(values) != 2:
         return None
+    meant = set()
     for i, v in enumerate(values):
-        for w in words.get(v, []):
+        for w in (w.lower() for w in words.get(v, [])):
             if not (w.endswith("er") and len(w) > 4):
                 continue
             base = w[:-3] if w[-3] == w[-4] else w[:-2]  # "louder" -> "loud", "bigger" -> "big"
-            base = base[:-1] + "y" if base.endswith("i") else base  # "quieter" is "quiet", "tidier" "tidy"
-            if re.search(rf"\bnot\s+(?:\w+\s+)?{base}\s+enough\b", low):
-                return v
-            if re.search(rf"\b(?:too|so)\s+(?:\w+\s+)?{base}\b", low):
-                return values[1 - i]
-    return None
+            base = re.escape(base[:-1] + "y" if base.endswith("i") else base)  # "quieter" is "quiet"
+            if re.search(rf"(?:\bnot|n't)\s+(?:\w+\s+)?{base}\s+enough\b", low):
+                meant.add(v)
+            elif re.search(rf"\b(?:too|so)\s+(?:\w+\s+)?{base}\b", low):
+                meant.add(values[1 - i])
+    return meant.pop() if len(meant) == 1 else None
 
 
 _COMMAND_WORDS = frozenset(
@@ -403,7 +416,7 @@ _NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy":
 _UNITS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600}
 _DURATION = re.compile(r"\b(\d+|(?:(?:twenty|thirty|forty|fifty)[- ])?[a-z]+)\s+(second|sec|minute|min|hour)s?\b")
 _NEGATIVE = re.compile(r"\b(minus|negative)\s+(\d|[a-z])")
-_QUARTERS = re.compile(r"\b(?:(a|one|two|three)\s+)?quarters?(?:[- ]hour\b|\s+of\s+an\s+hour\b)")
+_QUARTERS = re.compile(r"(?<!and )(?<!and a )\b(?:(a|one|two|three)[\s-]+)?quarters?(?:[- ]hour\b|\s+of\s+an\s+hour\b)")
 
 
 def spoken_seconds(text: str) -> int | None:
@@ -420,10 +433,11 @@ def spoken_seconds(text: str) -> int | None:
     low = _QUARTERS.sub("", low)
     # "an hour and a half", "two and a half minutes": half (or a quarter) of the unit said, besides
     # the whole ones
-    for m in re.finditer(r"\b(hour|minute|second)s?\s+and a (half|quarter)\b|\band a (half|quarter)\s+"
-                         r"(hour|minute|second)s?\b", low):
-        total += _UNITS[m.group(1) or m.group(4)] // (2 if "half" in (m.group(2), m.group(3)) else 4)
-    low = re.sub(r"\s+and a (?:half|quarter)\b", "", low).replace("half an hour", "")
+    for m in re.finditer(r"\b(hour|minute|second)s?\s+and (a half|a quarter|three quarters)\b|\band "
+                         r"(a half|a quarter|three quarters)\s+(hour|minute|second)s?\b", low):
+        part = m.group(2) or m.group(3)
+        total += _UNITS[m.group(1) or m.group(4)] * {"a half": 2, "a quarter": 1, "three quarters": 3}[part] // 4
+    low = re.sub(r"\s+and (?:a half|a quarter|three quarters)\b", "", low).replace("half an hour", "")
     # one duration, in parts said together ("1 hour 30 minutes", "an hour and ten minutes"); a
     # second one later ("four minutes? ... timer for four minutes.") says the same again
     last_end = None

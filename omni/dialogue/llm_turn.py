@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.asks import asks_errand, asks_for_action
+from omni.dialogue.asks import asks_errand, asks_for_action, asks_how
 from omni.dialogue.claims import acknowledges
 from omni.dialogue.guard import ClaimGuard
 from omni.dialogue.prompts import NOTES_HEADER
@@ -36,6 +36,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     # whatever tool it is shown); otherwise it must answer in words
     # and one the turn before ran: "a bit more" after "turn it up", "no, the bedroom" after a light
     offered = kit.tools.offered(text, near) | ({name for name, _ in kit.follows} & set(kit.tools.targets()))
+    if asks_how(text):  # "Is the kitchen light on?": the clock may be read, nothing is to be done
+        offered = offered & {"get_time"}
     tools = kit.tools.schemas(offered)
     # the user asked for something not allowed: the turn is nearest to an out-of-bounds example
     asked_forbidden = near.get(REFUSE, 0.0) >= max([o.tools.offer_similarity, *(

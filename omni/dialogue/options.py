@@ -53,6 +53,10 @@ class DialogueOptions(StageOptions):
     """Spoken when the model's only words claimed or promised an action to a turn that asked for none."""
     not_done_reply: str = "I haven't done that."
     """Spoken when the model's only words claimed an action that was not done."""
+    cannot_tell: str = "I can't tell from here."
+    """Spoken when the model's only words told how a device is, to a question of how it is ("Is
+    the kitchen light on?" -> "The kitchen light is on."): no action reads a device, so it made
+    that up. What the device's action can do follows it."""
     unsure_below: float | None = Field(None, le=0)
     """A transcript the recogniser gives a mean log-probability per token below this (it may
     have misheard) is not answered: the user hears `say_again` and nothing acts. None: off."""

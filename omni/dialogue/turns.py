@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from omni.dialogue.asks import asks_deed, asks_for_action
+from omni.dialogue.asks import asks_deed, asks_for_action, asks_how
 from omni.dialogue.claims import UNDOING, claims_action, claims_asked, promises, under_way
 from omni.dialogue.intents import IntentMatch, spoken_seconds
 from omni.dialogue.memory import Memory
@@ -105,6 +105,8 @@ def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -
     stands for, with its arguments from the words: "Bedroom light off." / "Sure, I'll turn the
     kitchen light on." / "Starting a countdown of three minutes."."""
     kind = claims_action(claim) or promises(claim)
+    if asks_how(said) and kind != "get_time":
+        return None  # "Yes, the kitchen light is on." to "Is the kitchen light on?" is no deed
     if kind is None and (said_kind := under_way(claim)) is not None and asks_for_action(said) and \
             not UNDOING.search(claim):
         kind = said_kind  # asked for, and said to be under way: "Starting a countdown of three minutes."
@@ -134,7 +136,8 @@ def agreed_call(kit: TurnKit, said: str, offered: frozenset[str]) -> ToolCall | 
     """The call a bare "Okay." agrees to: the one offered device action whose keyword the words
     `said` hold, when they ask for something to be done, unnegated, with every argument in them
     ("I've had enough of this weather." asks for no stop). None when that is not one action."""
-    if not (asks_for_action(said) or _NEVER_MIND.match(said)) or _NEGATED.search(_NEVER_MIND.sub("", said)):
+    if not (asks_for_action(said) or _NEVER_MIND.match(said)) or _NEGATED.search(_NEVER_MIND.sub("", said)) or \
+            asks_how(said):
         return None
     named = [n for n in sorted(offered) if kit.tools.action(n) is not None and kit.tools.keyword_said(n, said)]
     if len(named) != 1:
@@ -150,12 +153,17 @@ _NEVER_MIND = re.compile(r"^\W*(?:(?:actually|no|oh|okay|ok|um|uh|hmm|ah|well|so
 
 
 def not_done(kit: TurnKit, said: str, dropped: list[str], refused: bool) -> str:
-    """What to say when the model's only words claimed or promised what no tool did: to words that
-    asked for nothing ("I'll call you back in a minute, okay?" said back as a promise), an
-    acknowledgement; to a request no action allows (or a promise of one), that it can't; to an
-    allowed action asked in values it does not take, what it can do."""
+    """What to say when the model's only words claimed or promised what no tool did: to a question
+    of how a device is, that it can't tell (and what it can do); to words that asked for nothing
+    ("I'll call you back in a minute, okay?" said back as a promise), an acknowledgement; to a
+    request no action allows (or a promise of one), that it can't; to an allowed action asked in
+    values it does not take, what it can do."""
     o = kit.options
     kinds = {c: claims_action(c) or under_way(c) or promises(c) or claims_asked(c, said) for c in dropped}
+    if asks_how(said) and not refused and all(claims_action(c) and not promises(c) for c in dropped):
+        # "Is the kitchen light on?" -> "The kitchen light is on." (a promise is answered below)
+        action = next((a for a in o.actions if a.name in kinds.values()), None)
+        return f"{o.cannot_tell} I can {can_do([action])}." if action is not None else o.cannot_tell
     if not asks_for_action(said) and not asks_deed(said) and not refused and \
             not any(claims_asked(c, said) for c in dropped):
         return o.acknowledge
