@@ -261,7 +261,7 @@ class Judge:
             elif want_tool:
                 ok = ok and want_tool in used
                 if want_tool == "set_timer" and item.get("seconds"):
-                    from omni.dialogue.intents import spoken_seconds
+                    from omni.dialogue.wording import spoken_seconds
 
                     ok = ok and spoken_seconds(reply) == item["seconds"]
             f["wrong_action"] = not ok

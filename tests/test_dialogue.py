@@ -281,7 +281,7 @@ async def test_a_missing_api_key_disables_the_backend_with_a_reason(monkeypatch)
 
 
 def test_spoken_durations():
-    from omni.dialogue.intents import spoken_seconds
+    from omni.dialogue.wording import spoken_seconds
 
     assert spoken_seconds("set a timer for ten minutes") == 600
     assert spoken_seconds("a timer for 1 hour 30 minutes please") == 5400
@@ -301,7 +301,7 @@ def test_spoken_durations():
 
 
 def test_a_negated_word_gainsays_its_example():
-    from omni.dialogue.intents import gainsays
+    from omni.dialogue.wording import gainsays
 
     assert gainsays("Can you hear me?", "i can't hear you") and gainsays("I can hear you.", "i can't hear you")
     assert gainsays("Don't stop.", "stop") and gainsays("Don't turn the volume up.", "turn the volume up")
@@ -328,7 +328,8 @@ def test_the_pipelines_fast_path_reads_its_actions_words():
 
 def test_a_complaint_of_too_much_asks_for_less():
     """"Not so loud, please." is near "louder please", whose direction is up; the words ask for down."""
-    from omni.dialogue.intents import IntentExample, IntentMatcher, IntentOptions, too_much
+    from omni.dialogue.intents import IntentExample, IntentMatcher, IntentOptions
+    from omni.dialogue.wording import too_much
 
     words = {"up": ["louder", "higher"], "down": ["quieter", "softer", "lower"]}
     prop = {"enum": ["up", "down"]}

@@ -9,7 +9,7 @@ import time
 
 from scripted import LIGHT
 
-from omni.dialogue.intents import clauses, spoken_seconds
+from omni.dialogue.wording import clauses, spoken_seconds
 from omni.dialogue.tools import ActionSpec, ToolRegistry, ToolsOptions
 from omni.dialogue.types import ToolCall
 from omni.engines.turn_words import sounds_finished, unfinished

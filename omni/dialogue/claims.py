@@ -17,7 +17,7 @@ from typing import Any
 
 from omni.dialogue.asks import (ERRANDS, PHYSICAL, STRICT_ERRANDS, TALK_VERBS, asked, asks_deed, asks_for_action,
                                 asks_to_act, words_of)
-from omni.dialogue.intents import spoken_seconds
+from omni.dialogue.wording import spoken_seconds
 
 # which recorded action backs a claim about each kind of thing
 KINDS: dict[str, tuple[str, ...]] = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from omni.dialogue.intents import spoken_seconds
+from omni.dialogue.wording import spoken_seconds
 from omni.dialogue.tools import ToolRegistry, _words
 from omni.dialogue.types import ToolCall
 

@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from omni.dialogue.asks import asks_how
+from omni.dialogue.wording import clauses, gainsays, masked, spoken_seconds, stems, too_much, values_said
 from omni.errors import ConfigError
 
 
@@ -75,17 +76,6 @@ class IntentMatch:
     fast path asks which instead of acting (`args` holds what was said)."""
 
 
-def _mentions(text: str, value: str) -> bool:
-    v = value.lower()
-    if re.search(rf"(?<![\w-]){re.escape(v)}(?![\w-])", text) is not None:
-        return True
-    # a compound heard in two words ("bed room") or as one ("livingroom")
-    if len(v) < 6:
-        return False
-    ws = re.findall(r"[a-z]+", text)
-    return re.sub(r"[\s-]", "", v) in {*ws, *(a + b for a, b in zip(ws, ws[1:]))}
-
-
 class IntentMatcher:
     """Blocking; `load()` and `match()` run in a worker thread."""
 
@@ -109,11 +99,11 @@ class IntentMatcher:
         self._vocab: dict[str, set[str]] = {}
         """Each action's words: its examples' and its arguments' values (whole and in words)."""
         for ex in opts.examples:
-            self._vocab.setdefault(ex.action, set()).update(_stems(ex.text))
+            self._vocab.setdefault(ex.action, set()).update(stems(ex.text))
         for action, schema in targets.items():
             for prop in schema.get("properties", {}).values():
                 for v in prop.get("enum", []):
-                    self._vocab.setdefault(action, set()).update(_stems(str(v)))
+                    self._vocab.setdefault(action, set()).update(stems(str(v)))
 
     def load(self, progress: Any) -> None:
         from omni.engines.minilm import MiniLM
@@ -150,7 +140,7 @@ class IntentMatcher:
                 if secs is not None:
                     args[name] = secs
                 continue
-            said = _values_said(low, prop)
+            said = values_said(low, prop)
             meant = too_much(low, prop, self.words.get(example.action, {}))
             if meant is not None:  # "Not so loud, please." near "louder please": down, not up
                 if said and said != [meant]:
@@ -177,7 +167,7 @@ class IntentMatcher:
         missing = [r for r in schema.get("required", []) if r not in args]
         if len(missing) != 1 or not (choices := schema["properties"].get(missing[0], {}).get("enum")):
             return None
-        if _stems(text) - self._vocab.get(action, set()) - _COMMAND_WORDS:
+        if stems(text) - self._vocab.get(action, set()) - _COMMAND_WORDS:
             return None
         return {"argument": missing[0], "choices": [str(c) for c in choices]}
 
@@ -234,7 +224,7 @@ class IntentMatcher:
         is not a word any command has, and the action takes arguments, all said in them (none
         taken from an example: "Volume." says no direction; an action without arguments is
         matched on its words alone, and "What is it?" is not "what time is it")."""
-        words = _stems(text)
+        words = stems(text)
         if action == REFUSE or not words - _COMMAND_WORDS or words - self._vocab.get(action, set()) - _COMMAND_WORDS:
             return False
         props = self.targets[action].get("properties", {})
@@ -268,12 +258,12 @@ class IntentMatcher:
         and say nothing else ("The kitchen." or "In the bedroom, please." to "Which room:
         kitchen, bedroom or living room?"); None otherwise ("The kitchen is a mess." says more)."""
         if asked.ask is None or text.rstrip().endswith("?") or \
-                _stems(text) - self._vocab.get(asked.action, set()) - _COMMAND_WORDS - _ANSWER_WORDS:
+                stems(text) - self._vocab.get(asked.action, set()) - _COMMAND_WORDS - _ANSWER_WORDS:
             return None
         low = text.lower()
         args = dict(asked.args)
         for name, prop in self.targets[asked.action].get("properties", {}).items():
-            said = _values_said(low, prop)
+            said = values_said(low, prop)
             if len(said) > 1:
                 return None
             if said:
@@ -313,57 +303,6 @@ class IntentMatcher:
         return dataclasses.replace(m, said=parts[-1])
 
 
-_NEGATION = re.compile(r"\b(?:not|never|no|cannot|cant|dont|wont|isnt|doesnt|didnt|barely|hardly|scarcely)\b|n't\b",
-                       re.IGNORECASE)
-
-
-def _negated(text: str) -> set[str]:
-    """The words of `text` a negation says are not so: the next two after "not", "never", "no",
-    "barely" or a "-n't", in its clause ("can't hear you" -> hear, you; "don't turn it up" -> turn, it)."""
-    out: set[str] = set()
-    text = text.replace("’", "'")
-    for m in _NEGATION.finditer(text):  # up to a comma: "No, turn it down." negates nothing
-        out |= _stems(" ".join(re.split(r"[,.;:!?]", text[m.end():])[0].split()[:2]))
-    return out
-
-
-def gainsays(text: str, example: str) -> bool:
-    """`text` says a word its example says too, but negated where the example is not, or the
-    other way round: "I can hear you." / "Can you hear me?" against "i can't hear you", "Don't
-    turn the volume up." against "turn the volume up". Embeddings barely tell these apart."""
-    text = text.replace("’", "'")
-    shared = _stems(text) & _stems(example)
-    return bool(shared & (_negated(text) ^ _negated(example)))
-
-
-def _values_said(low: str, prop: dict[str, Any]) -> list[str]:
-    """The enum values of a parameter that the (lower-case) words name, "living room" over "room"."""
-    said = [v for v in prop.get("enum", []) if isinstance(v, str) and _mentions(low, v)]
-    return [v for v in said if not any(v != w and v in w for w in said)]
-
-
-def too_much(low: str, prop: dict[str, Any], words: dict[str, list[str]]) -> str | None:
-    """The value of a two-valued parameter that a complaint of too much or too little asks for:
-    "too loud", "so loud", "not so loud" -> the value whose words do not hold "louder" (down);
-    "not loud enough", "isn't loud enough" -> the one whose words do (up). None when the
-    (lower-case) words make no such complaint, or complaints that ask for both."""
-    values = [str(v) for v in prop.get("enum", [])]
-    if len(values) != 2:
-        return None
-    meant = set()
-    for i, v in enumerate(values):
-        for w in (w.lower() for w in words.get(v, [])):
-            if not (w.endswith("er") and len(w) > 4):
-                continue
-            base = w[:-3] if w[-3] == w[-4] else w[:-2]  # "louder" -> "loud", "bigger" -> "big"
-            base = re.escape(base[:-1] + "y" if base.endswith("i") else base)  # "quieter" is "quiet"
-            if re.search(rf"(?:\bnot|n't)\s+(?:\w+\s+)?{base}\s+enough\b", low):
-                meant.add(v)
-            elif re.search(rf"\b(?:too|so)\s+(?:\w+\s+)?{base}\b", low):
-                meant.add(values[1 - i])
-    return meant.pop() if len(meant) == 1 else None
-
-
 _COMMAND_WORDS = frozenset(
     "a an the please now thanks thank you can could would will just my our hey okay ok oh um uh so right "
     "omni again too".split())
@@ -385,84 +324,9 @@ _ANSWER_WORDS = frozenset("in one that i mean meant yes".split())
 """Words an answer to "which room?" may hold beside the choice ("The living room one.")."""
 
 
-def _stems(text: str) -> set[str]:
-    """The words of `text`, a plural's "s" dropped ("lights" is "light")."""
-    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
-            for w in re.findall(r"[a-z']+", text.lower())}
-
-
 _LAST_NEGATED = re.compile(r"\b(?:don't|do not|never|not|no)\b|n't\b", re.IGNORECASE)
 _REPORTED = re.compile(r"\b(?:said|say|says|shouted|yelled|told|tells|asked|asks|goes|went|like)\b", re.IGNORECASE)
 _SPEAKER = frozenset("i i'm i've i'd we we're it it's that's that this there there's you you're".split())
 """Words of a first part that speaks for the user ("I'm cold, ..."), not to someone by name."""
 _INTERJECTIONS = frozenset("alright right so um uh well hey yes yeah no oh hmm okay ok fine great thanks cool sorry "
                            "actually wait please omni come on".split())
-_CLAUSE = re.compile(r"\s*(?:[,;]\s*(?:and\s+|then\s+|and then\s+)?|\s(?:and then|and|then|also)\s)\s*",
-                     re.IGNORECASE)
-
-
-def clauses(text: str) -> list[str]:
-    """The parts of a request joined by "and", "then", commas ("please" and fillers left out)."""
-    t = re.sub(r"[.!?]+$", "", text.strip())
-    parts = [p.strip() for p in _CLAUSE.split(t) if p and p.strip()]
-    return [p for p in parts if p.lower().strip(" ,.") not in ("please", "thanks", "thank you", "ok", "okay")]
-
-
-_NUMBERS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty".split())}
-_NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
-                 "a": 1, "an": 1})
-_UNITS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600}
-_DURATION = re.compile(r"\b(\d+|(?:(?:twenty|thirty|forty|fifty)[- ])?[a-z]+)\s+(second|sec|minute|min|hour)s?\b")
-_NEGATIVE = re.compile(r"\b(minus|negative)\s+(\d|[a-z])")
-_QUARTERS = re.compile(r"(?<!and )(?<!and a )\b(?:(a|one|two|three)[\s-]+)?quarters?(?:[- ]hour\b|\s+of\s+an\s+hour\b)")
-
-
-def spoken_seconds(text: str) -> int | None:
-    """'ten minutes' -> 600, '1 hour 30 minutes' -> 5400, 'half an hour' / 'a half-hour' -> 1800; None if no
-    duration; 'minus five seconds' -> -5 (no timer can run that, and the tool says so)."""
-    low = text.lower()
-    sign = -1 if _NEGATIVE.search(low) else 1
-    # "a half hour timer", "half-hour"; not the half of "one and a half hour"
-    low = re.sub(r"(?<!and )(?<!and a )\b(?:a\s+)?half[- ]hour\b", "half an hour", low)
-    total = 1800 if re.search(r"\bhalf an hour\b", low) else 0
-    # "a quarter of an hour", "three quarters of an hour", "a quarter-hour timer"
-    for m in _QUARTERS.finditer(low):
-        total += _NUMBERS.get(m.group(1) or "a", 1) * 900
-    low = _QUARTERS.sub("", low)
-    # "an hour and a half", "two and a half minutes": half (or a quarter) of the unit said, besides
-    # the whole ones
-    for m in re.finditer(r"\b(hour|minute|second)s?\s+and (a half|a quarter|three quarters)\b|\band "
-                         r"(a half|a quarter|three quarters)\s+(hour|minute|second)s?\b", low):
-        part = m.group(2) or m.group(3)
-        total += _UNITS[m.group(1) or m.group(4)] * {"a half": 2, "a quarter": 1, "three quarters": 3}[part] // 4
-    low = re.sub(r"\s+and (?:a half|a quarter|three quarters)\b", "", low).replace("half an hour", "")
-    # one duration, in parts said together ("1 hour 30 minutes", "an hour and ten minutes"); a
-    # second one later ("four minutes? ... timer for four minutes.") says the same again
-    last_end = None
-    for m in _DURATION.finditer(low):
-        num, unit = m.group(1), m.group(2)
-        if num.isdigit():
-            n = int(num)
-        else:
-            parts = re.split(r"[- ]", num)
-            if not all(p in _NUMBERS for p in parts):
-                continue
-            n = sum(_NUMBERS[p] for p in parts)
-        if last_end is not None and not re.fullmatch(r"[\s,]*(?:and\s*)?", low[last_end:m.start()]):
-            break
-        total += n * _UNITS[unit]
-        last_end = m.end()
-    return sign * total or None
-
-
-def masked(text: str) -> str:
-    """What gets embedded: lower case, no punctuation (a full stop moved one command's similarity
-    to its own example from 1.0 to 0.69), and the numbers of durations replaced by one word, so
-    "ten minutes" and "5 minutes" embed alike (the slots read the value)."""
-    low = re.sub(r"[^\w\s'-]", " ", text.lower())  # transcripts have punctuation, examples rarely
-    low = re.sub(r"\bhalf an hour\b|(?<!and )(?<!and a )\b(?:a\s+)?half[- ]hour\b", "some minutes", low)
-    low = _QUARTERS.sub("some minutes", low)
-    low = " ".join(low.split())
-    return _DURATION.sub(lambda m: f"some {m.group(2)}s", low)

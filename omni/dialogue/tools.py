@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from omni.dialogue.types import ToolCall
+from omni.dialogue.wording import mentions, spoken_seconds
 from omni.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -251,8 +252,6 @@ class ToolRegistry:
     def _said_duration(self, call: ToolCall, said: str) -> ToolCall:
         """A timer's length is what the user said, not what the model made of it ("five
         minutes" called as seconds=5)."""
-        from omni.dialogue.intents import spoken_seconds
-
         secs = spoken_seconds(said)
         if call.name != "set_timer" or secs is None or call.arguments.get("seconds") == secs:
             return call
@@ -317,13 +316,11 @@ class ToolRegistry:
         tool = self._tools.get(name)
         if tool is None or tool.action is None:
             return None
-        from omni.dialogue.intents import _mentions
-
         ws = _words(said)
         low = " ".join(ws)
         args: dict[str, Any] = {}
         for k, p in tool.action.parameters.items():
-            vals = [str(e) for e in p.get("enum", []) if _mentions(low, str(e)) or
+            vals = [str(e) for e in p.get("enum", []) if mentions(low, str(e)) or
                     any(_said(w, ws) for w in tool.action.words.get(str(e), []))]
             vals = [v for v in vals if not any(v != w and v in w for w in vals)]  # "living room" over "room"
             if len(vals) == 1:

@@ -15,7 +15,8 @@ from typing import Any
 
 from omni.dialogue.asks import asks_deed, asks_for_action, asks_how
 from omni.dialogue.claims import UNDOING, claims_action, claims_asked, promises, under_way
-from omni.dialogue.intents import IntentMatch, spoken_seconds
+from omni.dialogue.intents import IntentMatch
+from omni.dialogue.wording import spoken_seconds
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import REFUSE, DialogueOptions
 from omni.dialogue.prompts import PromptEcho, can_do
