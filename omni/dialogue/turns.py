@@ -161,14 +161,13 @@ def not_done(kit: TurnKit, said: str, dropped: list[str], refused: bool) -> str:
     values it does not take, what it can do."""
     o = kit.options
     kinds = {c: claims_action(c) or under_way(c) or promises(c) or claims_asked(c, said) for c in dropped}
+    action = next((a for a in o.actions if a.name in kinds.values()), None)
     if asks_how(said) and not refused and all(claims_action(c) and not promises(c) for c in dropped):
         # "Is the kitchen light on?" -> "The kitchen light is on." (a promise is answered below)
-        action = next((a for a in o.actions if a.name in kinds.values()), None)
         return f"{o.cannot_tell} I can {can_do([action])}." if action is not None else o.cannot_tell
     if not asks_for_action(said) and not asks_deed(said) and not refused and \
             not any(claims_asked(c, said) for c in dropped):
         return o.acknowledge
-    action = next((a for a in o.actions if a.name in kinds.values()), None)
     if action is not None and not refused:
         return f"Sorry, I couldn't do that. I can {can_do([action])}."
     if refused or any(promises(c) or k not in kit.tools.targets() for c, k in kinds.items()):
