@@ -10,9 +10,17 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import onnxruntime
 import pytest
 
 from tests.brokers import Mosquitto
+
+# piper's noise comes from onnxruntime's random kernels, which take their seed when a session is
+# made: by default the process's start time, the same for every voice loaded in one run. So one
+# run in about 60 drew noise that made tiny.en hear "The catching light is on." in all three
+# round-trip tests at once (CI, 2026-12-06; seed 14 of 0-59 does it). A fixed seed, chosen before
+# looking (0), makes each run's audio the same; which draws tiny.en mishears is left to the bench.
+onnxruntime.set_seed(0)
 
 # threads that outlive a test by design: asyncio's default executor (closed with its loop, after
 # the test's fixtures), tqdm's monitor (one per process, started by the first progress bar), a
