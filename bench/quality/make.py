@@ -6,8 +6,8 @@
 Each item is spoken by one of the set's voices, in turn (item i by voice i mod n, so every kind
 of utterance meets several voices); the visual items by each of their voices. espeak-ng and sox
 are Debian's; piper is the bundled voice at other speeds (the assistant's own voice at 1.0 is
-not used). Noise is seeded pink noise at the voice's SNR. Files that exist are kept unless
---all. Writes `$OMNI_CACHE_DIR/quality/manifest.json`.
+not used), its own noise seeded per item. Noise is seeded pink noise at the voice's SNR. Files
+that exist are kept unless --all. Writes `$OMNI_CACHE_DIR/quality/manifest.json`.
 """
 
 from __future__ import annotations
@@ -67,9 +67,16 @@ class Speaker:
         from omni.audio import resample
         from omni.models import resolve
 
-        if self._piper is None:
-            p = resolve("tts", "joe").location
-            self._piper = PiperVoice.load(p, config_path=p + ".json")
+        # piper's noise comes from onnxruntime's random kernels, seeded when a session is made
+        # (by default from the clock): a session per item, seeded from its words and speed, makes
+        # the item the same audio on every machine and whichever files are remade
+        import zlib
+
+        import onnxruntime
+
+        onnxruntime.set_seed(zlib.crc32(f"{text}|{scale}".encode()) & 0x7FFFFFFF)
+        p = resolve("tts", "joe").location
+        self._piper = PiperVoice.load(p, config_path=p + ".json")
         cfg = SynthesisConfig(length_scale=scale, noise_scale=0.667, noise_w_scale=0.8)
         a = np.concatenate([c.audio_float_array for c in self._piper.synthesize(text, syn_config=cfg)])
         return resample(a.astype(np.float32), self._piper.config.sample_rate, RATE)
