@@ -5,6 +5,7 @@ user asked when it was offered, an honest no when it was not, never a claim of w
 from __future__ import annotations
 
 import re
+import time
 
 from scripted import LIGHT, REPORTS, scripted_turn
 
@@ -12,7 +13,7 @@ from omni.dialogue.asks import asks_for_action
 from omni.dialogue.claims import acknowledges, promises
 from omni.dialogue.tools import ActionSpec
 from omni.dialogue.types import ToolCall
-from omni.frames import DeviceAction, ReplyDone
+from omni.frames import DeviceAction, ReplyDone, Transcript, Turn
 from omni.stages.dialogue import DialogueOptions
 
 
@@ -87,6 +88,24 @@ async def test_a_countdown_promised_or_a_time_made_up_is_done_by_the_tool():
     assert done.text.startswith("It's ") and "10:30" not in done.text, done.text
     # the time in a sentence of its own, before the date: the chunker sends it to TTS alone
     assert re.fullmatch(r"It's \d\d:\d\d\. Today is \w+ \d\d \w+ \d{4}\.", done.text), done.text
+
+
+async def test_a_timer_claimed_by_the_model_runs_as_long_as_the_user_said_and_only_when_asked():
+    """'Nudge me in a quarter of an hour, please.' got a timer for 40 minutes: the claim's own
+    "40 minutes" was read with the user's words. And after a timer, 'The bus comes in five
+    minutes.' set another: the turn before's tool was offered, and the model's "Timer set for 5
+    minutes." grounded itself (bench probe 8, nineteenth session)."""
+    stage, out, fake = await scripted_turn(["Timer set for 40 minutes."], "Nudge me in a quarter of an hour, please.")
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == "Timer set for 15 minutes.", done.text
+    assert len(stage.tools.timers) == 1
+    fake.replies += ["Timer set for 5 minutes."]
+    turn = Turn(id=2, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
+    out = [f async for f in stage.process(Transcript(turn=turn, text="The bus comes in five minutes."))]
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert len(stage.tools.timers) == 1 and "timer" not in done.text.lower(), done.text
+    assert not fake.requests[-1].tools  # the timer is not offered to words that could not ask for it
+    await stage.tools.aclose()
 
 
 async def test_a_claim_of_an_offered_action_named_in_full_by_the_user_is_done():

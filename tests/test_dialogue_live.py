@@ -374,6 +374,29 @@ async def test_a_follow_up_of_the_last_light_is_no_question_of_which_room():
     assert acts == [("light", {"room": "kitchen", "state": "off"})], (acts, reply)
 
 
+async def test_a_time_ahead_asked_for_sets_a_timer_without_the_llm():
+    """'Buzz me in three minutes.' was answered "Okay." and 'Can you beep after ninety seconds?'
+    "Sorry, I can't do that." by the 1.5B, the timer offered (bench probe 8)."""
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}) as r:
+        eng = r.stage.backends["local"].engine
+        before = eng.last
+        reply, _ = await r.ask("Holler at us in five minutes.")
+        assert eng.last is before, "no LLM call"
+        assert reply == "Timer set for 5 minutes." and len(r.stage.tools.timers) == 1
+        # the light, later, is not a timer (it is the light now: the fast path cannot wait)
+        _, out = await r.ask("Switch the bedroom light off in ten minutes.", 2)
+        assert len(r.stage.tools.timers) == 1 and [f.action for f in out if isinstance(f, DeviceAction)] == ["light"]
+        reply, _ = await r.ask("Could you time ninety seconds for us?", 3)  # asked to time a length
+        assert eng.last is before and reply == "Timer set for 1 minute 30 seconds."
+        await r.stage.tools.aclose()
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES, "timer_words": False}) as r:
+        eng = r.stage.backends["local"].engine
+        before = eng.last
+        await r.ask("Holler at us in five minutes.")
+        assert eng.last is not before  # turned off: the model's turn
+        await r.stage.tools.aclose()
+
+
 async def test_a_room_left_open_is_asked_at_once_and_the_answer_acts():
     """'Lights off, please.' went to the model: 1.4 s, and its "Lights off." claimed for no room
     was dropped for "Sorry, I couldn't do that. I can switch a light on or off (...)" (the

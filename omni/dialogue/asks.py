@@ -12,6 +12,8 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
+from omni.dialogue.wording import ahead, negated
+
 ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|lock|unlock|open|close|shut|record|"
             r"vacuum|clean|brew|cook|water|feed|wash|heat|cool|skip|pause|take (?:a |the )?(?:photo|picture)|"
             r"add(?!\s+(?:that|to that|to this)\b)|schedule|remind(?!\s+you\s+(?:that|of)\b)|reserve|"
@@ -86,6 +88,41 @@ def asks_for_action(said: str) -> bool:
     """The user's words ask for something to be done ("Turn on the TV.", "Can you order a
     pizza?"), as against telling or asking about something."""
     return bool(_REQUEST.search(said))
+
+
+_TO_ME = re.compile(
+    rf"(?:{_OPENER}|[,;.!?]\s+(?:(?:and|then|so|now)\s+)?(?:please\s+)?"
+    rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+)?)"
+    rf"(?:let me know|(?!let\b|excuse\b|forgive\b|pardon\b|trust\b|believe\b|bear\b)[a-z]+\s+(?:at\s+)?(?:me|us)\b)",
+    re.IGNORECASE)
+"""A request made of the assistant for the user ("Wake me ...", "Yell at us ...", "Could you warn
+me ...", "Let me know ..."; not "Let me finish ...", "Excuse me, ...")."""
+
+
+def asks_later(said: str) -> int | None:
+    """Seconds to the time ahead the user's words ask to hear from the assistant, by its distance
+    ("Wake me in an hour.", "Let me know when ten minutes are up."): a timer asked for in other
+    words. None when no such time is named, when the words ask for nothing ("The bus comes in five
+    minutes.", "How many seconds are in an hour?"), ask how things are, negate ("Don't wake me in
+    an hour.") or ask for an errand ("Call my mum in an hour.": a timer is not that)."""
+    secs = ahead(said)
+    if secs is None or not (asks_for_action(said) or _TO_ME.search(said)) or negated(said) or asks_how(said) or \
+            asks_errand(said):
+        return None
+    return secs
+
+
+_TIME_IT = re.compile(
+    rf"(?:{_OPENER}|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+)?|[,;.!?]\s+(?:(?:and|then|so|now)\s+)?"
+    rf"(?:please\s+)?)time\s+(?:me|us|it|this|that|them|(?:for\s+)?(?:\d+|a|an|one|two|three|four|five|six|seven|"
+    rf"eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|sixty|ninety|half|quarter)\b)", re.IGNORECASE)
+
+
+def asks_to_time(said: str) -> bool:
+    """The user's words ask the assistant to time something ("Time me for a minute.", "Can you
+    time four minutes for me?", "The tea needs four minutes, can you time it?"): a timer asked
+    for in other words. Not "Time flies.", "What time is it?", nor negated."""
+    return bool(_TIME_IT.search(said)) and not negated(said)
 
 
 _NOT_VERBS = frozenset(

@@ -56,6 +56,12 @@ class IntentOptions(BaseModel):
     each argument itself: "Turn it up." is 0.67 from "turn the volume up". (1: never lower.)"""
     max_words: int = Field(12, ge=1)
     """Longer turns go to the LLM."""
+    timer_words: bool = True
+    """A timer asked for without its word, by a time ahead ("Wake me in forty minutes.", "Let me
+    know when ten minutes are up.") or to time a length said ("Can you time four minutes for
+    me?"), is set without the model (omni.dialogue.turns.timer_call). The 1.5B, offered the
+    timer, answered such turns "Sorry, I can't do that." or "I'll text you in three minutes."
+    (bench probe 8)."""
     ask_for: list[str] = Field(default_factory=list)
     """Arguments the fast path asks for when a clear command leaves them open ("room": "Lights
     off, please." -> "Which room: kitchen, bedroom or living room?"); the command is matched

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from omni.dialogue.asks import asks_later, asks_to_time
 from omni.dialogue.types import ToolCall
 from omni.dialogue.wording import mentions, spoken_seconds
 from omni.errors import ConfigError
@@ -123,6 +124,9 @@ class _Tool:
     """The spoken confirmation of a successful result (see ToolsOptions.speak_results)."""
     keywords: tuple[str, ...] = ()
     """One of these must have been said for the model to call it (ToolsOptions.grounded)."""
+    asked: Callable[[str], Any] | None = None
+    """Words that ask for it without a keyword, as a keyword would ("Wake me in an hour.": a
+    timer); truthy when they do."""
     validator: Any = field(default=None, repr=False)
 
 
@@ -167,13 +171,24 @@ class ToolRegistry:
                                            "description": "duration in seconds"},
                                "label": {"type": "string", "maxLength": 40}}}, self._timer,
                             say=lambda r: f"Timer set for {_duration(r['seconds'])}.",
-                            keywords=("timer", "remind", "alarm", "countdown", "count down")))
-            # a duration alone grounds no timer: "my train was twenty minutes late"
+                            keywords=("timer", "remind", "alarm", "countdown", "count down"),
+                            # a duration alone grounds no timer ("my train was twenty minutes
+                            # late"); a time ahead the user asks to hear from it at does, and
+                            # "time me" 
+                            asked=self.timer_asked))
         for a in actions:  # always callable by the fast path; offered to the model if actions_as_tools
             if a.name in self._tools:
                 raise ConfigError(f"device action {a.name!r} has the name of a built-in tool")
             self._add(_Tool(a.name, a.description, a.schema(), lambda args: {"ok": True}, action=a,
                             keywords=tuple(a.keywords or [a.name.replace("_", " ")])))
+
+    def timer_asked(self, said: str) -> bool:
+        """The words ask for a timer without its word: to hear from the assistant at a time ahead
+        (asks.asks_later) or to time something (asks.asks_to_time), naming no device action with
+        it ("Turn the light off in ten minutes." asks for the light, later, which a timer is not)."""
+        words = _words(said)
+        return (asks_later(said) is not None or asks_to_time(said)) and not any(
+            t.action is not None and any(_said(k, words) for k in t.keywords) for t in self._tools.values())
 
     off: frozenset[str] = frozenset()
     """Names turned off for this conversation (DialogueOptions.tools_off)."""
@@ -203,7 +218,7 @@ class ToolRegistry:
             if (t.action is not None and not o.actions_as_tools) or name in self.off:
                 continue
             sim = near.get(name)
-            keyword = any(_said(k, words) for k in t.keywords)
+            keyword = any(_said(k, words) for k in t.keywords) or bool(t.asked and t.asked(said))
             if (sim is not None and sim >= o.offer_similarity) or \
                     (keyword and (sim is None or sim >= o.keyword_similarity)):
                 out.add(name)
@@ -228,10 +243,11 @@ class ToolRegistry:
         return None
 
     def keyword_said(self, name: str, said: str) -> bool:
-        """One of tool `name`'s keywords (its name, for one declared without) is in the words `said`."""
+        """One of tool `name`'s keywords (its name, for one declared without) is in the words
+        `said`, or they ask for it otherwise (_Tool.asked)."""
         tool = self._tools.get(name)
         words = _words(said)
-        return tool is not None and any(_said(k, words) for k in tool.keywords)
+        return tool is not None and (any(_said(k, words) for k in tool.keywords) or bool(tool.asked and tool.asked(said)))
 
     def ungrounded(self, call: ToolCall, said: str) -> str | None:
         """None when the user's words `said` ground this call (see ToolsOptions.grounded), else why not."""

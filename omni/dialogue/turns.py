@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from omni.dialogue.asks import asks_deed, asks_for_action, asks_how
+from omni.dialogue.asks import asks_deed, asks_for_action, asks_how, asks_later
 from omni.dialogue.claims import UNDOING, claims_action, claims_asked, promises, under_way
 from omni.dialogue.intents import IntentMatch
 from omni.dialogue.wording import spoken_seconds
@@ -99,6 +99,18 @@ async def fast_path(kit: TurnKit, turn: Turn, text: str, matches: list[IntentMat
                 **({"args": matches[0].args} if len(matches) == 1 and not refused else {}))
     log.info("turn %d fast path: %s", turn.id, how, extra={"stage": kit.name, "turn": turn.id})
     yield ReplyDone(turn=turn, text=reply)
+
+
+def timer_call(tools: ToolRegistry, said: str) -> ToolCall | None:
+    """A timer asked for without its word, for the fast path: by a time ahead the user asks to
+    hear from the assistant at ("Wake me in forty minutes.", "Let me know when ten minutes are
+    up."), or by asking it to time a length said ("Can you time four minutes for me?"). None when
+    the words negate, ask how things are, name an errand or a device action, or say no length
+    (asks.asks_later, ToolRegistry.timer_asked), or no timer is callable."""
+    if "set_timer" not in tools.targets() or "set_timer" in tools.off or not tools.timer_asked(said):
+        return None
+    secs = asks_later(said) or spoken_seconds(said)
+    return ToolCall("words_set_timer", "set_timer", {"seconds": secs}) if secs is not None and secs > 0 else None
 
 
 def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -> ToolCall | None:

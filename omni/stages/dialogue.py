@@ -25,7 +25,7 @@ from omni.dialogue.preemptive import Preemptive
 from omni.dialogue.prompts import TOOLS_SENTENCE, PromptEcho, can_do, instruction_texts, without
 from omni.dialogue.router import Router
 from omni.dialogue.tools import ToolRegistry
-from omni.dialogue.turns import TurnKit, fast_path
+from omni.dialogue.turns import TurnKit, fast_path, timer_call
 from omni.dialogue.types import ChatRequest
 from omni.frames import (Answered, ClearInput, ContextUpdate, EditHistory, Remember, EndOfStream, Frame, ReplyDone, ReplyToken, SayText,
                          SpeechStarted, Transcript, Turn)
@@ -413,6 +413,8 @@ class Dialogue(Processor):
             # "and the kitchen too": the last call, changed as the user says ("Now turn the light
             # off." after the kitchen light is the kitchen's, not a question of which room)
             match = IntentMatch(call.name, call.arguments, 1.0, "(follows the turn before)", said=text)
+        if match is None and on and self.options.intents.timer_words and (call := timer_call(self.tools, text)) is not None:
+            match = IntentMatch(call.name, call.arguments, 1.0, "(a timer asked for in other words)", said=text)
         if match is not None:
             if match.ask is not None:
                 self._open = (turn.id, match)
