@@ -178,6 +178,14 @@ async def test_a_bare_okay_to_a_request_is_the_request_done():
     assert done.text == "Understood.", done.text
     # when the words left the guard is recorded beside the first token (bench/waterfall.py)
     assert REPORTS[-1]["first_out_ms"] >= REPORTS[-1]["ms"] > 0, REPORTS[-1]
+    # "never mind" that ends a request is no negation (probe 6's "Forget it, never mind." got "Understood.")
+    stop = ActionSpec(name="stop", description="Stop talking.", say="Okay.", keywords=["stop", "never mind"])
+    for said in ["Drop it, never mind.", "Okay, you can leave it, never mind."]:
+        _, out, _ = await scripted_turn(["Understood."], said, actions=[LIGHT, stop])
+        assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("stop", {})], said
+    for said in ["I never mind the rain.", "Don't stop, never mind."]:
+        _, out, _ = await scripted_turn(["Understood."], said, actions=[LIGHT, stop])
+        assert not [f for f in out if isinstance(f, DeviceAction)], said
     _, out, _ = await scripted_turn(["Sure."], "I'm done here, you can switch the kitchen light off.", actions=actions)
     assert [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("light", {"room": "kitchen", "state": "off"})]
     # negated, told not asked, a value missing, or a reply that says more: nothing is done

@@ -149,7 +149,7 @@ def agreed_call(kit: TurnKit, said: str, offered: frozenset[str]) -> ToolCall | 
     """The call a bare "Okay." agrees to: the one offered device action whose keyword the words
     `said` hold, when they ask for something to be done, unnegated, with every argument in them
     ("I've had enough of this weather." asks for no stop). None when that is not one action."""
-    if not (asks_for_action(said) or _NEVER_MIND.match(said)) or _NEGATED.search(_NEVER_MIND.sub("", said)) or \
+    if not (asks_for_action(said) or _NEVER_MIND.search(said)) or _NEGATED.search(_NEVER_MIND.sub("", said)) or \
             asks_how(said):
         return None
     named = [n for n in sorted(offered) if kit.tools.action(n) is not None and kit.tools.keyword_said(n, said)]
@@ -160,9 +160,10 @@ def agreed_call(kit: TurnKit, said: str, offered: frozenset[str]) -> ToolCall | 
 
 
 _NEGATED = re.compile(r"\b(?:don't|do not|never|not|no need to)\b|n['’]t\b", re.IGNORECASE)
-_NEVER_MIND = re.compile(r"^\W*(?:(?:actually|no|oh|okay|ok|um|uh|hmm|ah|well|so|alright|wait)\W+){0,2}never ?mind\b(?:\W+(?:don't|do not) (?:bother|worry)(?: about it)?\b)?",
-                         re.IGNORECASE)
-"""'Never mind, ...' at the start: a request to stop, not a negation ('I never mind the rain.' is one)."""
+_NEVER_MIND = re.compile(r"(?:^|[,;.!?])\W*(?:(?:actually|no|oh|okay|ok|um|uh|hmm|ah|well|so|alright|wait)\W+){0,2}"
+                         r"never ?mind\b(?:\W+(?:don't|do not) (?:bother|worry)(?: about it)?\b)?", re.IGNORECASE)
+"""'Never mind, ...' starting the words or a part of them ('Forget it, never mind.'): a request
+to stop, not a negation ('I never mind the rain.' is one)."""
 
 
 def not_done(kit: TurnKit, said: str, dropped: list[str], refused: bool) -> str:
