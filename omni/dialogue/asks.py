@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
-from omni.dialogue.wording import ahead, negated
+from omni.dialogue.wording import NUMBER_WORDS, ahead
 
 ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|lock|unlock|open|close|shut|record|"
             r"vacuum|clean|brew|cook|water|feed|wash|heat|cool|skip|pause|take (?:a |the )?(?:photo|picture)|"
@@ -90,40 +90,49 @@ def asks_for_action(said: str) -> bool:
     return bool(_REQUEST.search(said))
 
 
-_TO_ME = re.compile(
-    rf"(?:{_OPENER}|[,;.!?]\s+(?:(?:and|then|so|now)\s+)?(?:please\s+)?"
-    rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+)?)"
-    rf"(?:let me know|(?!let\b|excuse\b|forgive\b|pardon\b|trust\b|believe\b|bear\b)[a-z]+\s+(?:at\s+)?(?:me|us)\b)",
-    re.IGNORECASE)
-"""A request made of the assistant for the user ("Wake me ...", "Yell at us ...", "Could you warn
-me ...", "Let me know ..."; not "Let me finish ...", "Excuse me, ...")."""
+_ASKED_AT = (rf"(?:{_OPENER}|[,;.!?]\s+(?:(?:and|then|and then|so|now)\s+)?(?:please\s+)?"
+             rf"|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+)?|\bi (?:want|need) you to\s+)")
+"""Where a request of the assistant starts: the words' start ("Hey, please ..."), a part's
+("..., then ..."), "could you", "I want you to"."""
+_NOTIFY = (r"(?:(?:wake|get|ping|nudge|buzz|alert|warn|notify|signal|tell|remind|(?:holler|yell|shout|beep) at)"
+           r"\s+(?:me|us)(?:\s+up)?|let\s+(?:me|us)\s+know|give\s+(?:me|us)\s+a\s+(?:shout|heads[- ]?up|nudge|buzz|"
+           r"ping|bell|call|ring)|beep|buzz|ping|chime)")
+"""Ways to ask to hear from the assistant ("wake me up", "let me know", "give me a shout", "beep")."""
+_LATER = re.compile(rf"{_ASKED_AT}(?:just\s+)?{_NOTIFY}\s+(?P<t>[^,;.!?]*)"
+                    rf"|^\W*(?P<b>(?:in|after|within)\s+[^,;.!?]+)[,;]?\s+(?:please\s+)?"
+                    rf"(?:(?:can|could|would|will) you\s+(?:please\s+)?)?{_NOTIFY}\b", re.IGNORECASE)
+_REPORTED = re.compile(r"\b(?:said|says|told|tells|texted|wrote|asked|asks)\b", re.IGNORECASE)
 
 
 def asks_later(said: str) -> int | None:
-    """Seconds to the time ahead the user's words ask to hear from the assistant, by its distance
-    ("Wake me in an hour.", "Let me know when ten minutes are up."): a timer asked for in other
-    words. None when no such time is named, when the words ask for nothing ("The bus comes in five
-    minutes.", "How many seconds are in an hour?"), ask how things are, negate ("Don't wake me in
-    an hour.") or ask for an errand ("Call my mum in an hour.": a timer is not that)."""
-    secs = ahead(said)
-    if secs is None or not (asks_for_action(said) or _TO_ME.search(said)) or negated(said) or asks_how(said) or \
-            asks_errand(said):
-        return None
-    return secs
+    """Seconds to the time ahead the user asks to hear from the assistant at, named by its distance
+    right after the asking ("Wake me in an hour.", "Could you let me know when ten minutes are
+    up?", "In half an hour, give me a shout."): a timer asked for in other words. None when no
+    such time is asked for: told ("The bus comes in five minutes."), asked about, asked of
+    something else ("Tell me a joke in five minutes."), negated ("Please don't wake me in an
+    hour."), or reported ("She said, wake me in an hour.")."""
+    said = " ".join(said.replace("’", "'").split())[:400]
+    for m in _LATER.finditer(said):
+        tail = m.group("t")
+        if tail is not None and not re.match(r"(?:in|after|within|when|once)\b|.*\bfrom now\b", tail, re.IGNORECASE):
+            continue  # "Tell me a joke in five minutes."
+        if _REPORTED.search(said[:m.start()]):
+            continue
+        secs = ahead(tail if tail is not None else m.group("b"))
+        if secs is not None:
+            return secs
+    return None
 
 
-_TIME_IT = re.compile(
-    rf"(?:{_OPENER}|\b(?:can|could|would|will) you\s+(?:please\s+|just\s+)?|[,;.!?]\s+(?:(?:and|then|so|now)\s+)?"
-    rf"(?:please\s+)?)time\s+(?:me|us|it|this|that|them|(?:for\s+)?(?:\d+|a|an|one|two|three|four|five|six|seven|"
-    rf"eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|sixty|ninety|half|quarter)\b)", re.IGNORECASE)
+_TIME_IT = re.compile(rf"{_ASKED_AT}time\s+(?:me|us|it|this|that|them\b|(?=(?:{NUMBER_WORDS})\b))", re.IGNORECASE)
 
 
 def asks_to_time(said: str) -> bool:
     """The user's words ask the assistant to time something ("Time me for a minute.", "Can you
     time four minutes for me?", "The tea needs four minutes, can you time it?"): a timer asked
-    for in other words. Not "Time flies.", "What time is it?", nor negated."""
-    return bool(_TIME_IT.search(said)) and not negated(said)
-
+    for in other words. Not "Time flies.", "What time is it?", "Time for a ten minute break.",
+    nor negated ("Please don't time me.")."""
+    return bool(_TIME_IT.search(" ".join(said.replace("’", "'").split())))
 
 _NOT_VERBS = frozenset(
     "i i'm i'd i've i'll me my we we're our you you're your it it's its this that these those there here they "

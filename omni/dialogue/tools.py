@@ -268,7 +268,7 @@ class ToolRegistry:
     def _said_duration(self, call: ToolCall, said: str) -> ToolCall:
         """A timer's length is what the user said, not what the model made of it ("five
         minutes" called as seconds=5)."""
-        secs = spoken_seconds(said)
+        secs = asks_later(said) or spoken_seconds(said)  # "wake me in fifteen", not the nap's twenty
         if call.name != "set_timer" or secs is None or call.arguments.get("seconds") == secs:
             return call
         log.info("set_timer: the model's seconds=%r replaced by the %d s said", call.arguments.get("seconds"),

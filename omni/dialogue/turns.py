@@ -128,7 +128,7 @@ def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -
     if kind == "get_time":  # the time it made up is not said; the clock's is
         return ToolCall("words_get_time", kind, {})
     if kind == "set_timer":
-        secs = spoken_seconds(said)
+        secs = asks_later(said) or spoken_seconds(said)
         return ToolCall("words_set_timer", kind, {"seconds": secs}) if secs is not None else None
     # the claim's own words first ("I'll turn off the bedroom light" after "... read in the
     # living room"), then the user's with it; never a value the user said otherwise

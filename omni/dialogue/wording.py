@@ -139,36 +139,40 @@ def spoken_seconds(text: str) -> int | None:
     return sign * total or None
 
 
-_HEAD = re.compile(r"(?:\d+|half|quarter|three-quarters|" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + r")\b")
-"""How a duration starts ("ten", "an", "half", "3")."""
-_AHEAD = re.compile(r"\b(?:in|after|within)\s+(?P<d>[^,.;!?]+)"
-                    r"|\b(?:when|once)\s+(?:the\s+)?(?P<w>[^,.;!?]+?)\s+(?:is|are|has|have|'s)\s+(?:been\s+)?"
+NUMBER_WORDS = r"\d+|half|quarter|three-quarters|" + "|".join(sorted(_NUMBERS, key=len, reverse=True))
+"""How a length of time may start ("10", "ten", "an", "half")."""
+_HEAD = re.compile(rf"\b(?:(?:about|around|roughly|like|exactly|just|approximately)\s+)?(?P<n>{NUMBER_WORDS})\b")
+"""How a duration starts ("ten", "an", "half", "3"; "about ten")."""
+_UNIT = re.compile(r"\b(?:second|sec|minute|min|hour)s?\b|\bhalf an hour\b|\bhalf[- ]hour\b")
+_AHEAD = re.compile(r"\b(?:in|after|within)\s+(?=(?P<d>\S[^,.;!?]*))"
+                    r"|\b(?:when|once)\s+(?:the\s+)?(?P<w>\S[^,.;!?]*?)\s*(?:\s(?:is|are|has|have)|'s)\s+(?:been\s+)?"
                     r"(?:up|over|gone|passed|done|elapsed|finished|through)\b"
-                    r"|\b(?:when|once)\s+(?:the\s+)?(?P<p>[^,.;!?]+?)\s+(?:has |have )?(?:pass|passes|passed|go by|goes by|gone by)\b"
-                    r"|(?P<f>[^,.;!?]+?)\s+from now\b")
+                    r"|\b(?:when|once)\s+(?:the\s+)?(?P<p>\S[^,.;!?]*?)\s+(?:has |have )?(?:pass|passes|passed|go by|goes by|gone by)\b")
+_FROM_NOW = re.compile(r"(?P<f>(?:\S+\s+){1,6}?)from now\b")
 
 
 def ahead(text: str) -> int | None:
     """Seconds to a time ahead that the words name by its distance: "in ten minutes", "after
     an hour", "twenty minutes from now", "when five minutes are up" -> 600, 3600, 1200, 300.
-    None for a length of time that is not one ("my train was twenty minutes late", "I ran it in
+    None for a length of time that is not one ("my train was twenty minutes late"; "I ran it in
     thirty minutes" gives 1800: whether it is asked for is the caller's to judge)."""
-    low = text.lower()
-    for m in _AHEAD.finditer(low):
-        span = next(g for g in m.groups() if g is not None).strip()
-        if m.group("f") is not None:  # the duration ends the span: its last few words
-            span = " ".join(span.split()[-6:])
-            span = span[next((i.start() for i in _HEAD.finditer(span)), 0):]
-        elif not _HEAD.match(span):
+    low = " ".join(text.lower().replace("’", "'").split())[:400]  # (one space each: no backtracking)
+    spans = [next(g for g in m.groups() if g is not None) for m in _AHEAD.finditer(low)]
+    if "from now" in low:
+        for m in _FROM_NOW.finditer(low):  # the duration ends the span: from its first number on
+            head = next(_HEAD.finditer(m.group("f")), None)
+            if head is not None:
+                spans.append(m.group("f")[head.start():])
+    for span in spans:
+        if not _HEAD.match(span):
             continue  # "in the kitchen for ten minutes": the length is not what "in" is followed by
-        head = " ".join(span.split()[:6])
-        if not re.search(r"\b(?:second|sec|minute|min|hour)s?\b|\bhalf an hour\b|\bhalf[- ]hour\b", head):
+        head = " ".join(span.split()[:7])
+        if not _UNIT.search(head):
             continue
         secs = spoken_seconds(head)
         if secs is not None and secs > 0:
             return secs
     return None
-
 
 def masked(text: str) -> str:
     """What gets embedded: lower case, no punctuation (a full stop moved one command's similarity
