@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
-from omni.dialogue.wording import NUMBER_WORDS, ahead
+from omni.dialogue.wording import NUMBER_WORDS, ahead, plain, spoken_seconds
 
 ERRANDS = (r"(?:order|buy|call|ring|phone|text|message|email|send|book|play|lock|unlock|open|close|shut|record|"
             r"vacuum|clean|brew|cook|water|feed|wash|heat|cool|skip|pause|take (?:a |the )?(?:photo|picture)|"
@@ -104,6 +104,7 @@ _LATER = re.compile(rf"{_ASKED_AT}(?:just\s+)?{_NOTIFY}\s+(?P<t>[^,;.!?]*)"
 _REPORTED = re.compile(r"\b(?:said|says|told|tells|texted|wrote|asked|asks)\b", re.IGNORECASE)
 
 
+@lru_cache(maxsize=64)
 def asks_later(said: str) -> int | None:
     """Seconds to the time ahead the user asks to hear from the assistant at, named by its distance
     right after the asking ("Wake me in an hour.", "Could you let me know when ten minutes are
@@ -111,7 +112,7 @@ def asks_later(said: str) -> int | None:
     such time is asked for: told ("The bus comes in five minutes."), asked about, asked of
     something else ("Tell me a joke in five minutes."), negated ("Please don't wake me in an
     hour."), or reported ("She said, wake me in an hour.")."""
-    said = " ".join(said.replace("’", "'").split())[:400]
+    said = plain(said)[:400]
     for m in _LATER.finditer(said):
         tail = m.group("t")
         if tail is not None and not re.match(r"(?:in|after|within|when|once)\b|.*\bfrom now\b", tail, re.IGNORECASE):
@@ -127,12 +128,20 @@ def asks_later(said: str) -> int | None:
 _TIME_IT = re.compile(rf"{_ASKED_AT}time\s+(?:me|us|it|this|that|them\b|(?=(?:{NUMBER_WORDS})\b))", re.IGNORECASE)
 
 
+@lru_cache(maxsize=64)
 def asks_to_time(said: str) -> bool:
     """The user's words ask the assistant to time something ("Time me for a minute.", "Can you
     time four minutes for me?", "The tea needs four minutes, can you time it?"): a timer asked
     for in other words. Not "Time flies.", "What time is it?", "Time for a ten minute break.",
     nor negated ("Please don't time me.")."""
-    return bool(_TIME_IT.search(" ".join(said.replace("’", "'").split())))
+    return bool(_TIME_IT.search(plain(said)))
+
+
+def timer_seconds(said: str) -> int | None:
+    """A timer's length as the user's words say it: the time ahead they ask to hear from the
+    assistant at, else the first length said ("I'm napping for twenty minutes, wake me in
+    fifteen." is 15 minutes)."""
+    return asks_later(said) or spoken_seconds(said)
 
 _NOT_VERBS = frozenset(
     "i i'm i'd i've i'll me my we we're our you you're your it it's its this that these those there here they "

@@ -35,9 +35,9 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     # the model sees a tool only in a turn that could be asking for it (a compact model calls
     # whatever tool it is shown); otherwise it must answer in words
     # and one the turn before ran: "a bit more" after "turn it up", "no, the bedroom" after a light
-    # (a timer only when these words could ground it: its length is theirs to say, and "The bus
-    # comes in five minutes." after one asks for none)
-    follows = {name for name, _ in kit.follows if name != "set_timer" or kit.tools.keyword_said(name, text)}
+    # (one only the user's words ground, a timer, only when these words could: "The bus comes in
+    # five minutes." after one asks for none)
+    follows = {name for name, _ in kit.follows if kit.tools.claims_ground(name) or kit.tools.keyword_said(name, text)}
     offered = kit.tools.offered(text, near) | (follows & set(kit.tools.targets()))
     if asks_how(text):  # "Is the kitchen light on?": the clock may be read, nothing is to be done
         offered = offered & {"get_time"}
@@ -205,9 +205,9 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 continue
             if gate is not None:
                 await gate
-            # a timer is the user's to ask for, and its length theirs to say: the model's own
-            # "Timer set for 40 minutes." grounds no timer and gives it no length
-            r = await kit.tools.call(call, said=text if call.name == "set_timer" else f"{text} {claim}")
+            # (a timer is the user's to ask for, and its length theirs to say: the model's own
+            # "Timer set for 40 minutes." grounds none and gives it no length)
+            r = await kit.tools.call(call, said=f"{text} {claim}" if kit.tools.claims_ground(call.name) else text)
             if not r.ok:
                 continue
             guard.dropped.remove(claim)

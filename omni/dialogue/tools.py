@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from omni.dialogue.asks import asks_later, asks_to_time
+from omni.dialogue.asks import asks_later, asks_to_time, timer_seconds
 from omni.dialogue.types import ToolCall
-from omni.dialogue.wording import mentions, spoken_seconds
+from omni.dialogue.wording import mentions
 from omni.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,10 @@ class _Tool:
     asked: Callable[[str], Any] | None = None
     """Words that ask for it without a keyword, as a keyword would ("Wake me in an hour.": a
     timer); truthy when they do."""
+    claims_ground: bool = True
+    """A model's claim of it ("Bedroom light off.") may name what the user's words left to it
+    (the action, its values). False: only the user's words ground it and give its arguments
+    (a timer: "Timer set for 40 minutes." is no length the user said)."""
     validator: Any = field(default=None, repr=False)
 
 
@@ -174,8 +178,8 @@ class ToolRegistry:
                             keywords=("timer", "remind", "alarm", "countdown", "count down"),
                             # a duration alone grounds no timer ("my train was twenty minutes
                             # late"); a time ahead the user asks to hear from it at does, and
-                            # "time me" 
-                            asked=self.timer_asked))
+                            # so does "time me"
+                            asked=self.timer_asked, claims_ground=False))
         for a in actions:  # always callable by the fast path; offered to the model if actions_as_tools
             if a.name in self._tools:
                 raise ConfigError(f"device action {a.name!r} has the name of a built-in tool")
@@ -242,6 +246,11 @@ class ToolRegistry:
             return f"{name}: {where}: {e.message}"
         return None
 
+    def claims_ground(self, name: str) -> bool:
+        """A model's claim of tool `name` may ground it (_Tool.claims_ground)."""
+        tool = self._tools.get(name)
+        return tool is None or tool.claims_ground
+
     def keyword_said(self, name: str, said: str) -> bool:
         """One of tool `name`'s keywords (its name, for one declared without) is in the words
         `said`, or they ask for it otherwise (_Tool.asked)."""
@@ -268,7 +277,7 @@ class ToolRegistry:
     def _said_duration(self, call: ToolCall, said: str) -> ToolCall:
         """A timer's length is what the user said, not what the model made of it ("five
         minutes" called as seconds=5)."""
-        secs = asks_later(said) or spoken_seconds(said)  # "wake me in fifteen", not the nap's twenty
+        secs = timer_seconds(said)
         if call.name != "set_timer" or secs is None or call.arguments.get("seconds") == secs:
             return call
         log.info("set_timer: the model's seconds=%r replaced by the %d s said", call.arguments.get("seconds"),

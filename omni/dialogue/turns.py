@@ -13,10 +13,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from omni.dialogue.asks import asks_deed, asks_for_action, asks_how, asks_later
+from omni.dialogue.asks import asks_deed, asks_for_action, asks_how, timer_seconds
 from omni.dialogue.claims import UNDOING, claims_action, claims_asked, promises, under_way
 from omni.dialogue.intents import IntentMatch
-from omni.dialogue.wording import spoken_seconds
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import REFUSE, DialogueOptions
 from omni.dialogue.prompts import PromptEcho, can_do
@@ -109,7 +108,7 @@ def timer_call(tools: ToolRegistry, said: str) -> ToolCall | None:
     (asks.asks_later, ToolRegistry.timer_asked), or no timer is callable."""
     if "set_timer" not in tools.targets() or "set_timer" in tools.off or not tools.timer_asked(said):
         return None
-    secs = asks_later(said) or spoken_seconds(said)
+    secs = timer_seconds(said)
     return ToolCall("words_set_timer", "set_timer", {"seconds": secs}) if secs is not None and secs > 0 else None
 
 
@@ -128,7 +127,7 @@ def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -
     if kind == "get_time":  # the time it made up is not said; the clock's is
         return ToolCall("words_get_time", kind, {})
     if kind == "set_timer":
-        secs = asks_later(said) or spoken_seconds(said)
+        secs = timer_seconds(said)
         return ToolCall("words_set_timer", kind, {"seconds": secs}) if secs is not None else None
     # the claim's own words first ("I'll turn off the bedroom light" after "... read in the
     # living room"), then the user's with it; never a value the user said otherwise

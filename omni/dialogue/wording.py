@@ -22,6 +22,12 @@ def mentions(text: str, value: str) -> bool:
     return re.sub(r"[\s-]", "", v) in {*ws, *(a + b for a, b in zip(ws, ws[1:]))}
 
 
+def plain(text: str) -> str:
+    """`text` with one space between words and straight apostrophes ("don’t" is "don't"): what
+    the readings below match on (and no regex backtracks over a run of spaces)."""
+    return " ".join(text.replace("’", "'").split())
+
+
 def stems(text: str) -> set[str]:
     """The words of `text`, a plural's "s" dropped ("lights" is "light")."""
     return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
@@ -36,7 +42,7 @@ def negated(text: str) -> set[str]:
     """The words of `text` a negation says are not so: the next two after "not", "never", "no",
     "barely" or a "-n't", in its clause ("can't hear you" -> hear, you; "don't turn it up" -> turn, it)."""
     out: set[str] = set()
-    text = text.replace("’", "'")
+    text = plain(text)
     for m in _NEGATION.finditer(text):  # up to a comma: "No, turn it down." negates nothing
         out |= stems(" ".join(re.split(r"[,.;:!?]", text[m.end():])[0].split()[:2]))
     return out
@@ -46,7 +52,7 @@ def gainsays(text: str, example: str) -> bool:
     """`text` says a word its example says too, but negated where the example is not, or the
     other way round: "I can hear you." / "Can you hear me?" against "i can't hear you", "Don't
     turn the volume up." against "turn the volume up". Embeddings barely tell these apart."""
-    text = text.replace("’", "'")
+    text = plain(text)
     shared = stems(text) & stems(example)
     return bool(shared & (negated(text) ^ negated(example)))
 
@@ -143,7 +149,7 @@ NUMBER_WORDS = r"\d+|half|quarter|three-quarters|" + "|".join(sorted(_NUMBERS, k
 """How a length of time may start ("10", "ten", "an", "half")."""
 _HEAD = re.compile(rf"\b(?:(?:about|around|roughly|like|exactly|just|approximately)\s+)?(?P<n>{NUMBER_WORDS})\b")
 """How a duration starts ("ten", "an", "half", "3"; "about ten")."""
-_UNIT = re.compile(r"\b(?:second|sec|minute|min|hour)s?\b|\bhalf an hour\b|\bhalf[- ]hour\b")
+_UNIT = re.compile(rf"\b(?:{'|'.join(_UNITS)})s?\b|\bhalf an hour\b|\bhalf[- ]hour\b")
 _AHEAD = re.compile(r"\b(?:in|after|within)\s+(?=(?P<d>\S[^,.;!?]*))"
                     r"|\b(?:when|once)\s+(?:the\s+)?(?P<w>\S[^,.;!?]*?)\s*(?:\s(?:is|are|has|have)|'s)\s+(?:been\s+)?"
                     r"(?:up|over|gone|passed|done|elapsed|finished|through)\b"
@@ -156,7 +162,7 @@ def ahead(text: str) -> int | None:
     an hour", "twenty minutes from now", "when five minutes are up" -> 600, 3600, 1200, 300.
     None for a length of time that is not one ("my train was twenty minutes late"; "I ran it in
     thirty minutes" gives 1800: whether it is asked for is the caller's to judge)."""
-    low = " ".join(text.lower().replace("’", "'").split())[:400]  # (one space each: no backtracking)
+    low = plain(text).lower()[:400]
     spans = [next(g for g in m.groups() if g is not None) for m in _AHEAD.finditer(low)]
     if "from now" in low:
         for m in _FROM_NOW.finditer(low):  # the duration ends the span: from its first number on
