@@ -60,7 +60,7 @@ PARTS = ("end_of_turn", "stt", "llm", "guard", "first_clause", "tts", "between",
 def espeak(text: str, voice: str) -> np.ndarray:
     exe = shutil.which("espeak-ng")
     if exe is None:
-        raise SystemExit("espeak-ng is not installed (make setup installs it)")
+        raise SystemExit("espeak-ng is not installed (make bench-setup installs it)")
     with tempfile.TemporaryDirectory() as d:
         wav = Path(d) / "x.wav"
         subprocess.run([exe, "-v", voice, "-s", "160", "-w", str(wav), text], check=True)
@@ -126,6 +126,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                              "head_start": (r.get("preemptive") or {}).get("head_start_ms"),
                              "over_budget": r.get("over_budget") or [],
                              "backend": r["stages"].get("llm", {}).get("backend"),
+                             **{k: r["stages"].get("llm", {}).get(k) for k in
+                                ("prompt_tokens", "cached_tokens", "completion_tokens", "tools_offered")},
                              **waterfall(r)})
                 print(f"{kind:16s} {label[:28]:28s} v2v {rows[-1]['v2v']}", flush=True)
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "set": args.set, "rows": rows,

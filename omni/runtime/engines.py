@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from omni.runtime.blas import limit_blas_threads
 from omni.runtime.cpu import CpuPriority
 from omni.runtime.tasks import outside_scope
 from omni.runtime.threads import Worker
@@ -78,9 +79,11 @@ def options_key(options: BaseModel | dict[str, Any] | None, drop: frozenset[str]
 class EnginePool:
     """Engines loaded once per process (see the module's docstring)."""
 
-    def __init__(self, cpu: CpuPriority | None = None) -> None:
+    def __init__(self, cpu: CpuPriority | None = None, blas_threads: int | None = 1) -> None:
         self.cpu = cpu if cpu is not None else CpuPriority()
         """The process's CPU priority, shared by the stages of every session."""
+        if blas_threads is not None:  # numpy's idle BLAS threads spin (omni.runtime.blas)
+            limit_blas_threads(blas_threads)
         self._loaded: dict[tuple[str, Hashable], asyncio.Task[Shared[Any]]] = {}
         self._closed = False
         self.loads = 0
