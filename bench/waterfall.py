@@ -136,6 +136,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "preemptive_used": sum(1 for r in rows if r.get("preemptive")),
             "over_budget": dict(collections.Counter(a for r in rows for a in r.get("over_budget", []))),
             "median": {k: _median([r.get(k) for r in rows]) for k in (*PARTS, "v2v_tts", "v2v")},
+            # a turn asked back ("Sorry, I didn't catch that.") is fast and no answer: apart
+            "answered": {"turns": len(answered := [r for r in rows if r.get("backend") not in (None, "say_again")]),
+                         "v2v": _median([r.get("v2v") for r in answered]),
+                         "v2v_real": _median([r.get("v2v") for r in answered if r["kind"] == "real"])},
             "by_kind": {kind: {k: _median([r.get(k) for r in rows if r["kind"] == kind]) for k in ("v2v", "v2v_tts")}
                         for kind in sorted({r["kind"] for r in rows})}}
 
@@ -152,6 +156,9 @@ def table(res: dict[str, Any]) -> str:
              "| median ms | " + " | ".join(str(m[k]) for k in PARTS) + f" | {m['v2v_tts']} | {m['v2v']} |", ""]
     for kind, v in res["by_kind"].items():
         lines.append(f"{kind}: V2V heard p50 {v['v2v']} ms (at TTS {v['v2v_tts']})")
+    a = res["answered"]
+    lines.append(f"answered (not asked back): {a['turns']} turns, V2V heard p50 {a['v2v']} ms, "
+                 f"real recordings {a['v2v_real']} ms")
     lines.append(f"peak RSS of the voice loop (the process, default models): {res['peak_rss_mb']} MB")
     lines.append(f"pause decode reused {res['pause_decode_reused']}, preemptive reply used {res['preemptive_used']} "
                  f"of {len(res['rows'])} turns; over budget, acted: {res['over_budget'] or 'never'}")
