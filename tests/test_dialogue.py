@@ -412,3 +412,15 @@ def test_model_tool_calls_must_be_grounded_in_the_users_words() -> None:
     assert reg.ungrounded(timer, "Set a timer for one minute.") is None
     assert reg.ungrounded(ToolCall("3", "get_time", {}), "What's the time?") is None
     assert ToolRegistry(ToolsOptions(grounded=False), [light]).ungrounded(on, "Unlock the door.") is None
+
+
+def test_a_turn_that_only_asks_to_stop_is_told_from_talk_with_a_stop_word_in_it():
+    from omni.dialogue.asks import asks_only_to_stop
+
+    for said in ("Shh!", "Alright, alright, that's enough.", "Cancel that, never mind.", "Please just be quiet.",
+                 "Okay, you can stop now, thank you.", "No more, thanks.", "Forget about it."):
+        assert asks_only_to_stop(said), said
+    for said in ("I can't stop laughing.", "Never mind the cost, is it worth it?", "Is that enough?", "Don't stop.",
+                 "Okay.", "Please.", "Stop the music in the kitchen.", "That's enough cake for me.",
+                 "Be quiet or the baby wakes up.", "stop now " * 200 + "please tell me a joke"):
+        assert not asks_only_to_stop(said), said

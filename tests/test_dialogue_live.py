@@ -397,6 +397,27 @@ async def test_a_time_ahead_asked_for_sets_a_timer_without_the_llm():
         await r.stage.tools.aclose()
 
 
+async def test_a_bare_request_to_stop_stops_without_the_llm():
+    """'Nevermind.' got "I'm sorry to hear that." from the 1.5B, 'Quiet, please.' was taken for the
+    volume by the nearest example, 'Stop, stop, stop.' stopped three times (bench probe 10)."""
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES}) as r:
+        eng = r.stage.backends["local"].engine
+        before = eng.last
+        reply, out = await r.ask("Okay okay, quiet down now.")
+        assert eng.last is before, "no LLM call"
+        assert reply == "Okay." and [(f.action, f.args) for f in out if isinstance(f, DeviceAction)] == [("stop", {})]
+        reply, out = await r.ask("Shh, shh, that will do.", 2)
+        assert eng.last is before and [f.action for f in out if isinstance(f, DeviceAction)] == ["stop"]
+        # a stop word among others is talk, for the model
+        _, out = await r.ask("Never mind the traffic, how long is a marathon?", 3)
+        assert eng.last is not before and not [f for f in out if isinstance(f, DeviceAction)]
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES, "stop_words": False}) as r:
+        eng = r.stage.backends["local"].engine
+        before = eng.last
+        await r.ask("Okay okay, quiet down now.")
+        assert eng.last is not before  # turned off: the model's turn
+
+
 async def test_a_room_left_open_is_asked_at_once_and_the_answer_acts():
     """'Lights off, please.' went to the model: 1.4 s, and its "Lights off." claimed for no room
     was dropped for "Sorry, I couldn't do that. I can switch a light on or off (...)" (the

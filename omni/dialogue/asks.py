@@ -225,3 +225,46 @@ _LIGHT_VERBS = frozenset("turn switch set put make take get do give start stop r
                          "bring send check".split())
 """Verbs whose deed is in their object ("Can you turn this into a poem?", "Make me a playlist",
 "Give me a minute"): asks_to_act reads them with it."""
+
+
+
+def _phrases(*text: str) -> tuple[tuple[str, ...], ...]:
+    return tuple(sorted({tuple(p.split()) for t in text for p in t.split("|")}, key=len, reverse=True))
+
+
+_HUSH = _phrases("stop|stop it|stop that|stop there|stop now|stop talking|stop speaking|you can stop|you may stop",
+                 "be quiet|keep quiet|stay quiet|quiet|quiet down|hush|shush|sh|silence|shut up|zip it",
+                 "enough|enough already|that's enough|that is enough|that's plenty|plenty|that's all|that'll do|"
+                 "that will do|no more",
+                 "cancel|cancel it|cancel that|cancel this|never mind|nevermind|forget it|forget about it|"
+                 "forget that|forget i asked")
+"""Phrases that ask the assistant to stop, word by word (longest first)."""
+_FILLER = _phrases("okay|ok|alright|all right|right|oh|um|uh|hmm|please|thanks|thank you|now|just|for now|actually|"
+                   "no|hey|wait|already|i said|a second|a sec|a moment|a minute|a bit|for a second|for a sec|"
+                   "for a moment|for a minute|for a bit")
+
+
+def _phrase_at(words: list[str], i: int, phrases: tuple[tuple[str, ...], ...]) -> int:
+    """How many words from `i` the longest of `phrases` there takes (0: none)."""
+    return next((len(p) for p in phrases if tuple(words[i:i + len(p)]) == p), 0)
+
+
+def asks_only_to_stop(said: str) -> bool:
+    """Every word of the turn asks the assistant to stop: "Shush.", "Okay, that'll do.", "Forget
+    it, never mind.", "Quiet, please." (besides "okay", "please", "just", "for a second" and the
+    like). Not a turn with any other word in it: "I can't stop thinking about it.", "Never mind
+    the rain, we had fun.", "Enough about me, how was your day?", "Don't stop." (a word no stop
+    phrase holds), nor "please" alone, nor more than 200 characters. Read word by word, longest
+    phrase first: no backtracking."""
+    if len(said) > 200:  # a bare stop is a few words
+        return False
+    words = ["sh" if re.fullmatch(r"sh+", w) else w for w in words_of(plain(said))]
+    i, hushed = 0, False
+    while i < len(words):
+        n = _phrase_at(words, i, _HUSH)
+        hushed = hushed or n > 0
+        n = n or _phrase_at(words, i, _FILLER)
+        if n == 0:
+            return False
+        i += n
+    return hushed

@@ -62,6 +62,12 @@ class IntentOptions(BaseModel):
     me?"), is set without the model (omni.dialogue.turns.timer_call). The 1.5B, offered the
     timer, answered such turns "Sorry, I can't do that." or "I'll text you in three minutes."
     (bench probe 8)."""
+    stop_words: bool = True
+    """A turn whose every word asks the assistant to stop ("Shush.", "Okay, that'll do.",
+    "Forget it, never mind."; omni.dialogue.asks.asks_only_to_stop) does the pipeline's `stop`
+    action without the model (omni.dialogue.turns.stop_call). The 1.5B answered such turns with
+    sympathy ("Nevermind." -> "I'm sorry to hear that.") and the examples' nearest match took
+    "Quiet, please." for the volume (bench probe 10)."""
     ask_for: list[str] = Field(default_factory=list)
     """Arguments the fast path asks for when a clear command leaves them open ("room": "Lights
     off, please." -> "Which room: kitchen, bedroom or living room?"); the command is matched

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from omni.dialogue.asks import asks_deed, asks_for_action, asks_how, timer_seconds
+from omni.dialogue.asks import asks_deed, asks_for_action, asks_how, asks_only_to_stop, timer_seconds
 from omni.dialogue.claims import UNDOING, claims_action, claims_asked, promises, under_way
 from omni.dialogue.intents import IntentMatch
 from omni.dialogue.memory import Memory
@@ -110,6 +110,22 @@ def timer_call(tools: ToolRegistry, said: str) -> ToolCall | None:
         return None
     secs = timer_seconds(said)
     return ToolCall("words_set_timer", "set_timer", {"seconds": secs}) if secs is not None and secs > 0 else None
+
+
+STOP = "stop"
+"""The device action a bare request to stop does (`stop_call`), when the pipeline declares one."""
+
+
+def stop_call(tools: ToolRegistry, said: str) -> ToolCall | None:
+    """The stop action, for the fast path, when every word of the turn asks the assistant to stop
+    ("Shush.", "Okay, that'll do.", "Never mind, forget it."; asks.asks_only_to_stop) and the
+    pipeline has a stop action that takes no argument and is not turned off."""
+    action = tools.action(STOP)
+    if action is None or STOP not in tools.targets() or STOP in tools.off or not asks_only_to_stop(said):
+        return None
+    if action.parameters and (action.required is None or action.required):
+        return None  # it needs an argument a bare "stop" does not say
+    return ToolCall("words_stop", STOP, {})
 
 
 def claimed_call(kit: TurnKit, claim: str, said: str, offered: frozenset[str]) -> ToolCall | None:

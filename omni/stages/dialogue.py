@@ -25,7 +25,7 @@ from omni.dialogue.preemptive import Preemptive
 from omni.dialogue.prompts import TOOLS_SENTENCE, PromptEcho, can_do, instruction_texts, without
 from omni.dialogue.router import Router
 from omni.dialogue.tools import ToolRegistry
-from omni.dialogue.turns import TurnKit, fast_path, timer_call
+from omni.dialogue.turns import TurnKit, fast_path, stop_call, timer_call
 from omni.dialogue.types import ChatRequest
 from omni.frames import (Answered, ClearInput, ContextUpdate, EditHistory, Remember, EndOfStream, Frame, ReplyDone, ReplyToken, SayText,
                          SpeechStarted, Transcript, Turn)
@@ -390,6 +390,13 @@ class Dialogue(Processor):
         sw = Stopwatch()
         on = self.options.intents.enabled
         self._open = None  # (a reply drawn at a pause and thrown away may have asked)
+        if on and self.options.intents.stop_words and (call := stop_call(self.tools, text)) is not None:
+            # "Shush." / "Okay, that'll do." / "Stop, stop, stop.": one stop, not a model's
+            # sympathy ("Nevermind." -> "I'm sorry to hear that."), nor "Quiet, please." as volume
+            stop = IntentMatch(call.name, call.arguments, 1.0, "(a bare request to stop)", said=text)
+            async for out in fast_path(self.kit, turn, text, [stop], parts, gate, sw):
+                yield out
+            return
         match, score, near = (await self._intents.call(self.intents.assess, text)
                               if on and self._intents else (None, 0.0, {}))
         if match is None and on and self._intents and self._asking is not None and \
