@@ -422,5 +422,12 @@ def test_a_turn_that_only_asks_to_stop_is_told_from_talk_with_a_stop_word_in_it(
         assert asks_only_to_stop(said), said
     for said in ("I can't stop laughing.", "Never mind the cost, is it worth it?", "Is that enough?", "Don't stop.",
                  "Okay.", "Please.", "Stop the music in the kitchen.", "That's enough cake for me.",
-                 "Be quiet or the baby wakes up.", "stop now " * 200 + "please tell me a joke"):
+                 "Be quiet or the baby wakes up.", "stop now " * 200 + "please tell me a joke",
+                 # a question, or a stop taken back, is no stop (a helper's review)
+                 "That's all?", "Stop, okay?", "Cancel that. No, wait.", "Stop. No.", "No."):
         assert not asks_only_to_stop(said), said
+    assert asks_only_to_stop("No, no more.") and asks_only_to_stop("No, stop.")
+    # right after the assistant asked something, "Quiet." and "Plenty." are answers; "Stop." is not
+    for said in ("Quiet.", "Plenty, thanks.", "Keep quiet.", "That's all."):
+        assert asks_only_to_stop(said) and not asks_only_to_stop(said, answering=True), said
+    assert asks_only_to_stop("Stop.", answering=True) and asks_only_to_stop("Never mind.", answering=True)

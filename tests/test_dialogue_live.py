@@ -416,6 +416,11 @@ async def test_a_bare_request_to_stop_stops_without_the_llm():
         before = eng.last
         await r.ask("Okay okay, quiet down now.")
         assert eng.last is not before  # turned off: the model's turn
+    # right after the assistant asked something, "Plenty, thanks." answers it: no stop
+    async with Run(actions=[LIGHT, VOLUME, STOP], intents={"examples": EXAMPLES, "ask_for": ["room"]}) as r:
+        asked, _ = await r.ask("Switch the light off, please.")
+        _, out = await r.ask("Plenty, thanks.", 2)
+        assert asked.endswith("?") and not [f for f in out if isinstance(f, DeviceAction) and f.action == "stop"]
 
 
 async def test_a_room_left_open_is_asked_at_once_and_the_answer_acts():

@@ -240,8 +240,15 @@ _HUSH = _phrases("stop|stop it|stop that|stop there|stop now|stop talking|stop s
                  "forget that|forget i asked")
 """Phrases that ask the assistant to stop, word by word (longest first)."""
 _FILLER = _phrases("okay|ok|alright|all right|right|oh|um|uh|hmm|please|thanks|thank you|now|just|for now|actually|"
-                   "no|hey|wait|already|i said|a second|a sec|a moment|a minute|a bit|for a second|for a sec|"
+                   "hey|already|i said|a second|a sec|a moment|a minute|a bit|for a second|for a sec|"
                    "for a moment|for a minute|for a bit")
+"""Words around the stop phrases that change nothing ("wait" and a "no" after one take it back:
+"Cancel that. No, wait.")."""
+_SOFT = frozenset({("quiet",), ("silence",), ("plenty",), ("no", "more"), ("that's", "all"),
+                   ("keep", "quiet"), ("stay", "quiet")})
+"""Stop phrases that are also plain answers: "Quiet." to "How was your weekend?", "Plenty." to
+"Do you have enough time?". Not a request to stop right after the assistant asked something.
+("Enough." is left a stop: after "How about yours?", "Alright, enough." was one, bench probe 10.)"""
 
 
 def _phrase_at(words: list[str], i: int, phrases: tuple[tuple[str, ...], ...]) -> int:
@@ -249,20 +256,27 @@ def _phrase_at(words: list[str], i: int, phrases: tuple[tuple[str, ...], ...]) -
     return next((len(p) for p in phrases if tuple(words[i:i + len(p)]) == p), 0)
 
 
-def asks_only_to_stop(said: str) -> bool:
+def asks_only_to_stop(said: str, answering: bool = False) -> bool:
     """Every word of the turn asks the assistant to stop: "Shush.", "Okay, that'll do.", "Forget
     it, never mind.", "Quiet, please." (besides "okay", "please", "just", "for a second" and the
-    like). Not a turn with any other word in it: "I can't stop thinking about it.", "Never mind
-    the rain, we had fun.", "Enough about me, how was your day?", "Don't stop." (a word no stop
-    phrase holds), nor "please" alone, nor more than 200 characters. Read word by word, longest
-    phrase first: no backtracking."""
-    if len(said) > 200:  # a bare stop is a few words
+    like, and a "no" that leads: "No, stop."). Not a turn with any other word in it: "I can't stop
+    thinking about it.", "Never mind the rain, we had fun.", "Enough about me, how was your
+    day?", "Don't stop." (a word no stop phrase holds); not a question ("That's all?"), a stop
+    taken back ("Cancel that. No, wait."), "please" alone, or more than 200 characters.
+    `answering`: the assistant's last words asked something, and "Quiet.", "Plenty." or "Keep
+    quiet." answer it (_SOFT). Read word by word, longest phrase first: no backtracking."""
+    if len(said) > 200 or "?" in said:  # a bare stop is a few words, and asks nothing
         return False
     words = ["sh" if re.fullmatch(r"sh+", w) else w for w in words_of(plain(said))]
     i, hushed = 0, False
     while i < len(words):
         n = _phrase_at(words, i, _HUSH)
-        hushed = hushed or n > 0
+        if n and answering and tuple(words[i:i + n]) in _SOFT:
+            return False
+        if n == 0 and words[i] == "no" and not hushed and (i + 1 >= len(words) or words[i + 1] != "more"):
+            n = 1  # "No, stop." (but "Stop. No." takes it back)
+        elif n:
+            hushed = True
         n = n or _phrase_at(words, i, _FILLER)
         if n == 0:
             return False

@@ -116,12 +116,13 @@ STOP = "stop"
 """The device action a bare request to stop does (`stop_call`), when the pipeline declares one."""
 
 
-def stop_call(tools: ToolRegistry, said: str) -> ToolCall | None:
+def stop_call(tools: ToolRegistry, said: str, answering: bool = False) -> ToolCall | None:
     """The stop action, for the fast path, when every word of the turn asks the assistant to stop
-    ("Shush.", "Okay, that'll do.", "Never mind, forget it."; asks.asks_only_to_stop) and the
-    pipeline has a stop action that takes no argument and is not turned off."""
+    ("Shush.", "Okay, that'll do.", "Never mind, forget it."; asks.asks_only_to_stop, `answering`:
+    the assistant's last words asked something) and the pipeline has a stop action that takes no
+    argument and is not turned off."""
     action = tools.action(STOP)
-    if action is None or STOP not in tools.targets() or STOP in tools.off or not asks_only_to_stop(said):
+    if action is None or STOP in tools.off or not asks_only_to_stop(said, answering):
         return None
     if action.parameters and (action.required is None or action.required):
         return None  # it needs an argument a bare "stop" does not say

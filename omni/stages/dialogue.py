@@ -390,7 +390,9 @@ class Dialogue(Processor):
         sw = Stopwatch()
         on = self.options.intents.enabled
         self._open = None  # (a reply drawn at a pause and thrown away may have asked)
-        if on and self.options.intents.stop_words and (call := stop_call(self.tools, text)) is not None:
+        asked = next((m.get("content") or "" for m in reversed(self.memory.history) if m.get("role") == "assistant"), "")
+        if on and self.options.intents.stop_words and \
+                (call := stop_call(self.tools, text, answering=asked.rstrip().endswith("?"))) is not None:
             # "Shush." / "Okay, that'll do." / "Stop, stop, stop.": one stop, not a model's
             # sympathy ("Nevermind." -> "I'm sorry to hear that."), nor "Quiet, please." as volume
             stop = IntentMatch(call.name, call.arguments, 1.0, "(a bare request to stop)", said=text)
