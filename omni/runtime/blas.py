@@ -18,8 +18,6 @@ import os
 
 log = logging.getLogger(__name__)
 
-_limits: object | None = None  # the limit threadpoolctl set (it stays until restored; kept for that)
-
 _ASKED_FOR = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 """Set in the environment: the user chose BLAS's threads, and the limit leaves them be."""
 
@@ -28,7 +26,6 @@ def limit_blas_threads(n: int) -> list[str]:
     """Hold every BLAS loaded (numpy's, loaded here first) to `n` threads; returns the libraries
     limited (empty when threadpoolctl is missing, the environment sets a thread count, or none
     runs more). A BLAS loaded later (a library with its own) is not limited."""
-    global _limits
     chosen = [v for v in _ASKED_FOR if os.environ.get(v)]
     if chosen:
         log.info("BLAS threads left as the environment sets them (%s)", ", ".join(chosen))
@@ -42,6 +39,6 @@ def limit_blas_threads(n: int) -> list[str]:
     libs = [f"{i.get('internal_api')} ({i.get('num_threads')} threads)" for i in threadpool_info()
             if i.get("user_api") == "blas" and i.get("num_threads", 0) > n]
     if libs:
-        _limits = threadpool_limits(limits=n, user_api="blas")
+        threadpool_limits(limits=n, user_api="blas")  # set now, and kept until restored (never)
         log.info("BLAS held to %d thread(s): %s", n, ", ".join(libs))
     return libs

@@ -385,14 +385,18 @@ class Dialogue(Processor):
         self._open = None
         self._prefill_next()
 
+    def _asked_last(self) -> bool:
+        """The assistant's last reply asked something (its words end with a question mark)."""
+        last = next((m.get("content") or "" for m in reversed(self.memory.history) if m.get("role") == "assistant"), "")
+        return last.rstrip().endswith("?")
+
     async def _answer_by(self, turn: Turn, text: str, parts: list[str],
                          gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         sw = Stopwatch()
         on = self.options.intents.enabled
         self._open = None  # (a reply drawn at a pause and thrown away may have asked)
-        asked = next((m.get("content") or "" for m in reversed(self.memory.history) if m.get("role") == "assistant"), "")
         if on and self.options.intents.stop_words and \
-                (call := stop_call(self.tools, text, answering=asked.rstrip().endswith("?"))) is not None:
+                (call := stop_call(self.tools, text, answering=self._asked_last())) is not None:
             # "Shush." / "Okay, that'll do." / "Stop, stop, stop.": one stop, not a model's
             # sympathy ("Nevermind." -> "I'm sorry to hear that."), nor "Quiet, please." as volume
             stop = IntentMatch(call.name, call.arguments, 1.0, "(a bare request to stop)", said=text)
