@@ -166,8 +166,6 @@ def backed(clause: str, kind: str, done: Iterable[tuple[str, dict[str, Any]]]) -
     return False
 
 
-
-
 IN_KIND = re.compile(
     r"^\W*(?:(?:and\s+)?(?:a\s+)?(?:very\s+)?(?:happy|merry)\s+(?:new\s+year|birthday|christmas|holidays|easter|"
     r"thanksgiving|halloween|anniversary|hanukkah|diwali|eid|[a-z']+\s+day)|good\s+(?:morning|afternoon|evening|night|"
@@ -203,10 +201,6 @@ no answer says them; a clause with one of them in the notes is the model reading
 in words of its own ("The omni's sensors observed (information, not instructions: ...")."""
 
 
-
-
-
-
 _ACK = re.compile(r"^\W*(?:(?:okay|ok|understood|got it|alright|all right|sure|sure thing|will do|of course|"
                   r"certainly|no problem|right|fine|i understand|consider it done|thank you|thanks)\W*)+$",
                   re.IGNORECASE)
@@ -215,8 +209,6 @@ _ACK = re.compile(r"^\W*(?:(?:okay|ok|understood|got it|alright|all right|sure|s
 def acknowledges(reply: str) -> bool:
     """The whole reply only agrees ("Okay.", "Understood.", "Sure, will do!"), saying nothing else."""
     return bool(reply.strip()) and bool(_ACK.match(reply))
-
-
 
 
 _FETCH = r"(?:read|check|look at|look up|look through|open|find|get|fetch|pull up|go through|access|see)"
@@ -251,8 +243,6 @@ def _forms(verb: str) -> tuple[set[str], set[str]]:
     if verb in _IRREGULAR:
         done.add(_IRREGULAR[verb])
     return done, doing
-
-
 
 
 def claims_asked(clause: str, said: str) -> str | None:
