@@ -75,15 +75,10 @@ def measures(d: dict[str, Any]) -> dict[str, float]:
             "the lowest word token": min(words) if words else -9.0}
 
 
-def auc(bad: list[float], good: list[float]) -> float:
-    """How often a misheard transcript scores below one heard right (ties count half)."""
-    return sum((b < g) + 0.5 * (b == g) for b in bad for g in good) / max(1, len(bad) * len(good))
-
-
 def main() -> None:
-    import devset
     import spoken
     from conversations import everyday
+    from plausibility import auc
     from scoring import wer_counts
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -95,8 +90,7 @@ def main() -> None:
     refs = {it["id"]: it["text"] for it in items}
     for r in spoken.real_items():
         if r["split"] == a.split:
-            s, e = r["_span"]
-            audio[r["id"]] = devset.audio(r["voice"])[max(0, int((s - 0.15) * SR)): int((e + 0.15) * SR)]
+            audio[r["id"]] = spoken.real_audio(r)
             refs[r["id"]] = r["text"]
     rows = decode(audio)
     for k, d in rows.items():

@@ -70,6 +70,12 @@ def real_items() -> list[dict[str, Any]]:
     return rows
 
 
+def real_audio(item: dict[str, Any]) -> np.ndarray:
+    """A real sentence's audio (real_items), cut at the reference's times with 150 ms either side."""
+    s, e = item["_span"]
+    return devset.audio(item["voice"])[max(0, int((s - 0.15) * SR)): int((e + 0.15) * SR)]
+
+
 async def hear(items: list[dict[str, Any]], overrides: list[str]) -> tuple[dict[str, str], dict[str, Any]]:
     """What the pipeline's recogniser makes of each item (and of the real sentences), by id;
     with WER per voice, the decode time, and per item its confidence and word errors. Items get
@@ -82,9 +88,7 @@ async def hear(items: list[dict[str, Any]], overrides: list[str]) -> tuple[dict[
     items[:] = voiced(items)
     audio = audio_of(items)
     for r in real_items():
-        a = devset.audio(r["voice"])
-        s, e = r["_span"]
-        audio[r["id"]] = a[max(0, int((s - 0.15) * SR)): int((e + 0.15) * SR)]
+        audio[r["id"]] = real_audio(r)
     cfg = load_pipeline(PIPELINES_DIR / "desktop.yaml", overrides)
     spec = next(s for s in cfg.stages if s.kind.startswith("stt."))
     stt = build_stage(spec)

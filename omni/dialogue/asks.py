@@ -227,7 +227,6 @@ _LIGHT_VERBS = frozenset("turn switch set put make take get do give start stop r
 "Give me a minute"): asks_to_act reads them with it."""
 
 
-
 def _phrases(*text: str) -> tuple[tuple[str, ...], ...]:
     return tuple(sorted({tuple(p.split()) for t in text for p in t.split("|")}, key=len, reverse=True))
 
