@@ -45,6 +45,9 @@ def test_a_follow_up_changes_what_it_names_of_the_last_call(said, last, want):
     ("Order the dog food again.", ("light", {"room": "bedroom", "state": "off"})),
     ("Sorry, say that again?", ("volume", {"direction": "up"})),
     ("That's enough, no more.", ("volume", {"direction": "up"})),
+    # a statement of its own with "again" in it (probe 14: the kitchen light switched off again)
+    ("Oh dear, I burnt the toast again.", ("light", {"room": "kitchen", "state": "off"})),
+    ("We lost the match again, can you believe it?", ("volume", {"direction": "up"})),
 ])
 def test_what_is_not_a_follow_up_of_the_last_call_is_not_one(said, last):
     assert follow_up(said, [last], desktop_tools()) is None

@@ -29,10 +29,11 @@ REPEAT = re.compile(r"\bagain\b|(?<!\bno )(?<!\bany )\bmore\b(?!\s+(?!(?:please|
 _TALK = re.compile(r"\b(?:tell|say|explain|talk|read|give|repeat)\b|\bhear\s+(?:more|(?:that|it)\s+again)\b", re.IGNORECASE)
 """More asked of words ("Tell me more.", "Sorry, say that again?" after a volume command), not of
 the action."""
-_OTHER = re.compile(r"^\W*(?:(?:okay|ok|um|uh|so|and|now|please|right)\W+)*(?!(?:do|turn|make|switch|set|go|try|put|keep|"
-                    r"once|one|a|the|that|this|it|louder|quieter|softer|brighter|dimmer|more|again|bit|little|even|much|"
-                    r"yes|no|and)\b)[a-z]+\s+(?:the|a|an|my|some)\s+\w+", re.IGNORECASE)
-"""A turn that starts by asking for something else ("Order the dog food again."): not the same again."""
+_OTHER = re.compile(r"\b(?!(?:do|turn|make|switch|set|go|try|put|keep|once|one|a|the|that|this|it|louder|quieter|"
+                    r"softer|brighter|dimmer|more|again|bit|little|even|much|yes|no|and|okay|ok|um|uh|so|now|please|"
+                    r"right)\b)[a-z]+\s+(?:the|a|an|my|some)\s+\w+", re.IGNORECASE)
+"""A turn that does something else to a thing of its own ("Order the dog food again.", "I burnt
+the toast again."): not the same again."""
 _NUMBER = re.compile(r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
                      r"twenty|thirty|forty|forty-five|sixty|ninety)\b")
 
@@ -64,7 +65,7 @@ def follow_up(text: str, last: list[tuple[str, dict[str, Any]]], tools: ToolRegi
                 new[k], changed = named[0], True
             elif len(named) > 1:
                 return None  # "on ... off": not a clear change
-    if not changed and not (REPEAT.search(text) and not _TALK.search(text) and not _OTHER.match(text)):
+    if not changed and not (REPEAT.search(text) and not _TALK.search(text) and not _OTHER.search(text)):
         return None
     if tools.validate(name, new) is not None:
         return None
