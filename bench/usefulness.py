@@ -2,7 +2,8 @@
 
 A reply is *useful* only if it has none of these faults, each counted on its own:
 
-- `silent`: nothing was said;
+- `silent`: nothing was said (to an aside, words said to someone else in the room, silence is
+  the useful reply);
 - `echo`: it says the user's words back (five of them in a row and half the utterance, or the
   whole of a short one with little else);
 - `prompt_read`: it holds five words in a row of text omni wrote for the model (its system
@@ -222,7 +223,8 @@ class Judge:
         reply = reply.strip()
         low = reply.lower()
         f: dict[str, Any] = dict.fromkeys(FAULTS, False)
-        f["silent"] = not reply
+        # words said to someone else in the room (an aside) want no reply from omni at all
+        f["silent"] = not reply and kind != "aside"
         # said back: against what the user said and what was heard (a misheard turn said back is one too)
         # a confirmation of what was done may use the user's words ("Living room light on.")
         # and so may an honest no ("I can't turn on the garden lights.")

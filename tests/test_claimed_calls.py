@@ -243,7 +243,7 @@ async def test_a_reply_said_back_whole_is_drawn_once_more_before_a_canned_line()
     assert len(fake.requests) == 1
     # refused, nudged, refused again: the canned line, no third draw (the model's no may be
     # right: an injected order; a draw that may not start with "I'm sorry" obeyed one)
-    said = "Stop it, both of you, it's my turn now."
+    said = "Give it back, it's my turn now."
     stage, out, fake = await scripted_turn(["I'm sorry, but I can't assist with that.",
                                             "I'm sorry, I can't help with that.", "Sounds like a busy house!"], said)
     (done,) = [f for f in out if isinstance(f, ReplyDone)]

@@ -90,6 +90,8 @@ class ConsoleView:
             self.console.print(f"[bold magenta]omni[/] (turn {rec.turn.id}): {rec.reply}")
         elif rec.reason == "backchannel":
             self.console.print(f"[dim]  (turn {rec.turn.id} was a backchannel: the assistant went on)[/]")
+        elif rec.reason == "aside":
+            self.console.print(f"[dim]  (turn {rec.turn.id} was said to someone else: not answered)[/]")
         parts = []
         for name, st in rec.stages.items():
             mark = "[green]" if st.ok else "[red]!"

@@ -67,6 +67,15 @@ class DialogueOptions(StageOptions):
     carry_within_s: float = Field(2.0, ge=0)
     """A turn interrupted before a word of its reply was heard, by the user going on within
     this many seconds, is carried into the next turn (the pause was not the end)."""
+    quiet_to_others: bool = True
+    """Words said to someone else in the room get no reply: a turn that names a person on its own
+    ("Kids, dinner's ready!", "Where are my slippers, mum?") or says "not you" is left unanswered
+    (ReplyDone reason `aside`, a log line, `aside` in the turn's metrics). A typed turn (a
+    client's text) is always answered. False: every turn is answered. See omni.dialogue.address."""
+    household: list[str] = Field(default_factory=list)
+    """Names of the people in the room ("Tom", "Anna"): said on their own like a word for a person
+    ("Tom, put your shoes on."), they mark words said to someone else too. Not the assistant's own
+    name."""
     preemptive: bool = True
     """Start the reply on the transcript decoded at a pause, before the turn has ended; its
     output is held back (and no tool acts) until the final transcript confirms the words,

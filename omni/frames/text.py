@@ -26,6 +26,9 @@ class Transcript(Frame):
     tentative: bool = False
     """Decoded at a pause, before the turn ended: the dialogue may start on it (a preemptive
     reply) but must not act until the final transcript of the same turn confirms the text."""
+    typed: bool = False
+    """Written by a client (a text turn), not heard: addressed to the assistant, whatever its
+    words (see DialogueOptions.quiet_to_others)."""
     since: int | None = None
     """Decoded from the start of this earlier turn (the user went on from it in mid-sentence):
     `text` has that turn's words too, so they are not to be carried in again."""
@@ -88,7 +91,8 @@ class ReplyDone(Frame):
     text: str
     """The whole reply text (empty when there was nothing to answer)."""
     reason: str = "complete"
-    """Why the reply ended: complete, empty (nothing heard), error."""
+    """Why the reply ended: complete, empty (nothing heard), aside (said to someone else: no
+    reply), error."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -102,7 +106,7 @@ class ReplyPlayed(Frame):
     text: str
     """What the user heard of it (all of it, unless interrupted)."""
     reason: str = "complete"
-    """complete, empty, error, backchannel, interrupted (as the ReplyDone it follows)."""
+    """complete, empty, aside, error, backchannel, interrupted (as the ReplyDone it follows)."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

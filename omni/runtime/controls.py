@@ -74,7 +74,7 @@ class Controls:
     def ask(self, text: str) -> Turn:
         """A question in words: answered as if it had been said."""
         turn = self._turn()
-        self._transport.inject(Transcript(turn=turn, text=safe_text(text).strip()))
+        self._transport.inject(Transcript(turn=turn, text=safe_text(text).strip(), typed=True))
         return turn
 
     def say(self, text: str) -> Turn:

@@ -22,6 +22,7 @@ from omni.dialogue.llm_turn import llm_turn
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import DEFAULT_SYSTEM_PROMPT, REFUSE, DialogueOptions
 from omni.dialogue.preemptive import Preemptive
+from omni.dialogue.address import said_to_other
 from omni.dialogue.prompts import TOOLS_SENTENCE, PromptEcho, can_do, instruction_texts, without
 from omni.dialogue.router import Router
 from omni.dialogue.tools import ToolRegistry
@@ -298,6 +299,13 @@ class Dialogue(Processor):
             yield ReplyDone(turn=turn, text="", reason="empty")
             return
         o = self.options
+        if o.quiet_to_others and not frame.typed and (cue := said_to_other(text, o.household)):
+            # said to someone else in the room: no reply, nothing acted, nothing kept in the history
+            log.info("turn %d: %r is said to someone else (%r): not answered", turn.id, text, cue,
+                     extra={"stage": self.name, "turn": turn.id})
+            self.report(turn, 0.0, backend="aside", aside=cue)
+            yield ReplyDone(turn=turn, text="", reason="aside")
+            return
         if self._doubts(frame):  # the recogniser doubts its own words: ask, rather than answer (or act on) a guess
             self.floor.speech(turn)
             log.info("turn %d: heard %r with confidence %.2f (< %.2f): asking again", turn.id, text,

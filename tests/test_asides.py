@@ -1,0 +1,77 @@
+"""Words said to someone else in the room get no reply: the dialogue leaves the turn unanswered,
+acts on nothing and keeps nothing of it; turns said to omni that begin or end like one are
+answered as any other."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from scripted import REPORTS, scripted_turn
+
+from omni.dialogue.address import said_to_other
+from omni.frames import DeviceAction, ReplyDone, ReplyToken, Transcript, Turn
+
+
+@pytest.mark.parametrize("text, cue", [
+    ("Kids, come and get your coats on.", "kids"),
+    ("Honey, did you feed the cat?", "honey"),
+    ("Dad can you pass me the salt?", "dad"),  # the comma not written, as a recogniser may leave it
+    ("Where did you put the remote, mum?", "mum"),
+    ("Okay guys, shoes off at the door.", "okay guys"),
+    ("Quiet down, you two, it's late.", "you two"),
+    ("Not you, I was asking my wife.", "not you"),
+    ("Sorry, I wasn't talking to you.", "wasn't talking to you"),
+])
+def test_words_said_to_someone_else_are_found(text, cue):
+    assert said_to_other(text) == cue
+
+
+@pytest.mark.parametrize("text", [
+    "Mum and I are painting the fence this weekend.",  # the mother is talked about, not to
+    "My dad, he loves fishing, what should I get him?",
+    "Mum, Dad and I went to the zoo.",  # a list, not a name called
+    "I need flour, sugar, honey.",  # a list's last item
+    "Oh dear, the milk has gone off.",
+    "Hey, what's the weather like tomorrow?",
+    "It's not you, it's the weather.",
+    "Honey is better than sugar in tea, right?",
+    "Grandma turns ninety next week.",
+    "Turn the kitchen light off, please.",
+])
+def test_words_said_to_omni_are_not_taken_for_an_aside(text):
+    assert said_to_other(text) is None
+
+
+def test_a_household_name_marks_an_aside_too():
+    assert said_to_other("Tom, put your shoes on.") is None  # a name it was not given
+    assert said_to_other("Tom, put your shoes on.", ["Tom", "Anna"]) == "tom"
+    assert said_to_other("Tomorrow, what's the weather?", ["Tom"]) is None
+
+
+async def test_an_aside_gets_no_reply_and_acts_on_nothing():
+    REPORTS.clear()
+    stage, out, fake = await scripted_turn(["Kitchen light off."], "Mum, can you turn the kitchen light off?")
+    assert not [f for f in out if isinstance(f, (ReplyToken, DeviceAction))], out
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.reason == "aside" and done.text == ""
+    assert not fake.requests  # the model was not asked
+    assert REPORTS[-1]["aside"] == "mum"
+    assert not stage.memory.history, "an aside is not kept in the history"
+
+
+async def test_with_quiet_to_others_off_an_aside_is_answered():
+    _, out, fake = await scripted_turn(["I can't, I'm a voice assistant."], "Mum, can you pick me up at six?",
+                                       quiet_to_others=False)
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.reason == "complete" and done.text == "I can't, I'm a voice assistant."
+    assert fake.requests
+
+
+async def test_a_typed_turn_is_answered_whatever_its_words():
+    stage, _, fake = await scripted_turn(["Sure."], "Hello.")
+    fake.replies = ["I can't, I'm a voice assistant."]
+    turn = Turn(id=2, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
+    out = [f async for f in stage.process(Transcript(turn=turn, text="Mum, can you pick me up at six?", typed=True))]
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.reason == "complete" and done.text == "I can't, I'm a voice assistant."
