@@ -4,6 +4,7 @@ answered as any other."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -21,7 +22,12 @@ from omni.frames import DeviceAction, ReplyDone, ReplyToken, Transcript, Turn
     ("Okay guys, shoes off at the door.", "okay guys"),
     ("Quiet down, you two, it's late.", "you two"),
     ("Not you, I was asking my wife.", "not you"),
-    ("Sorry, I wasn't talking to you.", "wasn't talking to you"),
+    ("Sorry, I wasn't talking to you.", "i wasn't talking to you"),
+    ("Mum!", "mum"),
+    ("Hey, dad, look at this.", "dad"),
+    ("Mum, Dad, dinner is ready!", "mum"),
+    ("Dad could I borrow the car?", "dad"),
+    ("Can you pass me the towel, love?", "love"),
 ])
 def test_words_said_to_someone_else_are_found(text, cue):
     assert said_to_other(text) == cue
@@ -38,6 +44,16 @@ def test_words_said_to_someone_else_are_found(text, cue):
     "Honey is better than sugar in tea, right?",
     "Grandma turns ninety next week.",
     "Turn the kitchen light off, please.",
+    # found by a review: the person talked about, a word the user may call omni, omni's own name
+    "Kids, how much sleep do they need?",
+    "Mum, what should I get her for her birthday?",
+    "Honey, is it good for a sore throat?",
+    "Turn the bedroom light off, love.",
+    "What's the weather tomorrow, honey?",
+    "Thank you, darling.",
+    "Omni, tell the kids it's bedtime, guys.",
+    "I'm not speaking to you until you fix this.",
+    "Oh my love, that's sad.",
 ])
 def test_words_said_to_omni_are_not_taken_for_an_aside(text):
     assert said_to_other(text) is None
@@ -75,3 +91,25 @@ async def test_a_typed_turn_is_answered_whatever_its_words():
     out = [f async for f in stage.process(Transcript(turn=turn, text="Mum, can you pick me up at six?", typed=True))]
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
     assert done.reason == "complete" and done.text == "I can't, I'm a voice assistant."
+
+
+def test_turns_a_realtime_client_commits_are_always_answered():
+    from omni.config import load_pipeline
+    from omni.serve.realtime.settings import pipeline_for
+
+    dialogue = [s for s in pipeline_for(load_pipeline("desktop"), None).stages if s.kind == "dialogue"]
+    assert [s.options["quiet_to_others"] for s in dialogue] == [False]
+    assert [s.options["quiet_to_others"] for s in load_pipeline("desktop").stages if s.kind == "dialogue"] == [True]
+
+
+async def test_no_reply_is_started_at_a_pause_on_words_said_to_someone_else():
+    stage, _, fake = await scripted_turn(["Hello!"], "Hello.")
+    fake.replies = ["Sure, I'd love some tea."]
+    turn = Turn(id=2, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
+    text = "Grandma, do you want some more tea?"
+    assert [f async for f in stage.process(Transcript(turn=turn, text=text, tentative=True))] == []
+    await asyncio.sleep(0.05)
+    assert stage._pre is None, "no reply started on the pause transcript"
+    out = [f async for f in stage.process(Transcript(turn=turn, text=text))]
+    assert [(type(f).__name__, f.reason) for f in out if isinstance(f, ReplyDone)] == [("ReplyDone", "aside")]
+    assert len(fake.requests) == 1

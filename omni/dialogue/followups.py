@@ -33,7 +33,24 @@ _OTHER = re.compile(r"\b(?!(?:do|turn|make|switch|set|go|try|put|keep|once|one|a
                     r"softer|brighter|dimmer|more|again|bit|little|even|much|yes|no|and|okay|ok|um|uh|so|now|please|"
                     r"right)\b)[a-z]+\s+(?:the|a|an|my|some)\s+\w+", re.IGNORECASE)
 """A turn that does something else to a thing of its own ("Order the dog food again.", "I burnt
-the toast again."): not the same again."""
+the toast again."): not the same again (see _does_other for what is not such a thing)."""
+_SOFT = frozenset("up down on off in out for hear see just still maybe yeah only".split())
+_SMALL = frozenset("bit little tad touch lot thing".split())
+_NOT_SAME = re.compile(r"\b(?:not|never)\s+again\b|\bhere we go again\b|"
+                       r"\b(?:it's|it is|he's|she's|they're|we're|i'm|i am)\s+(?!still\b)\w+ing\b", re.IGNORECASE)
+"""Not a request to do it again: "Oh no, not again.", "It's raining again."."""
+
+
+def _does_other(text: str, own: set[str]) -> bool:
+    """The turn does something to a thing of its own: "burnt the toast", not "up the volume", "down
+    a bit", "hear the music" (why more is asked), nor a word of the last action's own ("dim the
+    lights")."""
+    for m in _OTHER.finditer(text):
+        w = m.group(0).lower().split()
+        if w[0] in _SOFT or w[-1] in _SMALL or w[0] in own or w[-1] in own or w[-1].rstrip("s") in own:
+            continue
+        return True
+    return False
 _NUMBER = re.compile(r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
                      r"twenty|thirty|forty|forty-five|sixty|ninety)\b")
 
@@ -65,8 +82,19 @@ def follow_up(text: str, last: list[tuple[str, dict[str, Any]]], tools: ToolRegi
                 new[k], changed = named[0], True
             elif len(named) > 1:
                 return None  # "on ... off": not a clear change
-    if not changed and not (REPEAT.search(text) and not _TALK.search(text) and not _OTHER.search(text)):
+    if not changed and not (REPEAT.search(text) and not _TALK.search(text) and not _NOT_SAME.search(text)
+                            and not _does_other(text, _own_words(name, tools))):
         return None
     if tools.validate(name, new) is not None:
         return None
     return ToolCall("follow_up", name, new)
+
+
+def _own_words(name: str, tools: ToolRegistry) -> set[str]:
+    """The last action's own words: its name's, its keywords and its argument values."""
+    out = set(name.lower().replace("_", " ").split())
+    spec = tools.action(name)
+    if spec is not None:
+        out |= {w for k in spec.keywords or () for w in k.lower().split()}
+        out |= {w for p in spec.parameters.values() for e in p.get("enum", []) for w in str(e).lower().split()}
+    return out

@@ -48,7 +48,8 @@ class Dialogue(Processor):
     options: DialogueOptions
     handles = (Transcript, ContextUpdate, SpeechStarted, SayText, Answered, ClearInput, Remember, EditHistory)
     live_options: ClassVar[frozenset[str]] = frozenset({"temperature", "max_tokens", "fallback_reply",
-                                                         "refusal", "preemptive", "system_prompt", "tools_off"})
+                                                         "refusal", "preemptive", "system_prompt", "tools_off",
+                                                         "quiet_to_others", "household"})
     """`system_prompt` and `tools_off` too: a session's instructions and tools change from its next turn."""
     input_queue: ClassVar[QueueSpec] = QueueSpec(size=8)
     over_budget_actions = frozenset({"failover"})
@@ -232,7 +233,7 @@ class Dialogue(Processor):
         if frame.tentative:
             await self._discard("a newer pause")
             if self.options.preemptive and frame.text.strip() and not self._carry_pending(frame.turn) and \
-                    not self._doubts(frame):
+                    not self._doubts(frame) and not self._said_to_other(frame, frame.text.strip()):
                 self._pre = Preemptive.start(self._turn, frame.turn, frame.text.strip(), self.name)
             return
         self._remember_said(frame.turn, frame.text.strip())
@@ -276,6 +277,12 @@ class Dialogue(Processor):
         doubt = self.options.unsure_below
         return doubt is not None and frame.confidence is not None and frame.confidence < doubt
 
+    def _said_to_other(self, frame: Transcript, text: str) -> str | None:
+        """The words that show `text` was said to someone else in the room (not for a typed turn,
+        nor with quiet_to_others off): omni.dialogue.address."""
+        o = self.options
+        return said_to_other(text, o.household) if o.quiet_to_others and not frame.typed else None
+
     def _carry_pending(self, turn: Turn) -> bool:
         """An earlier turn's words will start this one (see _amend_interrupted): not a case to
         start early on this turn's words alone."""
@@ -291,7 +298,17 @@ class Dialogue(Processor):
     async def _turn(self, frame: Transcript, gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         turn, text = frame.turn, frame.text.strip()
         carried = self._amend_interrupted(turn, frame.since)
-        if carried and text:
+        if text and (cue := self._said_to_other(frame, text)):
+            # said to someone else in the room: no reply, nothing acted, nothing kept in the
+            # history; words of an earlier turn this one would have carried on are answered alone
+            log.info("turn %d: %r is said to someone else (%r): not answered", turn.id, text, cue,
+                     extra={"stage": self.name, "turn": turn.id})
+            if not carried:
+                self.report(turn, 0.0, backend="aside", aside=cue)
+                yield ReplyDone(turn=turn, text="", reason="aside")
+                return
+            text = carried
+        elif carried and text:
             log.info("turn %d continues turn(s) the user talked on over: %r", turn.id, carried,
                      extra={"stage": self.name, "turn": turn.id})
             text = f"{carried} {text}"
@@ -299,13 +316,6 @@ class Dialogue(Processor):
             yield ReplyDone(turn=turn, text="", reason="empty")
             return
         o = self.options
-        if o.quiet_to_others and not frame.typed and (cue := said_to_other(text, o.household)):
-            # said to someone else in the room: no reply, nothing acted, nothing kept in the history
-            log.info("turn %d: %r is said to someone else (%r): not answered", turn.id, text, cue,
-                     extra={"stage": self.name, "turn": turn.id})
-            self.report(turn, 0.0, backend="aside", aside=cue)
-            yield ReplyDone(turn=turn, text="", reason="aside")
-            return
         if self._doubts(frame):  # the recogniser doubts its own words: ask, rather than answer (or act on) a guess
             self.floor.speech(turn)
             log.info("turn %d: heard %r with confidence %.2f (< %.2f): asking again", turn.id, text,

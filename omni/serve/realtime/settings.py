@@ -111,7 +111,8 @@ def check_turn_detection(td: Any) -> dict[str, Any] | None:
 def pipeline_for(cfg: PipelineConfig, td: dict[str, Any] | None) -> PipelineConfig:
     """The pipeline with the client's turn detection (same engines, so a session of it loads nothing):
     server_vad ends turns on silence alone, semantic_vad with the end-of-turn model (eagerness
-    moves its threshold and longest wait), null only on the client's commit. interrupt_response
+    moves its threshold and longest wait), null only on the client's commit (and every turn is
+    answered: nothing committed is taken for words said to someone else). interrupt_response
     false makes the VAD half duplex: speech while the assistant is audible is not heard."""
     if td == default_turn_detection(cfg):
         return cfg
@@ -127,6 +128,10 @@ def pipeline_for(cfg: PipelineConfig, td: dict[str, Any] | None) -> PipelineConf
         put("min_silence_ms", NEVER_MS)
         put("max_utterance_s", 120)
         put("half_duplex", True)
+        # the client commits each turn (push to talk): what it commits is said to omni
+        for s in cfg.stages:
+            if s.kind == "dialogue":
+                apply_override(data, (f"{s.name}.quiet_to_others", False))
     elif td["type"] == "server_vad":
         put("end_of_turn", None)
         put("threshold", td["threshold"])
