@@ -28,6 +28,7 @@ from omni.frames import DeviceAction, ReplyDone, ReplyToken, Transcript, Turn
     ("Mum, Dad, dinner is ready!", "mum"),
     ("Dad could I borrow the car?", "dad"),
     ("Can you pass me the towel, love?", "love"),
+    ("Sorry omni, I wasn’t talking to you.", "i wasn't talking to you"),
 ])
 def test_words_said_to_someone_else_are_found(text, cue):
     assert said_to_other(text) == cue
@@ -54,6 +55,9 @@ def test_words_said_to_someone_else_are_found(text, cue):
     "Omni, tell the kids it's bedtime, guys.",
     "I'm not speaking to you until you fix this.",
     "Oh my love, that's sad.",
+    # a second review: "not you" said with omni's name is still an aside (below); these are not
+    "Wake me up at seven, love.",
+    "Mum, Dad, and I are going to Paris, what's the weather there?",
 ])
 def test_words_said_to_omni_are_not_taken_for_an_aside(text):
     assert said_to_other(text) is None
@@ -113,3 +117,24 @@ async def test_no_reply_is_started_at_a_pause_on_words_said_to_someone_else():
     out = [f async for f in stage.process(Transcript(turn=turn, text=text))]
     assert [(type(f).__name__, f.reason) for f in out if isinstance(f, ReplyDone)] == [("ReplyDone", "aside")]
     assert len(fake.requests) == 1
+
+
+async def test_an_aside_split_by_a_pause_is_still_an_aside_and_words_for_omni_before_one_are_answered():
+    """Words of an earlier turn the user went on from are read with the new ones: "Turn the
+    kitchen light" | "off, mum." is an aside as a whole; "Turn on the kitchen light." | "Mum!"
+    answers the light alone."""
+    stage, _, fake = await scripted_turn(["Hello!"], "Hello.")
+    fake.replies = ["Okay."]
+    turn = Turn(id=2, speech_start=0, speech_end=16000, t_speech_end=time.monotonic(), sample_rate=16000)
+    stage._unanswered[2] = (turn, "Turn the kitchen light")
+    nxt = Turn(id=3, speech_start=20000, speech_end=36000, t_speech_end=time.monotonic(), sample_rate=16000)
+    out = [f async for f in stage.process(Transcript(turn=nxt, text="off, mum."))]
+    assert [f.reason for f in out if isinstance(f, ReplyDone)] == ["aside"] and len(fake.requests) == 1
+    assert not [f for f in out if isinstance(f, DeviceAction)]
+    stage._unanswered[4] = (Turn(id=4, speech_start=40000, speech_end=50000, t_speech_end=time.monotonic(),
+                                 sample_rate=16000), "Tell me a joke.")
+    nxt = Turn(id=5, speech_start=52000, speech_end=60000, t_speech_end=time.monotonic(), sample_rate=16000)
+    out = [f async for f in stage.process(Transcript(turn=nxt, text="Mum!"))]
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.reason == "complete" and done.text == "Okay."
+    assert fake.requests[-1].messages[-1]["content"] == "Tell me a joke."

@@ -36,9 +36,10 @@ _OTHER = re.compile(r"\b(?!(?:do|turn|make|switch|set|go|try|put|keep|once|one|a
 the toast again."): not the same again (see _does_other for what is not such a thing)."""
 _SOFT = frozenset("up down on off in out for hear see just still maybe yeah only".split())
 _SMALL = frozenset("bit little tad touch lot thing".split())
-_NOT_SAME = re.compile(r"\b(?:not|never)\s+again\b|\bhere we go again\b|"
-                       r"\b(?:it's|it is|he's|she's|they're|we're|i'm|i am)\s+(?!still\b)\w+ing\b", re.IGNORECASE)
-"""Not a request to do it again: "Oh no, not again.", "It's raining again."."""
+_NOT_SAME = re.compile(r"\b(?:not|never)\s+again\b|\bhere we go again\b|(?:\bis|\bare|'s|'re|\bam|'m)\s+(?:\w+\s+)?"
+                       r"(?!still\b)(?!\w*thing\b)\w+ing\s+again\b", re.IGNORECASE)
+"""Not a request to do it again: "Oh no, not again.", "It's raining again.", "The dog is barking
+again." (but "More, I'm cooking." is)."""
 
 
 def _does_other(text: str, own: set[str]) -> bool:
@@ -82,12 +83,20 @@ def follow_up(text: str, last: list[tuple[str, dict[str, Any]]], tools: ToolRegi
                 new[k], changed = named[0], True
             elif len(named) > 1:
                 return None  # "on ... off": not a clear change
-    if not changed and not (REPEAT.search(text) and not _TALK.search(text) and not _NOT_SAME.search(text)
-                            and not _does_other(text, _own_words(name, tools))):
+    if not changed and not (REPEAT.search(text) and not _TALK.search(text) and not _other_clause(text, name, tools)):
         return None
     if tools.validate(name, new) is not None:
         return None
     return ToolCall("follow_up", name, new)
+
+
+def _other_clause(text: str, name: str, tools: ToolRegistry) -> bool:
+    """The clause that says "again" or "more" is about something else ("I burnt the toast again",
+    "We lost the match again, can you believe it?"); a reason in a clause of its own ("More, I
+    can't hear it over the dishwasher.") is not."""
+    own = _own_words(name, tools)
+    clauses = [c for c in re.split(r"[,;:.!?]+", text.replace("’", "'")) if REPEAT.search(c)]
+    return any(_NOT_SAME.search(c) or _does_other(c, own) for c in clauses)
 
 
 def _own_words(name: str, tools: ToolRegistry) -> set[str]:

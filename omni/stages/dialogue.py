@@ -281,7 +281,9 @@ class Dialogue(Processor):
         """The words that show `text` was said to someone else in the room (not for a typed turn,
         nor with quiet_to_others off): omni.dialogue.address."""
         o = self.options
-        return said_to_other(text, o.household) if o.quiet_to_others and not frame.typed else None
+        if not o.quiet_to_others or frame.typed or (len(text.split()) <= 2 and self._asked_last()):
+            return None  # ("Mum." may answer omni's "Who is it for?")
+        return said_to_other(text, o.household)
 
     def _carry_pending(self, turn: Turn) -> bool:
         """An earlier turn's words will start this one (see _amend_interrupted): not a case to
@@ -298,15 +300,10 @@ class Dialogue(Processor):
     async def _turn(self, frame: Transcript, gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
         turn, text = frame.turn, frame.text.strip()
         carried = self._amend_interrupted(turn, frame.since)
-        if text and (cue := self._said_to_other(frame, text)):
-            # said to someone else in the room: no reply, nothing acted, nothing kept in the
-            # history; words of an earlier turn this one would have carried on are answered alone
-            log.info("turn %d: %r is said to someone else (%r): not answered", turn.id, text, cue,
-                     extra={"stage": self.name, "turn": turn.id})
-            if not carried:
-                self.report(turn, 0.0, backend="aside", aside=cue)
-                yield ReplyDone(turn=turn, text="", reason="aside")
-                return
+        if carried and text and (cue := self._said_to_other(frame, text)) and not self._said_to_other(frame, carried):
+            # the words carried on were for omni, the new ones for someone else in the room
+            log.info("turn %d: %r is said to someone else (%r); the words it went on from, %r, are answered "
+                     "alone", turn.id, text, cue, carried, extra={"stage": self.name, "turn": turn.id})
             text = carried
         elif carried and text:
             log.info("turn %d continues turn(s) the user talked on over: %r", turn.id, carried,
@@ -314,6 +311,13 @@ class Dialogue(Processor):
             text = f"{carried} {text}"
         if not text:
             yield ReplyDone(turn=turn, text="", reason="empty")
+            return
+        if cue := self._said_to_other(frame, text):
+            # said to someone else in the room: no reply, nothing acted, nothing kept in the history
+            log.info("turn %d: %r is said to someone else (%r): not answered", turn.id, text, cue,
+                     extra={"stage": self.name, "turn": turn.id})
+            self.report(turn, 0.0, backend="aside", aside=cue)
+            yield ReplyDone(turn=turn, text="", reason="aside")
             return
         o = self.options
         if self._doubts(frame):  # the recogniser doubts its own words: ask, rather than answer (or act on) a guess
