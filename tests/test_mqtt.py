@@ -112,7 +112,9 @@ async def test_cancel_stops_the_reply_and_says_what_was_heard(node: NodeThread, 
 async def test_voice_turn_from_pcm_chunks(node: NodeThread, broker: Mosquitto) -> None:
     """A remote microphone: WAV chunks (22.05 kHz, like a cheap satellite) published in real time."""
     rate = 22050
-    speech = np.concatenate([silence(0.3, rate), say("What is the capital of France?", rate), silence(0.2, rate)])
+    # not "... of France?": at some offsets of the node's timeline tiny.en hears "the capital of
+    # friends" (tests/test_voices.py's xfails); that failed this test 1 run in 4 here
+    speech = np.concatenate([silence(0.3, rate), say("What is the capital of Italy?", rate), silence(0.2, rate)])
     chunk = rate // 10
     async with watching(broker.port, [f"{BASE}/#"]) as w:
         t0 = time.monotonic()
@@ -120,9 +122,9 @@ async def test_voice_turn_from_pcm_chunks(node: NodeThread, broker: Mosquitto) -
             await w.publish(f"{BASE}/audio/in", wav_bytes(speech[i:i + chunk], rate), qos=0)
             await asyncio.sleep(max(0.0, t0 + (i + chunk) / rate - time.monotonic()))
         tr = await w.wait(event("/event/transcript"), 20)
-        assert "capital" in tr.json["text"].lower() and "france" in tr.json["text"].lower(), tr.json
+        assert "capital" in tr.json["text"].lower() and "italy" in tr.json["text"].lower(), tr.json
         reply = await w.wait(event("/event/reply", turn=tr.json["turn"]), 30)
-        assert "paris" in reply.json["text"].lower(), reply.json
+        assert "rome" in reply.json["text"].lower(), reply.json
         assert not w.on(f"{BASE}/event/error"), [m.json for m in w.on(f"{BASE}/event/error")]
         states = [m.json["state"] for m in w.on(f"{BASE}/state")]
         assert "listening" in states and "speaking" in states, states
