@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+from omni.dialogue.address import said_to_other
 from omni.dialogue.backends import ChatBackend, make_backend
 from omni.dialogue.followups import follow_up
 from omni.dialogue.intents import IntentMatch, IntentMatcher
@@ -22,7 +23,6 @@ from omni.dialogue.llm_turn import llm_turn
 from omni.dialogue.memory import Memory
 from omni.dialogue.options import DEFAULT_SYSTEM_PROMPT, REFUSE, DialogueOptions
 from omni.dialogue.preemptive import Preemptive
-from omni.dialogue.address import said_to_other
 from omni.dialogue.prompts import TOOLS_SENTENCE, PromptEcho, can_do, instruction_texts, without
 from omni.dialogue.router import Router
 from omni.dialogue.tools import ToolRegistry
