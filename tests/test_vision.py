@@ -235,6 +235,23 @@ async def test_look_answers_from_a_fresh_scene_and_refuses_a_stale_one(analyzer:
     assert "can't see well right now" in "".join(f.text for f in out if isinstance(f, ReplyToken))
 
 
+async def test_a_question_about_the_view_said_to_someone_else_is_left_to_the_dialogue(analyzer: SceneAnalyzer) -> None:
+    from omni.stages.dialogue import Dialogue
+
+    fresh = analyzer.analyze(frame(sign_image()))
+    aside = Transcript(turn=turn(1), text="Mum, what's this?")
+    out = await run_stage(LookStage("look", LookOptions(max_age_s=10.0)), [fresh, aside])
+    assert aside in out and not [f for f in out if isinstance(f, (ReplyToken, Answered))]
+    # which, with the pipeline's defaults, leaves it unanswered (no model is needed for that)
+    done = [f for f in await run_stage(Dialogue("llm"), [aside]) if isinstance(f, ReplyDone)]
+    assert [(d.turn.id, d.reason) for d in done] == [(1, "aside")]
+    # the same words typed are a question to omni, answered from the scene; and said to omni
+    typed = Transcript(turn=turn(2), text="Mum, what's this?", typed=True)
+    said = Transcript(turn=turn(3), text="What's this, love?")
+    out = await run_stage(LookStage("look", LookOptions(max_age_s=10.0)), [fresh, typed, said])
+    assert [f.turn.id for f in out if isinstance(f, ReplyDone)] == [2, 3]
+
+
 async def test_a_question_before_the_first_scene_waits_for_it_and_vision_stops_giving_way(analyzer: SceneAnalyzer) -> None:
     """At start-up (or after the view changed) the camera sends pictures but no scene is current:
     "read that sign" waits for the next scene instead of saying it cannot see, and says so on the

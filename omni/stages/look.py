@@ -22,6 +22,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from omni.dialogue.address import said_to_other
 from omni.frames import Answered, EndOfStream, Frame, ReplyDone, ReplyToken, SceneFrame, Transcript, Turn, VideoFrame
 from omni.runtime import Processor, QueueSpec, StageOptions, Stopwatch
 from omni.runtime.engines import Shared, options_key
@@ -135,7 +136,9 @@ class LookStage(Processor):
             async for out in self._answer_waiting():  # a new turn: the old one waits no more
                 yield out
         kind = self.kind(frame.text)
-        if kind is None:
+        if kind is None or (not frame.typed and said_to_other(frame.text)):
+            # ("Mum, what's this?": said to someone else; the dialogue decides whether it is
+            # answered, with what the pipeline says of the household)
             yield frame
             return
         if frame.tentative:
