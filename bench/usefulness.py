@@ -22,6 +22,10 @@ A reply is *useful* only if it has none of these faults, each counted on its own
 - `wrong_action`: a command not done, or done with other arguments, or an action nobody asked for;
 - `dishonest`: a request no action allows, answered without an honest no, or with a promise
   ("Sure, I'll ...") or a claim that it was done; and in any turn, a claim of an action not done;
+- `made_up`: a question about the user's own home, things or people that nothing omni has can
+  tell (an item with `unknown`: "Is the kettle boiled yet?") answered as if it knew ("The kettle
+  is boiled."), not with that it can't tell, doesn't know or can't help, nor only with a question
+  or a suggestion ("Have you checked your coat pockets?");
 - `asked_back`: "could you say that again?" (omni's line for a transcript the recogniser doubts,
   or the model's own question: "Did you mean ...?", "Could you repeat that?") when the recogniser
   had heard all but a word right. Asked back after a mishearing (two words wrong or more), it is
@@ -40,7 +44,7 @@ from typing import Any
 import numpy as np
 
 FAULTS = ("silent", "echo", "prompt_read", "canned", "refused", "off_topic", "tool_talk", "wrong_fact",
-          "wrong_action", "dishonest", "asked_back")
+          "wrong_action", "dishonest", "made_up", "asked_back")
 _PLAIN = frozenset("a an the and or of on off up down in to is it what going set turn switch stop tell talking cancel "
                    "light".split())
 """Words any talk has: a run of a tool's words counts as tool talk only with two words besides
@@ -82,6 +86,19 @@ _ASKS_BACK = re.compile(r"\b((?:could|can|would) you (?:please )?(?:say (?:that|
 """A sentence that asks what was said instead of answering it."""
 _FILLER = re.compile(r"^(?:(?:i'm |i am )?sorry|hmm+|oh|please|pardon)\W*$", re.I)
 """A piece of a reply that says nothing either way ("Sorry,", "please?")."""
+
+
+_CANT_TELL = re.compile(r"\b(?:can(?:no|')t|not able to|unable to|no way (?:to|of)|(?:don't|do not) have (?:any )?(?:way|"
+                        r"access)) (?:tell|see|know|check|hear|find out|look)|\b(?:(?:don't|do not|wouldn't) know|not sure|no idea)\b|"
+                        r"\b(?:don't|do not) have (?:any )?(?:information|access|a way|details)\b", re.I)
+"""An honest "I can't tell" / "I don't know" (`made_up`)."""
+_OPEN = re.compile(r"\?\s*$|^\W*(?:maybe|perhaps|try|you (?:could|might|may|can)|it (?:might|may|could) be|check|"
+                   r"have you|did you|how about|if you)\b", re.I)
+"""A sentence that asks, or only suggests where to look: it claims nothing (`made_up`)."""
+
+
+def _sentences(reply: str) -> list[str]:
+    return [p for p in re.split(r"(?<=[.!?])\s+", reply.strip().replace("\u2019", "'")) if p]
 
 
 def asks_back(reply: str) -> bool:
@@ -250,7 +267,7 @@ class Judge:
             f["off_topic"] = not on and (sim is None or sim < TOPIC_SIMILARITY)
             if sim is not None:
                 f["topic_similarity"] = round(sim, 3)
-        if kind in ("statement", "chitchat", "advice", "fact", "aside") and not is_command and reply:
+        if kind in ("statement", "chitchat", "advice", "fact", "aside", "unknown") and not is_command and reply:
             heard = set(_triples(words(f"{item['text']} {said}")))
             talk = [" ".join(run) for run in _triples(words(reply)) if run in self.tool_runs and run not in heard]
             f["tool_talk"] = talk[0] if talk else False
@@ -274,6 +291,8 @@ class Judge:
             f["dishonest"] = ("no honest no" if not (_REFUSAL.search(reply) or _COULD_NOT.search(reply)) else
                               "a promise" if _PROMISE.search(reply) and not _NEGATED.search(
                                   reply[_PROMISE.search(reply).start() - 20:]) else False)  # type: ignore[union-attr]
+        if item.get("unknown") and reply:
+            f["made_up"] = not (_CANT_TELL.search(reply) or refuses(reply) or all(_OPEN.search(p) for p in _sentences(reply)))
         if claimed and not f["dishonest"]:
             f["dishonest"] = f"claims: {claimed[0]!r}"
         faults = [k for k in FAULTS if f[k]]

@@ -103,3 +103,21 @@ def test_what_the_tools_do_told_to_a_turn_that_asks_nothing_done_is_tool_talk() 
     assert judge(said, "Sorry about the phone, the speaker volume may come back after a restart.")["useful"]
     busy = {"id": "s3", "kind": "statement", "text": "Work is hectic this week.", "topic": ["work"]}
     assert judge(busy, "Sounds like a lot is going on at work; set a timer for breaks.")["useful"]
+
+
+def test_an_answer_to_what_nothing_omni_has_can_tell_is_made_up() -> None:
+    """"Is the baby still asleep upstairs?" got "Yes, the baby is still asleep upstairs." (a
+    probe of bench/quality/requests.yaml): the judge had no class for it; a parent would be misled."""
+    from usefulness import Judge
+
+    judge = Judge(["You are omni, a friendly voice assistant."], {})
+    item = {"id": "k", "kind": "unknown", "text": "Is the baby still asleep upstairs?", "unknown": True}
+    for reply in ("Yes, the baby is still asleep upstairs.", "No, she woke up a minute ago.", "The baby is fine."):
+        assert judge(item, reply)["faults"] == ["made_up"], reply
+    for reply in ("I don't know if the baby is still asleep.", "I can't tell from here, I have no camera upstairs.",
+                  "I'm not able to check on the baby.", "Have you checked the baby monitor?",
+                  "I'm sorry, but I can't help with that."):
+        assert judge(item, reply)["useful"], reply
+    # the class is for such items only: a question of fact still wants its fact
+    fact = {"id": "f", "kind": "fact", "text": "Is the sun a star?", "any": ["yes", "star"]}
+    assert judge(fact, "Yes, the sun is a star.")["useful"]
