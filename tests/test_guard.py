@@ -150,6 +150,21 @@ def test_the_guard_passes_what_was_done_and_drops_the_rest():
     assert not echoes("Sure, I can help.", "Can you help me?")
 
 
+def test_no_reply_is_left_at_a_name_or_a_word_before_a_clause_not_spoken():
+    # (the model, in a run of the everyday set, said the user's words back to them after the name)
+    said = "Tom, put your shoes on, we're leaving in five."
+    for reply in (said, "Okay, Tom, put your shoes on, we're leaving in five."):
+        g = ClaimGuard(lambda: [], said=said)
+        assert (g.feed(reply) + g.flush()).strip() == "", (reply, g.dropped, g.echoed)
+    # held, they go out with the clause after them, in one piece
+    g = ClaimGuard(lambda: [], said="Name the colours of the rainbow.")
+    out = g.feed("Red, orange, yellow, green, blue, indigo ") + g.feed("and violet.") + g.flush()
+    assert out == "Red, orange, yellow, green, blue, indigo and violet."
+    g = ClaimGuard(lambda: [], said="Where is the Louvre?")
+    first = g.feed("Paris, ")
+    assert first == "" and (first + g.feed("in France.") + g.flush()) == "Paris, in France."
+
+
 def test_a_greeting_returned_in_kind_is_a_reply_and_a_sentence_said_back_is_not():
     g = ClaimGuard(lambda: [], said="Happy new year!")
     assert (g.feed("Happy new year!") + g.flush()).strip() == "Happy new year!" and not g.echoed

@@ -40,6 +40,11 @@ _LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|grea
                    re.IGNORECASE)
 """A clause that only leads in ("Sure,", "I'm sorry,", "Oh no!"): it goes out with the clause after
 it, or not at all when that one is not spoken (no reply is left at "Sure,")."""
+_SHORT_LEAD = re.compile(r"^\s*[^\s,]+(?:\s+[^\s,]+)?,\s*$")
+"""A clause of one or two words that ends at a comma ("Tom,", "Well, Paris,", "Red,"): a name
+called, a word that leads in, a list's first item. It goes out with the clause after it, so that
+a reply whose next clause is not spoken is not left at "Tom," (the chunker speaks whole
+sentences, so holding it delays nothing heard)."""
 _OFFER = re.compile(r"^\s*(?:(?:oh|well|sure|okay|ok|alright|all right|yes|yeah|of course|certainly|absolutely)\W+)*"
                     r"(?:i can|i could|i'll|i will|let me|i'd be (?:happy|glad) to|i would be (?:happy|glad) to|(?:i'm )?happy to)\s+"
                     r"help(?: you)?(?: with (?:that|this|it))?\W*$", re.IGNORECASE)
@@ -200,7 +205,8 @@ class ClaimGuard:
             # the offer after all: flush)
             self.offers.append((lead + clause).strip())
             return ""
-        if _LEAD.match(clause) or _OFFER.match(clause) or clause.rstrip().endswith(":") or _QUOTED_ONLY.match(clause):
+        if _LEAD.match(clause) or _SHORT_LEAD.match(clause) or _OFFER.match(clause) or clause.rstrip().endswith(":") or \
+                _QUOTED_ONLY.match(clause):
             # "I'm sorry," then "but I can't assist with that." or "to hear that."; and what
             # announces the next clause ("you can use the following command:") goes with it,
             # or not at all when that clause is not spoken
