@@ -31,6 +31,10 @@ def desktop_tools():
     ("Turn it down a bit more.", ("volume", {"direction": "down"}), ("volume", {"direction": "down"})),
     ("Turn up the volume again.", ("volume", {"direction": "up"}), ("volume", {"direction": "up"})),
     ("More, I can't hear the music.", ("volume", {"direction": "up"}), ("volume", {"direction": "up"})),
+    # how the room is, not the speaker, asks for the same again
+    ("It's too quiet again.", ("volume", {"direction": "up"}), ("volume", {"direction": "up"})),
+    ("More please, I'm cooking.", ("volume", {"direction": "up"}), ("volume", {"direction": "up"})),
+    ("Again, I'm still in the dark.", ("light", {"room": "kitchen", "state": "on"}), ("light", {"room": "kitchen", "state": "on"})),
 ])
 def test_a_follow_up_changes_what_it_names_of_the_last_call(said, last, want):
     call = follow_up(said, [last], desktop_tools())
@@ -54,6 +58,10 @@ def test_a_follow_up_changes_what_it_names_of_the_last_call(said, last, want):
     ("We lost the match again, can you believe it?", ("volume", {"direction": "up"})),
     ("It's raining again.", ("light", {"room": "kitchen", "state": "on"})),
     ("Oh no, not again.", ("volume", {"direction": "up"})),
+    # how the speaker is, said with "again" (a note of the twenty-second session)
+    ("I'm hungry again.", ("light", {"room": "kitchen", "state": "off"})),
+    ("We're running late again.", ("volume", {"direction": "down"})),
+    ("I am so tired again.", ("volume", {"direction": "up"})),
 ])
 def test_what_is_not_a_follow_up_of_the_last_call_is_not_one(said, last):
     assert follow_up(said, [last], desktop_tools()) is None

@@ -37,9 +37,11 @@ the toast again."): not the same again (see _does_other for what is not such a t
 _SOFT = frozenset("up down on off in out for hear see just still maybe yeah only".split())
 _SMALL = frozenset("bit little tad touch lot thing".split())
 _NOT_SAME = re.compile(r"\b(?:not|never)\s+again\b|\bhere we go again\b|(?:\bis|\bare|'s|'re|\bam|'m)\s+(?:\w+\s+)?"
-                       r"(?!still\b)(?!\w*thing\b)\w+ing\s+again\b", re.IGNORECASE)
+                       r"(?!still\b)(?!\w*thing\b)\w+ing\s+again\b|\b(?:i'm|i am|we're|we are|i feel|i was|we were)\s+"
+                       r"(?:\w+\s+){0,2}?again\b", re.IGNORECASE)
 """Not a request to do it again: "Oh no, not again.", "It's raining again.", "The dog is barking
-again." (but "More, I'm cooking." is)."""
+again.", and how the speaker is ("I'm hungry again.", "We're late again."; but "More, I'm
+cooking." is, and "It's too quiet again." too)."""
 
 
 def _does_other(text: str, own: set[str]) -> bool:
