@@ -63,8 +63,7 @@ def dialogue_judge(stage: Any) -> Judge:
         return Judge(stage.instructions(), canned, encode, capabilities=can)
     # an older dialogue stage (a 'before' run): the same texts, gathered here
     extra = [t["function"]["description"] for t in stage.tools.schemas()]
-    if getattr(o, "not_a_request_note", None):
-        extra.append(o.not_a_request_note)
+    extra += [n for n in (getattr(o, "not_a_request_note", None), getattr(o, "unknown_note", None)) if n]
     local = getattr(stage, "_local", None)
     engine = getattr(local, "engine", None)
     if engine is not None and getattr(engine, "llm", None) is not None:

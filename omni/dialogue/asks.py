@@ -27,6 +27,23 @@ PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|
 def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
+_YES_NO = re.compile(r"^\W*(?:(?:hey|so|and|okay|ok|um|uh|wait)\W+)*(?:is|are|was|were|did|does|do|has|have|had)\b"
+                     r"(?!\s+you\b)[^?]*\?\s*$", re.IGNORECASE)
+_PLAIN_WORDS = frozenset("is are was were did does do has have had the a an it its their his her my our your of on in at to "
+                         "yet still now already there this that".split())
+
+
+def says_question_back(said: str, clause: str) -> bool:
+    """`said` asks yes or no of how something is or was ("Is the baby still asleep upstairs?",
+    not of "you"), and `clause` says its words back as a fact ("the baby is still asleep
+    upstairs."): two thirds of its own words (each by its first four letters), at least two."""
+    if not _YES_NO.match(said):
+        return False
+    own = {w[:4] for w in words_of(said) if w not in _PLAIN_WORDS}
+    have = {w[:4] for w in words_of(clause)}
+    return len(own) >= 2 and len(own & have) >= max(2, -(-2 * len(own) // 3))
+
+
 ASKS_TO_READ = re.compile(r"\b(?:read|reads|says?|said|written|writing|sign|signs|text|words?|label|menu|board)\b",
                           re.IGNORECASE)
 """Words of a turn that asks what writing says: reading the writing out is then the answer."""

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from omni.dialogue.asks import ASKS_TO_READ, asks_deed, asks_errand, asks_for_action, asks_to_act, words_of
+from omni.dialogue.asks import (ASKS_TO_READ, asks_deed, asks_errand, asks_for_action, asks_to_act,
+                              says_question_back, words_of)
 from omni.dialogue.claims import (BARE_DONE, acknowledges, backed, claims_action, claims_asked, echoes, promises,
                                   relays, under_way)
 from omni.dialogue.prompts import PromptEcho
@@ -40,6 +41,7 @@ _LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|grea
                    re.IGNORECASE)
 """A clause that only leads in ("Sure,", "I'm sorry,", "Oh no!"): it goes out with the clause after
 it, or not at all when that one is not spoken (no reply is left at "Sure,")."""
+_YES_OR_NO = re.compile(r"^\W*(?:yes|yeah|yep|no|nope)\b", re.IGNORECASE)
 _SHORT_LEAD = re.compile(r"^\s*[^\s,]+(?:\s+[^\s,]+)?,\s*$")
 """A clause of one or two words that ends at a comma ("Tom,", "Well, Paris,", "Red,"): a name
 called, a word that leads in, a list's first item. It goes out with the clause after it, so that
@@ -94,6 +96,11 @@ class ClaimGuard:
         a device worked or an errand (asks_to_act), or any deed asked first that talk does not
         do ("Charge my car.", "Could you fold the laundry?"; not "Tell me a joke.")."""
         return self.no_action and bool(self.said) and (asks_to_act(self.said) or asks_deed(self.said))
+    check_answers: bool = False
+    """A yes or no said with the question back as a fact ("Yes, the kettle is boiling." to "Is the
+    kettle boiled yet?") is held back (`asserted`): made up, when the question is about the
+    user's own home (the turn asks once more, told so: DialogueOptions.unknown_note)."""
+    asserted: list[str] = field(default_factory=list)
     offers: list[str] = field(default_factory=list)
     """Offers of help to words that asked for nothing, not spoken (unless nothing else is)."""
     prompt: PromptEcho | None = None
@@ -187,6 +194,9 @@ class ClaimGuard:
                 return ""
             return clause
         lead, self.lead = self.lead, ""
+        if self.check_answers and not self.spoke and _YES_OR_NO.match(lead + clause) and says_question_back(self.said, clause):
+            self.asserted.append((lead + clause).strip())
+            return ""
         if self.promised and _CANT.search(clause):
             self.promised = False  # an honest no, and what goes on from it ("... but try the app.")
         elif self._in_vain and not self.done() \

@@ -61,8 +61,11 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
 
     def new_guard() -> ClaimGuard:
         return ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
-                          notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt, no_action=in_vain)
+                          notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt, no_action=in_vain,
+                          check_answers=not told_unknown and not notes)
 
+    told_unknown = False
+    """The model was told that it cannot know how things are in the user's home (unknown_note)."""
     guard = new_guard()
     temperature = o.temperature
     retried: dict[str, list[str]] = {}
@@ -128,6 +131,17 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 yield tok
             if not calls and malformed and not words_only and not "".join(parts).strip():
                 words_only = True  # markup instead of an answer: once more, in words
+                continue
+            if not calls and guard.asserted and not nudged and not retried and not "".join(parts).strip() and \
+                    not (done or failed or guard.dropped):
+                # "Yes, the baby is still asleep upstairs.": the question said back as a fact;
+                # once more, told that the user's home is beyond what it can know (what it then
+                # says is spoken: "Is the sun a star?" is answered so too)
+                log.info("turn %d: a yes or no said with the question back (%r): answering once more, told it "
+                         "cannot know the user's home", turn.id, guard.asserted[0], extra={"stage": kit.name, "turn": turn.id})
+                nudged = words_only = told_unknown = True
+                messages = [*messages[:-1], {"role": "system", "content": o.unknown_note}, messages[-1]]
+                guard = new_guard()
                 continue
             if not calls and guard.refusals and not nudged and not retried and not "".join(parts).strip():
                 # it refused what nobody asked it to do: once more, told what the turn is

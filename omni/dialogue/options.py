@@ -40,6 +40,11 @@ class DialogueOptions(StageOptions):
     not_a_request_note: str = ("The user is not asking you to do anything: answer with one short, "
                                "friendly sentence about what they said.")
     """Told the model when it refused a turn that asked for nothing (it answers once more)."""
+    unknown_note: str = ("If the user's question is about their own home, belongings or family, which you "
+                         "cannot see or check, say that you don't know; if it asks what anyone may know, answer it.")
+    """Told the model when it answered a yes-or-no question with "Yes," or "No," and the question said
+    back as a fact ("Is the baby still asleep upstairs?" -> "Yes, the baby is still asleep
+    upstairs."): made up, when nothing omni has can tell. It answers once more, and that is spoken."""
     unsure_reply: str = "Sorry, I'm not sure what you'd like me to do."
     """Spoken when the model's only words were the user's said back (or omni's prompt read out)."""
     retry_temperature: float | None = Field(0.8, ge=0, le=2)

@@ -103,7 +103,7 @@ class Dialogue(Processor):
         template's words for them."""
         o = self.options
         schemas = self.tools.schemas()
-        extra = [o.not_a_request_note]
+        extra = [o.not_a_request_note, o.unknown_note]
         engine = getattr(self._local, "engine", None)
         if schemas and engine is not None and getattr(engine, "llm", None) is not None:
             extra.append(engine.tools_note(schemas))
@@ -114,7 +114,7 @@ class Dialogue(Processor):
         return [without(t, can) for t in instruction_texts(self._system_prompt(), extra)]
 
     def _prompt_echo(self) -> PromptEcho:
-        key = (self._system_prompt(), self.options.not_a_request_note, self._local is not None)
+        key = (self._system_prompt(), self.options.not_a_request_note, self.options.unknown_note, self._local is not None)
         if self._echo is None or self._echo[0] != key:
             self._echo = (key, PromptEcho(self.instructions()))
         return self._echo[1]
