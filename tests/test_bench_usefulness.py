@@ -116,7 +116,7 @@ def test_an_answer_to_what_nothing_omni_has_can_tell_is_made_up() -> None:
         assert judge(item, reply)["faults"] == ["made_up"], reply
     for reply in ("I don't know if the baby is still asleep.", "I can't tell from here, I have no camera upstairs.",
                   "I'm not able to check on the baby.", "Have you checked the baby monitor?",
-                  "I'm sorry, but I can't help with that."):
+                  "I'm sorry, but I can't help with that.", "I don\u2019t know.", "I couldn't tell you, sorry."):
         assert judge(item, reply)["useful"], reply
     # the class is for such items only: a question of fact still wants its fact
     fact = {"id": "f", "kind": "fact", "text": "Is the sun a star?", "any": ["yes", "star"]}

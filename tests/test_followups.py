@@ -35,6 +35,7 @@ def desktop_tools():
     ("It's too quiet again.", ("volume", {"direction": "up"}), ("volume", {"direction": "up"})),
     ("More please, I'm cooking.", ("volume", {"direction": "up"}), ("volume", {"direction": "up"})),
     ("Again, I'm still in the dark.", ("light", {"room": "kitchen", "state": "on"}), ("light", {"room": "kitchen", "state": "on"})),
+    ("Once more, I'm cold again.", ("volume", {"direction": "up"}), ("volume", {"direction": "up"})),
 ])
 def test_a_follow_up_changes_what_it_names_of_the_last_call(said, last, want):
     call = follow_up(said, [last], desktop_tools())

@@ -160,6 +160,9 @@ def test_no_reply_is_left_at_a_name_or_a_word_before_a_clause_not_spoken():
     g = ClaimGuard(lambda: [], said="Name the colours of the rainbow.")
     out = g.feed("Red, orange, yellow, green, blue, indigo ") + g.feed("and violet.") + g.flush()
     assert out == "Red, orange, yellow, green, blue, indigo and violet."
+    # a lead of the model's own words is the answer when what follows is the user's said back
+    g = ClaimGuard(lambda: [], said="What is the capital of France?")
+    assert (g.feed("Paris, the capital of France.") + g.flush()).strip() == "Paris."
     g = ClaimGuard(lambda: [], said="Where is the Louvre?")
     first = g.feed("Paris, ")
     assert first == "" and (first + g.feed("in France.") + g.flush()) == "Paris, in France."

@@ -27,8 +27,8 @@ PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|
 def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
-_YES_NO = re.compile(r"^\W*(?:(?:hey|so|and|okay|ok|um|uh|wait)\W+)*(?:is|are|was|were|did|does|do|has|have|had)\b"
-                     r"(?!\s+you\b)[^?]*\?\s*$", re.IGNORECASE)
+_YES_NO = re.compile(r"^\W*(?:(?:hey|so|and|okay|ok|um|uh|wait)\W+)*(?:is|are|was|were|did|does|do|has|have|had)(?:n't)?\b"
+                     r"(?!\s+(?:you|your|yours|yourself)\b)[^?]*\?\s*$", re.IGNORECASE)
 _PLAIN_WORDS = frozenset("is are was were did does do has have had the a an it its their his her my our your of on in at to "
                          "yet still now already there this that".split())
 

@@ -98,7 +98,13 @@ def _other_clause(text: str, name: str, tools: ToolRegistry) -> bool:
     can't hear it over the dishwasher.") is not."""
     own = _own_words(name, tools)
     clauses = [c for c in re.split(r"[,;:.!?]+", text.replace("’", "'")) if REPEAT.search(c)]
+    if any(_ONLY_REPEAT.match(c) for c in clauses):
+        return False  # "Once more, I'm cold again.": a clause that only asks for it again
     return any(_NOT_SAME.search(c) or _does_other(c, own) for c in clauses)
+
+
+_ONLY_REPEAT = re.compile(r"^\W*(?:(?:and|okay|ok|please|so|now)\W+)*(?:once more|one more time|again|more|a bit more|"
+                          r"do it again|same again)(?:\W+please)?\W*$", re.IGNORECASE)
 
 
 def _own_words(name: str, tools: ToolRegistry) -> set[str]:

@@ -41,7 +41,9 @@ _LEAD = re.compile(r"^\s*(?:(?:oh|ah|well|so|sure|okay|ok|alright|all right|grea
                    re.IGNORECASE)
 """A clause that only leads in ("Sure,", "I'm sorry,", "Oh no!"): it goes out with the clause after
 it, or not at all when that one is not spoken (no reply is left at "Sure,")."""
-_YES_OR_NO = re.compile(r"^\W*(?:yes|yeah|yep|no|nope)\b", re.IGNORECASE)
+_YES_OR_NO = re.compile(r"^\W*(?:yes|yeah|yep)\b|^\W*(?:no|nope)\b.*(?:\bnot\b|n't\b|\bnever\b)", re.IGNORECASE)
+"""A yes, or a no with the question's words denied ("No, the kettle isn't boiled yet."; not a
+correction: "No, Canberra is the capital of Australia.")."""
 _SHORT_LEAD = re.compile(r"^\s*[^\s,]+(?:\s+[^\s,]+)?,\s*$")
 """A clause of one or two words that ends at a comma ("Tom,", "Well, Paris,", "Red,"): a name
 called, a word that leads in, a list's first item. It goes out with the clause after it, so that
@@ -101,6 +103,9 @@ class ClaimGuard:
     kettle boiled yet?") is held back (`asserted`): made up, when the question is about the
     user's own home (the turn asks once more, told so: DialogueOptions.unknown_note)."""
     asserted: list[str] = field(default_factory=list)
+    held: str = ""
+    """What the reply went on to say after an `asserted` clause: judged as ever, but not given
+    out, so nothing of it is heard unless `release` is called (the turn is not asked again)."""
     offers: list[str] = field(default_factory=list)
     """Offers of help to words that asked for nothing, not spoken (unless nothing else is)."""
     prompt: PromptEcho | None = None
@@ -141,6 +146,9 @@ class ClaimGuard:
             out = self.offers.pop(0)  # an offer is more of a reply than none
         # the reply ended on a lead-in ("Sure!"): said; not a quoted scrap of JSON nothing followed
         out, self.lead = out + ("" if _QUOTED_ONLY.match(self.lead) else self.lead), ""
+        if self.asserted:  # (held with the answer before it: see release)
+            self.held += out
+            return ""
         return out
 
     recent: str = ""
@@ -153,8 +161,17 @@ class ClaimGuard:
     gave: bool = False
     """The last clause judged was given out."""
 
+    def release(self) -> str:
+        """The held answer and what followed it, when the model is not asked once more."""
+        out, self.held = " ".join([*self.asserted, self.held.strip()]).strip(), ""
+        self.asserted = []
+        return out
+
     def _check(self, clause: str) -> str:
         out = self._judge(clause)
+        if self.asserted:
+            self.held += out
+            return ""
         self.gave = bool(out.strip())
         self.spoke = self.spoke or self.gave
         self.recent = (self.recent + clause)[-400:]
@@ -182,7 +199,12 @@ class ClaimGuard:
             return ""
         if kind is None and self.said and echoes(clause, self.said):
             self.echoed.append(clause.strip())
-            self.lead = ""
+            lead, self.lead = self.lead, ""
+            if _SHORT_LEAD.match(lead) and not _LEAD.match(lead) and \
+                    not set(words_of(lead)) <= set(words_of(self.said)):
+                # "Paris," then "the capital of France." said back: the answer is the lead's
+                # words, not the user's ("Tom," then the user's words said back is not one)
+                return lead.rstrip().rstrip(",") + ". "
             return ""
         if self.notes and relays(clause, self.notes, before=self.recent, reading=bool(ASKS_TO_READ.search(self.said))):
             self.relayed.append(clause.strip())

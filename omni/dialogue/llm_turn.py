@@ -60,9 +60,12 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     notes = " ".join(m["content"] for m in messages if m["role"] == "system" and m["content"].startswith(NOTES_HEADER))
 
     def new_guard() -> ClaimGuard:
-        return ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
-                          notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt, no_action=in_vain,
-                          check_answers=not told_unknown and not notes)
+        g = ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
+                       notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt, no_action=in_vain,
+                       check_answers=not told_unknown and not notes)
+        if told_unknown:  # its honest no ("I can't check on the baby.") is the answer now
+            g.no_refusals = False
+        return g
 
     told_unknown = False
     """The model was told that it cannot know how things are in the user's home (unknown_note)."""
@@ -132,8 +135,12 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             if not calls and malformed and not words_only and not "".join(parts).strip():
                 words_only = True  # markup instead of an answer: once more, in words
                 continue
-            if not calls and guard.asserted and not nudged and not retried and not "".join(parts).strip() and \
-                    not (done or failed or guard.dropped):
+            if guard.asserted and (calls or nudged or retried or "".join(parts).strip() or done or failed or
+                                   guard.dropped):
+                # not asked again (a call follows, or it was asked again already): what it said is said
+                if (tok := spoken(guard.release())) is not None:
+                    yield tok
+            if not calls and guard.asserted:
                 # "Yes, the baby is still asleep upstairs.": the question said back as a fact;
                 # once more, told that the user's home is beyond what it can know (what it then
                 # says is spoken: "Is the sun a star?" is answered so too)
