@@ -248,6 +248,10 @@ class Router:
         t0 = time.monotonic()
         outcome, detail = "answered", ""
         started = False
+        if log.isEnabledFor(logging.DEBUG):  # what the model is sent, for a reply that puzzles
+            log.debug("%s is sent %d messages, tools %s: %s", name, len(r.messages),
+                      [t["function"]["name"] for t in r.tools] or "none",
+                      " | ".join(f"{m.get('role')}: {m.get('content')!s:.300}" for m in r.messages))
         gen = backend.stream(r)
         try:
             async with contextlib.aclosing(gen):
