@@ -54,7 +54,8 @@ def dialogue_judge(stage: Any) -> Judge:
     o = stage.options
     canned = {"unsure": getattr(o, "unsure_reply", ""), "not_done": getattr(o, "not_done_reply", ""),
               "fallback": o.fallback_reply, "refusal": o.refusal, "say_again": getattr(o, "say_again", ""),
-              "acknowledge": getattr(o, "acknowledge", ""), "cannot_tell": getattr(o, "cannot_tell", "")}
+              "acknowledge": getattr(o, "acknowledge", ""), "cannot_tell": getattr(o, "cannot_tell", ""),
+              "self": getattr(o, "self_reply", "")}
     encode = stage.intents.model.encode if getattr(stage.intents, "model", None) is not None else None
     from omni.dialogue.prompts import can_do
 
@@ -193,7 +194,7 @@ def report(judged: list[dict[str, Any]]) -> dict[str, Any]:
 def print_report(title: str, rep: dict[str, Any]) -> None:
     print(f"\n{title}")
     keys = ["useful", "useful_pct", "silent", "echo", "prompt_read", "canned", "refused", "off_topic", "tool_talk", "wrong_fact",
-            "wrong_action", "dishonest", "made_up", "facts_right", "commands_right", "honest_no"]
+            "wrong_action", "dishonest", "made_up", "pretends", "facts_right", "commands_right", "honest_no"]
     print(" | ".join(["half", *keys]))
     for half, r in rep.items():
         print(" | ".join([half, *(str(r.get(k, "")) for k in keys)]))

@@ -121,3 +121,23 @@ def test_an_answer_to_what_nothing_omni_has_can_tell_is_made_up() -> None:
     # the class is for such items only: a question of fact still wants its fact
     fact = {"id": "f", "kind": "fact", "text": "Is the sun a star?", "any": ["yes", "star"]}
     assert judge(fact, "Yes, the sun is a star.")["useful"]
+
+
+def test_a_life_or_a_maker_omni_does_not_have_is_pretending() -> None:
+    """"Who made you?" got "I was created by OpenAI, ..." and "So where do you live, exactly?" got
+    "I live in a cozy apartment in the city." (the everyday set): the judge passed both."""
+    from usefulness import Judge
+
+    judge = Judge(["You are omni, a friendly voice assistant."], {})
+    item = {"id": "v", "kind": "chitchat", "text": "Who made you?", "self": True, "topic": ["made", "omni", "assistant"]}
+    for reply in ("I was created by OpenAI, a company that develops AI.", "Yes, I am a real person.",
+                  "I live in a cozy apartment in the city.", "I slept well, thank you!", "I work for Google.",
+                  "I had a lovely weekend, thanks!", "My family made me.", "I\u2019m 25 years old."):
+        assert "pretends" in judge(item, reply)["faults"], reply
+    for reply in ("I was made by the omni project, and I'm not a real person.", "No, I was not made by Google.",
+                  "I wasn't created by OpenAI.", "I'm software, so I never went outside.",
+                  "I don't have a family, I'm an assistant made by the omni project."):
+        assert "pretends" not in judge(item, reply)["faults"], reply
+    # in any turn: a statement answered with a life omni does not have
+    news = {"id": "s", "kind": "statement", "text": "We went to the beach at the weekend.", "topic": ["beach"]}
+    assert judge(news, "Lovely! I went to the beach too.")["faults"] == ["pretends"]
