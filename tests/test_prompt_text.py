@@ -114,3 +114,20 @@ def test_prompt_echo_ignores_what_the_user_said_and_filled_in_slots():
     assert echo.find("Please answer the user's last message from these results.") == "answer the user's last message"
     assert echo.find("Answer the user's last message from me", said="answer the user's last message from me") is None
     assert echo.find("the last update is 12 s old") is None  # a filled-in slot breaks a run
+
+
+async def test_what_omni_is_may_be_said_back_from_its_note():
+    """`llm.self_note` tells the model what omni is (asked once more after "Who made you?" was
+    answered "I was created by OpenAI"); a reply that tells the user so, in those words, is an
+    answer and not the note read out."""
+    stage = desktop_dialogue()
+    assert "made by the open-source omni project" in stage.options.self_note
+    told = ("I'm omni, a voice assistant made by the open-source omni project, running on the user's own device. "
+            "I'm software, not a person: I have no body, home, family or life of my own.")
+    spoken = await reply_to(stage, [told], "Who made you?")
+    assert spoken == told, spoken
+    # the rest of the prompt is still never spoken
+    spoken = await reply_to(stage, ["Answer questions directly and correctly; if you do not know, say so."], "Who made you?")
+    assert "directly and correctly" not in spoken, spoken
+    spoken = await reply_to(stage, ["I'm omni, a friendly voice assistant made by the project."], "Who made you?")
+    assert "friendly voice assistant" not in spoken, spoken  # "omni, a friendly voice assistant" is the prompt's

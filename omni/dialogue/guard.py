@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from omni.dialogue.asks import (ASKS_TO_READ, asks_deed, asks_errand, asks_for_action, asks_to_act,
+from omni.dialogue.asks import (ASKS_TO_READ, asked, asks_deed, asks_errand, asks_for_action, asks_to_act,
                               says_question_back, words_of)
-from omni.dialogue.claims import (BARE_DONE, acknowledges, backed, claims_action, claims_asked, echoes, promises,
-                                  relays, under_way)
+from omni.dialogue.claims import (BARE_DONE, acknowledges, backed, claims_action, claims_asked, echoes, pretends,
+                                  promises, relays, under_way)
 from omni.dialogue.prompts import PromptEcho
 
 _MARKUP = re.compile(r"</?[a-z_][a-z_-]*>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:\s*(?:[\"{\[\d]|true|false|null)|"
@@ -59,6 +59,10 @@ _CANT = re.compile(r"\b(?:i|i'm|i am|we|we're)\s+(?:\w+\s+)?(?:can't|cannot|can 
                    r"do not have|won't be able)\b(?!\s+wait\b)", re.IGNORECASE)
 """A clause in which the assistant says what it cannot do: an honest no, whatever came before
 it (not "You can't go wrong with pepperoni.", "I can't wait.")."""
+
+
+_ENDS_SENTENCE = re.compile(r"[.!?]['\")\]]*\s*$")
+_DENIES = re.compile(r"\b(?:not|no|never|cannot|unable)\b|n't\b", re.IGNORECASE)
 
 
 @dataclass
@@ -111,6 +115,11 @@ class ClaimGuard:
     prompt: PromptEcho | None = None
     """omni's own prompt text: a clause that reads it out is not spoken."""
     read_out: list[str] = field(default_factory=list)
+    pretended: list[str] = field(default_factory=list)
+    """Clauses not spoken: they gave omni a maker, a human self, a home or a family it does not
+    have (omni.dialogue.claims.pretends), with the rest of their sentence."""
+    pretending: bool = False
+    """The last such clause ended before its sentence did ("I was created by OpenAI,")."""
 
     def feed(self, text: str) -> str:
         """What may be spoken now: whole clauses, each judged once it has ended. (A clause's start
@@ -161,6 +170,12 @@ class ClaimGuard:
     gave: bool = False
     """The last clause judged was given out."""
 
+    def _states_asked(self, clause: str) -> bool:
+        """The clause says something, not denied, of what the user's words ask to be done to."""
+        things = {w for a in asked(self.said) for w in a.things}
+        return not clause.rstrip().endswith("?") and bool(things & set(words_of(clause))) and \
+            not _DENIES.search(clause)
+
     def release(self) -> str:
         """The held answer and what followed it, when the model is not asked once more."""
         out, self.held = " ".join([*self.asserted, self.held.strip()]).strip(), ""
@@ -181,6 +196,15 @@ class ClaimGuard:
         if _MARKUP.search(clause):  # "30:00</get_time>."
             self.dropped.append(clause.strip())
             self.lead = ""
+            return ""
+        if self.pretending:  # the rest of its sentence: "a company that specializes in AI."
+            self.pretended[-1] += f" {clause.strip()}"
+            self.pretending = not _ENDS_SENTENCE.search(clause)
+            return ""
+        if pretends(clause):  # "Yes," goes with "I am a real person."
+            self.pretended.append((self.lead + clause).strip())
+            self.lead = ""
+            self.pretending = not _ENDS_SENTENCE.search(clause)
             return ""
         kind = claims_action(clause) or under_way(clause) or promises(clause) or claims_asked(clause, self.said)
         if kind == "other" and BARE_DONE.match(clause) and self.done():
@@ -227,6 +251,13 @@ class ClaimGuard:
             # "Sure, I can help with that! What's the temperature?" to "Turn on the air
             # conditioning.", with no action to do it: agreeing, then asking the details of an
             # errand nothing will run, is a promise left standing
+            self.dropped.append((lead + clause).strip())
+            self.promised = True
+            return ""
+        if self.no_action and acknowledges(lead) and not self.done() and asks_errand(self.said) and \
+                self._states_asked(clause):
+            # "Sure, eggs are on the list." to "Add eggs to my shopping list.", with no action to
+            # do it: agreeing, then telling the errand's things as done, is a claim
             self.dropped.append((lead + clause).strip())
             self.promised = True
             return ""

@@ -67,6 +67,10 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             g.no_refusals = False
         return g
 
+    def told(note: str) -> list[Message]:
+        """The turn's messages with `note` just before the user's words (asked once more)."""
+        return [*messages[:-1], {"role": "system", "content": note}, messages[-1]]
+
     told_unknown = False
     """The model was told that it cannot know how things are in the user's home (unknown_note)."""
     guard = new_guard()
@@ -81,6 +85,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     ignored = False
     """The model wrote a call where it was to answer in words (no tool offered, or no more)."""
     words_only = not offered
+    pretended: list[str] = []
+    """What an earlier round said of omni that it is not (the guard's `pretended`)."""
     refused_any = False
     refusals: list[ToolResult] = []
     malformed = False
@@ -147,14 +153,21 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 log.info("turn %d: a yes or no said with the question back (%r): answering once more, told it "
                          "cannot know the user's home", turn.id, guard.asserted[0], extra={"stage": kit.name, "turn": turn.id})
                 nudged = words_only = told_unknown = True
-                messages = [*messages[:-1], {"role": "system", "content": o.unknown_note}, messages[-1]]
+                messages = told(o.unknown_note)
                 guard = new_guard()
+                continue
+            if not calls and guard.pretended and not nudged and not "".join(parts).strip():
+                # "I was created by OpenAI.", "Yes, I am a real person.": once more, told what omni is
+                log.info("turn %d: the reply gave omni a life or maker it does not have (%r): answering once more, "
+                         "told what it is", turn.id, guard.pretended[0], extra={"stage": kit.name, "turn": turn.id})
+                nudged = words_only = True
+                messages = told(o.self_note)
+                pretended, guard = guard.pretended, new_guard()
                 continue
             if not calls and guard.refusals and not nudged and not retried and not "".join(parts).strip():
                 # it refused what nobody asked it to do: once more, told what the turn is
                 nudged = words_only = True
-                messages = [*messages[:-1], {"role": "system", "content": o.not_a_request_note},
-                            messages[-1]]
+                messages = told(o.not_a_request_note)
                 continue
             if not calls and not retried and o.retry_temperature is not None and not asked_forbidden and \
                     not "".join(parts).strip() and not (done or failed or guard.dropped or guard.relayed or guard.refusals) \
@@ -270,6 +283,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 yield say(which(ask))  # "turn on the kitten light": which room?
             elif guard.dropped:  # it claimed or promised what was not done
                 yield say(not_done(kit, text, guard.dropped, refused=asked_forbidden or refused_any))
+            elif guard.pretended or (pretended and not guard.dropped):
+                yield say(o.self_reply)  # it said so once more, or nothing else
             elif retried or guard.echoed or guard.refusals or guard.relayed or guard.read_out:
                 yield say(o.refusal if asked_forbidden else o.unsure_reply)
             elif ignored and not offered and (asked_forbidden or asks_errand(text) or
@@ -311,6 +326,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         extra["relayed_notes"] = guard.relayed
     if guard.read_out:
         extra["prompt_read_out"] = guard.read_out
+    if pretended or guard.pretended:
+        extra["pretended"] = [*pretended, *guard.pretended]
     if guard.echoed:
         extra["echoed"] = guard.echoed
     if retried:

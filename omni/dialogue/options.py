@@ -15,6 +15,13 @@ from omni.runtime import StageOptions
 REFUSE = _REFUSE
 """The intent target of requests the pipeline declares out of bounds (defined with the intents)."""
 
+SAID_OF_ITSELF = ("a voice assistant made by the open-source omni project, running on the user's own device",
+                  "software, not a person", "no body, home, family or life of your own")
+"""What omni tells the model of itself (`self_note`): words it may say back when asked (they are
+not read out as instructions)."""
+
+ABOUT_OMNI = f"You are omni, {SAID_OF_ITSELF[0]}. You are {SAID_OF_ITSELF[1]}: you have {SAID_OF_ITSELF[2]}."
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are omni, a friendly voice assistant. The user talks to you and hears your reply, so answer in one "
     "or two short, natural spoken sentences, with no lists, markdown or code. Answer questions directly and "
@@ -45,6 +52,13 @@ class DialogueOptions(StageOptions):
     """Told the model when it answered a yes-or-no question with "Yes," or "No," and the question said
     back as a fact ("Is the baby still asleep upstairs?" -> "Yes, the baby is still asleep
     upstairs."): made up, when nothing omni has can tell. It answers once more, and that is spoken."""
+    self_note: str = ABOUT_OMNI
+    """Told the model when its reply gave omni a maker, a human self, a home or a family ("I was
+    created by OpenAI.", "Yes, I am a real person."): not spoken; it answers once more. (In the
+    system prompt instead, it helped such questions and cost more replies elsewhere than it won:
+    docs/benchmarks.md, twenty-fourth session.)"""
+    self_reply: str = "I'm omni, a voice assistant: software, not a person."
+    """Spoken when it did so once more (a last resort: counted as a canned line)."""
     unsure_reply: str = "Sorry, I'm not sure what you'd like me to do."
     """Spoken when the model's only words were the user's said back (or omni's prompt read out)."""
     retry_temperature: float | None = Field(0.8, ge=0, le=2)

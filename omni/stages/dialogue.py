@@ -21,7 +21,7 @@ from omni.dialogue.followups import follow_up
 from omni.dialogue.intents import IntentMatch, IntentMatcher
 from omni.dialogue.llm_turn import llm_turn
 from omni.dialogue.memory import Memory
-from omni.dialogue.options import DEFAULT_SYSTEM_PROMPT, REFUSE, DialogueOptions
+from omni.dialogue.options import DEFAULT_SYSTEM_PROMPT, REFUSE, SAID_OF_ITSELF, DialogueOptions
 from omni.dialogue.preemptive import Preemptive
 from omni.dialogue.prompts import TOOLS_SENTENCE, PromptEcho, can_do, instruction_texts, without
 from omni.dialogue.router import Router
@@ -103,18 +103,20 @@ class Dialogue(Processor):
         template's words for them."""
         o = self.options
         schemas = self.tools.schemas()
-        extra = [o.not_a_request_note, o.unknown_note]
+        extra = [o.not_a_request_note, o.unknown_note, o.self_note]
         engine = getattr(self._local, "engine", None)
         if schemas and engine is not None and getattr(engine, "llm", None) is not None:
             extra.append(engine.tools_note(schemas))
-        # what the tools do may be said ("I can turn the speaker volume up or down."): those words
-        # are left out, as a filled-in slot is
+        # what the tools do may be said ("I can turn the speaker volume up or down."), and what
+        # omni is ("made by the open-source omni project"): those words are left out, as a
+        # filled-in slot is
         can = [t["function"]["description"].rstrip(".") for t in schemas] + \
-            can_do(o.actions, o.tools.builtin).split("; ")
+            can_do(o.actions, o.tools.builtin).split("; ") + list(SAID_OF_ITSELF)
         return [without(t, can) for t in instruction_texts(self._system_prompt(), extra)]
 
     def _prompt_echo(self) -> PromptEcho:
-        key = (self._system_prompt(), self.options.not_a_request_note, self.options.unknown_note, self._local is not None)
+        o = self.options
+        key = (self._system_prompt(), o.not_a_request_note, o.unknown_note, o.self_note, self._local is not None)
         if self._echo is None or self._echo[0] != key:
             self._echo = (key, PromptEcho(self.instructions()))
         return self._echo[1]
