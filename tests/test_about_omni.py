@@ -38,9 +38,20 @@ def test_a_life_or_a_maker_omni_does_not_have_is_found(clause):
     "Are you a real person?",  # a question claims nothing
     "It was painted by Leonardo da Vinci.",  # someone else's maker
     "I was created by Alibaba Cloud's Qwen team.",  # the model's own makers: not false
+    "I'm pretty sure iPhones are made by Apple.",  # (a review's cases)
+    "I live on your device.",
+    "I'm a human-like assistant.",
+    'I can\'t make calls, but you could say "Hey Google, call my mom" on your phone.',  # quoted
 ])
 def test_what_omni_may_say_of_itself_is_not_taken_for_one(clause):
     assert not pretends(clause)
+
+
+def test_the_users_own_words_are_not_taken_for_one():
+    """A review: a translation or a poem the user asked for holds their words."""
+    assert not pretends("My family in Spanish is mi familia.", "How do you say my family in Spanish?")
+    assert not pretends("I live in London is J'habite à Londres.", "Translate I live in London into French.")
+    assert pretends("I live in London.", "Where do you live?")
 
 
 def test_the_note_says_what_omni_is_and_the_system_prompt_does_not():
@@ -65,6 +76,10 @@ def test_the_guard_drops_the_clause_with_its_lead_and_keeps_the_rest():
     out += g.flush()
     assert out.strip() == "How can I help?", out
     assert g.pretended == ["I was created by OpenAI, a company that specializes in AI."]
+    # a round that ends mid-sentence ends the sentence: the next round is judged afresh
+    g = ClaimGuard(lambda: [], said="Who made you?")
+    assert (g.feed("I was created by OpenAI, a company") + g.flush()).strip() == ""
+    assert (g.feed("Here is the time. ") + g.flush()).strip() == "Here is the time."
 
 
 async def test_the_model_is_asked_once_more_told_what_omni_is_and_that_is_spoken():

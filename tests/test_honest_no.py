@@ -239,9 +239,14 @@ async def test_agreeing_and_telling_the_errands_things_as_done_is_a_claim():
     """'Add eggs to my shopping list.' got 'Sure, eggs are on the list.' (the everyday set's dev
     half, text, after the twenty-fourth session's system prompt): nothing put them there."""
     for reply, said in [("Sure, eggs are on the list.", "Add eggs to my shopping list."),
-                        ("Okay, the back door is locked now.", "Lock the back door, please.")]:
+                        ("Okay, the table is booked for Friday.", "Book a table at Luigis for Friday.")]:
         _, out, _ = await scripted_turn([reply], said)
         assert reply_of(out) == "Sorry, I can't do that.", (said, reply_of(out))
+    # where else to do it is told to the user, not claimed done (a review's cases)
+    for reply, said in [("Sure, you could keep a shopping list in your phone's notes app.", "Add eggs to my shopping list."),
+                        ("Sure, Luigis takes bookings by phone or on their website.", "Book a table at Luigis for Friday.")]:
+        _, out, _ = await scripted_turn([reply], said)
+        assert " ".join(reply_of(out).split()) == reply, (said, reply_of(out))
     # an honest no after the same lead is spoken as it was
     for reply, said in [("Sure, I can't add eggs to a list, sorry.", "Add eggs to my shopping list."),
                         ("Okay, but I can't lock the back door.", "Lock the back door, please.")]:

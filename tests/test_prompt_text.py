@@ -122,7 +122,7 @@ async def test_what_omni_is_may_be_said_back_from_its_note():
     answer and not the note read out."""
     stage = desktop_dialogue()
     assert "made by the open-source omni project" in stage.options.self_note
-    told = ("I'm omni, a voice assistant made by the open-source omni project, running on the user's own device. "
+    told = ("I'm omni, a voice assistant made by the open-source omni project, running on this device. "
             "I'm software, not a person: I have no body, home, family or life of my own.")
     spoken = await reply_to(stage, [told], "Who made you?")
     assert spoken == told, spoken

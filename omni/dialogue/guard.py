@@ -62,6 +62,10 @@ it (not "You can't go wrong with pepperoni.", "I can't wait.")."""
 
 
 _ENDS_SENTENCE = re.compile(r"[.!?]['\")\]]*\s*$")
+_DONE_STATE = re.compile(r"\b(?:is|are|'s|'re|has been|have been|was|were)\s+(?:now\s+|all\s+|already\s+)?"
+                         r"(?:on|in|added|booked|ordered|sorted|done|ready|scheduled|sent|placed|paid|arranged|"
+                         r"confirmed|reserved|locked|set|taken care of)\b", re.IGNORECASE)
+_TO_YOU = re.compile(r"\b(?:you|your|can|could|should|might|may|would|will|try)\b", re.IGNORECASE)
 _DENIES = re.compile(r"\b(?:not|no|never|cannot|unable)\b|n't\b", re.IGNORECASE)
 
 
@@ -144,6 +148,7 @@ class ClaimGuard:
         before them is what they do)."""
         clause, self.buffer = self.buffer, ""
         out = self._check(clause) if clause.strip() else clause
+        self.pretending = False  # its sentence ended with the round
         if not calls and not self.spoke and not out.strip() and (_OFFER.match(self.lead) or acknowledges(self.lead)) \
                 and (asks_errand(self.said) or self._in_vain) and not self.done():
             # "Sure, I can help with that!" or "I understand." and nothing more, to "Can you order
@@ -171,10 +176,12 @@ class ClaimGuard:
     """The last clause judged was given out."""
 
     def _states_asked(self, clause: str) -> bool:
-        """The clause says something, not denied, of what the user's words ask to be done to."""
+        """The clause tells what the user's words ask to be done to as done ("eggs are on the
+        list", "the table is booked"), not denied, nor told to the user ("you could keep a
+        shopping list in your notes app")."""
         things = {w for a in asked(self.said) for w in a.things}
         return not clause.rstrip().endswith("?") and bool(things & set(words_of(clause))) and \
-            not _DENIES.search(clause)
+            bool(_DONE_STATE.search(clause)) and not _DENIES.search(clause) and not _TO_YOU.search(clause)
 
     def release(self) -> str:
         """The held answer and what followed it, when the model is not asked once more."""
@@ -201,7 +208,7 @@ class ClaimGuard:
             self.pretended[-1] += f" {clause.strip()}"
             self.pretending = not _ENDS_SENTENCE.search(clause)
             return ""
-        if pretends(clause):  # "Yes," goes with "I am a real person."
+        if pretends(clause, self.said):  # "Yes," goes with "I am a real person."
             self.pretended.append((self.lead + clause).strip())
             self.lead = ""
             self.pretending = not _ENDS_SENTENCE.search(clause)

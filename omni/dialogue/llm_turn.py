@@ -156,13 +156,13 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 messages = told(o.unknown_note)
                 guard = new_guard()
                 continue
-            if not calls and guard.pretended and not nudged and not "".join(parts).strip():
+            if not calls and guard.pretended and not nudged and not "".join(parts).strip() and not (done or failed):
                 # "I was created by OpenAI.", "Yes, I am a real person.": once more, told what omni is
                 log.info("turn %d: the reply gave omni a life or maker it does not have (%r): answering once more, "
                          "told what it is", turn.id, guard.pretended[0], extra={"stage": kit.name, "turn": turn.id})
                 nudged = words_only = True
                 messages = told(o.self_note)
-                pretended, guard = guard.pretended, new_guard()
+                pretended, guard = [*pretended, *guard.pretended], new_guard()
                 continue
             if not calls and guard.refusals and not nudged and not retried and not "".join(parts).strip():
                 # it refused what nobody asked it to do: once more, told what the turn is
@@ -180,6 +180,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 # ("Understood, I'll disable the alarm."); nor after a dropped claim, a request
                 # refused, a room asked for, or words a note gave
                 retried = {k: v for k, v in (("echoed", guard.echoed), ("read_out", guard.read_out)) if v}
+                pretended += guard.pretended
                 log.info("turn %d: every word of the reply dropped (%s): answering once more",
                          turn.id, ", ".join(retried), extra={"stage": kit.name, "turn": turn.id})
                 guard, temperature, redraw, words_only = new_guard(), o.retry_temperature, True, True
@@ -283,7 +284,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 yield say(which(ask))  # "turn on the kitten light": which room?
             elif guard.dropped:  # it claimed or promised what was not done
                 yield say(not_done(kit, text, guard.dropped, refused=asked_forbidden or refused_any))
-            elif guard.pretended or (pretended and not guard.dropped):
+            elif guard.pretended or pretended:
                 yield say(o.self_reply)  # it said so once more, or nothing else
             elif retried or guard.echoed or guard.refusals or guard.relayed or guard.read_out:
                 yield say(o.refusal if asked_forbidden else o.unsure_reply)

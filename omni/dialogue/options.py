@@ -15,7 +15,7 @@ from omni.runtime import StageOptions
 REFUSE = _REFUSE
 """The intent target of requests the pipeline declares out of bounds (defined with the intents)."""
 
-SAID_OF_ITSELF = ("a voice assistant made by the open-source omni project, running on the user's own device",
+SAID_OF_ITSELF = ("a voice assistant made by the open-source omni project, running on this device",
                   "software, not a person", "no body, home, family or life of your own")
 """What omni tells the model of itself (`self_note`): words it may say back when asked (they are
 not read out as instructions)."""
