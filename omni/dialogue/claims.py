@@ -144,7 +144,7 @@ def pretends(clause: str, said: str = "") -> bool:
         return False
     text, heard = clause.replace("\u2019", "'"), " ".join(words_of(said))
     for m in _PRETENDS.finditer(text):
-        if " ".join(words_of(m.group(0))) in heard and heard:
+        if heard and " ".join(words_of(m.group(0))) in heard:
             continue
         if _OPEN_QUOTE.match(text[:m.start()]):
             continue
@@ -264,7 +264,8 @@ _IRREGULAR = {"set": "set", "put": "put", "shut": "shut", "send": "sent", "make"
               "get": "got", "begin": "begun", "run": "run", "cut": "cut", "take": "taken", "bring": "brought",
               "buy": "bought", "leave": "left", "hold": "held", "keep": "kept", "pay": "paid", "lay": "laid"}
 _PARTICLES = r"(?:on|off|up|down|open|closed|shut|locked|unlocked|armed|disarmed|done|started|running|playing)"
-_NEGATIVE = re.compile(r"\b(?:not|no|never|cannot|unable)\b|n't\b|n’t\b", re.IGNORECASE)
+NEGATIVE = re.compile(r"\b(?:not|no|never|cannot|unable)\b|n't\b|n’t\b", re.IGNORECASE)
+"""A word that denies what the clause says."""
 _PROMISING = (r"(?:i'll|i will|let me|i'm going to|i am going to|i can go ahead and|we'll)\s+"
               r"(?:now\s+|just\s+|quickly\s+|go ahead and\s+)?")
 
@@ -287,7 +288,7 @@ def claims_asked(clause: str, said: str) -> str | None:
     down two minutes?", "Wake me up at seven tomorrow."), whatever thing it names: the kind of
     thing (claims_action's kinds, "other" for one no action works), or None. A claim is read
     against the request, so no list of devices or errands has to hold the thing."""
-    if not said or clause.rstrip().endswith("?") or _NEGATIVE.search(clause):
+    if not said or clause.rstrip().endswith("?") or NEGATIVE.search(clause):
         return None
     words = words_of(clause)
     low = " ".join(words)

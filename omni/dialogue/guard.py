@@ -18,8 +18,8 @@ from typing import Any
 
 from omni.dialogue.asks import (ASKS_TO_READ, asked, asks_deed, asks_errand, asks_for_action, asks_to_act,
                               says_question_back, words_of)
-from omni.dialogue.claims import (BARE_DONE, acknowledges, backed, claims_action, claims_asked, echoes, pretends,
-                                  promises, relays, under_way)
+from omni.dialogue.claims import (BARE_DONE, NEGATIVE, acknowledges, backed, claims_action, claims_asked, echoes,
+                                  pretends, promises, relays, under_way)
 from omni.dialogue.prompts import PromptEcho
 
 _MARKUP = re.compile(r"</?[a-z_][a-z_-]*>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:\s*(?:[\"{\[\d]|true|false|null)|"
@@ -66,7 +66,6 @@ _DONE_STATE = re.compile(r"\b(?:is|are|'s|'re|has been|have been|was|were)\s+(?:
                          r"(?:on|in|added|booked|ordered|sorted|done|ready|scheduled|sent|placed|paid|arranged|"
                          r"confirmed|reserved|locked|set|taken care of)\b", re.IGNORECASE)
 _TO_YOU = re.compile(r"\b(?:you|your|can|could|should|might|may|would|will|try)\b", re.IGNORECASE)
-_DENIES = re.compile(r"\b(?:not|no|never|cannot|unable)\b|n't\b", re.IGNORECASE)
 
 
 @dataclass
@@ -181,7 +180,7 @@ class ClaimGuard:
         shopping list in your notes app")."""
         things = {w for a in asked(self.said) for w in a.things}
         return not clause.rstrip().endswith("?") and bool(things & set(words_of(clause))) and \
-            bool(_DONE_STATE.search(clause)) and not _DENIES.search(clause) and not _TO_YOU.search(clause)
+            bool(_DONE_STATE.search(clause)) and not NEGATIVE.search(clause) and not _TO_YOU.search(clause)
 
     def release(self) -> str:
         """The held answer and what followed it, when the model is not asked once more."""
