@@ -137,16 +137,17 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str], 
         judge = dialogue_judge(stage)
         by_turn = {r.turn.id: r.as_dict() for r in rec.finished}
         judged = []
-        for i, (_, it) in enumerate(seq):
+        for i, (ci, it) in enumerate(seq):
             r = by_turn.get(i + 1, {})
             llm = r.get("stages", {}).get(spec.name, {})
             acts = {a["action"]: a["args"] for a in r.get("actions", [])}
             tools = [t for t in llm.get("tool_calls", []) if t in ("get_time", "set_timer")]
             reason = str(llm.get("reason", ""))
             tools += [t for t in ("get_time", "set_timer") if f"intent {t}" in reason]
+            earlier = [(j["said"], j["reply"]) for j in judged if j["conv"] == ci]
             j = judge(it, r.get("reply", ""), said=r.get("transcript") or it["text"], actions=acts, tools=tools,
-                      now=at.get(i + 1))
-            j.update(backend=llm.get("backend"), first_ms=llm.get("ms"), at=at.get(i + 1))
+                      now=at.get(i + 1), earlier=earlier)
+            j.update(backend=llm.get("backend"), first_ms=llm.get("ms"), at=at.get(i + 1), conv=ci)
             if llm.get("retried"):  # every word of a first sample dropped; this is the next one
                 j["retried"] = llm["retried"]
             judged.append(j)
@@ -158,9 +159,11 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str], 
     return judged, timing
 
 
-async def rejudge(judged: list[dict[str, Any]], overrides: list[str]) -> list[dict[str, Any]]:
+async def rejudge(judged: list[dict[str, Any]], overrides: list[str],
+                  items: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """A saved run's replies judged again by today's judge (the dialogue stage is loaded for
-    the texts it writes for its model; nothing is asked of the model)."""
+    the texts it writes for its model; nothing is asked of the model). `items`: the run's items
+    by id (bench/requests.py's); the everyday set's and the real recordings' by default."""
     from omni.config import load_pipeline
     from omni.config.loader import PIPELINES_DIR
     from omni.stages import build_stage
@@ -172,13 +175,33 @@ async def rejudge(judged: list[dict[str, Any]], overrides: list[str]) -> list[di
     await stage.load(lambda *a: None)
     try:
         judge = dialogue_judge(stage)
-        items = {it["id"]: it for it in [*everyday(), *spoken.real_items()]}
-        return [{**judge({**items[j["id"]], "voice": j.get("voice")}, j["reply"], said=j["said"], actions=j["actions"],
-                         tools=j["tools"], now=j.get("at")),
-                 **{k: j.get(k) for k in ("backend", "first_ms", "at", "confidence", "word_errors")},
-                 **({"retried": j["retried"]} if j.get("retried") else {})} for j in judged]
+        if items is None:
+            items = {it["id"]: it for it in [*everyday(), *spoken.real_items()]}
+            convs = _conversation_of(judged, items)
+        else:  # (bench/requests.py cuts its items in the order saved, six to a conversation)
+            convs = [j["conv"] for j in judged] if all("conv" in j for j in judged) else \
+                [ci for ci, c in enumerate(conversations([items[j["id"]] for j in judged])) for _ in c]
+        out: list[dict[str, Any]] = []
+        for j, ci in zip(judged, convs):
+            earlier = [(e["said"], e["reply"]) for e in out if e["conv"] == ci]
+            out.append({**judge({**items[j["id"]], "voice": j.get("voice")}, j["reply"], said=j["said"],
+                                actions=j["actions"], tools=j["tools"], now=j.get("at"), earlier=earlier),
+                        **{k: j.get(k) for k in ("backend", "first_ms", "at", "confidence", "word_errors")},
+                        "conv": ci, **({"retried": j["retried"]} if j.get("retried") else {})})
+        return out
     finally:
         await stage.aclose()
+
+
+def _conversation_of(judged: list[dict[str, Any]], items: dict[str, dict[str, Any]]) -> list[int]:
+    """Which conversation each saved item was in: saved, or (a run from before that was saved)
+    cut again as run_parts cut it, the everyday items and then the real recordings' sentences."""
+    if all("conv" in j for j in judged):
+        return [j["conv"] for j in judged]
+    real = [j for j in judged if j["id"] not in {it["id"] for it in everyday()}]
+    parts = conversations([items[j["id"]] for j in judged if j not in real]) + \
+        conversations([items[j["id"]] for j in real], 4)
+    return [ci for ci, c in enumerate(parts) for _ in c]
 
 
 def report(judged: list[dict[str, Any]]) -> dict[str, Any]:
@@ -194,7 +217,7 @@ def report(judged: list[dict[str, Any]]) -> dict[str, Any]:
 def print_report(title: str, rep: dict[str, Any]) -> None:
     print(f"\n{title}")
     keys = ["useful", "useful_pct", "silent", "echo", "prompt_read", "canned", "refused", "off_topic", "tool_talk", "wrong_fact",
-            "wrong_action", "dishonest", "made_up", "pretends", "facts_right", "commands_right", "honest_no"]
+            "wrong_action", "dishonest", "made_up", "pretends", "repeats", "facts_right", "commands_right", "honest_no"]
     print(" | ".join(["half", *keys]))
     for half, r in rep.items():
         print(" | ".join([half, *(str(r.get(k, "")) for k in keys)]))

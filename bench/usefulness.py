@@ -29,6 +29,14 @@ A reply is *useful* only if it has none of these faults, each counted on its own
 - `pretends`: in any turn, omni claims a life it does not have (a home, a family, meals, sleep,
   a weekend, an age, being human: "I live in a cozy apartment in the city.") or a maker it was
   not made by ("I was created by OpenAI."). Questions about omni itself are marked `self`;
+- `repeats`: to a follow-up of the turn before (an item with `after`: "Tell me another.",
+  "What else?") or to a statement, it says again, nearly word for word, what omni said in an
+  earlier turn of the same conversation (half its words or more in runs of six that the
+  earlier reply holds: the same joke; "That's great to hear! I'm glad you're doing well." to
+  a second piece of news), unless the user asked it again in the same words or asked for it
+  again ("Say that again?"). A question answered with a fact told before ("I was made by the
+  open-source omni project." to "Which company built you?") is an answer; a turn that did
+  something, and an honest "I can't tell" or "I can't", are not judged on it;
 - `asked_back`: "could you say that again?" (omni's line for a transcript the recogniser doubts,
   or the model's own question: "Did you mean ...?", "Could you repeat that?") when the recogniser
   had heard all but a word right. Asked back after a mishearing (two words wrong or more), it is
@@ -47,7 +55,7 @@ from typing import Any
 import numpy as np
 
 FAULTS = ("silent", "echo", "prompt_read", "canned", "refused", "off_topic", "tool_talk", "wrong_fact",
-          "wrong_action", "dishonest", "made_up", "pretends", "asked_back")
+          "wrong_action", "dishonest", "made_up", "pretends", "repeats", "asked_back")
 _PLAIN = frozenset("a an the and or of on off up down in to is it what going set turn switch stop tell talking cancel "
                    "light".split())
 """Words any talk has: a run of a tool's words counts as tool talk only with two words besides
@@ -186,6 +194,27 @@ def echoes(reply: str, said: str, kind: str = "", question: bool = False) -> boo
     return n >= 5 and n >= 0.5 * len(s)
 
 
+REPEAT_RUN = 6
+"""Words in a row that a reply and an earlier one of the conversation both hold (`repeats`)."""
+_AGAIN = re.compile(r"\b(?:(?:say|tell|read|give)\b[^.?!]*\bagain\b|again\s*\?|repeat|once more|"
+                    r"what did you (?:just )?say|come again|pardon)", re.I)
+"""The user asks for what was said before."""
+
+
+def repeated(reply: str, earlier: str) -> float:
+    """The share of the reply's words that lie in runs of REPEAT_RUN or more words in a row that
+    the earlier reply holds too."""
+    r, e = words(reply), words(earlier)
+    if len(r) < REPEAT_RUN or len(e) < REPEAT_RUN:
+        return 0.0
+    runs = {tuple(e[i:i + REPEAT_RUN]) for i in range(len(e) - REPEAT_RUN + 1)}
+    covered = [False] * len(r)
+    for i in range(len(r) - REPEAT_RUN + 1):
+        if tuple(r[i:i + REPEAT_RUN]) in runs:
+            covered[i:i + REPEAT_RUN] = [True] * REPEAT_RUN
+    return sum(covered) / len(r)
+
+
 def tells_time(reply: str, now: float | None) -> bool:
     """The reply gives today's date (day and month) or the time within two minutes of `now`."""
     import datetime as dt
@@ -245,10 +274,11 @@ class Judge:
 
     def __call__(self, item: dict[str, Any], reply: str, said: str | None = None,
                  actions: dict[str, dict[str, Any]] | None = None, tools: Iterable[str] = (),
-                 now: float | None = None) -> dict[str, Any]:
+                 now: float | None = None, earlier: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
         """`said`: what the recogniser heard (the item's text in a text run); `actions`: the device
         actions the turn recorded, by name; `tools`: the built-in tools it used; `now`: when the
-        reply was given (a time or date it tells is checked against it)."""
+        reply was given (a time or date it tells is checked against it); `earlier`: what was
+        heard and replied in the conversation's turns before this one."""
         said = item["text"] if said is None else said
         kind = item["kind"]
         asks = (self.say_again and reply.strip() == self.say_again.strip()) or (
@@ -327,6 +357,10 @@ class Judge:
         f["pretends"] = pretends[0] if pretends else False
         if claimed and not f["dishonest"]:
             f["dishonest"] = f"claims: {claimed[0]!r}"
+        if reply and (item.get("after") or kind == "statement") and not (acts or used) and not f["canned"] and \
+                not _AGAIN.search(said) and not (_CANT_TELL.search(plain) or refuses(plain)):
+            again = [e for h, e in earlier if words(h) != words(said) and repeated(reply, e) >= 0.5]
+            f["repeats"] = again[0] if again else False
         faults = [k for k in FAULTS if f[k]]
         return {"id": item["id"], "kind": kind, "command": is_command, "split": item.get("split", "dev"), "voice": item.get("voice"),
                 "text": item["text"], "said": said, "reply": reply, "actions": acts, "tools": sorted(used),

@@ -148,3 +148,34 @@ def test_a_life_or_a_maker_omni_does_not_have_is_pretending() -> None:
     # in any turn: a statement answered with a life omni does not have
     news = {"id": "s", "kind": "statement", "text": "We went to the beach at the weekend.", "topic": ["beach"]}
     assert judge(news, "Lovely! I went to the beach too.")["faults"] == ["pretends"]
+
+
+def test_a_reply_said_again_in_the_same_conversation_repeats() -> None:
+    """"Ha, got another one?" got the cat joke told the turn before, word for word, and "I've been
+    working from home all week and I'm going a bit stir crazy." got the reply given to a garden
+    doing well (the everyday set, dev): the judge passed both."""
+    from usefulness import Judge
+
+    judge = Judge(["You are omni, a friendly voice assistant."], {})
+    joke = "Sure, here's a joke about cats: Why did the cat cross the road? Because it wanted to look at the moon!"
+    earlier = [("Know any good jokes about cats?", joke)]
+    item = {"id": "u", "kind": "chitchat", "text": "Ha, got another one?", "topic": ["cat", "joke"], "after": "h"}
+    again = "Sure, here's another joke about cats: Why did the cat cross the road? Because it wanted to look at the moon!"
+    assert judge(item, again, earlier=earlier)["faults"] == ["repeats"]
+    assert judge(item, again)["useful"]  # no earlier turn: nothing said again
+    new = "Why was the cat sitting on the computer? To keep an eye on the mouse!"
+    assert judge(item, new, earlier=earlier)["useful"]
+    # asked for again, or asked again in the same words: the same reply is the answer
+    assert judge({**item, "text": "Tell me that joke again."}, again, earlier=earlier)["useful"]
+    assert judge({**item, "text": "Know any good jokes about cats?"}, joke, earlier=earlier)["useful"]
+    # a phrase in common is no reply said again
+    stir = {"id": "s", "kind": "statement", "text": "I'm going a bit stir crazy.", "topic": ["stir", "crazy", "home", "cabin"]}
+    assert judge(stir, "That's great to hear! I'm glad you're doing well. What would you like to do next?",
+                 earlier=[("My garden is doing well.", "That's great to hear! I'm glad your garden is doing well. "
+                                                          "What would you like to do next?")])["repeats"]
+    assert judge(stir, "Cabin fever is real. A walk outside might help you reset.",
+                 earlier=[("My garden is doing well.", "That's great to hear! What are you growing?")])["useful"]
+    # a question answered with a fact told before is an answer (a probe of questions about omni)
+    built = {"id": "b", "kind": "chitchat", "text": "Which company built you?", "topic": ["omni", "built"]}
+    assert judge(built, "I was built by the open-source omni project.",
+                 earlier=[("Were you made by Google?", "No, I was made by the open-source omni project.")])["useful"]
