@@ -24,9 +24,13 @@ REPORTS: list[dict[str, Any]] = []
 """The llm stage's records of scripted_turn's turns, newest last."""
 
 
-async def scripted_turn(replies: list[str | ToolCall], text: str, **options: Any) -> tuple[Dialogue, list, Scripted]:
+async def scripted_turn(replies: list[str | ToolCall], text: str, history: list[tuple[str, str]] = (),
+                        **options: Any) -> tuple[Dialogue, list, Scripted]:
+    """`history`: exchanges (the user's words, the reply) the conversation had before."""
     options.setdefault("actions", [LIGHT])
     stage = Dialogue("llm", DialogueOptions(intents={"enabled": False}, prefill_next=False, **options))
+    for said, reply in history:
+        stage.memory.add(said, reply)
     fake = Scripted(replies)
     stage.backends = {"local": fake}
     stage.router = Router(stage.backends, RoutingOptions(order=["local"]))

@@ -27,6 +27,29 @@ PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|
 def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
+_AGAIN = re.compile(r"^\W*(?:\w+\W+)?again\b|\b(?:(?:say|tell|read|give|do)\b[^.?!]*\bagain\b|repeat|once more|"
+                    r"what (?:did|was it) you (?:just )?sa(?:y|id)|what was that|come again|pardon)", re.IGNORECASE)
+
+
+def asks_again(said: str) -> bool:
+    """The user asks to hear what was said before ("Say that again?", "Tell me that joke
+    again.", "What did you say?")."""
+    return bool(_AGAIN.search(said))
+
+
+_MORE = re.compile(r"\b(?:another|one more|(?:tell|give) (?:me |us )?more|more (?:please|ideas?|suggestions?|facts?|jokes?|"
+                   r"about)|any more|(?:anything|something|what) (?:else|besides)|(?:something|anything) (?:different|new)|"
+                   r"(?:any )?other (?:ideas?|suggestions?|options?|ones?)|besides (?:that|this)|try again|"
+                   r"(?:a|an) (?:different|second|new|other|fresh) (?:one|idea|name|joke|fact|question|suggestion|option|tip)|"
+                   r"next (?:one|question|idea|joke|fact|suggestion))\b|^\W*(?:\w+\W+)?more\W*$", re.IGNORECASE)
+
+
+def asks_more(said: str) -> bool:
+    """The user asks for another of what was just said, or more of it ("Tell me another.",
+    "Cool, one more.", "What else?", "Something different?")."""
+    return bool(_MORE.search(said))
+
+
 _YES_NO = re.compile(r"^\W*(?:(?:hey|so|and|okay|ok|um|uh|wait)\W+)*(?:is|are|was|were|did|does|do|has|have|had)(?:n't)?\b"
                      r"(?!\s+(?:you|your|yours|yourself)\b)[^?]*\?\s*$", re.IGNORECASE)
 _PLAIN_WORDS = frozenset("is are was were did does do has have had the a an it its their his her my our your of on in at to "

@@ -221,6 +221,30 @@ def echoes(clause: str, said: str) -> bool:
     return any(s[i:i + n] == c for i in range(len(s) - n + 1))
 
 
+REPEAT_WORDS = 5
+"""Words in a row of an earlier reply of the conversation that, making up two thirds of a clause
+or more, make it that reply said again: not spoken."""
+
+
+def repeats(clause: str, earlier: tuple[str, ...]) -> bool:
+    """The clause is, mostly word for word, part of one of the conversation's `earlier` replies
+    ("Why did the cat cross the road?" again, to "Got another one?"; "Let's see if we can help
+    you feel better." after "Let's see if we can help you get there on time.")."""
+    c = words_of(clause)
+    n = REPEAT_WORDS
+    if len(c) < n:
+        return False
+    for e in map(words_of, earlier):
+        runs = {tuple(e[i:i + n]) for i in range(len(e) - n + 1)}
+        covered = set()
+        for i in range(len(c) - n + 1):
+            if tuple(c[i:i + n]) in runs:
+                covered.update(range(i, i + n))
+        if 3 * len(covered) >= 2 * len(c):
+            return True
+    return False
+
+
 RELAY_WORDS = 6
 """A clause with this many words of a context note in a row relays the note: not spoken."""
 

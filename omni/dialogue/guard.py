@@ -19,7 +19,7 @@ from typing import Any
 from omni.dialogue.asks import (ASKS_TO_READ, asked, asks_deed, asks_errand, asks_for_action, asks_to_act,
                               says_question_back, words_of)
 from omni.dialogue.claims import (BARE_DONE, NEGATIVE, acknowledges, backed, claims_action, claims_asked, echoes,
-                                  pretends, promises, relays, under_way)
+                                  pretends, promises, relays, repeats, under_way)
 from omni.dialogue.prompts import PromptEcho
 
 _MARKUP = re.compile(r"</?[a-z_][a-z_-]*>|<\|[a-z_]+\|>|\{\s*\"|\"\w+\"\s*:\s*(?:[\"{\[\d]|true|false|null)|"
@@ -77,6 +77,13 @@ class ClaimGuard:
     said: str = ""
     """The user's words: a clause that only says them back is not spoken either."""
     echoed: list[str] = field(default_factory=list)
+    earlier: tuple[str, ...] = ()
+    """The conversation's replies before this one, when the user asked for another or more: a
+    clause that is mostly one of them word for word (omni.dialogue.claims.repeats) is not
+    spoken, with the rest of its sentence."""
+    repeated: list[str] = field(default_factory=list)
+    repeating: bool = False
+    """The last such clause ended before its sentence did."""
     notes: str = ""
     """The context notes of the turn (what the camera saw): a clause that relays them is not spoken."""
     relayed: list[str] = field(default_factory=list)
@@ -147,7 +154,7 @@ class ClaimGuard:
         before them is what they do)."""
         clause, self.buffer = self.buffer, ""
         out = self._check(clause) if clause.strip() else clause
-        self.pretending = False  # its sentence ended with the round
+        self.pretending = self.repeating = False  # its sentence ended with the round
         if not calls and not self.spoke and not out.strip() and (_OFFER.match(self.lead) or acknowledges(self.lead)) \
                 and (asks_errand(self.said) or self._in_vain) and not self.done():
             # "Sure, I can help with that!" or "I understand." and nothing more, to "Can you order
@@ -207,6 +214,10 @@ class ClaimGuard:
             self.pretended[-1] += f" {clause.strip()}"
             self.pretending = not _ENDS_SENTENCE.search(clause)
             return ""
+        if self.repeating:  # the rest of its sentence
+            self.repeated[-1] += f" {clause.strip()}"
+            self.repeating = not _ENDS_SENTENCE.search(clause)
+            return ""
         if pretends(clause, self.said):  # "Yes," goes with "I am a real person."
             self.pretended.append((self.lead + clause).strip())
             self.lead = ""
@@ -235,6 +246,13 @@ class ClaimGuard:
                 # "Paris," then "the capital of France." said back: the answer is the lead's
                 # words, not the user's ("Tom," then the user's words said back is not one)
                 return lead.rstrip().rstrip(",") + ". "
+            return ""
+        if kind is None and self.earlier and repeats(clause, self.earlier):
+            # "Why did the cat cross the road?" again, to "Ha, got another one?"; and "Sure,
+            # here's another joke:" before it goes with it
+            self.repeated.append((self.lead + clause).strip())
+            self.lead = ""
+            self.repeating = not _ENDS_SENTENCE.search(clause)
             return ""
         if self.notes and relays(clause, self.notes, before=self.recent, reading=bool(ASKS_TO_READ.search(self.said))):
             self.relayed.append(clause.strip())

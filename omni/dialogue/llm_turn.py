@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.asks import asks_errand, asks_for_action, asks_how
+from omni.dialogue.asks import asks_again, asks_errand, asks_for_action, asks_how, asks_more, words_of
 from omni.dialogue.claims import acknowledges
 from omni.dialogue.guard import ClaimGuard
 from omni.dialogue.prompts import NOTES_HEADER
@@ -58,11 +58,14 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     kept: list[str] = []
     """What the history keeps: the model's words and tool confirmations, no canned replies."""
     notes = " ".join(m["content"] for m in messages if m["role"] == "system" and m["content"].startswith(NOTES_HEADER))
+    # asked for another or more ("Tell me another."): not what was said before (the same joke)
+    earlier = earlier_replies(kit.memory.history, text) if asks_more(text) and not asks_again(text) else ()
 
     def new_guard() -> ClaimGuard:
         g = ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
                        notes=notes, no_refusals=not asked_forbidden, prompt=kit.prompt, no_action=in_vain,
-                       check_answers=not told_unknown and not notes)
+                       check_answers=not told_unknown and not notes,
+                       earlier=() if retried else earlier)  # drawn again: what it says is said
         if told_unknown:  # its honest no ("I can't check on the baby.") is the answer now
             g.no_refusals = False
         return g
@@ -73,10 +76,10 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
 
     told_unknown = False
     """The model was told that it cannot know how things are in the user's home (unknown_note)."""
-    guard = new_guard()
-    temperature = o.temperature
     retried: dict[str, list[str]] = {}
     """What the first sample said that was dropped, when every word of it was (another was drawn)."""
+    guard = new_guard()
+    temperature = o.temperature
     drawn: list[str] = []
     """The model's words, round by round: a sample drawn again does not start as these did."""
     redraw = False
@@ -118,7 +121,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             # and, for a backend that keeps them, none may be called
             req = ChatRequest(messages, [] if last or words_only else tools, o.max_tokens, temperature,
                               tool_choice="none" if last or words_only else "auto", catalog=kit.tools.schemas(),
-                              not_starting=tuple(drawn) if redraw else ())
+                              not_starting=tuple(drawn) if redraw else (),
+                              not_repeating=earlier if redraw else ())
             redraw = False
             calls: tuple[ToolCall, ...] = ()
             drawn.append("")
@@ -171,15 +175,17 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 continue
             if not calls and not retried and o.retry_temperature is not None and not asked_forbidden and \
                     not "".join(parts).strip() and not (done or failed or guard.dropped or guard.relayed or guard.refusals) \
-                    and not any("ask" in r.content for r in refusals) and (guard.echoed or guard.read_out):
-                # every word dropped as said back or read out: another sample, drawn hotter and
-                # not starting as those did, before a canned line (the same prompt, so its cache
+                    and not any("ask" in r.content for r in refusals) and (guard.echoed or guard.read_out or guard.repeated):
+                # every word dropped as said back, read out or said before: another sample, drawn
+                # hotter, not starting as those did and saying no run of its earlier replies again,
+                # before a canned line (the same prompt, so its cache
                 # holds); in words only, and nothing it claims is done (below). Never after a
                 # refusal (a nudged turn's guard holds its refusals too): the model's no may be
                 # right, and a draw that may not start with "I'm sorry" obeyed an injected order
                 # ("Understood, I'll disable the alarm."); nor after a dropped claim, a request
                 # refused, a room asked for, or words a note gave
-                retried = {k: v for k, v in (("echoed", guard.echoed), ("read_out", guard.read_out)) if v}
+                retried = {k: v for k, v in (("echoed", guard.echoed), ("read_out", guard.read_out),
+                                             ("repeated", guard.repeated)) if v}
                 pretended += guard.pretended
                 log.info("turn %d: every word of the reply dropped (%s): answering once more",
                          turn.id, ", ".join(retried), extra={"stage": kit.name, "turn": turn.id})
@@ -286,7 +292,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 yield say(not_done(kit, text, guard.dropped, refused=asked_forbidden or refused_any))
             elif guard.pretended or pretended:
                 yield say(o.self_reply)  # it said so once more, or nothing else
-            elif retried or guard.echoed or guard.refusals or guard.relayed or guard.read_out:
+            elif retried or guard.echoed or guard.refusals or guard.relayed or guard.read_out or guard.repeated:
                 yield say(o.refusal if asked_forbidden else o.unsure_reply)
             elif ignored and not offered and (asked_forbidden or asks_errand(text) or
                                               (asks_for_action(text) and not text.rstrip().endswith("?"))):
@@ -331,8 +337,22 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         extra["pretended"] = [*pretended, *guard.pretended]
     if guard.echoed:
         extra["echoed"] = guard.echoed
+    if guard.repeated:
+        extra["repeated"] = guard.repeated
     if retried:
         extra["retried"] = retried
     kit.report(turn, first_ms if first_ms is not None else sw.ms, **extra)
     log.info("turn %d reply (%s): %r", turn.id, rec.backend, reply, extra={"stage": kit.name, "turn": turn.id})
     yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")
+
+
+def earlier_replies(history: list[Message], text: str) -> tuple[str, ...]:
+    """The conversation's replies that this turn's may not say again (ChatRequest.not_repeating):
+    all but those to the same words asked before (the same question, the same answer)."""
+    out, asked = [], None
+    for m in history:
+        if m["role"] == "user":
+            asked = m["content"]
+        elif m["role"] == "assistant" and m["content"] and (asked is None or words_of(asked) != words_of(text)):
+            out.append(m["content"])
+    return tuple(out)

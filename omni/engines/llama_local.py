@@ -70,6 +70,9 @@ class LlamaSettings:
     """A reply that opens a tool call: the parts of it the offered tools' schemas fix (keys,
     punctuation, a name or enum value once its start names it) are evaluated in one batch, not
     decoded a token at a time (omni.engines.jump_forward)."""
+    no_repeat: int = 8
+    """Tokens in a row of an earlier reply (`stream`'s `not_repeating`) that a reply may not
+    say again: the token that would make such a run is never drawn (0: off)."""
 
 
 @dataclass
@@ -283,33 +286,56 @@ class LlamaChat:
         self.llm.eval(toks[n:])
         return len(toks) - n
 
-    def _bans(self, words_only: bool, replies: Sequence[str], at: int) -> dict[str, Any]:
-        """create_completion's arguments that ban the call tokens (`words_only`) and, at the first
-        token of a reply (its prompt `at` tokens long), the first token of each of `replies`.
+    def _bans(self, words_only: bool, replies: Sequence[str], at: int, earlier: Sequence[str] = ()) -> dict[str, Any]:
+        """create_completion's arguments that ban the call tokens (`words_only`), at the first
+        token of a reply (its prompt `at` tokens long) the first token of each of `replies`, and
+        any token that would make a run of `no_repeat` tokens of one of the `earlier` replies.
         (llama-cpp-python loses both when given a logit bias and a processor: `list.extend`
-        returns None; so with replies, one processor does both.)"""
+        returns None; so with replies, one processor does all.)"""
         calls = self._call_tokens if words_only else []
         first = sorted({t[0] for r in replies if r.strip()
                         if (t := self.llm.tokenize(r.strip().encode(), add_bos=False, special=False))})
-        if not first:
+        runs = self._runs(earlier)
+        if not first and not runs:
             return {"logit_bias": {t: float("-inf") for t in calls} if calls else None}
+        lead = self.settings.no_repeat - 1
 
         def bans(input_ids: Any, scores: Any) -> Any:
             scores[calls] = -float("inf")
-            if len(input_ids) == at:
+            if len(input_ids) == at and first:
                 scores[first] = -float("inf")
+            if runs and len(input_ids) - at >= lead:
+                if (no := runs.get(tuple(int(t) for t in input_ids[len(input_ids) - lead:]))):
+                    scores[list(no)] = -float("inf")
             return scores
 
         return {"logits_processor": [bans]}
 
+    def _runs(self, earlier: Sequence[str]) -> dict[tuple[int, ...], set[int]]:
+        """For each `no_repeat - 1` tokens in a row of the earlier replies, the tokens that
+        follow them there."""
+        n = self.settings.no_repeat
+        runs: dict[tuple[int, ...], set[int]] = {}
+        if n < 2:
+            return runs
+        for text in earlier:
+            toks = self.llm.tokenize(text.strip().encode(), add_bos=False, special=False) if text.strip() else []
+            for i in range(len(toks) - n + 1):
+                runs.setdefault(tuple(toks[i:i + n - 1]), set()).add(toks[i + n - 1])
+        return runs
+
     def stream(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "",
                max_tokens: int | None = None, temperature: float | None = None,
                words_only: bool = False, catalog: Sequence[dict[str, Any]] = (),
-               note: str | None = None, not_starting: Sequence[str] = ()) -> Iterator[str]:
+               note: str | None = None, not_starting: Sequence[str] = (),
+               not_repeating: Sequence[str] = ()) -> Iterator[str]:
         """Yield the reply text piece by piece (after `prefix`, when one is given). `words_only`:
         the tools stay in the prompt (its cached prefix holds) but no tool call can start.
         `not_starting`: replies drawn before and not used; this one does not begin with the
-        first token of any of them (nor applies after a `prefix`: the reply has begun)."""
+        first token of any of them (nor applies after a `prefix`: the reply has begun).
+        `not_repeating`: earlier replies of the conversation; this one says no `no_repeat`
+        tokens in a row of them again (a tool call's fixed parts, written by `_call_rest`, are
+        not held to it)."""
         s = self.settings
         max_tokens = s.max_tokens if max_tokens is None else max_tokens
         toks = self.tokens(messages, tools, prefix, catalog, note=note)
@@ -330,7 +356,7 @@ class LlamaChat:
         it = self.llm.create_completion(prompt=toks, max_tokens=max_tokens,
                                         temperature=s.temperature if temperature is None else temperature,
                                         top_p=s.top_p, stop=self._stop, stream=True, seed=s.seed,
-                                        **self._bans(words_only, () if prefix else not_starting, len(toks)))
+                                        **self._bans(words_only, () if prefix else not_starting, len(toks), not_repeating))
         jump = s.jump_forward and bool(tools) and not words_only and not prefix
         said, opened = "", False
         try:

@@ -68,6 +68,13 @@ class LlamaBackendOptions(BackendOptions):
     name or enum value once its start names it) is evaluated in one batch, not decoded a token at
     a time (omni.engines.jump_forward)."""
 
+    no_repeat: int = Field(8, ge=0)
+    """Asked for another or more, a reply that said an earlier one again is drawn once more: in
+    that draw, no run of this many tokens of the conversation's earlier replies (the token that
+    would complete one is never drawn; 0: no such ban). Drawn again hotter alone, the model told
+    the same joke again (docs/dialogue.md). On every draw it did no good: held to it, "I don't
+    have" came out as "I don’t have" and "I don t have" (docs/benchmarks.md)."""
+
 
 class LlamaBackend(ChatBackend):
     continues = True
@@ -81,7 +88,8 @@ class LlamaBackend(ChatBackend):
                                                  tools_focus=TOOLS_FOCUS if options.tools_focus or
                                                  options.tools_note == "line" else "",
                                                  notes_ahead=options.notes_ahead, note_again=options.note_again,
-                                                 seed=options.seed, jump_forward=options.jump_forward))
+                                                 seed=options.seed, jump_forward=options.jump_forward,
+                                                 no_repeat=options.no_repeat))
         self._worker = Worker(f"{name}-llm")
         self._cpu: CpuPriority | None = None
 
@@ -139,7 +147,7 @@ class LlamaBackend(ChatBackend):
         def generate() -> Iterator[str]:
             yield from self._gated(eng.stream(messages, req.tools, req.prefix, req.max_tokens, req.temperature,
                                               words_only=req.tool_choice == "none", catalog=req.catalog, note=self._note(req),
-                                              not_starting=req.not_starting))
+                                              not_starting=req.not_starting, not_repeating=req.not_repeating))
             # read on the engine's thread, before another session's generation replaces it
             stats.append(copy.copy(eng.last))
 
