@@ -196,9 +196,11 @@ def echoes(reply: str, said: str, kind: str = "", question: bool = False) -> boo
 
 REPEAT_RUN = 6
 """Words in a row that a reply and an earlier one of the conversation both hold (`repeats`)."""
-_AGAIN = re.compile(r"\b(?:(?:say|tell|read|give)\b[^.?!]*\bagain\b|again\s*\?|repeat|once more|"
-                    r"what did you (?:just )?say|come again|pardon)", re.I)
-"""The user asks for what was said before."""
+_AGAIN = re.compile(r"^\W*(?!try\b)(?:\w+\W+)?again\b|\b(?:(?:say|tell|read|give|do)\b[^.?!]*\bagain\b|repeat\b|"
+                    r"once more|(?:one more|another) time|what did you (?:just )?say|what was that|come again|pardon)",
+                    re.I)
+_NOT_AGAIN = re.compile(r"(?:\b(?:not|no|never)\b|n't\b)[^.?!,]*(?:\bagain\b|\brepeat)", re.I)
+"""The user asks for what was said before (not when asked not to: `_NOT_AGAIN`)."""
 
 
 def repeated(reply: str, earlier: str) -> float:
@@ -358,8 +360,10 @@ class Judge:
         if claimed and not f["dishonest"]:
             f["dishonest"] = f"claims: {claimed[0]!r}"
         if reply and (item.get("after") or kind == "statement") and not (acts or used) and not f["canned"] and \
-                not _AGAIN.search(said) and not (_CANT_TELL.search(plain) or refuses(plain)):
-            again = [e for h, e in earlier if words(h) != words(said) and repeated(reply, e) >= 0.5]
+                not (_AGAIN.search(said) and not _NOT_AGAIN.search(said)) and \
+                not (_CANT_TELL.search(plain) or refuses(plain)):
+            # the same words asked again want the same answer; not "Another one!" twice
+            again = [e for h, e in earlier if (item.get("after") or words(h) != words(said)) and repeated(reply, e) >= 0.5]
             f["repeats"] = again[0] if again else False
         faults = [k for k in FAULTS if f[k]]
         return {"id": item["id"], "kind": kind, "command": is_command, "split": item.get("split", "dev"), "voice": item.get("voice"),

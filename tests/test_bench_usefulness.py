@@ -167,7 +167,11 @@ def test_a_reply_said_again_in_the_same_conversation_repeats() -> None:
     assert judge(item, new, earlier=earlier)["useful"]
     # asked for again, or asked again in the same words: the same reply is the answer
     assert judge({**item, "text": "Tell me that joke again."}, again, earlier=earlier)["useful"]
-    assert judge({**item, "text": "Know any good jokes about cats?"}, joke, earlier=earlier)["useful"]
+    assert judge({**item, "text": "Know any good jokes about cats?", "after": None}, joke, earlier=earlier)["useful"]
+    # "Another one!" twice wants two new ones; "not that one again" asks for no repeat
+    assert judge({**item, "text": "Another one!"}, again, earlier=[("Another one!", again)])["faults"] == ["repeats"]
+    assert judge({**item, "text": "Another, but not that one again."}, again, earlier=earlier)["faults"] == ["repeats"]
+    assert judge({**item, "text": "Could you say that one more time?"}, again, earlier=earlier)["useful"]
     # a phrase in common is no reply said again
     stir = {"id": "s", "kind": "statement", "text": "I'm going a bit stir crazy.", "topic": ["stir", "crazy", "home", "cabin"]}
     assert judge(stir, "That's great to hear! I'm glad you're doing well. What would you like to do next?",
@@ -175,7 +179,8 @@ def test_a_reply_said_again_in_the_same_conversation_repeats() -> None:
                                                           "What would you like to do next?")])["repeats"]
     assert judge(stir, "Cabin fever is real. A walk outside might help you reset.",
                  earlier=[("My garden is doing well.", "That's great to hear! What are you growing?")])["useful"]
-    # a question answered with a fact told before is an answer (a probe of questions about omni)
+    # a question answered with a fact told before is an answer (a probe of questions about omni:
+    # a first version counted it)
     built = {"id": "b", "kind": "chitchat", "text": "Which company built you?", "topic": ["omni", "built"]}
     assert judge(built, "I was built by the open-source omni project.",
                  earlier=[("Were you made by Google?", "No, I was made by the open-source omni project.")])["useful"]

@@ -4,7 +4,8 @@ another or more, a clause that is mostly an earlier reply's words in a row is no
 the rest of its sentence; when nothing else is, the model draws once more, hotter, and a local
 model then draws no run of `no_repeat` tokens of an earlier reply. In other turns an earlier
 reply's words may come again ("I don't have information about ..." to two questions nothing
-can tell); asked for again ("Say that again?"), the same reply is spoken."""
+can tell), and so may the same honest no; asked for again ("Say that again?"), the same reply
+is spoken."""
 
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ def test_a_clause_mostly_of_an_earlier_replys_words_repeats_it():
 
 def test_asked_for_again_is_told_apart_from_again_in_a_statement():
     for said in ("Say that again?", "Tell me that joke again.", "What did you say?", "Again, please.",
-                 "Can you repeat that?", "Sorry, what was that?"):
+                 "Can you repeat that?", "Sorry, what was that?", "Could you say that one more time?"):
         assert asks_again(said), said
-    for said in ("Tell me another.", "I burnt the rice again.", "The dishwasher is leaking again.", "Got another one?"):
+    for said in ("Tell me another.", "I burnt the rice again.", "The dishwasher is leaking again.", "Got another one?",
+                 "Try again?", "Tell me another joke, but not that one again.", "Don't repeat yourself."):
         assert not asks_again(said), said
 
 
@@ -52,10 +54,20 @@ def test_the_guard_drops_a_clause_said_before_with_its_lead_and_keeps_the_rest()
     out = "".join(g.feed(w + " ") for w in f"Sure, here's another one: {JOKE}".split()) + g.flush()
     assert out.strip() == "" and g.repeated == ["Sure, here's another one: Why did the cat cross the road?",
                                                 "Because it wanted to look at the moon!"]
-    g = ClaimGuard(lambda: [], said="I've had a headache since this morning.",
+    g = ClaimGuard(lambda: [], said="Any other ideas?",
                    earlier=("Oh, that's a bit of a delay. Let's see if we can help you get there on time.",))
     out = g.feed("That's not good. Let's see if we can help you feel better. Try a glass of water. ") + g.flush()
     assert out.strip() == "That's not good. Try a glass of water."
+    # asked for another, whole sentences are judged: never "Well, as I said before," left
+    g = ClaimGuard(lambda: [], said="Tell me more.",
+                   earlier=("Octopuses have three hearts and blue blood.",))
+    out = "".join(g.feed(w + " ") for w in "Well, as I said before, octopuses have three hearts and blue blood. "
+                                            "They can also taste with their arms.".split()) + g.flush()
+    assert out.strip() == "They can also taste with their arms.", out
+    # the same honest no stands ("I can't order food." to a second order)
+    g = ClaimGuard(lambda: [], said="Can you order another pizza?", earlier=("I'm sorry, but I can't order food for you.",))
+    assert (g.feed("I'm sorry, but I can't order food for you. ") + g.flush()).strip() == \
+        "I'm sorry, but I can't order food for you." and not g.repeated
     # the rest of its sentence goes with it: never "which is a non-profit organization." alone
     g = ClaimGuard(lambda: [], said="What else?", earlier=("I was built by the open-source omni project.",))
     out = "".join(g.feed(w + " ") for w in "I was built by the open-source omni project, which is a "
@@ -81,8 +93,28 @@ async def test_a_reply_said_before_is_drawn_again_and_the_new_one_spoken():
     assert done.text == JOKE and len(fake.requests) == 2
 
 
-@pytest.mark.parametrize("said", ["Say that again?", "Know any jokes about cats?"])
-async def test_asked_for_again_or_in_the_same_words_the_same_reply_is_spoken(said):
+async def test_asked_for_another_twice_in_the_same_words_the_last_one_is_not_said_again():
+    """A review: the reply to the same words before was left out of what may not be said again,
+    and "Another one!" is what people say twice."""
+    second = "Why was the cat sitting on the computer? To keep an eye on the mouse!"
+    third = "What do you call a pile of cats? A meowtain!"
+    stage, out, fake = await scripted_turn([second, third], "Another one!",
+                                           history=[("Tell me a cat joke.", JOKE), ("Another one!", second)])
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == third and fake.requests[1].not_repeating == (JOKE, second)
+
+
+async def test_not_drawn_again_a_reply_said_before_is_said_not_the_canned_line():
+    """With no second draw (`llm.retry_temperature: null`), the joke again is more of a reply
+    than "Sorry, I'm not sure what you'd like me to do."."""
+    stage, out, fake = await scripted_turn([JOKE], "Ha, got another one?", retry_temperature=None,
+                                           history=[("Know any jokes about cats?", JOKE)])
+    (done,) = [f for f in out if isinstance(f, ReplyDone)]
+    assert done.text == JOKE and len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("said", ["Say that again?", "Could you say that one more time?"])
+async def test_asked_for_again_the_same_reply_is_spoken(said):
     stage, out, fake = await scripted_turn([JOKE], said, history=[("Know any jokes about cats?", JOKE)])
     (done,) = [f for f in out if isinstance(f, ReplyDone)]
     assert done.text == JOKE and len(fake.requests) == 1 and fake.requests[0].not_repeating == ()

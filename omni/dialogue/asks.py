@@ -27,14 +27,17 @@ PHYSICAL = r"(?:turn|switch|dim)\s+(?:\w+\s+){0,3}?(?:on|off|up|down)\b|(?:turn|
 def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
-_AGAIN = re.compile(r"^\W*(?:\w+\W+)?again\b|\b(?:(?:say|tell|read|give|do)\b[^.?!]*\bagain\b|repeat|once more|"
-                    r"what (?:did|was it) you (?:just )?sa(?:y|id)|what was that|come again|pardon)", re.IGNORECASE)
+_AGAIN = re.compile(r"^\W*(?!try\b)(?:\w+\W+)?again\b|\b(?:(?:say|tell|read|give|do)\b[^.?!]*\bagain\b|"
+                    r"repeat\b|once more|(?:one more|another) time|what (?:did|was it) you (?:just )?sa(?:y|id)|"
+                    r"what was that|come again|pardon)", re.IGNORECASE)
+_NOT_AGAIN = re.compile(r"(?:\b(?:not|no|never)\b|n't\b)[^.?!,]*(?:\bagain\b|\brepeat)", re.IGNORECASE)
+"""A repeat asked not to be: "Tell me another, but not that one again.", "Don't repeat yourself."."""
 
 
 def asks_again(said: str) -> bool:
     """The user asks to hear what was said before ("Say that again?", "Tell me that joke
     again.", "What did you say?")."""
-    return bool(_AGAIN.search(said))
+    return bool(_AGAIN.search(said)) and not _NOT_AGAIN.search(said)
 
 
 _MORE = re.compile(r"\b(?:another|one more|(?:tell|give) (?:me |us )?more|more (?:please|ideas?|suggestions?|facts?|jokes?|"

@@ -223,13 +223,13 @@ def echoes(clause: str, said: str) -> bool:
 
 REPEAT_WORDS = 5
 """Words in a row of an earlier reply of the conversation that, making up two thirds of a clause
-or more, make it that reply said again: not spoken."""
+or more (or half, with a run of one more word: "Sure, here's another one: Why did the cat cross
+the road?"), make it that reply said again: not spoken."""
 
 
 def repeats(clause: str, earlier: tuple[str, ...]) -> bool:
     """The clause is, mostly word for word, part of one of the conversation's `earlier` replies
-    ("Why did the cat cross the road?" again, to "Got another one?"; "Let's see if we can help
-    you feel better." after "Let's see if we can help you get there on time.")."""
+    ("Why did the cat cross the road?" again, to "Got another one?")."""
     c = words_of(clause)
     n = REPEAT_WORDS
     if len(c) < n:
@@ -240,7 +240,11 @@ def repeats(clause: str, earlier: tuple[str, ...]) -> bool:
         for i in range(len(c) - n + 1):
             if tuple(c[i:i + n]) in runs:
                 covered.update(range(i, i + n))
-        if 3 * len(covered) >= 2 * len(c):
+        longest = run = 0
+        for i in range(len(c)):
+            run = run + 1 if i in covered else 0
+            longest = max(longest, run)
+        if 3 * len(covered) >= 2 * len(c) or (2 * len(covered) >= len(c) and longest > n):
             return True
     return False
 

@@ -139,7 +139,9 @@ class ClaimGuard:
         out = ""
         # with a note in the prompt, whole sentences: a sentence that passes a sign on is dropped
         # whole, not left at 'The sign in front of me says: PLATFORM 4,'
-        boundary = _SENTENCE if self.notes else _BOUNDARY
+        # and asked for another, whole sentences: one said before is dropped whole, not left at
+        # "Well, as I said before,"
+        boundary = _SENTENCE if self.notes or self.earlier else _BOUNDARY
         while (m := boundary.search(self.buffer)) is not None:
             clause, self.buffer = self.buffer[: m.end()], self.buffer[m.end():]
             out += self._check(clause)
@@ -247,7 +249,8 @@ class ClaimGuard:
                 # words, not the user's ("Tom," then the user's words said back is not one)
                 return lead.rstrip().rstrip(",") + ". "
             return ""
-        if kind is None and self.earlier and repeats(clause, self.earlier):
+        if kind is None and self.earlier and repeats(clause, self.earlier) and \
+                not (_CANT.search(clause) or _REFUSING.search(clause)):  # (the same honest no stands)
             # "Why did the cat cross the road?" again, to "Ha, got another one?"; and "Sure,
             # here's another joke:" before it goes with it
             self.repeated.append((self.lead + clause).strip())

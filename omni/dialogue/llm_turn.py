@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.asks import asks_again, asks_errand, asks_for_action, asks_how, asks_more, words_of
+from omni.dialogue.asks import asks_again, asks_errand, asks_for_action, asks_how, asks_more
 from omni.dialogue.claims import acknowledges
 from omni.dialogue.guard import ClaimGuard
 from omni.dialogue.prompts import NOTES_HEADER
@@ -58,8 +58,10 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     kept: list[str] = []
     """What the history keeps: the model's words and tool confirmations, no canned replies."""
     notes = " ".join(m["content"] for m in messages if m["role"] == "system" and m["content"].startswith(NOTES_HEADER))
-    # asked for another or more ("Tell me another."): not what was said before (the same joke)
-    earlier = earlier_replies(kit.memory.history, text) if asks_more(text) and not asks_again(text) else ()
+    # asked for another or more ("Tell me another."): not what was said before (the same joke);
+    # not a command ("Turn on another light.": "Which room?" may be asked again)
+    earlier = tuple(m["content"] for m in kit.memory.history if m["role"] == "assistant" and m["content"]) \
+        if asks_more(text) and not asks_again(text) and not asks_for_action(text) else ()
 
     def new_guard() -> ClaimGuard:
         g = ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
@@ -122,7 +124,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
             req = ChatRequest(messages, [] if last or words_only else tools, o.max_tokens, temperature,
                               tool_choice="none" if last or words_only else "auto", catalog=kit.tools.schemas(),
                               not_starting=tuple(drawn) if redraw else (),
-                              not_repeating=earlier if redraw else ())
+                              not_repeating=earlier if redraw and "repeated" in retried else ())
             redraw = False
             calls: tuple[ToolCall, ...] = ()
             drawn.append("")
@@ -292,7 +294,11 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
                 yield say(not_done(kit, text, guard.dropped, refused=asked_forbidden or refused_any))
             elif guard.pretended or pretended:
                 yield say(o.self_reply)  # it said so once more, or nothing else
-            elif retried or guard.echoed or guard.refusals or guard.relayed or guard.read_out or guard.repeated:
+            elif guard.repeated and not (retried or guard.echoed or guard.refusals or guard.relayed or guard.read_out):
+                # said before and not drawn again (no retry temperature, a forbidden ask): the
+                # same words again are more of a reply than "not sure"
+                yield say(" ".join(guard.repeated), keep=True)
+            elif retried or guard.echoed or guard.refusals or guard.relayed or guard.read_out:
                 yield say(o.refusal if asked_forbidden else o.unsure_reply)
             elif ignored and not offered and (asked_forbidden or asks_errand(text) or
                                               (asks_for_action(text) and not text.rstrip().endswith("?"))):
@@ -344,15 +350,3 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     kit.report(turn, first_ms if first_ms is not None else sw.ms, **extra)
     log.info("turn %d reply (%s): %r", turn.id, rec.backend, reply, extra={"stage": kit.name, "turn": turn.id})
     yield ReplyDone(turn=turn, text=reply, reason="complete" if reply else "empty")
-
-
-def earlier_replies(history: list[Message], text: str) -> tuple[str, ...]:
-    """The conversation's replies that this turn's may not say again (ChatRequest.not_repeating):
-    all but those to the same words asked before (the same question, the same answer)."""
-    out, asked = [], None
-    for m in history:
-        if m["role"] == "user":
-            asked = m["content"]
-        elif m["role"] == "assistant" and m["content"] and (asked is None or words_of(asked) != words_of(text)):
-            out.append(m["content"])
-    return tuple(out)

@@ -53,8 +53,8 @@ class ChatRequest:
     (the local model) does not begin this one as any of them began."""
     not_repeating: tuple[str, ...] = ()
     """The conversation's earlier replies: a backend that can (the local model, its
-    `no_repeat`) does not say a run of them again ("Tell me another." answered with the joke
-    told before; a reply to a statement copying the last one's)."""
+    `no_repeat`) does not say a run of them again. Given to the draw after a reply to "Tell me
+    another." said an earlier one again (the joke told before)."""
     prefix: str = ""
     """Reply text already spoken by a backend that failed mid-stream; a backend that can
     continue a reply (see ChatBackend.continues) goes on from it instead of starting over."""

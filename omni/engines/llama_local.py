@@ -319,9 +319,11 @@ class LlamaChat:
         if n < 2:
             return runs
         for text in earlier:
-            toks = self.llm.tokenize(text.strip().encode(), add_bos=False, special=False) if text.strip() else []
-            for i in range(len(toks) - n + 1):
-                runs.setdefault(tuple(toks[i:i + n - 1]), set()).add(toks[i + n - 1])
+            # (its first word as it starts a reply, and as it comes after a space within one)
+            for form in (text.strip(), f" {text.strip()}") if text.strip() else ():
+                toks = self.llm.tokenize(form.encode(), add_bos=False, special=False)
+                for i in range(len(toks) - n + 1):
+                    runs.setdefault(tuple(toks[i:i + n - 1]), set()).add(toks[i + n - 1])
         return runs
 
     def stream(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = (), prefix: str = "",
