@@ -82,8 +82,6 @@ class ClaimGuard:
     clause that is mostly one of them word for word (omni.dialogue.claims.repeats) is not
     spoken, with the rest of its sentence."""
     repeated: list[str] = field(default_factory=list)
-    repeating: bool = False
-    """The last such clause ended before its sentence did."""
     notes: str = ""
     """The context notes of the turn (what the camera saw): a clause that relays them is not spoken."""
     relayed: list[str] = field(default_factory=list)
@@ -128,8 +126,9 @@ class ClaimGuard:
     pretended: list[str] = field(default_factory=list)
     """Clauses not spoken: they gave omni a maker, a human self, a home or a family it does not
     have (omni.dialogue.claims.pretends), with the rest of their sentence."""
-    pretending: bool = False
-    """The last such clause ended before its sentence did ("I was created by OpenAI,")."""
+    rest_to: list[str] | None = None
+    """A clause dropped with the rest of its sentence (pretended, repeated) ended before its
+    sentence did ("I was created by OpenAI,"): the list the rest goes to."""
 
     def feed(self, text: str) -> str:
         """What may be spoken now: whole clauses, each judged once it has ended. (A clause's start
@@ -156,7 +155,7 @@ class ClaimGuard:
         before them is what they do)."""
         clause, self.buffer = self.buffer, ""
         out = self._check(clause) if clause.strip() else clause
-        self.pretending = self.repeating = False  # its sentence ended with the round
+        self.rest_to = None  # its sentence ended with the round
         if not calls and not self.spoke and not out.strip() and (_OFFER.match(self.lead) or acknowledges(self.lead)) \
                 and (asks_errand(self.said) or self._in_vain) and not self.done():
             # "Sure, I can help with that!" or "I understand." and nothing more, to "Can you order
@@ -207,24 +206,24 @@ class ClaimGuard:
         self.recent = (self.recent + clause)[-400:]
         return out
 
+    def _drop_sentence(self, into: list[str], clause: str) -> str:
+        """Not spoken: the clause with its lead-in, into `into`, and the rest of its sentence after it."""
+        into.append((self.lead + clause).strip())
+        self.lead = ""
+        self.rest_to = None if _ENDS_SENTENCE.search(clause) else into
+        return ""
+
     def _judge(self, clause: str) -> str:
         if _MARKUP.search(clause):  # "30:00</get_time>."
             self.dropped.append(clause.strip())
             self.lead = ""
             return ""
-        if self.pretending:  # the rest of its sentence: "a company that specializes in AI."
-            self.pretended[-1] += f" {clause.strip()}"
-            self.pretending = not _ENDS_SENTENCE.search(clause)
-            return ""
-        if self.repeating:  # the rest of its sentence
-            self.repeated[-1] += f" {clause.strip()}"
-            self.repeating = not _ENDS_SENTENCE.search(clause)
+        if self.rest_to is not None:  # the rest of its sentence: "a company that specializes in AI."
+            self.rest_to[-1] += f" {clause.strip()}"
+            self.rest_to = None if _ENDS_SENTENCE.search(clause) else self.rest_to
             return ""
         if pretends(clause, self.said):  # "Yes," goes with "I am a real person."
-            self.pretended.append((self.lead + clause).strip())
-            self.lead = ""
-            self.pretending = not _ENDS_SENTENCE.search(clause)
-            return ""
+            return self._drop_sentence(self.pretended, clause)
         kind = claims_action(clause) or under_way(clause) or promises(clause) or claims_asked(clause, self.said)
         if kind == "other" and BARE_DONE.match(clause) and self.done():
             kind = None  # "Done." after an action the turn did
@@ -253,10 +252,7 @@ class ClaimGuard:
                 not (_CANT.search(clause) or _REFUSING.search(clause)):  # (the same honest no stands)
             # "Why did the cat cross the road?" again, to "Ha, got another one?"; and "Sure,
             # here's another joke:" before it goes with it
-            self.repeated.append((self.lead + clause).strip())
-            self.lead = ""
-            self.repeating = not _ENDS_SENTENCE.search(clause)
-            return ""
+            return self._drop_sentence(self.repeated, clause)
         if self.notes and relays(clause, self.notes, before=self.recent, reading=bool(ASKS_TO_READ.search(self.said))):
             self.relayed.append(clause.strip())
             self.lead = ""
