@@ -217,7 +217,7 @@ def report(judged: list[dict[str, Any]]) -> dict[str, Any]:
 def print_report(title: str, rep: dict[str, Any]) -> None:
     print(f"\n{title}")
     keys = ["useful", "useful_pct", "silent", "echo", "prompt_read", "canned", "refused", "off_topic", "tool_talk", "wrong_fact",
-            "wrong_action", "dishonest", "made_up", "pretends", "repeats", "facts_right", "commands_right", "honest_no"]
+            "wrong_action", "dishonest", "made_up", "pretends", "repeats", "mood", "facts_right", "commands_right", "honest_no"]
     print(" | ".join(["half", *keys]))
     for half, r in rep.items():
         print(" | ".join([half, *(str(r.get(k, "")) for k in keys)]))

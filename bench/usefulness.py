@@ -37,6 +37,10 @@ A reply is *useful* only if it has none of these faults, each counted on its own
   again ("Say that again?"). A question answered with a fact told before ("I was made by the
   open-source omni project." to "Which company built you?") is an answer; a turn that did
   something, and an honest "I can't tell" or "I can't", are not judged on it;
+- `mood`: news the user told as bad (an item with `mood: bad`: "I'm going a bit stir crazy.")
+  met with cheer in the reply's first sentence ("That's great to hear!", "Congratulations!"), or
+  good news (`mood: good`) met with sympathy ("Oh no!", "I'm sorry to hear that."). A friend
+  who answers a mishap "That's great!" has not listened, whatever follows;
 - `asked_back`: "could you say that again?" (omni's line for a transcript the recogniser doubts,
   or the model's own question: "Did you mean ...?", "Could you repeat that?") when the recogniser
   had heard all but a word right. Asked back after a mishearing (two words wrong or more), it is
@@ -55,7 +59,7 @@ from typing import Any
 import numpy as np
 
 FAULTS = ("silent", "echo", "prompt_read", "canned", "refused", "off_topic", "tool_talk", "wrong_fact",
-          "wrong_action", "dishonest", "made_up", "pretends", "repeats", "asked_back")
+          "wrong_action", "dishonest", "made_up", "pretends", "repeats", "mood", "asked_back")
 _PLAIN = frozenset("a an the and or of on off up down in to is it what going set turn switch stop tell talking cancel "
                    "light".split())
 """Words any talk has: a run of a tool's words counts as tool talk only with two words besides
@@ -133,6 +137,31 @@ _DENIED = re.compile(r"(?:\bnot|n't|\bnever)\s*\S*\s*$", re.I)
 
 def _sentences(reply: str) -> list[str]:
     return [p for p in re.split(r"(?<=[.!?])\s+", reply.strip().replace("\u2019", "'")) if p]
+
+
+_CHEER = re.compile(r"\b(?:great|wonderful|awesome|fantastic|amazing|brilliant|exciting|excited|congratulations|congrats|"
+                    r"well done|good (?:news|for you|to hear)|glad to hear|happy to hear|happy for you|"
+                    r"(?:that's|that is|how|what a) (?:nice|lovely|fun|cool|exciting)|sounds (?:nice|lovely|fun|good)|yay|hooray)\b",
+                    re.IGNORECASE)
+"""Cheer: a first sentence with it, said to bad news, has not heard what the user said."""
+_SYMPATHY = re.compile(r"\b(?:oh no|oh dear|sorry to hear|i'm sorry|i am sorry|that's a shame|what a shame|too bad|"
+                       r"that's (?:sad|awful|terrible|unfortunate|a pity)|that sounds (?:tough|hard|rough|awful|terrible|"
+                       r"frustrating|stressful|painful))\b", re.IGNORECASE)
+"""Sympathy: a first sentence with it, said to good news, has not heard it either."""
+_NOT_CHEER = re.compile(r"(?:\b(?:not|no|never)|n't)\s+(?:\w+\s+)?$", re.IGNORECASE)
+
+
+def mood_missed(reply: str, mood: str | None) -> str | bool:
+    """The reply's first sentence meets the user's bad news with cheer, or good news with
+    sympathy: that sentence, else False."""
+    first = next(iter(_sentences(reply)), "")
+    if mood == "bad":
+        m = next((m for m in _CHEER.finditer(first) if not _NOT_CHEER.search(first[:m.start()])), None)
+    elif mood == "good":
+        m = _SYMPATHY.search(first)
+    else:
+        return False
+    return first if m else False
 
 
 def asks_back(reply: str) -> bool:
@@ -365,6 +394,8 @@ class Judge:
             # the same words asked again want the same answer; not "Another one!" twice
             again = [e for h, e in earlier if (item.get("after") or words(h) != words(said)) and repeated(reply, e) >= 0.5]
             f["repeats"] = again[0] if again else False
+        if reply and not (acts or used) and not f["canned"] and not f["refused"]:
+            f["mood"] = mood_missed(reply, item.get("mood"))
         faults = [k for k in FAULTS if f[k]]
         return {"id": item["id"], "kind": kind, "command": is_command, "split": item.get("split", "dev"), "voice": item.get("voice"),
                 "text": item["text"], "said": said, "reply": reply, "actions": acts, "tools": sorted(used),

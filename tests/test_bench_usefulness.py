@@ -184,3 +184,29 @@ def test_a_reply_said_again_in_the_same_conversation_repeats() -> None:
     built = {"id": "b", "kind": "chitchat", "text": "Which company built you?", "topic": ["omni", "built"]}
     assert judge(built, "I was built by the open-source omni project.",
                  earlier=[("Were you made by Google?", "No, I was made by the open-source omni project.")])["useful"]
+
+
+def test_bad_news_met_with_cheer_or_good_news_with_sympathy_misses_the_mood() -> None:
+    """"I've been working from home all week and I'm going a bit stir crazy." got "That's great!
+    Working from home can be a lot of fun." (the everyday set, dev, with prompt examples): on
+    topic, not said back, and a friend would hear that it had not listened."""
+    from usefulness import Judge
+
+    judge = Judge(["You are omni, a friendly voice assistant."], {})
+    bad = {"id": "b", "kind": "statement", "text": "I've been stuck at home all week and I'm going stir crazy.",
+           "mood": "bad", "topic": ["home", "stir", "crazy"]}
+    for reply in ("That's great! Working from home can be a lot of fun.", "Congratulations on staying home!",
+                  "Sounds fun, home is the best place to be.", "How exciting, a week at home!"):
+        assert judge(bad, reply)["faults"] == ["mood"], reply
+    for reply in ("Oh no, a week stuck at home is a lot. Could you get out for a walk?",
+                  "That's not great, being stuck at home. Maybe a walk would help?",
+                  "That isn't fun at all. A walk at home helps some people.",
+                  "Stuck at home all week sounds tough. It would be great to get out for a walk."):
+        assert "mood" not in judge(bad, reply)["faults"], reply
+    good = {"id": "g", "kind": "statement", "text": "My daughter won the spelling bee!", "mood": "good",
+            "topic": ["daughter", "spelling", "won"]}
+    assert judge(good, "Oh no, a spelling bee can be stressful.")["faults"] == ["mood"]
+    assert judge(good, "I'm sorry to hear that about your daughter.")["faults"] == ["mood"]
+    assert judge(good, "That's wonderful, congratulations to your daughter!")["faults"] == []
+    # no mood told, none judged
+    assert "mood" not in judge({**good, "mood": None}, "Oh no, a spelling bee!")["faults"]
