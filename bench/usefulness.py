@@ -34,7 +34,7 @@ A reply is *useful* only if it has none of these faults, each counted on its own
   earlier turn of the same conversation (half its words or more in runs of six that the
   earlier reply holds: the same joke; "That's great to hear! I'm glad you're doing well." to
   a second piece of news), unless the user asked it again in the same words or asked for it
-  again ("Say that again?"). A question answered with a fact told before ("I was made by the
+  again ("Say that again?"; or the item is marked `again`: "Wait, what was the punchline?"). A question answered with a fact told before ("I was made by the
   open-source omni project." to "Which company built you?") is an answer; a turn that did
   something, and an honest "I can't tell" or "I can't", are not judged on it;
 - `mood`: news the user told as bad (an item with `mood: bad`: "I'm going a bit stir crazy.")
@@ -389,7 +389,7 @@ class Judge:
         if claimed and not f["dishonest"]:
             f["dishonest"] = f"claims: {claimed[0]!r}"
         if reply and (item.get("after") or kind == "statement") and not (acts or used) and not f["canned"] and \
-                not (_AGAIN.search(said) and not _NOT_AGAIN.search(said)) and \
+                not item.get("again") and not (_AGAIN.search(said) and not _NOT_AGAIN.search(said)) and \
                 not (_CANT_TELL.search(plain) or refuses(plain)):
             # the same words asked again want the same answer; not "Another one!" twice
             again = [e for h, e in earlier if (item.get("after") or words(h) != words(said)) and repeated(reply, e) >= 0.5]

@@ -172,6 +172,9 @@ def test_a_reply_said_again_in_the_same_conversation_repeats() -> None:
     assert judge({**item, "text": "Another one!"}, again, earlier=[("Another one!", again)])["faults"] == ["repeats"]
     assert judge({**item, "text": "Another, but not that one again."}, again, earlier=earlier)["faults"] == ["repeats"]
     assert judge({**item, "text": "Could you say that one more time?"}, again, earlier=earlier)["useful"]
+    # an item marked as asking for the same again, in words the judge does not know for it
+    assert judge({**item, "text": "Wait, how did it end?"}, again, earlier=earlier)["faults"] == ["repeats"]
+    assert judge({**item, "text": "Wait, how did it end?", "again": True}, again, earlier=earlier)["useful"]
     # a phrase in common is no reply said again
     stir = {"id": "s", "kind": "statement", "text": "I'm going a bit stir crazy.", "topic": ["stir", "crazy", "home", "cabin"]}
     assert judge(stir, "That's great to hear! I'm glad you're doing well. What would you like to do next?",
