@@ -33,10 +33,13 @@ def test_a_clause_mostly_of_an_earlier_replys_words_repeats_it():
 
 def test_asked_for_again_is_told_apart_from_again_in_a_statement():
     for said in ("Say that again?", "Tell me that joke again.", "What did you say?", "Again, please.",
-                 "Can you repeat that?", "Sorry, what was that?", "Could you say that one more time?"):
+                 "Can you repeat that?", "Sorry, what was that?", "Could you say that one more time?",
+                 # not heard (the intent model finds "Say what?" near asking for another one)
+                 "Sorry?", "Huh?", "What?", "Say what?", "Sorry, I missed that.", "I didn't catch that."):
         assert asks_again(said), said
     for said in ("Tell me another.", "I burnt the rice again.", "The dishwasher is leaking again.", "Got another one?",
-                 "Try again?", "Tell me another joke, but not that one again.", "Don't repeat yourself."):
+                 "Try again?", "Tell me another joke, but not that one again.", "Don't repeat yourself.",
+                 "Sorry to hear that.", "What a day!", "What else?"):
         assert not asks_again(said), said
 
 
@@ -153,3 +156,27 @@ async def test_the_local_model_draws_no_run_of_an_earlier_reply():
     assert first.strip() and again.strip() and "paris" in again.lower(), (first, again)
     assert any(tuple(c[i:i + n]) in runs for i in range(len(c) - n + 1)), (first, same)
     assert not any(tuple(b[i:i + n]) in runs for i in range(len(b) - n + 1)), (first, again)
+
+
+def test_asked_for_a_new_one_in_words_no_list_holds_is_found_by_nearness():
+    """A blind probe asked for a new one without any word `asks_more` takes for it ("Got a
+    bonus ... fact for me?"): the intent model finds such a turn near a way of asking for a new
+    one, or near the turn before it in other words; a new question, thanks or the same words
+    again are neither."""
+    from omni.dialogue.intents import IntentMatcher, IntentOptions
+
+    m = IntentMatcher(IntentOptions(), {})
+    m.load(lambda *a: None)
+    said = "I knew that one already."
+    assert not asks_more(said) and m.asks_more(said)
+    assert m.asks_more("Tell me a riddle I won't solve so fast.", "Give me a riddle.")
+    for said, before in [("What's the capital of France?", "Tell me a joke."), ("Thank you so much.", "Tell me a joke."),
+                         ("How tall is the Eiffel Tower?", None)]:
+        assert not m.asks_more(said, before), said
+    # near the turn before only in other words: the same words asked again want the same answer
+    alone = IntentMatcher(IntentOptions(more_examples=[]), {})
+    assert not alone.asks_more("I knew that one already.")  # not loaded: no
+    alone.load(lambda *a: None)
+    assert not alone.asks_more("I knew that one already.")
+    assert alone.asks_more("Tell me a riddle I won't solve so fast.", "Give me a riddle.")
+    assert not alone.asks_more("Give me a riddle.", "Give me a riddle.")

@@ -29,7 +29,8 @@ def words_of(text: str) -> list[str]:
 
 _AGAIN = re.compile(r"^\W*(?!try\b)(?:\w+\W+)?again\b|\b(?:(?:say|tell|read|give|do)\b[^.?!]*\bagain\b|"
                     r"repeat\b|once more|(?:one more|another) time|what (?:did|was it) you (?:just )?sa(?:y|id)|"
-                    r"what was that|come again|pardon)", re.IGNORECASE)
+                    r"what was that|come again|pardon|say what|(?:missed|didn't catch|did not catch|didn't hear|did not hear|"
+                    r"couldn't hear) (?:that|what you said|you|it)\b)|^\W*(?:sorry|what|huh|eh|you what)\W*$", re.IGNORECASE)
 _NOT_AGAIN = re.compile(r"(?:\b(?:not|no|never)\b|n't\b)[^.?!,]*(?:\bagain\b|\brepeat)", re.IGNORECASE)
 """A repeat asked not to be: "Tell me another, but not that one again.", "Don't repeat yourself."."""
 

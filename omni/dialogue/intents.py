@@ -29,6 +29,14 @@ from omni.errors import ConfigError
 
 
 REFUSE = "refuse"
+
+MORE_EXAMPLES = (
+    "tell me another one", "give me another", "one more please", "a different one please", "what else have you got",
+    "got any more", "more of those", "something new please", "can I have a new one", "tell me a new one",
+    "give me a fresh one", "I've heard that one, tell me something I don't know", "I already know that one",
+    "not that one, something else",
+)
+"""Asking for a new one of what was just given, in a few ways (IntentOptions.more_examples)."""
 """The examples of what no action allows (omni.dialogue.options.REFUSE)."""
 
 
@@ -73,6 +81,13 @@ class IntentOptions(BaseModel):
     off, please." -> "Which room: kitchen, bedroom or living room?"); the command is matched
     against its examples with that argument's values taken out ("turn on the light")."""
     examples: list[IntentExample] = Field(default_factory=list)
+    more_examples: list[str] = Field(default_factory=lambda: list(MORE_EXAMPLES))
+    """Ways of asking for a new one of what was just given ("Got any more?"): a turn near one
+    (`more_threshold`), or near the turn before it in other words (`same_ask_threshold`: "Give
+    me a riddle." then "A riddle I won't get, this time?"), is not answered with what omni said
+    before (omni.dialogue.claims.repeats). Besides omni.dialogue.asks.asks_more's words."""
+    more_threshold: float = Field(0.45, ge=0, le=1)
+    same_ask_threshold: float = Field(0.5, ge=0, le=1)
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,7 @@ class IntentMatcher:
         self._recent: dict[str, np.ndarray] = {}
         self._open: list[tuple[IntentExample, str, str]] = []
         self._open_vectors: np.ndarray | None = None
+        self._more_vectors: np.ndarray | None = None
         self._vocab: dict[str, set[str]] = {}
         """Each action's words: its examples' and its arguments' values (whole and in words)."""
         for ex in opts.examples:
@@ -132,6 +148,20 @@ class IntentMatcher:
         self._open = [(ex, arg, text) for ex in self.opts.examples for arg in self.opts.ask_for
                       if (text := _without(ex.text, self.targets[ex.action], arg)) is not None]
         self._open_vectors = self.model.encode([masked(t) for _, _, t in self._open]) if self._open else None
+        self._more_vectors = self.model.encode([masked(t) for t in self.opts.more_examples]) \
+            if self.opts.more_examples else None
+
+    def asks_more(self, text: str, before: str | None = None) -> bool:
+        """`text` asks for a new one of what was just given: near a way of asking for one, or
+        near `before` (the user's turn before) in other words."""
+        if self.model is None or not text.strip():
+            return False
+        v = self._vector(masked(text))
+        if self._more_vectors is not None and float((self._more_vectors @ v).max()) >= self.opts.more_threshold:
+            return True
+        if before and stems(before) != stems(text):
+            return float(self._vector(masked(before)) @ v) >= self.opts.same_ask_threshold
+        return False
 
     def _vector(self, masked_text: str) -> np.ndarray:
         """The embedding of `masked_text`, kept for the turn's next look (a turn's parts are

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 
 async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_score: float, near: dict[str, float],
-                    parts: list[str], gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
+                    parts: list[str], gate: asyncio.Future[None] | None = None, more: bool = False
+                    ) -> AsyncIterator[Frame]:
+    """`more`: the intent matcher found the words ask for a new one of what was just given."""
     o = kit.options
     t_route = Stopwatch()
     plan = kit.router.plan(text, kit.budget_ms)
@@ -61,7 +63,7 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     # asked for another or more ("Tell me another."): not what was said before (the same joke);
     # not a command ("Turn on another light.": "Which room?" may be asked again)
     earlier = tuple(m["content"] for m in kit.memory.history if m["role"] == "assistant" and m["content"]) \
-        if asks_more(text) and not asks_again(text) and not asks_for_action(text) else ()
+        if (more or asks_more(text)) and not asks_again(text) and not asks_for_action(text) else ()
 
     def new_guard() -> ClaimGuard:
         g = ClaimGuard(lambda: [r.action or (r.call.name, r.call.arguments) for r in done], said=text,
@@ -343,6 +345,8 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
         extra["pretended"] = [*pretended, *guard.pretended]
     if guard.echoed:
         extra["echoed"] = guard.echoed
+    if earlier:  # asked for a new one: by the words, or (`more`) by the intent model's nearness
+        extra["asks_more"] = "words" if asks_more(text) else "nearness"
     if guard.repeated:
         extra["repeated"] = guard.repeated
     if retried:

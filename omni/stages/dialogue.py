@@ -458,7 +458,11 @@ class Dialogue(Processor):
             async for out in fast_path(self.kit, turn, text, [match], parts, gate, sw):
                 yield out
             return
-        async with contextlib.aclosing(llm_turn(self.kit, turn, text, sw, score, near, parts, gate)) as g:
+        # asked for a new one of what was just given, in words the list does not hold ("Got a
+        # bonus bee fact for me?"): by nearness to ways of asking it, or to the turn before
+        before = next((m["content"] for m in reversed(self.memory.history) if m["role"] == "user"), None)
+        more = bool(on and self._intents and await self._intents.call(self.intents.asks_more, text, before))
+        async with contextlib.aclosing(llm_turn(self.kit, turn, text, sw, score, near, parts, gate, more)) as g:
             async for out in g:
                 yield out
 
