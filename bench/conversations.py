@@ -117,6 +117,8 @@ async def run_dialogue(convs: list[list[dict[str, Any]]], overrides: list[str], 
             if ci != last and last is not None:  # a new conversation: nothing remembered, no timer left
                 stage.memory = Memory(stage._system_prompt(), stage.options.memory, stage.memory.count)
                 await stage.tools.aclose()  # (the set's timers would fill max_timers in one run)
+                stage.tools.ran.clear()  # what omni did is the conversation's, as a new session's would be
+                stage._follows = ()
             last = ci
             done.clear()
             t = time.monotonic()
@@ -217,7 +219,7 @@ def report(judged: list[dict[str, Any]]) -> dict[str, Any]:
 def print_report(title: str, rep: dict[str, Any]) -> None:
     print(f"\n{title}")
     keys = ["useful", "useful_pct", "silent", "echo", "prompt_read", "canned", "refused", "off_topic", "tool_talk", "wrong_fact",
-            "wrong_action", "dishonest", "made_up", "pretends", "repeats", "mood", "facts_right", "commands_right", "honest_no"]
+            "wrong_action", "dishonest", "made_up", "forgets", "pretends", "repeats", "mood", "facts_right", "commands_right", "honest_no"]
     print(" | ".join(["half", *keys]))
     for half, r in rep.items():
         print(" | ".join([half, *(str(r.get(k, "")) for k in keys)]))

@@ -213,3 +213,23 @@ def test_bad_news_met_with_cheer_or_good_news_with_sympathy_misses_the_mood() ->
     assert judge(good, "That's wonderful, congratulations to your daughter!")["faults"] == []
     # no mood told, none judged
     assert "mood" not in judge({**good, "mood": None}, "Oh no, a spelling bee!")["faults"]
+
+
+def test_asked_how_a_thing_omni_set_is_told_what_it_set() -> None:
+    """"Is it on now?" right after omni switched the kitchen light on (an item with `about`):
+    "I can't tell from here." forgets what omni did; the other way is made up."""
+    from usefulness import Judge
+
+    judge = Judge(["You are omni, a friendly voice assistant."], {})
+    item = {"id": "k", "kind": "unknown", "unknown": True, "text": "Is it on now?",
+            "about": {"light": {"room": "kitchen", "state": "on"}}}
+    assert judge(item, "I set it myself just now: kitchen light on.")["useful"]
+    assert judge(item, "Yes, the kitchen light is on.")["useful"]
+    assert judge(item, "I can't tell from here.")["faults"] == ["forgets"]
+    assert judge(item, "I can't tell from here. I can switch a light on or off.")["faults"] == ["forgets"]
+    assert judge(item, "The kitchen light is off.")["faults"] == ["made_up", "forgets"]
+    louder = {**item, "text": "Is it louder?", "about": {"volume": {"direction": "up"}}}
+    assert judge(louder, "I set it myself just now: volume up.")["useful"]
+    assert judge(louder, "I turned it down.")["faults"] == ["made_up", "forgets"]
+    # with nothing set, an honest "can't tell" is the answer still
+    assert judge({**item, "about": None}, "I can't tell from here.")["useful"]
