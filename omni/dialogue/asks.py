@@ -116,14 +116,14 @@ def asks_to_act(said: str) -> bool:
     return bool(_ASKS_TO_ACT.search(said))
 
 
-_ASKS_HOW = re.compile(r"^\W*(?:is|are|was|were|has|have|had|isn't|aren't|wasn't|weren't|hasn't|haven't)\b"
+_ASKS_HOW = re.compile(r"^\W*(?:is|are|was|were|has|have|had|did|isn't|aren't|wasn't|weren't|hasn't|haven't|didn't)\b"
                        r"(?!\s+(?:you able|it possible|there (?:any )?way|it (?:ok|okay|alright) (?:if|to))\b)",
                        re.IGNORECASE)
 
 
 def asks_how(said: str) -> bool:
-    """The words ask how things are ("Is the kitchen light on?", "Has the timer been set?"): a
-    command's words, asked of and not for; nothing is to be done. ("Are you able to ...?", "Is it
+    """The words ask how things are ("Is the kitchen light on?", "Has the timer been set?", "Did I
+    leave the bedroom light on?"): a command's words, asked of and not for; nothing is to be done. ("Are you able to ...?", "Is it
     possible to ...?" ask for it.)"""
     return bool(_ASKS_HOW.match(said))
 
@@ -294,9 +294,10 @@ _SOFT = frozenset({("quiet",), ("silence",), ("plenty",), ("no", "more"), ("that
 ("Enough." is left a stop: after "How about yours?", "Alright, enough." was one, bench probe 10.)"""
 
 
-def _phrase_at(words: list[str], i: int, phrases: tuple[tuple[str, ...], ...]) -> int:
-    """How many words from `i` the longest of `phrases` there takes (0: none)."""
-    return next((len(p) for p in phrases if tuple(words[i:i + len(p)]) == p), 0)
+def _phrases_at(words: list[str], i: int, phrases: tuple[tuple[str, ...], ...]) -> list[int]:
+    """How many words from `i` each of `phrases` there takes, longest first ("stop that" and
+    "stop" at "stop, that will do")."""
+    return [len(p) for p in phrases if tuple(words[i:i + len(p)]) == p]
 
 
 def asks_only_to_stop(said: str, answering: bool = False) -> bool:
@@ -307,21 +308,23 @@ def asks_only_to_stop(said: str, answering: bool = False) -> bool:
     day?", "Don't stop." (a word no stop phrase holds); not a question ("That's all?"), a stop
     taken back ("Cancel that. No, wait."), "please" alone, or more than 200 characters.
     `answering`: the assistant's last words asked something, and "Quiet.", "Plenty." or "Keep
-    quiet." answer it (_SOFT). Read word by word, longest phrase first: no backtracking."""
+    quiet." answer it (_SOFT). Read word by word, longest phrase first, and a shorter one where
+    the rest needs it ("Okay, stop, that will do.": "stop", not "stop that")."""
     if len(said) > 200 or "?" in said:  # a bare stop is a few words, and asks nothing
         return False
     words = ["sh" if re.fullmatch(r"sh+", w) else w for w in words_of(plain(said))]
-    i, hushed = 0, False
-    while i < len(words):
-        n = _phrase_at(words, i, _HUSH)
-        if n and answering and tuple(words[i:i + n]) in _SOFT:
-            return False
-        if n == 0 and words[i] == "no" and not hushed and (i + 1 >= len(words) or words[i + 1] != "more"):
-            n = 1  # "No, stop." (but "Stop. No." takes it back)
-        elif n:
-            hushed = True
-        n = n or _phrase_at(words, i, _FILLER)
-        if n == 0:
-            return False
-        i += n
-    return hushed
+
+    @lru_cache(maxsize=None)
+    def rest(i: int, hushed: bool) -> bool:  # words[i:] are stop phrases and fillers
+        if i >= len(words):
+            return hushed
+        for n in _phrases_at(words, i, _HUSH):  # longest first; a shorter one when the rest needs it
+            if answering and tuple(words[i:i + n]) in _SOFT:
+                return False
+            if rest(i + n, True):
+                return True
+        if words[i] == "no" and not hushed and (i + 1 >= len(words) or words[i + 1] != "more") and rest(i + 1, False):
+            return True  # "No, stop." (but "Stop. No." takes it back)
+        return any(rest(i + n, hushed) for n in _phrases_at(words, i, _FILLER))
+
+    return rest(0, False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from omni.dialogue.asks import asks_how
 from omni.dialogue.wording import spoken_seconds
 from omni.dialogue.tools import ToolRegistry, _words
 from omni.dialogue.types import ToolCall
@@ -115,3 +116,47 @@ def _own_words(name: str, tools: ToolRegistry) -> set[str]:
         out |= {w for k in spec.keywords or () for w in k.lower().split()}
         out |= {w for p in spec.parameters.values() for e in p.get("enum", []) for w in str(e).lower().split()}
     return out
+
+
+STATES = ("state", "direction")
+"""Arguments that say how a thing is left (on, off; up, down), not which thing it is."""
+_IT = re.compile(r"\b(?:it|that|they|them|those|this)\b", re.IGNORECASE)
+_DID = re.compile(r"^\W*(?:(?:so|and|okay|ok|hey|um|uh|wait|oh)\W+)*(?:did|does|do)(?:n't)?\b[^?]*\?\s*$", re.IGNORECASE)
+"""A yes-or-no question of what happened ("Did the bedroom one go off?"), as well as asks.asks_how's."""
+_WORKED = re.compile(r"\b(?:work|worked|working|done)\b", re.IGNORECASE)
+
+
+def set_by_me(text: str, ran: list[tuple[str, dict[str, Any]]], follows: list[tuple[str, dict[str, Any]]],
+              tools: ToolRegistry) -> tuple[str, dict[str, Any]] | None:
+    """Asked how a thing is that omni itself set in this conversation ("Is the kitchen light on
+    now?" after switching it on, "Is it louder?" after the volume, "Did the bedroom one go
+    off?"): that call, the last one of the action the words name (by its word, or a value of
+    what it works on; or, by "it", the turn before's) whose values they name besides its state.
+    The words must ask how it is left (a state's value or word, or "did it work?"). None when omni set nothing of it: another room, or nothing at all. The
+    state asked may differ from the one set ("Is it off?"): what was set is the answer."""
+    words = _words(text)
+    if not (asks_how(text) or _DID.search(text)):
+        return None
+
+    def names(n: str) -> bool:  # its word, or a value of what it works on ("the bedroom one")
+        spec = tools.action(n)
+        return spec is not None and (tools.keyword_said(n, text) or any(
+            spec.said(str(e), words) for k, p in spec.parameters.items() if k not in STATES for e in p.get("enum", [])))
+
+    named = {n for n, _ in ran if names(n)}
+    if not named and follows and _IT.search(text) and tools.action(follows[-1][0]) is not None:
+        named = {follows[-1][0]}
+    for name, args in reversed(ran):
+        spec = tools.action(name)
+        if name not in named or spec is None:
+            continue
+        # how it is left is asked ("... on?", "... louder?", "did it work?"), not something else of it
+        if not (_WORKED.search(text) or any(spec.said(str(e), words) for k, p in spec.parameters.items()
+                                            if k in STATES for e in p.get("enum", []))):
+            return None
+        which = [k for k in spec.parameters if k not in STATES]
+        said = {k: [str(e) for e in spec.parameters[k].get("enum", []) if spec.said(str(e), words)] for k in which}
+        said = {k: [e for e in v if not any(e != o and e in o for o in v)] for k, v in said.items()}  # "living room"
+        if all(not vals or str(args.get(k)) in vals for k, vals in said.items()):
+            return name, args
+    return None

@@ -76,6 +76,11 @@ class DialogueOptions(StageOptions):
     """Spoken when the model's only words told how a device is, to a question of how it is ("Is
     the kitchen light on?" -> "The kitchen light is on."): no action reads a device, so it made
     that up. What the device's action can do follows it."""
+    set_by_me: str | None = "I set it myself {when}: {done}"
+    """Said, without the model, to a question of how a thing is that omni itself set in this
+    conversation ("Is the kitchen light on now?" after switching it on): {when} is "just now"
+    (the turn before) or "earlier", {done} the action's confirmation. No action reads a device,
+    so this is what omni knows. None: such a question goes to the model like any other."""
     unsure_below: float | None = Field(None, le=0)
     """A transcript the recogniser gives a mean log-probability per token below this (it may
     have misheard) is not answered: the user hears `say_again` and nothing acts. None: off."""

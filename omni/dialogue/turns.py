@@ -100,6 +100,25 @@ async def fast_path(kit: TurnKit, turn: Turn, text: str, matches: list[IntentMat
     yield ReplyDone(turn=turn, text=reply)
 
 
+async def told_set(kit: TurnKit, turn: Turn, text: str, call: tuple[str, dict[str, Any]], just_now: bool,
+                   gate: asyncio.Future[None] | None, sw: Stopwatch) -> AsyncIterator[Frame]:
+    """Asked how a thing is that omni itself set (followups.set_by_me): what it set, without a
+    model ("I set it myself just now: kitchen light on."). Nothing reads a device; this is what
+    omni knows, and it says whose knowledge it is."""
+    if gate is not None:
+        await gate
+    spec = kit.tools.action(call[0])
+    done = spec.confirmation(call[1]) if spec is not None else call[0]
+    reply = (kit.options.set_by_me or "{done}").format(when="just now" if just_now else "earlier",
+                                                       done=done[:1].lower() + done[1:])
+    yield ReplyToken(turn=turn, text=reply)
+    kit.memory.add(text, reply, turn=turn.id)
+    kit.report(turn, sw.ms, backend="intent", reason=f"asked how {call[0]} {call[1]} is, which omni set")
+    log.info("turn %d: asked how %s %s is, which omni set itself", turn.id, call[0], call[1],
+             extra={"stage": kit.name, "turn": turn.id})
+    yield ReplyDone(turn=turn, text=reply)
+
+
 def timer_call(tools: ToolRegistry, said: str) -> ToolCall | None:
     """A timer asked for without its word, for the fast path: by a time ahead the user asks to
     hear from the assistant at ("Wake me in forty minutes.", "Let me know when ten minutes are

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from omni.dialogue.address import said_to_other
 from omni.dialogue.backends import ChatBackend, make_backend
-from omni.dialogue.followups import follow_up
+from omni.dialogue.followups import follow_up, set_by_me
 from omni.dialogue.intents import IntentMatch, IntentMatcher
 from omni.dialogue.llm_turn import llm_turn
 from omni.dialogue.memory import Memory
@@ -26,7 +26,7 @@ from omni.dialogue.preemptive import Preemptive
 from omni.dialogue.prompts import TOOLS_SENTENCE, PromptEcho, can_do, instruction_texts, without
 from omni.dialogue.router import Router
 from omni.dialogue.tools import ToolRegistry
-from omni.dialogue.turns import TurnKit, fast_path, stop_call, timer_call
+from omni.dialogue.turns import TurnKit, fast_path, stop_call, timer_call, told_set
 from omni.dialogue.types import ChatRequest
 from omni.frames import (Answered, ClearInput, ContextUpdate, EditHistory, Remember, EndOfStream, Frame, ReplyDone, ReplyToken, SayText,
                          SpeechStarted, Transcript, Turn)
@@ -425,6 +425,13 @@ class Dialogue(Processor):
             # sympathy ("Nevermind." -> "I'm sorry to hear that."), nor "Quiet, please." as volume
             stop = IntentMatch(call.name, call.arguments, 1.0, "(a bare request to stop)", said=text)
             async for out in fast_path(self.kit, turn, text, [stop], parts, gate, sw):
+                yield out
+            return
+        if self.options.set_by_me and \
+                (done := set_by_me(text, self.tools.ran, list(self._follows), self.tools)) is not None:
+            # "Is it on now?" right after switching the kitchen light on: what omni set, not "I
+            # can't tell from here."
+            async for out in told_set(self.kit, turn, text, done, done in self._follows, gate, sw):
                 yield out
             return
         match, score, near = (await self._intents.call(self.intents.assess, text)
