@@ -143,10 +143,11 @@ def _sentences(reply: str) -> list[str]:
     return [p for p in re.split(r"(?<=[.!?])\s+", reply.strip().replace("\u2019", "'")) if p]
 
 
-_CHEER = re.compile(r"\b(?:great|wonderful|awesome|fantastic|amazing|brilliant|exciting|excited|congratulations|congrats|"
-                    r"well done|good (?:news|for you|to hear)|glad to hear|happy to hear|happy for you|"
-                    r"(?:that's|that is|how|what a) (?:nice|lovely|fun|cool|exciting)|sounds (?:nice|lovely|fun|good)|yay|hooray)\b",
-                    re.IGNORECASE)
+_CHEER = re.compile(r"\b(?:(?:that's|that is|how|what a|sounds|it's|it is) (?:great|wonderful|awesome|fantastic|amazing|"
+                    r"brilliant|exciting|nice|lovely|fun|cool|good|perfect)(?!\s+(?:shame|pity|deal|loss|worry))|great (?:news|job|to hear)|wonderful news|"
+                    r"congratulations|congrats|well done|good (?:news|for you|to hear)|glad to hear|happy to hear|"
+                    r"happy for you|yay|hooray)\b|^\W*(?:great|wonderful|awesome|fantastic|amazing|brilliant|nice|"
+                    r"lovely|perfect|cool|excellent)\b", re.IGNORECASE)
 """Cheer: a first sentence with it, said to bad news, has not heard what the user said."""
 _SYMPATHY = re.compile(r"\b(?:oh no|oh dear|sorry to hear|i'm sorry|i am sorry|that's a shame|what a shame|too bad|"
                        r"that's (?:sad|awful|terrible|unfortunate|a pity)|that sounds (?:tough|hard|rough|awful|terrible|"
@@ -162,7 +163,7 @@ def mood_missed(reply: str, mood: str | None) -> str | bool:
     if mood == "bad":
         m = next((m for m in _CHEER.finditer(first) if not _NOT_CHEER.search(first[:m.start()])), None)
     elif mood == "good":
-        m = _SYMPATHY.search(first)
+        m = next((m for m in _SYMPATHY.finditer(first) if not _NOT_CHEER.search(first[:m.start()])), None)
     else:
         return False
     return first if m else False
@@ -171,15 +172,25 @@ def mood_missed(reply: str, mood: str | None) -> str | bool:
 _STATE_WORDS = {"on": ("on",), "off": ("off", "out"), "up": ("up", "louder", "raised", "higher", "increased"),
                 "down": ("down", "quieter", "softer", "lower", "lowered", "decreased")}
 _OTHER_WAY = {"on": "off", "off": "on", "up": "down", "down": "up"}
+_AFTER_STATE = frozenset("now just a moment minute ago again earlier already for you myself yet still too".split())
+_OFFER = re.compile(r"\b(?:want me to|shall i|should i|would you like me to|i can|i could)\b", re.IGNORECASE)
 
 
 def set_told(reply: str, about: dict[str, dict[str, Any]]) -> tuple[bool, bool]:
     """Whether the reply tells the state omni itself set (`about`: {"light": {"room": "kitchen",
     "state": "on"}}), and whether it tells the other one ("on" and "off" both: neither is told)."""
-    ws = set(words(reply))
+    said: set[str] = set()
+    for sentence in _sentences(reply):
+        if _OFFER.search(sentence):  # "Want me to turn it off?" tells nothing of how it is
+            continue
+        for clause in re.split(r"[,;:]", sentence):
+            w = words(clause)
+            # a state word where a clause ends on it ("... light on a moment ago."), not "check on
+            # that", "depends on the bulb", "look it up in the app"
+            said |= {x for i, x in enumerate(w) if all(y in _AFTER_STATE for y in w[i + 1:])}
     states = [str(v) for args in about.values() for v in args.values() if str(v) in _STATE_WORDS]
-    told = bool(states) and all(ws & set(_STATE_WORDS[s]) for s in states)
-    other = any(ws & set(_STATE_WORDS[_OTHER_WAY[s]]) for s in states)
+    told = bool(states) and all(said & set(_STATE_WORDS[s]) for s in states)
+    other = any(said & set(_STATE_WORDS[_OTHER_WAY[s]]) for s in states)
     return told, other
 
 
@@ -401,6 +412,8 @@ class Judge:
             told, other = set_told(reply, item["about"])
             f["made_up"] = f"the other way: {reply!r}" if other and not told else False
             f["forgets"] = not (told and not other)
+            if told and not other:  # "I switched the kitchen light on a moment ago." is true: omni did
+                claimed = []
         elif item.get("unknown") and reply:
             plain = reply.replace("\u2019", "'")
             f["made_up"] = not (_CANT_TELL.search(plain) or refuses(plain) or all(_OPEN.search(p) for p in _sentences(plain)))

@@ -211,6 +211,12 @@ def test_bad_news_met_with_cheer_or_good_news_with_sympathy_misses_the_mood() ->
     assert judge(good, "Oh no, a spelling bee can be stressful.")["faults"] == ["mood"]
     assert judge(good, "I'm sorry to hear that about your daughter.")["faults"] == ["mood"]
     assert judge(good, "That's wonderful, congratulations to your daughter!")["faults"] == []
+    # plain cheer counts; "great" in other senses and a denied "too bad" do not (a review)
+    for reply in ("That's good.", "Nice!", "Perfect, a week at home."):
+        assert "mood" in judge(bad, reply)["faults"], reply
+    for reply in ("What a great shame, a week stuck at home.", "Wow, that's a great deal of stress at home."):
+        assert "mood" not in judge(bad, reply)["faults"], reply
+    assert "mood" not in judge(good, "Not too bad at all, your daughter won the spelling bee!")["faults"]
     # no mood told, none judged
     assert "mood" not in judge({**good, "mood": None}, "Oh no, a spelling bee!")["faults"]
 
@@ -231,5 +237,10 @@ def test_asked_how_a_thing_omni_set_is_told_what_it_set() -> None:
     louder = {**item, "text": "Is it louder?", "about": {"volume": {"direction": "up"}}}
     assert judge(louder, "I set it myself just now: volume up.")["useful"]
     assert judge(louder, "I turned it down.")["faults"] == ["made_up", "forgets"]
+    # "on" and "up" in other senses tell nothing; an offer after the answer takes nothing from it (a review)
+    for reply in ("I'm not able to check on that from here.", "It depends on the bulb."):
+        assert judge(item, reply)["faults"] == ["forgets"], reply
+    assert judge(louder, "Look it up in the app.")["faults"] == ["forgets"]
+    assert judge(item, "Yes, I switched the kitchen light on a moment ago. Want me to turn it off?")["useful"]
     # with nothing set, an honest "can't tell" is the answer still
     assert judge({**item, "about": None}, "I can't tell from here.")["useful"]

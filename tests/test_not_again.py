@@ -35,11 +35,15 @@ def test_asked_for_again_is_told_apart_from_again_in_a_statement():
     for said in ("Say that again?", "Tell me that joke again.", "What did you say?", "Again, please.",
                  "Can you repeat that?", "Sorry, what was that?", "Could you say that one more time?",
                  # not heard (the intent model finds "Say what?" near asking for another one)
-                 "Sorry?", "Huh?", "What?", "Say what?", "Sorry, I missed that.", "I didn't catch that."):
+                 "Sorry?", "Huh?", "What?", "Say what?", "Sorry, I missed that.", "I didn't catch that.",
+                 # the same asked again, in other words (near the turn before: not a new one)
+                 "How tall did you say the Eiffel Tower was?"):
         assert asks_again(said), said
     for said in ("Tell me another.", "I burnt the rice again.", "The dishwasher is leaking again.", "Got another one?",
                  "Try again?", "Tell me another joke, but not that one again.", "Don't repeat yourself.",
-                 "Sorry to hear that.", "What a day!", "What else?"):
+                 "Sorry to hear that.", "What a day!", "What else?",
+                 # a review: not heard only as the whole of it
+                 "Say what you like, another one please.", "I didn't hear that one before, give me another!"):
         assert not asks_again(said), said
 
 

@@ -90,3 +90,28 @@ def test_a_question_of_what_happened_asks_how_things_are_and_is_offered_no_devic
         assert asks_how(said), said
     for said in ("Turn the bedroom light on.", "Could you switch it off?", "Do turn it down."):
         assert not asks_how(said), said
+
+
+def test_requests_and_other_questions_of_the_thing_are_not_told_what_was_set():
+    """A review: each of these, right after the kitchen light went on, got "I set it myself just
+    now: kitchen light on." and the light was not switched off."""
+    stop = ActionSpec(name="stop", description="Stop talking.", say="Okay.", keywords=["stop"])
+    tools = ToolRegistry(ToolsOptions(), [LIGHT, VOLUME, stop])
+    ran = [KITCHEN_ON]
+    for said in ("Do you mind turning the kitchen light off?", "Do you think you could turn it off?",
+                 "Is the kitchen light still on, and can you turn it off?", "Is the light on? Turn it off then.",
+                 "Do lights use much power when they are on?", "Does the light in the kitchen turn off automatically?",
+                 "Is the kitchen light on a timer?", "Is that on purpose?", "Is it on sale?"):
+        assert set_by_me(said, ran, ran, tools) is None, said
+    assert set_by_me("Is the kitchen light still on?", ran, ran, tools) == KITCHEN_ON
+    # an action with no state (stop), or one turned off (its device gone), is not told
+    assert set_by_me("Did that work?", [("stop", {})], [("stop", {})], tools) is None
+    tools.off = {"light"}
+    assert set_by_me("Is it on now?", ran, ran, tools) is None
+
+
+def test_a_did_question_with_a_request_after_it_still_asks_for_the_request():
+    from omni.dialogue.asks import asks_how
+
+    for said in ("Didn't you hear me? Turn off the kitchen light.", "Did you set the timer? If not, set one for five minutes."):
+        assert not asks_how(said), said

@@ -29,15 +29,17 @@ def words_of(text: str) -> list[str]:
 
 _AGAIN = re.compile(r"^\W*(?!try\b)(?:\w+\W+)?again\b|\b(?:(?:say|tell|read|give|do)\b[^.?!]*\bagain\b|"
                     r"repeat\b|once more|(?:one more|another) time|what (?:did|was it) you (?:just )?sa(?:y|id)|"
-                    r"what was that|come again|pardon|say what|(?:missed|didn't catch|did not catch|didn't hear|did not hear|"
-                    r"couldn't hear) (?:that|what you said|you|it)\b)|^\W*(?:sorry|what|huh|eh|you what)\W*$", re.IGNORECASE)
+                    r"what was that|come again|pardon|(?:did|do) you say|say what\W*$|(?:missed|didn't catch|did not catch|"
+                    r"didn't hear|did not hear|couldn't hear) (?:that|what you said|you|it)\W*$)"
+                    r"|^\W*(?:sorry|what|huh|eh|you what)\W*$", re.IGNORECASE)
 _NOT_AGAIN = re.compile(r"(?:\b(?:not|no|never)\b|n't\b)[^.?!,]*(?:\bagain\b|\brepeat)", re.IGNORECASE)
 """A repeat asked not to be: "Tell me another, but not that one again.", "Don't repeat yourself."."""
 
 
 def asks_again(said: str) -> bool:
     """The user asks to hear what was said before ("Say that again?", "Tell me that joke
-    again.", "What did you say?")."""
+    again.", "What did you say?", "How tall did you say it was?"), or did not hear it ("Sorry?",
+    "Huh?", "Say what?", "I missed that.")."""
     return bool(_AGAIN.search(said)) and not _NOT_AGAIN.search(said)
 
 
@@ -116,14 +118,15 @@ def asks_to_act(said: str) -> bool:
     return bool(_ASKS_TO_ACT.search(said))
 
 
-_ASKS_HOW = re.compile(r"^\W*(?:is|are|was|were|has|have|had|did|isn't|aren't|wasn't|weren't|hasn't|haven't|didn't)\b"
+_ASKS_HOW = re.compile(r"^\W*(?:(?:did|didn't)\b(?=[^.?!;]*\?\s*$)|(?:is|are|was|were|has|have|had|isn't|aren't|wasn't|weren't|hasn't|haven't)\b)"
                        r"(?!\s+(?:you able|it possible|there (?:any )?way|it (?:ok|okay|alright) (?:if|to))\b)",
                        re.IGNORECASE)
 
 
 def asks_how(said: str) -> bool:
     """The words ask how things are ("Is the kitchen light on?", "Has the timer been set?", "Did I
-    leave the bedroom light on?"): a command's words, asked of and not for; nothing is to be done. ("Are you able to ...?", "Is it
+    leave the bedroom light on?", a "Did" one only as the whole turn: not "Didn't you hear me? Turn
+    it off."): a command's words, asked of and not for; nothing is to be done. ("Are you able to ...?", "Is it
     possible to ...?" ask for it.)"""
     return bool(_ASKS_HOW.match(said))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from omni.dialogue.asks import asks_how
+from omni.dialogue.asks import asks_for_action, asks_how
 from omni.dialogue.wording import spoken_seconds
 from omni.dialogue.tools import ToolRegistry, _words
 from omni.dialogue.types import ToolCall
@@ -121,9 +121,9 @@ def _own_words(name: str, tools: ToolRegistry) -> set[str]:
 STATES = ("state", "direction")
 """Arguments that say how a thing is left (on, off; up, down), not which thing it is."""
 _IT = re.compile(r"\b(?:it|that|they|them|those|this)\b", re.IGNORECASE)
-_DID = re.compile(r"^\W*(?:(?:so|and|okay|ok|hey|um|uh|wait|oh)\W+)*(?:did|does|do)(?:n't)?\b[^?]*\?\s*$", re.IGNORECASE)
-"""A yes-or-no question of what happened ("Did the bedroom one go off?"), as well as asks.asks_how's."""
-_WORKED = re.compile(r"\b(?:work|worked|working|done)\b", re.IGNORECASE)
+_WORKED = re.compile(r"\b(?:work|worked|working)\W*$", re.IGNORECASE)
+_AFTER_STATE = frozenset("now yet still again already then right too as well properly okay".split())
+"""Words that may follow the state asked about at the end ("Is it on now?"; not "Is it on a timer?")."""
 
 
 def set_by_me(text: str, ran: list[tuple[str, dict[str, Any]]], follows: list[tuple[str, dict[str, Any]]],
@@ -132,27 +132,40 @@ def set_by_me(text: str, ran: list[tuple[str, dict[str, Any]]], follows: list[tu
     now?" after switching it on, "Is it louder?" after the volume, "Did the bedroom one go
     off?"): that call, the last one of the action the words name (by its word, or a value of
     what it works on; or, by "it", the turn before's) whose values they name besides its state.
-    The words must ask how it is left (a state's value or word, or "did it work?"). None when omni set nothing of it: another room, or nothing at all. The
+    The words must ask how it is left (a state's value or word at their end, or "did it work?"),
+    in one question that asks nothing done; an action turned off (tools_off: its device gone) or
+    one with no state (stop) is not told. None when omni set nothing of it: another room, or nothing at all. The
     state asked may differ from the one set ("Is it off?"): what was set is the answer."""
     words = _words(text)
-    if not (asks_how(text) or _DID.search(text)):
+    # one question of how things are, asking nothing done ("Is the light on? Turn it off then."
+    # and "Do you mind turning it off?" are requests)
+    if not asks_how(text) or asks_for_action(text) or re.search(r"[.?!;]\s*\S", text.strip()):
         return None
+
+    def told(n: str) -> bool:  # a device action in use that leaves a thing in a state
+        spec = tools.action(n)
+        return spec is not None and n not in tools.off and any(k in STATES for k in spec.parameters)
 
     def names(n: str) -> bool:  # its word, or a value of what it works on ("the bedroom one")
         spec = tools.action(n)
-        return spec is not None and (tools.keyword_said(n, text) or any(
+        return told(n) and (tools.keyword_said(n, text) or any(  # type: ignore[union-attr]
             spec.said(str(e), words) for k, p in spec.parameters.items() if k not in STATES for e in p.get("enum", [])))
 
+    def left(spec: Any) -> bool:  # the words end on how it is left ("... on now?", "did it work?")
+        ends = [i for i, w in enumerate(words) if any(spec.said(str(e), [w]) for k, p in spec.parameters.items()
+                                                      if k in STATES for e in p.get("enum", []))]
+        return bool(_WORKED.search(text)) or bool(ends) and all(w in _AFTER_STATE for w in words[ends[-1] + 1:])
+
     named = {n for n, _ in ran if names(n)}
-    if not named and follows and _IT.search(text) and tools.action(follows[-1][0]) is not None:
+    if not named and follows and _IT.search(text) and told(follows[-1][0]):
         named = {follows[-1][0]}
     for name, args in reversed(ran):
         spec = tools.action(name)
         if name not in named or spec is None:
             continue
-        # how it is left is asked ("... on?", "... louder?", "did it work?"), not something else of it
-        if not (_WORKED.search(text) or any(spec.said(str(e), words) for k, p in spec.parameters.items()
-                                            if k in STATES for e in p.get("enum", []))):
+        # how it is left is asked ("... on?", "... louder?", "did it work?"), not something else of
+        # it ("Is the kitchen light on a timer?")
+        if not left(spec):
             return None
         which = [k for k in spec.parameters if k not in STATES]
         said = {k: [str(e) for e in spec.parameters[k].get("enum", []) if spec.said(str(e), words)] for k in which}

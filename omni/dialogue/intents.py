@@ -29,6 +29,7 @@ from omni.errors import ConfigError
 
 
 REFUSE = "refuse"
+"""The examples of what no action allows (omni.dialogue.options.REFUSE)."""
 
 MORE_EXAMPLES = (
     "tell me another one", "give me another", "one more please", "a different one please", "what else have you got",
@@ -37,7 +38,6 @@ MORE_EXAMPLES = (
     "not that one, something else",
 )
 """Asking for a new one of what was just given, in a few ways (IntentOptions.more_examples)."""
-"""The examples of what no action allows (omni.dialogue.options.REFUSE)."""
 
 
 class IntentExample(BaseModel):

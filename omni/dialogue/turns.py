@@ -101,7 +101,7 @@ async def fast_path(kit: TurnKit, turn: Turn, text: str, matches: list[IntentMat
 
 
 async def told_set(kit: TurnKit, turn: Turn, text: str, call: tuple[str, dict[str, Any]], just_now: bool,
-                   gate: asyncio.Future[None] | None, sw: Stopwatch) -> AsyncIterator[Frame]:
+                   parts: list[str], gate: asyncio.Future[None] | None, sw: Stopwatch) -> AsyncIterator[Frame]:
     """Asked how a thing is that omni itself set (followups.set_by_me): what it set, without a
     model ("I set it myself just now: kitchen light on."). Nothing reads a device; this is what
     omni knows, and it says whose knowledge it is."""
@@ -112,6 +112,7 @@ async def told_set(kit: TurnKit, turn: Turn, text: str, call: tuple[str, dict[st
     reply = (kit.options.set_by_me or "{done}").format(when="just now" if just_now else "earlier",
                                                        done=done[:1].lower() + done[1:])
     yield ReplyToken(turn=turn, text=reply)
+    parts.append(reply)
     kit.memory.add(text, reply, turn=turn.id)
     kit.report(turn, sw.ms, backend="intent", reason=f"asked how {call[0]} {call[1]} is, which omni set")
     log.info("turn %d: asked how %s %s is, which omni set itself", turn.id, call[0], call[1],

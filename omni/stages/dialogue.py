@@ -431,7 +431,7 @@ class Dialogue(Processor):
                 (done := set_by_me(text, self.tools.ran, list(self._follows), self.tools)) is not None:
             # "Is it on now?" right after switching the kitchen light on: what omni set, not "I
             # can't tell from here."
-            async for out in told_set(self.kit, turn, text, done, done in self._follows, gate, sw):
+            async for out in told_set(self.kit, turn, text, done, done in self._follows, parts, gate, sw):
                 yield out
             return
         match, score, near = (await self._intents.call(self.intents.assess, text)
