@@ -159,14 +159,11 @@ _NOT_CHEER = re.compile(r"(?:\b(?:not|no|never)|n't)\s+(?:\w+\s+)?$", re.IGNOREC
 def mood_missed(reply: str, mood: str | None) -> str | bool:
     """The reply's first sentence meets the user's bad news with cheer, or good news with
     sympathy: that sentence, else False."""
+    wrong = {"bad": _CHEER, "good": _SYMPATHY}.get(mood or "")
     first = next(iter(_sentences(reply)), "")
-    if mood == "bad":
-        m = next((m for m in _CHEER.finditer(first) if not _NOT_CHEER.search(first[:m.start()])), None)
-    elif mood == "good":
-        m = next((m for m in _SYMPATHY.finditer(first) if not _NOT_CHEER.search(first[:m.start()])), None)
-    else:
+    if wrong is None:
         return False
-    return first if m else False
+    return first if any(not _NOT_CHEER.search(first[:m.start()]) for m in wrong.finditer(first)) else False
 
 
 _STATE_WORDS = {"on": ("on",), "off": ("off", "out"), "up": ("up", "louder", "raised", "higher", "increased"),

@@ -79,9 +79,8 @@ def follow_up(text: str, last: list[tuple[str, dict[str, Any]]], tools: ToolRegi
         spec = tools.action(name)
         if spec is None:
             return None
-        for k, p in spec.parameters.items():
-            named = [str(e) for e in p.get("enum", []) if spec.said(str(e), words)]
-            named = [e for e in named if not any(e != o and e in o for o in named)]  # "living room" over "room"
+        for k in spec.parameters:
+            named = named_values(spec, k, words)
             if len(named) == 1 and new.get(k) != named[0]:
                 new[k], changed = named[0], True
             elif len(named) > 1:
@@ -91,6 +90,13 @@ def follow_up(text: str, last: list[tuple[str, dict[str, Any]]], tools: ToolRegi
     if tools.validate(name, new) is not None:
         return None
     return ToolCall("follow_up", name, new)
+
+
+def named_values(spec: Any, arg: str, words: list[str]) -> list[str]:
+    """The values of action `spec`'s argument `arg` that `words` say (or say in other words),
+    the longest of those inside one another ("living room" over "room")."""
+    named = [str(e) for e in spec.parameters[arg].get("enum", []) if spec.said(str(e), words)]
+    return [e for e in named if not any(e != o and e in o for o in named)]
 
 
 def _other_clause(text: str, name: str, tools: ToolRegistry) -> bool:
@@ -148,12 +154,11 @@ def set_by_me(text: str, ran: list[tuple[str, dict[str, Any]]], follows: list[tu
 
     def names(n: str) -> bool:  # its word, or a value of what it works on ("the bedroom one")
         spec = tools.action(n)
-        return told(n) and (tools.keyword_said(n, text) or any(  # type: ignore[union-attr]
-            spec.said(str(e), words) for k, p in spec.parameters.items() if k not in STATES for e in p.get("enum", [])))
+        return told(n) and (tools.keyword_said(n, text) or any(
+            named_values(spec, k, words) for k in spec.parameters if k not in STATES))
 
     def left(spec: Any) -> bool:  # the words end on how it is left ("... on now?", "did it work?")
-        ends = [i for i, w in enumerate(words) if any(spec.said(str(e), [w]) for k, p in spec.parameters.items()
-                                                      if k in STATES for e in p.get("enum", []))]
+        ends = [i for i, w in enumerate(words) if any(named_values(spec, k, [w]) for k in spec.parameters if k in STATES)]
         return bool(_WORKED.search(text)) or bool(ends) and all(w in _AFTER_STATE for w in words[ends[-1] + 1:])
 
     named = {n for n, _ in ran if names(n)}
@@ -167,9 +172,7 @@ def set_by_me(text: str, ran: list[tuple[str, dict[str, Any]]], follows: list[tu
         # it ("Is the kitchen light on a timer?")
         if not left(spec):
             return None
-        which = [k for k in spec.parameters if k not in STATES]
-        said = {k: [str(e) for e in spec.parameters[k].get("enum", []) if spec.said(str(e), words)] for k in which}
-        said = {k: [e for e in v if not any(e != o and e in o for o in v)] for k, v in said.items()}  # "living room"
+        said = {k: named_values(spec, k, words) for k in spec.parameters if k not in STATES}
         if all(not vals or str(args.get(k)) in vals for k, vals in said.items()):
             return name, args
     return None

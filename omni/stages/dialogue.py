@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from omni.dialogue.address import said_to_other
+from omni.dialogue.asks import asks_more
 from omni.dialogue.backends import ChatBackend, make_backend
 from omni.dialogue.followups import follow_up, set_by_me
 from omni.dialogue.intents import IntentMatch, IntentMatcher
@@ -467,8 +468,10 @@ class Dialogue(Processor):
             return
         # asked for a new one of what was just given, in words the list does not hold ("Got a
         # bonus bee fact for me?"): by nearness to ways of asking it, or to the turn before
+        # (only with a reply before it not to say again, and not when its words already say so)
         before = next((m["content"] for m in reversed(self.memory.history) if m["role"] == "user"), None)
-        more = bool(on and self._intents and await self._intents.call(self.intents.asks_more, text, before))
+        more = bool(on and self._intents and before is not None and not asks_more(text) and
+                    await self._intents.call(self.intents.asks_more, text, before))
         async with contextlib.aclosing(llm_turn(self.kit, turn, text, sw, score, near, parts, gate, more)) as g:
             async for out in g:
                 yield out
