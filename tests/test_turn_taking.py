@@ -83,6 +83,32 @@ def test_timeline_pause_holds_the_rest_resume_plays_it_stop_drops_it():
     assert tl.held == [] and not tl.paused and tl.render(4 * SR)[int(3.3 * SR):].max() == 0
 
 
+async def test_speech_begun_before_the_first_reply_holds_that_reply_and_taking_the_turn_drops_it():
+    """A reader goes on before the run's first reply is ready (a slow first token): the reply
+    must not be placed over them. Before, the sink paused only once some reply audio had set its
+    clock, so the first reply of a run was spoken over the user (CI, 2026-12-07)."""
+    from omni.audio.sink import WavFileSink
+
+    turn = Turn(id=5, speech_start=0, speech_end=int(3.0 * SR), t_speech_end=100.0, sample_rate=SR)
+    for took_turn in (True, False):
+        sink = WavFileSink("out", None, SR)
+        sink.floor.add_player(sink)
+        sink.floor.speech(turn)  # the reply is on its way, no audio yet
+        assert sink.floor.user_started(BargeIn(onset=int(3.6 * SR), sample_rate=SR, t=100.6))
+        chunk = ReplyAudio(turn=turn, samples=np.full(SR, 0.5, np.float32), sample_rate=SR, sentence=0,
+                           text="That's an interesting statement.", t=101.2)  # due at 4.2 s
+        async for _ in sink.process(chunk):
+            pass
+        assert sink.timeline.render(int(6 * SR)).max() == 0, "held while the user speaks"
+        if took_turn:
+            sink.floor.user_took_turn()
+            assert sink.timeline.render(int(6 * SR)).max() == 0 and not sink.timeline.paused
+        else:  # a backchannel: the reply plays on from then
+            sink.floor.user_backchannel(100.9)
+            audio = sink.timeline.render(int(6 * SR))
+            assert audio[int(3.9 * SR):int(4.9 * SR)].min() == 0.5 and audio[: int(3.9 * SR)].max() == 0
+
+
 async def test_an_interruption_cancels_the_generation_it_races():
     floor = Floor()
     turn = _turn()

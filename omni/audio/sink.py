@@ -71,10 +71,10 @@ class WavFileSink(Processor):
 
     # Player ---------------------------------------------------------------------------
     def pause(self, barge: BargeIn) -> None:
-        if self._anchor is None:
-            return
-        at = max(self.timeline.due(self._anchor, time.monotonic()),
-                 round(barge.onset * self.timeline.sample_rate / barge.sample_rate))
+        # before the run's first reply audio there is no anchor to tell "now" on the timeline:
+        # the user's onset is (a first reply still on its way is held as any other)
+        onset = round(barge.onset * self.timeline.sample_rate / barge.sample_rate)
+        at = onset if self._anchor is None else max(self.timeline.due(self._anchor, time.monotonic()), onset)
         self.timeline.pause(at)
         self._paused_at = (barge, at)
         if self.events is not None:
@@ -87,6 +87,8 @@ class WavFileSink(Processor):
         if self._anchor is not None:
             self.timeline.resume(self.timeline.due(self._anchor, t))
             self._sync_audible()
+        else:  # paused before any reply audio, and none came
+            self.timeline.resume(self.timeline.cursor)
         self._paused_at = None
         self._changed.set()
 
