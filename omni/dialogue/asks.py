@@ -56,6 +56,23 @@ def asks_more(said: str) -> bool:
     return bool(_MORE.search(said))
 
 
+_TELLS = re.compile(r"^\W*(?:(?:ugh|oh|okay|ok|so|well|hey|wow|yay|um|uh|guess what)\W+)*"
+                    r"(?:i|i'm|i've|i'd|we|we're|we've|my|our|the|today|yesterday|last night)\b", re.IGNORECASE)
+
+
+_BACK = re.compile(r"\b(?:it|that|this|these|those|them|there|yours?|you)\b", re.IGNORECASE)
+"""Words that point back at what was said before ("I tried that.", "My mum loved it.")."""
+
+
+def tells(said: str) -> bool:
+    """The user tells something of their own (news, how they are): words that start as one ("I
+    ...", "My ...", "The ..."), no question, nothing asked to be done, nothing that points back
+    at the talk before ("I planted some sunflowers."; not "I need you to turn the light off.",
+    "I tried that and it didn't help.")."""
+    return "?" not in said and bool(_TELLS.match(said)) and not _BACK.search(said) and not asks_for_action(said) \
+        and not asks_to_act(said) and asks_later(said) is None
+
+
 _YES_NO = re.compile(r"^\W*(?:(?:hey|so|and|okay|ok|um|uh|wait)\W+)*(?:is|are|was|were|did|does|do|has|have|had)(?:n't)?\b"
                      r"(?!\s+(?:you|your|yours|yourself)\b)[^?]*\?\s*$", re.IGNORECASE)
 _PLAIN_WORDS = frozenset("is are was were did does do has have had the a an it its their his her my our your of on in at to "

@@ -35,6 +35,9 @@ class MemoryOptions(BaseModel):
     summary_chars: int = Field(400, ge=0)
     context_max_age_s: float = Field(10.0, gt=0)
     """Context older than this is reported as stale."""
+    news_exchanges: int | None = Field(None, ge=0)
+    """A turn that tells something (omni.dialogue.asks.tells) sees only this many of the last
+    exchanges (None: the whole history)."""
 
 
 @dataclass
@@ -100,9 +103,13 @@ class Memory:
         """What the next turn's prompt starts with (system prompt and history)."""
         return [self.system(), *self._said()]
 
-    def messages(self, user_text: str, now: float | None = None) -> list[Message]:
-        """The prompt for a new user turn: system, history, context notes, the turn itself."""
-        return [self.system(), *self._said(), *self.context_notes(now, user_text), {"role": "user", "content": user_text}]
+    def messages(self, user_text: str, now: float | None = None, last: int | None = None) -> list[Message]:
+        """The prompt for a new user turn: system, history (only the `last` exchanges, if given),
+        context notes, the turn itself."""
+        said = self._said()
+        if last is not None:
+            said = said[len(said) - 2 * last:] if last else []
+        return [self.system(), *said, *self.context_notes(now, user_text), {"role": "user", "content": user_text}]
 
     def _said(self) -> list[Message]:
         """The history as the model reads it: an empty side of an exchange added from outside
