@@ -23,7 +23,11 @@ def test_news_of_ones_own_is_told_apart_from_questions_requests_and_words_that_p
     for said in ("I need you to turn the kitchen light off.", "My timer, set it for ten minutes.",
                  "I wonder how far the moon is?", "I tried that and it didn't help.", "My mum loved it.",
                  "The bedroom one, please.", "Wake me in an hour.", "Turn on the light.", "Tell me a joke.",
-                 "Thanks, that was helpful.", "I liked your joke."):
+                 "Thanks, that was helpful.", "I liked your joke.",
+                 # a review's: a choice, a correction, an answer, asked again or for another
+                 "The second one sounds good.", "My mistake, I said bedroom.", "I was asking about the living room.",
+                 "I think the answer is Paris.", "I didn't catch the last part.", "I'd like a different one.",
+                 "I want another joke."):
         assert not tells(said), said
 
 
@@ -36,6 +40,11 @@ def test_memory_gives_only_the_last_exchanges_when_asked():
     assert roles(mem.messages("Hi.", last=1)) == ["system", "user", "assistant", "user"]
     assert mem.messages("Hi.", last=1)[1]["content"] == HISTORY[1][0]
     assert roles(mem.messages("Hi.", last=0)) == ["system", "user"]
+    assert roles(mem.messages("Hi.", last=5)) == roles(mem.messages("Hi."))
+    # an empty side (added from outside) leaves the exchanges whole
+    mem.add("Are you there?", "")
+    assert [m["content"] for m in mem.messages("Hi.", last=1)] == ["S", "Are you there?", "Hi."]
+    assert [m["content"] for m in mem.messages("Hi.", last=2)][1:3] == list(HISTORY[1])
 
 
 async def test_a_turn_telling_news_is_not_shown_earlier_replies_to_copy_and_other_turns_are():
@@ -54,7 +63,16 @@ async def test_a_turn_telling_news_is_not_shown_earlier_replies_to_copy_and_othe
     assert len([m for m in fake.requests[0].messages if m["role"] == "assistant"]) == 2
 
 
-async def test_a_short_answer_sees_what_it_answers():
+async def test_a_short_answer_or_one_to_a_question_for_a_detail_sees_what_it_answers():
     for said in ("I do.", "I did, yesterday."):
         _, _, fake = await scripted_turn(["Good."], said, history=HISTORY, memory={"news_exchanges": 0})
         assert len([m for m in fake.requests[0].messages if m["role"] == "assistant"]) == 2, said
+    asked = [("Can you help me plan a party?", "Sure! How many people is it for?")]
+    _, _, fake = await scripted_turn(["Six is a nice number."], "We have six people coming.", history=asked,
+                                     memory={"news_exchanges": 0})
+    assert [m["content"] for m in fake.requests[0].messages if m["role"] == "assistant"] == [asked[0][1]]
+    # a question that asks for no detail ("How was your day?", "Anything else?") does not hold it
+    chat = [("Hi.", "Hello! What would you like to do next?")]
+    _, _, fake = await scripted_turn(["Oh, lovely!"], "I planted some sunflowers on the balcony.", history=chat,
+                                     memory={"news_exchanges": 0})
+    assert not [m for m in fake.requests[0].messages if m["role"] == "assistant"]

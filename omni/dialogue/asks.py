@@ -60,8 +60,18 @@ _TELLS = re.compile(r"^\W*(?:(?:ugh|oh|okay|ok|so|well|hey|wow|yay|um|uh|guess w
                     r"(?:i|i'm|i've|i'd|we|we're|we've|my|our|the|today|yesterday|last night)\b", re.IGNORECASE)
 
 
-_BACK = re.compile(r"\b(?:it|that|this|these|those|them|there|yours?|you)\b", re.IGNORECASE)
-"""Words that point back at what was said before ("I tried that.", "My mum loved it.")."""
+_BACK = re.compile(r"\b(?:it|that|this|these|those|them|there|yours?|you|answer|part|(?:first|second|third|last|other|"
+                   r"same|next|different|new) one)\b|\bi (?:said|meant|asked|was asking)\b|\bmy mistake\b", re.IGNORECASE)
+"""Words that point back at what was said before ("I tried that.", "My mum loved it.", "The second
+one sounds good.", "My mistake, I said bedroom.", "I think the answer is Paris.")."""
+_DETAIL = re.compile(r"\b(?:how (?:many|much|long|old|far|often|soon)|which|what (?:time|day|date|kind|sort|size|colou?r)|"
+                     r"when|where|who|whose)\b[^.!?]*\?\s*$", re.IGNORECASE)
+
+
+def asks_detail(reply: str) -> bool:
+    """The assistant's words end on a question for a detail ("How many people is it for?",
+    "Which room?"), which the user's next words answer ("We have six people coming.")."""
+    return bool(_DETAIL.search(reply))
 
 
 def tells(said: str) -> bool:
@@ -70,7 +80,7 @@ def tells(said: str) -> bool:
     at the talk before ("I planted some sunflowers."; not "I need you to turn the light off.",
     "I tried that and it didn't help.")."""
     return "?" not in said and bool(_TELLS.match(said)) and not _BACK.search(said) and not asks_for_action(said) \
-        and not asks_to_act(said) and asks_later(said) is None
+        and not asks_to_act(said) and asks_later(said) is None and not asks_more(said) and not asks_again(said)
 
 
 _YES_NO = re.compile(r"^\W*(?:(?:hey|so|and|okay|ok|um|uh|wait)\W+)*(?:is|are|was|were|did|does|do|has|have|had)(?:n't)?\b"

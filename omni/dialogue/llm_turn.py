@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from omni.dialogue.asks import asks_again, asks_errand, asks_for_action, asks_how, asks_more, tells
+from omni.dialogue.asks import asks_again, asks_detail, asks_errand, asks_for_action, asks_how, asks_more, tells
 from omni.dialogue.claims import acknowledges
 from omni.dialogue.guard import ClaimGuard
 from omni.dialogue.prompts import NOTES_HEADER
@@ -35,8 +35,9 @@ async def llm_turn(kit: TurnKit, turn: Turn, text: str, sw: Stopwatch, intent_sc
     rec.route_ms = t_route.ms
     # news of the user's own ("I planted some sunflowers.") is answered from its own words: shown
     # the conversation, the model copies an earlier reply's cheer or tool talk. Not a short answer
-    # ("I do.", "I did, yesterday."), which needs what it answers
-    news = tells(text) and len(text.split()) >= 4
+    # ("I do.", "I did, yesterday.") nor one to a question for a detail ("How many people is it
+    # for?" "We have six people coming."), which need what they answer
+    news = tells(text) and len(text.split()) >= 4 and not asks_detail(kit.memory.last_reply())
     messages: list[Message] = kit.memory.messages(text, last=kit.memory.opts.news_exchanges if news else None)
     # the model sees a tool only in a turn that could be asking for it (a compact model calls
     # whatever tool it is shown); otherwise it must answer in words

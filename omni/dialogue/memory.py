@@ -106,15 +106,19 @@ class Memory:
     def messages(self, user_text: str, now: float | None = None, last: int | None = None) -> list[Message]:
         """The prompt for a new user turn: system, history (only the `last` exchanges, if given),
         context notes, the turn itself."""
-        said = self._said()
-        if last is not None:
-            said = said[len(said) - 2 * last:] if last else []
+        said = self._said(self.history[max(0, len(self.history) - 2 * last):] if last else []) \
+            if last is not None else self._said()
         return [self.system(), *said, *self.context_notes(now, user_text), {"role": "user", "content": user_text}]
 
-    def _said(self) -> list[Message]:
-        """The history as the model reads it: an empty side of an exchange added from outside
-        (a message with no answer, or an answer with no question) is left out."""
-        return [m for m in self.history if m["content"]]
+    def last_reply(self) -> str:
+        """The assistant's last words in the history ("" if none)."""
+        return next((m["content"] or "" for m in reversed(self.history) if m["role"] == "assistant"), "")
+
+    def _said(self, history: list[Message] | None = None) -> list[Message]:
+        """The history (or a tail of its exchanges) as the model reads it: an empty side of an
+        exchange added from outside (a message with no answer, or an answer with no question) is
+        left out."""
+        return [m for m in (self.history if history is None else history) if m["content"]]
 
     @property
     def tokens(self) -> int:
