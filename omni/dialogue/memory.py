@@ -106,13 +106,13 @@ class Memory:
     def messages(self, user_text: str, now: float | None = None, last: int | None = None) -> list[Message]:
         """The prompt for a new user turn: system, history (only the `last` exchanges, if given),
         context notes, the turn itself."""
-        said = self._said(self.history[max(0, len(self.history) - 2 * last):] if last else []) \
-            if last is not None else self._said()
-        return [self.system(), *said, *self.context_notes(now, user_text), {"role": "user", "content": user_text}]
+        start = 0 if last is None else max(0, len(self.history) - 2 * last)  # (exchanges are pairs)
+        return [self.system(), *self._said(self.history[start:]), *self.context_notes(now, user_text),
+                {"role": "user", "content": user_text}]
 
     def last_reply(self) -> str:
         """The assistant's last words in the history ("" if none)."""
-        return next((m["content"] or "" for m in reversed(self.history) if m["role"] == "assistant"), "")
+        return next((m.get("content") or "" for m in reversed(self.history) if m.get("role") == "assistant"), "")
 
     def _said(self, history: list[Message] | None = None) -> list[Message]:
         """The history (or a tail of its exchanges) as the model reads it: an empty side of an

@@ -412,8 +412,7 @@ class Dialogue(Processor):
 
     def _asked_last(self) -> bool:
         """The assistant's last reply asked something (its words end with a question mark)."""
-        last = next((m.get("content") or "" for m in reversed(self.memory.history) if m.get("role") == "assistant"), "")
-        return last.rstrip().endswith("?")
+        return self.memory.last_reply().rstrip().endswith("?")
 
     async def _answer_by(self, turn: Turn, text: str, parts: list[str],
                          gate: asyncio.Future[None] | None = None) -> AsyncIterator[Frame]:
