@@ -109,6 +109,64 @@ async def test_speech_begun_before_the_first_reply_holds_that_reply_and_taking_t
             assert audio[int(3.9 * SR):int(4.9 * SR)].min() == 0.5 and audio[: int(3.9 * SR)].max() == 0
 
 
+class _SoundCard:
+    """Drives a Speaker's callback as a sound card does, in real time: each call reads up to
+    `latency_s` ahead of now. Records what it was given to play."""
+
+    def __init__(self, speaker, ref):
+        import types
+        self.speaker, self.ref, self.out = speaker, ref, []
+        self.status = types.SimpleNamespace(output_underflow=False)
+
+    def run(self, seconds):
+        import time
+        spk = self.speaker
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ahead = round((time.monotonic() + spk.latency_s - self.ref) * SR)
+            n = 320 if spk._pos is None else ahead - spk._pos
+            if n > 0:
+                buf = np.zeros((n, 1), np.float32)
+                spk._callback(buf, n, None, self.status)
+                self.out.append(buf[:, 0])
+            time.sleep(0.005)
+
+    def played(self, value=0.5):
+        return int(np.isclose(np.concatenate(self.out), value).sum())
+
+
+async def test_a_sound_card_plays_every_sample_of_a_reply_once_after_a_cough_too(monkeypatch):
+    """A sound card reads `latency_s` ahead of now. A chunk placed at "now" lost its first 50-70
+    ms; audio the card had read was held again at a pause and played twice; and a reply held for a
+    cough resumed from the cough's end, already past, so its next part was never heard."""
+    import time
+
+    from omni.audio import device
+    from omni.audio.device import Speaker
+
+    monkeypatch.setattr(device, "pick_device", lambda spec, kind: {"rate": SR, "index": 0, "name": "test"})
+    ref = time.monotonic() - 1.0  # input sample 0
+    spk = Speaker("speaker", None, clock=lambda: ref)
+    spk.floor.add_player(spk)
+    card = _SoundCard(spk, ref)
+    card.run(0.2)
+    now = time.monotonic()
+    turn = Turn(id=1, speech_start=0, speech_end=round((now - 0.4 - ref) * SR), t_speech_end=now - 0.4,
+                sample_rate=SR)
+    chunk = ReplyAudio(turn=turn, samples=np.full(SR, 0.5, np.float32), sample_rate=SR, sentence=0,
+                       text="One second of reply.", t=now)
+    async for _ in spk.process(chunk):
+        pass
+    card.run(0.3)
+    assert card.played() >= round(0.25 * SR), "the reply is playing"
+    t = time.monotonic()
+    assert spk.floor.user_started(BargeIn(onset=round((t - ref) * SR), sample_rate=SR, t=t))
+    card.run(0.3)
+    spk.floor.user_backchannel(time.monotonic() - 0.2)  # the cough ended 200 ms before the VAD said so
+    card.run(1.0)
+    assert card.played() == SR, "every sample of the reply, once"
+
+
 async def test_an_interruption_cancels_the_generation_it_races():
     floor = Floor()
     turn = _turn()

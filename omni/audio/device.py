@@ -372,6 +372,16 @@ class Speaker(WavFileSink):
                                hint="pick another with --output-device (--list-devices)") from e
         log.info("speaker: %s at %d Hz", self.device["name"], rate)
 
+    def playable_from(self) -> int | None:
+        """The next sample the sound card will read: what it has read already is in its buffer,
+        heard or about to be, whatever the timeline says after."""
+        if self._pos is not None:
+            return self._pos
+        return round((time.monotonic() + self.latency_s - self.t_ref) * self.timeline.sample_rate)
+
+    def _not_before(self) -> int | None:
+        return self.playable_from()
+
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         t = time.perf_counter()
         if status.output_underflow:

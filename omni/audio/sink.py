@@ -74,7 +74,10 @@ class WavFileSink(Processor):
         # before the run's first reply audio there is no anchor to tell "now" on the timeline:
         # the user's onset is (a first reply still on its way is held as any other)
         onset = round(barge.onset * self.timeline.sample_rate / barge.sample_rate)
-        at = onset if self._anchor is None else max(self.timeline.due(self._anchor, time.monotonic()), onset)
+        at = onset
+        if self._anchor is not None:  # a sound card has read ahead: what it has read is heard
+            now = self.playable_from()
+            at = max(self.timeline.due(self._anchor, time.monotonic()) if now is None else now, onset)
         self.timeline.pause(at)
         self._paused_at = (barge, at)
         if self.events is not None:
@@ -83,9 +86,19 @@ class WavFileSink(Processor):
                     self.events.count_pause(s.turn)
         self._changed.set()
 
+    def playable_from(self) -> int | None:
+        """The first timeline sample this player can still play, None when it has no clock (a
+        file written after the run, not played in real time). A realtime file run plays at
+        "now"; a sound card has read further ahead (Speaker)."""
+        if not self.realtime or self._anchor is None:
+            return None
+        return self.timeline.due(self._anchor, time.monotonic())
+
     def resume(self, t: float) -> None:
         if self._anchor is not None:
-            self.timeline.resume(self.timeline.due(self._anchor, t))
+            # `t` is when the speech over the reply ended; the decision to play on comes later
+            # (the VAD waits out its silence first), and a player cannot play in the past
+            self.timeline.resume(max(self.timeline.due(self._anchor, t), self.playable_from() or 0))
             self._sync_audible()
         else:  # paused before any reply audio, and none came
             self.timeline.resume(self.timeline.cursor)
@@ -131,6 +144,11 @@ class WavFileSink(Processor):
         x = (np.arange(n) + start) * sr / rate - a
         return np.interp(x, np.arange(len(seg)), seg).astype(np.float32) if len(seg) else np.zeros(n, np.float32)
 
+    def _not_before(self) -> int | None:
+        """Where new audio may start at the earliest: anywhere for the file's timeline (a chunk
+        goes where it was made); a sound card's own read position (Speaker)."""
+        return None
+
     def _sync_audible(self) -> None:
         if self._anchor is None:
             return
@@ -150,7 +168,7 @@ class WavFileSink(Processor):
         speech = self.floor.speech(frame.turn)
         if isinstance(frame, ReplyAudio):
             self._anchor = frame.turn
-            start = self.timeline.place(frame)
+            start = self.timeline.place(frame, not_before=self._not_before())
             if self.keep_s is not None:
                 self.timeline.forget_before(self.timeline.cursor - int(self.keep_s * self.timeline.sample_rate))
             self._sync_audible()

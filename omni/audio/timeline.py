@@ -71,15 +71,18 @@ class Timeline:
         return round((turn.speech_end / turn.sample_rate + (t - turn.t_speech_end)) * self.sample_rate)
 
     @_locked
-    def place(self, chunk: ReplyAudio) -> int | None:
-        """Place a chunk; return its start index (None while paused: the chunk is held)."""
+    def place(self, chunk: ReplyAudio, not_before: int | None = None) -> int | None:
+        """Place a chunk; return its start index (None while paused: the chunk is held).
+        `not_before`: the first sample the player can still play (a sound card has read up to
+        there already: audio placed before it would never be heard)."""
         audio = self._convert(chunk)
         if self.muted:
             audio = np.zeros_like(audio)
         key = (chunk.turn.id, chunk.sentence)
         self._texts[key] = chunk.text
         self._total[key] = self._total.get(key, 0) + len(audio)
-        part = _Part(max(self.cursor, self.due(chunk.turn, chunk.t)), audio, chunk.turn.id, chunk.sentence)
+        part = _Part(max(self.cursor, self.due(chunk.turn, chunk.t), not_before or 0), audio, chunk.turn.id,
+                     chunk.sentence)
         if self.on_add is not None and len(audio):  # once, as given (held or not)
             self.on_add(part.turn, audio, part.start)
         if self.paused:
