@@ -61,7 +61,7 @@ async function startAudio() {
   state.ctx = new AudioContext();
   await state.ctx.audioWorklet.addModule("/static/worklets.js");
   state.mic = await navigator.mediaDevices.getUserMedia({
-    audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+    audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: false, channelCount: 1 },
   });
   const source = state.ctx.createMediaStreamSource(state.mic);
   state.capture = new AudioWorkletNode(state.ctx, "capture");
