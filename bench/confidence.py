@@ -33,6 +33,27 @@ ASK_BELOW = -0.7
 """The pipeline's `llm.unsure_below`: the other measures are compared at as many asks as it makes."""
 
 
+def second(audio: dict[str, np.ndarray], model: str, beam: int) -> dict[str, tuple[str, float]]:
+    """Per item: another recogniser's words and score, decoded by omni's own engine with the
+    pipeline's other options (a window as long as the utterance, at least 15 s)."""
+    from omni.engines.whisper import FasterWhisper
+    from omni.stages.stt import WhisperOptions
+
+    engine = FasterWhisper.load(WhisperOptions(model=model, beam_size=beam, min_window_s=15), lambda *a: None)
+    out = {}
+    for k, a in audio.items():
+        heard = engine.transcribe(a)
+        out[k] = (heard.text, -9.0 if heard.confidence is None else heard.confidence)
+    return out
+
+
+def agree(a: str, b: str) -> bool:
+    """The same words, whatever the marks and case."""
+    def norm(t: str) -> list[str]:
+        return re.findall(r"[a-z0-9']+", t.lower().replace("’", "'"))
+    return norm(a) == norm(b)
+
+
 def decode(audio: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     """Per item: the text, the decode's score, and each token's text and log-probability."""
     from faster_whisper import WhisperModel
@@ -84,6 +105,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--split", default="dev", choices=("dev", "held"))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "confidence.json")
+    ap.add_argument("--second", default=None, metavar="MODEL[:BEAM]",
+                    help="decode what the default asks back again with this recogniser (base, tiny.en:5) and "
+                         "count how often the two agree, on words heard right and misheard")
     a = ap.parse_args()
     items = spoken.voiced(everyday(a.split))
     audio = spoken.audio_of(items)
@@ -114,8 +138,33 @@ def main() -> None:
                     "caught": len(asked) - needless}
         t = table[m]
         print(f"{m:44} {t['auc']:>6.3f} {t['needless']:>9} {t['caught']:>7}")
+    agreement = None
+    if a.second:
+        model, _, beam = a.second.partition(":")
+        doubted = {k: audio[k] for k, d in rows.items() if d["score"] < ASK_BELOW}
+        other = second(doubted, model, int(beam or 1))
+        agreement = {"second": a.second, "asked": len(doubted)}
+        for k, (text, score) in other.items():
+            d = rows[k]
+            d["second"] = {"text": text, "score": round(score, 3), "agrees": agree(d["text"], text),
+                           "errors": wer_counts(refs[k], text)[0]}
+        for name, pick in (("heard right (0 words wrong)", lambda d: d["errors"] == 0),
+                           ("one word wrong", lambda d: d["errors"] == 1),
+                           ("misheard (2+ words wrong)", lambda d: d["errors"] >= 2)):
+            group = [rows[k] for k in other if pick(rows[k])]
+            agreement[name] = {"asked": len(group), "agree": sum(d["second"]["agrees"] for d in group)}
+        differ = [rows[k] for k in other if not rows[k]["second"]["agrees"]]
+        agreement["differ: the second heard right / misheard"] = (
+            sum(d["second"]["errors"] == 0 for d in differ), sum(d["second"]["errors"] >= 2 for d in differ))
+        print(f"\nasked back at {ASK_BELOW}: {len(doubted)}; decoded again with {a.second}, the two agree on:")
+        for name, v in agreement.items():
+            if isinstance(v, dict):
+                print(f"  {name:30} {v['agree']:>3} of {v['asked']}")
+        print(f"  where they differ ({len(differ)}), the second heard right {agreement[next(reversed(agreement))][0]}, "
+              f"misheard {agreement[next(reversed(agreement))][1]}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps({"split": a.split, "measures": table, "items": rows}, indent=1))
+    a.out.write_text(json.dumps({"split": a.split, "measures": table, "agreement": agreement, "items": rows},
+                                indent=1))
     print(f"wrote {a.out}")
 
 
