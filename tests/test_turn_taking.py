@@ -110,61 +110,84 @@ async def test_speech_begun_before_the_first_reply_holds_that_reply_and_taking_t
 
 
 class _SoundCard:
-    """Drives a Speaker's callback as a sound card does, in real time: each call reads up to
-    `latency_s` ahead of now. Records what it was given to play."""
+    """A Speaker's callback driven as a sound card drives it, 20 ms a call, on a clock of the
+    test's own (patched into the sink and the device): each call reads `latency_s` ahead."""
 
-    def __init__(self, speaker, ref):
+    def __init__(self, monkeypatch, speaker_of):
+        import time
         import types
-        self.speaker, self.ref, self.out = speaker, ref, []
+
+        from omni.audio import device, sink
+
+        self.t = time.monotonic()
+        clock = types.SimpleNamespace(monotonic=lambda: self.t, perf_counter=time.perf_counter)
+        monkeypatch.setattr(sink, "time", clock)
+        monkeypatch.setattr(device, "time", clock)
+        monkeypatch.setattr(device, "pick_device", lambda spec, kind: {"rate": SR, "index": 0, "name": "test"})
+        self.ref = self.t - 1.0  # input sample 0
+        self.speaker = speaker_of(lambda: self.ref)
         self.status = types.SimpleNamespace(output_underflow=False)
+        self.out = []
 
     def run(self, seconds):
-        import time
-        spk = self.speaker
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            ahead = round((time.monotonic() + spk.latency_s - self.ref) * SR)
-            n = 320 if spk._pos is None else ahead - spk._pos
-            if n > 0:
-                buf = np.zeros((n, 1), np.float32)
-                spk._callback(buf, n, None, self.status)
-                self.out.append(buf[:, 0])
-            time.sleep(0.005)
+        for _ in range(round(seconds / 0.02)):
+            self.t += 0.02
+            buf = np.zeros((320, 1), np.float32)
+            self.speaker._callback(buf, 320, None, self.status)
+            self.out.append(buf[:, 0])
 
-    def played(self, value=0.5):
-        return int(np.isclose(np.concatenate(self.out), value).sum())
+    def played(self):
+        out = np.concatenate(self.out)
+        return out[out != 0]
+
+    def turn(self, ended_s_ago):
+        at = self.t - ended_s_ago
+        return Turn(id=1, speech_start=0, speech_end=round((at - self.ref) * SR), t_speech_end=at, sample_rate=SR)
+
+
+def _speaker(clock):
+    from omni.audio.device import Speaker
+
+    spk = Speaker("speaker", None, clock=clock)
+    spk.floor.add_player(spk)
+    return spk
 
 
 async def test_a_sound_card_plays_every_sample_of_a_reply_once_after_a_cough_too(monkeypatch):
     """A sound card reads `latency_s` ahead of now. A chunk placed at "now" lost its first 50-70
     ms; audio the card had read was held again at a pause and played twice; and a reply held for a
     cough resumed from the cough's end, already past, so its next part was never heard."""
-    import time
-
-    from omni.audio import device
-    from omni.audio.device import Speaker
-
-    monkeypatch.setattr(device, "pick_device", lambda spec, kind: {"rate": SR, "index": 0, "name": "test"})
-    ref = time.monotonic() - 1.0  # input sample 0
-    spk = Speaker("speaker", None, clock=lambda: ref)
-    spk.floor.add_player(spk)
-    card = _SoundCard(spk, ref)
+    card = _SoundCard(monkeypatch, _speaker)
+    spk = card.speaker
     card.run(0.2)
-    now = time.monotonic()
-    turn = Turn(id=1, speech_start=0, speech_end=round((now - 0.4 - ref) * SR), t_speech_end=now - 0.4,
-                sample_rate=SR)
-    chunk = ReplyAudio(turn=turn, samples=np.full(SR, 0.5, np.float32), sample_rate=SR, sentence=0,
-                       text="One second of reply.", t=now)
+    reply = np.linspace(0.1, 0.9, SR, dtype=np.float32)  # every sample told apart
+    chunk = ReplyAudio(turn=card.turn(0.4), samples=reply, sample_rate=SR, sentence=0,
+                       text="One second of reply.", t=card.t)
     async for _ in spk.process(chunk):
         pass
     card.run(0.3)
-    assert card.played() >= round(0.25 * SR), "the reply is playing"
-    t = time.monotonic()
-    assert spk.floor.user_started(BargeIn(onset=round((t - ref) * SR), sample_rate=SR, t=t))
+    assert len(card.played()) >= round(0.25 * SR), "the reply is playing"
+    assert spk.floor.user_started(BargeIn(onset=round((card.t - card.ref) * SR), sample_rate=SR, t=card.t))
     card.run(0.3)
-    spk.floor.user_backchannel(time.monotonic() - 0.2)  # the cough ended 200 ms before the VAD said so
+    spk.floor.user_backchannel(card.t - 0.2)  # the cough ended 200 ms before the VAD said so
     card.run(1.0)
-    assert card.played() == SR, "every sample of the reply, once"
+    played = card.played()
+    assert len(played) == SR and np.array_equal(played, reply), "every sample of the reply, once, in order"
+
+
+async def test_a_chime_for_a_word_heard_a_moment_ago_is_played_whole(monkeypatch):
+    """The wake word's chime is placed at the input sample where the word was heard, which the
+    sound card has read past by the time it is detected."""
+    from omni.frames import Cue
+
+    card = _SoundCard(monkeypatch, _speaker)
+    card.run(0.5)
+    chime = np.linspace(0.2, 0.8, 2400, dtype=np.float32)
+    heard_at = round((card.t - 0.3 - card.ref) * SR)  # the word ended 300 ms ago
+    async for _ in card.speaker.process(Cue(samples=chime, sample_rate=SR, at=heard_at)):
+        pass
+    card.run(0.5)
+    assert np.array_equal(card.played(), chime)
 
 
 async def test_an_interruption_cancels_the_generation_it_races():

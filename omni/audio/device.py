@@ -389,10 +389,11 @@ class Speaker(WavFileSink):
         rate = self.timeline.sample_rate
         ref = self.t_ref
         due = round((time.monotonic() + self.latency_s - ref) * rate)
-        if self._pos is None or abs(self._pos - due) > rate // 10:  # (re)align to the clock
-            self._pos = due
-        outdata[:, 0] = self.timeline.segment(self._pos, self._pos + frames)
-        self._pos += frames
+        with self.timeline.lock:  # what is read and how far, as one: the loop places from `_pos`
+            if self._pos is None or abs(self._pos - due) > rate // 10:  # (re)align to the clock
+                self._pos = due
+            outdata[:, 0] = self.timeline.segment(self._pos, self._pos + frames)
+            self._pos += frames
         self.stats.add(time.perf_counter() - t, frames / rate)
 
     async def aclose(self) -> None:

@@ -71,14 +71,13 @@ class WavFileSink(Processor):
 
     # Player ---------------------------------------------------------------------------
     def pause(self, barge: BargeIn) -> None:
-        # before the run's first reply audio there is no anchor to tell "now" on the timeline:
+        # before the run's first reply audio a file has no anchor to tell "now" on the timeline:
         # the user's onset is (a first reply still on its way is held as any other)
         onset = round(barge.onset * self.timeline.sample_rate / barge.sample_rate)
-        at = onset
-        if self._anchor is not None:  # a sound card has read ahead: what it has read is heard
-            now = self.playable_from()
-            at = max(self.timeline.due(self._anchor, time.monotonic()) if now is None else now, onset)
-        self.timeline.pause(at)
+        with self.timeline.lock:  # (a sound card's callback reads and moves on under it)
+            now = self._now_at()
+            at = onset if now is None else max(now, onset)
+            self.timeline.pause(at)
         self._paused_at = (barge, at)
         if self.events is not None:
             for s in self.floor.speeches():
@@ -94,22 +93,33 @@ class WavFileSink(Processor):
             return None
         return self.timeline.due(self._anchor, time.monotonic())
 
+    def _now_at(self) -> int | None:
+        """Where "now" is on the timeline for a pause, a mute or a stop: what the player can
+        still play (what a sound card has read is heard), or a file's clock; None without one."""
+        now = self.playable_from()
+        if now is None and self._anchor is not None:
+            now = self.timeline.due(self._anchor, time.monotonic())
+        return now
+
     def resume(self, t: float) -> None:
+        with self.timeline.lock:
+            now = self.playable_from()
+            if self._anchor is not None:
+                # `t` is when the speech over the reply ended; the decision to play on comes
+                # later (the VAD waits out its silence first), and a player cannot play in the past
+                self.timeline.resume(max(self.timeline.due(self._anchor, t), now or 0))
+            else:  # paused before any reply audio, and none came
+                self.timeline.resume(max(self.timeline.cursor, now or 0))
         if self._anchor is not None:
-            # `t` is when the speech over the reply ended; the decision to play on comes later
-            # (the VAD waits out its silence first), and a player cannot play in the past
-            self.timeline.resume(max(self.timeline.due(self._anchor, t), self.playable_from() or 0))
             self._sync_audible()
-        else:  # paused before any reply audio, and none came
-            self.timeline.resume(self.timeline.cursor)
         self._paused_at = None
         self._changed.set()
 
     def stop(self, barge: BargeIn) -> None:
-        self.timeline.stop()
-        paused, self._paused_at = self._paused_at, None
-        at = paused[1] if paused else (self.timeline.due(self._anchor, time.monotonic())
-                                       if self._anchor else 0)
+        with self.timeline.lock:
+            self.timeline.stop()
+            paused, self._paused_at = self._paused_at, None
+            at = paused[1] if paused else (self._now_at() or 0)
         ms = (at / self.timeline.sample_rate - barge.onset / barge.sample_rate) * 1000.0
         for s in self.floor.speeches():
             if s.is_interrupted and s.heard is None:
@@ -130,8 +140,8 @@ class WavFileSink(Processor):
 
     def mute(self, on: bool) -> None:
         """Silence the speaker at once (replies go on, unheard) or unmute it."""
-        at = self.timeline.due(self._anchor, time.monotonic()) if self._anchor is not None else 0
-        self.timeline.mute(on, at)
+        with self.timeline.lock:
+            self.timeline.mute(on, self._now_at() or 0)
 
     def played(self, start: int, n: int, rate: int) -> np.ndarray:
         """What this speaker plays over input samples [start, start + n) at `rate` (the far
@@ -162,13 +172,16 @@ class WavFileSink(Processor):
         if isinstance(frame, Cue):
             audio = frame.samples if frame.sample_rate == self.timeline.sample_rate else \
                 soxr.resample(frame.samples, frame.sample_rate, self.timeline.sample_rate)
-            self.timeline.place_cue(audio.astype(np.float32), round(frame.at * self.timeline.sample_rate / frame.input_rate))
+            at = round(frame.at * self.timeline.sample_rate / frame.input_rate)
+            with self.timeline.lock:  # (a chime for a word heard a moment ago: from where it can be played)
+                self.timeline.place_cue(audio.astype(np.float32), max(at, self._not_before() or 0))
             yield frame
             return
         speech = self.floor.speech(frame.turn)
         if isinstance(frame, ReplyAudio):
             self._anchor = frame.turn
-            start = self.timeline.place(frame, not_before=self._not_before())
+            with self.timeline.lock:
+                start = self.timeline.place(frame, not_before=self._not_before())
             if self.keep_s is not None:
                 self.timeline.forget_before(self.timeline.cursor - int(self.keep_s * self.timeline.sample_rate))
             self._sync_audible()
