@@ -175,6 +175,23 @@ async def test_a_sound_card_plays_every_sample_of_a_reply_once_after_a_cough_too
     assert len(played) == SR and np.array_equal(played, reply), "every sample of the reply, once, in order"
 
 
+async def test_a_sound_card_forgets_only_what_it_has_played(monkeypatch):
+    """With no recording, a speaker keeps `keep_s` of the past; a reply placed far ahead of what
+    is playing (TTS runs 20 times faster than speech) is not that past."""
+    card = _SoundCard(monkeypatch, _speaker)
+    spk = card.speaker
+    spk.keep_s = 0.5
+    card.run(0.2)
+    turn = card.turn(0.4)
+    parts = [np.linspace(0.1 + i / 5, 0.2 + i / 5, SR // 2, dtype=np.float32) for i in range(4)]
+    for i, part in enumerate(parts):  # two seconds of reply placed at once
+        async for _ in spk.process(ReplyAudio(turn=turn, samples=part, sample_rate=SR, sentence=i,
+                                              text=f"Sentence {i}.", t=card.t)):
+            pass
+    card.run(2.5)
+    assert np.array_equal(card.played(), np.concatenate(parts))
+
+
 async def test_a_chime_for_a_word_heard_a_moment_ago_is_played_whole(monkeypatch):
     """The wake word's chime is placed at the input sample where the word was heard, which the
     sound card has read past by the time it is detected."""

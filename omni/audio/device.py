@@ -387,9 +387,8 @@ class Speaker(WavFileSink):
         if status.output_underflow:
             self.stats.xruns += 1
         rate = self.timeline.sample_rate
-        ref = self.t_ref
-        due = round((time.monotonic() + self.latency_s - ref) * rate)
         with self.timeline.lock:  # what is read and how far, as one: the loop places from `_pos`
+            due = round((time.monotonic() + self.latency_s - self.t_ref) * rate)
             if self._pos is None or abs(self._pos - due) > rate // 10:  # (re)align to the clock
                 self._pos = due
             outdata[:, 0] = self.timeline.segment(self._pos, self._pos + frames)

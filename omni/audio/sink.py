@@ -181,9 +181,11 @@ class WavFileSink(Processor):
         if isinstance(frame, ReplyAudio):
             self._anchor = frame.turn
             with self.timeline.lock:
-                start = self.timeline.place(frame, not_before=self._not_before())
-            if self.keep_s is not None:
-                self.timeline.forget_before(self.timeline.cursor - int(self.keep_s * self.timeline.sample_rate))
+                playing = self._not_before()
+                start = self.timeline.place(frame, not_before=playing)
+                if self.keep_s is not None:  # the past of what is playing, not of what is placed ahead
+                    now = self.timeline.cursor if playing is None else min(self.timeline.cursor, playing)
+                    self.timeline.forget_before(now - int(self.keep_s * self.timeline.sample_rate))
             self._sync_audible()
             if start is not None and frame.turn.id not in self._started:
                 self._started.add(frame.turn.id)
