@@ -375,8 +375,10 @@ class Speaker(WavFileSink):
     def playable_from(self) -> int | None:
         """The next sample the sound card will read: what it has read already is in its buffer,
         heard or about to be, whatever the timeline says after."""
-        if self._pos is not None:
-            return self._pos
+        return self._pos if self._pos is not None else self._due()
+
+    def _due(self) -> int:
+        """The timeline sample the card is due to read now (it reads `latency_s` ahead)."""
         return round((time.monotonic() + self.latency_s - self.t_ref) * self.timeline.sample_rate)
 
     def _not_before(self) -> int | None:
@@ -388,7 +390,7 @@ class Speaker(WavFileSink):
             self.stats.xruns += 1
         rate = self.timeline.sample_rate
         with self.timeline.lock:  # what is read and how far, as one: the loop places from `_pos`
-            due = round((time.monotonic() + self.latency_s - self.t_ref) * rate)
+            due = self._due()
             if self._pos is None or abs(self._pos - due) > rate // 10:  # (re)align to the clock
                 self._pos = due
             outdata[:, 0] = self.timeline.segment(self._pos, self._pos + frames)
