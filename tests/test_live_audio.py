@@ -72,6 +72,30 @@ class Lines:
         return "".join(self.lines)
 
 
+def turns_once(path: Path, proc: subprocess.Popen[str], done, timeout: float, linger_s: float = 0.0) -> None:
+    """Wait until the run's metrics hold a turn for which `done(turn)` is true (or the run ends),
+    `linger_s` more, then stop it as a service manager would (SIGTERM: a clean stop, exit 0): a
+    run that has done what the test asked need not sit out its --duration."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+        if any(done(json.loads(line)) for line in lines if line.endswith("\n")):  # whole lines only
+            time.sleep(linger_s)
+            break
+        time.sleep(0.25)
+    if proc.poll() is None:
+        proc.terminate()
+
+
+def replied(sound: SoundServer, start_s: float, quiet_s: float = 1.0) -> bool:
+    """The speaker has played something since `start_s`, and then `quiet_s` of silence."""
+    env = envelope(sound.speaker()[int(start_s * sound.rate):], sound.rate)
+    loud = np.flatnonzero(env > 0.05)
+    return len(loud) > 0 and (len(env) - 1 - loud[-1]) * 0.05 >= quiet_s
+
+
 def test_devices_are_listed_and_a_wrong_one_is_named(sound: SoundServer, tmp_path: Path) -> None:
     out = launch(sound, tmp_path, "--list-devices")
     assert out.returncode == 0 and "default" in out.stdout, out.stderr
@@ -86,12 +110,15 @@ QUESTION = "What is the capital of Italy?"
 
 
 def test_live_microphone_to_speaker_answers_a_question(sound: SoundServer, tmp_path: Path) -> None:
-    proc = start_live(sound, tmp_path, "--duration", "20", "--metrics", "turns.jsonl", "--record", "said.wav")
+    proc = start_live(sound, tmp_path, "--duration", "60", "--metrics", "turns.jsonl", "--record", "said.wav")
     try:
         # "listening on" is printed once the microphone delivers audio: no wait needed here (a
         # person pauses a moment before speaking: the silence is part of what is said)
         start_s = len(sound.heard) / 2 / sound.rate
         sound.say(np.concatenate([silence(0.3), say(QUESTION), silence(0.2)]))
+        # once a turn is written, the reply is still on its way through the sound server's
+        # buffer: stop when the speaker's pipe has had sound and then a second of quiet
+        turns_once(tmp_path / "turns.jsonl", proc, lambda t: replied(sound, start_s), 60)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -153,7 +180,7 @@ def test_a_burst_of_audio_the_pipeline_is_taking_is_kept_whole() -> None:
 def test_the_sound_server_going_away_is_reported_and_survived(sound: SoundServer, tmp_path: Path) -> None:
     """The microphone's device disappears mid-run (the sound server is killed) and comes back:
     error events, the microphone reopened, and a question after that is answered."""
-    proc = start_live(sound, tmp_path, "--duration", "40", "--metrics", "turns.jsonl")
+    proc = start_live(sound, tmp_path, "--duration", "90", "--metrics", "turns.jsonl")
     stdout, stderr = Lines(proc.stdout), Lines(proc.stderr)
     try:
         sound.restart(down_s=3.0)
@@ -162,7 +189,8 @@ def test_the_sound_server_going_away_is_reported_and_survived(sound: SoundServer
         except AssertionError as e:
             raise AssertionError(f"{e}\nstdout: {''.join(stdout.lines)[-1500:]}") from None
         sound.say(np.concatenate([say(QUESTION), silence(0.2)]))
-        proc.wait(120)
+        turns_once(tmp_path / "turns.jsonl", proc, lambda t: "rome" in (t["reply"] or "").lower(), 60)
+        proc.wait(60)
     finally:
         if proc.poll() is None:
             proc.kill()
