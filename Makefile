@@ -92,7 +92,10 @@ glasses: setup
 	$(PY) launch.py ar-glasses --camera assets/glasses.mp4 --audio-in assets/glasses.wav \
 		--audio-out out/glasses.wav --video-out out/glasses-hud.mp4 --metrics out/glasses.jsonl
 
-test: test-setup
+# the set-up's two chains side by side: omni's venv (llama-cpp-python's build takes the two
+# cores) and Home Assistant's (downloads, ~2 min from nothing) have nothing in common
+test:
+	$(MAKE) -j2 test-setup
 	OMNI_HA_PYTHON=$(HA_VENV)/bin/python $(PY) -m pytest
 
 bench: setup
