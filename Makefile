@@ -68,7 +68,8 @@ $(VENV)/.vlm: $(VENV)/.installed
 # dependencies and the wav files are copied into the model cache, never into the repository)
 DEVSET := $(OMNI_CACHE)/real-speech/.installed
 devset: $(DEVSET)
-$(DEVSET): $(VENV)/.installed
+# (after .vlm: pip takes no lock on a venv, and make -j2 would run the two at once)
+$(DEVSET): $(VENV)/.installed | $(VENV)/.vlm
 	$(PY) bench/devset.py fetch
 	touch $@
 

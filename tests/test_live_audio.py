@@ -72,17 +72,17 @@ class Lines:
         return "".join(self.lines)
 
 
-def turns_once(path: Path, proc: subprocess.Popen[str], done, timeout: float, linger_s: float = 0.0) -> None:
+def turns_once(path: Path, proc: subprocess.Popen[str], done, timeout: float) -> None:
     """Wait until the run's metrics hold a turn for which `done(turn)` is true (or the run ends),
-    `linger_s` more, then stop it as a service manager would (SIGTERM: a clean stop, exit 0): a
-    run that has done what the test asked need not sit out its --duration."""
+    then stop it as a service manager would (SIGTERM: a clean stop, exit 0): a run that has done
+    what the test asked need not sit out its --duration."""
     import time
 
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
-        lines = path.read_text().splitlines(keepends=True) if path.exists() else []
-        if any(done(json.loads(line)) for line in lines if line.endswith("\n")):  # whole lines only
-            time.sleep(linger_s)
+        data = path.read_bytes() if path.exists() else b""
+        whole = data[:data.rfind(b"\n") + 1]  # a line being written is read next time
+        if any(done(json.loads(line)) for line in whole.split(b"\n") if line):
             break
         time.sleep(0.25)
     if proc.poll() is None:
@@ -115,14 +115,17 @@ def test_live_microphone_to_speaker_answers_a_question(sound: SoundServer, tmp_p
         # "listening on" is printed once the microphone delivers audio: no wait needed here (a
         # person pauses a moment before speaking: the silence is part of what is said)
         start_s = len(sound.heard) / 2 / sound.rate
+        stdout, stderr = Lines(proc.stdout), Lines(proc.stderr)
         sound.say(np.concatenate([silence(0.3), say(QUESTION), silence(0.2)]))
         # once a turn is written, the reply is still on its way through the sound server's
         # buffer: stop when the speaker's pipe has had sound and then a second of quiet
-        turns_once(tmp_path / "turns.jsonl", proc, lambda t: replied(sound, start_s), 60)
-        out, err = proc.communicate(timeout=120)
+        turns_once(tmp_path / "turns.jsonl", proc,
+                   lambda t: "capital" in (t["transcript"] or "").lower() and replied(sound, start_s), 60)
+        proc.wait(120)
     finally:
         if proc.poll() is None:
             proc.kill()
+    err, _ = stderr.text(), stdout.text()  # (read all along, so the run never blocks on a full pipe)
     assert proc.returncode == 0, err[-3000:]
     turns = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]
     assert turns and "capital" in turns[0]["transcript"].lower(), turns
